@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IEbillLedger} from "./IEbillLedger.sol";
+
+/**
+ * @title EbillLedger
+ * @notice Registry, batch anchoring, voids and reimbursement stamps for medical e-invoices.
+ * @dev Roles: `DEFAULT_ADMIN_ROLE` is the consortium governance (the insurance bureau).
+ * `HOSPITAL_ROLE` and `PAYER_ROLE` are held by the active keys of registered members;
+ * they can only be granted through the registry functions, which bind each key to an
+ * institution or payer id (their role admin is a role no account can ever hold).
+ */
+contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
+    bytes32 public constant HOSPITAL_ROLE = keccak256("HOSPITAL_ROLE");
+    bytes32 public constant PAYER_ROLE = keccak256("PAYER_ROLE");
+    /// @dev Administers the member roles; self-administered and never granted.
+    bytes32 private constant REGISTRY_ONLY = keccak256("REGISTRY_ONLY");
+    bytes32 public constant ANCHOR_BATCH_TYPEHASH = keccak256("AnchorBatch(bytes32 root,uint32 leafCount)");
+
+    struct Member {
+        bytes32 id;
+        MemberKind kind;
+    }
+
+    struct AccountKey {
+        uint32 member;
+        uint64 addedAt;
+        uint64 revokedAt;
+    }
+
+    Member[] private _members;
+    mapping(bytes32 hospitalId => uint32) private _hospitalIndex;
+    mapping(bytes32 payerId => uint32) private _payerIndex;
+    mapping(address account => AccountKey) private _keys;
+    mapping(bytes32 root => Batch) private _batches;
+    mapping(bytes32 fingerprint => InvoiceRecord) private _invoices;
+    /// @dev keyed by keccak256(abi.encode(payerIndex, claimId)): claim ids are per payer
+    mapping(bytes32 claimKey => Claim) private _claims;
+
+    constructor(address governance) EIP712("EbillLedger", "1") {
+        if (governance == address(0)) revert InvalidMember();
+        _grantRole(DEFAULT_ADMIN_ROLE, governance);
+        _setRoleAdmin(REGISTRY_ONLY, REGISTRY_ONLY);
+        _setRoleAdmin(HOSPITAL_ROLE, REGISTRY_ONLY);
+        _setRoleAdmin(PAYER_ROLE, REGISTRY_ONLY);
+        _members.push(Member(bytes32(0), MemberKind.None)); // index 0 means "none"
+    }
+
+    // =================================================================== registry
+
+    /**
+     * @notice Registers a hospital under its institution id, with its first signing key.
+     * Requirements:
+     * - caller has `DEFAULT_ADMIN_ROLE`;
+     * - `institutionId` and `account` are non-zero; the id is new; the account was never bound.
+     * Emits {MemberRegistered} and {KeyAdded}.
+     */
+    function registerHospital(bytes32 institutionId, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _register(institutionId, MemberKind.Hospital, account);
+    }
+
+    /**
+     * @notice Registers a payer (insurance agency, medical assistance, commercial insurer).
+     * Requirements: as {registerHospital}. Emits {MemberRegistered} and {KeyAdded}.
+     */
+    function registerPayer(bytes32 payerId, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _register(payerId, MemberKind.Payer, account);
+    }
+
+    /**
+     * @notice Binds another key to a registered hospital or payer (key rotation).
+     * Requirements: caller has `DEFAULT_ADMIN_ROLE`; `memberId` is registered (a
+     * hospital id is looked up first); `account` was never bound. Emits {KeyAdded}.
+     */
+    function addKey(bytes32 memberId, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        uint32 index = _hospitalIndex[memberId];
+        if (index == 0) index = _payerIndex[memberId];
+        if (index == 0) revert UnknownMember(memberId);
+        _bindKey(index, account);
+    }
+
+    /**
+     * @notice Revokes a key from now on; what it signed or did before stays valid.
+     * Requirements: caller has `DEFAULT_ADMIN_ROLE`; the account is bound and not yet
+     * revoked. Emits {KeyRevoked}.
+     */
+    function revokeKey(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        AccountKey storage key = _keys[account];
+        if (key.member == 0) revert AccountNotBound(account);
+        if (key.revokedAt != 0) revert KeyAlreadyRevoked(account);
+        key.revokedAt = uint64(block.timestamp);
+        Member storage m = _members[key.member];
+        _revokeRole(m.kind == MemberKind.Hospital ? HOSPITAL_ROLE : PAYER_ROLE, account);
+        emit KeyRevoked(m.id, account, key.revokedAt);
+    }
+
+    function _register(bytes32 id, MemberKind kind, address account) private {
+        if (id == bytes32(0) || account == address(0)) revert InvalidMember();
+        if (_hospitalIndex[id] != 0 || _payerIndex[id] != 0) revert MemberAlreadyRegistered(id);
+        uint32 index = uint32(_members.length);
+        _members.push(Member(id, kind));
+        if (kind == MemberKind.Hospital) _hospitalIndex[id] = index;
+        else _payerIndex[id] = index;
+        emit MemberRegistered(id, kind, index);
+        _bindKey(index, account);
+    }
+
+    function _bindKey(uint32 index, address account) private {
+        if (account == address(0)) revert InvalidMember();
+        if (_keys[account].member != 0) revert AccountAlreadyBound(account);
+        _keys[account] = AccountKey(index, uint64(block.timestamp), 0);
+        Member storage m = _members[index];
+        _grantRole(m.kind == MemberKind.Hospital ? HOSPITAL_ROLE : PAYER_ROLE, account);
+        emit KeyAdded(m.id, account);
+    }
+
+    // =================================================================== anchoring
+
+    /**
+     * @notice Anchors a batch root signed for by the calling hospital key.
+     * Requirements: caller has `HOSPITAL_ROLE`; `root` non-zero; `leafCount > 0`; the
+     * root is not anchored yet. Emits {BatchAnchored}.
+     */
+    function anchorBatch(bytes32 root, uint32 leafCount) external onlyRole(HOSPITAL_ROLE) {
+        if (_batches[root].hospital != 0) revert BatchAlreadyAnchored(root);
+        _anchor(root, leafCount, _keys[msg.sender].member);
+    }
+
+    /**
+     * @notice Anchors many hospitals' batch roots in one transaction (relayed anchoring):
+     * each item carries its hospital's EIP-712 `AnchorBatch(root, leafCount)` signature.
+     * Any account may relay; the signatures are the authority. Idempotent: a root that
+     * its own hospital anchored already is skipped, so re-sending a batch after a crash
+     * cannot anchor it twice.
+     * Requirements: every signature recovers to an active hospital key; each root is
+     * non-zero with `leafCount > 0` and not anchored by another hospital.
+     * Emits {BatchAnchored} for each newly anchored root.
+     * @return anchored the number of roots newly anchored
+     */
+    function anchorSignedBatches(SignedBatch[] calldata batches) external returns (uint256 anchored) {
+        for (uint256 i = 0; i < batches.length; ++i) {
+            SignedBatch calldata b = batches[i];
+            bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(ANCHOR_BATCH_TYPEHASH, b.root, b.leafCount)));
+            (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, b.signature);
+            if (err != ECDSA.RecoverError.NoError || !hasRole(HOSPITAL_ROLE, signer)) {
+                revert UnauthorizedBatchSigner(b.root, signer);
+            }
+            uint32 hospital = _keys[signer].member;
+            uint32 existing = _batches[b.root].hospital;
+            if (existing == hospital) continue; // already anchored by this hospital
+            if (existing != 0) revert BatchAlreadyAnchored(b.root);
+            _anchor(b.root, b.leafCount, hospital);
+            ++anchored;
+        }
+    }
+
+    function _anchor(bytes32 root, uint32 leafCount, uint32 hospital) private {
+        if (root == bytes32(0) || leafCount == 0) revert InvalidBatch(root, leafCount);
+        _batches[root] = Batch(hospital, leafCount, uint64(block.timestamp), uint64(block.number));
+        emit BatchAnchored(root, _members[hospital].id, leafCount);
+    }
+
+    /**
+     * @notice Voids (red-letter reversal) an anchored invoice. A voided invoice can never
+     * be reimbursed; if money was already reserved or paid, payers are told to claw back.
+     * Requirements: caller has `HOSPITAL_ROLE` and belongs to the hospital that anchored
+     * `batchRoot`; `(fingerprint, totalFen)` is a leaf of it by `proof`; not voided yet.
+     * Emits {InvoiceVoided}, and {ClawbackRequired} when anything was reserved or paid.
+     */
+    function voidInvoice(
+        bytes32 fingerprint,
+        uint256 totalFen,
+        bytes32 batchRoot,
+        bytes32[] calldata proof,
+        bytes32 reason
+    ) external onlyRole(HOSPITAL_ROLE) {
+        Batch memory batch = _requireIncluded(fingerprint, totalFen, batchRoot, proof);
+        uint32 caller = _keys[msg.sender].member;
+        if (batch.hospital != caller) {
+            revert NotIssuingHospital(fingerprint, _members[batch.hospital].id, _members[caller].id);
+        }
+        InvoiceRecord storage rec = _invoices[fingerprint];
+        if (rec.voided) revert InvoiceAlreadyVoided(fingerprint);
+        rec.voided = true;
+        emit InvoiceVoided(fingerprint, _members[caller].id, batchRoot, reason);
+        if (rec.paidFen != 0 || rec.reservedFen != 0) {
+            emit ClawbackRequired(fingerprint, rec.paidFen, rec.reservedFen);
+        }
+    }
+
+    function _requireIncluded(
+        bytes32 fingerprint,
+        uint256 totalFen,
+        bytes32 batchRoot,
+        bytes32[] calldata proof
+    ) private view returns (Batch memory batch) {
+        batch = _batches[batchRoot];
+        if (batch.hospital == 0) revert BatchNotAnchored(batchRoot);
+        if (!MerkleProof.verifyCalldata(proof, batchRoot, _leaf(fingerprint, totalFen))) {
+            revert InvalidInclusionProof(batchRoot, fingerprint);
+        }
+    }
+
+    function _leaf(bytes32 fingerprint, uint256 totalFen) private pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(fingerprint, totalFen))));
+    }
+
+    // =================================================================== reimbursement
+
+    /**
+     * @notice Reserves `amountFen` of an anchored invoice for a claim of the calling payer.
+     * Requirements: caller has `PAYER_ROLE`; the batch is anchored and the proof includes
+     * `(fingerprint, totalFen)`; the invoice is not voided; `amountFen > 0`; reserved plus
+     * paid plus `amountFen` stays within `totalFen` across all payers; the claim id is new
+     * for this payer. Emits {ReimbursementReserved}.
+     */
+    function reserve(Reservation calldata r) external onlyRole(PAYER_ROLE) {
+        _reserve(r, _keys[msg.sender].member, true);
+    }
+
+    /**
+     * @notice Batched {reserve}: items that a single call would revert on are skipped
+     * with a {StampRefused} event carrying the error selector, so one contested invoice
+     * does not sink a batch. Requirements: caller has `PAYER_ROLE`.
+     * Emits {ReimbursementReserved} or {StampRefused} per item.
+     * @return reserved the number of items reserved
+     */
+    function reserveMany(Reservation[] calldata rs) external onlyRole(PAYER_ROLE) returns (uint256 reserved) {
+        uint32 payer = _keys[msg.sender].member;
+        for (uint256 i = 0; i < rs.length; ++i) {
+            if (_reserve(rs[i], payer, false)) ++reserved;
+        }
+    }
+
+    /**
+     * @notice Releases a reserved claim (rejected by the payer): its amount is free again.
+     * Requirements: caller has `PAYER_ROLE` of the payer that reserved it; the claim is
+     * reserved. Emits {ReimbursementReleased}.
+     */
+    function release(bytes32 claimId) external onlyRole(PAYER_ROLE) {
+        _settle(claimId, _keys[msg.sender].member, false, true);
+    }
+
+    /// @notice Batched {release}; skipped items emit {StampRefused}. Returns how many were released.
+    function releaseMany(bytes32[] calldata claimIds) external onlyRole(PAYER_ROLE) returns (uint256 released) {
+        uint32 payer = _keys[msg.sender].member;
+        for (uint256 i = 0; i < claimIds.length; ++i) {
+            if (_settle(claimIds[i], payer, false, false)) ++released;
+        }
+    }
+
+    /**
+     * @notice Finalises a reserved claim as paid.
+     * Requirements: caller has `PAYER_ROLE` of the payer that reserved it; the claim is
+     * reserved; the invoice was not voided meanwhile (release it instead).
+     * Emits {ReimbursementFinalized}.
+     */
+    function finalize(bytes32 claimId) external onlyRole(PAYER_ROLE) {
+        _settle(claimId, _keys[msg.sender].member, true, true);
+    }
+
+    /// @notice Batched {finalize}; skipped items emit {StampRefused}. Returns how many were finalised.
+    function finalizeMany(bytes32[] calldata claimIds) external onlyRole(PAYER_ROLE) returns (uint256 finalized) {
+        uint32 payer = _keys[msg.sender].member;
+        for (uint256 i = 0; i < claimIds.length; ++i) {
+            if (_settle(claimIds[i], payer, true, false)) ++finalized;
+        }
+    }
+
+    function _reserve(Reservation calldata r, uint32 payer, bool strict) private returns (bool) {
+        bytes32 payerId = _members[payer].id;
+        bytes32 key = _claimKey(payer, r.claimId);
+        if (_claims[key].status != ClaimStatus.None) {
+            if (strict) revert ClaimAlreadyExists(payerId, r.claimId);
+            return _refuse(payerId, r.claimId, ClaimAlreadyExists.selector);
+        }
+        if (_batches[r.batchRoot].hospital == 0) {
+            if (strict) revert BatchNotAnchored(r.batchRoot);
+            return _refuse(payerId, r.claimId, BatchNotAnchored.selector);
+        }
+        if (!MerkleProof.verifyCalldata(r.proof, r.batchRoot, _leaf(r.fingerprint, r.totalFen))) {
+            if (strict) revert InvalidInclusionProof(r.batchRoot, r.fingerprint);
+            return _refuse(payerId, r.claimId, InvalidInclusionProof.selector);
+        }
+        InvoiceRecord storage rec = _invoices[r.fingerprint];
+        if (rec.voided) {
+            if (strict) revert InvoiceIsVoided(r.fingerprint);
+            return _refuse(payerId, r.claimId, InvoiceIsVoided.selector);
+        }
+        if (r.amountFen == 0 || r.amountFen > type(uint120).max) {
+            if (strict) revert InvalidAmount(r.amountFen);
+            return _refuse(payerId, r.claimId, InvalidAmount.selector);
+        }
+        uint256 committed = uint256(rec.reservedFen) + rec.paidFen;
+        uint256 available = r.totalFen > committed ? r.totalFen - committed : 0;
+        if (r.amountFen > available) {
+            if (strict) revert ReimbursementExceedsTotal(r.fingerprint, r.amountFen, available);
+            return _refuse(payerId, r.claimId, ReimbursementExceedsTotal.selector);
+        }
+        rec.reservedFen += SafeCast.toUint120(r.amountFen);
+        _claims[key] = Claim(r.fingerprint, uint120(r.amountFen), payer, ClaimStatus.Reserved, uint64(block.timestamp));
+        emit ReimbursementReserved(r.fingerprint, payerId, r.claimId, r.amountFen);
+        return true;
+    }
+
+    function _settle(bytes32 claimId, uint32 payer, bool pay, bool strict) private returns (bool) {
+        bytes32 payerId = _members[payer].id;
+        Claim storage c = _claims[_claimKey(payer, claimId)];
+        if (c.status == ClaimStatus.None) {
+            if (strict) revert UnknownClaim(payerId, claimId);
+            return _refuse(payerId, claimId, UnknownClaim.selector);
+        }
+        if (c.status != ClaimStatus.Reserved) {
+            if (strict) revert ClaimNotReserved(payerId, claimId, c.status);
+            return _refuse(payerId, claimId, ClaimNotReserved.selector);
+        }
+        InvoiceRecord storage rec = _invoices[c.fingerprint];
+        if (pay && rec.voided) {
+            if (strict) revert InvoiceIsVoided(c.fingerprint);
+            return _refuse(payerId, claimId, InvoiceIsVoided.selector);
+        }
+        rec.reservedFen -= c.amountFen;
+        c.updatedAt = uint64(block.timestamp);
+        if (pay) {
+            rec.paidFen += c.amountFen;
+            c.status = ClaimStatus.Finalized;
+            emit ReimbursementFinalized(c.fingerprint, payerId, claimId, c.amountFen);
+        } else {
+            c.status = ClaimStatus.Released;
+            emit ReimbursementReleased(c.fingerprint, payerId, claimId, c.amountFen);
+        }
+        return true;
+    }
+
+    function _refuse(bytes32 payerId, bytes32 claimId, bytes4 reason) private returns (bool) {
+        emit StampRefused(payerId, claimId, reason);
+        return false;
+    }
+
+    function _claimKey(uint32 payer, bytes32 claimId) private pure returns (bytes32) {
+        return keccak256(abi.encode(payer, claimId));
+    }
+
+    // =================================================================== views
+
+    /// @notice The batch anchored under `root` (all zero if none).
+    function batchOf(bytes32 root) external view returns (Batch memory) {
+        return _batches[root];
+    }
+
+    /// @notice Institution id of the hospital that anchored `root` (zero if none).
+    function batchIssuer(bytes32 root) external view returns (bytes32) {
+        return _members[_batches[root].hospital].id;
+    }
+
+    /// @notice Reserved and paid amounts and void state of an invoice.
+    function invoiceRecord(bytes32 fingerprint) external view returns (InvoiceRecord memory) {
+        return _invoices[fingerprint];
+    }
+
+    /// @notice A payer's claim by id (status `None` if unknown).
+    function claimOf(bytes32 payerId, bytes32 claimId) external view returns (Claim memory) {
+        uint32 payer = _payerIndex[payerId];
+        if (payer == 0) revert UnknownMember(payerId);
+        return _claims[_claimKey(payer, claimId)];
+    }
+
+    /// @notice True if `root` is anchored and `(fingerprint, totalFen)` is its leaf by `proof`.
+    function isAnchored(bytes32 fingerprint, uint256 totalFen, bytes32 root, bytes32[] calldata proof)
+        external
+        view
+        returns (bool)
+    {
+        return _batches[root].hospital != 0 && MerkleProof.verifyCalldata(proof, root, _leaf(fingerprint, totalFen));
+    }
+
+    /// @notice The member an account belongs to, its kind, and when its key was added / revoked.
+    function accountInfo(address account)
+        external
+        view
+        returns (bytes32 memberId, MemberKind kind, uint64 addedAt, uint64 revokedAt)
+    {
+        AccountKey memory key = _keys[account];
+        Member memory m = _members[key.member];
+        return (m.id, m.kind, key.addedAt, key.revokedAt);
+    }
+
+    /// @notice Number of registered members (hospitals and payers).
+    function memberCount() external view returns (uint256) {
+        return _members.length - 1;
+    }
+
+    /// @notice EIP-712 digest a hospital key signs to authorise anchoring `root`.
+    function anchorBatchDigest(bytes32 root, uint32 leafCount) external view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(ANCHOR_BATCH_TYPEHASH, root, leafCount)));
+    }
+}

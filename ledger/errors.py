@@ -1,0 +1,143 @@
+"""The one error tree of ebill-ledger.
+
+Every failure the domain can name is a subclass of :class:`LedgerError`; adapters
+translate foreign exceptions (web3, SQLAlchemy, OS) into it with ``raise ... from exc``
+and the API maps it to RFC 9457 problem responses in one place::
+
+    LedgerError
+    ├── InvalidInput                 malformed input; names the field and the rule
+    │   └── InvalidInvoice           one or more invoice fields break a rule
+    ├── NotFound                     no such invoice / batch / account
+    ├── Conflict                     the request contradicts recorded state
+    │   └── AlreadyAnchored          the batch root is on chain already
+    ├── VerificationError            a proof, signature or fingerprint does not check out
+    │   └── InclusionProofInvalid    the leaf is not under the root with this proof
+    ├── ChainError                   the chain refused or could not be reached
+    │   ├── ChainUnavailable         no answer from the node
+    │   ├── ContractReverted         a transaction or call reverted with a custom error
+    │   └── ChainStateMismatch       the node does not hold state we know we wrote
+    └── ToolchainError               compiler / node binary missing or broken
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Root of every error raised on purpose by ebill-ledger."""
+
+    #: short machine-readable kind, used as the problem ``type`` suffix over HTTP
+    kind: str = "ledger-error"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One broken rule: where (a JSON-pointer-like path), which rule, and what was found."""
+
+    field: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} [{self.rule}]"
+
+
+class InvalidInput(LedgerError):
+    """Input that breaks a rule; carries every problem found, each naming its field."""
+
+    kind = "invalid-input"
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        if not problems:
+            raise ValueError("InvalidInput needs at least one problem")
+        self.problems: tuple[FieldProblem, ...] = tuple(problems)
+        shown = "; ".join(str(p) for p in self.problems[:5])
+        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        super().__init__(shown + more)
+
+    @classmethod
+    def single(cls, field: str, rule: str, message: str) -> InvalidInput:
+        return cls([FieldProblem(field, rule, message)])
+
+
+class InvalidInvoice(InvalidInput):
+    """An invoice or one of its fee lines breaks a validation rule."""
+
+    kind = "invalid-invoice"
+
+
+class NotFound(LedgerError):
+    """The thing asked for does not exist (here, or on chain)."""
+
+    kind = "not-found"
+
+
+class Conflict(LedgerError):
+    """The request contradicts state that is already recorded."""
+
+    kind = "conflict"
+
+
+class AlreadyAnchored(Conflict):
+    """The batch root is already anchored; re-sending it must not anchor twice."""
+
+    kind = "already-anchored"
+
+
+class VerificationError(LedgerError):
+    """A proof, signature or fingerprint does not verify. The message says why."""
+
+    kind = "verification-failed"
+
+
+class InclusionProofInvalid(VerificationError):
+    """The Merkle proof does not lead from the leaf to the expected root."""
+
+    kind = "inclusion-proof-invalid"
+
+
+class ChainError(LedgerError):
+    """The chain could not do what was asked."""
+
+    kind = "chain-error"
+
+
+class ChainUnavailable(ChainError):
+    """The node did not answer (not running, wrong URL, timeout)."""
+
+    kind = "chain-unavailable"
+
+
+class ContractReverted(ChainError):
+    """A call or transaction reverted; ``error`` is the custom error's name."""
+
+    kind = "contract-reverted"
+
+    def __init__(self, error: str, args: Sequence[Any] = (), *, function: str = "") -> None:
+        self.error = error
+        self.error_args = tuple(args)
+        self.function = function
+        where = f" in {function}" if function else ""
+        rendered = ", ".join(_render(a) for a in self.error_args)
+        super().__init__(f"contract reverted{where}: {error}({rendered})")
+
+
+class ChainStateMismatch(ChainError):
+    """The node lacks state we recorded as written (e.g. anvil lost blocks on SIGKILL)."""
+
+    kind = "chain-state-mismatch"
+
+
+class ToolchainError(LedgerError):
+    """A build or runtime tool (solc shim, node, anvil binary) is missing or failed."""
+
+    kind = "toolchain-error"
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    return repr(value)
