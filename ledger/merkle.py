@@ -45,7 +45,7 @@ def abi_encode_static(types: Sequence[str], values: Sequence[Any]) -> bytes:
 
 def _encode_word(typ: str, value: Any) -> bytes:
     if typ == "bytes32":
-        raw = bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+        raw = _raw_bytes(typ, value)
         if len(raw) != 32:
             raise ValueError(f"bytes32 value has {len(raw)} bytes")
         return raw
@@ -56,7 +56,7 @@ def _encode_word(typ: str, value: Any) -> bytes:
             raise ValueError(f"{typ} out of range: {value!r}")
         return number.to_bytes(32, "big")
     if typ == "address":
-        raw = bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+        raw = _raw_bytes(typ, value)
         if len(raw) != 20:
             raise ValueError(f"address has {len(raw)} bytes")
         return raw.rjust(32, b"\0")
@@ -65,6 +65,15 @@ def _encode_word(typ: str, value: Any) -> bytes:
             raise ValueError(f"bool expected, got {value!r}")
         return (1 if value else 0).to_bytes(32, "big")
     raise ValueError(f"unsupported leaf type {typ!r} (static types only)")
+
+
+def _raw_bytes(typ: str, value: Any) -> bytes:
+    # Only bytes or 0x-hex: bytes(32) would silently be 32 zero bytes, bytes(None) a TypeError.
+    if isinstance(value, str):
+        return bytes.fromhex(value[2:])
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise ValueError(f"{typ} needs bytes or a 0x-hex string, got {type(value).__name__}")
 
 
 def standard_leaf_hash(types: Sequence[str], values: Sequence[Any]) -> Hash32:
