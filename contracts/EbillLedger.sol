@@ -299,7 +299,10 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
             return _refuse(payerId, r.claimId, InvalidAmount.selector);
         }
         uint256 committed = uint256(rec.reservedFen) + rec.paidFen;
-        uint256 available = r.totalFen > committed ? r.totalFen - committed : 0;
+        // A leaf may state any uint256 total; capping it at the 120-bit counters keeps
+        // reserved + paid within them, so no later reserve or finalize can overflow.
+        uint256 total = r.totalFen < type(uint120).max ? r.totalFen : type(uint120).max;
+        uint256 available = total > committed ? total - committed : 0;
         if (r.amountFen > available) {
             if (strict) revert ReimbursementExceedsTotal(r.fingerprint, r.amountFen, available);
             return _refuse(payerId, r.claimId, ReimbursementExceedsTotal.selector);

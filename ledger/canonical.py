@@ -44,8 +44,8 @@ def canonical_json_flat(doc: Mapping[str, str | int]) -> bytes:
     validated models. Raises ``ValueError`` for a value outside it.
     """
     for key, value in doc.items():
-        if not key.isascii():
-            raise ValueError(f"canonical_json_flat: non-ASCII key {key!r}")
+        if type(key) is not str or not key.isascii():
+            raise ValueError(f"canonical_json_flat: key {key!r} is not an ASCII string")
         if type(value) is int:
             if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
                 raise ValueError(f"canonical_json_flat: {key} = {value} exceeds 2**53-1")

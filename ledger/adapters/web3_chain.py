@@ -1,0 +1,386 @@
+"""The ledger contract through web3.py: embedded EVM, anvil, or any JSON-RPC node.
+
+Transactions are signed client-side (eth-account, with coincurve) with nonces managed
+per sender, so the same code runs against eth-tester, anvil and Hyperledger Besu.
+Reverts are decoded into :class:`ContractReverted` carrying the contract's custom error
+name and arguments; connection failures become :class:`ChainUnavailable`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+from eth_utils.exceptions import ValidationError as EthValidationError
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
+
+try:  # the embedded EVM raises its own exception type for reverts
+    from eth_tester.exceptions import TransactionFailed as _TesterReverted
+except ImportError:  # pragma: no cover - eth-tester is only needed for the embedded chain
+    class _TesterReverted(Exception):  # type: ignore[no-redef]
+        pass
+
+_REVERTS = (ContractCustomError, ContractLogicError, _TesterReverted)
+
+from contracts import load_artifact
+from ledger.errors import ChainError, ChainUnavailable, ContractReverted, NotFound
+from ledger.hashing import Fingerprint, Hash32, MerkleRoot, to_hex
+from ledger.ports import (
+    AccountInfo,
+    Address,
+    AnchoredBatch,
+    BatchAuthorisation,
+    InvoiceChainState,
+    TxReceipt,
+)
+
+_KINDS = {0: "none", 1: "hospital", 2: "payer"}
+#: ETH given to an account the first time it must pay gas itself (dev chains only)
+_TOP_UP_WEI = 10**20
+_PANIC = bytes.fromhex("4e487b71")
+_ERROR_STRING = bytes.fromhex("08c379a0")
+
+
+def id_to_bytes32(text: str) -> bytes:
+    """Institution / payer id as bytes32: its ASCII, right-padded with zeros (readable in explorers)."""
+    raw = text.encode("ascii")
+    if not raw or len(raw) > 32:
+        raise ValueError(f"id must be 1-32 ASCII characters, got {text!r}")
+    return raw.ljust(32, b"\0")
+
+
+def bytes32_to_id(raw: bytes) -> str:
+    return bytes(raw).rstrip(b"\0").decode("ascii", errors="replace")
+
+
+class Keyring:
+    """Private keys of the accounts this process signs for."""
+
+    def __init__(self, keys: Iterable[str] = ()) -> None:
+        self._accounts: dict[str, LocalAccount] = {}
+        for key in keys:
+            self.add(key)
+
+    def add(self, private_key: str) -> Address:
+        acct: LocalAccount = Account.from_key(private_key)
+        self._accounts[acct.address] = acct
+        return str(acct.address)
+
+    def new(self) -> Address:
+        acct: LocalAccount = Account.create()
+        self._accounts[acct.address] = acct
+        return str(acct.address)
+
+    def __getitem__(self, address: Address) -> LocalAccount:
+        try:
+            return self._accounts[to_checksum_address(address)]
+        except KeyError:
+            raise NotFound(f"no private key for account {address} in this keyring") from None
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, str) and to_checksum_address(address) in self._accounts
+
+    def export(self) -> dict[Address, str]:
+        """Address -> hex private key (development keyrings only; production uses keystores)."""
+        return {a: to_hex(bytes(acct.key)) for a, acct in self._accounts.items()}
+
+
+@dataclass
+class _PendingTx:
+    tx_hash: bytes
+    label: str
+
+
+class Web3Ledger:
+    """:class:`ledger.ports.LedgerChain` over a deployed ``EbillLedger`` contract."""
+
+    def __init__(
+        self, w3: Web3, *, address: Address, keyring: Keyring, relayer: Address,
+        funder: Callable[[Address, int], None] | None = None, receipt_timeout: float = 60.0,
+    ) -> None:
+        artifact = load_artifact()
+        self.w3 = w3
+        self.keyring = keyring
+        self.relayer = to_checksum_address(relayer)
+        self.contract: Contract = w3.eth.contract(address=to_checksum_address(address), abi=artifact.abi)
+        self._funder = funder
+        self._receipt_timeout = receipt_timeout
+        self._errors = _error_decoder(artifact.abi)
+        self._nonces: dict[str, int] = {}
+        self._nonce_lock = threading.Lock()
+        self._funded: set[str] = set()
+        try:
+            self._chain_id = int(w3.eth.chain_id)
+        except Exception as exc:  # requests / httpx / OS errors differ per provider
+            raise ChainUnavailable(f"cannot reach the chain node: {exc}") from exc
+        self.gas_used_total = 0
+        self.tx_count = 0
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def deploy(
+        cls, w3: Web3, *, keyring: Keyring, governance: Address,
+        funder: Callable[[Address, int], None] | None = None,
+    ) -> Web3Ledger:
+        """Deploy a fresh ``EbillLedger`` governed (and relayed) by ``governance``."""
+        artifact = load_artifact()
+        if funder is not None and w3.eth.get_balance(to_checksum_address(governance)) == 0:
+            funder(governance, _TOP_UP_WEI)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        tx = factory.constructor(to_checksum_address(governance)).build_transaction({
+            "from": to_checksum_address(governance), "nonce": w3.eth.get_transaction_count(governance),
+            "chainId": int(w3.eth.chain_id), "gasPrice": w3.eth.gas_price,
+        })
+        signed = keyring[governance].sign_transaction(tx)
+        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+        if receipt["status"] != 1:
+            raise ChainError(f"contract deployment reverted (tx {to_hex(receipt['transactionHash'])})")
+        ledger = cls(w3, address=receipt["contractAddress"], keyring=keyring, relayer=governance, funder=funder)
+        ledger.gas_used_total += receipt["gasUsed"]
+        ledger.tx_count += 1
+        return ledger
+
+    @property
+    def chain_id(self) -> int:
+        return self._chain_id
+
+    @property
+    def contract_address(self) -> Address:
+        return str(self.contract.address)
+
+    # ------------------------------------------------------------------ registry
+
+    def register_hospital(self, institution_id: str, account: Address) -> TxReceipt:
+        fn = self.contract.functions.registerHospital(id_to_bytes32(institution_id), to_checksum_address(account))
+        return self._transact(self.relayer, fn, "registerHospital")
+
+    def register_payer(self, payer_id: str, account: Address) -> TxReceipt:
+        fn = self.contract.functions.registerPayer(id_to_bytes32(payer_id), to_checksum_address(account))
+        return self._transact(self.relayer, fn, "registerPayer")
+
+    def revoke_key(self, account: Address) -> TxReceipt:
+        return self._transact(self.relayer, self.contract.functions.revokeKey(to_checksum_address(account)), "revokeKey")
+
+    def account_info(self, account: Address) -> AccountInfo:
+        member, kind, added, revoked = self._call(self.contract.functions.accountInfo(to_checksum_address(account)))
+        return AccountInfo(bytes32_to_id(member), _KINDS.get(kind, "none"), added, revoked)
+
+    # ------------------------------------------------------------------ anchoring
+
+    def authorise_batch(self, *, signer: Address, root: MerkleRoot, leaf_count: int) -> BatchAuthorisation:
+        """The hospital key's EIP-712 ``AnchorBatch(root, leafCount)`` signature."""
+        typed = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+                ],
+                "AnchorBatch": [{"name": "root", "type": "bytes32"}, {"name": "leafCount", "type": "uint32"}],
+            },
+            "primaryType": "AnchorBatch",
+            "domain": {"name": "EbillLedger", "version": "1", "chainId": self.chain_id,
+                       "verifyingContract": self.contract_address},
+            "message": {"root": bytes(root), "leafCount": leaf_count},
+        }
+        signed = self.keyring[signer].sign_message(encode_typed_data(full_message=typed))
+        return BatchAuthorisation(root, leaf_count, bytes(signed.signature))
+
+    def anchor_batch(self, *, hospital: Address, root: MerkleRoot, leaf_count: int) -> TxReceipt:
+        return self._transact(hospital, self.contract.functions.anchorBatch(bytes(root), leaf_count), "anchorBatch")
+
+    def anchor_authorised(self, batches: Sequence[BatchAuthorisation]) -> TxReceipt:
+        items = [(bytes(b.root), b.leaf_count, b.signature) for b in batches]
+        return self._transact(self.relayer, self.contract.functions.anchorSignedBatches(items), "anchorSignedBatches")
+
+    def batch(self, root: MerkleRoot) -> AnchoredBatch | None:
+        hospital, leaf_count, anchored_at, block = self._call(self.contract.functions.batchOf(bytes(root)))
+        if hospital == 0:
+            return None
+        issuer = self._call(self.contract.functions.batchIssuer(bytes(root)))
+        return AnchoredBatch(root, bytes32_to_id(issuer), leaf_count, anchored_at, block)
+
+    # ------------------------------------------------------------------ voids and stamps
+
+    def void_invoice(
+        self, *, hospital: Address, fingerprint: Fingerprint, total_fen: int,
+        batch_root: MerkleRoot, proof: Sequence[Hash32], reason: str,
+    ) -> TxReceipt:
+        fn = self.contract.functions.voidInvoice(
+            bytes(fingerprint), total_fen, bytes(batch_root), [bytes(p) for p in proof],
+            reason.encode("utf-8")[:32].ljust(32, b"\0"),
+        )
+        return self._transact(hospital, fn, "voidInvoice")
+
+    def invoice_state(self, fingerprint: Fingerprint) -> InvoiceChainState:
+        reserved, paid, voided = self._call(self.contract.functions.invoiceRecord(bytes(fingerprint)))
+        return InvoiceChainState(reserved, paid, voided)
+
+    def is_anchored(
+        self, *, fingerprint: Fingerprint, total_fen: int, root: MerkleRoot, proof: Sequence[Hash32]
+    ) -> bool:
+        fn = self.contract.functions.isAnchored(bytes(fingerprint), total_fen, bytes(root), [bytes(p) for p in proof])
+        return bool(self._call(fn))
+
+    def events(self, name: str, receipt_or_hash: TxReceipt | str) -> list[dict[str, Any]]:
+        """Decoded events ``name`` emitted by one transaction."""
+        tx_hash = receipt_or_hash.tx_hash if isinstance(receipt_or_hash, TxReceipt) else receipt_or_hash
+        receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        from web3.logs import DISCARD
+
+        return [dict(e["args"]) for e in getattr(self.contract.events, name)().process_receipt(receipt, errors=DISCARD)]
+
+    # ------------------------------------------------------------------ transactions
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn.call()
+        except _REVERTS as exc:
+            raise self._reverted(exc, fn.fn_name) from exc
+        except Web3Exception as exc:
+            raise ChainError(f"{fn.fn_name} call failed: {exc}") from exc
+        except (OSError, ConnectionError) as exc:
+            raise ChainUnavailable(f"chain node unreachable during {fn.fn_name}: {exc}") from exc
+
+    def _transact(self, sender: Address, fn: Any, label: str, *, gas: int | None = None) -> TxReceipt:
+        tx_hash = self._send(sender, fn, label, gas=gas)
+        return self._wait(tx_hash, label)
+
+    def send_pipelined(self, calls: Sequence[tuple[Address, Any, int]], *, in_flight: int = 256) -> list[TxReceipt]:
+        """Send many transactions without waiting for each, at most ``in_flight`` unmined.
+
+        Each call is ``(sender, contract function call, gas limit)``; gas is given rather
+        than estimated because estimates against not-yet-mined state would be wrong.
+        """
+        receipts: list[TxReceipt] = []
+        pending: list[tuple[bytes, str]] = []
+        for sender, fn, gas in calls:
+            pending.append((self._send(sender, fn, fn.fn_name, gas=gas), fn.fn_name))
+            if len(pending) >= in_flight:
+                receipts += [self._wait(h, lbl) for h, lbl in pending]
+                pending.clear()
+        receipts += [self._wait(h, lbl) for h, lbl in pending]
+        return receipts
+
+    def _send(self, sender: Address, fn: Any, label: str, *, gas: int | None) -> bytes:
+        sender = to_checksum_address(sender)
+        account = self.keyring[sender]
+        try:
+            self._ensure_funded(sender)
+            if gas is None:
+                gas = int(fn.estimate_gas({"from": sender}) * 1.2) + 10_000
+            tx = fn.build_transaction({
+                "from": sender, "gas": gas, "gasPrice": self._gas_price(),
+                "chainId": self.chain_id, "nonce": 0,
+            })
+            with self._nonce_lock:
+                if sender not in self._nonces:
+                    self._nonces[sender] = self.w3.eth.get_transaction_count(sender, "pending")
+                tx["nonce"] = self._nonces[sender]
+                signed = account.sign_transaction(tx)
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                self._nonces[sender] += 1
+        except _REVERTS as exc:
+            raise self._reverted(exc, label) from exc
+        except (Web3Exception, EthValidationError) as exc:
+            self._nonces.pop(sender, None)  # resync the nonce from the node next time
+            raise ChainError(f"{label} could not be sent: {exc}") from exc
+        except (OSError, ConnectionError) as exc:
+            self._nonces.pop(sender, None)
+            raise ChainUnavailable(f"chain node unreachable while sending {label}: {exc}") from exc
+        return bytes(tx_hash)
+
+    def _wait(self, tx_hash: bytes, label: str) -> TxReceipt:
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._receipt_timeout, poll_latency=0.05)
+        except TimeExhausted as exc:
+            raise ChainUnavailable(f"{label} {to_hex(tx_hash)} not mined within {self._receipt_timeout} s") from exc
+        except (OSError, ConnectionError) as exc:
+            raise ChainUnavailable(f"chain node unreachable while waiting for {label}: {exc}") from exc
+        self.tx_count += 1
+        self.gas_used_total += receipt["gasUsed"]
+        if receipt["status"] != 1:
+            raise ContractReverted("reverted on chain after a successful estimate", function=label)
+        return TxReceipt(to_hex(bytes(receipt["transactionHash"])), receipt["blockNumber"], receipt["gasUsed"])
+
+    _gas_price_cache: tuple[float, int] = (0.0, 0)
+
+    def _gas_price(self) -> int:
+        # one eth_gasPrice a second is plenty; permissioned chains (Besu) run at price 0
+        at, price = self._gas_price_cache
+        if time.monotonic() - at > 1.0:
+            price = int(self.w3.eth.gas_price)
+            self._gas_price_cache = (time.monotonic(), price)
+        return price
+
+    def _ensure_funded(self, sender: Address) -> None:
+        """On dev chains, give an account gas money before its first transaction."""
+        if self._funder is None or sender in self._funded:
+            return
+        if self.w3.eth.get_balance(sender) < _TOP_UP_WEI // 100:  # type: ignore[arg-type]
+            self._funder(sender, _TOP_UP_WEI)
+        self._funded.add(sender)
+
+    def _reverted(self, exc: Exception, label: str) -> ContractReverted:
+        data = _revert_data(exc)
+        if data is not None and len(data) >= 4:
+            name, args = self._errors(data)
+            return ContractReverted(name, args, function=label)
+        return ContractReverted(str(exc) or type(exc).__name__, function=label)
+
+
+def _revert_data(exc: BaseException) -> bytes | None:
+    """Raw revert data: web3's ``.data`` (JSON-RPC nodes) or, for eth-tester, the raw
+    bytes its provider wrapper leaves in the original exception (``__context__``)."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    ctx: BaseException | None = exc
+    while ctx is not None:
+        first = ctx.args[0] if ctx.args else None
+        if isinstance(first, Exception) and first.args:
+            first = first.args[0]
+        if isinstance(first, bytes | bytearray):
+            return bytes(first)
+        ctx = ctx.__context__
+    return None
+
+
+def _error_decoder(abi: list[dict[str, Any]]) -> Callable[[bytes], tuple[str, tuple[Any, ...]]]:
+    """Map revert data to (custom error name, decoded args) using the contract ABI."""
+    table: dict[bytes, tuple[str, list[str]]] = {}
+    for entry in abi:
+        if entry.get("type") == "error":
+            types = [i["type"] for i in entry["inputs"]]
+            table[function_abi_to_4byte_selector(entry)] = (entry["name"], types)
+
+    def decode(data: bytes) -> tuple[str, tuple[Any, ...]]:
+        selector, body = data[:4], data[4:]
+        if selector == _ERROR_STRING:
+            return "Error", tuple(abi_decode(["string"], body))
+        if selector == _PANIC:
+            return "Panic", tuple(abi_decode(["uint256"], body))
+        if selector in table:
+            name, types = table[selector]
+            return name, tuple(abi_decode(types, body))
+        return f"unknown error 0x{data[:4].hex()}", (to_hex(data),)
+
+    return decode
+
+
+def decode_selector(abi: list[dict[str, Any]], selector: bytes) -> str:
+    """Name of the custom error with this 4-byte selector (for StampRefused events)."""
+    for entry in abi:
+        if entry.get("type") == "error" and function_abi_to_4byte_selector(entry) == selector:
+            return str(entry["name"])
+    return "0x" + selector.hex()

@@ -1,0 +1,136 @@
+"""Batches of sealed invoices: one Merkle root anchors many fingerprints.
+
+A batch belongs to one issuing hospital (only the issuer may void its invoices, and
+the contract records the issuer per batch). Its leaves are ``(bytes32 fingerprint,
+uint256 totalFen)`` so the contract can cap reimbursement at the invoice total.
+:class:`Batcher` closes a hospital's open batch when it reaches ``max_leaves`` or its
+oldest invoice has waited ``max_age`` seconds, whichever comes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from time import monotonic
+from typing import Any
+
+from ledger.errors import NotFound
+from ledger.hashing import Fingerprint, MerkleRoot, to_hex
+from ledger.merkle import InclusionProof, StandardMerkleTree
+
+BATCH_LEAF_ENCODING = ("bytes32", "uint256")
+DEFAULT_MAX_LEAVES = 1024
+#: the contract stores leafCount as uint32; far larger batches would also make proofs long
+MAX_LEAVES = 2**16
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The leaves of one hospital's batch and their StandardMerkleTree."""
+
+    issuer: str
+    leaves: tuple[tuple[Fingerprint, int], ...]
+
+    def __post_init__(self) -> None:
+        if not self.leaves:
+            raise ValueError("a batch needs at least one invoice")
+        if len(self.leaves) > MAX_LEAVES:
+            raise ValueError(f"a batch holds at most {MAX_LEAVES} invoices, got {len(self.leaves)}")
+
+    @cached_property
+    def tree(self) -> StandardMerkleTree:
+        return StandardMerkleTree.of(self.leaves, BATCH_LEAF_ENCODING)
+
+    @cached_property
+    def _index(self) -> dict[bytes, int]:
+        return {fp: i for i, (fp, _) in enumerate(self.leaves)}
+
+    @property
+    def root(self) -> MerkleRoot:
+        return self.tree.root
+
+    @property
+    def leaf_count(self) -> int:
+        return len(self.leaves)
+
+    def proof(self, fingerprint: bytes) -> InclusionProof:
+        """Inclusion proof of ``fingerprint``; raises :class:`NotFound` if not in the batch."""
+        try:
+            return self.tree.proof(self._index[fingerprint])
+        except KeyError:
+            raise NotFound(f"fingerprint {to_hex(fingerprint)} is not in batch {to_hex(self.root)}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        """The batch as its issuer and the OpenZeppelin ``standard-v1`` tree dump."""
+        return {"issuer": self.issuer, "root": to_hex(self.root), "tree": self.tree.dump()}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Batch:
+        leaves = tuple(
+            (Fingerprint(bytes.fromhex(v["value"][0][2:])), int(v["value"][1]))
+            for v in doc["tree"]["values"]
+        )
+        batch = cls(doc["issuer"], leaves)
+        if to_hex(batch.root) != doc["root"]:
+            raise ValueError(f"batch file root {doc['root']} does not match its leaves ({to_hex(batch.root)})")
+        return batch
+
+
+@dataclass
+class _Open:
+    leaves: list[tuple[Fingerprint, int]]
+    opened_at: float
+
+
+@dataclass
+class Batcher:
+    """Groups sealed invoices into per-hospital batches, closed by size or age."""
+
+    max_leaves: int = DEFAULT_MAX_LEAVES
+    max_age: float = 2.0
+    clock: Callable[[], float] = monotonic
+    _open: dict[str, _Open] = field(default_factory=dict)
+    _seen: set[bytes] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_leaves <= MAX_LEAVES:
+            raise ValueError(f"max_leaves must be 1..{MAX_LEAVES}, got {self.max_leaves}")
+
+    def add(self, *, issuer: str, fingerprint: Fingerprint, total_fen: int) -> list[Batch]:
+        """Queue one invoice; returns the batches this closed (at most one). Duplicates are ignored."""
+        if fingerprint in self._seen:
+            return []
+        self._seen.add(fingerprint)
+        pending = self._open.get(issuer)
+        if pending is None:
+            pending = self._open[issuer] = _Open([], self.clock())
+        pending.leaves.append((fingerprint, total_fen))
+        if len(pending.leaves) >= self.max_leaves:
+            return [self._close(issuer)]
+        return []
+
+    def add_all(self, items: Iterable[tuple[str, Fingerprint, int]]) -> list[Batch]:
+        closed: list[Batch] = []
+        for issuer, fp, total in items:
+            closed += self.add(issuer=issuer, fingerprint=fp, total_fen=total)
+        return closed
+
+    def due(self) -> list[Batch]:
+        """Close and return every batch whose oldest invoice has waited ``max_age``."""
+        now = self.clock()
+        return [self._close(i) for i, o in list(self._open.items()) if now - o.opened_at >= self.max_age]
+
+    def flush(self) -> list[Batch]:
+        """Close every open batch."""
+        return [self._close(issuer) for issuer in list(self._open)]
+
+    def _close(self, issuer: str) -> Batch:
+        pending = self._open.pop(issuer)
+        return Batch(issuer, tuple(pending.leaves))
+
+
+def batches_of(items: Sequence[tuple[str, Fingerprint, int]], *, max_leaves: int = DEFAULT_MAX_LEAVES) -> list[Batch]:
+    """Batch a finished set of invoices at once (closing by size, then flushing)."""
+    batcher = Batcher(max_leaves=max_leaves)
+    return batcher.add_all(items) + batcher.flush()
