@@ -358,6 +358,20 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
         return _batches[root];
     }
 
+    /// @notice Many batches and their issuers' ids at once (zero entries for unknown roots).
+    function batchesOf(bytes32[] calldata roots)
+        external
+        view
+        returns (Batch[] memory batches, bytes32[] memory issuers)
+    {
+        batches = new Batch[](roots.length);
+        issuers = new bytes32[](roots.length);
+        for (uint256 i = 0; i < roots.length; ++i) {
+            batches[i] = _batches[roots[i]];
+            issuers[i] = _members[batches[i].hospital].id;
+        }
+    }
+
     /// @notice Institution id of the hospital that anchored `root` (zero if none).
     function batchIssuer(bytes32 root) external view returns (bytes32) {
         return _members[_batches[root].hospital].id;

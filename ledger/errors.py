@@ -11,7 +11,8 @@ and the API maps it to RFC 9457 problem responses in one place::
     ├── Conflict                     the request contradicts recorded state
     │   └── AlreadyAnchored          the batch root is on chain already
     ├── VerificationError            a proof, signature or fingerprint does not check out
-    │   └── InclusionProofInvalid    the leaf is not under the root with this proof
+    │   ├── InclusionProofInvalid    the leaf is not under the root with this proof
+    │   └── NotAnchored              the root (or invoice) is not on chain
     ├── ChainError                   the chain refused or could not be reached
     │   ├── ChainUnavailable         no answer from the node
     │   ├── ContractReverted         a transaction or call reverted with a custom error
@@ -97,6 +98,12 @@ class InclusionProofInvalid(VerificationError):
     """The Merkle proof does not lead from the leaf to the expected root."""
 
     kind = "inclusion-proof-invalid"
+
+
+class NotAnchored(VerificationError):
+    """The batch root is not anchored on the chain asked (not yet, or never)."""
+
+    kind = "not-anchored"
 
 
 class ChainError(LedgerError):

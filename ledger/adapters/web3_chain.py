@@ -199,9 +199,23 @@ class Web3Ledger:
     def anchor_batch(self, *, hospital: Address, root: MerkleRoot, leaf_count: int) -> TxReceipt:
         return self._transact(hospital, self.contract.functions.anchorBatch(bytes(root), leaf_count), "anchorBatch")
 
-    def anchor_authorised(self, batches: Sequence[BatchAuthorisation]) -> TxReceipt:
-        items = [(bytes(b.root), b.leaf_count, b.signature) for b in batches]
-        return self._transact(self.relayer, self.contract.functions.anchorSignedBatches(items), "anchorSignedBatches")
+    def anchor_authorised(self, groups: Sequence[Sequence[BatchAuthorisation]]) -> list[TxReceipt]:
+        """One relayer transaction per group, all sent before any is awaited (pipelined)."""
+        hashes = []
+        for group in groups:
+            fn = self.contract.functions.anchorSignedBatches([(bytes(b.root), b.leaf_count, b.signature) for b in group])
+            hashes.append(self._send(self.relayer, fn, "anchorSignedBatches", gas=None))
+        return [self._wait(h, "anchorSignedBatches") for h in hashes]
+
+    def batches(self, roots: Sequence[MerkleRoot]) -> list[AnchoredBatch | None]:
+        """The chain's record of many roots in one call (None where not anchored)."""
+        found: list[AnchoredBatch | None] = []
+        for start in range(0, len(roots), 512):  # keep each eth_call's return data modest
+            chunk = roots[start : start + 512]
+            records, issuers = self._call(self.contract.functions.batchesOf([bytes(r) for r in chunk]))
+            for root, (hospital, leaf_count, at, block), issuer in zip(chunk, records, issuers, strict=True):
+                found.append(AnchoredBatch(root, bytes32_to_id(issuer), leaf_count, at, block) if hospital else None)
+        return found
 
     def batch(self, root: MerkleRoot) -> AnchoredBatch | None:
         hospital, leaf_count, anchored_at, block = self._call(self.contract.functions.batchOf(bytes(root)))
@@ -221,6 +235,20 @@ class Web3Ledger:
             reason.encode("utf-8")[:32].ljust(32, b"\0"),
         )
         return self._transact(hospital, fn, "voidInvoice")
+
+    def reserve(
+        self, *, payer: Address, claim_id: bytes, fingerprint: Fingerprint, total_fen: int,
+        amount_fen: int, batch_root: MerkleRoot, proof: Sequence[Hash32],
+    ) -> TxReceipt:
+        """Reserve ``amount_fen`` of an anchored invoice for the payer's claim ``claim_id``."""
+        item = (bytes(claim_id), bytes(fingerprint), total_fen, amount_fen, bytes(batch_root), [bytes(p) for p in proof])
+        return self._transact(payer, self.contract.functions.reserve(item), "reserve")
+
+    def finalize(self, *, payer: Address, claim_id: bytes) -> TxReceipt:
+        return self._transact(payer, self.contract.functions.finalize(bytes(claim_id)), "finalize")
+
+    def release(self, *, payer: Address, claim_id: bytes) -> TxReceipt:
+        return self._transact(payer, self.contract.functions.release(bytes(claim_id)), "release")
 
     def invoice_state(self, fingerprint: Fingerprint) -> InvoiceChainState:
         reserved, paid, voided = self._call(self.contract.functions.invoiceRecord(bytes(fingerprint)))

@@ -1,0 +1,294 @@
+"""``ebill``: the one command-line entry point of ebill-ledger.
+
+Every command maps :class:`~ledger.errors.LedgerError` to a one-line message on stderr
+and a non-zero exit status (1 = refused / failed verification, 2 = usage error), so it
+never prints a traceback for a foreseen failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger.errors import InvalidInput, LedgerError, NotAnchored, VerificationError
+
+app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimbursement.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+node_app = typer.Typer(help="Run a local anvil node (state persisted under the data directory).",
+                       no_args_is_help=True)
+contracts_app = typer.Typer(help="Solidity sources and their committed artefacts.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+app.add_typer(contracts_app, name="contracts")
+
+out = Console()
+err = Console(stderr=True)
+
+ChainOpt = Annotated[str, typer.Option("--chain", help="embedded | anvil | rpc")]
+UrlOpt = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default: the local anvil node)")]
+KeyOpt = Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
+                                            help="governance/relayer private key for --chain rpc")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", envvar="EBILL_HOME",
+                                              help="data directory (default ~/.ebill)")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except InvalidInput as exc:
+        for p in exc.problems:
+            err.print(f"[red]invalid[/] {p.field or '(document)'}: {p.message} [dim]\\[{p.rule}][/]", highlight=False)
+        raise typer.Exit(2) from None
+    except LedgerError as exc:
+        _fail(f"{exc} [{exc.kind}]")
+
+
+def _home(home: Path | None) -> Path:
+    from ledger.adapters.chains import default_home
+
+    return (home or default_home()).expanduser()
+
+
+def _session(chain: str, rpc_url: str | None, key: str | None, home: Path | None, *, deploy: bool = True,
+             autostart: bool = False) -> Any:
+    from ledger.adapters import chains
+
+    if chain not in chains.CHAIN_KINDS:
+        _fail(f"--chain must be one of {', '.join(chains.CHAIN_KINDS)}, got {chain!r}", 2)
+    if chain == "embedded":
+        return chains.open_embedded()
+    if chain == "rpc" and not rpc_url:
+        _fail("--chain rpc needs --rpc-url URL", 2)
+    if chain == "anvil" and not rpc_url:
+        from ledger.adapters import anvil
+
+        state = anvil.status(_home(home) / "node")
+        if state is None:
+            if not autostart:
+                _fail("no anvil node is running: start one with `ebill node start`")
+            err.print("[dim]starting a local anvil node (stop it with `ebill node stop`)…[/]")
+            state = anvil.start_detached(anvil.AnvilConfig(data_dir=_home(home) / "node"))
+        rpc_url = state["url"]
+    assert rpc_url is not None
+    return chains.open_node(chain, url=rpc_url, home=_home(home), key=key, deploy=deploy)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+@app.command()
+def demo(
+    chain: ChainOpt = "embedded", rpc_url: UrlOpt = None, key: KeyOpt = None, home: HomeOpt = None,
+    hospitals: Annotated[int, typer.Option(min=2, max=500, help="hospitals to simulate")] = 6,
+    invoices: Annotated[int, typer.Option(min=2, max=200_000, help="invoices to generate")] = 240,
+    seed: Annotated[int, typer.Option(help="data generator seed")] = 2024,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Generate, fingerprint, anchor and verify invoices; void one; show what is refused."""
+    from ledger.app.demo import run_demo
+
+    with _errors():
+        session = _session(chain, rpc_url, key, home, autostart=True)
+        report = run_demo(session, hospitals=hospitals, invoices=invoices, seed=seed)
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+        return
+    _print_demo(report)
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def _print_demo(r: Any) -> None:
+    t = Table(title=f"ebill demo on {r.chain} (chain {r.chain_id}, contract {r.contract})", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("hospitals", str(r.hospitals))
+    t.add_row("invoices", f"{r.invoices:,}  ({_yuan(r.total_fen)})")
+    t.add_row("fee lines", f"{r.fee_lines:,}  ({r.fee_lines / max(r.invoices, 1):.0f} per invoice)")
+    t.add_row("fingerprinting", f"{r.seal_seconds:.2f} s  ({r.fee_lines / max(r.seal_seconds, 1e-9):,.0f} lines/s)")
+    t.add_row("Merkle batches", str(r.batches))
+    t.add_row("anchoring", f"{r.anchor_transactions} transaction(s), {r.anchor_gas:,} gas "
+                           f"({r.anchor_gas / max(r.invoices, 1):,.0f} gas per invoice)")
+    t.add_row("all transactions", f"{r.transactions} (incl. deployment and registry), {r.gas_used:,} gas")
+    out.print(t)
+    s = r.sample
+    out.print(f"\n[bold]Sample invoice[/] {s['invoice']} of {s['issuer']}: {_yuan(s['totalFen'])}, {s['feeLines']} fee lines")
+    out.print(f"  fingerprint  {s['fingerprint']}")
+    out.print(f"  batch root   {s['proof']['batchRoot']}")
+    out.print(f"  proof        {len(s['proof']['proof'])} hashes: " + ", ".join(p[:10] + '…' for p in s["proof"]["proof"]))
+    v = s["verified"]
+    out.print(f"  [green]✔ proof verified against the on-chain root[/] (anchored by {v['anchoredBy']} in block {v['block']})")
+    out.print(f"\n[bold]Void[/] (red-letter reversal) of that invoice: tx {r.void['tx'][:18]}… in block "
+              f"{r.void['block']}; voided on chain: {r.void['voidedOnChain']}")
+    for refusal in r.refusals:
+        mark = "[green]✔ refused[/]" if refusal["refused"] else "[red]✘ ACCEPTED[/]"
+        out.print(f"  {mark} {refusal['attempt']}: {refusal.get('error', '')}")
+    out.print(f"\nRe-sending all {r.batches} batches: {r.resend_new_anchors} new anchor transaction(s) "
+              "[dim](anchoring is idempotent)[/]")
+
+
+# ------------------------------------------------------------------------------ node
+
+
+@node_app.command("start")
+def node_start(
+    home: HomeOpt = None,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8545,
+    block_time: Annotated[float | None, typer.Option(help="seconds per block (default: mine on every tx)")] = None,
+) -> None:
+    """Start anvil in the background with --state persistence."""
+    from ledger.adapters import anvil
+
+    with _errors():
+        directory = _home(home) / "node"
+        running = anvil.status(directory)
+        if running:
+            out.print(f"anvil already running at {running['url']} (pid {running['pid']})")
+            return
+        state = anvil.start_detached(anvil.AnvilConfig(data_dir=directory, port=port, block_time=block_time))
+    out.print(f"anvil running at {state['url']} (pid {state['pid']}), state in {directory}")
+
+
+@node_app.command("stop")
+def node_stop(home: HomeOpt = None) -> None:
+    """Stop the background anvil node (it writes its state on the way out)."""
+    from ledger.adapters import anvil
+
+    with _errors():
+        stopped = anvil.stop_detached(_home(home) / "node")
+    out.print("anvil stopped" if stopped else "no anvil node was running")
+
+
+@node_app.command("status")
+def node_status(home: HomeOpt = None) -> None:
+    """Show whether the background anvil node runs."""
+    from ledger.adapters import anvil
+
+    state = anvil.status(_home(home) / "node")
+    if state is None:
+        out.print("no anvil node is running")
+        raise typer.Exit(1)
+    out.print(f"anvil running at {state['url']} (pid {state['pid']})")
+
+
+# ------------------------------------------------------------------------------ contracts
+
+
+@contracts_app.command("compile")
+def contracts_compile(
+    check: Annotated[bool, typer.Option("--check", help="only report whether the artefacts are stale")] = False,
+) -> None:
+    """Recompile the Solidity sources with npm solc into contracts/build."""
+    from contracts import ARTIFACT_DIR, REPO_ROOT
+    from contracts.compile import compile_all, write_artifacts
+
+    with _errors():
+        artefacts = compile_all()
+    if check:
+        stale = [n for n, doc in artefacts.items()
+                 if not (ARTIFACT_DIR / f"{n}.json").exists()
+                 or json.loads((ARTIFACT_DIR / f"{n}.json").read_text()) != json.loads(json.dumps(doc))]
+        if stale:
+            _fail(f"stale artefacts: {', '.join(stale)} — run `ebill contracts compile`")
+        out.print("artefacts are up to date")
+        return
+    for path in write_artifacts(artefacts):
+        out.print(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
+# ------------------------------------------------------------------------------ proofs
+
+
+@app.command()
+def proof(
+    fingerprint: Annotated[str, typer.Argument(help="0x-hex fingerprint of an anchored invoice")],
+    chain: ChainOpt = "anvil", rpc_url: UrlOpt = None, key: KeyOpt = None, home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the proof document as JSON")] = False,
+) -> None:
+    """Print the inclusion proof of an anchored invoice (root, leaf values, proof)."""
+    from ledger.hashing import parse_fingerprint
+
+    with _errors():
+        try:
+            fp = parse_fingerprint(fingerprint)
+        except ValueError as exc:
+            raise InvalidInput.single("FINGERPRINT", "hash32", str(exc)) from None
+        session = _session(chain, rpc_url, key, home, deploy=False)
+        with session.open_archive() as archive:
+            doc = archive.inclusion(fp).to_json()
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    out.print(f"fingerprint {doc['fingerprint']}\n  total      {_yuan(doc['totalFen'])}\n  issuer     {doc['issuer']}"
+              f"\n  batch root {doc['batchRoot']}\n  leaf       {doc['leaf']}\n  proof      "
+              + "\n             ".join(doc["proof"] or ["(single-leaf batch: empty)"]))
+
+
+@app.command("verify-proof")
+def verify_proof(
+    file: Annotated[Path, typer.Argument(help="proof document (from `ebill proof --json`); - for stdin")],
+    chain: ChainOpt = "anvil", rpc_url: UrlOpt = None, key: KeyOpt = None, home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+) -> None:
+    """Check an inclusion proof locally and against the chain. Exit 0 valid, 1 invalid, 3 voided."""
+    from ledger.proofdoc import InvoiceInclusion
+    from verifier.inclusion import verify_inclusion_document
+
+    verdict: dict[str, Any]
+    with _errors():
+        try:
+            raw = sys.stdin.read() if str(file) == "-" else file.read_text()
+            doc_json = json.loads(raw)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput.single("FILE", "readable", f"cannot read {file}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidInput.single("FILE", "json", f"not JSON: {exc}") from None
+        doc = InvoiceInclusion.from_json(doc_json)
+        session = _session(chain, rpc_url, key, home, deploy=False)
+        try:
+            result = verify_inclusion_document(doc, session.ledger)
+        except (VerificationError, NotAnchored) as exc:
+            verdict = {"valid": False, "reason": exc.kind, "message": str(exc)}
+            _emit_verdict(verdict, as_json)
+            raise typer.Exit(1) from None
+    state = result.state
+    verdict = {"valid": True, "voided": state.voided, "issuer": result.batch.institution_id,
+               "batchRoot": doc.to_json()["batchRoot"], "anchoredBlock": result.batch.block_number,
+               "anchoredAt": result.batch.anchored_at, "reservedFen": state.reserved_fen, "paidFen": state.paid_fen}
+    _emit_verdict(verdict, as_json)
+    if state.voided:
+        raise typer.Exit(3)
+
+
+def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(verdict) + "\n")
+    elif not verdict["valid"]:
+        out.print(f"[bold red]✘ INVALID[/] ({verdict['reason']}): {verdict['message']}", highlight=False)
+    else:
+        head = "[bold yellow]⚠ VALID BUT VOIDED[/]" if verdict["voided"] else "[bold green]✔ VALID[/]"
+        out.print(f"{head}: anchored by {verdict['issuer']} in block {verdict['anchoredBlock']} "
+                  f"(root {verdict['batchRoot'][:18]}…); reimbursed so far {_yuan(verdict['paidFen'])}, "
+                  f"reserved {_yuan(verdict['reservedFen'])}", highlight=False)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+_: Callable[..., Any] = main
