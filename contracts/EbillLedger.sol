@@ -40,7 +40,8 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
     mapping(bytes32 payerId => uint32) private _payerIndex;
     mapping(address account => AccountKey) private _keys;
     mapping(bytes32 root => Batch) private _batches;
-    mapping(bytes32 fingerprint => InvoiceRecord) private _invoices;
+    /// @dev keyed by keccak256(abi.encode(hospitalIndex, fingerprint)): see IEbillLedger
+    mapping(bytes32 invoiceKey => InvoiceRecord) private _invoices;
     /// @dev keyed by keccak256(abi.encode(payerIndex, claimId)): claim ids are per payer
     mapping(bytes32 claimKey => Claim) private _claims;
 
@@ -186,7 +187,7 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
         if (batch.hospital != caller) {
             revert NotIssuingHospital(fingerprint, _members[batch.hospital].id, _members[caller].id);
         }
-        InvoiceRecord storage rec = _invoices[fingerprint];
+        InvoiceRecord storage rec = _invoices[_invoiceKey(caller, fingerprint)];
         if (rec.voided) revert InvoiceAlreadyVoided(fingerprint);
         rec.voided = true;
         emit InvoiceVoided(fingerprint, _members[caller].id, batchRoot, reason);
@@ -216,8 +217,8 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
 
     /**
      * @notice Reserves `amountFen` of an anchored invoice for a claim of the calling payer.
-     * Requirements: caller has `PAYER_ROLE`; the batch is anchored and the proof includes
-     * `(fingerprint, totalFen)`; the invoice is not voided; `amountFen > 0`; reserved plus
+     * Requirements: caller has `PAYER_ROLE`; the batch is anchored by the hospital
+     * `r.issuer` and the proof includes `(fingerprint, totalFen)`; the invoice is not voided; `amountFen > 0`; reserved plus
      * paid plus `amountFen` stays within `totalFen` across all payers; the claim id is new
      * for this payer. Emits {ReimbursementReserved}.
      */
@@ -281,15 +282,20 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
             if (strict) revert ClaimAlreadyExists(payerId, r.claimId);
             return _refuse(payerId, r.claimId, ClaimAlreadyExists.selector);
         }
-        if (_batches[r.batchRoot].hospital == 0) {
+        uint32 hospital = _batches[r.batchRoot].hospital;
+        if (hospital == 0) {
             if (strict) revert BatchNotAnchored(r.batchRoot);
             return _refuse(payerId, r.claimId, BatchNotAnchored.selector);
+        }
+        if (_members[hospital].id != r.issuer) {
+            if (strict) revert IssuerMismatch(r.batchRoot, r.issuer, _members[hospital].id);
+            return _refuse(payerId, r.claimId, IssuerMismatch.selector);
         }
         if (!MerkleProof.verifyCalldata(r.proof, r.batchRoot, _leaf(r.fingerprint, r.totalFen))) {
             if (strict) revert InvalidInclusionProof(r.batchRoot, r.fingerprint);
             return _refuse(payerId, r.claimId, InvalidInclusionProof.selector);
         }
-        InvoiceRecord storage rec = _invoices[r.fingerprint];
+        InvoiceRecord storage rec = _invoices[_invoiceKey(hospital, r.fingerprint)];
         if (rec.voided) {
             if (strict) revert InvoiceIsVoided(r.fingerprint);
             return _refuse(payerId, r.claimId, InvoiceIsVoided.selector);
@@ -308,7 +314,9 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
             return _refuse(payerId, r.claimId, ReimbursementExceedsTotal.selector);
         }
         rec.reservedFen += SafeCast.toUint120(r.amountFen);
-        _claims[key] = Claim(r.fingerprint, uint120(r.amountFen), payer, ClaimStatus.Reserved, uint64(block.timestamp));
+        _claims[key] = Claim(
+            r.fingerprint, uint120(r.amountFen), payer, hospital, ClaimStatus.Reserved, uint64(block.timestamp)
+        );
         emit ReimbursementReserved(r.fingerprint, payerId, r.claimId, r.amountFen);
         return true;
     }
@@ -324,7 +332,7 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
             if (strict) revert ClaimNotReserved(payerId, claimId, c.status);
             return _refuse(payerId, claimId, ClaimNotReserved.selector);
         }
-        InvoiceRecord storage rec = _invoices[c.fingerprint];
+        InvoiceRecord storage rec = _invoices[_invoiceKey(c.hospital, c.fingerprint)];
         if (pay && rec.voided) {
             if (strict) revert InvoiceIsVoided(c.fingerprint);
             return _refuse(payerId, claimId, InvoiceIsVoided.selector);
@@ -345,6 +353,10 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
     function _refuse(bytes32 payerId, bytes32 claimId, bytes4 reason) private returns (bool) {
         emit StampRefused(payerId, claimId, reason);
         return false;
+    }
+
+    function _invoiceKey(uint32 hospital, bytes32 fingerprint) private pure returns (bytes32) {
+        return keccak256(abi.encode(hospital, fingerprint));
     }
 
     function _claimKey(uint32 payer, bytes32 claimId) private pure returns (bytes32) {
@@ -377,9 +389,11 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
         return _members[_batches[root].hospital].id;
     }
 
-    /// @notice Reserved and paid amounts and void state of an invoice.
-    function invoiceRecord(bytes32 fingerprint) external view returns (InvoiceRecord memory) {
-        return _invoices[fingerprint];
+    /// @notice Reserved and paid amounts and void state of an invoice of hospital `institutionId`.
+    function invoiceRecord(bytes32 institutionId, bytes32 fingerprint) external view returns (InvoiceRecord memory) {
+        uint32 hospital = _hospitalIndex[institutionId];
+        if (hospital == 0) revert UnknownMember(institutionId);
+        return _invoices[_invoiceKey(hospital, fingerprint)];
     }
 
     /// @notice A payer's claim by id (status `None` if unknown).

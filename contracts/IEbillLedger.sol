@@ -9,6 +9,9 @@ pragma solidity ^0.8.24;
  * - Invoices are anchored in Merkle batches (OpenZeppelin StandardMerkleTree, leaf
  *   `(bytes32 fingerprint, uint256 totalFen)`): one storage write per batch.
  * - The issuing hospital can void (red-letter reversal) an anchored invoice.
+ * - Invoice state (void, reserved, paid) is kept per (issuing hospital, fingerprint):
+ *   fingerprints are public (QR codes), so a leaf another hospital anchored with
+ *   someone else's fingerprint must not be able to void or over-pay the real invoice.
  * - Payers reserve, release and finalise reimbursements; the cumulative amount per
  *   invoice across every payer never exceeds the invoice total.
  */
@@ -41,10 +44,12 @@ interface IEbillLedger {
         bool voided;
     }
 
+    /// @dev Two storage slots; `hospital` is the issuer whose invoice record the claim touches.
     struct Claim {
         bytes32 fingerprint;
         uint120 amountFen;
         uint32 payer;
+        uint32 hospital;
         ClaimStatus status;
         uint64 updatedAt;
     }
@@ -57,8 +62,11 @@ interface IEbillLedger {
     }
 
     /// @dev A payer's request to reserve `amountFen` of an anchored invoice for a claim.
+    /// `issuer` is the institution id from the invoice header the payer verified: the
+    /// batch must have been anchored by that hospital.
     struct Reservation {
         bytes32 claimId;
+        bytes32 issuer;
         bytes32 fingerprint;
         uint256 totalFen;
         uint256 amountFen;
@@ -90,6 +98,8 @@ interface IEbillLedger {
     error BatchNotAnchored(bytes32 root);
     /// @dev `(fingerprint, totalFen)` is not a leaf of `root` with the given proof.
     error InvalidInclusionProof(bytes32 root, bytes32 fingerprint);
+    /// @dev The batch was anchored by another hospital than the invoice's issuer.
+    error IssuerMismatch(bytes32 batchRoot, bytes32 expectedIssuer, bytes32 batchIssuer);
     /// @dev Only the hospital that anchored the invoice's batch may void it.
     error NotIssuingHospital(bytes32 fingerprint, bytes32 issuer, bytes32 caller);
     /// @dev The invoice is voided already.

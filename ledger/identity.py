@@ -15,7 +15,7 @@ from datetime import date
 
 from ledger.hashing import Hash32
 
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
+_ID_RE = re.compile(r"[0-9]{17}[0-9X]\Z")  # ASCII digits only; \Z rejects a trailing newline
 # GB 11643-1999: ISO 7064 MOD 11-2 check digit over the first 17 digits.
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"

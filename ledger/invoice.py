@@ -57,14 +57,16 @@ class FeeCategory(StrEnum):
 # number 10 digits, check code 6 characters; catalogue item codes (drugs X.../Z...,
 # consumables C..., service items with local suffixes) are 20-40 characters of
 # upper-case letters, digits and inner hyphens.
-ISSUER_RE = re.compile(r"^H\d{11}$")
-INVOICE_CODE_RE = re.compile(r"^\d{8}$")
-INVOICE_NUMBER_RE = re.compile(r"^\d{10}$")
-CHECK_CODE_RE = re.compile(r"^[0-9A-Za-z]{6}$")
-ITEM_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{18,38}[A-Z0-9]$")
-QUANTITY_RE = re.compile(r"^\d{1,7}(\.\d{1,3})?$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# \Z, not $ ($ also matches before a trailing newline), and [0-9], not \d (\d matches
+# full-width and other Unicode digits): a code must have exactly one spelling.
+ISSUER_RE = re.compile(r"H[0-9]{11}\Z")
+INVOICE_CODE_RE = re.compile(r"[0-9]{8}\Z")
+INVOICE_NUMBER_RE = re.compile(r"[0-9]{10}\Z")
+CHECK_CODE_RE = re.compile(r"[0-9A-Za-z]{6}\Z")
+ITEM_CODE_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{18,38}[A-Z0-9]\Z")
+QUANTITY_RE = re.compile(r"[0-9]{1,7}(\.[0-9]{1,3})?\Z")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,8 +397,12 @@ def _issued_at(doc: Mapping[str, Any], p: _Problems) -> str | None:
     except ValueError:
         p.add("issuedAt", "iso-8601", f"must be ISO 8601 like 2024-03-05T10:21:33+08:00, got {v[:40]!r}")
         return None
-    if t.tzinfo is None or t.utcoffset() is None:
+    offset = t.utcoffset()
+    if offset is None:
         p.add("issuedAt", "utc-offset", "must carry a UTC offset, e.g. +08:00")
+        return None
+    if offset.total_seconds() % 60:
+        p.add("issuedAt", "utc-offset", "the UTC offset must be whole minutes (±HH:MM)")
         return None
     if not 2000 <= t.year <= 2999:
         p.add("issuedAt", "plausible-year", f"year {t.year} is outside 2000-2999")

@@ -54,7 +54,7 @@ def main() -> None:
     t = time.perf_counter()
     data = generate(args.seed, hospitals=args.hospitals, invoices=args.invoices,
                     fee_lines=args.fee_lines, pepper=os.urandom(32))
-    invoices = [inv for inv, _ in data.invoices]
+    invoices = [inv for inv, _ in data]
     lines = sum(len(i.fee_lines) for i in invoices)
     say(f"generated {len(invoices):,} invoices, {lines:,} fee lines, {len(data.hospitals)} hospitals "
         f"in {time.perf_counter() - t:.1f} s (not timed below)")

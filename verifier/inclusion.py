@@ -28,7 +28,7 @@ class ChainView(Protocol):
 
     def batch(self, root: MerkleRoot) -> AnchoredBatch | None: ...
 
-    def invoice_state(self, fingerprint: Fingerprint) -> InvoiceChainState: ...
+    def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState: ...
 
     def is_anchored(
         self, *, fingerprint: Fingerprint, total_fen: int, root: MerkleRoot, proof: list[Hash32] | tuple[Hash32, ...]
@@ -71,4 +71,4 @@ def verify_inclusion_document(doc: InvoiceInclusion, chain: ChainView) -> Inclus
         )
     if not chain.is_anchored(fingerprint=doc.fingerprint, total_fen=doc.total_fen, root=doc.batch_root, proof=doc.proof):
         raise VerificationError("the contract's own MerkleProof check refused the proof")  # pragma: no cover
-    return InclusionVerdict(doc, batch, chain.invoice_state(doc.fingerprint))
+    return InclusionVerdict(doc, batch, chain.invoice_state(doc.issuer, doc.fingerprint))

@@ -259,12 +259,17 @@ class AnvilNode:
             },
         )
 
-    def stop(self, *, timeout: float = 10.0) -> None:
-        """SIGTERM (anvil dumps its state, then exits); SIGKILL only after ``timeout`` seconds."""
+    def stop(self, *, timeout: float = 10.0, drain: float = 5.0) -> None:
+        """Stop the node, keeping its state: SIGTERM, and SIGKILL only after ``timeout`` seconds.
+
+        First waits up to ``drain`` seconds for anvil's mempool to empty: a dump holds mined
+        blocks only, and under load automine lags behind accepted transactions.
+        """
         proc = self._proc
         if proc is None:
             return
         if proc.poll() is None:
+            _drain_mempool(self.url, timeout=drain)
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout)
@@ -377,13 +382,15 @@ def status(data_dir: Path) -> dict[str, Any] | None:
     return record
 
 
-def stop_detached(data_dir: Path, *, timeout: float = 10.0) -> bool:
-    """Stop the node serving ``data_dir``: SIGTERM, SIGKILL after ``timeout``. False if none ran."""
+def stop_detached(data_dir: Path, *, timeout: float = 10.0, drain: float = 5.0) -> bool:
+    """Stop the node serving ``data_dir`` as :meth:`AnvilNode.stop` does; False if none ran."""
     record = status(data_dir)
     if record is None:
         return False
     pid = int(record["pid"])
-    os.kill(pid, signal.SIGTERM)
+    _drain_mempool(str(record["url"]), timeout=drain)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
     if not _wait_gone(pid, timeout=timeout):
         log.warning("anvil (pid %d) ignored SIGTERM for %.1f s; sending SIGKILL", pid, timeout)
         with contextlib.suppress(ProcessLookupError):
@@ -441,6 +448,26 @@ def _exit_message(cfg: AnvilConfig, code: int, output: str) -> str:
             f"{restore} the state file to start an empty chain"
         )
     return f"anvil exited with code {code} before answering at {cfg.url}:\n{_tail(output)}"
+
+
+def _drain_mempool(url: str, *, timeout: float) -> None:
+    """Wait until anvil has mined every pending transaction, or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0) as client:
+        while (pending := _pending_count(client, url)) and time.monotonic() < deadline:
+            time.sleep(_POLL_S)
+    if pending:
+        log.warning(
+            "stopping anvil at %s with %d transactions still pending: they are lost", url, pending
+        )
+
+
+def _pending_count(client: httpx.Client, url: str) -> int:
+    payload = {"jsonrpc": "2.0", "id": 1, "method": "txpool_status", "params": []}
+    try:
+        return int(client.post(url, json=payload).json()["result"]["pending"], 16)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return 0  # not answering: nothing to wait for
 
 
 def _chain_id(client: httpx.Client, url: str) -> int | None:

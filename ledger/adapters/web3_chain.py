@@ -237,11 +237,12 @@ class Web3Ledger:
         return self._transact(hospital, fn, "voidInvoice")
 
     def reserve(
-        self, *, payer: Address, claim_id: bytes, fingerprint: Fingerprint, total_fen: int,
+        self, *, payer: Address, claim_id: bytes, issuer: str, fingerprint: Fingerprint, total_fen: int,
         amount_fen: int, batch_root: MerkleRoot, proof: Sequence[Hash32],
     ) -> TxReceipt:
-        """Reserve ``amount_fen`` of an anchored invoice for the payer's claim ``claim_id``."""
-        item = (bytes(claim_id), bytes(fingerprint), total_fen, amount_fen, bytes(batch_root), [bytes(p) for p in proof])
+        """Reserve ``amount_fen`` of ``issuer``'s anchored invoice for the payer's claim ``claim_id``."""
+        item = (bytes(claim_id), id_to_bytes32(issuer), bytes(fingerprint), total_fen, amount_fen,
+                bytes(batch_root), [bytes(p) for p in proof])
         return self._transact(payer, self.contract.functions.reserve(item), "reserve")
 
     def finalize(self, *, payer: Address, claim_id: bytes) -> TxReceipt:
@@ -250,8 +251,10 @@ class Web3Ledger:
     def release(self, *, payer: Address, claim_id: bytes) -> TxReceipt:
         return self._transact(payer, self.contract.functions.release(bytes(claim_id)), "release")
 
-    def invoice_state(self, fingerprint: Fingerprint) -> InvoiceChainState:
-        reserved, paid, voided = self._call(self.contract.functions.invoiceRecord(bytes(fingerprint)))
+    def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState:
+        """Reserved / paid / voided state of ``issuer``'s invoice ``fingerprint``."""
+        fn = self.contract.functions.invoiceRecord(id_to_bytes32(issuer), bytes(fingerprint))
+        reserved, paid, voided = self._call(fn)
         return InvoiceChainState(reserved, paid, voided)
 
     def is_anchored(

@@ -58,7 +58,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
     pepper = os.urandom(32)  # a demo deployment's pseudonymisation secret
     data = generate(seed, hospitals=hospitals, invoices=invoices,
                     fee_lines=invoices * lines_per_invoice, pepper=pepper)
-    invoice_list = [inv for inv, _pid in data.invoices]
+    invoice_list = [inv for inv, _pid in data]
 
     t0 = time.perf_counter()
     sealed = seal_all(invoice_list)
@@ -93,7 +93,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
     refusals = []
     attempts = [
         ("reimburse the voided invoice", lambda: session.ledger.reserve(
-            payer=payer, claim_id=os.urandom(32), fingerprint=sample.fingerprint,
+            payer=payer, claim_id=os.urandom(32), issuer=sample.invoice.issuer, fingerprint=sample.fingerprint,
             total_fen=sample.invoice.total_fen, amount_fen=sample.invoice.total_fen // 2,
             batch_root=batch.root, proof=proof.proof)),
         (f"void it as another hospital ({other})", lambda: session.ledger.void_invoice(
@@ -127,7 +127,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
                          "block": verdict.batch.block_number, "voided": verdict.voided},
         },
         void={"tx": void_receipt.tx_hash, "block": void_receipt.block_number, "gas": void_receipt.gas_used,
-              "voidedOnChain": session.ledger.invoice_state(sample.fingerprint).voided},
+              "voidedOnChain": session.ledger.invoice_state(sample.invoice.issuer, sample.fingerprint).voided},
         refusals=refusals,
         resend_new_anchors=len(again.receipts),
     )

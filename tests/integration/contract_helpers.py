@@ -102,7 +102,9 @@ def _normalise(typ: str, value: Any) -> Any:
     return value
 
 
-def decode_revert(exc: BaseException, abi: Sequence[Mapping[str, Any]]) -> tuple[str, tuple[Any, ...]]:
+def decode_revert(
+    exc: BaseException, abi: Sequence[Mapping[str, Any]]
+) -> tuple[str, tuple[Any, ...]]:
     """``(error name, decoded args)`` of the revert carried by ``exc``.
 
     Addresses come back checksummed, so they compare equal to web3's accounts.
@@ -160,7 +162,7 @@ class Ledger:
         if receipt.status != 1:
             try:
                 call.call({"from": sender})
-            except Exception as exc:  # noqa: BLE001 - reporting the cause of an unexpected revert
+            except Exception as exc:
                 pytest.fail(f"transaction reverted: {decode_revert(exc, self.abi)}")
             pytest.fail("transaction reverted (the replayed call did not)")
         return receipt
@@ -168,7 +170,9 @@ class Ledger:
     def events(self, receipt: Any) -> list[Event]:
         """Every log of ``receipt``, decoded against the ledger's ABI, in order."""
         by_topic = {
-            Web3.keccak(text=_event_signature(e)): e["name"] for e in self.abi if e["type"] == "event"
+            Web3.keccak(text=_event_signature(e)): e["name"]
+            for e in self.abi
+            if e["type"] == "event"
         }
         out: list[Event] = []
         for log in receipt.logs:
@@ -186,7 +190,7 @@ class Ledger:
         """The custom error ``call`` from ``sender`` reverts with (fails if it does not)."""
         try:
             call.call({"from": sender})
-        except Exception as exc:  # noqa: BLE001 - any revert is decoded below
+        except Exception as exc:
             return decode_revert(exc, self.abi)
         pytest.fail("call did not revert")
 
@@ -229,7 +233,9 @@ def _domain(*, chain_id: int, verifying_contract: str) -> dict[str, Any]:
     }
 
 
-def anchor_batch_digest(*, chain_id: int, verifying_contract: str, root: bytes, leaf_count: int) -> bytes:
+def anchor_batch_digest(
+    *, chain_id: int, verifying_contract: str, root: bytes, leaf_count: int
+) -> bytes:
     """The EIP-712 digest of ``AnchorBatch(root, leafCount)``, computed by eth-account."""
     message = encode_typed_data(
         _domain(chain_id=chain_id, verifying_contract=verifying_contract),
