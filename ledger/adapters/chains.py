@@ -68,18 +68,24 @@ class ChainSession:
         return self.hospitals[institution_id]
 
     def ensure_hospitals(self, institution_ids: list[str]) -> None:
-        """Register every hospital not yet known, all registrations pipelined."""
-        new = [i for i in dict.fromkeys(institution_ids) if i not in self.hospitals]
-        if not new:
+        """Make every hospital registered on chain, registrations pipelined.
+
+        A hospital recorded here but unknown to the chain (a dev node that lost blocks
+        to a crash) is registered again with its recorded key.
+        """
+        wanted = list(dict.fromkeys(institution_ids))
+        accounts = {i: self.hospitals.get(i) or self.keyring.new() for i in wanted}
+        missing = {i: a for i, a in accounts.items()
+                   if i not in self.hospitals or self.ledger.account_info(a).member_id != i}
+        if not missing:
             return
-        accounts = {i: self.keyring.new() for i in new}
-        fn = self.ledger.contract.functions.registerHospital
         from ledger.adapters.web3_chain import id_to_bytes32
 
+        fn = self.ledger.contract.functions.registerHospital
         self.ledger.send_pipelined(
-            [(self.governance, fn(id_to_bytes32(i), a), 250_000) for i, a in accounts.items()], in_flight=500
+            [(self.governance, fn(id_to_bytes32(i), a), 250_000) for i, a in missing.items()], in_flight=500
         )
-        self.hospitals.update(accounts)
+        self.hospitals.update(missing)
         self.save()
 
     def ensure_payer(self, payer_id: str) -> Address:

@@ -59,12 +59,17 @@ UINT120_MAX = 2**120 - 1
 
 @dataclass(frozen=True)
 class Invoice:
-    """An invoice leaf with its inclusion proof in the batch it was built into."""
+    """An invoice leaf with its inclusion proof in the batch it was built into.
+
+    ``issuer`` is the institution id of the invoice header, which the payer verified:
+    the hospital expected to anchor the batch (``None`` when no test reserves it).
+    """
 
     fingerprint: bytes
     total: int
     root: bytes
     proof: tuple[bytes, ...]
+    issuer: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -81,18 +86,18 @@ def fingerprint(label: str) -> bytes:
     return keccak256(f"invoice header {label}".encode())
 
 
-def batch_of(leaves: Sequence[tuple[bytes, int]]) -> BatchTree:
+def batch_of(leaves: Sequence[tuple[bytes, int]], *, issuer: bytes | None = None) -> BatchTree:
     """A StandardMerkleTree over ``(fingerprint, totalFen)`` leaves, built by the core."""
     tree = StandardMerkleTree.of(leaves, ["bytes32", "uint256"])
     invoices = tuple(
-        Invoice(fp, total, bytes(tree.root), tuple(bytes(p) for p in tree.proof(i).proof))
+        Invoice(fp, total, bytes(tree.root), tuple(bytes(p) for p in tree.proof(i).proof), issuer)
         for i, (fp, total) in enumerate(leaves)
     )
     return BatchTree(bytes(tree.root), invoices)
 
 
-def make_batch(label: str, totals: Sequence[int]) -> BatchTree:
-    return batch_of([(fingerprint(f"{label}/{i}"), t) for i, t in enumerate(totals)])
+def make_batch(label: str, totals: Sequence[int], *, issuer: bytes | None = None) -> BatchTree:
+    return batch_of([(fingerprint(f"{label}/{i}"), t) for i, t in enumerate(totals)], issuer=issuer)
 
 
 def claim_id(text: str) -> bytes:
@@ -104,13 +109,17 @@ def reservation(
     claim: bytes,
     amount: int,
     *,
+    issuer: bytes | None = None,
     total: int | None = None,
     root: bytes | None = None,
     proof: Sequence[bytes] | None = None,
 ) -> tuple[Any, ...]:
     """An ``IEbillLedger.Reservation`` tuple; keyword overrides forge a field."""
+    issuer = inv.issuer if issuer is None else issuer
+    assert issuer is not None, "say which hospital issued the invoice"
     return (
         claim,
+        issuer,
         inv.fingerprint,
         inv.total if total is None else total,
         amount,
@@ -176,8 +185,11 @@ class World:
     def reserve(self, payer: str, r: tuple[Any, ...]) -> list[Event]:
         return self.ledger.transact_events(self.fn.reserve(r), payer)
 
-    def record(self, fp: bytes) -> tuple[int, int, bool]:
-        return tuple(self.fn.invoiceRecord(fp).call())
+    def record(self, inv: Invoice, issuer: bytes | None = None) -> tuple[int, int, bool]:
+        """``invoiceRecord`` of ``inv``'s fingerprint, kept for ``issuer`` (default: its own)."""
+        issuer = inv.issuer if issuer is None else issuer
+        assert issuer is not None, "say whose record of the fingerprint to read"
+        return tuple(self.fn.invoiceRecord(issuer, inv.fingerprint).call())
 
     def claim(self, payer_id: bytes, claim: bytes) -> tuple[Any, ...]:
         return tuple(self.fn.claimOf(payer_id, claim).call())
@@ -207,8 +219,8 @@ def base() -> World:
         outsider=accounts[7],
         relayer=accounts[8],
         spare=accounts[9],
-        batch_a=make_batch("A", [10_000, 25_050, 300, 99_999, 1]),
-        batch_b=make_batch("B", [4_200, 7_700, 12_345]),
+        batch_a=make_batch("A", [10_000, 25_050, 300, 99_999, 1], issuer=HOSPITAL_A),
+        batch_b=make_batch("B", [4_200, 7_700, 12_345], issuer=HOSPITAL_B),
         keys=keys,
     )
     fn = ledger.fn
@@ -810,8 +822,8 @@ def test_the_issuing_hospital_voids_an_invoice(world: World) -> None:
             },
         )
     ]
-    assert world.record(inv.fingerprint) == (0, 0, True)
-    assert world.record(world.batch_a.invoices[1].fingerprint) == (0, 0, False)  # only that one
+    assert world.record(inv) == (0, 0, True)
+    assert world.record(world.batch_a.invoices[1]) == (0, 0, False)  # only that one
 
 
 def test_another_hospital_cannot_void(world: World) -> None:
@@ -824,7 +836,7 @@ def test_another_hospital_cannot_void(world: World) -> None:
         HOSPITAL_A,
         HOSPITAL_B,
     )
-    assert world.record(inv.fingerprint) == (0, 0, False)
+    assert world.record(inv) == (0, 0, False)
 
 
 @pytest.mark.parametrize("caller", ["payer_a", "outsider", "governance"])
@@ -868,7 +880,7 @@ def test_void_needs_an_anchored_batch_and_a_valid_proof(world: World) -> None:
         inv.root,
         inv.fingerprint,
     )
-    assert world.record(inv.fingerprint) == (0, 0, False)
+    assert world.record(inv) == (0, 0, False)
 
 
 def test_an_invoice_is_voided_once(world: World) -> None:
@@ -903,7 +915,7 @@ def test_voiding_a_reimbursed_invoice_requires_a_clawback(world: World) -> None:
             {"fingerprint": inv.fingerprint, "paidFen": 10_000, "reservedFen": 5_050},
         ),
     ]
-    assert world.record(inv.fingerprint) == (5_050, 10_000, True)
+    assert world.record(inv) == (5_050, 10_000, True)
 
 
 def test_voiding_with_only_a_reservation_requires_a_clawback(world: World) -> None:
@@ -984,12 +996,13 @@ def test_reserve_then_finalize(world: World) -> None:
             },
         )
     ]
-    assert world.record(inv.fingerprint) == (6_000, 0, False)
-    # Claim(fingerprint, amountFen, payer index, status, updatedAt)
+    assert world.record(inv) == (6_000, 0, False)
+    # Claim(fingerprint, amountFen, payer index, issuing hospital index, status, updatedAt)
     assert world.claim(PAYER_A, claim) == (
         inv.fingerprint,
         6_000,
         3,
+        1,
         RESERVED,
         world.timestamp(receipt),
     )
@@ -1007,11 +1020,12 @@ def test_reserve_then_finalize(world: World) -> None:
             },
         )
     ]
-    assert world.record(inv.fingerprint) == (0, 6_000, False)
+    assert world.record(inv) == (0, 6_000, False)
     assert world.claim(PAYER_A, claim) == (
         inv.fingerprint,
         6_000,
         3,
+        1,
         FINALIZED,
         world.timestamp(receipt),
     )
@@ -1040,8 +1054,8 @@ def test_release_frees_the_reserved_amount(world: World) -> None:
             },
         )
     ]
-    assert world.record(inv.fingerprint) == (0, 0, False)
-    assert world.claim(PAYER_A, claim_id("C1"))[3:] == (RELEASED, world.timestamp(receipt))
+    assert world.record(inv) == (0, 0, False)
+    assert world.claim(PAYER_A, claim_id("C1"))[4:] == (RELEASED, world.timestamp(receipt))
     # the whole total is available again, to any payer
     world.reserve(world.payer_b, reservation(inv, claim_id("C2"), 10_000))
 
@@ -1069,7 +1083,7 @@ def test_the_total_is_shared_by_all_payers(world: World) -> None:
         50,
     )
     world.reserve(world.payer_a, reservation(inv, claim_id("A-2"), 50))
-    assert world.record(inv.fingerprint) == (5_050, 20_000, False)
+    assert world.record(inv) == (5_050, 20_000, False)
     world.ledger.assert_reverts(
         world.fn.reserve(reservation(inv, claim_id("B-2"), 1)),
         world.payer_b,
@@ -1089,7 +1103,7 @@ def test_the_total_is_shared_by_all_payers(world: World) -> None:
         5_000,
     )
     world.reserve(world.payer_b, reservation(inv, claim_id("B-2"), 5_000))
-    assert world.record(inv.fingerprint) == (5_050, 20_000, False)
+    assert world.record(inv) == (5_050, 20_000, False)
 
 
 def test_a_voided_invoice_is_never_reimbursed(world: World) -> None:
@@ -1109,7 +1123,7 @@ def test_a_voided_invoice_is_never_reimbursed(world: World) -> None:
     )
     events = world.ledger.transact_events(world.fn.release(claim_id("A-1")), world.payer_a)
     assert [e.name for e in events] == ["ReimbursementReleased"]
-    assert world.record(inv.fingerprint) == (0, 0, True)
+    assert world.record(inv) == (0, 0, True)
 
 
 @pytest.mark.parametrize("amount", [0, UINT120_MAX + 1, 2**256 - 1])
@@ -1121,12 +1135,12 @@ def test_reserve_refuses_amounts_outside_the_counters(world: World, amount: int)
         "InvalidAmount",
         amount,
     )
-    assert world.claim(PAYER_A, claim_id("C1"))[3] == 0
+    assert world.claim(PAYER_A, claim_id("C1"))[4] == 0
 
 
 def test_reserve_needs_an_anchored_batch_and_a_valid_proof(world: World) -> None:
     inv, ledger = world.batch_a.invoices[3], world.ledger
-    unanchored = make_batch("never anchored", [inv.total])
+    unanchored = make_batch("never anchored", [inv.total], issuer=HOSPITAL_A)
     ledger.assert_reverts(
         world.fn.reserve(reservation(unanchored.invoices[0], claim_id("C1"), 1)),
         world.payer_a,
@@ -1147,7 +1161,7 @@ def test_reserve_needs_an_anchored_batch_and_a_valid_proof(world: World) -> None
             root,
             inv.fingerprint,
         )
-    assert world.record(inv.fingerprint) == (0, 0, False)
+    assert world.record(inv) == (0, 0, False)
 
 
 def test_claim_ids_are_unique_per_payer_and_namespaced_by_payer(world: World) -> None:
@@ -1164,9 +1178,9 @@ def test_claim_ids_are_unique_per_payer_and_namespaced_by_payer(world: World) ->
     # the same id is another claim for payer B
     events = world.reserve(world.payer_b, reservation(inv, claim, 200))
     assert events[0].args["payerId"] == PAYER_B
-    assert world.claim(PAYER_A, claim)[:4] == (inv.fingerprint, 100, 3, RESERVED)
-    assert world.claim(PAYER_B, claim)[:4] == (inv.fingerprint, 200, 4, RESERVED)
-    assert world.record(inv.fingerprint) == (300, 0, False)
+    assert world.claim(PAYER_A, claim)[:5] == (inv.fingerprint, 100, 3, 1, RESERVED)
+    assert world.claim(PAYER_B, claim)[:5] == (inv.fingerprint, 200, 4, 1, RESERVED)
+    assert world.record(inv) == (300, 0, False)
 
     # a settled claim id stays used
     world.ledger.send(world.fn.release(claim), world.payer_a)
@@ -1178,7 +1192,7 @@ def test_claim_ids_are_unique_per_payer_and_namespaced_by_payer(world: World) ->
         claim,
     )
     # settling payer A's claim left payer B's alone
-    assert world.claim(PAYER_B, claim)[3] == RESERVED
+    assert world.claim(PAYER_B, claim)[4] == RESERVED
 
 
 @pytest.mark.parametrize("settle", ["release", "finalize"])
@@ -1189,8 +1203,8 @@ def test_a_payer_cannot_settle_another_payers_claim(world: World, settle: str) -
     world.ledger.assert_reverts(
         getattr(world.fn, settle)(claim), world.payer_b, "UnknownClaim", PAYER_B, claim
     )
-    assert world.claim(PAYER_A, claim)[3] == RESERVED
-    assert world.record(inv.fingerprint) == (500, 0, False)
+    assert world.claim(PAYER_A, claim)[4] == RESERVED
+    assert world.record(inv) == (500, 0, False)
 
 
 @pytest.mark.parametrize(
@@ -1207,11 +1221,11 @@ def test_only_a_reserved_claim_is_settled(world: World, first: str, then: str, s
     claim = claim_id("C1")
     world.reserve(world.payer_a, reservation(inv, claim, 700))
     world.ledger.send(getattr(world.fn, first)(claim), world.payer_a)
-    record = world.record(inv.fingerprint)
+    record = world.record(inv)
     world.ledger.assert_reverts(
         getattr(world.fn, then)(claim), world.payer_a, "ClaimNotReserved", PAYER_A, claim, status
     )
-    assert world.record(inv.fingerprint) == record
+    assert world.record(inv) == record
 
 
 @pytest.mark.parametrize("settle", ["release", "finalize"])
@@ -1250,12 +1264,12 @@ def test_claim_of_needs_a_registered_payer(world: World) -> None:
             "UnknownMember",
             (not_a_payer,),
         )
-    assert world.claim(PAYER_A, claim_id("never")) == (ZERO32, 0, 0, 0, 0)
+    assert world.claim(PAYER_A, claim_id("never")) == (ZERO32, 0, 0, 0, 0, 0)
 
 
 def test_totals_beyond_the_counters_cannot_overflow_them(world: World) -> None:
     """A leaf may state any uint256 total; reserved plus paid must still fit 120 bits."""
-    huge = make_batch("huge", [2**121])
+    huge = make_batch("huge", [2**121], issuer=HOSPITAL_B)
     world.ledger.send(world.fn.anchorBatch(huge.root, 1), world.hospital_b)
     inv = huge.invoices[0]
     world.reserve(world.payer_a, reservation(inv, claim_id("C1"), UINT120_MAX))
@@ -1280,7 +1294,7 @@ def test_totals_beyond_the_counters_cannot_overflow_them(world: World) -> None:
         )
     ]
     world.ledger.send(world.fn.finalize(claim_id("C1")), world.payer_a)
-    assert world.record(inv.fingerprint) == (0, UINT120_MAX, False)
+    assert world.record(inv) == (0, UINT120_MAX, False)
 
 
 # --------------------------------------------------------------------------- batched stamps
@@ -1310,7 +1324,7 @@ def test_reserve_many_skips_what_a_single_reserve_would_refuse(world: World) -> 
     b0 = world.batch_b.invoices[0]
     world.reserve(world.payer_a, reservation(a0, claim_id("old"), 1))
     world.ledger.send(void_call(world, b0), world.hospital_b)
-    unanchored = make_batch("never anchored", [5])
+    unanchored = make_batch("never anchored", [5], issuer=HOSPITAL_A)
     items = [
         reservation(a0, claim_id("ok-1"), 9_000),
         reservation(a1, claim_id("old"), 1),  # claim id used already
@@ -1336,10 +1350,10 @@ def test_reserve_many_skips_what_a_single_reserve_would_refuse(world: World) -> 
         stamp("ReimbursementReserved", a2, PAYER_A, claim_id("ok-2"), 300),
         refused(world, PAYER_A, claim_id("ok-2"), "ClaimAlreadyExists"),
     ]
-    assert world.record(a0.fingerprint) == (9_001, 0, False)
-    assert world.record(a1.fingerprint) == (0, 0, False)
-    assert world.record(a2.fingerprint) == (300, 0, False)
-    assert world.claim(PAYER_A, claim_id("too-much"))[3] == 0
+    assert world.record(a0) == (9_001, 0, False)
+    assert world.record(a1) == (0, 0, False)
+    assert world.record(a2) == (300, 0, False)
+    assert world.claim(PAYER_A, claim_id("too-much"))[4] == 0
     assert world.claim(PAYER_A, claim_id("ok-2"))[1] == 300
 
 
@@ -1382,10 +1396,10 @@ def test_release_many_and_finalize_many_skip_unsettleable_claims(world: World) -
         refused(world, PAYER_A, claim_id("nope"), "UnknownClaim"),
         refused(world, PAYER_A, claim_id("f1"), "ClaimNotReserved"),
     ]
-    assert world.record(a0.fingerprint) == (50, 300, False)
-    assert world.record(a1.fingerprint) == (0, 500, False)
-    assert world.record(b0.fingerprint) == (400, 0, True)
-    assert world.claim(PAYER_B, claim_id("B-owned"))[3] == RESERVED
+    assert world.record(a0) == (50, 300, False)
+    assert world.record(a1) == (0, 500, False)
+    assert world.record(b0) == (400, 0, True)
+    assert world.claim(PAYER_B, claim_id("B-owned"))[4] == RESERVED
 
 
 def test_empty_batched_stamps_do_nothing(world: World) -> None:
@@ -1501,7 +1515,7 @@ def _run_model(world: World, ops: list[tuple[str, int, int]]) -> None:
                 model.voided = True
         else:
             assert world.ledger.revert_of(call, sender) == expected
-        reserved, paid, voided = world.record(inv.fingerprint)
+        reserved, paid, voided = world.record(inv)
         assert (reserved, paid, voided) == (model.sum(RESERVED), model.sum(FINALIZED), model.voided)
         assert reserved + paid <= inv.total
 
@@ -1513,7 +1527,7 @@ def test_gas_figures(world: World) -> None:
     """Print what the main operations cost; anchoring must stay one storage write per batch."""
     fn, ledger = world.fn, world.ledger
     figures: dict[str, int] = {}
-    batches = [make_batch(f"gas-{i}", [i + 1] * 64) for i in range(12)]
+    batches = [make_batch(f"gas-{i}", [i + 1] * 64, issuer=HOSPITAL_A) for i in range(12)]
     figures["anchorBatch (64 leaves)"] = ledger.send(
         fn.anchorBatch(batches[0].root, 64), world.hospital_a
     ).gasUsed
