@@ -34,9 +34,9 @@ import itertools
 import math
 import random
 from bisect import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -53,8 +53,8 @@ from ledger.invoice import (
 __all__ = [
     "CATEGORY_MIX",
     "CITY_PREFIX",
-    "CatalogueItem",
     "Catalogue",
+    "CatalogueItem",
     "Dataset",
     "Hospital",
     "Patient",
@@ -171,7 +171,8 @@ def make_hospitals(n: int, seed: int) -> list[Hospital]:
             if name not in names:
                 break
         names.add(name)
-        serials[region] = serials.get(region, 10000 + rng.randrange(0, 40000, 100)) + 1 + rng.randrange(7)
+        first = 10000 + rng.randrange(0, 40000, 100)
+        serials[region] = serials.get(region, first) + 1 + rng.randrange(7)
         out.append(Hospital(f"H{region}{serials[region]:05d}", name, region, level))
 
     for i in range(n_in):
@@ -917,12 +918,14 @@ def make_catalogue(seed: int = 0) -> Catalogue:
     def price(yuan: float, sigma: float = jitter) -> int:
         return max(1, round(_lognormal(rng, yuan * 100, sigma)))
 
-    def unique(make: Any) -> str:
+    def unique(head: str, tail: int | tuple[int, int] = 0, local: bool = False) -> str:
+        """A new code: ``head`` + random digits (``tail`` many, or from..to many)."""
         while True:
-            code = make()
+            n = tail if isinstance(tail, int) else rng.randint(*tail)
+            code = head + (f"ZJ{rng.choice('ABCDEFGH')}" if local else "") + digits(n)
             if code not in codes:
                 codes.add(code)
-                return str(code)
+                return code
 
     def digits(n: int) -> str:
         return "".join(rng.choice("0123456789") for _ in range(n))
@@ -942,8 +945,7 @@ def make_catalogue(seed: int = 0) -> Catalogue:
             for s_no, spec in enumerate(specs.split("/")):
                 p_yuan = yuan * (1 + 0.45 * s_no)
 
-                def code(g_no: int = g_no, f_no: int = f_no, fk: str = fk, atc: str = atc) -> str:
-                    return (f"X{atc}A{g_no:03d}{fk}{f_no:03d}{digits(9)}")
+                head = f"X{atc}A{g_no:03d}{fk}{f_no:03d}"
 
                 if pack_s:  # boxed oral forms: box items, plus a per-dose item for the ward
                     pack = int(pack_s[0])
@@ -969,12 +971,12 @@ def make_catalogue(seed: int = 0) -> Catalogue:
     letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
     for c_no, (name, yuan_s, specs) in enumerate(_rows(_CHINESE), start=1):
         yuan = float(yuan_s)
-        group = f"{rng.choice('ABCDEFGHJ')}{rng.randint(1, 20):02d}{rng.choice(letters)}{rng.choice(letters)}"
+        group = (f"{rng.choice('ABCDEFGHJ')}{rng.randint(1, 20):02d}"
+                 f"{rng.choice(letters)}{rng.choice(letters)}")
         injection = "注射" in name
         for s_no, spec in enumerate(specs.split("/")):
             for k in range(1 if injection else 2):
-                def code(group: str = group, c_no: int = c_no) -> str:
-                    return f"Z{group}X{c_no:04d}{digits(rng.randint(9, 12))}"
+                head = f"Z{group}X{c_no:04d}"
                 if injection:
                     add(unique(code), f"{name}({spec})", "chinese", "inj", "支",
                         price(yuan * (1 + 0.6 * s_no)), 1.0)
@@ -991,8 +993,7 @@ def make_catalogue(seed: int = 0) -> Catalogue:
         for s_no, spec in enumerate(specs.split("/"), start=1):
             makers = 1 if use == "implant" else rng.choice((2, 3, 4, 5))
             for m in range(makers):  # one code per maker; the model type tells them apart
-                def code(cls: str = cls, n_no: int = n_no, s_no: int = s_no) -> str:
-                    return f"C{cls}{n_no:03d}{s_no:04d}{digits(6)}{digits(9)}"
+                head = f"C{cls}{n_no:03d}{s_no:04d}"
                 model = "" if makers == 1 else f" {_MODELS[m]}"
                 add(unique(code), f"{name}({spec}{model})", "consumable", use, unit,
                     price(float(yuan_s) * (1.15 ** (s_no - 1)), 0.3), 1.0)
@@ -1005,10 +1006,9 @@ def make_catalogue(seed: int = 0) -> Catalogue:
         # most hospitals use the national code; some areas add local sub-items
         for variant in range(1 if use in ("diag_op", "diag_er", "diag_ip", "bed", "nursing")
                              else rng.choice((1, 1, 2, 3))):
-            def code(national: str = national, variant: int = variant) -> str:
-                suffix = national if variant == 0 else (
-                    f"ZJ{rng.choice('ABCDEFGH')}{digits(rng.randint(1, 6))}")
-                return f"00{national}{variant:04d}-{suffix}"
+            head = f"00{national}{variant:04d}-"
+            code = (unique(head + national) if variant == 0
+                    else unique(head, (1, 6), local=True))
             label = name if variant == 0 else f"{name}(加收{_ordinal(variant)})" if use in (
                 "lab", "imaging") else f"{name}-{_ordinal(variant)}"
             add(unique(code), label, "service", use, unit,
@@ -1034,7 +1034,7 @@ def make_catalogue(seed: int = 0) -> Catalogue:
         extra = []
         for _ in range(rng.choice((1, 1, 2, 3))):
             # another approval batch of the same drug: same generic/form prefix, new tail
-            alias = unique(lambda it=it: it.code[:14] + digits(9))
+            alias = unique(it.code[:14], 9)
             extra.append(alias)
             items.append(CatalogueItem(alias, it.name, it.kind, it.use, it.unit,
                                        it.unit_price_fen, it.category, it.code))
@@ -1141,7 +1141,9 @@ class _Pool:
 
 
 def _row(item: CatalogueItem, factor: float) -> tuple[Any, ...]:
-    price = item.unit_price_fen if item.kind != "service" else max(1, round(item.unit_price_fen * factor))
+    price = item.unit_price_fen
+    if item.kind == "service":
+        price = max(1, round(price * factor))
     q = _qty_table(item)
     return (item.code, item.name, item.category, item.unit, price, q, len(q))
 
@@ -1285,7 +1287,8 @@ class Dataset:
                     emit(pick(r()), dates[0] if j < first else dates[-1])
         total = sum(line.amount_fen for line in lines)
         account = 0
-        if total >= 1000 and r() < (0.18 if vt in (VisitType.OUTPATIENT, VisitType.PHARMACY) else 0.06):
+        counter = vt in (VisitType.OUTPATIENT, VisitType.PHARMACY)
+        if total >= 1000 and r() < (0.18 if counter else 0.06):
             account = min(total, round(total * (0.05 + 0.5 * r())))
         check = "".join(rng.choices(_ALNUM, k=6))
         pid = self.patients[p_idx].national_id
@@ -1383,7 +1386,8 @@ def generate(
     # hospital choice: 61 % of invoices outside the city; bigger hospitals see more
     size = {"三级": 5.0, "二级": 2.0, "一级": 0.6}
     inpatient_size = {"三级": 5.0, "二级": 2.0, "一级": 0.05}
-    groups = ([i for i, h in enumerate(hosp) if h.in_city], [i for i, h in enumerate(hosp) if not h.in_city])
+    groups = ([i for i, h in enumerate(hosp) if h.in_city],
+              [i for i, h in enumerate(hosp) if not h.in_city])
 
     def chooser(sizes: dict[str, float]) -> list[tuple[list[int], list[float]]]:
         out = []

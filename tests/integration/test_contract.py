@@ -572,6 +572,21 @@ def test_an_unknown_root_has_no_batch(world: World) -> None:
     assert not world.fn.isAnchored(inv.fingerprint, inv.total, batch.root, list(inv.proof)).call()
 
 
+def test_batches_of_reads_many_batches_and_their_issuers(world: World) -> None:
+    fresh = make_batch("fresh", [1, 2, 3])
+    receipt = world.ledger.send(world.fn.anchorBatch(fresh.root, 3), world.hospital_b)
+    unknown = make_batch("never", [1]).root
+    roots = [world.batch_a.root, unknown, fresh.root, world.batch_b.root, world.batch_a.root]
+    batches, issuers = world.fn.batchesOf(roots).call()
+    assert batches[2] == (2, 3, world.timestamp(receipt), receipt.blockNumber)
+    assert batches[1] == (0, 0, 0, 0)
+    assert [b[:2] for b in batches] == [(1, 5), (0, 0), (2, 3), (2, 3), (1, 5)]
+    assert list(batches) == [world.fn.batchOf(r).call() for r in roots]
+    assert list(issuers) == [HOSPITAL_A, ZERO32, HOSPITAL_B, HOSPITAL_B, HOSPITAL_A]
+    assert list(issuers) == [world.fn.batchIssuer(r).call() for r in roots]
+    assert world.fn.batchesOf([]).call() == [[], []]
+
+
 def test_is_anchored_needs_the_exact_leaf_and_proof(world: World) -> None:
     inv, other = world.batch_a.invoices[0], world.batch_a.invoices[1]
     is_anchored = world.fn.isAnchored
@@ -934,47 +949,200 @@ def test_voiding_after_everything_was_released_requires_no_clawback(world: World
     assert [e.name for e in events] == ["InvoiceVoided"]
 
 
-# The contract equates "issuing hospital" with "the hospital that anchored the batch the
-# proof is against" and keys an invoice's state by fingerprint alone. Fingerprints are
-# public (printed in the QR code), so any hospital can anchor a leaf carrying another
-# hospital's fingerprint, with any total. Closing this needs a design decision (e.g. the
-# issuer's institution id in the batch leaf), not a one-line fix: these tests pin the gap.
-ISSUER_GAP = (
-    "design gap: a fingerprint is not bound to its issuer on chain; another hospital can "
-    "anchor the same fingerprint in its own batch"
-)
+# Fingerprints are public (printed in the QR code), so any hospital M can anchor a leaf
+# carrying hospital V's fingerprint, with any total. The ledger therefore keeps an
+# invoice's state per (issuing hospital, fingerprint), and a payer names the issuer of the
+# invoice header it verified: the batch must have been anchored by that hospital. M's copy
+# of the fingerprint is M's own record; it can neither void V's invoice nor lift its cap.
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUER_GAP)
-def test_a_hospital_cannot_void_another_hospitals_invoice_through_its_own_batch(
+def test_a_hospital_voiding_a_copy_of_anothers_fingerprint_voids_only_its_own_record(
     world: World,
 ) -> None:
-    victim = world.batch_a.invoices[0]
-    rogue = batch_of([(victim.fingerprint, victim.total)])
+    victim = world.batch_a.invoices[0]  # hospital A's, 10_000 fen
+    world.reserve(world.payer_a, reservation(victim, claim_id("A-1"), 4_000))
+    rogue = batch_of([(victim.fingerprint, 1_000_000)], issuer=HOSPITAL_B).invoices[0]
     world.ledger.send(world.fn.anchorBatch(rogue.root, 1), world.hospital_b)
+    # voiding A's leaf in A's batch is refused, as ever
     world.ledger.assert_reverts(
-        void_call(world, rogue.invoices[0]),
+        void_call(world, victim),
         world.hospital_b,
         "NotIssuingHospital",
         victim.fingerprint,
         HOSPITAL_A,
         HOSPITAL_B,
     )
-
-
-@pytest.mark.xfail(strict=True, reason=ISSUER_GAP)
-def test_a_second_leaf_with_a_larger_total_cannot_lift_the_cap(world: World) -> None:
-    victim = world.batch_a.invoices[2]  # 300 fen, fully reserved below
-    world.reserve(world.payer_a, reservation(victim, claim_id("A-1"), 300))
-    inflated = batch_of([(victim.fingerprint, 30_000)])
-    world.ledger.send(world.fn.anchorBatch(inflated.root, 1), world.hospital_b)
-    try:
-        world.fn.reserve(reservation(inflated.invoices[0], claim_id("B-1"), 29_700)).call(
-            {"from": world.payer_b}
+    # voiding its own leaf goes through, but voids hospital B's record only: nothing was
+    # reserved against that one, so there is nothing to claw back
+    reason = member_id("rogue")
+    events = world.ledger.transact_events(void_call(world, rogue, reason), world.hospital_b)
+    assert events == [
+        Event(
+            "InvoiceVoided",
+            {
+                "fingerprint": victim.fingerprint,
+                "institutionId": HOSPITAL_B,
+                "batchRoot": rogue.root,
+                "reason": reason,
+            },
         )
-    except Exception:
-        return
-    pytest.fail("payer B could reserve 29,700 fen more of a 300 fen invoice")
+    ]
+    assert world.record(rogue) == (0, 0, True)
+    assert world.record(victim) == (4_000, 0, False)
+
+    # A's invoice is still reimbursed: new reservations and the earlier one's payment
+    world.reserve(world.payer_b, reservation(victim, claim_id("B-1"), 6_000))
+    events = world.ledger.transact_events(world.fn.finalize(claim_id("A-1")), world.payer_a)
+    assert events == [stamp("ReimbursementFinalized", victim, PAYER_A, claim_id("A-1"), 4_000)]
+    assert world.record(victim) == (6_000, 4_000, False)
+    # B's voided copy is refused to a payer naming B, and cannot pass for A's invoice
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(rogue, claim_id("B-2"), 1)),
+        world.payer_b,
+        "InvoiceIsVoided",
+        victim.fingerprint,
+    )
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(rogue, claim_id("B-2"), 1, issuer=HOSPITAL_A)),
+        world.payer_b,
+        "IssuerMismatch",
+        rogue.root,
+        HOSPITAL_A,
+        HOSPITAL_B,
+    )
+    # and A itself can still void its invoice, with the clawback of A's record
+    events = world.ledger.transact_events(void_call(world, victim, reason), world.hospital_a)
+    assert events == [
+        Event(
+            "InvoiceVoided",
+            {
+                "fingerprint": victim.fingerprint,
+                "institutionId": HOSPITAL_A,
+                "batchRoot": victim.root,
+                "reason": reason,
+            },
+        ),
+        Event(
+            "ClawbackRequired",
+            {"fingerprint": victim.fingerprint, "paidFen": 4_000, "reservedFen": 6_000},
+        ),
+    ]
+    assert world.record(victim) == (6_000, 4_000, True)
+    assert world.record(rogue) == (0, 0, True)
+
+
+def test_a_second_leaf_with_a_larger_total_cannot_lift_the_cap(world: World) -> None:
+    victim = world.batch_a.invoices[2]  # hospital A's, 300 fen, fully reserved below
+    world.reserve(world.payer_a, reservation(victim, claim_id("A-1"), 300))
+    inflated = batch_of([(victim.fingerprint, 30_000)], issuer=HOSPITAL_B).invoices[0]
+    world.ledger.send(world.fn.anchorBatch(inflated.root, 1), world.hospital_b)
+
+    # naming the real issuer A needs A's batch: B's leaf is refused, singly or batched ...
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(inflated, claim_id("B-1"), 29_700, issuer=HOSPITAL_A)),
+        world.payer_b,
+        "IssuerMismatch",
+        inflated.root,
+        HOSPITAL_A,
+        HOSPITAL_B,
+    )
+    call = world.fn.reserveMany(
+        [reservation(inflated, claim_id("B-1"), 29_700, issuer=HOSPITAL_A)]
+    )
+    assert call.call({"from": world.payer_b}) == 0
+    assert world.ledger.transact_events(call, world.payer_b) == [
+        refused(world, PAYER_B, claim_id("B-1"), "IssuerMismatch")
+    ]
+    # ... and A's batch holds no leaf with the inflated total
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(victim, claim_id("B-1"), 29_700, total=30_000)),
+        world.payer_b,
+        "InvalidInclusionProof",
+        victim.root,
+        victim.fingerprint,
+    )
+    # so A's invoice stays capped at its 300 fen
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(victim, claim_id("B-1"), 1)),
+        world.payer_b,
+        "ReimbursementExceedsTotal",
+        victim.fingerprint,
+        1,
+        0,
+    )
+    assert world.record(victim) == (300, 0, False)
+
+    # a payer that names B (as B's invoice header would) reserves against B's own record,
+    # which shares nothing with A's
+    world.reserve(world.payer_b, reservation(inflated, claim_id("B-1"), 29_700))
+    assert world.claim(PAYER_B, claim_id("B-1"))[:5] == (
+        victim.fingerprint,
+        29_700,
+        4,
+        2,  # hospital B's registry index
+        RESERVED,
+    )
+    assert world.record(inflated) == (29_700, 0, False)
+    assert world.record(victim) == (300, 0, False)
+    world.ledger.send(world.fn.finalize(claim_id("A-1")), world.payer_a)
+    world.ledger.send(world.fn.release(claim_id("B-1")), world.payer_b)
+    assert world.record(victim) == (0, 300, False)
+    assert world.record(inflated) == (0, 0, False)
+
+
+@pytest.mark.parametrize(
+    "named", [HOSPITAL_B, UNKNOWN, PAYER_A, ZERO32], ids=["other", "unknown", "payer", "zero"]
+)
+def test_reserve_needs_the_batch_of_the_named_issuer(world: World, named: bytes) -> None:
+    inv = world.batch_a.invoices[1]
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(inv, claim_id("C1"), 1, issuer=named)),
+        world.payer_a,
+        "IssuerMismatch",
+        inv.root,
+        named,
+        HOSPITAL_A,
+    )
+    assert world.claim(PAYER_A, claim_id("C1"))[4] == 0
+    assert world.record(inv) == (0, 0, False)
+
+
+def test_reserve_checks_the_issuer_after_the_batch_and_before_the_leaf(world: World) -> None:
+    """ClaimAlreadyExists, BatchNotAnchored, IssuerMismatch, then proof, void, amount."""
+    inv, ledger = world.batch_a.invoices[0], world.ledger
+    world.reserve(world.payer_a, reservation(inv, claim_id("used"), 1))
+
+    def refusal(claim: str, invoice: Invoice = inv, amount: int = 1, **forged: Any) -> Any:
+        call = world.fn.reserve(reservation(invoice, claim_id(claim), amount, **forged))
+        return ledger.revert_of(call, world.payer_a)
+
+    mismatch = ("IssuerMismatch", (inv.root, HOSPITAL_B, HOSPITAL_A))
+    assert refusal("used", issuer=HOSPITAL_B) == ("ClaimAlreadyExists", (PAYER_A, claim_id("used")))
+    unanchored = make_batch("never anchored", [inv.total], issuer=HOSPITAL_A).invoices[0]
+    assert refusal("C1", unanchored, issuer=HOSPITAL_B) == ("BatchNotAnchored", (unanchored.root,))
+    for forged in ({"total": inv.total + 1}, {"proof": ()}, {"root": inv.root}):
+        for amount in (0, 1, inv.total + 1):
+            assert refusal("C1", amount=amount, issuer=HOSPITAL_B, **forged) == mismatch
+    # B's own batch named as B's passes the issuer check, then fails on the leaf
+    assert refusal("C1", issuer=HOSPITAL_B, root=world.batch_b.root) == (
+        "InvalidInclusionProof",
+        (world.batch_b.root, inv.fingerprint),
+    )
+    ledger.send(void_call(world, inv), world.hospital_a)
+    assert refusal("C1", issuer=HOSPITAL_B) == mismatch
+    assert refusal("C1", amount=0) == ("InvoiceIsVoided", (inv.fingerprint,))
+
+
+def test_invoice_record_is_read_per_issuing_hospital(world: World) -> None:
+    inv = world.batch_a.invoices[0]
+    for not_a_hospital in (PAYER_A, UNKNOWN, ZERO32):
+        assert world.ledger.revert_of(
+            world.fn.invoiceRecord(not_a_hospital, inv.fingerprint), world.outsider
+        ) == ("UnknownMember", (not_a_hospital,))
+    world.reserve(world.payer_a, reservation(inv, claim_id("C1"), 100))
+    assert world.record(inv) == (100, 0, False)
+    assert world.record(inv, HOSPITAL_B) == (0, 0, False)  # B never issued it
+    assert world.record(Invoice(fingerprint("never"), 1, ZERO32, ()), HOSPITAL_A) == (0, 0, False)
 
 
 # =========================================================================== reimbursement
@@ -1151,7 +1319,8 @@ def test_reserve_needs_an_anchored_batch_and_a_valid_proof(world: World) -> None
     for forged in (
         {"total": inv.total + 1},
         {"proof": world.batch_a.invoices[0].proof},
-        {"root": world.batch_b.root},
+        {"proof": ()},
+        {"root": world.batch_b.root, "issuer": HOSPITAL_B},
     ):
         root = forged.get("root", inv.root)
         ledger.assert_reverts(
@@ -1161,7 +1330,17 @@ def test_reserve_needs_an_anchored_batch_and_a_valid_proof(world: World) -> None
             root,
             inv.fingerprint,
         )
+    # another hospital's batch, with the invoice's own issuer named, is refused before that
+    ledger.assert_reverts(
+        world.fn.reserve(reservation(inv, claim_id("C1"), 1, root=world.batch_b.root)),
+        world.payer_a,
+        "IssuerMismatch",
+        world.batch_b.root,
+        HOSPITAL_A,
+        HOSPITAL_B,
+    )
     assert world.record(inv) == (0, 0, False)
+    assert world.record(inv, HOSPITAL_B) == (0, 0, False)
 
 
 def test_claim_ids_are_unique_per_payer_and_namespaced_by_payer(world: World) -> None:
@@ -1329,7 +1508,10 @@ def test_reserve_many_skips_what_a_single_reserve_would_refuse(world: World) -> 
         reservation(a0, claim_id("ok-1"), 9_000),
         reservation(a1, claim_id("old"), 1),  # claim id used already
         reservation(unanchored.invoices[0], claim_id("no-batch"), 1),
+        reservation(a1, claim_id("not-B"), 1, issuer=HOSPITAL_B),
+        reservation(a1, claim_id("not-B-bad-proof"), 1, issuer=HOSPITAL_B, total=a1.total * 2),
         reservation(a1, claim_id("bad-proof"), 1, total=a1.total * 2),
+        reservation(b0, claim_id("voided-not-A"), 1, issuer=HOSPITAL_A),
         reservation(b0, claim_id("voided"), 1),
         reservation(a2, claim_id("zero"), 0),
         reservation(a0, claim_id("too-much"), 1_000),  # 10_000 - 1 - 9_000 = 999 left
@@ -1343,7 +1525,10 @@ def test_reserve_many_skips_what_a_single_reserve_would_refuse(world: World) -> 
         stamp("ReimbursementReserved", a0, PAYER_A, claim_id("ok-1"), 9_000),
         refused(world, PAYER_A, claim_id("old"), "ClaimAlreadyExists"),
         refused(world, PAYER_A, claim_id("no-batch"), "BatchNotAnchored"),
+        refused(world, PAYER_A, claim_id("not-B"), "IssuerMismatch"),
+        refused(world, PAYER_A, claim_id("not-B-bad-proof"), "IssuerMismatch"),
         refused(world, PAYER_A, claim_id("bad-proof"), "InvalidInclusionProof"),
+        refused(world, PAYER_A, claim_id("voided-not-A"), "IssuerMismatch"),
         refused(world, PAYER_A, claim_id("voided"), "InvoiceIsVoided"),
         refused(world, PAYER_A, claim_id("zero"), "InvalidAmount"),
         refused(world, PAYER_A, claim_id("too-much"), "ReimbursementExceedsTotal"),
@@ -1353,7 +1538,8 @@ def test_reserve_many_skips_what_a_single_reserve_would_refuse(world: World) -> 
     assert world.record(a0) == (9_001, 0, False)
     assert world.record(a1) == (0, 0, False)
     assert world.record(a2) == (300, 0, False)
-    assert world.claim(PAYER_A, claim_id("too-much"))[4] == 0
+    for never in ("too-much", "not-B", "not-B-bad-proof", "voided-not-A"):
+        assert world.claim(PAYER_A, claim_id(never))[4] == 0
     assert world.claim(PAYER_A, claim_id("ok-2"))[1] == 300
 
 
