@@ -26,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port  # noqa: E402
-from ledger.adapters.chains import open_node  # noqa: E402
-from ledger.anchoring import Anchorer  # noqa: E402
-from ledger.app.parallel import seal_all  # noqa: E402
-from ledger.batch import batches_of  # noqa: E402
-from ledger.hashing import keccak256  # noqa: E402
-from ledger.synth import generate  # noqa: E402
+from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
+from ledger.adapters.chains import open_node
+from ledger.anchoring import Anchorer
+from ledger.app.parallel import seal_all
+from ledger.batch import batches_of
+from ledger.hashing import keccak256
+from ledger.synth import generate
 
 
 def main() -> None:

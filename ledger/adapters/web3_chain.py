@@ -24,13 +24,6 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
 
-try:  # the embedded EVM raises its own exception type for reverts
-    from eth_tester.exceptions import TransactionFailed as _TesterReverted
-except ImportError:  # pragma: no cover - eth-tester is only needed for the embedded chain
-    class _TesterReverted(Exception):  # type: ignore[no-redef]
-        pass
-
-_REVERTS = (ContractCustomError, ContractLogicError, _TesterReverted)
 
 from contracts import load_artifact
 from ledger.errors import ChainError, ChainUnavailable, ContractReverted, NotFound
@@ -43,6 +36,14 @@ from ledger.ports import (
     InvoiceChainState,
     TxReceipt,
 )
+
+try:  # the embedded EVM raises its own exception type for reverts
+    from eth_tester.exceptions import TransactionFailed as _TesterReverted
+except ImportError:  # pragma: no cover - eth-tester is only needed for the embedded chain
+    class _TesterReverted(Exception):  # type: ignore[no-redef]
+        pass
+
+_REVERTS = (ContractCustomError, ContractLogicError, _TesterReverted)
 
 _KINDS = {0: "none", 1: "hospital", 2: "payer"}
 #: ETH given to an account the first time it must pay gas itself (dev chains only)

@@ -21,7 +21,7 @@ _SHARED: Sequence[Invoice] = ()
 
 
 def _seal_range(bounds: tuple[int, int]) -> list[tuple[bytes, bytes, bytes, bytes]]:
-    out = []
+    out: list[tuple[bytes, bytes, bytes, bytes]] = []
     for inv in _SHARED[bounds[0] : bounds[1]]:
         s = seal(inv)
         out.append((s.salt, s.line_key, s.fee_lines_root, s.fingerprint))
