@@ -5,12 +5,15 @@ which get 61 % of the invoices), 15,605 self-paid e-invoices, 1,332,000 fee line
 (about 85 a bill, heavy-tailed: a few lines at a pharmacy, hundreds to thousands for
 an inpatient stay) and about ¥21.1 M (¥1,354 a bill).
 
-Nothing here is real: hospital names are composed from templates and invented place
-names, item codes are composed in the national code *formats* only, and resident IDs
-are valid in form (region, birth date, ISO 7064 check character) with sequence
-numbers from the 900-999 block. Pure standard library; every random draw comes from a
-``random.Random`` seeded from the ``seed`` argument, so the same arguments always give
-the same invoices, on any machine and in any process.
+Nothing here is real: hospital names follow the usual naming patterns (city and
+county hospitals, invented township names; a city-level name such as 绍兴市人民医院
+may coincide with a real institution, its code does not), item codes are composed in
+the national code *formats* only, and resident IDs are valid in form (region, birth
+date, ISO 7064 check character) with sequence numbers from the 900-999 block.
+
+Pure standard library. Every random draw comes from a ``random.Random`` seeded from
+the ``seed`` argument (via SHA-256, never the clock or the global generator), so the
+same arguments give the same invoices on any machine and in any process.
 
 API::
 
@@ -22,7 +25,7 @@ API::
     for doc in iter_documents(ds): ...               # upload-format JSON documents
 
 The data set is *lazy*: :func:`generate` draws the plan (visit type, line count,
-hospital, patient, issue time and invoice number of every invoice, ~0.1 s) and the fee
+hospital, patient, issue time and invoice number of every invoice, ~0.4 s) and the fee
 lines are drawn when an invoice is built, each invoice from its own seeded generator.
 Iterating twice gives identical invoices; ``ds.to_list()`` materialises them.
 """
@@ -34,10 +37,11 @@ import itertools
 import math
 import random
 from bisect import bisect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from ledger.hashing import Hash32
@@ -909,7 +913,7 @@ def _rows(text: str) -> list[list[str]]:
 
 @lru_cache(maxsize=4)
 def make_catalogue(seed: int = 0) -> Catalogue:
-    """The synthetic item catalogue (~1,900 items). Fixed for a seed; cached."""
+    """The synthetic item catalogue (~1,650 items). Fixed for a seed; cached."""
     rng = random.Random(_derive("catalogue", seed))
     jitter = 0.18  # log-normal spread of list prices around the family price
     draft: list[dict[str, Any]] = []
@@ -944,26 +948,24 @@ def make_catalogue(seed: int = 0) -> Catalogue:
             special = yuan >= 500
             for s_no, spec in enumerate(specs.split("/")):
                 p_yuan = yuan * (1 + 0.45 * s_no)
-
                 head = f"X{atc}A{g_no:03d}{fk}{f_no:03d}"
-
                 if pack_s:  # boxed oral forms: box items, plus a per-dose item for the ward
                     pack = int(pack_s[0])
                     packs = [pack] if special else sorted({pack, pack * rng.choice((2, 3))})
                     for k, n in enumerate(packs):
                         box_fen = price(p_yuan * (1 if k == 0 else n / pack * 0.9))
-                        add(unique(code), f"{base}({spec}×{n}{_PACKED[fk]})", "western",
+                        add(unique(head, 9), f"{base}({spec}×{n}{_PACKED[fk]})", "western",
                             "special" if special else "box", "盒", box_fen, 1.0)
                     if dose_unit and not special:
-                        add(unique(code), f"{base}({spec})", "western", "dose", dose_unit,
+                        add(unique(head, 9), f"{base}({spec})", "western", "dose", dose_unit,
                             max(1, price(p_yuan / pack, 0.1)), 1.0)
                 else:
                     unit = dose_unit or "支"
                     use = "special" if special else ("oral" if fk in "LO" else "inj")
-                    add(unique(code), f"{base}({spec})", "western", use, unit, price(p_yuan),
+                    add(unique(head, 9), f"{base}({spec})", "western", use, unit, price(p_yuan),
                         3.0 if fk == "V" else 1.0)
                     if fk in "LO":   # syrups and sachets also dispensed at the counter
-                        add(unique(code), f"{base}({spec}×{6 if fk == 'O' else 1}"
+                        add(unique(head, 9), f"{base}({spec}×{6 if fk == 'O' else 1}"
                             f"{'袋' if fk == 'O' else '瓶'})", "western", "box", "盒",
                             price(p_yuan * (6 if fk == "O" else 1.1)), 1.0)
 
@@ -978,13 +980,13 @@ def make_catalogue(seed: int = 0) -> Catalogue:
             for k in range(1 if injection else 2):
                 head = f"Z{group}X{c_no:04d}"
                 if injection:
-                    add(unique(code), f"{name}({spec})", "chinese", "inj", "支",
+                    add(unique(head, (9, 12)), f"{name}({spec})", "chinese", "inj", "支",
                         price(yuan * (1 + 0.6 * s_no)), 1.0)
                 elif k == 0:
-                    add(unique(code), f"{name}({spec})", "chinese", "box", "盒",
+                    add(unique(head, (9, 12)), f"{name}({spec})", "chinese", "box", "盒",
                         price(yuan * (1 + 0.5 * s_no)), 1.0)
                 else:  # a second pack (two boxes banded) sells as its own catalogue entry
-                    add(unique(code), f"{name}({spec}×2盒)", "chinese", "box", "盒",
+                    add(unique(head, (9, 12)), f"{name}({spec}×2盒)", "chinese", "box", "盒",
                         price(yuan * (1 + 0.5 * s_no) * 1.9), 0.3)
 
     # ---- consumables: C + 26 digits (class 2, subclass 2, name 3, spec 4, maker 6, serial 9)
@@ -995,7 +997,7 @@ def make_catalogue(seed: int = 0) -> Catalogue:
             for m in range(makers):  # one code per maker; the model type tells them apart
                 head = f"C{cls}{n_no:03d}{s_no:04d}"
                 model = "" if makers == 1 else f" {_MODELS[m]}"
-                add(unique(code), f"{name}({spec}{model})", "consumable", use, unit,
+                add(unique(head, 15), f"{name}({spec}{model})", "consumable", use, unit,
                     price(float(yuan_s) * (1.15 ** (s_no - 1)), 0.3), 1.0)
 
     # ---- medical services: 15 digits + "-" + local suffix (9 digits or ZJ + letter + digits)
@@ -1011,7 +1013,7 @@ def make_catalogue(seed: int = 0) -> Catalogue:
                     else unique(head, (1, 6), local=True))
             label = name if variant == 0 else f"{name}(加收{_ordinal(variant)})" if use in (
                 "lab", "imaging") else f"{name}-{_ordinal(variant)}"
-            add(unique(code), label, "service", use, unit,
+            add(code, label, "service", use, unit,
                 price(float(yuan_s) * (1.0 if variant == 0 else 0.3 + 0.2 * variant), 0.08),
                 float(weight) / (1 if variant == 0 else 4 * variant))
 
@@ -1220,7 +1222,7 @@ class Dataset:
         return tuple(p[1] for p in self._plans)
 
     def patient_id(self, i: int) -> str:
-        return self.patients[self._plans[i][3]].national_id
+        return self.patients[int(self._plans[i][3])].national_id
 
     # ------------------------------------------------------------------ one invoice
 
@@ -1239,11 +1241,23 @@ class Dataset:
         def emit(row: tuple[Any, ...], day: str) -> None:
             code, name, cat, unit, price, qt, nq = row
             qs, qm = qt[int(r() * nq)]
+            # round half up of price x quantity, in integers (quantity in thousandths)
             amount = price if qm == 1000 else (price * qm + 500) // 1000
             append(FL(len(lines) + 1, code, name, cat, qs, unit, price, amount, day))
 
         pool = pools[(vt, level)]
-        pick = pool.pick
+        rows, cum = pool.rows, pool.cum
+        top = cum[-1]
+
+        def fill(count: int, day: str) -> None:  # the hot loop: emit() inlined
+            seq = len(lines)
+            for _ in range(count):
+                code, name, cat, unit, price, qt, nq = rows[bisect(cum, r() * top)]
+                qs, qm = qt[int(r() * nq)]
+                seq += 1
+                append(FL(seq, code, name, cat, qs, unit, price,
+                          price if qm == 1000 else (price * qm + 500) // 1000, day))
+
         if vt is VisitType.INPATIENT:
             fixed = [pools[("bed", level)].pick(r()), pools[("nursing", level)].pick(r()),
                      pools[("diag_ip", level)].pick(r())]
@@ -1267,8 +1281,7 @@ class Dataset:
                     emit(row, day)
                 for row in extra.get(d, ()):
                     emit(row, day)
-                for _ in range(counts[d]):
-                    emit(pick(r()), day)
+                fill(counts[d], day)
         else:
             k = 0
             if vt is VisitType.OUTPATIENT:
@@ -1278,14 +1291,12 @@ class Dataset:
                 emit(pools[("diag_er", level)].pick(r()), dates[0])
                 k = 1
             if days == 1:
-                day = dates[0]
-                for _ in range(n - k):
-                    emit(pick(r()), day)
+                fill(n - k, dates[0])
             else:  # overnight emergency observation: lines on both days, in date order
                 first = sum(1 for _ in range(n - k) if r() < 0.6)
-                for j in range(n - k):
-                    emit(pick(r()), dates[0] if j < first else dates[-1])
-        total = sum(line.amount_fen for line in lines)
+                fill(first, dates[0])
+                fill(n - k - first, dates[-1])
+        total = sum(map(_AMOUNT, lines))
         account = 0
         counter = vt in (VisitType.OUTPATIENT, VisitType.PHARMACY)
         if total >= 1000 and r() < (0.18 if counter else 0.06):
@@ -1299,6 +1310,9 @@ class Dataset:
             account_paid_fen=account, cash_paid_fen=total - account, fee_lines=tuple(lines),
         )
         return invoice, pid
+
+
+_AMOUNT = attrgetter("amount_fen")
 
 
 @lru_cache(maxsize=8192)
@@ -1326,10 +1340,9 @@ def _line_counts(rng: random.Random, visits: list[VisitType], fee_lines: int | N
     n = len(raw)
     lo_sum = sum(_LINE_BOUNDS[vt][0] for vt in visits)
     hi_sum = sum(_LINE_BOUNDS[vt][1] for vt in visits)
-    if lo_sum <= fee_lines <= hi_sum:       # keep each visit type's realistic range
-        bounds = [_LINE_BOUNDS[vt] for vt in visits]
-    else:                                    # unusual target: any 1..MAX_FEE_LINES
-        bounds = [(1, MAX_FEE_LINES)] * n
+    # keep each visit type's realistic range when the target allows it, else 1..MAX
+    feasible = lo_sum <= fee_lines <= hi_sum
+    bounds = [_LINE_BOUNDS[vt] for vt in visits] if feasible else [(1, MAX_FEE_LINES)] * n
     f = fee_lines / sum(raw)
     counts = [min(b[1], max(b[0], round(x * f))) for x, b in zip(raw, bounds, strict=True)]
     rest = fee_lines - sum(counts)
@@ -1428,7 +1441,7 @@ def generate(
         h_idx = g[bisect(cum, r() * cum[-1])]
         first_service = day - lag - days + 1
         for _ in range(20):  # a frequent claimant now and then; never before birth
-            p_idx = int(n_pat * r() ** 2)
+            p_idx = int(n_pat * r() ** 1.4)
             if births[p_idx] <= first_service:
                 break
         else:
