@@ -66,7 +66,9 @@ CHECK_CODE_RE = re.compile(r"[0-9A-Za-z]{6}\Z")
 ITEM_CODE_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{18,38}[A-Z0-9]\Z")
 QUANTITY_RE = re.compile(r"[0-9]{1,7}(\.[0-9]{1,3})?\Z")
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# control characters, lone surrogates, and invisible format characters (zero-width,
+# bidi overrides) that would make a name display differently from what is stored
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +275,9 @@ def _fee_line(item: Any, at: str, p: _Problems, issue_date: str | None) -> FeeLi
                       f"service date {service_date} is after the invoice date {issue_date}")
     if quantity is not None and price is not None and amount is not None:
         expected = int((Decimal(price) * Decimal(quantity)).quantize(Decimal(1), ROUND_HALF_UP))
-        if abs(expected - amount) > 1:
+        # exact: a tolerance would let a long bill be inflated a fen per line, and give
+        # one invoice two accepted spellings (two fingerprints)
+        if expected != amount:
             p.add(f"{at}.amountFen", "price-times-quantity",
                   f"is {amount} fen, but unitPriceFen x quantity = {price} x {quantity} = {expected}")
     if len(p.items) != before:

@@ -149,13 +149,19 @@ def test_parse_does_not_mutate_the_document() -> None:
     assert doc == before
 
 
-def test_amount_within_one_fen_of_price_times_quantity_accepted() -> None:
+def test_amount_must_equal_price_times_quantity_rounded_half_up() -> None:
     doc = valid_doc()
-    doc["feeLines"][0].update(quantity="0.333", unitPriceFen=1000, amountFen=334)  # 333 +- 1
+    doc["feeLines"][0].update(quantity="0.333", unitPriceFen=1000, amountFen=333)  # 333.0 exactly
     doc["feeLines"][1]["amountFen"] = 450
-    doc["totalFen"] = 334 + 450 + 1000
+    doc["totalFen"] = 333 + 450 + 1000
     doc["fundPaidFen"], doc["accountPaidFen"], doc["cashPaidFen"] = 0, 0, doc["totalFen"]
-    assert parse(doc).fee_lines[0].amount_fen == 334
+    assert parse(doc).fee_lines[0].amount_fen == 333
+    doc["feeLines"][0]["amountFen"] = 334  # one fen off: refused (no tolerance, one spelling per invoice)
+    doc["totalFen"] += 1
+    doc["cashPaidFen"] += 1
+    with pytest.raises(InvalidInvoice) as err:
+        parse(doc)
+    assert [(p.field, p.rule) for p in err.value.problems] == [("feeLines[0].amountFen", "price-times-quantity")]
 
 
 def test_zero_amount_line_and_zero_payments_accepted() -> None:
