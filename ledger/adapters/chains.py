@@ -60,11 +60,7 @@ class ChainSession:
 
     def ensure_hospital(self, institution_id: str) -> Address:
         """The hospital's signing account, creating and registering one on first use."""
-        if institution_id not in self.hospitals:
-            account = self.keyring.new()
-            self.ledger.register_hospital(institution_id, account)
-            self.hospitals[institution_id] = account
-            self.save()
+        self.ensure_hospitals([institution_id])
         return self.hospitals[institution_id]
 
     def ensure_hospitals(self, institution_ids: list[str]) -> None:
