@@ -1,0 +1,48 @@
+"""Shared fixtures. PostgreSQL: a throw-away cluster per test session (see tests/pg.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pg
+import pytest
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(request: pytest.FixtureRequest) -> pg.Cluster:
+    """A running throw-away cluster. Skips without PostgreSQL, fails instead with EBILL_REQUIRE_POSTGRES=1."""
+    try:
+        cluster = pg.Cluster()
+    except pg.PostgresUnavailable as exc:
+        reason = str(exc)
+    else:
+        request.addfinalizer(cluster.stop)
+        return cluster.start()
+    if pg.required():
+        pytest.fail(f"{pg.REQUIRE_ENV}=1 but {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster: pg.Cluster) -> str:
+    """postgresql+psycopg://ebill@127.0.0.1:PORT/ebill, one database shared by the whole session."""
+    return postgres_cluster.url()
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_cluster: pg.Cluster) -> Iterator[str]:
+    """A new empty database for this test only (dropped after it)."""
+    with postgres_cluster.database() as url:
+        yield url
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgresql"],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh empty database URL, once for SQLite and once for PostgreSQL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("fresh_postgres_url"))
+    return f"sqlite:///{tmp_path}/ebill.sqlite"
