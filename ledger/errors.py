@@ -12,7 +12,8 @@ and the API maps it to RFC 9457 problem responses in one place::
     │   └── AlreadyAnchored          the batch root is on chain already
     ├── VerificationError            a proof, signature or fingerprint does not check out
     │   ├── InclusionProofInvalid    the leaf is not under the root with this proof
-    │   └── NotAnchored              the root (or invoice) is not on chain
+    │   ├── NotAnchored              the root (or invoice) is not on chain
+    │   └── SignatureInvalid         a signature does not recover to the expected key
     ├── ChainError                   the chain refused or could not be reached
     │   ├── ChainUnavailable         no answer from the node
     │   ├── ContractReverted         a transaction or call reverted with a custom error
@@ -104,6 +105,12 @@ class NotAnchored(VerificationError):
     """The batch root is not anchored on the chain asked (not yet, or never)."""
 
     kind = "not-anchored"
+
+
+class SignatureInvalid(VerificationError):
+    """A signature (e.g. a QR seal's) recovers to another account than the expected one, or none."""
+
+    kind = "signature-invalid"
 
 
 class ChainError(LedgerError):
