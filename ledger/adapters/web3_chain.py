@@ -170,6 +170,11 @@ class Web3Ledger:
         fn = self.contract.functions.registerPayer(id_to_bytes32(payer_id), to_checksum_address(account))
         return self._transact(self.relayer, fn, "registerPayer")
 
+    def add_key(self, member_id: str, account: Address) -> TxReceipt:
+        """Bind another account to an existing member (governance only)."""
+        fn = self.contract.functions.addKey(id_to_bytes32(member_id), to_checksum_address(account))
+        return self._transact(self.relayer, fn, "addKey")
+
     def revoke_key(self, account: Address) -> TxReceipt:
         return self._transact(self.relayer, self.contract.functions.revokeKey(to_checksum_address(account)), "revokeKey")
 

@@ -1,0 +1,107 @@
+"""RFC 9457 problem responses: the one place where errors become HTTP.
+
+Every :class:`~ledger.errors.LedgerError` maps to a status by its class; the problem's
+``type`` is ``https://ebill-ledger.example/problems/<kind>``, ``title`` the kind in
+words, ``detail`` the error's message, and for invalid input ``errors`` lists every
+broken rule as ``{field, rule, message}`` so a hospital fixes a rejected upload in one
+pass. Unexpected exceptions become a bare 500 problem without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.adapters.sql.store import StoreUnavailable
+from ledger.app.service import Forbidden, Unauthenticated
+from ledger.errors import (
+    ChainUnavailable,
+    Conflict,
+    FieldProblem,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    VerificationError,
+)
+
+log = logging.getLogger("ebill.api")
+
+PROBLEM_BASE = "https://ebill-ledger.example/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS: list[tuple[type[LedgerError], int]] = [
+    (InvalidInput, 422), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+    (VerificationError, 422), (ChainUnavailable, 503), (StoreUnavailable, 503),
+]
+
+
+class PayloadTooLarge(LedgerError):
+    """The request body exceeds the configured limit."""
+
+    kind = "payload-too-large"
+
+
+class UnsupportedMediaType(LedgerError):
+    kind = "unsupported-media-type"
+
+
+_STATUS += [(PayloadTooLarge, 413), (UnsupportedMediaType, 415)]
+
+
+def problem(status: int, kind: str, detail: str, *, instance: str | None = None,
+            errors: list[FieldProblem] | tuple[FieldProblem, ...] = (), headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + kind, "title": kind.replace("-", " ").capitalize(),
+                            "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [{"field": p.field, "rule": p.rule, "message": p.message} for p in errors]
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(exc: LedgerError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on ``app``."""
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
+        status = status_of(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        headers = {"WWW-Authenticate": 'Bearer realm="ebill"'} if status == 401 else None
+        errors = exc.problems if isinstance(exc, InvalidInput) else ()
+        return problem(status, exc.kind, str(exc), instance=request.url.path, errors=errors, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [FieldProblem(".".join(str(p) for p in e.get("loc", ()) if p != "body") or "(request)",
+                               str(e.get("type", "invalid")), str(e.get("msg", "invalid")))
+                  for e in exc.errors()]
+        return problem(422, "invalid-input", "the request does not match its schema", instance=request.url.path,
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not-found", 405: "method-not-allowed", 401: "unauthenticated", 403: "forbidden",
+                413: "payload-too-large", 415: "unsupported-media-type"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, kind, str(exc.detail), instance=request.url.path,
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return problem(500, "internal-error", "an unexpected error occurred; it has been logged",
+                       instance=request.url.path)

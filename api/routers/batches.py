@@ -1,0 +1,44 @@
+"""``/v1/batches/{root}``: a batch's leaves and anchor; ``/v1/health``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import PrincipalDep, ServiceDep
+from api.routers.invoices import _PROBLEMS
+from ledger.errors import LedgerError, NotFound
+from ledger.app.service import parse_hash_arg
+from ledger.records import Role
+
+router = APIRouter(tags=["chain"])
+
+
+@router.get("/v1/batches/{root}", responses=_PROBLEMS, summary="A Merkle batch: issuer, leaves and anchor")
+def get_batch(root: str, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
+    batch, info = service.store.batch(parse_hash_arg(root, "root"))
+    if principal.role is Role.HOSPITAL and batch.issuer != principal.subject:
+        raise NotFound(f"no batch with root {root}")
+    return {
+        "root": "0x" + bytes(batch.root).hex(), "issuer": batch.issuer, "leafCount": batch.leaf_count,
+        "state": info["state"], "sealedAt": info["sealed_at"].isoformat(),
+        "transaction": info["anchored_tx"], "block": info["anchored_block"],
+        "anchoredAt": info["anchored_at"].isoformat() if info["anchored_at"] else None,
+        "leafEncoding": ["bytes32", "uint256"],
+        "leaves": [{"fingerprint": "0x" + bytes(fp).hex(), "totalFen": t} for fp, t in batch.leaves],
+    }
+
+
+@router.get("/v1/health", summary="Liveness and outbox depth (no credential needed)")
+def health(service: ServiceDep) -> JSONResponse:
+    doc: dict[str, Any] = {"status": "ok"}
+    try:
+        doc["store"] = service.store.counts()
+        doc["indexedBlock"] = service.store.get_meta("indexer.block")
+        doc["chain"] = {"chainId": service.store.get_meta("chain.id"),
+                        "contract": service.store.get_meta("chain.contract")}
+    except LedgerError as exc:
+        return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+    return JSONResponse(doc)

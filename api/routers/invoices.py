@@ -1,0 +1,182 @@
+"""``/v1/invoices``: upload, read, list, fee lines, QR, void."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import PrincipalDep, ServiceDep, SettingsDep
+from api.problems import PayloadTooLarge, UnsupportedMediaType, problem
+from api.schemas import InvoiceList, InvoiceOut, InvoiceSummary, InvoiceUpload, ItemOut, Problem, UploadOut, VoidIn, VoidOut
+from ledger.app.service import ItemResult, LedgerService, Principal, UploadReport
+from ledger.formats.items import Limits
+from ledger.records import UploadStatus
+
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 413, 415, 422, 503)
+}
+_UPLOAD_TYPES = {
+    "application/json": "json", "application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson", "text/csv": "csv", "multipart/form-data": "csv-pair",
+    "application/fhir+json": "fhir",
+}
+_upload_schema = {"oneOf": [InvoiceUpload.model_json_schema(ref_template="#/components/schemas/{model}"),
+                            {"type": "array", "items": {"$ref": "#/components/schemas/InvoiceUpload"}}]}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {int(declared):,} bytes; at most {limit:,} per request: split the upload")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body exceeds {limit:,} bytes: split the upload")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # lets request.form() parse the already-read body  # noqa: SLF001
+    return body
+
+
+@router.post(
+    "", status_code=201, response_model=UploadOut,
+    responses={**_PROBLEMS, 200: {"model": UploadOut, "description": "bulk upload: per-item results"},
+               201: {"model": UploadOut, "description": "a single invoice, stored now"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _upload_schema},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+        "text/csv": {"schema": {"type": "string"}},
+        "application/fhir+json": {"schema": {"type": "object"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "invoices": {"type": "string", "format": "binary"},
+            "fee_lines": {"type": "string", "format": "binary"}}}},
+    }}},
+    summary="Upload invoices (JSON object or array, NDJSON, CSV, FHIR Invoice bundle)",
+)
+async def upload_invoices(request: Request, service: ServiceDep, principal: PrincipalDep,
+                          settings: SettingsDep) -> Response:
+    """Validate, fingerprint, sign and store invoices.
+
+    A single JSON invoice answers 201 (stored), 200 (the same invoice was stored before),
+    409 (same issuer/code/number, different content) or 422 (every broken rule named).
+    Any other upload answers 200 with one result per item: valid items are stored,
+    invalid ones are not, and a retry of the same payload stores nothing twice.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    kind = _UPLOAD_TYPES.get(media)
+    if kind is None:
+        raise UnsupportedMediaType(f"unsupported content type {media or '(none)'!r}; use one of "
+                                   + ", ".join(sorted(_UPLOAD_TYPES)))
+    body = await _read_body(request, settings.max_body_bytes)
+    files: dict[str, bytes] = {}
+    if kind == "csv-pair":
+        form = await request.form()
+        for name in ("invoices", "fee_lines"):
+            part = form.get(name)
+            if part is None or isinstance(part, str):
+                raise UnsupportedMediaType(f"multipart upload needs the file parts 'invoices' and 'fee_lines' "
+                                           f"(CSV); '{name}' is missing")
+            files[name] = await part.read()
+    limits = Limits(max_items=settings.max_items, max_document_bytes=settings.max_body_bytes)
+    single = kind == "json" and body.lstrip()[:1] == b"{"
+    report = await run_in_threadpool(_upload, service, principal, kind, body, files, limits)
+    if single:
+        return _single(report.items[0], request)
+    return JSONResponse(_report_json(report), status_code=200)
+
+
+def _upload(service: LedgerService, principal: Principal, kind: str, body: bytes, files: dict[str, bytes],
+            limits: Limits) -> UploadReport:
+    from ledger.formats import read_upload
+
+    items = read_upload(kind, body=body, files=files, limits=limits)
+    return service.upload(principal, items, max_items=limits.max_items)
+
+
+def _item_json(r: ItemResult) -> dict[str, Any]:
+    problems = []
+    for i, p in enumerate(r.problems):
+        d = {"field": p.field, "rule": p.rule, "message": p.message}
+        if i < len(r.sources):
+            d["source"] = r.sources[i]
+        problems.append(d)
+    return ItemOut(index=r.index, ref=r.ref, status=r.status.value,
+                   invoice=InvoiceSummary.of(r.invoice) if r.invoice else None,
+                   problems=problems).model_dump(mode="json")
+
+
+def _report_json(report: UploadReport) -> dict[str, Any]:
+    return {"counts": report.counts, "items": [_item_json(r) for r in report.items]}
+
+
+def _single(r: ItemResult, request: Request) -> Response:
+    if r.status is UploadStatus.REJECTED:
+        return problem(422, "invalid-invoice", f"the invoice breaks {len(r.problems)} rule(s)",
+                       instance=request.url.path, errors=r.problems)
+    if r.status is UploadStatus.CONFLICT:
+        return problem(409, "conflict", r.problems[0].message, instance=request.url.path, errors=r.problems)
+    body = {"counts": {r.status.value: 1}, "items": [_item_json(r)]}
+    headers = {"Location": f"/v1/invoices/0x{bytes(r.invoice.fingerprint).hex()}"} if r.invoice else None
+    return JSONResponse(body, status_code=201 if r.status is UploadStatus.CREATED else 200, headers=headers)
+
+
+@router.get("", response_model=InvoiceList, responses=_PROBLEMS, summary="List invoices (own, for a hospital)")
+def list_invoices(
+    service: ServiceDep, principal: PrincipalDep,
+    state: Annotated[str | None, Query(pattern="^(stored|anchored|voided)$")] = None,
+    after: Annotated[str | None, Query(pattern="^0x[0-9a-fA-F]{64}$", description="fingerprint cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> InvoiceList:
+    rows = service.list_invoices(principal, state=state, after=after, limit=limit)
+    items = [InvoiceSummary.of(r) for r in rows]
+    return InvoiceList(items=items, next=items[-1].fingerprint if len(items) == limit else None)
+
+
+_FP = Annotated[str, "fingerprint"]
+
+
+@router.get("/{fingerprint}", response_model=InvoiceOut, responses=_PROBLEMS,
+            summary="Status, anchor, inclusion proof, void and reimbursement stamps of an invoice")
+def get_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> InvoiceOut:
+    detail = service.invoice(principal, fingerprint)
+    proof = service.inclusion(detail) if detail.invoice.anchored_block is not None else None
+    domain = service.qr_domain
+    chain = {"chainId": domain.chain_id, "contract": domain.verifying_contract}
+    return InvoiceOut.of_detail(detail, proof=proof, chain=chain)
+
+
+@router.get("/{fingerprint}/fee-lines", responses=_PROBLEMS, summary="The itemised fee lines of an invoice")
+def get_fee_lines(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
+    lines = service.fee_lines(principal, fingerprint)
+    return {"fingerprint": fingerprint.lower(), "feeLines": [{
+        "seq": li["seq"], "itemCode": li["item_code"], "itemName": li["item_name"], "category": li["category"],
+        "quantity": li["quantity"], "unit": li["unit"], "unitPriceFen": li["unit_price_fen"],
+        "amountFen": li["amount_fen"], "serviceDate": li["service_date"]} for li in lines]}
+
+
+@router.get("/{fingerprint}/qr", responses={**_PROBLEMS, 200: {"content": {
+    "text/plain": {}, "image/svg+xml": {}, "image/png": {}}}},
+    summary="The signed QR payload (text), or its image with ?format=svg|png")
+def get_qr(fingerprint: str, service: ServiceDep, principal: PrincipalDep,
+           format: Annotated[str, Query(pattern="^(text|svg|png)$")] = "text") -> Response:
+    qr = service.invoice(principal, fingerprint).invoice.qr
+    if format == "text":
+        return Response(qr, media_type="text/plain")
+    from ledger.adapters import qr_image
+
+    if format == "svg":
+        return Response(qr_image.qr_svg(qr), media_type="image/svg+xml")
+    return Response(qr_image.qr_png(qr), media_type="image/png")
+
+
+@router.post("/{fingerprint}/void", status_code=202, response_model=VoidOut, responses=_PROBLEMS,
+             summary="Void / refund an invoice (red-letter reversal); stamped on chain shortly after")
+def void_invoice(fingerprint: str, body: VoidIn, service: ServiceDep, principal: PrincipalDep) -> VoidOut:
+    return VoidOut.of(service.request_void(principal, fingerprint, reason=body.reason))

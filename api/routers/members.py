@@ -1,0 +1,40 @@
+"""``/v1/hospitals`` and ``/v1/credentials``: members and API access (admin), and "who am I"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import PrincipalDep, ServiceDep
+from api.routers.invoices import _PROBLEMS
+from api.schemas import CredentialIn, CredentialOut, HospitalIn, HospitalOut
+from ledger.records import Role
+
+router = APIRouter(prefix="/v1", tags=["members"])
+
+
+@router.post("/hospitals", status_code=201, response_model=HospitalOut, responses=_PROBLEMS,
+             summary="Register a hospital: signing key (sealed at rest) and its first API token (admin)")
+def register_hospital(body: HospitalIn, service: ServiceDep, principal: PrincipalDep) -> HospitalOut:
+    record, token = service.register_hospital(institution_id=body.institutionId, name=body.name,
+                                              region=body.region, by=principal)
+    return HospitalOut(institutionId=record.institution_id, name=record.name, region=record.region,
+                       account=record.account, registeredBlock=record.registered_block, apiToken=token)
+
+
+@router.post("/credentials", status_code=201, response_model=CredentialOut, responses=_PROBLEMS,
+             summary="Create an API token for a hospital, payer, auditor or admin (admin)")
+def create_credential(body: CredentialIn, service: ServiceDep, principal: PrincipalDep) -> CredentialOut:
+    token = service.create_credential(role=Role(body.role), subject=body.subject, label=body.label, by=principal)
+    return CredentialOut(role=body.role, subject=body.subject, apiToken=token)
+
+
+@router.get("/me", responses=_PROBLEMS, summary="Who the presented credential belongs to")
+def me(service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
+    doc: dict[str, Any] = {"role": principal.role.value, "subject": principal.subject, "keyId": principal.key_id}
+    if principal.role is Role.HOSPITAL:
+        h = service.store.hospital(principal.subject)
+        doc["hospital"] = {"institutionId": h.institution_id, "name": h.name, "region": h.region,
+                           "account": h.account, "registeredBlock": h.registered_block}
+    return doc

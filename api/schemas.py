@@ -1,0 +1,213 @@
+"""Request and response bodies as the OpenAPI document shows them (camelCase, money in fen)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.records import InvoiceDetail, StampRecord, StoredInvoice, VoidRecord
+
+
+def _hex(b: bytes | None) -> str | None:
+    return None if b is None else "0x" + bytes(b).hex()
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``errors`` names every broken rule."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+# ---------------------------------------------------------------- uploads (documentation of the format)
+
+
+class FeeLineUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seq: int = Field(ge=1)
+    itemCode: str = Field(description="national catalogue code, 20-40 characters", examples=["XJ01CAA040A001010104465"])
+    itemName: str
+    category: Literal["A", "B", "C"]
+    quantity: str = Field(description="decimal string, up to 3 decimals", examples=["2", "0.5"])
+    unit: str
+    unitPriceFen: int = Field(ge=0)
+    amountFen: int = Field(ge=0, description="round-half-up(unitPriceFen × quantity)")
+    serviceDate: str = Field(examples=["2024-03-05"])
+
+
+class InvoiceUpload(BaseModel):
+    """One e-invoice as a hospital uploads it (see docs/upload-formats.md for CSV, NDJSON, FHIR)."""
+
+    model_config = ConfigDict(extra="forbid")
+    schemaVersion: Literal[1] = 1
+    issuer: str = Field(examples=["H33010200001"], description="the uploading hospital's institution code")
+    invoiceCode: str = Field(examples=["33060124"])
+    invoiceNumber: str = Field(examples=["0001234567"])
+    checkCode: str = Field(examples=["a1B2c3"])
+    issuedAt: str = Field(examples=["2024-03-05T10:21:33+08:00"])
+    visitType: Literal["outpatient", "inpatient", "emergency", "pharmacy"]
+    patientId: str = Field(description="18-character resident ID; replaced by its pseudonym, never stored")
+    totalFen: int = Field(ge=0)
+    fundPaidFen: int = Field(ge=0)
+    accountPaidFen: int = Field(ge=0)
+    cashPaidFen: int = Field(ge=0)
+    feeLines: list[FeeLineUpload]
+
+
+# ---------------------------------------------------------------- responses
+
+
+class AnchorOut(BaseModel):
+    batchRoot: str
+    transaction: str | None
+    block: int | None
+    anchoredAt: datetime | None
+
+
+class InvoiceSummary(BaseModel):
+    fingerprint: str
+    issuer: str
+    invoiceCode: str
+    invoiceNumber: str
+    totalFen: int
+    state: Literal["stored", "anchored", "voided"]
+    qr: str
+    receivedAt: datetime
+    batchRoot: str | None
+    transaction: str | None
+    block: int | None
+
+    @classmethod
+    def of(cls, inv: StoredInvoice) -> InvoiceSummary:
+        return cls(fingerprint=_hex(inv.fingerprint) or "", issuer=inv.issuer, invoiceCode=inv.invoice_code,
+                   invoiceNumber=inv.invoice_number, totalFen=inv.total_fen, state=inv.state.value, qr=inv.qr,
+                   receivedAt=inv.received_at, batchRoot=_hex(inv.batch_root), transaction=inv.anchored_tx,
+                   block=inv.anchored_block)
+
+
+class ItemOut(BaseModel):
+    index: int
+    ref: str
+    status: Literal["created", "duplicate", "conflict", "rejected"]
+    invoice: InvoiceSummary | None = None
+    problems: list[dict[str, str]] = []
+
+
+class UploadOut(BaseModel):
+    counts: dict[str, int]
+    items: list[ItemOut]
+
+
+class StampOut(BaseModel):
+    payerId: str
+    claimId: str
+    amountFen: int
+    status: str
+    block: int
+    transaction: str
+
+    @classmethod
+    def of(cls, s: StampRecord) -> StampOut:
+        return cls(payerId=s.payer_id, claimId=_hex(s.claim_id) or "", amountFen=s.amount_fen, status=s.status,
+                   block=s.block_number, transaction=s.tx_hash)
+
+
+class VoidOut(BaseModel):
+    fingerprint: str
+    reason: str
+    requestedAt: datetime
+    state: Literal["pending", "voided", "failed"]
+    transaction: str | None
+    block: int | None
+    error: str | None
+    clawback: dict[str, int] | None
+
+    @classmethod
+    def of(cls, v: VoidRecord) -> VoidOut:
+        claw = None
+        if v.clawback_paid_fen is not None or v.clawback_reserved_fen is not None:
+            claw = {"paidFen": v.clawback_paid_fen or 0, "reservedFen": v.clawback_reserved_fen or 0}
+        return cls(fingerprint=_hex(v.fingerprint) or "", reason=v.reason, requestedAt=v.requested_at,
+                   state=v.state, transaction=v.voided_tx, block=v.voided_block, error=v.last_error,  # type: ignore[arg-type]
+                   clawback=claw)
+
+
+class InvoiceOut(InvoiceSummary):
+    checkCode: str
+    issuedAt: str
+    visitType: str
+    patientPseudonym: str
+    fundPaidFen: int
+    accountPaidFen: int
+    cashPaidFen: int
+    feeLineCount: int
+    feeLinesRoot: str
+    anchoredAt: datetime | None
+    inclusionProof: dict[str, Any] | None
+    void: VoidOut | None
+    reimbursement: dict[str, Any]
+    chain: dict[str, Any]
+
+    @classmethod
+    def of_detail(cls, d: InvoiceDetail, *, proof: dict[str, Any] | None, chain: dict[str, Any]) -> InvoiceOut:
+        base = InvoiceSummary.of(d.invoice).model_dump()
+        active = [s for s in d.stamps if s.status != "released"]
+        return cls(
+            **base, checkCode=d.check_code, issuedAt=d.issued_at, visitType=d.visit_type,
+            patientPseudonym=_hex(d.patient) or "", fundPaidFen=d.fund_paid_fen, accountPaidFen=d.account_paid_fen,
+            cashPaidFen=d.cash_paid_fen, feeLineCount=d.fee_line_count, feeLinesRoot=_hex(d.fee_lines_root) or "",
+            anchoredAt=d.invoice.anchored_at, inclusionProof=proof,
+            void=VoidOut.of(d.void) if d.void else None,
+            reimbursement={
+                "reservedFen": sum(s.amount_fen for s in active if s.status == "reserved"),
+                "paidFen": sum(s.amount_fen for s in active if s.status == "finalized"),
+                "stamps": [StampOut.of(s).model_dump() for s in d.stamps],
+            },
+            chain=chain,
+        )
+
+
+class InvoiceList(BaseModel):
+    items: list[InvoiceSummary]
+    next: str | None = Field(description="pass as `after` to get the next page")
+
+
+class VoidIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=32, description="stamped on chain (≤ 32 bytes UTF-8)",
+                        examples=["refund"])
+
+
+class HospitalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    institutionId: str = Field(examples=["H33010200001"])
+    name: str = Field(min_length=1, max_length=200)
+    region: str = Field(min_length=1, max_length=64, examples=["330100"])
+
+
+class HospitalOut(BaseModel):
+    institutionId: str
+    name: str
+    region: str
+    account: str
+    registeredBlock: int | None
+    apiToken: str | None = Field(default=None, description="shown once, at creation")
+
+
+class CredentialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["hospital", "payer", "auditor", "admin"]
+    subject: str = Field(min_length=1, max_length=32)
+    label: str = Field(default="", max_length=200)
+
+
+class CredentialOut(BaseModel):
+    role: str
+    subject: str
+    apiToken: str = Field(description="shown once")

@@ -1,0 +1,98 @@
+"""Reading the ledger contract's events from a node, decoded into plain JSON-able dicts.
+
+Each event becomes ``{"name", "block", "logIndex", "blockHash", "tx", "time",
+"fingerprint" (bytes or None), "args"}``; member ids (bytes32 ASCII) become strings,
+other bytes become 0x-hex, so events can be stored as JSON and replayed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils import event_abi_to_log_topic
+from web3._utils.events import get_event_data
+
+from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id
+from ledger.errors import ChainUnavailable
+
+_ID_ARGS = {"memberId", "institutionId", "payerId"}
+#: eth_getLogs block span per request (nodes cap it; Besu's default is 1000 blocks... per its config)
+MAX_SPAN = 2000
+
+
+class EventReader:
+    """Decodes the ledger's logs over block ranges."""
+
+    def __init__(self, ledger: Web3Ledger) -> None:
+        self.ledger = ledger
+        self.w3 = ledger.w3
+        self._abis = {
+            "0x" + event_abi_to_log_topic(abi).hex(): abi  # type: ignore[arg-type]
+            for abi in ledger.contract.abi if abi.get("type") == "event"
+        }
+        self._times: dict[int, datetime] = {}
+
+    def head(self) -> int:
+        try:
+            return int(self.w3.eth.block_number)
+        except Exception as exc:  # provider-specific connection errors
+            raise ChainUnavailable(f"cannot read the chain head: {exc}") from exc
+
+    def block_hash(self, number: int) -> str | None:
+        try:
+            block = self.w3.eth.get_block(number)
+        except Exception:  # BlockNotFound, or the node lost that height
+            return None
+        return "0x" + bytes(block["hash"]).hex()
+
+    def read(self, from_block: int, to_block: int) -> list[dict[str, Any]]:
+        """Decoded events in ``[from_block, to_block]``, in chain order."""
+        events: list[dict[str, Any]] = []
+        start = from_block
+        while start <= to_block:
+            end = min(to_block, start + MAX_SPAN - 1)
+            try:
+                logs = self.w3.eth.get_logs({"address": self.ledger.contract.address,  # type: ignore[typeddict-item]
+                                             "fromBlock": start, "toBlock": end})
+            except Exception as exc:
+                raise ChainUnavailable(f"cannot read events {start}-{end}: {exc}") from exc
+            for log in logs:
+                decoded = self._decode(log)
+                if decoded is not None:
+                    events.append(decoded)
+            start = end + 1
+        return events
+
+    def _decode(self, log: Any) -> dict[str, Any] | None:
+        topic0 = log["topics"][0]
+        key = topic0 if isinstance(topic0, str) else "0x" + bytes(topic0).hex()
+        abi = self._abis.get(key)
+        if abi is None:
+            return None
+        data = get_event_data(self.w3.codec, abi, log)
+        args: dict[str, Any] = {}
+        fingerprint = None
+        for name, value in data["args"].items():
+            if name in _ID_ARGS:
+                args[name] = bytes32_to_id(value)
+            elif isinstance(value, bytes | bytearray):
+                args[name] = "0x" + bytes(value).hex()
+                if name == "fingerprint":
+                    fingerprint = bytes(value)
+            else:
+                args[name] = value
+        block = int(log["blockNumber"])
+        return {
+            "name": data["event"], "block": block, "logIndex": int(log["logIndex"]),
+            "blockHash": "0x" + bytes(log["blockHash"]).hex(), "tx": "0x" + bytes(log["transactionHash"]).hex(),
+            "time": self._time(block), "fingerprint": fingerprint, "args": args,
+        }
+
+    def _time(self, block: int) -> datetime:
+        if block not in self._times:
+            if len(self._times) > 10_000:
+                self._times.clear()
+            ts = int(self.w3.eth.get_block(block)["timestamp"])
+            self._times[block] = datetime.fromtimestamp(ts, UTC)
+        return self._times[block]

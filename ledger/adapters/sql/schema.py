@@ -1,0 +1,254 @@
+"""Tables of the upload service's store.
+
+Hashes (fingerprints, roots, pseudonyms, salts) are raw bytes (BLOB / BYTEA): 32 bytes
+instead of 66 characters of hex in the 1.3 M-row fee-line table and its key index.
+Money is BIGINT fen. Times are UTC. The hospital's own data (invoices, fee lines, salts,
+voids requested) is the record; everything under "chain-derived" is an index of chain
+events and can be rebuilt with ``ebill reindex``.
+
+Changing a table here needs an Alembic migration (``ledger/adapters/sql/migrations``);
+a test compares the migrated schema with these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+metadata = SQLModel.metadata
+
+# Constraint names are fixed so that migrations are the same on SQLite and PostgreSQL.
+metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _bytes(length: int, **kw: object) -> Column:  # type: ignore[type-arg]
+    return Column(LargeBinary(length), **kw)  # type: ignore[arg-type]
+
+
+def _utc(**kw: object) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ members and access
+
+
+class Hospital(SQLModel, table=True):
+    """A designated medical institution and its on-chain signing account."""
+
+    __tablename__ = "hospitals"
+
+    institution_id: str = Field(primary_key=True, max_length=12)
+    name: str = Field(max_length=200)
+    region: str = Field(max_length=64)
+    account: str = Field(max_length=42, unique=True)
+    #: Web3 Secret Storage (scrypt + AES-128-CTR) of the signing key; never the plain key
+    keystore: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    #: block of the chain registration seen by this store (NULL: not yet registered)
+    registered_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Credential(SQLModel, table=True):
+    """An API credential. Only the SHA-256 of the secret is kept (the secret is 256 random bits)."""
+
+    __tablename__ = "credentials"
+
+    key_id: str = Field(primary_key=True, max_length=24)
+    role: str = Field(max_length=16)        # hospital | payer | auditor | admin
+    subject: str = Field(max_length=32)     # institution id / payer id / auditor name
+    secret_sha256: bytes = Field(sa_column=_bytes(32, nullable=False))
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+# ------------------------------------------------------------------ the hospitals' record
+
+
+class InvoiceRow(SQLModel, table=True):
+    """An uploaded, sealed invoice. The fingerprint is the key everywhere."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("issuer", "invoice_code", "invoice_number", name="uq_invoices_key"),
+        # the anchoring outbox: invoices not yet in a batch, oldest first (a partial index
+        # stays as small as the backlog, however large the table grows)
+        Index("ix_invoices_unbatched", "issuer", "received_at",
+              sqlite_where=text("batch_root IS NULL"), postgresql_where=text("batch_root IS NULL")),
+    )
+
+    fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    issuer: str = Field(max_length=12, foreign_key="hospitals.institution_id")
+    invoice_code: str = Field(max_length=8)
+    invoice_number: str = Field(max_length=10)
+    check_code: str = Field(max_length=6)
+    issued_at: str = Field(max_length=32)            # as uploaded (ISO 8601 with offset)
+    issue_date: str = Field(max_length=10, index=True)
+    visit_type: str = Field(max_length=16)
+    patient: bytes = Field(sa_column=_bytes(32, nullable=False, index=True))
+    total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    fund_paid_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    account_paid_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    cash_paid_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    fee_line_count: int
+    fee_lines_root: bytes = Field(sa_column=_bytes(32, nullable=False))
+    salt: bytes = Field(sa_column=_bytes(16, nullable=False))
+    line_key: bytes = Field(sa_column=_bytes(16, nullable=False))
+    schema_version: int
+    #: keccak of the canonical parsed invoice: a retry of the same content is the same upload
+    content_digest: bytes = Field(sa_column=_bytes(32, nullable=False))
+    qr: str = Field(max_length=400)
+    #: when the upload was acknowledged; batches take the oldest unbatched invoices first
+    received_at: datetime = Field(sa_column=_utc(nullable=False))
+    batch_root: bytes | None = Field(default=None, sa_column=_bytes(32, nullable=True, index=True))
+    batch_index: int | None = Field(default=None)
+
+
+class FeeLineRow(SQLModel, table=True):
+    """One itemised fee line (费用明细) of an invoice."""
+
+    __tablename__ = "fee_lines"
+
+    fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    seq: int = Field(primary_key=True)
+    item_code: str = Field(max_length=40)
+    item_name: str = Field(max_length=200)
+    category: str = Field(max_length=1)
+    quantity: str = Field(max_length=16)
+    unit: str = Field(max_length=200)
+    unit_price_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    service_date: str = Field(max_length=10)
+
+
+class BatchRow(SQLModel, table=True):
+    """A closed Merkle batch of one hospital's invoices: the anchoring outbox.
+
+    ``sealed`` → (sent) ``submitted`` → ``anchored``. A batch whose anchor the chain lost
+    (a dev node killed before its state dump) goes back to ``sealed`` and is sent again.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_state", "state"),)
+
+    root: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    issuer: str = Field(max_length=12, foreign_key="hospitals.institution_id")
+    leaf_count: int
+    sealed_at: datetime = Field(sa_column=_utc(nullable=False))
+    state: str = Field(max_length=16)
+    submitted_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    # chain-derived
+    anchored_tx: str | None = Field(default=None, max_length=66)
+    anchored_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    anchored_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class VoidRow(SQLModel, table=True):
+    """A red-letter reversal requested by the issuing hospital, and its on-chain stamp."""
+
+    __tablename__ = "voids"
+
+    fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    issuer: str = Field(max_length=12, foreign_key="hospitals.institution_id")
+    reason: str = Field(max_length=200)
+    requested_at: datetime = Field(sa_column=_utc(nullable=False))
+    state: str = Field(max_length=16)        # pending | voided | failed
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    # chain-derived
+    voided_tx: str | None = Field(default=None, max_length=66)
+    voided_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    paid_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    reserved_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+# ------------------------------------------------------------------ chain-derived index
+
+
+class ChainEvent(SQLModel, table=True):
+    """A ledger contract event as the indexer read it (the raw material of ``reindex``)."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (Index("ix_chain_events_fingerprint", "fingerprint"),)
+
+    block_number: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    log_index: int = Field(primary_key=True)
+    block_hash: str = Field(max_length=66)
+    tx_hash: str = Field(max_length=66)
+    name: str = Field(max_length=40)
+    fingerprint: bytes | None = Field(default=None, sa_column=_bytes(32, nullable=True))
+    args: str = Field(sa_column=Column(Text, nullable=False))   # JSON, bytes as 0x-hex
+
+
+class StampRow(SQLModel, table=True):
+    """A payer's reimbursement stamp on an invoice (reserved, released or finalized)."""
+
+    __tablename__ = "stamps"
+    __table_args__ = (Index("ix_stamps_fingerprint", "fingerprint"),)
+
+    payer_id: str = Field(primary_key=True, max_length=32)
+    claim_id: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    fingerprint: bytes = Field(sa_column=_bytes(32, nullable=False))
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(max_length=16)       # reserved | released | finalized
+    block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tx_hash: str = Field(max_length=66)
+
+
+class ClawbackRow(SQLModel, table=True):
+    """A void of an invoice that payers had already (partly) reimbursed."""
+
+    __tablename__ = "clawbacks"
+
+    fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    paid_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reserved_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tx_hash: str = Field(max_length=66)
+    settled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+# ------------------------------------------------------------------ operations
+
+
+class Meta(SQLModel, table=True):
+    """Small facts about the store: chain id and contract it indexes, indexer cursor."""
+
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what, when: the service's audit trail (append-only)."""
+
+    __tablename__ = "audit_log"
+
+    # INTEGER on SQLite: only that type is its rowid alias (and so auto-increments)
+    id: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    at: datetime = Field(sa_column=_utc(nullable=False))
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=40)
+    subject: str = Field(max_length=80)
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Lease(SQLModel, table=True):
+    """A time-limited lock so only one anchoring worker sends at a time."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=80)
+    expires_at: datetime = Field(sa_column=_utc(nullable=False))

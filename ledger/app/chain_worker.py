@@ -1,0 +1,233 @@
+"""The chain worker: drains the anchoring and void outboxes and keeps the chain index.
+
+One worker per store sends transactions (a lease in the store makes a second one wait).
+Each :meth:`ChainWorker.tick`:
+
+1. **indexes** new contract events (anchors, voids, claw-backs, stamps) into the store.
+   If the chain no longer holds the block the index stopped at — a dev node restarted
+   from an older state dump after a SIGKILL, or a new chain — the index is rebuilt from
+   the events the chain still has; batches whose anchors vanished fall back into the
+   outbox, and hospitals are re-checked in the registry;
+2. **registers** hospitals the chain does not know (again);
+3. **closes** due batches (size or age);
+4. **anchors** waiting batches, relayed, up to 64 per transaction (idempotent: a root
+   already on chain is only recorded, never sent twice);
+5. **voids** invoices whose void was requested and whose batch is anchored;
+6. indexes again, so acknowledgements show up without waiting for the next tick.
+
+Everything is safe to repeat after a crash at any point: the store is only updated
+from what the chain says, and the contract refuses double anchors and double voids.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ledger.adapters.chains import ChainSession
+from ledger.adapters.events import EventReader
+from ledger.adapters.sql.store import SqlStore
+from ledger.anchoring import Anchorer
+from ledger.app.service import LedgerService
+from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
+
+log = logging.getLogger("ebill.worker")
+
+LEASE = "chain-worker"
+
+
+@dataclass
+class TickReport:
+    closed: int = 0
+    anchored: int = 0
+    voided: int = 0
+    events: int = 0
+    registered: int = 0
+    reindexed: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class ChainWorker:
+    """Anchors, voids and indexes for one store on one chain."""
+
+    def __init__(
+        self, service: LedgerService, session: ChainSession, *, max_leaves: int = 1024,
+        max_age: timedelta = timedelta(seconds=2), holder: str | None = None,
+    ) -> None:
+        self.service = service
+        self.store: SqlStore = service.store
+        self.session = session
+        self.ledger = session.ledger
+        self.reader = EventReader(session.ledger)
+        self.max_leaves = max_leaves
+        self.max_age = max_age
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._registered: set[str] = set()
+        self._accounts: dict[str, str] = {}
+        self._stop = threading.Event()
+        self.anchorer = Anchorer(session.ledger, signer_of=self._signer_of)
+
+    # ------------------------------------------------------------------ running
+
+    def run_forever(self, *, interval: float = 0.25) -> None:
+        """Tick until :meth:`stop`; errors are logged and retried with backoff."""
+        backoff = interval
+        while not self._stop.is_set():
+            report = self.tick()
+            if report.errors:
+                for e in report.errors:
+                    log.warning("%s", e)
+                backoff = min(backoff * 2, 10.0)
+            else:
+                backoff = interval
+            self._stop.wait(backoff)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def tick(self) -> TickReport:
+        report = TickReport()
+        if not self.store.take_lease(LEASE, self.holder, ttl=timedelta(seconds=60)):
+            return report
+        for step in (self._index, self._register, self._close, self._anchor, self._void, self._index):
+            try:
+                step(report)
+            except LedgerError as exc:
+                report.errors.append(f"{step.__name__.strip('_')}: {exc}")
+                break
+        return report
+
+    def drain(self, *, timeout: float = 60.0) -> TickReport:
+        """Tick until nothing is waiting (every invoice anchored, every void stamped); for tests and tools."""
+        deadline = time.monotonic() + timeout
+        total = TickReport()
+        while True:
+            r = self.tick()
+            for k in ("closed", "anchored", "voided", "events", "registered"):
+                setattr(total, k, getattr(total, k) + getattr(r, k))
+            total.errors += r.errors
+            total.reindexed |= r.reindexed
+            c = self.store.counts()
+            if not (c["unbatched"] or c["batchesWaiting"] or c["voidsPending"]):
+                return total
+            if time.monotonic() > deadline:
+                raise ChainError(f"outbox not drained within {timeout} s: {c}; last errors: {r.errors[-3:]}")
+            time.sleep(0.05)
+
+    # ------------------------------------------------------------------ steps
+
+    def _index(self, report: TickReport) -> None:
+        cursor = self.store.get_meta("indexer.block")
+        cursor_hash = self.store.get_meta("indexer.hash")
+        head = self.reader.head()
+        if cursor is not None and cursor_hash is not None:
+            at = int(cursor)
+            if at > head or self.reader.block_hash(at) != cursor_hash:
+                self.reindex(reason=f"the chain no longer holds block {at} the index stopped at (head {head})")
+                report.reindexed = True
+                return
+            start = at + 1
+        else:
+            start = int(self.store.get_meta("chain.deploy_block") or 0)
+        if start > head:
+            return
+        events = self.reader.read(start, head)
+        self.store.save_events(events)
+        self.store.set_meta("indexer.block", str(head))
+        self.store.set_meta("indexer.hash", self.reader.block_hash(head) or "")
+        report.events += len(events)
+
+    def reindex(self, *, reason: str = "requested") -> int:
+        """Rebuild every chain-derived record from the chain's events; return how many."""
+        log.warning("rebuilding the chain index: %s", reason)
+        head = self.reader.head()
+        start = int(self.store.get_meta("chain.deploy_block") or 0)
+        events = self.reader.read(start, head) if start <= head else []
+        self.store.reset_chain_index()
+        self.store.save_events(events)
+        self.store.set_meta("indexer.block", str(head))
+        self.store.set_meta("indexer.hash", self.reader.block_hash(head) or "")
+        self._registered.clear()
+        return len(events)
+
+    def _register(self, report: TickReport) -> None:
+        for h in self.store.hospitals():
+            if h.institution_id in self._registered:
+                continue
+            self._load_key(h.institution_id, h.account)
+            info = self.ledger.account_info(h.account)
+            if info.member_id == h.institution_id and info.kind == "hospital" and not info.revoked_at:
+                self._registered.add(h.institution_id)
+                if h.registered_block is None:
+                    self.store.set_registered(h.institution_id, self.reader.head())
+                continue
+            try:
+                receipt = self.ledger.register_hospital(h.institution_id, h.account)
+            except ContractReverted as exc:
+                if exc.error != "MemberAlreadyRegistered":
+                    raise
+                # the id is on chain with another key (e.g. a re-created store): add ours
+                receipt = self.ledger.add_key(h.institution_id, h.account)
+            self.store.set_registered(h.institution_id, receipt.block_number)
+            self._registered.add(h.institution_id)
+            report.registered += 1
+
+    def _close(self, report: TickReport) -> None:
+        report.closed += len(self.store.close_batches(max_leaves=self.max_leaves, max_age=self.max_age))
+
+    def _anchor(self, report: TickReport) -> None:
+        waiting = self.store.batches_waiting()
+        if not waiting:
+            return
+        roots = [b.root for b in waiting]
+        self.store.mark_submitted(roots)
+        try:
+            result = self.anchorer.anchor(waiting)
+        except ChainStateMismatch as exc:
+            self.store.mark_submitted(roots, error=str(exc))
+            raise
+        self.store.mark_anchored([
+            (a.root, a.block_number, None, datetime.fromtimestamp(a.anchored_at, UTC)) for a in result.anchored])
+        report.anchored += len(result.anchored)
+
+    def _void(self, report: TickReport) -> None:
+        for void, root, total in self.store.voids_pending():
+            if root is None:
+                continue  # its batch is not anchored yet: the contract needs the proof
+            batch, _ = self.store.batch(root)
+            proof = batch.proof(void.fingerprint)
+            signer = self._signer_of(void.issuer)
+            try:
+                receipt = self.ledger.void_invoice(
+                    hospital=signer, fingerprint=void.fingerprint, total_fen=total, batch_root=root,
+                    proof=proof.proof, reason=void.reason)
+            except ContractReverted as exc:
+                if exc.error == "InvoiceAlreadyVoided":
+                    continue  # voided before a crash: the indexer records it from the event
+                self.store.mark_void(void.fingerprint, state="failed", error=str(exc))
+                report.errors.append(f"void of 0x{bytes(void.fingerprint).hex()} refused: {exc}")
+                continue
+            self.store.mark_void(void.fingerprint, state="voided", tx=receipt.tx_hash, block=receipt.block_number)
+            report.voided += 1
+
+    # ------------------------------------------------------------------ keys
+
+    def _load_key(self, institution_id: str, account: str) -> None:
+        # the keyring holds keys in memory only; they are never written to the dev
+        # deployment record (ChainSession.hospitals), which is unencrypted
+        if account not in self.session.keyring:
+            self.session.keyring.add("0x" + self.service.private_key(institution_id).hex())
+        self._accounts[institution_id] = account
+
+    def _signer_of(self, institution_id: str) -> str:
+        account = self._accounts.get(institution_id)
+        if account is None or account not in self.session.keyring:
+            h = self.store.hospital(institution_id)
+            self._load_key(institution_id, h.account)
+            account = h.account
+        return account

@@ -1,0 +1,330 @@
+"""The upload service's use cases: members and credentials, uploads, invoice status, voids.
+
+The API is a thin layer over :class:`LedgerService`; the CLI uses it too. Each use case
+takes the authenticated :class:`Principal` and enforces what that role may do:
+
+- a **hospital** uploads, reads and voids only its own invoices (another hospital's
+  invoice is "not found", whoever asks: fingerprints are public, holdings are not);
+- **payers** and **auditors** read any invoice (status, proof, stamps, fee lines);
+- the **admin** (the consortium's governance) registers hospitals and credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from coincurve import PrivateKey
+
+from ledger.adapters.keystore import KdfParams, KeyVault
+from ledger.adapters.sql.store import SqlStore
+from ledger.errors import Conflict, FieldProblem, InvalidInput, InvalidInvoice, LedgerError, NotFound
+from ledger.hashing import Fingerprint, keccak256, parse_hash32
+from ledger.invoice import ISSUER_RE
+from ledger.qr import InvoiceSeal, QrDomain, sign_seal
+from ledger.records import CredentialRecord, HospitalRecord, InvoiceDetail, Role, StoredInvoice, UploadStatus
+from ledger.uploads import PreparedInvoice, prepare_invoice
+
+TOKEN_PREFIX = "ebill"
+
+
+class Forbidden(LedgerError):
+    """The caller is authenticated but its role may not do this."""
+
+    kind = "forbidden"
+
+
+class Unauthenticated(LedgerError):
+    """No valid credential was presented."""
+
+    kind = "unauthenticated"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a role, the member it acts for, and the credential used."""
+
+    role: Role
+    subject: str
+    key_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.value}:{self.subject}:{self.key_id}"
+
+
+SYSTEM = Principal(Role.ADMIN, "system", "local")
+
+
+class SourceItem(Protocol):
+    """One item read from an upload (see :mod:`ledger.formats`)."""
+
+    index: int
+    ref: str
+    document: dict[str, Any] | None
+    problems: tuple[FieldProblem, ...]
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of one uploaded item."""
+
+    index: int
+    ref: str
+    status: UploadStatus
+    invoice: StoredInvoice | None = None
+    problems: tuple[FieldProblem, ...] = ()
+    #: where each problem's field came from in the uploaded file (CSV row and column, ...)
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    items: tuple[ItemResult, ...]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class LedgerService:
+    """Use cases over a store, with the keys and secrets of this deployment."""
+
+    def __init__(self, store: SqlStore, *, pepper: bytes, passphrase: str) -> None:
+        self.store = store
+        self._pepper = pepper
+        self._passphrase = passphrase
+        self._vault: KeyVault | None = None
+        self._keys: dict[str, PrivateKey] = {}
+        self._lock = threading.Lock()
+        self._domain: QrDomain | None = None
+
+    # ------------------------------------------------------------------ secrets and keys
+
+    @property
+    def vault(self) -> KeyVault:
+        """The key vault (its KDF runs once per process, on first use)."""
+        with self._lock:
+            if self._vault is None:
+                stored = self.store.get_meta("keystore.kdf")
+                if stored is None:
+                    self._vault = KeyVault(self._passphrase)
+                    self.store.set_meta("keystore.kdf", self._vault.params.to_json())
+                else:
+                    self._vault = KeyVault(self._passphrase, KdfParams.from_json(stored))
+            return self._vault
+
+    def private_key(self, institution_id: str) -> bytes:
+        """The hospital's signing key, opened from its sealed keystore (cached per process)."""
+        key = self._keys.get(institution_id)
+        if key is None:
+            h = self.store.hospital(institution_id)
+            key = PrivateKey(self.vault.open(h.sealed_key, owner=h.institution_id, address=h.account))
+            self._keys[institution_id] = key
+        return key.secret
+
+    @property
+    def qr_domain(self) -> QrDomain:
+        """The EIP-712 domain of QR seals: the chain and ledger contract this store serves."""
+        if self._domain is None:
+            chain_id, contract = self.store.get_meta("chain.id"), self.store.get_meta("chain.contract")
+            if chain_id is None or contract is None:
+                raise LedgerError("the store is not bound to a chain yet: start it with `ebill serve`")
+            self._domain = QrDomain(chain_id=int(chain_id), verifying_contract=contract)
+        return self._domain
+
+    def bind_chain(self, chain_id: int, contract: str) -> bool:
+        """Record which chain and contract this store serves; True if it changed (reindex needed)."""
+        old = (self.store.get_meta("chain.id"), self.store.get_meta("chain.contract"))
+        new = (str(chain_id), contract)
+        if old == new:
+            return False
+        self.store.set_meta("chain.id", new[0])
+        self.store.set_meta("chain.contract", new[1])
+        self._domain = None
+        return old != (None, None)
+
+    # ------------------------------------------------------------------ members and credentials
+
+    def register_hospital(self, *, institution_id: str, name: str, region: str,
+                          by: Principal = SYSTEM) -> tuple[HospitalRecord, str]:
+        """Create a hospital with a new signing key (sealed at rest) and its first API token."""
+        _require(by, Role.ADMIN)
+        problems = []
+        if not ISSUER_RE.match(institution_id):
+            problems.append(FieldProblem("institutionId", "pattern",
+                                         f"expected H followed by 11 digits, got {institution_id!r}"))
+        for fname, value in (("name", name), ("region", region)):
+            if not value.strip() or len(value) > (200 if fname == "name" else 64):
+                problems.append(FieldProblem(fname, "length", f"{fname} must be 1-{200 if fname == 'name' else 64} "
+                                                              "characters"))
+        if problems:
+            raise InvalidInput(problems)
+        key = PrivateKey()
+        account = _address(key)
+        record = HospitalRecord(
+            institution_id=institution_id, name=name.strip(), region=region.strip(), account=account,
+            sealed_key=self.vault.seal(key.secret, owner=institution_id, address=account),
+            created_at=datetime.now(UTC), registered_block=None,
+        )
+        self.store.add_hospital(record, actor=by.actor)
+        token = self.create_credential(role=Role.HOSPITAL, subject=institution_id, label="created with the hospital",
+                                       by=by)
+        return record, token
+
+    def create_credential(self, *, role: Role, subject: str, label: str = "", by: Principal = SYSTEM) -> str:
+        """A new API token for ``role``/``subject``; only its hash is stored, so show it once."""
+        _require(by, Role.ADMIN)
+        if role is Role.HOSPITAL:
+            self.store.hospital(subject)  # raises NotFound
+        elif not subject or len(subject) > 32 or not subject.isascii():
+            raise InvalidInput.single("subject", "pattern", "subject must be 1-32 ASCII characters")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        self.store.add_credential(CredentialRecord(key_id, role, subject, hashlib.sha256(secret.encode()).digest(),
+                                                   False), label=label, actor=by.actor)
+        return f"{TOKEN_PREFIX}_{key_id}_{secret}"
+
+    def authenticate(self, token: str | None) -> Principal:
+        """The principal a bearer token stands for; raises :class:`Unauthenticated`."""
+        if not token:
+            raise Unauthenticated("missing credential: send `Authorization: Bearer ebill_…`")
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[1]) != 12:
+            raise Unauthenticated("malformed credential: expected ebill_<key id>_<secret>")
+        cred = self.store.credential(parts[1])
+        digest = hashlib.sha256(parts[2].encode()).digest()
+        # compare even when the key id is unknown, so timing does not tell which ids exist
+        expected = cred.secret_sha256 if cred else b"\0" * 32
+        if not hmac.compare_digest(digest, expected) or cred is None or cred.revoked:
+            raise Unauthenticated("unknown or revoked credential")
+        return Principal(cred.role, cred.subject, cred.key_id)
+
+    # ------------------------------------------------------------------ uploads
+
+    def upload(self, principal: Principal, items: Iterable[SourceItem], *, max_items: int = 5000) -> UploadReport:
+        """Validate, seal, sign and store every valid item in one transaction; report each item.
+
+        Invalid items are refused with every problem named; valid ones are stored (a
+        bulk upload is not all-or-nothing, but each item is). A retry of the same
+        payload stores nothing twice.
+        """
+        issuer = _hospital_of(principal)
+        key = self.private_key(issuer)
+        domain = self.qr_domain
+
+        def sign(seal: InvoiceSeal) -> str:
+            return sign_seal(seal, private_key=key, domain=domain).encode()
+
+        results: list[ItemResult | None] = []
+        prepared: list[tuple[int, PreparedInvoice]] = []
+        refs: list[tuple[int, str]] = []
+        for n, item in enumerate(items):
+            if n >= max_items:
+                raise InvalidInput.single("(body)", "max-items",
+                                          f"an upload holds at most {max_items} invoices; split it")
+            refs.append((item.index, item.ref))
+            if item.problems or item.document is None:
+                results.append(ItemResult(item.index, item.ref, UploadStatus.REJECTED, problems=item.problems))
+                continue
+            try:
+                prepared.append((n, prepare_invoice(item.document, pepper=self._pepper, issuer=issuer, sign_qr=sign)))
+                results.append(None)
+            except InvalidInvoice as exc:
+                locate = getattr(item, "locate", None)
+                sources = tuple(locate(p.field) for p in exc.problems) if locate else ()
+                results.append(ItemResult(item.index, item.ref, UploadStatus.REJECTED, problems=exc.problems,
+                                          sources=sources))
+        if prepared:
+            outcomes = self.store.save_uploads(issuer, [p for _, p in prepared], actor=principal.actor)
+            for (n, _), outcome in zip(prepared, outcomes, strict=True):
+                index, ref = refs[n]
+                problems: tuple[FieldProblem, ...] = ()
+                if outcome.status is UploadStatus.CONFLICT:
+                    inv = outcome.invoice
+                    problems = (FieldProblem(
+                        "invoiceNumber", "same-key-different-content",
+                        f"invoice {inv.invoice_code}/{inv.invoice_number} of {inv.issuer} is already stored with "
+                        f"different content (fingerprint 0x{bytes(inv.fingerprint).hex()}); to correct an invoice, "
+                        "void it and issue a new one"),)
+                results[n] = ItemResult(index, ref, outcome.status, outcome.invoice, problems)
+        final = tuple(r for r in results if r is not None)
+        counts = {s.value: 0 for s in UploadStatus}
+        for r in final:
+            counts[r.status.value] += 1
+        return UploadReport(final, counts)
+
+    # ------------------------------------------------------------------ reading
+
+    def invoice(self, principal: Principal, fingerprint: str) -> InvoiceDetail:
+        fp = parse_hash_arg(fingerprint)
+        detail = self.store.invoice(fp)
+        if principal.role is Role.HOSPITAL and detail.invoice.issuer != principal.subject:
+            raise NotFound(f"no invoice with fingerprint {fingerprint}")
+        return detail
+
+    def inclusion(self, detail: InvoiceDetail) -> dict[str, Any] | None:
+        """The batch inclusion proof of an invoice whose batch is closed (None before)."""
+        root = detail.invoice.batch_root
+        if root is None:
+            return None
+        batch, _ = self.store.batch(root)
+        proof = batch.proof(detail.invoice.fingerprint)
+        return {"batchRoot": "0x" + bytes(root).hex(), "leaf": {"fingerprint": "0x" + bytes(
+            detail.invoice.fingerprint).hex(), "totalFen": detail.invoice.total_fen},
+            "leafEncoding": ["bytes32", "uint256"], "proof": ["0x" + bytes(h).hex() for h in proof.proof],
+            "leafCount": batch.leaf_count}
+
+    def list_invoices(self, principal: Principal, *, state: str | None, after: str | None,
+                      limit: int) -> list[StoredInvoice]:
+        issuer = principal.subject if principal.role is Role.HOSPITAL else None
+        cursor = bytes(parse_hash_arg(after)) if after else None
+        return self.store.list_invoices(issuer=issuer, state=state, after=cursor, limit=limit)
+
+    def fee_lines(self, principal: Principal, fingerprint: str) -> list[dict[str, Any]]:
+        detail = self.invoice(principal, fingerprint)
+        return self.store.fee_lines(detail.invoice.fingerprint)
+
+    # ------------------------------------------------------------------ voids
+
+    def request_void(self, principal: Principal, fingerprint: str, *, reason: str) -> Any:
+        """Record a red-letter reversal; the chain worker stamps it on chain."""
+        issuer = _hospital_of(principal)
+        reason = reason.strip()
+        if not reason or len(reason.encode()) > 32:
+            raise InvalidInput.single("reason", "length", "reason must be 1-32 bytes of UTF-8 (it is stamped "
+                                                          "on chain as bytes32)")
+        fp = parse_hash_arg(fingerprint)
+        record = self.store.request_void(fp, issuer=issuer, reason=reason, actor=principal.actor)
+        if record.reason != reason:
+            raise Conflict(f"invoice {fingerprint} already has a void requested with reason {record.reason!r}")
+        return record
+
+
+def parse_hash_arg(text: str, what: str = "fingerprint") -> Fingerprint:
+    try:
+        return Fingerprint(parse_hash32(text, what=what))
+    except ValueError as exc:
+        raise InvalidInput.single(what, "hash32", str(exc)) from None
+
+
+def _require(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        raise Forbidden(f"a {principal.role.value} credential may not do this "
+                        f"(needs {' or '.join(r.value for r in roles)})")
+
+
+def _hospital_of(principal: Principal) -> str:
+    _require(principal, Role.HOSPITAL)
+    return principal.subject
+
+
+def _address(key: PrivateKey) -> str:
+    from ledger.qr import checksum_address
+
+    return checksum_address(keccak256(key.public_key.format(compressed=False)[1:])[-20:])
+
+

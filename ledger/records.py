@@ -1,0 +1,129 @@
+"""What the store records and returns: hospitals, credentials, upload outcomes, invoice status.
+
+Plain frozen dataclasses, shared by the store adapter, the services and the API, so
+none of them depends on another's types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from ledger.hashing import Fingerprint, MerkleRoot
+
+
+class Role(StrEnum):
+    HOSPITAL = "hospital"
+    PAYER = "payer"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class HospitalRecord:
+    institution_id: str
+    name: str
+    region: str
+    account: str
+    sealed_key: str
+    created_at: datetime
+    registered_block: int | None
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    key_id: str
+    role: Role
+    subject: str
+    secret_sha256: bytes
+    revoked: bool
+
+
+class UploadStatus(StrEnum):
+    CREATED = "created"        # stored now
+    DUPLICATE = "duplicate"    # the same invoice was stored before: nothing changed
+    CONFLICT = "conflict"      # same issuer+code+number, different content: refused
+    REJECTED = "rejected"      # invalid: refused, nothing stored
+
+
+class InvoiceState(StrEnum):
+    STORED = "stored"          # durably stored; not yet in an anchored batch
+    ANCHORED = "anchored"      # its batch root is on chain
+    VOIDED = "voided"          # red-letter reversal stamped on chain
+
+
+@dataclass(frozen=True)
+class StoredInvoice:
+    """The short status of one stored invoice (what an upload response carries)."""
+
+    fingerprint: Fingerprint
+    issuer: str
+    invoice_code: str
+    invoice_number: str
+    total_fen: int
+    qr: str
+    received_at: datetime
+    batch_root: MerkleRoot | None = None
+    anchored_tx: str | None = None
+    anchored_block: int | None = None
+    anchored_at: datetime | None = None
+    void_state: str | None = None
+
+    @property
+    def state(self) -> InvoiceState:
+        if self.void_state == "voided":
+            return InvoiceState.VOIDED
+        return InvoiceState.ANCHORED if self.anchored_block is not None else InvoiceState.STORED
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What storing one prepared invoice did."""
+
+    status: UploadStatus
+    invoice: StoredInvoice
+
+
+@dataclass(frozen=True)
+class StampRecord:
+    payer_id: str
+    claim_id: bytes
+    amount_fen: int
+    status: str
+    block_number: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class VoidRecord:
+    fingerprint: Fingerprint
+    issuer: str
+    reason: str
+    requested_at: datetime
+    state: str
+    voided_tx: str | None
+    voided_block: int | None
+    last_error: str | None
+    clawback_paid_fen: int | None = None
+    clawback_reserved_fen: int | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceDetail:
+    """Everything the store knows about one invoice, for its owner, payers and auditors."""
+
+    invoice: StoredInvoice
+    check_code: str
+    issued_at: str
+    visit_type: str
+    patient: bytes
+    fund_paid_fen: int
+    account_paid_fen: int
+    cash_paid_fen: int
+    fee_line_count: int
+    fee_lines_root: MerkleRoot
+    batch_index: int | None
+    batch_leaf_count: int | None
+    void: VoidRecord | None
+    stamps: tuple[StampRecord, ...] = field(default=())
