@@ -25,6 +25,7 @@ rule; checking the signer raises :class:`SignatureInvalid`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -78,17 +79,15 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
 _EPOCH = date(1970, 1, 1).toordinal()
 _LAST_DAY = date.fromordinal(_EPOCH + 0xFFFF).isoformat()  # 2149-06-06
+_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}\Z")
 
 
 def _address_bytes(text: object, field: str) -> bytes:
     """20 bytes of a 0x address; mixed case must be a valid EIP-55 checksum."""
-    if not isinstance(text, str) or len(text) != 42 or text[:2] != "0x":
+    if not isinstance(text, str) or not _ADDRESS_RE.match(text):
         raise InvalidInput.single(field, "address", f"must be 0x followed by 40 hex digits, got {text!r}")
-    try:
-        raw = bytes.fromhex(text[2:])
-    except ValueError:
-        raise InvalidInput.single(field, "address", f"has non-hex characters: {text!r}") from None
     body = text[2:]
+    raw = bytes.fromhex(body)
     if body != body.lower() and body != body.upper() and checksum_address(raw) != text:
         raise InvalidInput.single(field, "address-checksum", f"{text} fails its EIP-55 checksum")
     return raw

@@ -178,6 +178,7 @@ def test_seal_reports_every_broken_field() -> None:
 @pytest.mark.parametrize(("chain_id", "contract", "rule"), [
     (0, "0x" + "11" * 20, "range"), (True, "0x" + "11" * 20, "range"), (2**256, "0x" + "11" * 20, "range"),
     (1, "0x" + "11" * 19, "address"), (1, "11" * 21, "address"), (1, "0x" + "zz" * 20, "address"),
+    (1, "0x" + "11 " * 13 + "1", "address"), (1, "0x" + "11" * 20 + "\n", "address"),
     (1, "0x83D485e1176966A961f3A3e9d67D45745aae6742", "address-checksum"),
 ])
 def test_domain_refuses_invalid_values(chain_id: Any, contract: str, rule: str) -> None:
@@ -322,6 +323,13 @@ def test_vectors_are_not_stale() -> None:
     for name, text in files.items():
         assert (VECTORS / name).read_text(encoding="utf-8") == text, (
             f"tests/vectors/qr/{name} is stale: run .venv/bin/python tests/vectors/qr/generate.py")
+
+
+def test_spec_shows_the_current_example_and_type() -> None:
+    spec = (Path(__file__).resolve().parents[2] / "docs" / "qr-payload.md").read_text(encoding="utf-8")
+    assert VALID["vectors"][0]["qr"] in spec
+    fields = ",".join(f"{f['type']} {f['name']}" for f in EIP712_TYPES["InvoiceSeal"])
+    assert f"InvoiceSeal({fields})" in spec
 
 
 @pytest.mark.parametrize("vector", VALID["vectors"], ids=lambda v: v["name"])
