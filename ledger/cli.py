@@ -287,6 +287,22 @@ def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:
                   f"reserved {_yuan(verdict['reservedFen'])}", highlight=False)
 
 
+# the upload service's commands (serve, hospital, credential, upload, reindex, db) and `gen`
+def _register_commands() -> None:
+    import importlib
+
+    from ledger import cli_service
+
+    cli_service.register(app)
+    try:
+        importlib.import_module("ledger.cli_gen").register(app)
+    except ModuleNotFoundError:  # pragma: no cover - only while the generator is being added
+        pass
+
+
+_register_commands()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

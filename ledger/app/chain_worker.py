@@ -90,6 +90,10 @@ class ChainWorker:
     def stop(self) -> None:
         self._stop.set()
 
+    def release(self) -> None:
+        """Give up the worker lease (on a clean shutdown) so a successor starts at once."""
+        self.store.release_lease(LEASE, self.holder)
+
     def tick(self) -> TickReport:
         report = TickReport()
         if not self.store.take_lease(LEASE, self.holder, ttl=timedelta(seconds=60)):

@@ -503,6 +503,10 @@ class SqlStore:
 
     # ------------------------------------------------------------------ leases
 
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._tx() as conn:
+            conn.execute(delete(LS).where(LS.c.name == name, LS.c.holder == holder))
+
     def take_lease(self, name: str, holder: str, *, ttl: timedelta) -> bool:
         """Hold lease ``name`` for ``ttl`` if it is free, expired, or already ours."""
         now = utcnow()
@@ -512,7 +516,8 @@ class SqlStore:
                 if row is None:
                     conn.execute(insert(LS).values(name=name, holder=holder, expires_at=now + ttl))
                     return True
-                if row.holder != holder and _aware(row.expires_at) > now:  # type: ignore[operator]
+                if row.holder != holder and _aware(row.expires_at) > now \
+                        and not _holder_dead(row.holder):  # type: ignore[operator]
                     return False
                 conn.execute(update(LS).where(LS.c.name == name).values(holder=holder, expires_at=now + ttl))
                 return True
@@ -521,6 +526,27 @@ class SqlStore:
 
 
 # ---------------------------------------------------------------------- row helpers
+
+
+def _holder_dead(holder: str) -> bool:
+    """True if ``holder`` ("host:pid:…") is a process of this host that no longer runs.
+
+    A worker killed with SIGKILL cannot release its lease; its successor on the same
+    host takes over at once instead of waiting for the lease to expire.
+    """
+    import os
+    import socket
+
+    parts = holder.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _bp(name: str) -> Any:

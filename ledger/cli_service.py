@@ -1,0 +1,392 @@
+"""``ebill serve``, ``hospital``, ``credential``, ``upload``, ``reindex``, ``db``: the upload service's commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ledger.errors import ChainUnavailable, InvalidInput, LedgerError
+
+hospital_app = typer.Typer(help="Hospitals: register (signing key + API token), list.", no_args_is_help=True)
+credential_app = typer.Typer(help="API credentials for hospitals, payers, auditors, admins.", no_args_is_help=True)
+db_app = typer.Typer(help="The service database (Alembic migrations).", no_args_is_help=True)
+
+DbOpt = Annotated[str | None, typer.Option("--db", envvar="EBILL_DB",
+                                           help="database URL (default: SQLite in the data directory; "
+                                                "postgresql://user@host/db for PostgreSQL)")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", envvar="EBILL_HOME", help="data directory (default ~/.ebill)")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the service commands to the ``ebill`` app."""
+    from ledger import cli
+
+    app.add_typer(hospital_app, name="hospital")
+    app.add_typer(credential_app, name="credential")
+    app.add_typer(db_app, name="db")
+    app.command()(serve)
+    app.command()(upload)
+    app.command()(reindex)
+    global _cli
+    _cli = cli
+
+
+_cli: Any = None
+
+
+def _settings(home: Path | None, db: str | None, **extra: Any) -> Any:
+    from ledger.app.settings import Settings
+
+    values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if home is not None:
+        values["home"] = home.expanduser()
+    if db is not None:
+        values["db"] = db
+    return Settings(**values)
+
+
+def _service(settings: Any, *, migrate: bool = True) -> Any:
+    from ledger.adapters.sql.engine import upgrade
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.service import LedgerService
+
+    if migrate:
+        upgrade(settings.db_url)
+    return LedgerService(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
+                         passphrase=settings.passphrase())
+
+
+# ------------------------------------------------------------------ db
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Create or migrate the database schema to the newest revision."""
+    from ledger.adapters.sql.engine import upgrade
+
+    with _cli._errors():
+        settings = _settings(home, db)
+        upgrade(settings.db_url)
+    _cli.out.print(f"database at {_redact(settings.db_url)} is up to date")
+
+
+# ------------------------------------------------------------------ hospitals and credentials
+
+
+@hospital_app.command("register")
+def hospital_register(
+    institution_id: Annotated[str, typer.Option("--id", help="institution code, H + 11 digits")],
+    name: Annotated[str, typer.Option(help="hospital name")],
+    region: Annotated[str, typer.Option(help="region code, e.g. 330100")],
+    db: DbOpt = None, home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a hospital: its signing account (key sealed at rest) and an API token (shown once).
+
+    The running service registers the account on chain within a tick.
+    """
+    with _cli._errors():
+        service = _service(_settings(home, db))
+        record, token = service.register_hospital(institution_id=institution_id, name=name, region=region)
+    doc = {"institutionId": record.institution_id, "name": record.name, "region": record.region,
+           "account": record.account, "apiToken": token}
+    if as_json:
+        _cli.out.print_json(json.dumps(doc))
+        return
+    _cli.out.print(f"hospital {record.institution_id} ({record.name}) registered; signing account {record.account}")
+    _cli.out.print(f"API token (shown once, keep it secret): [bold]{token}[/]")
+
+
+@hospital_app.command("list")
+def hospital_list(db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Hospitals known to this service and whether the chain knows their key."""
+    with _cli._errors():
+        service = _service(_settings(home, db))
+        rows = service.store.hospitals()
+    for h in rows:
+        chain = f"registered in block {h.registered_block}" if h.registered_block is not None else "not yet on chain"
+        _cli.out.print(f"{h.institution_id}  {h.name}  ({h.region})  {h.account}  {chain}")
+
+
+@credential_app.command("create")
+def credential_create(
+    role: Annotated[str, typer.Option(help="hospital | payer | auditor | admin")],
+    subject: Annotated[str, typer.Option(help="institution id, payer id, or a name")],
+    label: Annotated[str, typer.Option(help="what the token is for")] = "",
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Create an API token (shown once; only its hash is stored)."""
+    from ledger.records import Role
+
+    if role not in {r.value for r in Role}:
+        _cli._fail(f"--role must be one of {', '.join(r.value for r in Role)}", 2)
+    with _cli._errors():
+        token = _service(_settings(home, db)).create_credential(role=Role(role), subject=subject, label=label)
+    _cli.out.print(token)
+
+
+# ------------------------------------------------------------------ serve
+
+
+def serve(
+    db: DbOpt = None, home: HomeOpt = None,
+    chain: Annotated[str, typer.Option("--chain", help="anvil (managed local node) | rpc | embedded")] = "anvil",
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL for --chain rpc")] = None,
+    key: Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
+                                            help="governance/relayer key for --chain rpc")] = None,
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="listen port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="API worker processes (default: CPU count)")] = 0,
+    batch_max_leaves: Annotated[int, typer.Option(min=1, max=65536, help="close a batch at this many invoices")] = 1024,
+    batch_max_age: Annotated[float, typer.Option(min=0.01, help="close a batch when its oldest invoice is this old (s)")] = 2.0,
+) -> None:
+    """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
+
+    Defaults need no set-up: SQLite in the data directory and a managed anvil node with
+    persisted state (started here, stopped on exit if started here).
+    """
+    import uvicorn
+
+    from ledger.app.chain_worker import ChainWorker
+
+    started_node = False
+    with _cli._errors():
+        settings = _settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,
+                             batch_max_leaves=batch_max_leaves, batch_max_age=batch_max_age)
+        service = _service(settings)
+        if chain == "anvil" and not rpc_url:
+            from ledger.adapters import anvil
+
+            started_node = anvil.status(settings.home / "node") is None
+        session = _cli._session(chain, rpc_url, key, settings.home, autostart=True)
+        changed = service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
+        worker = ChainWorker(service, session, max_leaves=batch_max_leaves,
+                             max_age=_seconds(batch_max_age))
+        if changed:
+            _cli.err.print("[yellow]the chain or contract changed since this store last ran: rebuilding the chain "
+                           "index and re-anchoring[/]")
+            worker.reindex(reason="the store now serves another chain/contract")
+    n = workers or (1 if chain == "embedded" else min(os.cpu_count() or 1, 4))
+    if chain == "embedded" and n > 1:
+        _cli._fail("--chain embedded lives in this process: it serves with one worker only", 2)
+    thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker", daemon=True)
+    thread.start()
+    _cli.err.print(f"[bold]ebill serve[/]: http://{host}:{port}/docs · db {_redact(settings.db_url)} · chain "
+                   f"{session.name} {session.ledger.chain_id} contract {session.ledger.contract_address} · "
+                   f"{n} API worker(s)")
+    try:
+        if n == 1:
+            from api.app import create_app
+
+            uvicorn.run(create_app(settings, service=service), host=host, port=port, log_level="warning")
+        else:
+            _export_env(settings)
+            uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=n, log_level="warning")
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+        worker.release()
+        if started_node:
+            from ledger.adapters import anvil
+
+            anvil.stop_detached(settings.home / "node")
+
+
+def _export_env(settings: Any) -> None:
+    """API worker processes read their settings from the environment."""
+    os.environ["EBILL_HOME"] = str(settings.home)
+    os.environ["EBILL_DB"] = settings.db_url
+    os.environ["EBILL_ENVIRONMENT"] = settings.environment
+    os.environ["EBILL_PEPPER"] = settings.pepper_bytes().hex()
+    os.environ["EBILL_KEYSTORE_PASSPHRASE"] = settings.passphrase()
+
+
+def _seconds(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=value)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# ------------------------------------------------------------------ reindex
+
+
+def reindex(
+    db: DbOpt = None, home: HomeOpt = None,
+    chain: Annotated[str, typer.Option("--chain", help="anvil | rpc")] = "anvil",
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url")] = None,
+) -> None:
+    """Rebuild chain-derived state (anchors, voids, stamps, claw-backs) from the contract's events."""
+    from ledger.app.chain_worker import ChainWorker
+
+    with _cli._errors():
+        settings = _settings(home, db)
+        service = _service(settings)
+        session = _cli._session(chain, rpc_url, None, settings.home, deploy=False)
+        service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
+        count = ChainWorker(service, session).reindex(reason="ebill reindex")
+        counts = service.store.counts()
+    _cli.out.print(f"replayed {count} events; {counts['batchesAnchored']} batches anchored, "
+                   f"{counts['batchesWaiting']} waiting to be (re-)anchored by the service")
+
+
+# ------------------------------------------------------------------ upload
+
+
+def upload(
+    files: Annotated[list[Path], typer.Argument(help="invoices: .json, .ndjson, .csv (flat, or invoices.csv + "
+                                                     "fee_lines.csv), or a FHIR bundle .json")],
+    url: Annotated[str, typer.Option(envvar="EBILL_URL", help="service URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="EBILL_TOKEN", help="the hospital's API token")] = None,
+    chunk: Annotated[int, typer.Option(min=1, max=5000, help="invoices per request (NDJSON/JSON)")] = 500,
+    report: Annotated[Path | None, typer.Option(help="write every item's result here (NDJSON)")] = None,
+    wait: Annotated[bool, typer.Option(help="wait until the uploaded invoices are anchored")] = False,
+) -> None:
+    """Upload invoice files to the service with a progress bar; exit 1 if any item was refused."""
+    import httpx
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    if not token:
+        _cli._fail("no API token: pass --token or set EBILL_TOKEN", 2)
+    for f in files:
+        if not f.is_file():
+            _cli._fail(f"no such file: {f}", 2)
+    requests = list(_requests(files, chunk))
+    total_bytes = sum(f.stat().st_size for f in files)
+    counts: dict[str, int] = {}
+    last_created: str | None = None
+    sink = report.open("w") if report else None
+    refused: list[str] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=300) as client, Progress(
+        TextColumn("[bold]upload[/]"), BarColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[summary]}"), console=_cli.err,
+    ) as progress:
+        task = progress.add_task("upload", total=total_bytes, summary="")
+        for make, size in requests:
+            kind, body = make()
+            try:
+                resp = client.post("/v1/invoices", **body)
+            except httpx.HTTPError as exc:
+                _cli._fail(f"cannot reach the service at {url}: {exc}")
+            if resp.status_code >= 400 and not resp.headers.get("content-type", "").startswith("application/json"):
+                problem = _problem(resp)
+                if resp.status_code == 422 and kind == "single":
+                    refused.append(problem)
+                    counts["rejected"] = counts.get("rejected", 0) + 1
+                    progress.advance(task, size)
+                    continue
+                _cli._fail(f"the service refused the upload ({resp.status_code}): {problem}")
+            doc = resp.json()
+            for k, v in doc["counts"].items():
+                counts[k] = counts.get(k, 0) + v
+            for item in doc["items"]:
+                if sink:
+                    sink.write(json.dumps(item, ensure_ascii=False) + "\n")
+                if item["status"] in ("rejected", "conflict"):
+                    first = item["problems"][0] if item["problems"] else {"message": "?"}
+                    refused.append(f"{item['ref']}: {first.get('source') or first.get('field')}: {first['message']}")
+                elif item["status"] == "created":
+                    last_created = item["invoice"]["fingerprint"]
+            progress.advance(task, size)
+            progress.update(task, summary=" ".join(f"{k} {v:,}" for k, v in counts.items() if v))
+        if wait and last_created:
+            _wait_anchored(client, last_created)
+    if sink:
+        sink.close()
+    _cli.out.print("uploaded: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    for line in refused[:20]:
+        _cli.err.print(f"[red]refused[/] {line}", highlight=False)
+    if len(refused) > 20:
+        _cli.err.print(f"… and {len(refused) - 20} more (see --report)")
+    if refused:
+        raise typer.Exit(1)
+
+
+def _problem(resp: Any) -> str:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return resp.text[:300]
+    errors = "; ".join(f"{e['field']}: {e['message']}" for e in doc.get("errors", [])[:5])
+    return f"{doc.get('detail', '')} {errors}".strip()
+
+
+def _wait_anchored(client: Any, fingerprint: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = client.get(f"/v1/invoices/{fingerprint}")
+        if r.status_code == 200 and r.json()["state"] != "stored":
+            _cli.out.print(f"anchored: last invoice in block {r.json()['block']}")
+            return
+        time.sleep(0.5)
+    raise ChainUnavailable(f"invoice {fingerprint} not anchored within {timeout:.0f} s")
+
+
+def _requests(files: list[Path], chunk: int) -> Iterator[tuple[Any, int]]:
+    """(make request kwargs, bytes covered) for each HTTP request of the upload."""
+    names = {f.name.lower(): f for f in files}
+    if "invoices.csv" in names and "fee_lines.csv" in names:
+        inv, lines = names["invoices.csv"], names["fee_lines.csv"]
+        size = inv.stat().st_size + lines.stat().st_size
+
+        def pair() -> tuple[str, dict[str, Any]]:
+            return "bulk", {"files": {"invoices": ("invoices.csv", inv.read_bytes(), "text/csv"),
+                                      "fee_lines": ("fee_lines.csv", lines.read_bytes(), "text/csv")}}
+        yield pair, size
+        files = [f for f in files if f not in (inv, lines)]
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix in (".ndjson", ".jsonl"):
+            yield from _ndjson_chunks(f, chunk)
+        elif suffix == ".csv":
+            yield (lambda f=f: ("bulk", {"content": f.read_bytes(), "headers": {"Content-Type": "text/csv"}})), \
+                f.stat().st_size
+        elif suffix == ".json":
+            head = f.open("rb").read(4096).lstrip()
+            if b'"resourceType"' in head and b'"Bundle"' in head:
+                yield (lambda f=f: ("bulk", {"content": f.read_bytes(),
+                                             "headers": {"Content-Type": "application/fhir+json"}})), f.stat().st_size
+            else:
+                single = head[:1] == b"{"
+                yield (lambda f=f, single=single: ("single" if single else "bulk", {
+                    "content": f.read_bytes(), "headers": {"Content-Type": "application/json"}})), f.stat().st_size
+        else:
+            raise InvalidInput.single(str(f), "file-type", "expected .json, .ndjson, .jsonl or .csv")
+
+
+def _ndjson_chunks(path: Path, chunk: int) -> Iterator[tuple[Any, int]]:
+    """Chunks of ``chunk`` lines, read lazily so memory stays flat for a year of invoices."""
+    with path.open("rb") as f:
+        while True:
+            lines = []
+            for _ in range(chunk):
+                line = f.readline()
+                if not line:
+                    break
+                lines.append(line)
+            if not lines:
+                return
+            body = b"".join(lines)
+            yield (lambda body=body: ("bulk", {"content": body,
+                                               "headers": {"Content-Type": "application/x-ndjson"}})), len(body)
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+_ = LedgerError
