@@ -144,7 +144,7 @@ def serve(
                                             help="governance/relayer key for --chain rpc")] = None,
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="listen port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=32, help="API worker processes (default: CPU count)")] = 0,
+    workers: Annotated[int, typer.Option(min=0, max=32, help="API worker processes (0: one per CPU, at most 4)")] = 0,
     batch_max_leaves: Annotated[int, typer.Option(min=1, max=65536, help="close a batch at this many invoices")] = 1024,
     batch_max_age: Annotated[float, typer.Option(min=0.01, help="close a batch when its oldest invoice is this old (s)")] = 2.0,
 ) -> None:

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.canonical import canonical_json_flat
+import orjson
+
 from ledger.errors import FieldProblem, InvalidInvoice
 from ledger.fingerprint import SealedInvoice, seal
 from ledger.hashing import Hash32, keccak256
@@ -41,22 +42,14 @@ class PreparedInvoice:
 
 
 def content_digest(invoice: Invoice) -> Hash32:
-    """keccak-256 of the canonical invoice content (the pseudonym stands in for the ID)."""
+    """keccak-256 of the invoice content (the pseudonym stands in for the ID).
+
+    Only compared within one store, so any deterministic encoding of the parsed values
+    serves; JSON with sorted keys of the validated model is deterministic and one C call.
+    """
     doc: dict[str, Any] = invoice.to_json()
     doc["patient"] = "0x" + bytes(invoice.patient).hex()
-    fee_lines = doc.pop("feeLines")
-    # flat canonical form: the header, then one document per line (all flat JSON)
-    parts = [canonical_json_flat(doc), *(canonical_json_flat(line) for line in fee_lines)]
-    return Hash32(keccak256(b"\n".join(parts)))
-
-
-def seal_of(sealed: SealedInvoice) -> InvoiceSeal:
-    """The fields a QR code carries for ``sealed``."""
-    inv = sealed.invoice
-    return InvoiceSeal(
-        issuer=inv.issuer, invoice_code=inv.invoice_code, invoice_number=inv.invoice_number,
-        issue_date=inv.issue_date, total_fen=inv.total_fen, fingerprint=sealed.fingerprint,
-    )
+    return Hash32(keccak256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)))
 
 
 def prepare_invoice(doc: Any, *, pepper: bytes, issuer: str, sign_qr: QrSigner) -> PreparedInvoice:
@@ -72,4 +65,4 @@ def prepare_invoice(doc: Any, *, pepper: bytes, issuer: str, sign_qr: QrSigner) 
             f"invoice is issued by {invoice.issuer} but uploaded by {issuer}: a hospital uploads only its own invoices",
         )])
     sealed = seal(invoice)
-    return PreparedInvoice(sealed, content_digest(invoice), sign_qr(seal_of(sealed)))
+    return PreparedInvoice(sealed, content_digest(invoice), sign_qr(InvoiceSeal.of_invoice(sealed)))

@@ -221,7 +221,7 @@ class SqlStore:
                     else:
                         stored[key] = row
                         del fresh[key]
-                conn.execute(insert(L), [line for p in ours for line in _line_rows(p)])
+                self._insert_lines(conn, ours)
                 self.audit(conn, actor=actor, action="invoice.upload", subject=issuer,
                            detail={"created": len(ours), "items": len(items)})
             outcomes = []
@@ -241,6 +241,24 @@ class SqlStore:
                           else UploadStatus.CONFLICT)
                 outcomes.append(SaveOutcome(status, _stored_view(row)))
             return outcomes
+
+    def _insert_lines(self, conn: Connection, items: Sequence[PreparedInvoice]) -> None:
+        """Bulk-insert the fee lines of ``items`` (≈ 85 per invoice, 1.3 M a year).
+
+        The hot path of an upload: PostgreSQL takes them by COPY, SQLite by one
+        executemany of tuples; both skip SQLAlchemy's per-row parameter processing.
+        """
+        rows = [row for p in items for row in _line_tuples(p)]
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cur, cur.copy(f"COPY fee_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(_LINE_COLUMNS))
+            conn.exec_driver_sql(f"INSERT INTO fee_lines ({', '.join(_LINE_COLUMNS)}) VALUES ({marks})", rows)
 
     # ------------------------------------------------------------------ reading invoices
 
@@ -592,12 +610,15 @@ def _invoice_row(p: PreparedInvoice, now: datetime) -> dict[str, Any]:
     }
 
 
-def _line_rows(p: PreparedInvoice) -> Iterator[dict[str, Any]]:
+_LINE_COLUMNS = ("fingerprint", "seq", "item_code", "item_name", "category", "quantity", "unit",
+                 "unit_price_fen", "amount_fen", "service_date")
+
+
+def _line_tuples(p: PreparedInvoice) -> Iterator[tuple[Any, ...]]:
     fp = bytes(p.sealed.fingerprint)
     for li in p.invoice.fee_lines:
-        yield {"fingerprint": fp, "seq": li.seq, "item_code": li.item_code, "item_name": li.item_name,
-               "category": li.category.value, "quantity": li.quantity, "unit": li.unit,
-               "unit_price_fen": li.unit_price_fen, "amount_fen": li.amount_fen, "service_date": li.service_date}
+        yield (fp, li.seq, li.item_code, li.item_name, li.category.value, li.quantity, li.unit,
+               li.unit_price_fen, li.amount_fen, li.service_date)
 
 
 def _hospital(row: Any) -> HospitalRecord:
