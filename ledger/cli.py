@@ -8,6 +8,7 @@ never prints a traceback for a foreseen failure.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,7 +81,9 @@ def _session(chain: str, rpc_url: str | None, key: str | None, home: Path | None
             if not autostart:
                 _fail("no anvil node is running: start one with `ebill node start`")
             err.print("[dim]starting a local anvil node (stop it with `ebill node stop`)…[/]")
-            state = anvil.start_detached(anvil.AnvilConfig(data_dir=_home(home) / "node"))
+            # EBILL_ANVIL_PORT: run several data directories' nodes side by side (tests, benchmarks)
+            port = int(os.environ.get("EBILL_ANVIL_PORT") or chains.DEFAULT_ANVIL_PORT)
+            state = anvil.start_detached(anvil.AnvilConfig(data_dir=_home(home) / "node", port=port))
         rpc_url = state["url"]
     assert rpc_url is not None
     return chains.open_node(chain, url=rpc_url, home=_home(home), key=key, deploy=deploy)  # type: ignore[arg-type]

@@ -69,6 +69,8 @@ class ChainWorker:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._registered: set[str] = set()
         self._accounts: dict[str, str] = {}
+        self._lease_renew_at = 0.0
+        self._indexed: tuple[int, str] | None = None
         self._stop = threading.Event()
         self.anchorer = Anchorer(session.ledger, signer_of=self._signer_of)
 
@@ -96,8 +98,13 @@ class ChainWorker:
 
     def tick(self) -> TickReport:
         report = TickReport()
-        if not self.store.take_lease(LEASE, self.holder, ttl=timedelta(seconds=60)):
-            return report
+        # renew the lease every 10 s, not every tick: each renewal is a write transaction
+        # (an fsync with SQLite) competing with uploads for the write lock
+        if time.monotonic() >= self._lease_renew_at:
+            if not self.store.take_lease(LEASE, self.holder, ttl=timedelta(seconds=60)):
+                return report
+            self._lease_renew_at = time.monotonic() + 10
+        
         for step in (self._index, self._register, self._close, self._anchor, self._void, self._index):
             try:
                 step(report)
@@ -126,24 +133,27 @@ class ChainWorker:
     # ------------------------------------------------------------------ steps
 
     def _index(self, report: TickReport) -> None:
-        cursor = self.store.get_meta("indexer.block")
-        cursor_hash = self.store.get_meta("indexer.hash")
         head = self.reader.head()
-        if cursor is not None and cursor_hash is not None:
-            at = int(cursor)
-            if at > head or self.reader.block_hash(at) != cursor_hash:
+        if self._indexed is None:
+            cursor, cursor_hash = self.store.get_meta("indexer.block"), self.store.get_meta("indexer.hash")
+            if cursor is not None and cursor_hash:
+                self._indexed = (int(cursor), cursor_hash)
+        if self._indexed is not None:
+            at, at_hash = self._indexed
+            if at > head or self.reader.block_hash(at) != at_hash:
                 self.reindex(reason=f"the chain no longer holds block {at} the index stopped at (head {head})")
                 report.reindexed = True
                 return
+            if at == head:
+                return  # nothing new: no write transaction
             start = at + 1
         else:
             start = int(self.store.get_meta("chain.deploy_block") or 0)
-        if start > head:
-            return
         events = self.reader.read(start, head)
-        self.store.save_events(events)
-        self.store.set_meta("indexer.block", str(head))
-        self.store.set_meta("indexer.hash", self.reader.block_hash(head) or "")
+        head_hash = self.reader.block_hash(head) or ""
+        # the events and the cursor commit together: a crash cannot skip or half-apply a range
+        self.store.save_events(events, cursor=(head, head_hash))
+        self._indexed = (head, head_hash)
         report.events += len(events)
 
     def reindex(self, *, reason: str = "requested") -> int:
@@ -152,10 +162,9 @@ class ChainWorker:
         head = self.reader.head()
         start = int(self.store.get_meta("chain.deploy_block") or 0)
         events = self.reader.read(start, head) if start <= head else []
-        self.store.reset_chain_index()
-        self.store.save_events(events)
-        self.store.set_meta("indexer.block", str(head))
-        self.store.set_meta("indexer.hash", self.reader.block_hash(head) or "")
+        head_hash = self.reader.block_hash(head) or ""
+        self.store.reset_chain_index(events, cursor=(head, head_hash))
+        self._indexed = (head, head_hash)
         self._registered.clear()
         return len(events)
 

@@ -466,18 +466,24 @@ class SqlStore:
 
     # ------------------------------------------------------------------ chain-derived index
 
-    def save_events(self, events: Sequence[dict[str, Any]]) -> None:
-        """Store decoded contract events and apply them to the derived tables (one transaction)."""
-        if not events:
-            return
+    def save_events(self, events: Sequence[dict[str, Any]], *, cursor: tuple[int, str] | None = None) -> None:
+        """Store decoded contract events, apply them to the derived tables and move the
+        indexer cursor to ``(block, block hash)``, in one transaction."""
         with self._tx() as conn:
+            self._save_events(conn, events)
+            if cursor is not None:
+                self.set_meta("indexer.block", str(cursor[0]), conn)
+                self.set_meta("indexer.hash", cursor[1], conn)
+
+    def _save_events(self, conn: Connection, events: Sequence[dict[str, Any]]) -> None:
+        if events:
             stmt = self._insert(E).on_conflict_do_nothing(index_elements=["block_number", "log_index"])
             conn.execute(stmt, [{
                 "block_number": e["block"], "log_index": e["logIndex"], "block_hash": e["blockHash"],
                 "tx_hash": e["tx"], "name": e["name"], "fingerprint": e.get("fingerprint"),
                 "args": json.dumps(e["args"], sort_keys=True)} for e in events])
-            for e in events:
-                self._apply(conn, e)
+        for e in events:
+            self._apply(conn, e)
 
     def _apply(self, conn: Connection, e: dict[str, Any]) -> None:
         name, a = e["name"], e["args"]
@@ -505,8 +511,10 @@ class SqlStore:
             stmt = self._insert(ST).values(payer_id=a["payerId"], claim_id=claim, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["payer_id", "claim_id"], set_=values))
 
-    def reset_chain_index(self) -> None:
-        """Forget everything derived from the chain (before ``reindex`` replays the events)."""
+    def reset_chain_index(self, events: Sequence[dict[str, Any]] = (), *,
+                          cursor: tuple[int, str] | None = None) -> None:
+        """Replace everything derived from the chain by what ``events`` say, in one transaction
+        (readers never see a half-rebuilt index)."""
         with self._tx() as conn:
             conn.execute(delete(E))
             conn.execute(delete(ST))
@@ -517,7 +525,12 @@ class SqlStore:
                                  reserved_fen=None))
             conn.execute(update(H).values(registered_block=None))
             conn.execute(delete(M).where(M.c.key.like("indexer.%")))
-            self.audit(conn, actor="system", action="index.reset", subject="chain index", detail={})
+            self._save_events(conn, events)
+            if cursor is not None:
+                self.set_meta("indexer.block", str(cursor[0]), conn)
+                self.set_meta("indexer.hash", cursor[1], conn)
+            self.audit(conn, actor="system", action="index.rebuild", subject="chain index",
+                       detail={"events": len(events), "block": cursor[0] if cursor else None})
 
     # ------------------------------------------------------------------ leases
 
