@@ -629,8 +629,9 @@ _LINE_COLUMNS = ("fingerprint", "seq", "item_code", "item_name", "category", "qu
 
 def _line_tuples(p: PreparedInvoice) -> Iterator[tuple[Any, ...]]:
     fp = bytes(p.sealed.fingerprint)
+    # StrEnum members are str: the driver stores "A", and .value would cost a descriptor call per line
     for li in p.invoice.fee_lines:
-        yield (fp, li.seq, li.item_code, li.item_name, li.category.value, li.quantity, li.unit,
+        yield (fp, li.seq, li.item_code, li.item_name, str.__str__(li.category), li.quantity, li.unit,
                li.unit_price_fen, li.amount_fen, li.service_date)
 
 
