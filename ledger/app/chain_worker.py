@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ledger.adapters.chains import ChainSession
 from ledger.adapters.events import EventReader
@@ -204,8 +204,9 @@ class ChainWorker:
         except ChainStateMismatch as exc:
             self.store.mark_submitted(roots, error=str(exc))
             raise
-        self.store.mark_anchored([
-            (a.root, a.block_number, None, datetime.fromtimestamp(a.anchored_at, UTC)) for a in result.anchored])
+        # The store learns "anchored" only from BatchAnchored events (the next step
+        # indexes them): were a batch marked anchored here and the node then lost the
+        # block before the index reached it, nothing would ever notice and re-send it.
         report.anchored += len(result.anchored)
 
     def _void(self, report: TickReport) -> None:

@@ -290,3 +290,27 @@ def test_health_and_openapi(stack: Stack) -> None:
     content = spec["paths"]["/v1/invoices"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/x-ndjson", "text/csv", "application/fhir+json",
             "multipart/form-data"} <= set(content)
+
+
+def test_anchors_lost_by_the_chain_are_noticed_and_sent_again(stack: Stack) -> None:
+    """A dev node that restarts from an older state loses recent anchors: the worker
+    rebuilds its index from the chain, finds the batches gone, and anchors them again."""
+    w3 = stack.session.ledger.w3
+    stack.worker.drain()                      # hospitals registered
+    before = w3.testing.snapshot()
+    fps = [stack.post_invoice("a", d).json()["items"][0]["invoice"]["fingerprint"] for d in stack.docs["a"][:4]]
+    stack.worker.drain()
+    roots = {stack.client.get(f"/v1/invoices/{fp}", headers=stack.auth("a")).json()["batchRoot"] for fp in fps}
+    w3.testing.revert(before)                 # the chain forgets the anchoring transactions
+    ledger = stack.session.ledger
+    assert all(b is None for b in ledger.batches([parse_hash32(r) for r in roots]))
+    report = stack.worker.drain()
+    assert report.reindexed
+    assert all(b is not None for b in ledger.batches([parse_hash32(r) for r in roots]))
+    for fp in fps:
+        got = stack.client.get(f"/v1/invoices/{fp}", headers=stack.auth("a")).json()
+        assert got["state"] == "anchored"
+        proof = got["inclusionProof"]
+        assert ledger.is_anchored(fingerprint=parse_hash32(fp), total_fen=got["totalFen"],
+                                  root=parse_hash32(proof["batchRoot"]),
+                                  proof=[parse_hash32(p) for p in proof["proof"]])
