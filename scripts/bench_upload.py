@@ -28,7 +28,6 @@ import queue
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -297,7 +296,8 @@ def report(r: dict[str, Any], n_invoices: int, n_lines: int) -> None:
     if r["failures"]:
         print(f"  !! {len(r['failures'])} failures, first: {r['failures'][:3]}")
     print(f"  acknowledged              {r['acked']:,} of {n_invoices:,} invoices")
-    print(f"  upload phase              {up:6.2f} s   {n_invoices / up:8,.0f} invoices/s  {n_lines / up:10,.0f} fee lines/s")
+    print(f"  upload phase              {up:6.2f} s   {n_invoices / up:8,.0f} invoices/s  "
+          f"{n_lines / up:10,.0f} fee lines/s")
     print(f"  end to end (all anchored) {total:6.2f} s   {n_invoices / total:8,.0f} invoices/s  "
           f"{n_lines / total:10,.0f} fee lines/s   (target ≤ 30 s)")
     lat = r["latencies"]

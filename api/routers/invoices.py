@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,9 +11,20 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep, ServiceDep, SettingsDep
 from api.problems import PayloadTooLarge, UnsupportedMediaType, problem
-from api.schemas import InvoiceList, InvoiceOut, InvoiceSummary, InvoiceUpload, ItemOut, Problem, UploadOut, VoidIn, VoidOut
+from api.schemas import (
+    InvoiceList,
+    InvoiceOut,
+    InvoiceSummary,
+    InvoiceUpload,
+    ItemOut,
+    Problem,
+    UploadOut,
+    VoidIn,
+    VoidOut,
+)
 from ledger.app.service import ItemResult, LedgerService, Principal, UploadReport
-from ledger.formats.items import Limits
+from ledger.formats import Limits, UploadPart, detect_format, read_upload
+from ledger.formats.upload import HEAD_BYTES
 from ledger.records import UploadStatus
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
@@ -20,11 +32,8 @@ router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 413, 415, 422, 503)
 }
-_UPLOAD_TYPES = {
-    "application/json": "json", "application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
-    "application/jsonl": "ndjson", "text/csv": "csv", "multipart/form-data": "csv-pair",
-    "application/fhir+json": "fhir",
-}
+_UPLOAD_TYPES = {"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "text/csv",
+                 "multipart/form-data", "application/fhir+json"}
 _upload_schema = {"oneOf": [InvoiceUpload.model_json_schema(ref_template="#/components/schemas/{model}"),
                             {"type": "array", "items": {"$ref": "#/components/schemas/InvoiceUpload"}}]}
 
@@ -41,7 +50,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"the body exceeds {limit:,} bytes: split the upload")
         chunks.append(chunk)
     body = b"".join(chunks)
-    request._body = body  # lets request.form() parse the already-read body  # noqa: SLF001
+    request._body = body  # lets request.form() parse the already-read body
     return body
 
 
@@ -70,39 +79,36 @@ async def upload_invoices(request: Request, service: ServiceDep, principal: Prin
     invalid ones are not, and a retry of the same payload stores nothing twice.
     """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    kind = _UPLOAD_TYPES.get(media)
-    if kind is None:
+    if media not in _UPLOAD_TYPES:
         raise UnsupportedMediaType(f"unsupported content type {media or '(none)'!r}; use one of "
                                    + ", ".join(sorted(_UPLOAD_TYPES)))
     body = await _read_body(request, settings.max_body_bytes)
-    files: dict[str, bytes] = {}
-    if kind == "csv-pair":
+    parts: list[UploadPart] = []
+    if media == "multipart/form-data":
         form = await request.form()
-        for name in ("invoices", "fee_lines"):
-            part = form.get(name)
-            if part is None or isinstance(part, str):
-                raise UnsupportedMediaType(f"multipart upload needs the file parts 'invoices' and 'fee_lines' "
-                                           f"(CSV); '{name}' is missing")
-            files[name] = await part.read()
+        try:
+            for name, value in form.multi_items():
+                if isinstance(value, str):
+                    continue
+                parts.append(UploadPart(io.BytesIO(await value.read()), value.filename or name, value.content_type))
+        finally:
+            await form.close()
+        if not parts:
+            raise UnsupportedMediaType("a multipart upload needs file parts: invoices.csv and fee_lines.csv")
+    else:
+        parts.append(UploadPart(io.BytesIO(body), None, media))
     limits = Limits(max_items=settings.max_items, max_document_bytes=settings.max_body_bytes)
-    single = kind == "json" and body.lstrip()[:1] == b"{"
-    report = await run_in_threadpool(_upload, service, principal, kind, body, files, limits)
-    if single:
+    # one JSON object (not a FHIR Bundle) is a single upload with its own status codes
+    single = media == "application/json" and body.lstrip()[:1] == b"{" \
+        and detect_format(None, None, body[:HEAD_BYTES]) == "json"
+    report = await run_in_threadpool(_upload, service, principal, parts, limits)
+    if single and len(report.items) == 1:
         return _single(report.items[0], request)
     return JSONResponse(_report_json(report), status_code=200)
 
 
-def _upload(service: LedgerService, principal: Principal, kind: str, body: bytes, files: dict[str, bytes],
-            limits: Limits) -> UploadReport:
-    try:
-        from ledger.formats import read_upload
-    except ImportError:  # TEMPORARY until ledger.formats.read_upload lands
-        import io
-
-        from ledger.formats.jsonfmt import iter_json, iter_ndjson
-        items = iter_json(body, limits=limits) if kind == "json" else iter_ndjson(io.BytesIO(body), limits=limits)
-    else:
-        items = read_upload(kind, body=body, files=files, limits=limits)
+def _upload(service: LedgerService, principal: Principal, parts: list[UploadPart], limits: Limits) -> UploadReport:
+    items = read_upload(parts, limits=limits)
     return service.upload(principal, items, max_items=limits.max_items)
 
 

@@ -31,10 +31,10 @@ from datetime import timedelta
 
 from ledger.adapters.chains import ChainSession
 from ledger.adapters.events import EventReader
-from ledger.adapters.sql.store import SqlStore
 from ledger.anchoring import Anchorer
 from ledger.app.service import LedgerService
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
+from ledger.ports import InvoiceStore
 
 log = logging.getLogger("ebill.worker")
 
@@ -60,7 +60,7 @@ class ChainWorker:
         max_age: timedelta = timedelta(seconds=2), holder: str | None = None,
     ) -> None:
         self.service = service
-        self.store: SqlStore = service.store
+        self.store: InvoiceStore = service.store
         self.session = session
         self.ledger = session.ledger
         self.reader = EventReader(session.ledger)
@@ -104,7 +104,7 @@ class ChainWorker:
             if not self.store.take_lease(LEASE, self.holder, ttl=timedelta(seconds=60)):
                 return report
             self._lease_renew_at = time.monotonic() + 10
-        
+
         for step in (self._index, self._register, self._close, self._anchor, self._void, self._index):
             try:
                 step(report)

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,10 +23,10 @@ from typing import Any, Protocol
 from coincurve import PrivateKey
 
 from ledger.adapters.keystore import KdfParams, KeyVault
-from ledger.adapters.sql.store import SqlStore
 from ledger.errors import Conflict, FieldProblem, InvalidInput, InvalidInvoice, LedgerError, NotFound
 from ledger.hashing import Fingerprint, keccak256, parse_hash32
 from ledger.invoice import ISSUER_RE
+from ledger.ports import InvoiceStore
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal
 from ledger.records import CredentialRecord, HospitalRecord, InvoiceDetail, Role, StoredInvoice, UploadStatus
 from ledger.uploads import PreparedInvoice, prepare_invoice
@@ -93,7 +93,7 @@ class UploadReport:
 class LedgerService:
     """Use cases over a store, with the keys and secrets of this deployment."""
 
-    def __init__(self, store: SqlStore, *, pepper: bytes, passphrase: str) -> None:
+    def __init__(self, store: InvoiceStore, *, pepper: bytes, passphrase: str) -> None:
         self.store = store
         self._pepper = pepper
         self._passphrase = passphrase

@@ -1,4 +1,6 @@
-"""An upload service stack for API tests (imported by conftest and tests): store (SQLite or PostgreSQL), embedded EVM, worker, HTTP client."""
+"""An upload service stack for API tests (imported by conftest and tests).
+
+Store (SQLite or PostgreSQL), embedded EVM, chain worker, HTTP client."""
 
 from __future__ import annotations
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import orjson
 import pytest
+from api_stack import Stack
 
 from ledger.hashing import parse_hash32
 from ledger.merkle import standard_leaf_hash, verify_inclusion
 from ledger.qr import decode_qr, verify_seal_signature
-
-from api_stack import Stack
 
 
 def _counts(stack: Stack) -> dict[str, int]:
@@ -87,8 +86,7 @@ def test_invalid_invoice_names_every_problem_and_stores_nothing(stack: Stack) ->
     body = r.json()
     assert body["type"].endswith("/invalid-invoice") and body["status"] == 422
     fields = {(e["field"], e["rule"]) for e in body["errors"]}
-    assert ("feeLines[2].category", "enum") in {(f, r if r == "enum" else r) for f, r in fields} or any(
-        f == "feeLines[2].category" for f, _ in fields)
+    assert any(f == "feeLines[2].category" for f, _ in fields)
     assert any(f == "invoiceNumber" for f, _ in fields)
     assert any(f == "totalFen" or "sum" in r for f, r in fields)
     assert _counts(stack)["invoices"] == 0
