@@ -1,0 +1,113 @@
+"""The SQL store on SQLite and PostgreSQL: migrations, sealed keys, outbox batching, atomicity."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from ledger import synth
+from ledger.adapters.keystore import KdfParams, KeyVault, WrongPassphrase
+from ledger.adapters.sql.engine import current_revision, head_revision, open_engine, upgrade
+from ledger.adapters.sql.schema import metadata
+from ledger.adapters.sql.store import SqlStore
+from ledger.app.service import LedgerService
+from ledger.errors import InvalidInput, NotFound, VerificationError
+from ledger.formats.items import SourceItem
+
+PEPPER = b"store-test-pepper-0123"
+
+
+def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    upgrade(database_url)
+    upgrade(database_url)  # idempotent
+    engine = open_engine(database_url)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == [], f"the migrations differ from ledger/adapters/sql/schema.py: {diff}"
+    assert {"invoices", "fee_lines", "batches", "voids", "chain_events"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_sealed_keys_need_the_right_passphrase_and_owner() -> None:
+    vault = KeyVault("a long enough passphrase")
+    sealed = vault.seal(b"\x11" * 32, owner="H33010200001", address="0xAbC")
+    params = KdfParams.from_json(vault.params.to_json())
+    again = KeyVault("a long enough passphrase", params)
+    assert again.open(sealed, owner="H33010200001", address="0xabc") == b"\x11" * 32
+    with pytest.raises(WrongPassphrase):
+        KeyVault("another passphrase!!", params)
+    with pytest.raises(VerificationError):
+        again.open(sealed, owner="H33010200002", address="0xabc")   # moved to another hospital's row
+    doc = json.loads(sealed)
+    doc["ct"] = ("0" if doc["ct"][0] != "0" else "1") + doc["ct"][1:]
+    with pytest.raises(VerificationError):
+        again.open(json.dumps(doc), owner="H33010200001", address="0xabc")
+    with pytest.raises(InvalidInput):
+        KeyVault("short")
+    assert "11" * 32 not in sealed
+
+
+def _service(url: str) -> LedgerService:
+    upgrade(url)
+    svc = LedgerService(SqlStore.open(url), pepper=PEPPER, passphrase="store test passphrase")
+    svc.bind_chain(31337, "0x" + "22" * 20)
+    return svc
+
+
+def test_batches_close_by_size_and_age_and_keep_their_leaves(database_url: str) -> None:
+    svc = _service(database_url)
+    ds = synth.generate(seed=5, hospitals=1, invoices=25, fee_lines=500, pepper=PEPPER)
+    h = ds.hospitals[0]
+    _, token = svc.register_hospital(institution_id=h.code, name=h.name, region="330100")
+    p = svc.authenticate(token)
+    docs = list(synth.iter_documents(ds))
+    svc.upload(p, [SourceItem(i, f"#{i}", d) for i, d in enumerate(docs)])
+    store = svc.store
+    # full batches of 10 close at once; the 5 left wait for their age
+    closed = store.close_batches(max_leaves=10, max_age=timedelta(hours=1))
+    assert [b.leaf_count for b in closed] == [10, 10]
+    assert store.counts()["unbatched"] == 5
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert [b.leaf_count for b in store.close_batches(max_leaves=10, max_age=timedelta(hours=1), now=later)] == [5]
+    waiting = store.batches_waiting()
+    assert sorted(b.root for b in waiting) == sorted(b.root for b in [*closed, *waiting[2:]])
+    for b in closed:
+        loaded, info = store.batch(b.root)
+        assert loaded.leaves == b.leaves and info["state"] == "sealed"
+    svc.store.close()
+
+
+def test_a_failing_upload_transaction_stores_nothing(database_url: str) -> None:
+    """Nothing partial: if storing fails midway (here, a fee-line row the database refuses),
+    neither the invoices nor any of their lines remain."""
+    svc = _service(database_url)
+    ds = synth.generate(seed=6, hospitals=1, invoices=4, fee_lines=80, pepper=PEPPER)
+    h = ds.hospitals[0]
+    _, token = svc.register_hospital(institution_id=h.code, name=h.name, region="330100")
+    p = svc.authenticate(token)
+    docs = list(synth.iter_documents(ds))
+    store = svc.store
+    original = store._insert_lines
+
+    def broken(conn, items):  # type: ignore[no-untyped-def]
+        original(conn, items[:1])
+        raise RuntimeError("disk full")
+
+    store._insert_lines = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        svc.upload(p, [SourceItem(i, f"#{i}", d) for i, d in enumerate(docs)])
+    store._insert_lines = original  # type: ignore[method-assign]
+    assert store.counts()["invoices"] == 0
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM fee_lines").scalar_one() == 0
+    report = svc.upload(p, [SourceItem(i, f"#{i}", d) for i, d in enumerate(docs)])
+    assert report.counts["created"] == 4
+    with pytest.raises(NotFound):
+        store.invoice(b"\0" * 32)
+    svc.store.close()
