@@ -320,7 +320,7 @@ def _problem(resp: Any) -> str:
     try:
         doc = resp.json()
     except ValueError:
-        return resp.text[:300]
+        return str(resp.text[:300])
     errors = "; ".join(f"{e['field']}: {e['message']}" for e in doc.get("errors", [])[:5])
     return f"{doc.get('detail', '')} {errors}".strip()
 

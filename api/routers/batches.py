@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep, ServiceDep
 from api.routers.invoices import _PROBLEMS
-from ledger.errors import LedgerError, NotFound
 from ledger.app.service import parse_hash_arg
+from ledger.errors import LedgerError, NotFound
 from ledger.records import Role
 
 router = APIRouter(tags=["chain"])

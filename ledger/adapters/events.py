@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils import event_abi_to_log_topic
+from eth_utils.abi import event_abi_to_log_topic
 from web3._utils.events import get_event_data
 
 from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id
@@ -53,7 +53,7 @@ class EventReader:
         while start <= to_block:
             end = min(to_block, start + MAX_SPAN - 1)
             try:
-                logs = self.w3.eth.get_logs({"address": self.ledger.contract.address,  # type: ignore[typeddict-item]
+                logs = self.w3.eth.get_logs({"address": self.ledger.contract.address,
                                              "fromBlock": start, "toBlock": end})
             except Exception as exc:
                 raise ChainUnavailable(f"cannot read events {start}-{end}: {exc}") from exc

@@ -34,6 +34,7 @@ from ledger.adapters.events import EventReader
 from ledger.anchoring import Anchorer
 from ledger.app.service import LedgerService
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
+from ledger.hashing import MerkleRoot
 from ledger.ports import InvoiceStore
 
 log = logging.getLogger("ebill.worker")
@@ -218,7 +219,7 @@ class ChainWorker:
             signer = self._signer_of(void.issuer)
             try:
                 receipt = self.ledger.void_invoice(
-                    hospital=signer, fingerprint=void.fingerprint, total_fen=total, batch_root=root,
+                    hospital=signer, fingerprint=void.fingerprint, total_fen=total, batch_root=MerkleRoot(root),
                     proof=proof.proof, reason=void.reason)
             except ContractReverted as exc:
                 if exc.error == "InvoiceAlreadyVoided":

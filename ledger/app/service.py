@@ -65,10 +65,14 @@ SYSTEM = Principal(Role.ADMIN, "system", "local")
 class SourceItem(Protocol):
     """One item read from an upload (see :mod:`ledger.formats`)."""
 
-    index: int
-    ref: str
-    document: dict[str, Any] | None
-    problems: tuple[FieldProblem, ...]
+    @property
+    def index(self) -> int: ...
+    @property
+    def ref(self) -> str: ...
+    @property
+    def document(self) -> dict[str, Any] | None: ...
+    @property
+    def problems(self) -> tuple[FieldProblem, ...]: ...
 
 
 @dataclass(frozen=True)

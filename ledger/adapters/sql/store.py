@@ -230,16 +230,16 @@ class SqlStore:
                 if key in fresh and fresh[key] is p:
                     outcomes.append(SaveOutcome(UploadStatus.CREATED, _fresh_view(p, now)))
                     continue
-                row = stored.get(key)
-                if row is None:   # second copy of a key first seen in this very request
+                held_row = stored.get(key)
+                if held_row is None:   # second copy of a key first seen in this very request
                     first = fresh[key]
                     status = UploadStatus.DUPLICATE if first.content_digest == p.content_digest \
                         else UploadStatus.CONFLICT
                     outcomes.append(SaveOutcome(status, _fresh_view(first, now)))
                     continue
-                status = (UploadStatus.DUPLICATE if bytes(row.content_digest) == bytes(p.content_digest)
+                status = (UploadStatus.DUPLICATE if bytes(held_row.content_digest) == bytes(p.content_digest)
                           else UploadStatus.CONFLICT)
-                outcomes.append(SaveOutcome(status, _stored_view(row)))
+                outcomes.append(SaveOutcome(status, _stored_view(held_row)))
             return outcomes
 
     def _insert_lines(self, conn: Connection, items: Sequence[PreparedInvoice]) -> None:
@@ -253,6 +253,7 @@ class SqlStore:
             return
         if self.dialect == "postgresql":
             raw = conn.connection.driver_connection
+            assert raw is not None
             with raw.cursor() as cur, cur.copy(f"COPY fee_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -547,8 +548,8 @@ class SqlStore:
                 if row is None:
                     conn.execute(insert(LS).values(name=name, holder=holder, expires_at=now + ttl))
                     return True
-                if row.holder != holder and _aware(row.expires_at) > now \
-                        and not _holder_dead(row.holder):  # type: ignore[operator]
+                expires = _aware(row.expires_at)
+                if row.holder != holder and expires is not None and expires > now and not _holder_dead(row.holder):
                     return False
                 conn.execute(update(LS).where(LS.c.name == name).values(holder=holder, expires_at=now + ttl))
                 return True

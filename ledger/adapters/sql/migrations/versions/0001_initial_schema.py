@@ -8,9 +8,7 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
@@ -23,18 +21,18 @@ def upgrade() -> None:
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=False),
+    sa.Column('action', sa.String(length=40), nullable=False),
+    sa.Column('subject', sa.String(length=80), nullable=False),
     sa.Column('detail', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
     op.create_table('chain_events',
     sa.Column('block_number', sa.BigInteger(), nullable=False),
     sa.Column('log_index', sa.Integer(), nullable=False),
-    sa.Column('block_hash', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
-    sa.Column('tx_hash', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('block_hash', sa.String(length=66), nullable=False),
+    sa.Column('tx_hash', sa.String(length=66), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('fingerprint', sa.LargeBinary(length=32), nullable=True),
     sa.Column('args', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('block_number', 'log_index', name=op.f('pk_chain_events'))
@@ -47,16 +45,16 @@ def upgrade() -> None:
     sa.Column('paid_fen', sa.BigInteger(), nullable=False),
     sa.Column('reserved_fen', sa.BigInteger(), nullable=False),
     sa.Column('block_number', sa.BigInteger(), nullable=False),
-    sa.Column('tx_hash', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
+    sa.Column('tx_hash', sa.String(length=66), nullable=False),
     sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('fingerprint', name=op.f('pk_clawbacks'))
     )
     op.create_table('credentials',
-    sa.Column('key_id', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
-    sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('key_id', sa.String(length=24), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('subject', sa.String(length=32), nullable=False),
     sa.Column('secret_sha256', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key_id', name=op.f('pk_credentials'))
@@ -64,21 +62,21 @@ def upgrade() -> None:
     op.create_table('fee_lines',
     sa.Column('fingerprint', sa.LargeBinary(length=32), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('item_code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('item_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=1), nullable=False),
-    sa.Column('quantity', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('unit', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('item_code', sa.String(length=40), nullable=False),
+    sa.Column('item_name', sa.String(length=200), nullable=False),
+    sa.Column('category', sa.String(length=1), nullable=False),
+    sa.Column('quantity', sa.String(length=16), nullable=False),
+    sa.Column('unit', sa.String(length=200), nullable=False),
     sa.Column('unit_price_fen', sa.BigInteger(), nullable=False),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
-    sa.Column('service_date', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('service_date', sa.String(length=10), nullable=False),
     sa.PrimaryKeyConstraint('fingerprint', 'seq', name=op.f('pk_fee_lines'))
     )
     op.create_table('hospitals',
-    sa.Column('institution_id', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('region', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('account', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
+    sa.Column('institution_id', sa.String(length=12), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('region', sa.String(length=64), nullable=False),
+    sa.Column('account', sa.String(length=42), nullable=False),
     sa.Column('keystore', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('registered_block', sa.BigInteger(), nullable=True),
@@ -86,24 +84,24 @@ def upgrade() -> None:
     sa.UniqueConstraint('account', name=op.f('uq_hospitals_account'))
     )
     op.create_table('leases',
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('holder', sa.String(length=80), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
     )
     op.create_table('meta',
-    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_meta'))
     )
     op.create_table('stamps',
-    sa.Column('payer_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('payer_id', sa.String(length=32), nullable=False),
     sa.Column('claim_id', sa.LargeBinary(length=32), nullable=False),
     sa.Column('fingerprint', sa.LargeBinary(length=32), nullable=False),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('block_number', sa.BigInteger(), nullable=False),
-    sa.Column('tx_hash', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
+    sa.Column('tx_hash', sa.String(length=66), nullable=False),
     sa.PrimaryKeyConstraint('payer_id', 'claim_id', name=op.f('pk_stamps'))
     )
     with op.batch_alter_table('stamps', schema=None) as batch_op:
@@ -111,14 +109,14 @@ def upgrade() -> None:
 
     op.create_table('batches',
     sa.Column('root', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('issuer', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('issuer', sa.String(length=12), nullable=False),
     sa.Column('leaf_count', sa.Integer(), nullable=False),
     sa.Column('sealed_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('anchored_tx', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=True),
+    sa.Column('last_error', sa.String(length=500), nullable=True),
+    sa.Column('anchored_tx', sa.String(length=66), nullable=True),
     sa.Column('anchored_block', sa.BigInteger(), nullable=True),
     sa.Column('anchored_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['issuer'], ['hospitals.institution_id'], name=op.f('fk_batches_issuer')),
@@ -129,13 +127,13 @@ def upgrade() -> None:
 
     op.create_table('invoices',
     sa.Column('fingerprint', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('issuer', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
-    sa.Column('invoice_code', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-    sa.Column('invoice_number', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-    sa.Column('check_code', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
-    sa.Column('issued_at', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('issue_date', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-    sa.Column('visit_type', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('issuer', sa.String(length=12), nullable=False),
+    sa.Column('invoice_code', sa.String(length=8), nullable=False),
+    sa.Column('invoice_number', sa.String(length=10), nullable=False),
+    sa.Column('check_code', sa.String(length=6), nullable=False),
+    sa.Column('issued_at', sa.String(length=32), nullable=False),
+    sa.Column('issue_date', sa.String(length=10), nullable=False),
+    sa.Column('visit_type', sa.String(length=16), nullable=False),
     sa.Column('patient', sa.LargeBinary(length=32), nullable=False),
     sa.Column('total_fen', sa.BigInteger(), nullable=False),
     sa.Column('fund_paid_fen', sa.BigInteger(), nullable=False),
@@ -147,7 +145,7 @@ def upgrade() -> None:
     sa.Column('line_key', sa.LargeBinary(length=16), nullable=False),
     sa.Column('schema_version', sa.Integer(), nullable=False),
     sa.Column('content_digest', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('qr', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+    sa.Column('qr', sa.String(length=400), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('batch_root', sa.LargeBinary(length=32), nullable=True),
     sa.Column('batch_index', sa.Integer(), nullable=True),
@@ -163,13 +161,13 @@ def upgrade() -> None:
 
     op.create_table('voids',
     sa.Column('fingerprint', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('issuer', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('issuer', sa.String(length=12), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
     sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('voided_tx', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=True),
+    sa.Column('last_error', sa.String(length=500), nullable=True),
+    sa.Column('voided_tx', sa.String(length=66), nullable=True),
     sa.Column('voided_block', sa.BigInteger(), nullable=True),
     sa.Column('paid_fen', sa.BigInteger(), nullable=True),
     sa.Column('reserved_fen', sa.BigInteger(), nullable=True),
