@@ -96,7 +96,7 @@ def _int(v: str) -> int:
     body = t[1:] if t[:1] == "-" else t
     if body.isdigit() and body.isascii() and len(body) <= _MAX_DIGITS:
         return int(t)
-    raise ValueError(f"must be an integer (ASCII digits), got {v[:40]!r}")
+    raise ValueError(f"must be an integer (at most {_MAX_DIGITS} ASCII digits), got {v[:40]!r}")
 
 
 def _fen(v: str) -> int:
@@ -147,7 +147,7 @@ def _line_converter(fields: Sequence[Field], file: str) -> LineConverter:
             try:
                 if in_fen:
                     digits = seq + price + amount
-                    if digits.isdigit() and digits.isascii():
+                    if digits.isdigit() and digits.isascii() and len(digits) <= _MAX_DIGITS:
                         return {"seq": int(seq), "itemCode": code, "itemName": name, "category": category,
                                 "quantity": quantity, "unit": unit, "unitPriceFen": int(price),
                                 "amountFen": int(amount), "serviceDate": day}

@@ -150,7 +150,14 @@ def _peek(stream: IO[bytes], n: int = HEAD_BYTES) -> tuple[bytes, IO[bytes]]:
             return head, stream
     except (OSError, AttributeError):
         pass
-    head = stream.read(n)
+    chunks, size = [], 0
+    while size < n:  # a raw stream may return less than asked
+        chunk = stream.read(n - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    head = b"".join(chunks)
     return head, io.BufferedReader(_Replay(head, stream))
 
 
