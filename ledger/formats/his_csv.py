@@ -309,14 +309,16 @@ def _groups(rows: Rows, text: Lines, plan: _Plan, convert: LineConverter, *, mod
 
     closed: dict[Key, tuple[int, int]] = {}
     g: _Group | None = None
+    current: Key | None = None
     fast_key = _tuple_getter(plan.key_index)
+    check = bool(header_index)
     with rows.errors():
         for rowno, row in rows:
             try:
                 key = fast_key(row)
             except IndexError:  # a short row: add() reports it
                 key = kget(row)
-            if g is None or key != g.key:
+            if key != current:
                 if g is not None:
                     closed[g.key] = (g.first, g.rows[-1])
                     yield g
@@ -328,11 +330,14 @@ def _groups(rows: Rows, text: Lines, plan: _Plan, convert: LineConverter, *, mod
                         f"an invoice must be contiguous (sort by {', '.join(plan.key_columns)}), or the file at "
                         f"most {limits.max_grouped_bytes:,} bytes")
                 g = _Group(key, rowno, row, hget(row))
+                current, first, cells = key, rowno, g.cells
+                add_row, add_line, found = g.rows.append, g.lines.append, g.problems
             # add() inlined for the usual row: this is the hot loop of a CSV upload
-            if len(row) == width and (not header_index or rowno == g.first or hget(row) == g.cells):
-                g.rows.append(rowno)
-                g.lines.append(convert(row, rowno, g.problems))
+            if len(row) == width and (not check or rowno == first or hget(row) == cells):
+                add_row(rowno)
+                add_line(convert(row, rowno, found))
             else:
+                assert g is not None
                 add(g, rowno, row)
     if g is not None:
         yield g
