@@ -423,23 +423,22 @@ def _pair(invoices: IO[bytes], fee_lines: IO[bytes], inv_name: str, fl_name: str
     headers: dict[Key, _Header] = {}
     index = 0
     with inv_rows.errors():
-        rows = list(inv_rows)  # bounded: one row per invoice, checked against max_items below
-    for rowno, row in rows:
-        ref = f"{inv_name} row {rowno}"
-        problems: list[FieldProblem] = []
-        if len(row) != iplan.width:
-            problems.append(problem(ref, "csv-fields", f"has {len(row)} fields, the header has {iplan.width}"))
-        doc = {**version, **_convert(row, iplan.fields, ref, problems)} if not problems else {}
-        key = ikey(row)
-        if key in headers:
-            yield SourceItem(index, ref, None, (problem(
-                ref, "duplicate-invoice", f"invoice {_key_text(lplan, key)} is already in {headers[key].ref}"),))
-            index += 1
-            continue
-        if len(headers) >= limits.max_items:
-            raise InvalidInput.single(inv_name, "max-items",
-                                      f"has more than {limits.max_items:,} invoices; split the upload")
-        headers[key] = _Header(ref, doc, problems)
+        for rowno, row in inv_rows:
+            ref = f"{inv_name} row {rowno}"
+            problems: list[FieldProblem] = []
+            if len(row) != iplan.width:
+                problems.append(problem(ref, "csv-fields", f"has {len(row)} fields, the header has {iplan.width}"))
+            doc = {**version, **_convert(row, iplan.fields, ref, problems)} if not problems else {}
+            key = ikey(row)
+            if key in headers:
+                yield SourceItem(index, ref, None, (problem(
+                    ref, "duplicate-invoice", f"invoice {_key_text(lplan, key)} is already in {headers[key].ref}"),))
+                index += 1
+                continue
+            if len(headers) >= limits.max_items:
+                raise InvalidInput.single(inv_name, "max-items",
+                                          f"has more than {limits.max_items:,} invoices; split the upload")
+            headers[key] = _Header(ref, doc, problems)
 
     convert = _line_converter(lplan.part(LINE_COLUMNS), fl_name)
     names = {**iplan.names, **lplan.names}
@@ -447,10 +446,10 @@ def _pair(invoices: IO[bytes], fee_lines: IO[bytes], inv_name: str, fl_name: str
         head = headers.get(g.key)
         if head is None:
             ref = f"{fl_name} row {g.first}"
-            n = len(g.rows)
+            which = f"{len(g.rows)} fee lines (rows {g.first}-{g.rows[-1]}) belong" if len(g.rows) > 1 \
+                else "the fee line belongs"
             yield SourceItem(index, ref, None, (problem(
-                ref, "unknown-invoice", f"{n} fee line{'s' if n > 1 else ''} (rows {g.first}-{g.rows[-1]}) belong "
-                f"to invoice {_key_text(lplan, g.key)}, which is not in {inv_name}"),))
+                ref, "unknown-invoice", f"{which} to invoice {_key_text(lplan, g.key)}, which is not in {inv_name}"),))
         else:
             head.used = True
             yield _item(index, head.ref, head.doc, g, head.problems + g.problems, fl_name, names)
