@@ -17,7 +17,8 @@ rounded); each amount is given one way, not both:
 
 Text cells are taken verbatim (``parse_invoice`` judges them); an empty cell is a
 missing field; numeric cells may be padded with spaces. Unknown, duplicate or missing
-columns refuse the file. Encoding, dialect and row numbers: see :mod:`.csvtext`.
+columns refuse the file. Columns: :mod:`.csv_columns`; encoding, dialect and row numbers:
+:mod:`.csvtext`; writing: :mod:`.his_csv_write`.
 
 **Joins**: the fee lines of one invoice must be contiguous (what any HIS export ``ORDER BY
 invoice`` gives), which lets a 100 MB fee_lines.csv stream in flat memory. A seekable
@@ -28,15 +29,27 @@ memory (``grouping="auto"``, the default; ``"stream"`` or ``"memory"`` force one
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Any, Literal
 
 from ledger.errors import FieldProblem, InvalidInput
-from ledger.formats.csvtext import Lines, Row, Rows, first_line, records
+from ledger.formats.csv_columns import (
+    HEADER_COLUMNS,
+    KEY_COLUMNS,
+    KEY_SPECS,
+    LINE_COLUMNS,
+    OPTIONAL,
+    LineConverter,
+    Plan,
+    convert_row,
+    csv_kind,
+    line_converter,
+    plan_columns,
+)
+from ledger.formats.csvtext import Lines, Row, Rows, records
 from ledger.formats.items import DEFAULT_LIMITS, Limits, RowRefs, SourceItem, count_items, problem
-from ledger.formats.money import yuan_to_fen
 from ledger.invoice import SCHEMA_VERSION
 
 __all__ = [
@@ -50,193 +63,7 @@ __all__ = [
 ]
 
 Grouping = Literal["auto", "stream", "memory"]
-TEXT, INT, MONEY = "text", "int", "money"
-
-#: (upload field, column stem, kind); a money column is ``<stem>_fen`` or ``<stem>_yuan``
-HEADER_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("schemaVersion", "schema_version", INT),
-    ("issuer", "issuer", TEXT),
-    ("invoiceCode", "invoice_code", TEXT),
-    ("invoiceNumber", "invoice_number", TEXT),
-    ("checkCode", "check_code", TEXT),
-    ("issuedAt", "issued_at", TEXT),
-    ("visitType", "visit_type", TEXT),
-    ("patientId", "patient_id", TEXT),
-    ("totalFen", "total", MONEY),
-    ("fundPaidFen", "fund_paid", MONEY),
-    ("accountPaidFen", "account_paid", MONEY),
-    ("cashPaidFen", "cash_paid", MONEY),
-)
-LINE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("seq", "seq", INT),
-    ("itemCode", "item_code", TEXT),
-    ("itemName", "item_name", TEXT),
-    ("category", "category", TEXT),
-    ("quantity", "quantity", TEXT),
-    ("unit", "unit", TEXT),
-    ("unitPriceFen", "unit_price", MONEY),
-    ("amountFen", "amount", MONEY),
-    ("serviceDate", "service_date", TEXT),
-)
-KEY_COLUMNS = ("issuer", "invoice_code", "invoice_number")
-_KEY_SPECS = tuple(s for s in HEADER_COLUMNS if s[1] in KEY_COLUMNS)
-_OPTIONAL = frozenset({"schema_version"})
-_MAX_DIGITS = 18
-
 Key = tuple[str, ...]
-#: (upload field, column index, column name, converter or None, rule of its problems)
-Field = tuple[str, int, str, "Callable[[str], int] | None", str]
-
-
-# =========================================================================== cells
-
-
-def _int(v: str) -> int:
-    t = v.strip(" ")
-    body = t[1:] if t[:1] == "-" else t
-    if body.isdigit() and body.isascii() and len(body) <= _MAX_DIGITS:
-        return int(t)
-    raise ValueError(f"must be an integer (at most {_MAX_DIGITS} ASCII digits), got {v[:40]!r}")
-
-
-def _fen(v: str) -> int:
-    try:
-        return _int(v)
-    except ValueError:
-        raise ValueError(f"must be an integer number of fen (1/100 yuan), got {v[:40]!r}") from None
-
-
-def money_column(stem: str, column: str) -> tuple[Callable[[str], int], str]:
-    return (yuan_to_fen, "yuan") if column == f"{stem}_yuan" else (_fen, "integer-fen")
-
-
-def _convert(row: Row, fields: Sequence[Field], where: str, problems: list[FieldProblem]) -> dict[str, Any]:
-    """The upload fields of one row; conversion problems are appended, naming row and column."""
-    out: dict[str, Any] = {}
-    for up, idx, col, conv, rule in fields:
-        v = row[idx]
-        if not v:
-            continue  # an empty cell is a missing field: parse_invoice reports it if required
-        if conv is None:
-            out[up] = v
-            continue
-        try:
-            out[up] = conv(v)
-        except ValueError as exc:
-            problems.append(problem(f"{where} column {col}", rule, str(exc)))
-    return out
-
-
-LineConverter = Callable[[Row, int, list[FieldProblem]], dict[str, Any]]
-
-
-def _line_converter(fields: Sequence[Field], file: str) -> LineConverter:
-    """The fee line of a row, with a fast path for the usual row: no empty cell and plain
-    digits in the integer columns (one pass in C instead of a Python loop over the cells)."""
-    assert tuple(f[0] for f in fields) == tuple(s[0] for s in LINE_COLUMNS)
-    fields = tuple(fields)
-    get = itemgetter(*(f[1] for f in fields))
-    to_price, to_amount = fields[6][3], fields[7][3]
-    assert to_price is not None and to_amount is not None
-    in_fen = to_price is _fen and to_amount is _fen
-
-    def convert(row: Row, rowno: int, problems: list[FieldProblem]) -> dict[str, Any]:
-        values = get(row)
-        if "" not in values:
-            seq, code, name, category, quantity, unit, price, amount, day = values
-            try:
-                if in_fen:
-                    digits = seq + price + amount
-                    if digits.isdigit() and digits.isascii() and len(digits) <= _MAX_DIGITS:
-                        return {"seq": int(seq), "itemCode": code, "itemName": name, "category": category,
-                                "quantity": quantity, "unit": unit, "unitPriceFen": int(price),
-                                "amountFen": int(amount), "serviceDate": day}
-                elif seq.isdigit() and seq.isascii():
-                    return {"seq": int(seq), "itemCode": code, "itemName": name, "category": category,
-                            "quantity": quantity, "unit": unit, "unitPriceFen": to_price(price),
-                            "amountFen": to_amount(amount), "serviceDate": day}
-            except ValueError:
-                pass  # the slow path names the cell
-        return _convert(row, fields, f"{file} row {rowno}", problems)
-
-    return convert
-
-
-# =========================================================================== columns
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How one file's columns map to upload fields."""
-
-    file: str
-    width: int
-    fields: tuple[Field, ...]
-    key_columns: tuple[str, ...]
-    key_index: tuple[int, ...]
-    names: dict[str, str]
-
-    def part(self, specs: Sequence[tuple[str, str, str]]) -> tuple[Field, ...]:
-        wanted = {s[0] for s in specs}
-        return tuple(f for f in self.fields if f[0] in wanted)
-
-
-def _plan(header: Row, specs: Sequence[tuple[str, str, str]], *, file: str,
-          required: Callable[[str], bool]) -> _Plan:
-    names = [c.strip() for c in header]
-    where = f"{file} row 1"
-    known: list[str] = []
-    for _, stem, kind in specs:
-        known.extend((f"{stem}_fen", f"{stem}_yuan") if kind == MONEY else (stem,))
-    problems: list[FieldProblem] = []
-    seen: dict[str, int] = {}
-    for i, col in enumerate(names):
-        if col in seen:
-            problems.append(problem(f"{where} column {col}", "duplicate-column",
-                                    f"appears twice (columns {seen[col] + 1} and {i + 1})"))
-            continue
-        if col not in known:
-            problems.append(problem(f"{where} column {col or '(empty)'}", "unknown-column",
-                                    f"is not a column of {file} (expected: {', '.join(known)})"))
-        seen[col] = i
-    fields: list[Field] = []
-    for up, stem, kind in specs:
-        cols = [c for c in ((f"{stem}_fen", f"{stem}_yuan") if kind == MONEY else (stem,)) if c in seen]
-        if len(cols) > 1:
-            problems.append(problem(f"{where} column {cols[1]}", "one-money-column",
-                                    f"{stem} is given both in fen and in yuan; keep one column"))
-        if not cols:
-            if required(stem):
-                want = f"{stem}_fen or {stem}_yuan" if kind == MONEY else stem
-                problems.append(problem(where, "missing-column", f"{file} needs the column {want}"))
-            continue
-        col = cols[0]
-        conv: Callable[[str], int] | None = None
-        rule = ""
-        if kind == INT:
-            conv, rule = _int, "integer"
-        elif kind == MONEY:
-            conv, rule = money_column(stem, col)
-        fields.append((up, seen[col], col, conv, rule))
-    if problems:
-        raise InvalidInput(problems)
-    key_cols = tuple(c for c in KEY_COLUMNS if c in seen)
-    return _Plan(file=file, width=len(names), fields=tuple(fields), key_columns=key_cols,
-                 key_index=tuple(seen[c] for c in key_cols),
-                 names={up: f"column {col}" for up, _, col, _, _ in fields})
-
-
-def csv_kind(head: bytes) -> Literal["invoices", "fee_lines", "flat"] | None:
-    """Which of our CSV files this is, from the column names in its first line (None: not ours)."""
-    text = first_line(head)
-    if text is None:
-        return None
-    cols = {c.strip().strip('"') for c in text.replace("\t", ",").split(",")}
-    has_line = bool(cols & {"seq", "item_code", "item_name"})
-    has_header = bool(cols & {"check_code", "issued_at", "patient_id", "visit_type"})
-    if has_line:
-        return "flat" if has_header else "fee_lines"
-    return "invoices" if has_header or "invoice_code" in cols else None
 
 
 # =========================================================================== grouping
@@ -268,7 +95,7 @@ def _mode(stream: IO[bytes], grouping: Grouping, limits: Limits) -> Literal["str
     return "memory" if size <= limits.max_grouped_bytes else "stream"
 
 
-def _groups(rows: Rows, text: Lines, plan: _Plan, convert: LineConverter, *, mode: Literal["stream", "memory"],
+def _groups(rows: Rows, text: Lines, plan: Plan, convert: LineConverter, *, mode: Literal["stream", "memory"],
             limits: Limits, header_index: tuple[int, ...] = ()) -> Iterator[_Group]:
     """Each invoice's rows: contiguous runs (stream) or collected in memory.
 
@@ -343,7 +170,7 @@ def _groups(rows: Rows, text: Lines, plan: _Plan, convert: LineConverter, *, mod
         yield g
 
 
-def _disagreements(plan: _Plan, g: _Group, rowno: int, cols: list[str], cells: tuple[str, ...]) -> list[FieldProblem]:
+def _disagreements(plan: Plan, g: _Group, rowno: int, cols: list[str], cells: tuple[str, ...]) -> list[FieldProblem]:
     return [problem(f"{plan.file} row {rowno} column {col}", "consistent-header",
                     f"is {got[:40]!r}, but {want[:40]!r} in row {g.first}, the first row of invoice "
                     f"{_key_text(plan, g.key)}: invoice columns must repeat the same value on every row")
@@ -372,7 +199,7 @@ def _tuple_getter(index: tuple[int, ...]) -> Callable[[Row], Key]:
     return itemgetter(*index)
 
 
-def _key_text(plan: _Plan, key: Key) -> str:
+def _key_text(plan: Plan, key: Key) -> str:
     return ", ".join(f"{c}={v!r}" for c, v in zip(plan.key_columns, key, strict=True))
 
 
@@ -413,9 +240,9 @@ class _Header:
 def _pair(invoices: IO[bytes], fee_lines: IO[bytes], inv_name: str, fl_name: str, limits: Limits,
           grouping: Grouping) -> Iterator[SourceItem]:
     line_head, line_rows, line_text = records(fee_lines, file=fl_name, limits=limits)
-    lplan = _plan(line_head, (*_KEY_SPECS, *LINE_COLUMNS), file=fl_name, required=lambda c: c != "issuer")
+    lplan = plan_columns(line_head, (*KEY_SPECS, *LINE_COLUMNS), file=fl_name, required=lambda c: c != "issuer")
     inv_head, inv_rows, _ = records(invoices, file=inv_name, limits=limits)
-    iplan = _plan(inv_head, HEADER_COLUMNS, file=inv_name, required=lambda c: c not in _OPTIONAL)
+    iplan = plan_columns(inv_head, HEADER_COLUMNS, file=inv_name, required=lambda c: c not in OPTIONAL)
     version = {} if any(f[0] == "schemaVersion" for f in iplan.fields) else {"schemaVersion": SCHEMA_VERSION}
     # join on the key columns fee_lines.csv has (issuer is optional there)
     ikey = _key_getter(tuple(iplan.key_index[iplan.key_columns.index(c)] for c in lplan.key_columns))
@@ -428,7 +255,7 @@ def _pair(invoices: IO[bytes], fee_lines: IO[bytes], inv_name: str, fl_name: str
             problems: list[FieldProblem] = []
             if len(row) != iplan.width:
                 problems.append(problem(ref, "csv-fields", f"has {len(row)} fields, the header has {iplan.width}"))
-            doc = {**version, **_convert(row, iplan.fields, ref, problems)} if not problems else {}
+            doc = {**version, **convert_row(row, iplan.fields, ref, problems)} if not problems else {}
             key = ikey(row)
             if key in headers:
                 yield SourceItem(index, ref, None, (problem(
@@ -440,7 +267,7 @@ def _pair(invoices: IO[bytes], fee_lines: IO[bytes], inv_name: str, fl_name: str
                                           f"has more than {limits.max_items:,} invoices; split the upload")
             headers[key] = _Header(ref, doc, problems)
 
-    convert = _line_converter(lplan.part(LINE_COLUMNS), fl_name)
+    convert = line_converter(lplan.part(LINE_COLUMNS), fl_name)
     names = {**iplan.names, **lplan.names}
     for g in _groups(line_rows, line_text, lplan, convert, mode=_mode(fee_lines, grouping, limits), limits=limits):
         head = headers.get(g.key)
@@ -472,15 +299,15 @@ def read_flat_csv(stream: IO[bytes], *, name: str = "invoices.csv", limits: Limi
 
 def _flat(stream: IO[bytes], name: str, limits: Limits, grouping: Grouping) -> Iterator[SourceItem]:
     head, rows, text = records(stream, file=name, limits=limits)
-    plan = _plan(head, (*HEADER_COLUMNS, *LINE_COLUMNS), file=name, required=lambda c: c not in _OPTIONAL)
+    plan = plan_columns(head, (*HEADER_COLUMNS, *LINE_COLUMNS), file=name, required=lambda c: c not in OPTIONAL)
     header_fields = plan.part(HEADER_COLUMNS)
     version = {} if any(f[0] == "schemaVersion" for f in header_fields) else {"schemaVersion": SCHEMA_VERSION}
-    convert = _line_converter(plan.part(LINE_COLUMNS), name)
+    convert = line_converter(plan.part(LINE_COLUMNS), name)
     groups = _groups(rows, text, plan, convert, mode=_mode(stream, grouping, limits), limits=limits,
                      header_index=tuple(f[1] for f in header_fields))
     for index, g in enumerate(groups):
         ref = f"{name} row {g.first}"
         problems: list[FieldProblem] = []
-        header = {**version, **_convert(g.first_row, header_fields, ref, problems)} \
+        header = {**version, **convert_row(g.first_row, header_fields, ref, problems)} \
             if len(g.first_row) == plan.width else {}
         yield _item(index, ref, header, g, problems + g.problems, name, plan.names)

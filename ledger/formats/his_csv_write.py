@@ -1,4 +1,4 @@
-"""Writing upload documents as HIS CSV files (the layout :mod:`.his_csv` reads).
+"""Writing upload documents as HIS CSV files, in the layout :mod:`.his_csv` reads.
 
 RFC 4180 output: comma-separated, CRLF line ends, quotes only where needed; the text
 streams must be opened with ``newline=""`` (and, for Excel, ``encoding="utf-8-sig"``).
@@ -12,7 +12,7 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any, Literal
 
-from ledger.formats.his_csv import HEADER_COLUMNS, KEY_COLUMNS, LINE_COLUMNS, MONEY
+from ledger.formats.csv_columns import HEADER_COLUMNS, KEY_COLUMNS, LINE_COLUMNS, MONEY
 from ledger.formats.money import fen_to_yuan
 
 __all__ = ["CsvPairWriter", "FlatCsvWriter", "Money"]
