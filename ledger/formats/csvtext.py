@@ -73,7 +73,8 @@ class Lines:
                 if text:
                     yield _split(text)
                 return
-            cut = text.rfind("\n") + 1
+            # a line ends at \n or \r; a \r at the very end may be the first half of a \r\n
+            cut = max(text.rfind("\n"), text.rfind("\r", 0, len(text) - 1)) + 1
             if cut == 0:
                 carry = text
                 if len(carry) > cap:

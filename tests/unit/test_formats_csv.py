@@ -107,9 +107,13 @@ def test_mixed_encodings_are_refused_naming_the_line(docs: list[dict[str, Any]])
     assert (p.field, p.rule) == ("fee_lines.csv line 6", "encoding") and "UTF-8" in p.message
 
 
-def test_tab_separated_and_lf_line_ends(docs: list[dict[str, Any]]) -> None:
+def test_tab_separated_and_lf_or_cr_line_ends(docs: list[dict[str, Any]]) -> None:
     text = flat(docs[:2]).replace(",", "\t").replace("\r\n", "\n")
     assert [i.document for i in read_flat(text)] == docs[:2]
+    # CR only (old Mac exports), in a file larger than one read chunk
+    many = flat(docs).replace("\r\n", "\r")
+    assert len(many.encode()) > 1 << 16
+    assert [i.document for i in read_flat(many)] == docs
 
 
 def test_quoted_cells_with_commas_quotes_and_newlines(docs: list[dict[str, Any]]) -> None:
@@ -147,6 +151,15 @@ def test_fen_columns_take_plain_integers(docs: list[dict[str, Any]], value: str)
     invoices, lines = pair(docs[:1])
     (item,) = read_pair(invoices, edit(lines, 2, "amount_fen", value))
     assert problems([item]) == [("fee_lines.csv row 2 column amount_fen", "integer-fen")]
+
+
+def test_row_numbers_stay_right_across_read_chunks(docs: list[dict[str, Any]]) -> None:
+    invoices, lines = pair(docs)
+    rows = lines.split("\r\n")
+    assert len(lines.encode()) > 2 * (1 << 16)
+    for row in (len(rows) // 2, len(rows) - 2):  # beyond the first 64 KiB chunk
+        items = read_pair(invoices, edit(lines, row, "amount_fen", "x"))
+        assert problems(items) == [(f"fee_lines.csv row {row} column amount_fen", "integer-fen")]
 
 
 def test_padded_and_negative_numbers_pass_to_validation(docs: list[dict[str, Any]]) -> None:
