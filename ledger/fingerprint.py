@@ -25,7 +25,7 @@ from typing import Any
 
 from ledger.canonical import canonical_json_flat, encode_flat_unchecked
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, keccak256, to_hex
-from ledger.invoice import FeeLine, Invoice
+from ledger.invoice import FeeCategory, FeeLine, Invoice
 from ledger.merkle import InclusionProof, StandardMerkleTree, build_tree
 
 SALT_BYTES = 16
@@ -37,16 +37,28 @@ _SALT_DOMAIN = b"ebill/line-salts/v1"
 
 def line_salts(line_key: bytes, count: int) -> list[bytes]:
     """The 16-byte salts of the first ``count`` fee lines of an invoice, in upload order."""
-    stream = hashlib.shake_256(_SALT_DOMAIN + line_key).digest(SALT_BYTES * count)
+    stream = _salt_stream(line_key, count)
     return [stream[i : i + SALT_BYTES] for i in range(0, SALT_BYTES * count, SALT_BYTES)]
+
+
+def _salt_stream(line_key: bytes, count: int) -> bytes:
+    return hashlib.shake_256(_SALT_DOMAIN + line_key).digest(SALT_BYTES * count)
 
 
 def fee_line_document(line: FeeLine, salt: bytes) -> dict[str, str | int]:
     """The JSON document whose canonical bytes are hashed for a fee line."""
+    return _line_document(line, "0x" + salt.hex())
+
+
+# ``Enum.value`` is a Python-level property; a dict lookup costs a seventh of it
+_CATEGORY_TEXT = {c: c.value for c in FeeCategory}
+
+
+def _line_document(line: FeeLine, salt_hex: str) -> dict[str, str | int]:
     return {
-        "amountFen": line.amount_fen, "category": line.category.value,
+        "amountFen": line.amount_fen, "category": _CATEGORY_TEXT[line.category],
         "itemCode": line.item_code, "itemName": line.item_name, "quantity": line.quantity,
-        "salt": "0x" + salt.hex(), "seq": line.seq, "serviceDate": line.service_date,
+        "salt": salt_hex, "seq": line.seq, "serviceDate": line.service_date,
         "unit": line.unit, "unitPriceFen": line.unit_price_fen,
     }
 
@@ -131,9 +143,15 @@ def seal(invoice: Invoice, *, salt: bytes | None = None, line_key: bytes | None 
         raise ValueError(f"salt and line_key must be {SALT_BYTES} bytes")
     # Hot path (1.3 M lines/year/city): the same as fee_line_hash + _line_leaf, inlined;
     # the Invoice model guarantees the canonical-JSON domain, so the check is skipped.
-    encode, kec, doc = encode_flat_unchecked, keccak256, fee_line_document
-    salts = line_salts(line_key, len(invoice.fee_lines))
-    leaves = [kec(kec(kec(encode(doc(li, s))))) for li, s in zip(invoice.fee_lines, salts, strict=True)]
+    # Four keccaks per line (three here, one in the tree) are three quarters of the time;
+    # the rest is kept to one dict and one orjson call per line: the salts are
+    # hex-encoded in one call per invoice and sliced.
+    encode, kec, doc = encode_flat_unchecked, keccak256, _line_document
+    lines = invoice.fee_lines
+    hexes = _salt_stream(line_key, len(lines)).hex()
+    width = 2 * SALT_BYTES
+    leaves = [kec(kec(kec(encode(doc(li, "0x" + hexes[i * width : (i + 1) * width])))))
+              for i, li in enumerate(lines)]
     root = MerkleRoot(build_tree(sorted(leaves))[0])
     header = header_document(invoice, fee_lines_root=root, salt=salt)
     return SealedInvoice(invoice, salt, line_key, root, fingerprint_of_header(header))
