@@ -292,15 +292,10 @@ def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:
 
 # the upload service's commands (serve, hospital, credential, upload, reindex, db) and `gen`
 def _register_commands() -> None:
-    import importlib
-
-    from ledger import cli_service
+    from ledger import cli_gen, cli_service
 
     cli_service.register(app)
-    try:
-        importlib.import_module("ledger.cli_gen").register(app)
-    except ModuleNotFoundError:  # pragma: no cover - only while the generator is being added
-        pass
+    cli_gen.register(app)
 
 
 _register_commands()
