@@ -352,15 +352,16 @@ def baseline(args: Any, home: Path, per_hospital: dict[str, list[bytes]], n_invo
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
+    next_id = 0
     for h, lines in per_hospital.items():
         for i in range(0, len(lines), args.chunk):
             inv_rows, line_rows = [], []
             for raw in lines[i:i + args.chunk]:
                 p = prepare_invoice(orjson.loads(raw), pepper=settings.pepper_bytes(), issuer=h,
                                     sign_qr=lambda s: sign_seal(s, private_key=key, domain=domain).encode())
-                inv_rows.append(_invoice_row(p, now))
-                fp = bytes(p.sealed.fingerprint)
-                line_rows += [{"fingerprint": fp, "seq": li.seq, "item_code": li.item_code, "item_name": li.item_name,
+                next_id += 1
+                inv_rows.append(_invoice_row(p, now, next_id))
+                line_rows += [{"invoice_id": next_id, "seq": li.seq, "item_code": li.item_code, "item_name": li.item_name,
                                "category": li.category.value, "quantity": li.quantity, "unit": li.unit,
                                "unit_price_fen": li.unit_price_fen, "amount_fen": li.amount_fen,
                                "service_date": li.service_date} for li in p.invoice.fee_lines]

@@ -106,6 +106,7 @@ def test_a_failing_upload_transaction_stores_nothing(database_url: str) -> None:
     assert store.counts()["invoices"] == 0
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM fee_lines").scalar_one() == 0
+        assert conn.exec_driver_sql("SELECT count(*) FROM invoices").scalar_one() == 0
     report = svc.upload(p, [SourceItem(i, f"#{i}", d) for i, d in enumerate(docs)])
     assert report.counts["created"] == 4
     with pytest.raises(NotFound):

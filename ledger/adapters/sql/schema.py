@@ -14,10 +14,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    Sequence,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
+
+#: PostgreSQL hands out invoice ids from a sequence (SQLite takes max(id) + 1 under its write lock)
+INVOICE_IDS = Sequence("invoice_ids", metadata=metadata)
 
 # Constraint names are fixed so that migrations are the same on SQLite and PostgreSQL.
 metadata.naming_convention = {
@@ -85,6 +99,9 @@ class InvoiceRow(SQLModel, table=True):
     )
 
     fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    #: a number in upload order, the key fee lines refer to: an ever-growing key keeps the
+    #: 1.3 M-row fee-line index append-only (random 32-byte fingerprints would scatter it)
+    id: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
     issuer: str = Field(max_length=12, foreign_key="hospitals.institution_id")
     invoice_code: str = Field(max_length=8)
     invoice_number: str = Field(max_length=10)
@@ -115,9 +132,13 @@ class FeeLineRow(SQLModel, table=True):
     """One itemised fee line (费用明细) of an invoice."""
 
     __tablename__ = "fee_lines"
+    # clustered by (invoice, seq) on SQLite too: one B-tree, appended to in upload order.
+    # No foreign key: lines are only ever written by the store, in the same transaction
+    # as their invoice, and a per-row parent lookup would double the cost of an upload.
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
-    seq: int = Field(primary_key=True)
+    invoice_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     item_code: str = Field(max_length=40)
     item_name: str = Field(max_length=200)
     category: str = Field(max_length=1)

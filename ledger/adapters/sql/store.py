@@ -201,7 +201,9 @@ class SqlStore:
                 if key not in stored and key not in fresh:
                     fresh[key] = p
             if fresh:
-                rows = [_invoice_row(p, now) for p in fresh.values()]
+                ids = self._invoice_ids(conn, len(fresh))
+                id_of = {id(p): i for p, i in zip(fresh.values(), ids, strict=True)}
+                rows = [_invoice_row(p, now, id_of[id(p)]) for p in fresh.values()]
                 stmt = self._insert(I).on_conflict_do_nothing(index_elements=["issuer", "invoice_code",
                                                                               "invoice_number"])
                 conn.execute(stmt, rows)
@@ -221,7 +223,7 @@ class SqlStore:
                     else:
                         stored[key] = row
                         del fresh[key]
-                self._insert_lines(conn, ours)
+                self._insert_lines(conn, [(id_of[id(p)], p) for p in ours])
                 self.audit(conn, actor=actor, action="invoice.upload", subject=issuer,
                            detail={"created": len(ours), "items": len(items)})
             outcomes = []
@@ -242,13 +244,22 @@ class SqlStore:
                 outcomes.append(SaveOutcome(status, _stored_view(held_row)))
             return outcomes
 
-    def _insert_lines(self, conn: Connection, items: Sequence[PreparedInvoice]) -> None:
+    def _invoice_ids(self, conn: Connection, n: int) -> list[int]:
+        """``n`` fresh invoice ids, increasing (called inside the write transaction)."""
+        if self.dialect == "postgresql":
+            return [int(i) for (i,) in conn.exec_driver_sql(
+                f"SELECT nextval('invoice_ids') FROM generate_series(1, {int(n)})")]
+        # SQLite: BEGIN IMMEDIATE holds the write lock, so max(id) cannot move under us
+        top = conn.execute(select(func.max(I.c.id))).scalar_one() or 0
+        return list(range(top + 1, top + 1 + n))
+
+    def _insert_lines(self, conn: Connection, items: Sequence[tuple[int, PreparedInvoice]]) -> None:
         """Bulk-insert the fee lines of ``items`` (≈ 85 per invoice, 1.3 M a year).
 
         The hot path of an upload: PostgreSQL takes them by COPY, SQLite by one
         executemany of tuples; both skip SQLAlchemy's per-row parameter processing.
         """
-        rows = [row for p in items for row in _line_tuples(p)]
+        rows = [row for invoice_id, p in items for row in _line_tuples(invoice_id, p)]
         if not rows:
             return
         if self.dialect == "postgresql":
@@ -309,7 +320,8 @@ class SqlStore:
     def fee_lines(self, fingerprint: bytes) -> list[dict[str, Any]]:
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(
-                select(L).where(L.c.fingerprint == bytes(fingerprint)).order_by(L.c.seq))]
+                select(L).join(I, I.c.id == L.c.invoice_id).where(I.c.fingerprint == bytes(fingerprint))
+                .order_by(L.c.seq))]
 
     def secrets_of(self, fingerprint: bytes) -> tuple[bytes, bytes]:
         """The invoice's header salt and fee-line key (for proofs and disclosures)."""
@@ -610,10 +622,10 @@ def _fresh_view(p: PreparedInvoice, now: datetime) -> StoredInvoice:
                          p.qr, now)
 
 
-def _invoice_row(p: PreparedInvoice, now: datetime) -> dict[str, Any]:
+def _invoice_row(p: PreparedInvoice, now: datetime, invoice_id: int) -> dict[str, Any]:
     inv, sealed = p.invoice, p.sealed
     return {
-        "fingerprint": bytes(sealed.fingerprint), "issuer": inv.issuer, "invoice_code": inv.invoice_code,
+        "fingerprint": bytes(sealed.fingerprint), "id": invoice_id, "issuer": inv.issuer, "invoice_code": inv.invoice_code,
         "invoice_number": inv.invoice_number, "check_code": inv.check_code, "issued_at": inv.issued_at,
         "issue_date": inv.issue_date, "visit_type": inv.visit_type.value, "patient": bytes(inv.patient),
         "total_fen": inv.total_fen, "fund_paid_fen": inv.fund_paid_fen, "account_paid_fen": inv.account_paid_fen,
@@ -624,12 +636,12 @@ def _invoice_row(p: PreparedInvoice, now: datetime) -> dict[str, Any]:
     }
 
 
-_LINE_COLUMNS = ("fingerprint", "seq", "item_code", "item_name", "category", "quantity", "unit",
+_LINE_COLUMNS = ("invoice_id", "seq", "item_code", "item_name", "category", "quantity", "unit",
                  "unit_price_fen", "amount_fen", "service_date")
 
 
-def _line_tuples(p: PreparedInvoice) -> Iterator[tuple[Any, ...]]:
-    fp = bytes(p.sealed.fingerprint)
+def _line_tuples(invoice_id: int, p: PreparedInvoice) -> Iterator[tuple[Any, ...]]:
+    fp = invoice_id
     # StrEnum members are str: the driver stores "A", and .value would cost a descriptor call per line
     for li in p.invoice.fee_lines:
         yield (fp, li.seq, li.item_code, li.item_name, str.__str__(li.category), li.quantity, li.unit,
