@@ -312,3 +312,29 @@ def test_anchors_lost_by_the_chain_are_noticed_and_sent_again(stack: Stack) -> N
         assert ledger.is_anchored(fingerprint=parse_hash32(fp), total_fen=got["totalFen"],
                                   root=parse_hash32(proof["batchRoot"]),
                                   proof=[parse_hash32(p) for p in proof["proof"]])
+
+
+def test_audit_trail_records_uploads_and_voids_for_auditors_only(stack: Stack) -> None:
+    fp = stack.post_invoice("a", stack.docs["a"][0]).json()["items"][0]["invoice"]["fingerprint"]
+    stack.client.post(f"/v1/invoices/{fp}/void", json={"reason": "refund"}, headers=stack.auth("a"))
+    assert stack.client.get("/v1/audit", headers=stack.auth("a")).status_code == 403
+    assert stack.client.get("/v1/audit", headers=stack.auth("payer")).status_code == 403
+    entries = stack.client.get("/v1/audit", headers=stack.auth("auditor")).json()["entries"]
+    actions = [e["action"] for e in entries]
+    assert actions[:2] == ["invoice.void", "invoice.upload"]
+    assert entries[0]["subject"] == fp and entries[0]["actor"].startswith("hospital:")
+    assert "hospital.register" in actions and "credential.create" in actions
+
+
+def test_production_refuses_generated_secrets(tmp_path: Any) -> None:
+    from ledger.app.settings import Settings
+    from ledger.errors import InvalidInput
+
+    prod = Settings(home=tmp_path, environment="production")
+    with pytest.raises(InvalidInput, match="EBILL_PEPPER"):
+        prod.pepper_bytes()
+    with pytest.raises(InvalidInput, match="EBILL_KEYSTORE_PASSPHRASE"):
+        prod.passphrase()
+    dev = Settings(home=tmp_path)
+    assert dev.pepper_bytes() == Settings(home=tmp_path).pepper_bytes()   # generated once, then kept
+    assert (tmp_path / "secrets" / "pepper").stat().st_mode & 0o777 == 0o600
