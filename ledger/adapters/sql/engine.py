@@ -60,7 +60,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # let the "begin" listener issue BEGIN itself
     cur = dbapi_conn.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=60000",
-                   "cache_size=-65536", "temp_store=MEMORY"):
+                   "cache_size=-16384", "temp_store=MEMORY"):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
 
