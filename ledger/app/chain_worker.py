@@ -21,6 +21,7 @@ from what the chain says, and the contract refuses double anchors and double voi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -111,6 +112,8 @@ class ChainWorker:
                 step(report)
             except LedgerError as exc:
                 report.errors.append(f"{step.__name__.strip('_')}: {exc}")
+                if isinstance(exc, ChainError):
+                    self._forget_chain_state()
                 break
         return report
 
@@ -166,8 +169,33 @@ class ChainWorker:
         head_hash = self.reader.block_hash(head) or ""
         self.store.reset_chain_index(events, cursor=(head, head_hash))
         self._indexed = (head, head_hash)
-        self._registered.clear()
+        self._forget_chain_state()
         return len(events)
+
+    def _forget_chain_state(self) -> None:
+        """Drop what this process remembers about the chain, to learn it again from the node.
+
+        Called after the chain lost blocks (rebuild) and after any chain error. A dev node
+        restarted from an older state dump (SIGKILL) takes back the relayer's latest
+        transactions, hospital registrations and gas top-ups, but the ledger adapter counts
+        nonces up in memory: its next transaction then carries a nonce the node cannot mine
+        yet (a gap), waits in the node's queue forever, and nothing is anchored again (seen in
+        tests/e2e/test_serve_restart.py). A lost registration whose block lay beyond the index
+        cursor is not caught by the rebuild either: the anchoring transaction reverts
+        (UnauthorizedBatchSigner), and forgetting ``_registered`` makes the next tick register
+        the hospital again. Costs: one nonce query per sender and one registry read per
+        hospital on the next tick.
+        """
+        self._registered.clear()
+        # Web3Ledger keeps these per process; it has no public reset, hence the attribute access
+        lock = getattr(self.ledger, "_nonce_lock", None)
+        with lock if lock is not None else contextlib.nullcontext():
+            nonces = getattr(self.ledger, "_nonces", None)
+            if isinstance(nonces, dict):
+                nonces.clear()
+        funded = getattr(self.ledger, "_funded", None)
+        if isinstance(funded, set):
+            funded.clear()
 
     def _register(self, report: TickReport) -> None:
         for h in self.store.hospitals():
