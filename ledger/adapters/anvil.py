@@ -5,6 +5,8 @@ Files in ``AnvilConfig.data_dir``::
     anvil-state.json        chain state: loaded at start, dumped every ``state_interval``
                             seconds and on SIGTERM (anvil's ``--state``)
     anvil-state.prev.json   copy of the state file taken at the last successful start
+    anvil-state.unreadable.json  a state file anvil refused, moved aside when the node
+                            recovered from the ``.prev`` copy (managed nodes only)
     anvil.log               anvil's stdout and stderr, appended to on every start
     anvil.pid               JSON: pid, port, url, started_at, args, ... of the running node
 
@@ -13,7 +15,9 @@ Two facts about anvil 1.7.1 shape this module:
 - A SIGKILL (or a crash) loses whatever happened since the last interval dump.
 - anvil rewrites the state file in place (open with O_TRUNC, then write; no rename), so
   a kill *during* a dump leaves a truncated file that anvil then refuses to load. Hence
-  the ``.prev`` copy and the recovery hint in :class:`~ledger.errors.ChainUnavailable`.
+  the ``.prev`` copy: managed nodes (:func:`start_detached`) fall back to it on their own,
+  :class:`AnvilNode` by default refuses with the recovery hint in
+  :class:`~ledger.errors.ChainUnavailable`.
 
 Errors: :class:`~ledger.errors.ToolchainError` when the binary is missing,
 :class:`~ledger.errors.ChainUnavailable` when the node does not come up (port taken,
@@ -65,6 +69,11 @@ _STATE_FILE = "anvil-state.json"
 _PREV_STATE_FILE = "anvil-state.prev.json"
 _LOG_FILE = "anvil.log"
 _PID_FILE = "anvil.pid"
+_UNREADABLE_STATE_FILE = "anvil-state.unreadable.json"
+
+
+class StateFileUnreadable(ChainUnavailable):
+    """anvil refused its state file (typically truncated by a kill during a dump)."""
 
 
 def anvil_binary() -> Path:
@@ -199,12 +208,18 @@ class AnvilNode:
         """Whether the process this object started is still alive."""
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, *, timeout: float = 15.0) -> None:
+    def start(self, *, timeout: float = 15.0, recover: bool = False) -> None:
         """Start anvil and return once it answers ``eth_chainId``; a no-op if already running.
 
         Raises ToolchainError without a binary, ChainUnavailable when the node does not come
         up within ``timeout`` seconds, the port is taken, another node serves this data
-        directory, or anvil refuses the state file.
+        directory, or anvil refuses the state file (unless ``recover`` can fall back).
+
+        With ``recover``, a state file anvil refuses (truncated by a kill during one of its
+        in-place dumps) is moved aside to ``anvil-state.unreadable.json`` and the copy taken
+        at the last successful start is loaded instead, with a warning: the chain goes back
+        further than the crash took it, and the ledger re-submits what is missing, as after
+        any crash. Without it (the default), the error names that way back for an operator.
         """
         if self.is_running():
             return
@@ -220,11 +235,45 @@ class AnvilNode:
             )
         if _port_in_use(cfg.host, cfg.port):
             raise ChainUnavailable(_port_taken_message(cfg))
+        argv = cfg.command(binary)
+        try:
+            self._launch(argv, timeout=timeout)
+        except StateFileUnreadable as exc:
+            # Without this, a node and its service killed together (power loss) while anvil
+            # was dumping could not come back without an operator (seen in
+            # tests/e2e/test_serve_restart.py under load): fall back to the last good copy.
+            if not (recover and cfg.prev_state_file.exists()):
+                raise
+            os.replace(cfg.state_file, cfg.data_dir / _UNREADABLE_STATE_FILE)
+            shutil.copyfile(cfg.prev_state_file, cfg.state_file)
+            log.warning(
+                "%s; moved it to %s and loaded %s, the state at the last successful start",
+                exc, _UNREADABLE_STATE_FILE, cfg.prev_state_file,
+            )
+            self._launch(argv, timeout=timeout)
+        assert self._proc is not None
+        _write_json_atomically(
+            cfg.pid_file,
+            {
+                "pid": self._proc.pid,
+                "host": cfg.host,
+                "port": cfg.port,
+                "url": cfg.url,
+                "chain_id": cfg.chain_id,
+                "started_at": _now(),
+                "args": argv,
+                "state_file": str(cfg.state_file),
+                "log_file": str(cfg.log_file),
+            },
+        )
+
+    def _launch(self, argv: list[str], *, timeout: float) -> None:
+        """Spawn anvil and wait until it answers; then keep a copy of the state it loaded."""
+        cfg = self.config
         # Snapshot before spawning: once anvil runs, it may be rewriting the file.
         prev_tmp = cfg.prev_state_file.with_suffix(".tmp")
         if cfg.state_file.exists():
             shutil.copyfile(cfg.state_file, prev_tmp)
-        argv = cfg.command(binary)
         with cfg.log_file.open("ab") as log_out:
             log_out.write(f"--- {_now()} ebill starts: {' '.join(argv)}\n".encode())
             log_out.flush()
@@ -244,20 +293,6 @@ class AnvilNode:
             raise
         if prev_tmp.exists():
             os.replace(prev_tmp, cfg.prev_state_file)
-        _write_json_atomically(
-            cfg.pid_file,
-            {
-                "pid": self._proc.pid,
-                "host": cfg.host,
-                "port": cfg.port,
-                "url": cfg.url,
-                "chain_id": cfg.chain_id,
-                "started_at": _now(),
-                "args": argv,
-                "state_file": str(cfg.state_file),
-                "log_file": str(cfg.log_file),
-            },
-        )
 
     def stop(self, *, timeout: float = 10.0, drain: float = 5.0) -> None:
         """Stop the node, keeping its state: SIGTERM, and SIGKILL only after ``timeout`` seconds.
@@ -315,9 +350,9 @@ class AnvilNode:
             while True:
                 code = self._proc.poll()
                 if code is not None:
-                    raise ChainUnavailable(
-                        _exit_message(cfg, code, _read_from(cfg.log_file, log_offset))
-                    )
+                    output = _read_from(cfg.log_file, log_offset)
+                    error = StateFileUnreadable if _state_refusal(output) else ChainUnavailable
+                    raise error(_exit_message(cfg, code, output))
                 answered = _chain_id(client, cfg.url)
                 # Re-check liveness: an answer could come from another process on the port.
                 if answered is not None and self._proc.poll() is None:
@@ -346,10 +381,14 @@ class AnvilNode:
 _detached: list[AnvilNode] = []
 
 
-def start_detached(config: AnvilConfig, *, timeout: float = 15.0) -> dict[str, Any]:
-    """Start a node that outlives this process; return its pid-file record (see :func:`status`)."""
+def start_detached(config: AnvilConfig, *, timeout: float = 15.0, recover: bool = True) -> dict[str, Any]:
+    """Start a node that outlives this process; return its pid-file record (see :func:`status`).
+
+    This is the managed node of ``ebill node start`` and ``ebill serve``, which must come
+    back unattended after a crash: ``recover`` (see :meth:`AnvilNode.start`) is on.
+    """
     node = AnvilNode(config)
-    node.start(timeout=timeout)
+    node.start(timeout=timeout, recover=recover)
     _detached.append(node)
     record = status(config.data_dir)
     if record is None:
@@ -430,10 +469,15 @@ def _port_taken_message(cfg: AnvilConfig) -> str:
     )
 
 
+def _state_refusal(output: str) -> str | None:
+    """anvil's line refusing its ``--state`` file, if it printed one."""
+    return next((line for line in output.splitlines() if "'--state <PATH>'" in line), None)
+
+
 def _exit_message(cfg: AnvilConfig, code: int, output: str) -> str:
     if "Address already in use" in output:
         return _port_taken_message(cfg)
-    refusal = next((line for line in output.splitlines() if "'--state <PATH>'" in line), None)
+    refusal = _state_refusal(output)
     if refusal is not None:
         prev = cfg.prev_state_file
         restore = (
