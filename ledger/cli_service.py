@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -146,7 +147,8 @@ def serve(
     port: Annotated[int, typer.Option(help="listen port")] = 8000,
     workers: Annotated[int, typer.Option(min=0, max=32, help="API worker processes (0: one per CPU, at most 4)")] = 0,
     batch_max_leaves: Annotated[int, typer.Option(min=1, max=65536, help="close a batch at this many invoices")] = 1024,
-    batch_max_age: Annotated[float, typer.Option(min=0.01, help="close a batch when its oldest invoice is this old (s)")] = 2.0,
+    batch_max_age: Annotated[float, typer.Option(
+        min=0.01, help="close a batch when its oldest invoice is this old (s)")] = 2.0,
 ) -> None:
     """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
 
@@ -264,10 +266,13 @@ def upload(
     for f in files:
         if not f.is_file():
             _cli._fail(f"no such file: {f}", 2)
-    requests = list(_requests(files, chunk))
+    with _cli._errors():
+        requests = list(_requests(files, chunk))
     total_bytes = sum(f.stat().st_size for f in files)
     counts: dict[str, int] = {}
-    last_created: str | None = None
+    # every invoice the service acknowledged (created, or a duplicate of an earlier upload: a
+    # re-run after a lost answer or a crash) — what --wait waits for
+    acknowledged: set[str] = set()
     sink = report.open("w") if report else None
     refused: list[str] = []
     headers = {"Authorization": f"Bearer {token}"}
@@ -276,7 +281,7 @@ def upload(
         TextColumn("{task.fields[summary]}"), console=_cli.err,
     ) as progress:
         task = progress.add_task("upload", total=total_bytes, summary="")
-        for make, size in requests:
+        for make, size, relabel in requests:
             kind, body = make()
             try:
                 resp = client.post("/v1/invoices", **body)
@@ -284,9 +289,14 @@ def upload(
                 _cli._fail(f"cannot reach the service at {url}: {exc}")
             if resp.status_code >= 400 and not resp.headers.get("content-type", "").startswith("application/json"):
                 problem = _problem(resp)
-                if resp.status_code == 422 and kind == "single":
-                    refused.append(problem)
-                    counts["rejected"] = counts.get("rejected", 0) + 1
+                if resp.status_code in (409, 422) and kind == "single":
+                    status = "rejected" if resp.status_code == 422 else "conflict"
+                    ref = relabel("upload.json")
+                    refused.append(f"{ref}: {problem}")
+                    if sink:  # one report line per item, this one too
+                        sink.write(json.dumps({"index": 0, "ref": ref, "status": status, "invoice": None,
+                                               "problems": _problem_list(resp)}, ensure_ascii=False) + "\n")
+                    counts[status] = counts.get(status, 0) + 1
                     progress.advance(task, size)
                     continue
                 _cli._fail(f"the service refused the upload ({resp.status_code}): {problem}")
@@ -294,17 +304,24 @@ def upload(
             for k, v in doc["counts"].items():
                 counts[k] = counts.get(k, 0) + v
             for item in doc["items"]:
+                item["ref"] = relabel(item["ref"])
+                for p in item["problems"]:
+                    if "source" in p:
+                        p["source"] = relabel(p["source"])
                 if sink:
                     sink.write(json.dumps(item, ensure_ascii=False) + "\n")
                 if item["status"] in ("rejected", "conflict"):
                     first = item["problems"][0] if item["problems"] else {"message": "?"}
-                    refused.append(f"{item['ref']}: {first.get('source') or first.get('field')}: {first['message']}")
-                elif item["status"] == "created":
-                    last_created = item["invoice"]["fingerprint"]
+                    # a problem's source already names the item ("x.ndjson line 16: totalFen")
+                    where = first.get("source") or f"{item['ref']}: {first.get('field')}"
+                    refused.append(f"{where}: {first['message']}")
+                elif item["status"] in ("created", "duplicate"):
+                    acknowledged.add(item["invoice"]["fingerprint"])
             progress.advance(task, size)
             progress.update(task, summary=" ".join(f"{k} {v:,}" for k, v in counts.items() if v))
-        if wait and last_created:
-            _wait_anchored(client, last_created)
+        if wait and acknowledged:
+            with _cli._errors():
+                _wait_anchored(client, acknowledged)
     if sink:
         sink.close()
     _cli.out.print("uploaded: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
@@ -325,19 +342,65 @@ def _problem(resp: Any) -> str:
     return f"{doc.get('detail', '')} {errors}".strip()
 
 
-def _wait_anchored(client: Any, fingerprint: str, timeout: float = 300.0) -> None:
+def _problem_list(resp: Any) -> list[dict[str, Any]]:
+    try:
+        return list(resp.json().get("errors", []))
+    except ValueError:
+        return []
+
+
+def _wait_anchored(client: Any, fingerprints: set[str], timeout: float = 300.0) -> None:
+    """Wait until none of ``fingerprints`` is still waiting for its anchor.
+
+    Every acknowledged invoice counts, duplicates too: after a lost answer or a crash the
+    operator re-runs the upload, gets duplicates back, and they may not be anchored yet.
+    The hospital's not-yet-anchored invoices are listed (``state=stored``, paged), so the
+    wait costs a request per 1,000 waiting invoices, not one per uploaded invoice.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = client.get(f"/v1/invoices/{fingerprint}")
-        if r.status_code == 200 and r.json()["state"] != "stored":
-            _cli.out.print(f"anchored: last invoice in block {r.json()['block']}")
+    while True:
+        waiting: set[str] = set()
+        after: str | None = None
+        while True:
+            params = {"state": "stored", "limit": 1000, **({"after": after} if after else {})}
+            r = client.get("/v1/invoices", params=params)
+            if r.status_code != 200:
+                raise ChainUnavailable(f"cannot list the invoices waiting for their anchor: {r.status_code} "
+                                       f"{_problem(r)}")
+            page = r.json()
+            waiting |= {i["fingerprint"] for i in page["items"]} & fingerprints
+            after = page.get("next")
+            if not after:
+                break
+        if not waiting:
+            _cli.out.print(f"anchored: all {len(fingerprints):,} uploaded invoices")
             return
+        if time.monotonic() > deadline:
+            raise ChainUnavailable(f"{len(waiting):,} of {len(fingerprints):,} invoices not anchored within "
+                                   f"{timeout:.0f} s")
         time.sleep(0.5)
-    raise ChainUnavailable(f"invoice {fingerprint} not anchored within {timeout:.0f} s")
 
 
-def _requests(files: list[Path], chunk: int) -> Iterator[tuple[Any, int]]:
-    """(make request kwargs, bytes covered) for each HTTP request of the upload."""
+def _relabel(name: str, line_offset: int | None = None) -> Callable[[str], str]:
+    """Rewrites the service's item refs so they point into the user's file.
+
+    The service sees one request body: it calls it ``upload.ndjson`` (``upload.json``, …)
+    and counts lines from the start of the body, so without this a refusal in the second
+    NDJSON chunk named line 6 of "upload.ndjson" instead of line 16 of the user's file.
+    """
+    if line_offset is None:
+        generic = re.compile(r"^(?:upload\.json|upload\.ndjson|bundle\.json|invoices\.csv)\b")
+        return lambda text: generic.sub(lambda _: name, text, count=1)
+    numbered = re.compile(r"^\S+ line (\d+)")
+    return lambda text: numbered.sub(lambda m: f"{name} line {int(m[1]) + line_offset}", text, count=1)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _requests(files: list[Path], chunk: int) -> Iterator[tuple[Any, int, Callable[[str], str]]]:
+    """(make request kwargs, bytes covered, ref rewriter) for each HTTP request of the upload."""
     names = {f.name.lower(): f for f in files}
     if "invoices.csv" in names and "fee_lines.csv" in names:
         inv, lines = names["invoices.csv"], names["fee_lines.csv"]
@@ -346,7 +409,7 @@ def _requests(files: list[Path], chunk: int) -> Iterator[tuple[Any, int]]:
         def pair() -> tuple[str, dict[str, Any]]:
             return "bulk", {"files": {"invoices": ("invoices.csv", inv.read_bytes(), "text/csv"),
                                       "fee_lines": ("fee_lines.csv", lines.read_bytes(), "text/csv")}}
-        yield pair, size
+        yield pair, size, _same  # the parts carry their file names
         files = [f for f in files if f not in (inv, lines)]
     for f in files:
         suffix = f.suffix.lower()
@@ -354,22 +417,25 @@ def _requests(files: list[Path], chunk: int) -> Iterator[tuple[Any, int]]:
             yield from _ndjson_chunks(f, chunk)
         elif suffix == ".csv":
             yield (lambda f=f: ("bulk", {"content": f.read_bytes(), "headers": {"Content-Type": "text/csv"}})), \
-                f.stat().st_size
+                f.stat().st_size, _relabel(f.name)
         elif suffix == ".json":
             head = f.open("rb").read(4096).lstrip()
             if b'"resourceType"' in head and b'"Bundle"' in head:
                 yield (lambda f=f: ("bulk", {"content": f.read_bytes(),
-                                             "headers": {"Content-Type": "application/fhir+json"}})), f.stat().st_size
+                                             "headers": {"Content-Type": "application/fhir+json"}})), \
+                    f.stat().st_size, _relabel(f.name)
             else:
                 single = head[:1] == b"{"
                 yield (lambda f=f, single=single: ("single" if single else "bulk", {
-                    "content": f.read_bytes(), "headers": {"Content-Type": "application/json"}})), f.stat().st_size
+                    "content": f.read_bytes(), "headers": {"Content-Type": "application/json"}})), \
+                    f.stat().st_size, _relabel(f.name)
         else:
             raise InvalidInput.single(str(f), "file-type", "expected .json, .ndjson, .jsonl or .csv")
 
 
-def _ndjson_chunks(path: Path, chunk: int) -> Iterator[tuple[Any, int]]:
+def _ndjson_chunks(path: Path, chunk: int) -> Iterator[tuple[Any, int, Callable[[str], str]]]:
     """Chunks of ``chunk`` lines, read lazily so memory stays flat for a year of invoices."""
+    lines_before = 0
     with path.open("rb") as f:
         while True:
             lines = []
@@ -382,7 +448,9 @@ def _ndjson_chunks(path: Path, chunk: int) -> Iterator[tuple[Any, int]]:
                 return
             body = b"".join(lines)
             yield (lambda body=body: ("bulk", {"content": body,
-                                               "headers": {"Content-Type": "application/x-ndjson"}})), len(body)
+                                               "headers": {"Content-Type": "application/x-ndjson"}})), len(body), \
+                _relabel(path.name, lines_before)
+            lines_before += len(lines)
 
 
 def _stdin_is_tty() -> bool:
