@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger.errors import ChainUnavailable, InvalidInput, LedgerError
+from ledger.errors import ChainUnavailable, InvalidInput
 
 hospital_app = typer.Typer(help="Hospitals: register (signing key + API token), list.", no_args_is_help=True)
 credential_app = typer.Typer(help="API credentials for hospitals, payers, auditors, admins.", no_args_is_help=True)
@@ -266,8 +265,11 @@ def upload(
     for f in files:
         if not f.is_file():
             _cli._fail(f"no such file: {f}", 2)
-    with _cli._errors():
-        requests = list(_requests(files, chunk))
+    bad = [f for f in files if f.suffix.lower() not in (".json", ".ndjson", ".jsonl", ".csv")]
+    if bad:
+        _cli._fail(f"{bad[0]}: expected a .json, .ndjson, .jsonl or .csv file", 2)
+    # lazily: NDJSON is read one chunk at a time, so a year of invoices never sits in memory
+    requests = _requests(files, chunk)
     total_bytes = sum(f.stat().st_size for f in files)
     counts: dict[str, int] = {}
     # every invoice the service acknowledged (created, or a duplicate of an earlier upload: a
@@ -453,8 +455,3 @@ def _ndjson_chunks(path: Path, chunk: int) -> Iterator[tuple[Any, int, Callable[
             lines_before += len(lines)
 
 
-def _stdin_is_tty() -> bool:
-    return sys.stdin.isatty()
-
-
-_ = LedgerError

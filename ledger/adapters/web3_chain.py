@@ -24,7 +24,6 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
 
-
 from contracts import load_artifact
 from ledger.errors import ChainError, ChainUnavailable, ContractReverted, NotFound
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, to_hex
@@ -159,6 +158,16 @@ class Web3Ledger:
     @property
     def contract_address(self) -> Address:
         return str(self.contract.address)
+
+    def forget_session_state(self) -> None:
+        """Drop cached nonces and funded accounts (after the node lost blocks or restarted).
+
+        Nonces are counted up in memory between transactions; a node restarted from an
+        older state would otherwise receive a nonce it cannot mine yet, and queue it forever.
+        """
+        with self._nonce_lock:
+            self._nonces.clear()
+        self._funded.clear()
 
     # ------------------------------------------------------------------ registry
 

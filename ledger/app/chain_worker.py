@@ -21,7 +21,6 @@ from what the chain says, and the contract refuses double anchors and double voi
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -187,15 +186,7 @@ class ChainWorker:
         hospital on the next tick.
         """
         self._registered.clear()
-        # Web3Ledger keeps these per process; it has no public reset, hence the attribute access
-        lock = getattr(self.ledger, "_nonce_lock", None)
-        with lock if lock is not None else contextlib.nullcontext():
-            nonces = getattr(self.ledger, "_nonces", None)
-            if isinstance(nonces, dict):
-                nonces.clear()
-        funded = getattr(self.ledger, "_funded", None)
-        if isinstance(funded, set):
-            funded.clear()
+        self.ledger.forget_session_state()
 
     def _register(self, report: TickReport) -> None:
         for h in self.store.hospitals():
