@@ -7,6 +7,7 @@ by ``ebill serve`` in its own process, or passed in for tests) anchors and index
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -46,5 +47,13 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory api.app:app_from_env`` (settings from ``EBILL_*``)."""
+    """Factory for ``uvicorn --factory api.app:app_from_env`` (settings from ``EBILL_*``).
+
+    ``ebill serve`` runs the API workers with a lower CPU priority (``EBILL_API_NICE``,
+    default 5) than its chain worker: uploads are bulk CPU work that can use every core,
+    while anchoring is small work whose delay is the anchoring lag hospitals see.
+    """
+    nice = int(os.environ.get("EBILL_API_NICE", "0"))
+    if nice > 0:
+        os.nice(nice)
     return create_app(Settings())

@@ -208,6 +208,7 @@ def _export_env(settings: Any) -> None:
     os.environ["EBILL_ENVIRONMENT"] = settings.environment
     os.environ["EBILL_PEPPER"] = settings.pepper_bytes().hex()
     os.environ["EBILL_KEYSTORE_PASSPHRASE"] = settings.passphrase()
+    os.environ.setdefault("EBILL_API_NICE", "5")  # see api.app.app_from_env
 
 
 def _seconds(value: float) -> Any:
