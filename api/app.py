@@ -6,8 +6,8 @@ by ``ebill serve`` in its own process, or passed in for tests) anchors and index
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI

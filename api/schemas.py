@@ -37,7 +37,7 @@ class FeeLineUpload(BaseModel):
     quantity: str = Field(description="decimal string, up to 3 decimals", examples=["2", "0.5"])
     unit: str
     unitPriceFen: int = Field(ge=0)
-    amountFen: int = Field(ge=0, description="round-half-up(unitPriceFen × quantity)")
+    amountFen: int = Field(ge=0, description="round-half-up(unitPriceFen * quantity)")
     serviceDate: str = Field(examples=["2024-03-05"])
 
 

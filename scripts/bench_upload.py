@@ -91,7 +91,7 @@ def main() -> None:
         [str(ROOT / ".venv/bin/ebill"), "serve", "--port", str(port), "--workers", str(args.workers),
          "--batch-max-age", str(args.batch_max_age)],
         env={**env, "EBILL_ANVIL_PORT": str(node_port)}, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=open(home / "serve.log", "wb"))
+        stdout=subprocess.DEVNULL, stderr=(home / "serve.log").open("wb"))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_health(base, serve, home)
@@ -286,7 +286,7 @@ def run_upload(base: str, tokens: dict[str, str], per_hospital: dict[str, list[b
 
 
 def pct(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def report(r: dict[str, Any], n_invoices: int, n_lines: int) -> None:
@@ -361,7 +361,8 @@ def baseline(args: Any, home: Path, per_hospital: dict[str, list[bytes]], n_invo
                                     sign_qr=lambda s: sign_seal(s, private_key=key, domain=domain).encode())
                 next_id += 1
                 inv_rows.append(_invoice_row(p, now, next_id))
-                line_rows += [{"invoice_id": next_id, "seq": li.seq, "item_code": li.item_code, "item_name": li.item_name,
+                line_rows += [{"invoice_id": next_id, "seq": li.seq, "item_code": li.item_code,
+                               "item_name": li.item_name,
                                "category": li.category.value, "quantity": li.quantity, "unit": li.unit,
                                "unit_price_fen": li.unit_price_fen, "amount_fen": li.amount_fen,
                                "service_date": li.service_date} for li in p.invoice.fee_lines]

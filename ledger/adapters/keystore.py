@@ -55,7 +55,8 @@ class KeyVault:
 
     def __init__(self, passphrase: str, params: KdfParams | None = None) -> None:
         if len(passphrase) < 12:
-            raise InvalidInput.single("passphrase", "min-length", "the keystore passphrase needs at least 12 characters")
+            raise InvalidInput.single("passphrase", "min-length",
+                                      "the keystore passphrase needs at least 12 characters")
         salt = params.salt if params else os.urandom(16)
         self._kek = hashlib.scrypt(passphrase.encode(), salt=salt, maxmem=2**26, dklen=32, **_SCRYPT)
         if params is None:
@@ -79,7 +80,8 @@ class KeyVault:
         try:
             return self._decrypt(sealed, f"{owner}|{address.lower()}".encode())
         except (ValueError, KeyError) as exc:
-            raise VerificationError(f"the sealed key of {owner} does not open (tampered, or sealed for another owner)") from exc
+            raise VerificationError(
+                f"the sealed key of {owner} does not open (tampered, or sealed for another owner)") from exc
 
     def _encrypt(self, data: bytes, aad: bytes) -> str:
         nonce = os.urandom(12)

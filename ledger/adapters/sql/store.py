@@ -40,7 +40,8 @@ from ledger.records import (
 )
 from ledger.uploads import PreparedInvoice
 
-H, C, I, L, B, V = (s.Hospital.__table__, s.Credential.__table__, s.InvoiceRow.__table__,  # type: ignore[attr-defined]
+# short names of the tables, for queries
+H, C, I, L, B, V = (s.Hospital.__table__, s.Credential.__table__, s.InvoiceRow.__table__,  # type: ignore[attr-defined]  # noqa: E741
                     s.FeeLineRow.__table__, s.BatchRow.__table__, s.VoidRow.__table__)  # type: ignore[attr-defined]
 E, ST, CB, M, A, LS = (s.ChainEvent.__table__, s.StampRow.__table__, s.ClawbackRow.__table__,  # type: ignore[attr-defined]
                        s.Meta.__table__, s.AuditEntry.__table__, s.Lease.__table__)  # type: ignore[attr-defined]
@@ -628,7 +629,8 @@ def _stored_q(*extra: Any) -> Any:
     return (select(I.c.fingerprint, I.c.issuer, I.c.invoice_code, I.c.invoice_number, I.c.total_fen, I.c.qr,
                    I.c.received_at, I.c.content_digest, I.c.batch_root, B.c.anchored_tx, B.c.anchored_block,
                    B.c.anchored_at, V.c.state.label("void_state"), *extra)
-            .select_from(I).outerjoin(B, and_(B.c.root == I.c.batch_root)).outerjoin(V, V.c.fingerprint == I.c.fingerprint))
+            .select_from(I).outerjoin(B, and_(B.c.root == I.c.batch_root))
+            .outerjoin(V, V.c.fingerprint == I.c.fingerprint))
 
 
 def _stored_view(row: Any) -> StoredInvoice:
@@ -650,7 +652,8 @@ def _fresh_view(p: PreparedInvoice, now: datetime) -> StoredInvoice:
 def _invoice_row(p: PreparedInvoice, now: datetime, invoice_id: int) -> dict[str, Any]:
     inv, sealed = p.invoice, p.sealed
     return {
-        "fingerprint": bytes(sealed.fingerprint), "id": invoice_id, "issuer": inv.issuer, "invoice_code": inv.invoice_code,
+        "fingerprint": bytes(sealed.fingerprint), "id": invoice_id, "issuer": inv.issuer,
+        "invoice_code": inv.invoice_code,
         "invoice_number": inv.invoice_number, "check_code": inv.check_code, "issued_at": inv.issued_at,
         "issue_date": inv.issue_date, "visit_type": inv.visit_type.value, "patient": bytes(inv.patient),
         "total_fen": inv.total_fen, "fund_paid_fen": inv.fund_paid_fen, "account_paid_fen": inv.account_paid_fen,

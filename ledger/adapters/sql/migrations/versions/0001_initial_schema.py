@@ -8,9 +8,7 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 import sqlalchemy as sa
-
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
