@@ -8,18 +8,20 @@ never prints a traceback for a foreseen failure.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ledger.errors import InvalidInput, LedgerError, NotAnchored, VerificationError
+from ledger.cli_support import ChainOpt, HomeOpt, KeyOpt, UrlOpt, out
+from ledger.cli_support import errors as _errors
+from ledger.cli_support import fail as _fail
+from ledger.cli_support import home_dir as _home
+from ledger.cli_support import open_session as _session
+from ledger.errors import InvalidInput, NotAnchored, VerificationError
 
 app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimbursement.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -28,66 +30,6 @@ node_app = typer.Typer(help="Run a local anvil node (state persisted under the d
 contracts_app = typer.Typer(help="Solidity sources and their committed artefacts.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(contracts_app, name="contracts")
-
-out = Console()
-err = Console(stderr=True)
-
-ChainOpt = Annotated[str, typer.Option("--chain", help="embedded | anvil | rpc")]
-UrlOpt = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default: the local anvil node)")]
-KeyOpt = Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
-                                            help="governance/relayer private key for --chain rpc")]
-HomeOpt = Annotated[Path | None, typer.Option("--home", envvar="EBILL_HOME",
-                                              help="data directory (default ~/.ebill)")]
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except InvalidInput as exc:
-        for p in exc.problems:
-            err.print(f"[red]invalid[/] {p.field or '(document)'}: {p.message} [dim]\\[{p.rule}][/]", highlight=False)
-        raise typer.Exit(2) from None
-    except LedgerError as exc:
-        _fail(f"{exc} [{exc.kind}]")
-
-
-def _home(home: Path | None) -> Path:
-    from ledger.adapters.chains import default_home
-
-    return (home or default_home()).expanduser()
-
-
-def _session(chain: str, rpc_url: str | None, key: str | None, home: Path | None, *, deploy: bool = True,
-             autostart: bool = False) -> Any:
-    from ledger.adapters import chains
-
-    if chain not in chains.CHAIN_KINDS:
-        _fail(f"--chain must be one of {', '.join(chains.CHAIN_KINDS)}, got {chain!r}", 2)
-    if chain == "embedded":
-        return chains.open_embedded()
-    if chain == "rpc" and not rpc_url:
-        _fail("--chain rpc needs --rpc-url URL", 2)
-    if chain == "anvil" and not rpc_url:
-        from ledger.adapters import anvil
-
-        state = anvil.status(_home(home) / "node")
-        if state is None:
-            if not autostart:
-                _fail("no anvil node is running: start one with `ebill node start`")
-            err.print("[dim]starting a local anvil node (stop it with `ebill node stop`)…[/]")
-            # EBILL_ANVIL_PORT: run several data directories' nodes side by side (tests, benchmarks)
-            port = int(os.environ.get("EBILL_ANVIL_PORT") or chains.DEFAULT_ANVIL_PORT)
-            state = anvil.start_detached(anvil.AnvilConfig(data_dir=_home(home) / "node", port=port))
-        rpc_url = state["url"]
-    assert rpc_url is not None
-    return chains.open_node(chain, url=rpc_url, home=_home(home), key=key, deploy=deploy)  # type: ignore[arg-type]
-
 
 # ------------------------------------------------------------------------------ demo
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ledger import cli_support as _cli
 from ledger.errors import ChainUnavailable, InvalidInput
 
 hospital_app = typer.Typer(help="Hospitals: register (signing key + API token), list.", no_args_is_help=True)
@@ -27,19 +28,12 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", envvar="EBILL_HOME", hel
 
 def register(app: typer.Typer) -> None:
     """Add the service commands to the ``ebill`` app."""
-    from ledger import cli
-
     app.add_typer(hospital_app, name="hospital")
     app.add_typer(credential_app, name="credential")
     app.add_typer(db_app, name="db")
     app.command()(serve)
     app.command()(upload)
     app.command()(reindex)
-    global _cli
-    _cli = cli
-
-
-_cli: Any = None
 
 
 def _settings(home: Path | None, db: str | None, **extra: Any) -> Any:
@@ -72,7 +66,7 @@ def db_upgrade(db: DbOpt = None, home: HomeOpt = None) -> None:
     """Create or migrate the database schema to the newest revision."""
     from ledger.adapters.sql.engine import upgrade
 
-    with _cli._errors():
+    with _cli.errors():
         settings = _settings(home, db)
         upgrade(settings.db_url)
     _cli.out.print(f"database at {_redact(settings.db_url)} is up to date")
@@ -93,7 +87,7 @@ def hospital_register(
 
     The running service registers the account on chain within a tick.
     """
-    with _cli._errors():
+    with _cli.errors():
         service = _service(_settings(home, db))
         record, token = service.register_hospital(institution_id=institution_id, name=name, region=region)
     doc = {"institutionId": record.institution_id, "name": record.name, "region": record.region,
@@ -108,7 +102,7 @@ def hospital_register(
 @hospital_app.command("list")
 def hospital_list(db: DbOpt = None, home: HomeOpt = None) -> None:
     """Hospitals known to this service and whether the chain knows their key."""
-    with _cli._errors():
+    with _cli.errors():
         service = _service(_settings(home, db))
         rows = service.store.hospitals()
     for h in rows:
@@ -127,8 +121,8 @@ def credential_create(
     from ledger.records import Role
 
     if role not in {r.value for r in Role}:
-        _cli._fail(f"--role must be one of {', '.join(r.value for r in Role)}", 2)
-    with _cli._errors():
+        _cli.fail(f"--role must be one of {', '.join(r.value for r in Role)}", 2)
+    with _cli.errors():
         token = _service(_settings(home, db)).create_credential(role=Role(role), subject=subject, label=label)
     _cli.out.print(token)
 
@@ -159,7 +153,7 @@ def serve(
     from ledger.app.chain_worker import ChainWorker
 
     started_node = False
-    with _cli._errors():
+    with _cli.errors():
         settings = _settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,
                              batch_max_leaves=batch_max_leaves, batch_max_age=batch_max_age)
         service = _service(settings)
@@ -167,7 +161,7 @@ def serve(
             from ledger.adapters import anvil
 
             started_node = anvil.status(settings.home / "node") is None
-        session = _cli._session(chain, rpc_url, key, settings.home, autostart=True)
+        session = _cli.open_session(chain, rpc_url, key, settings.home, autostart=True)
         changed = service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         worker = ChainWorker(service, session, max_leaves=batch_max_leaves,
                              max_age=_seconds(batch_max_age))
@@ -177,7 +171,7 @@ def serve(
             worker.reindex(reason="the store now serves another chain/contract")
     n = workers or (1 if chain == "embedded" else min(os.cpu_count() or 1, 4))
     if chain == "embedded" and n > 1:
-        _cli._fail("--chain embedded lives in this process: it serves with one worker only", 2)
+        _cli.fail("--chain embedded lives in this process: it serves with one worker only", 2)
     thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker", daemon=True)
     thread.start()
     _cli.err.print(f"[bold]ebill serve[/]: http://{host}:{port}/docs · db {_redact(settings.db_url)} · chain "
@@ -234,10 +228,10 @@ def reindex(
     """Rebuild chain-derived state (anchors, voids, stamps, claw-backs) from the contract's events."""
     from ledger.app.chain_worker import ChainWorker
 
-    with _cli._errors():
+    with _cli.errors():
         settings = _settings(home, db)
         service = _service(settings)
-        session = _cli._session(chain, rpc_url, None, settings.home, deploy=False)
+        session = _cli.open_session(chain, rpc_url, None, settings.home, deploy=False)
         service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         count = ChainWorker(service, session).reindex(reason="ebill reindex")
         counts = service.store.counts()
@@ -262,13 +256,13 @@ def upload(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     if not token:
-        _cli._fail("no API token: pass --token or set EBILL_TOKEN", 2)
+        _cli.fail("no API token: pass --token or set EBILL_TOKEN", 2)
     for f in files:
         if not f.is_file():
-            _cli._fail(f"no such file: {f}", 2)
+            _cli.fail(f"no such file: {f}", 2)
     bad = [f for f in files if f.suffix.lower() not in (".json", ".ndjson", ".jsonl", ".csv")]
     if bad:
-        _cli._fail(f"{bad[0]}: expected a .json, .ndjson, .jsonl or .csv file", 2)
+        _cli.fail(f"{bad[0]}: expected a .json, .ndjson, .jsonl or .csv file", 2)
     # lazily: NDJSON is read one chunk at a time, so a year of invoices never sits in memory
     requests = _requests(files, chunk)
     total_bytes = sum(f.stat().st_size for f in files)
@@ -289,7 +283,7 @@ def upload(
             try:
                 resp = client.post("/v1/invoices", **body)
             except httpx.HTTPError as exc:
-                _cli._fail(f"cannot reach the service at {url}: {exc}")
+                _cli.fail(f"cannot reach the service at {url}: {exc}")
             if resp.status_code >= 400 and not resp.headers.get("content-type", "").startswith("application/json"):
                 problem = _problem(resp)
                 if resp.status_code in (409, 422) and kind == "single":
@@ -302,7 +296,7 @@ def upload(
                     counts[status] = counts.get(status, 0) + 1
                     progress.advance(task, size)
                     continue
-                _cli._fail(f"the service refused the upload ({resp.status_code}): {problem}")
+                _cli.fail(f"the service refused the upload ({resp.status_code}): {problem}")
             doc = resp.json()
             for k, v in doc["counts"].items():
                 counts[k] = counts.get(k, 0) + v
@@ -323,7 +317,7 @@ def upload(
             progress.advance(task, size)
             progress.update(task, summary=" ".join(f"{k} {v:,}" for k, v in counts.items() if v))
         if wait and acknowledged:
-            with _cli._errors():
+            with _cli.errors():
                 _wait_anchored(client, acknowledged)
     if sink:
         sink.close()
