@@ -192,3 +192,32 @@ def get_qr(fingerprint: str, service: ServiceDep, principal: PrincipalDep,
              summary="Void / refund an invoice (red-letter reversal); stamped on chain shortly after")
 def void_invoice(fingerprint: str, body: VoidIn, service: ServiceDep, principal: PrincipalDep) -> VoidOut:
     return VoidOut.of(service.request_void(principal, fingerprint, reason=body.reason))
+
+
+@router.get("/{fingerprint}/qr.png", responses={**_PROBLEMS, 200: {"content": {"image/png": {}}}},
+            summary="The invoice's QR code as PNG")
+def get_qr_png(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
+    from ledger.adapters import qr_image
+
+    return Response(qr_image.qr_png(service.invoice(principal, fingerprint).invoice.qr), media_type="image/png")
+
+
+@router.get("/{fingerprint}/qr.svg", responses={**_PROBLEMS, 200: {"content": {"image/svg+xml": {}}}},
+            summary="The invoice's QR code as SVG")
+def get_qr_svg(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
+    from ledger.adapters import qr_image
+
+    return Response(qr_image.qr_svg(service.invoice(principal, fingerprint).invoice.qr), media_type="image/svg+xml")
+
+
+@router.get("/{fingerprint}/print", responses={**_PROBLEMS, 200: {"content": {"text/html": {}}}},
+            summary="The printable invoice (HTML: header, fee lines, amounts, QR code)")
+def print_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
+    from ledger.adapters.invoice_html import render_invoice
+
+    detail = service.invoice(principal, fingerprint)
+    doc = InvoiceOut.of_detail(detail, proof=None, chain={}).model_dump(mode="json")
+    lines = get_fee_lines(fingerprint, service, principal)["feeLines"]
+    hospital = service.store.hospital(detail.invoice.issuer)
+    return Response(render_invoice(doc, lines, hospital_name=hospital.name), media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:"})

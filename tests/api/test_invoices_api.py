@@ -338,3 +338,21 @@ def test_production_refuses_generated_secrets(tmp_path: Any) -> None:
     dev = Settings(home=tmp_path)
     assert dev.pepper_bytes() == Settings(home=tmp_path).pepper_bytes()   # generated once, then kept
     assert (tmp_path / "secrets" / "pepper").stat().st_mode & 0o777 == 0o600
+
+
+def test_printable_invoice_and_qr_files(stack: Stack) -> None:
+    doc = copy.deepcopy(stack.docs["a"][2])
+    doc["feeLines"][0]["itemName"] = "<script>alert(1)</script>阿莫西林"
+    fp = stack.post_invoice("a", doc).json()["items"][0]["invoice"]["fingerprint"]
+    page = stack.client.get(f"/v1/invoices/{fp}/print", headers=stack.auth("a"))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;阿莫西林" in html
+    total = doc["totalFen"]
+    assert f"¥{total // 100:,}.{total % 100:02d}" in html
+    assert html.count("<tr><td class=n>") == len(doc["feeLines"]) and "<svg" in html
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    png = stack.client.get(f"/v1/invoices/{fp}/qr.png", headers=stack.auth("a"))
+    svg = stack.client.get(f"/v1/invoices/{fp}/qr.svg", headers=stack.auth("a"))
+    assert png.headers["content-type"] == "image/png" and svg.headers["content-type"] == "image/svg+xml"
+    assert stack.client.get(f"/v1/invoices/{fp}/print", headers=stack.auth("b")).status_code == 404
