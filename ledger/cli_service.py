@@ -127,6 +127,17 @@ def credential_create(
     _cli.out.print(token)
 
 
+@credential_app.command("revoke")
+def credential_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key id: the part after `ebill_` in the token")],
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Revoke an API token at once (e.g. a leaked hospital token; create a new one first)."""
+    with _cli.errors():
+        _service(_settings(home, db)).store.revoke_credential(key_id, actor="cli")
+    _cli.out.print(f"credential {key_id} revoked")
+
+
 # ------------------------------------------------------------------ serve
 
 

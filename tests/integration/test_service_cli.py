@@ -34,3 +34,7 @@ def test_register_a_hospital_and_a_payer_credential(tmp_path: Path) -> None:
     assert token.exit_code == 0 and token.stdout.strip().startswith("ebill_")
     wrong = runner.invoke(app, ["credential", "create", "--role", "king", "--subject", "x"], env=env)
     assert wrong.exit_code == 2
+    key_id = token.stdout.strip().split("_")[1]
+    assert runner.invoke(app, ["credential", "revoke", key_id], env=env).exit_code == 0
+    again = runner.invoke(app, ["credential", "revoke", key_id], env=env)
+    assert again.exit_code == 1 and "no active credential" in again.output
