@@ -356,3 +356,16 @@ def test_printable_invoice_and_qr_files(stack: Stack) -> None:
     svg = stack.client.get(f"/v1/invoices/{fp}/qr.svg", headers=stack.auth("a"))
     assert png.headers["content-type"] == "image/png" and svg.headers["content-type"] == "image/svg+xml"
     assert stack.client.get(f"/v1/invoices/{fp}/print", headers=stack.auth("b")).status_code == 404
+
+
+def test_public_inclusion_proof_verifies_against_the_chain(stack: Stack) -> None:
+    from ledger.proofdoc import InvoiceInclusion
+    from verifier.inclusion import verify_inclusion_document
+
+    fp = stack.post_invoice("a", stack.docs["a"][1]).json()["items"][0]["invoice"]["fingerprint"]
+    assert stack.client.get(f"/v1/proofs/{fp}").status_code == 404          # not anchored yet
+    stack.worker.drain()
+    r = stack.client.get(f"/v1/proofs/{fp}")                                # no credential needed
+    assert r.status_code == 200
+    verdict = verify_inclusion_document(InvoiceInclusion.from_json(r.json()), stack.session.ledger)
+    assert verdict.batch.institution_id == stack.docs["a"][1]["issuer"] and not verdict.voided
