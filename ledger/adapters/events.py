@@ -15,6 +15,7 @@ from web3._utils.events import get_event_data
 
 from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id
 from ledger.errors import ChainUnavailable
+from verifier.online import Stamp
 
 _ID_ARGS = {"memberId", "institutionId", "payerId"}
 #: eth_getLogs block span per request (nodes cap it; Besu's default is 1000 blocks... per its config)
@@ -63,6 +64,26 @@ class EventReader:
                     events.append(decoded)
             start = end + 1
         return events
+
+    def stamps(self, fingerprint: bytes) -> list[Stamp]:
+        """Every reimbursement stamp on ``fingerprint`` (the events index it: one filtered query)."""
+        names = ("ReimbursementReserved", "ReimbursementReleased", "ReimbursementFinalized")
+        topics = [t for t, abi in self._abis.items() if abi.get("name") in names]
+        try:
+            logs = self.w3.eth.get_logs({"address": self.ledger.contract.address, "fromBlock": 0,
+                                         "toBlock": "latest", "topics": [topics, "0x" + bytes(fingerprint).hex()]})
+        except Exception as exc:
+            raise ChainUnavailable(f"cannot read the stamps of 0x{bytes(fingerprint).hex()}: {exc}") from exc
+        status = {"ReimbursementReserved": "reserved", "ReimbursementReleased": "released",
+                  "ReimbursementFinalized": "finalized"}
+        found = []
+        for log in logs:
+            e = self._decode(log)
+            if e is not None:
+                a = e["args"]
+                found.append(Stamp(a["payerId"], a["claimId"], int(a["amountFen"]), status[e["name"]], e["block"],
+                                   e["tx"]))
+        return found
 
     def _decode(self, log: Any) -> dict[str, Any] | None:
         topic0 = log["topics"][0]
