@@ -114,16 +114,18 @@ def check_online(
         return OnlineFacts(OnlineStatus.PROOF_INVALID, str(exc), inclusion=doc)
     state = verdict.state
     found = tuple(stamps.stamps(fingerprint)) if stamps is not None else ()
-    common = {"batch": verdict.batch, "state": state, "inclusion": doc, "stamps": found}
+
+    def facts(status: OnlineStatus, reason: str) -> OnlineFacts:
+        return OnlineFacts(status, reason, batch=verdict.batch, state=state, inclusion=doc, stamps=found)
+
     if state.voided:
         extra = (f"; {state.paid_fen} fen had been paid and {state.reserved_fen} fen reserved: payers claw it back"
                  if state.paid_fen or state.reserved_fen else "")
-        return OnlineFacts(OnlineStatus.VOIDED, f"the issuing hospital voided this invoice on chain{extra}", **common)
+        return facts(OnlineStatus.VOIDED, f"the issuing hospital voided this invoice on chain{extra}")
     used = state.paid_fen + state.reserved_fen
     if used >= total_fen:
-        return OnlineFacts(OnlineStatus.FULLY_REIMBURSED,
-                           f"payers already reserved or paid the whole total ({used} of {total_fen} fen): "
-                           "nothing is left to claim", **common)
-    return OnlineFacts(OnlineStatus.ANCHORED,
-                       f"anchored by {verdict.batch.institution_id} in block {verdict.batch.block_number}; "
-                       f"{used} of {total_fen} fen reimbursed or reserved so far", **common)
+        return facts(OnlineStatus.FULLY_REIMBURSED, f"payers already reserved or paid the whole total "
+                                                    f"({used} of {total_fen} fen): nothing is left to claim")
+    return facts(OnlineStatus.ANCHORED, f"anchored by {verdict.batch.institution_id} in block "
+                                        f"{verdict.batch.block_number}; {used} of {total_fen} fen reimbursed or "
+                                        "reserved so far")
