@@ -72,12 +72,15 @@ def _print_demo(r: Any) -> None:
     t.add_row("all transactions", f"{r.transactions} (incl. deployment and registry), {r.gas_used:,} gas")
     out.print(t)
     s = r.sample
-    out.print(f"\n[bold]Sample invoice[/] {s['invoice']} of {s['issuer']}: {_yuan(s['totalFen'])}, {s['feeLines']} fee lines")
+    out.print(f"\n[bold]Sample invoice[/] {s['invoice']} of {s['issuer']}: {_yuan(s['totalFen'])}, "
+              f"{s['feeLines']} fee lines")
     out.print(f"  fingerprint  {s['fingerprint']}")
     out.print(f"  batch root   {s['proof']['batchRoot']}")
-    out.print(f"  proof        {len(s['proof']['proof'])} hashes: " + ", ".join(p[:10] + '…' for p in s["proof"]["proof"]))
+    out.print(f"  proof        {len(s['proof']['proof'])} hashes: "
+              + ", ".join(p[:10] + '…' for p in s["proof"]["proof"]))
     v = s["verified"]
-    out.print(f"  [green]✔ proof verified against the on-chain root[/] (anchored by {v['anchoredBy']} in block {v['block']})")
+    out.print(f"  [green]✔ proof verified against the on-chain root[/] (anchored by {v['anchoredBy']} "
+              f"in block {v['block']})")
     out.print(f"\n[bold]Void[/] (red-letter reversal) of that invoice: tx {r.void['tx'][:18]}… in block "
               f"{r.void['block']}; voided on chain: {r.void['voidedOnChain']}")
     for refusal in r.refusals:
@@ -218,6 +221,49 @@ def verify_proof(
     _emit_verdict(verdict, as_json)
     if state.voided:
         raise typer.Exit(3)
+
+
+@app.command("verify-line")
+def verify_line(
+    file: Annotated[Path, typer.Argument(help="fee-line disclosure (GET /v1/invoices/{fp}/fee-lines/{seq}/"
+                                              "disclosure); - for stdin")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+) -> None:
+    """Prove that one disclosed fee line belongs to an invoice (offline; no other line revealed).
+
+    Exit 0 if the line and header hash up to the fingerprint, 1 if not, 2 if malformed.
+    Whether that fingerprint is anchored: `ebill verify-proof` or `ebill verify`.
+    """
+    from ledger.disclosure import verify_disclosure
+
+    with _errors():
+        try:
+            raw = sys.stdin.read() if str(file) == "-" else file.read_text()
+            doc = json.loads(raw)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput.single("FILE", "readable", f"cannot read {file}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidInput.single("FILE", "json", f"not JSON: {exc}") from None
+        try:
+            disclosed = verify_disclosure(doc)
+        except VerificationError as exc:
+            if as_json:
+                sys.stdout.write(json.dumps({"valid": False, "reason": exc.kind, "message": str(exc)}) + "\n")
+            else:
+                out.print(f"[bold red]✘ INVALID[/] ({exc.kind}): {exc}", highlight=False)
+            raise typer.Exit(1) from None
+    line, header = disclosed.line, disclosed.header
+    if as_json:
+        sys.stdout.write(json.dumps({"valid": True, "fingerprint": doc["fingerprint"], "issuer": header["issuer"],
+                                     "invoice": f"{header['invoiceCode']}/{header['invoiceNumber']}",
+                                     "line": {k: v for k, v in line.items() if k != "salt"}},
+                                    ensure_ascii=False) + "\n")
+        return
+    out.print(f"[bold green]✔ VALID[/]: fee line {line['seq']} ({line['itemCode']} {line['itemName']}, "
+              f"{line['quantity']} {line['unit']}, {_yuan(int(line['amountFen']))}) belongs to invoice "
+              f"{header['invoiceCode']}/{header['invoiceNumber']} of {header['issuer']} "
+              f"(fingerprint {doc['fingerprint']}); {int(header['feeLineCount']) - 1} other lines stay undisclosed",
+              highlight=False)
 
 
 def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -171,6 +171,15 @@ def get_fee_lines(fingerprint: str, service: ServiceDep, principal: PrincipalDep
         "seq": li["seq"], "itemCode": li["item_code"], "itemName": li["item_name"], "category": li["category"],
         "quantity": li["quantity"], "unit": li["unit"], "unitPriceFen": li["unit_price_fen"],
         "amountFen": li["amount_fen"], "serviceDate": li["service_date"]} for li in lines]}
+
+
+@router.get("/{fingerprint}/fee-lines/{seq}/disclosure", responses=_PROBLEMS,
+            summary="Selective disclosure of one fee line with its Merkle proof (the issuing hospital)")
+def disclose_fee_line(fingerprint: str, seq: Annotated[int, Path(ge=1, le=10**6)], service: ServiceDep,
+                      principal: PrincipalDep) -> dict[str, Any]:
+    """``ebill-fee-line-disclosure/v1``: the line (with its salt), the invoice header and the
+    proof from the line to the header's fee-lines root; `ebill verify-line` checks it."""
+    return service.disclose_line(principal, fingerprint, seq)
 
 
 @router.get("/{fingerprint}/qr", responses={**_PROBLEMS, 200: {"content": {

@@ -292,6 +292,20 @@ class LedgerService:
         detail = self.invoice(principal, fingerprint)
         return self.store.fee_lines(detail.invoice.fingerprint)
 
+    def disclose_line(self, principal: Principal, fingerprint: str, seq: int) -> dict[str, Any]:
+        """The selective-disclosure document of one fee line (the issuing hospital only:
+        it holds the salts)."""
+        issuer = _hospital_of(principal)
+        detail = self.invoice(principal, fingerprint)
+        if detail.invoice.issuer != issuer:  # pragma: no cover - invoice() already hides others' invoices
+            raise NotFound(f"no invoice with fingerprint {fingerprint}")
+        from ledger.disclosure import make_disclosure
+
+        try:
+            return make_disclosure(self.store.sealed_invoice(detail.invoice.fingerprint), seq)
+        except KeyError:
+            raise NotFound(f"invoice {fingerprint} has no fee line {seq}") from None
+
     # ------------------------------------------------------------------ voids
 
     def request_void(self, principal: Principal, fingerprint: str, *, reason: str) -> Any:

@@ -26,7 +26,9 @@ from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.engine import open_engine
 from ledger.batch import Batch
 from ledger.errors import ChainError, Conflict, LedgerError, NotFound
-from ledger.hashing import Fingerprint, MerkleRoot
+from ledger.fingerprint import SealedInvoice, seal
+from ledger.hashing import Fingerprint, Hash32, MerkleRoot
+from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
 from ledger.records import (
     CredentialRecord,
     HospitalRecord,
@@ -357,6 +359,32 @@ class SqlStore:
         if row is None:
             raise NotFound(f"no invoice with fingerprint 0x{bytes(fingerprint).hex()}")
         return bytes(row.salt), bytes(row.line_key)
+
+    def sealed_invoice(self, fingerprint: bytes) -> SealedInvoice:
+        """The invoice as sealed (with its salts), rebuilt from the store and re-hashed.
+
+        Raises :class:`NotFound`, or :class:`ChainError` if the stored data no longer
+        hashes to the fingerprint (the store was altered).
+        """
+        with self._read() as conn:
+            row = conn.execute(select(I).where(I.c.fingerprint == bytes(fingerprint))).first()
+            if row is None:
+                raise NotFound(f"no invoice with fingerprint 0x{bytes(fingerprint).hex()}")
+            lines = conn.execute(select(L).where(L.c.invoice_id == row.id).order_by(L.c.seq)).all()
+        invoice = Invoice(
+            issuer=row.issuer, invoice_code=row.invoice_code, invoice_number=row.invoice_number,
+            check_code=row.check_code, issued_at=row.issued_at, visit_type=VisitType(row.visit_type),
+            patient=Hash32(bytes(row.patient)), total_fen=row.total_fen, fund_paid_fen=row.fund_paid_fen,
+            account_paid_fen=row.account_paid_fen, cash_paid_fen=row.cash_paid_fen,
+            fee_lines=tuple(FeeLine(li.seq, li.item_code, li.item_name, FeeCategory(li.category), li.quantity, li.unit,
+                                    li.unit_price_fen, li.amount_fen, li.service_date) for li in lines),
+            schema_version=row.schema_version,
+        )
+        sealed = seal(invoice, salt=bytes(row.salt), line_key=bytes(row.line_key))
+        if bytes(sealed.fingerprint) != bytes(fingerprint):
+            raise ChainError(f"invoice 0x{bytes(fingerprint).hex()} no longer hashes to its fingerprint: "
+                             "the store is corrupt")
+        return sealed
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
