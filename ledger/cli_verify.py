@@ -1,0 +1,127 @@
+"""``ebill registry export`` and ``ebill verify``: offline checks of an invoice's QR seal.
+
+Registered on the ``ebill`` app by :func:`register`. ``ebill verify`` exits 0 when the
+seal is valid, 1 for any failure verdict (malformed, unknown issuer, tampered or forged,
+revoked key) and 2 for a usage error or input it cannot read (no such file, no QR code
+in the image, an invalid registry snapshot).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.markup import escape
+
+from ledger import cli_support as _cli
+from ledger.qr import PREFIX
+
+__all__ = ["register", "registry_export", "verify"]
+
+registry_app = typer.Typer(help="The hospitals registry: export a snapshot for offline verification.",
+                           no_args_is_help=True)
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``registry export`` and ``verify`` to ``app``."""
+    app.add_typer(registry_app, name="registry")
+    app.command("verify")(verify)
+
+
+@registry_app.command("export")
+def registry_export(
+    chain: Annotated[str, typer.Option("--chain", help="anvil | rpc")] = "anvil",
+    rpc_url: _cli.UrlOpt = None,
+    home: _cli.HomeOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="snapshot file (default: stdout)")] = None,
+) -> None:
+    """Write a snapshot of the hospitals registry (keys, when added and revoked) as JSON."""
+    if chain not in ("anvil", "rpc"):
+        _cli.fail(f"--chain must be anvil or rpc (an embedded chain has no registry to export), got {chain!r}", 2)
+    with _cli.errors():
+        from ledger.adapters.registry_export import export_snapshot
+
+        session = _cli.open_session(chain, rpc_url, None, home, deploy=False)
+        snapshot = export_snapshot(session.ledger)
+    text = json.dumps(snapshot.to_json(), indent=1) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        _cli.fail(f"cannot write {output}: {exc}", 1)
+    keys = sum(len(h.keys) for h in snapshot.hospitals)
+    _cli.err.print(f"wrote {output}: {len(snapshot.hospitals)} hospitals, {keys} keys, chain {snapshot.chain_id} "
+                   f"block {snapshot.block_number}", highlight=False)
+
+
+def verify(
+    payload: Annotated[str, typer.Argument(metavar="PAYLOAD_OR_FILE",
+                                           help="the QR text (EBILL:…) or a PNG/JPEG image of the QR code")],
+    offline: Annotated[bool, typer.Option("--offline", help="check the seal against a registry snapshot only")] = False,
+    registry: Annotated[Path | None, typer.Option("--registry",
+                                                  help="registry snapshot (ebill registry export)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+) -> None:
+    """Verify an invoice's QR seal: who signed it, for which deployment, and whether that key was valid then."""
+    from verifier.registry import RegistrySnapshot
+    from verifier.seal_check import verify_offline
+
+    if not offline:
+        _usage("online verification is not available yet; use --offline --registry FILE")
+    if registry is None:
+        _usage("--offline needs --registry FILE (a snapshot written by `ebill registry export`)")
+    try:
+        doc = json.loads(registry.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _usage(f"cannot read the registry snapshot {registry}: {exc}")
+    with _cli.errors():
+        snapshot = RegistrySnapshot.from_json(doc)
+    verdict = verify_offline(_qr_text(payload), snapshot)
+    if as_json:
+        sys.stdout.write(json.dumps(verdict.to_json()) + "\n")
+    else:
+        style = "bold green" if verdict.valid else "bold red"
+        _cli.out.print(f"[{style}]{verdict.status}[/]" + (escape(f" [{verdict.rule}]") if verdict.rule else ""),
+                       highlight=False)
+        _cli.out.print(verdict.reason, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if verdict.valid else 1)
+
+
+def _qr_text(argument: str) -> str:
+    """The QR text itself, or the text of the one seal QR code in the image at ``argument``."""
+    if argument.startswith(PREFIX):
+        return argument
+    path = Path(argument)
+    if path.is_file():
+        return _read_image(path)
+    if path.suffix.lower() in _IMAGE_SUFFIXES or "/" in argument:
+        _usage(f"no such file: {argument}")
+    return argument  # some other text: verify_offline says why it is not a seal
+
+
+def _read_image(path: Path) -> str:
+    import zxingcpp
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            found = zxingcpp.read_barcodes(image)
+    except (OSError, UnidentifiedImageError) as exc:
+        _usage(f"cannot read {path} as an image: {exc}")
+    texts = [barcode.text for barcode in found]
+    if not texts:
+        _usage(f"no QR code found in {path}")
+    seals = [t for t in texts if t.startswith(PREFIX)] or texts
+    if len(seals) > 1:
+        _usage(f"{path} holds {len(seals)} QR codes; crop it to the invoice's seal")
+    return seals[0]
+
+
+def _usage(message: str) -> NoReturn:
+    _cli.fail(message, 2)
