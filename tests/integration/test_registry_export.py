@@ -7,6 +7,7 @@ PNG images of the QR code (decoded by zxing-cpp).
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from PIL import Image
 from typer.testing import CliRunner
 
 from ledger.adapters.chains import ChainSession, open_embedded
@@ -132,6 +134,11 @@ def test_verify_an_image_of_the_qr_code_as_json(world: World, cli: typer.Typer, 
     doc = json.loads(output)
     assert doc["status"] == "valid-offline" and doc["seal"]["issuer"] == H1
     assert doc["snapshot"]["blockNumber"] == world.snapshot.block_number
+    photo = tmp_path / "seal.jpeg"  # a phone photo: JPEG, greyscale
+    with Image.open(io.BytesIO(qr_png(text, scale=6))) as png:
+        png.convert("L").save(photo, "JPEG", quality=70)
+    code, output = run(cli, str(photo), "--offline", "--registry", str(registry_file))
+    assert code == 0 and "valid-offline" in output, output
 
 
 def test_verify_text_verdicts_and_exit_codes(world: World, cli: typer.Typer, registry_file: Path) -> None:
@@ -161,3 +168,26 @@ def test_verify_usage_errors_exit_2(world: World, cli: typer.Typer, registry_fil
     bad.write_text(json.dumps({**world.snapshot.to_json(), "extra": 1}))
     code, output = run(cli, text, "--offline", "--registry", str(bad))
     assert code == 2 and "extra" in output
+
+
+@pytest.mark.anvil
+def test_registry_export_command_on_anvil(cli: typer.Typer, tmp_path: Path) -> None:
+    from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
+    from ledger.adapters.chains import open_node
+
+    with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
+        session = open_node("anvil", url=node.url, home=tmp_path)
+        account = session.ensure_hospital(H1)
+        key = bytes.fromhex(session.keyring.export()[account][2:])
+        out = tmp_path / "registry.json"
+        common = ["--chain", "anvil", "--rpc-url", node.url, "--home", str(tmp_path)]
+        result = CliRunner().invoke(cli, ["registry", "export", *common, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        snapshot = RegistrySnapshot.from_json(json.loads(out.read_text()))
+        assert [k.account for k in snapshot.keys_of(H1).values()] == [account]  # type: ignore[union-attr]
+        assert CliRunner().invoke(cli, ["registry", "export", "--chain", "embedded"]).exit_code == 2
+    seal = InvoiceSeal(issuer=H1, invoice_code="33060124", invoice_number="0000000001", issue_date="2030-01-01",
+                       total_fen=1, fingerprint=Fingerprint(keccak256(b"anvil")))
+    text = sign_seal(seal, private_key=key, domain=snapshot.domain).encode()
+    code, output = run(cli, text, "--offline", "--registry", str(out))
+    assert code == 0, output
