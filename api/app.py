@@ -9,18 +9,25 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from api import problems
-from api.routers import batches, invoices, members
+from api.routers import batches, invoices, members, verify
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, service: LedgerService | None = None) -> FastAPI:
-    """The API over ``service`` (or a service opened from ``settings``)."""
+def create_app(settings: Settings | None = None, *, service: LedgerService | None = None,
+               chain: Any = None) -> FastAPI:
+    """The API over ``service`` (or a service opened from ``settings``).
+
+    ``chain`` is a read-only view of the ledger for ``POST /v1/verify`` (a
+    :class:`~ledger.adapters.web3_chain.Web3Ledger`); without it, one is opened from
+    ``settings.rpc_url`` and the contract this store serves, or verification answers 503.
+    """
     settings = settings or Settings()
     if service is None:
         store = SqlStore.open(settings.db_url)
@@ -39,11 +46,30 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     )
     app.state.service = svc
     app.state.settings = settings
+    app.state.chain = chain if chain is not None else _read_only_chain(settings, svc)
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
     app.include_router(batches.router)
+    app.include_router(verify.router)
     return app
+
+
+def _read_only_chain(settings: Settings, service: LedgerService) -> Any:
+    """A key-less view of the ledger contract this store serves, or None if there is none."""
+    contract = service.store.get_meta("chain.contract")
+    if not settings.rpc_url or not contract:
+        return None
+    from web3 import Web3
+
+    from ledger.adapters.web3_chain import Keyring, Web3Ledger
+    from ledger.errors import ChainUnavailable
+
+    try:
+        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
+        return Web3Ledger(w3, address=contract, keyring=Keyring(), relayer="0x" + "00" * 20)
+    except ChainUnavailable:
+        return None
 
 
 def app_from_env() -> FastAPI:

@@ -192,9 +192,10 @@ def serve(
         if n == 1:
             from api.app import create_app
 
-            uvicorn.run(create_app(settings, service=service), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(settings, service=service, chain=session.ledger), host=host, port=port,
+                        log_level="warning")
         else:
-            _export_env(settings)
+            _export_env(settings, rpc_url=_rpc_url_of(session))
             uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=n, log_level="warning")
     finally:
         worker.stop()
@@ -206,8 +207,15 @@ def serve(
             anvil.stop_detached(settings.home / "node")
 
 
-def _export_env(settings: Any) -> None:
+def _rpc_url_of(session: Any) -> str | None:
+    endpoint = getattr(session.ledger.w3.provider, "endpoint_uri", None)
+    return str(endpoint) if endpoint else None
+
+
+def _export_env(settings: Any, *, rpc_url: str | None) -> None:
     """API worker processes read their settings from the environment."""
+    if rpc_url:
+        os.environ["EBILL_RPC_URL"] = rpc_url  # read-only: POST /v1/verify reads the chain
     os.environ["EBILL_HOME"] = str(settings.home)
     os.environ["EBILL_DB"] = settings.db_url
     os.environ["EBILL_ENVIRONMENT"] = settings.environment

@@ -57,7 +57,8 @@ def make_stack(url: str, tmp_path: Path, *, max_body: int = 8 * 2**20) -> Stack:
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))
     settings = Settings(home=tmp_path, db=url, max_body_bytes=max_body, chain="embedded")
-    client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+    client = TestClient(create_app(settings, service=service, chain=session.ledger),
+                        raise_server_exceptions=False)
     ds = dataset()
     tokens: dict[str, str] = {}
     docs: dict[str, list[dict[str, Any]]] = {}

@@ -1,0 +1,85 @@
+"""POST /v1/verify: a distinct verdict for every way an invoice can fail, from text or a photo."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+from api_stack import Stack
+from PIL import Image
+
+from ledger.adapters.qr_image import qr_png
+from ledger.hashing import parse_hash32
+from ledger.qr import InvoiceSeal, decode_qr, sign_seal
+
+
+def _verify(stack: Stack, payload: str) -> dict:
+    r = stack.client.post("/v1/verify", json={"payload": payload})      # public: no credential
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _upload(stack: Stack, doc: dict) -> dict:
+    return stack.post_invoice("a", doc).json()["items"][0]["invoice"]
+
+
+def test_verdicts_from_stored_to_voided(stack: Stack) -> None:
+    docs = copy.deepcopy(stack.docs["a"][:3])
+    stack.worker.drain()                                  # hospitals registered on chain
+    inv = _upload(stack, docs[0])
+    v = _verify(stack, inv["qr"])
+    assert v["offline"]["status"] == "valid-offline"
+    assert (v["valid"], v["status"]) == (False, "not-anchored")
+    stack.worker.drain()
+    v = _verify(stack, inv["qr"])
+    assert (v["valid"], v["status"]) == (True, "anchored") and v["online"]["anchor"]["issuer"] == docs[0]["issuer"]
+    stack.client.post(f"/v1/invoices/{inv['fingerprint']}/void", json={"reason": "refund"}, headers=stack.auth("a"))
+    stack.worker.drain()
+    assert _verify(stack, inv["qr"])["status"] == "voided"
+
+
+def test_forged_tampered_malformed_and_unknown(stack: Stack) -> None:
+    stack.worker.drain()
+    inv = _upload(stack, stack.docs["a"][1])
+    stack.worker.drain()
+    signed = decode_qr(inv["qr"])
+    seal = signed.seal
+    # the amount altered: the signature no longer recovers the hospital's key
+    more = InvoiceSeal(seal.issuer, seal.invoice_code, seal.invoice_number, seal.issue_date, seal.total_fen + 100,
+                       seal.fingerprint)
+    from ledger.qr import SignedSeal
+
+    assert _verify(stack, SignedSeal(more, signed.signature).encode())["status"] == "tampered-or-forged"
+    # signed by a key that is not the hospital's
+    forged = sign_seal(seal, private_key=b"\x42" * 32, domain=stack.service.qr_domain).encode()
+    assert _verify(stack, forged)["status"] == "tampered-or-forged"
+    # an issuer the registry does not know
+    stranger = InvoiceSeal("H99999999999", seal.invoice_code, seal.invoice_number, seal.issue_date, seal.total_fen,
+                           seal.fingerprint)
+    unknown = sign_seal(stranger, private_key=b"\x42" * 32, domain=stack.service.qr_domain).encode()
+    assert _verify(stack, unknown)["status"] == "unknown-issuer"
+    bad = _verify(stack, inv["qr"][:-3])
+    assert bad["status"] == "malformed" and bad["offline"]["rule"]
+    assert _verify(stack, "http://example.com/evil")["status"] == "malformed"
+    # a genuine seal whose fingerprint was swapped: tampered
+    other = InvoiceSeal(seal.issuer, seal.invoice_code, seal.invoice_number, seal.issue_date, seal.total_fen,
+                        parse_hash32("0x" + "11" * 32))
+    assert _verify(stack, SignedSeal(other, signed.signature).encode())["status"] == "tampered-or-forged"
+
+
+def test_a_photo_of_the_qr_code_verifies(stack: Stack) -> None:
+    stack.worker.drain()
+    inv = _upload(stack, stack.docs["a"][2])
+    stack.worker.drain()
+    image = Image.open(io.BytesIO(qr_png(inv["qr"], scale=6))).convert("L").rotate(5, expand=True, fillcolor=255)
+    photo = io.BytesIO()
+    image.save(photo, format="JPEG", quality=50)
+    r = stack.client.post("/v1/verify", content=photo.getvalue(), headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200 and r.json()["status"] == "anchored"
+    blank = io.BytesIO()
+    Image.new("L", (200, 200), 255).save(blank, format="PNG")
+    r = stack.client.post("/v1/verify", content=blank.getvalue(), headers={"Content-Type": "image/png"})
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "qr-not-found"
+    r = stack.client.post("/v1/verify", content=b"not an image", headers={"Content-Type": "image/png"})
+    assert r.status_code == 422
+    assert stack.client.post("/v1/verify", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
