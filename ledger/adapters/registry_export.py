@@ -22,8 +22,10 @@ from verifier.registry import HospitalKeys, RegistryKey, RegistrySnapshot
 _HOSPITAL = 1  # IEbillLedger.MemberKind.Hospital
 
 
-def export_snapshot(ledger: Web3Ledger, *, block: int | None = None) -> RegistrySnapshot:
+def export_snapshot(ledger: Web3Ledger, *, block: int | None = None, from_block: int = 0) -> RegistrySnapshot:
     """The hospitals registry of ``ledger`` as of ``block`` (default: the current head).
+
+    Events are read from ``from_block``: pass the deployment's block on a long chain.
 
     Raises :class:`ChainUnavailable` when the node does not answer and
     :class:`ChainStateMismatch` when its events and state disagree.
@@ -34,7 +36,7 @@ def export_snapshot(ledger: Web3Ledger, *, block: int | None = None) -> Registry
     if block_hash is None:
         raise ChainUnavailable(f"the node has no block {head}")
     hospitals: dict[str, dict[str, int]] = {}  # institution id -> account -> revokedAt from the events
-    for event in reader.read(0, head):
+    for event in reader.read(from_block, head):
         name, args = event["name"], event["args"]
         if name == "MemberRegistered" and args["kind"] == _HOSPITAL:
             hospitals.setdefault(args["memberId"], {})
