@@ -280,10 +280,11 @@ def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:
 
 # the upload service's commands (serve, hospital, credential, upload, reindex, db) and `gen`
 def _register_commands() -> None:
-    from ledger import cli_gen, cli_service
+    from ledger import cli_gen, cli_service, cli_verify
 
     cli_service.register(app)
     cli_gen.register(app)
+    cli_verify.register(app)
 
 
 _register_commands()

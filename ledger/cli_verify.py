@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -65,32 +65,97 @@ def verify(
                                            help="the QR text (EBILL:…) or a PNG/JPEG image of the QR code")],
     offline: Annotated[bool, typer.Option("--offline", help="check the seal against a registry snapshot only")] = False,
     registry: Annotated[Path | None, typer.Option("--registry",
-                                                  help="registry snapshot (ebill registry export)")] = None,
+                                                  help="registry snapshot (ebill registry export); online, "
+                                                       "default: read the registry from the chain")] = None,
+    proofs: Annotated[str | None, typer.Option(
+        "--proofs", envvar="EBILL_PROOFS",
+        help="online: where inclusion proofs come from: a service URL (its public /v1/proofs) or a proof "
+             "file/folder (ebill proof --json); default: the local service http://127.0.0.1:8000")] = None,
+    chain: Annotated[str, typer.Option("--chain", help="online: anvil | rpc")] = "anvil",
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="online: JSON-RPC URL of the chain")] = None,
+    home: Annotated[Path | None, typer.Option("--home", envvar="EBILL_HOME", help="data directory")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
 ) -> None:
-    """Verify an invoice's QR seal: who signed it, for which deployment, and whether that key was valid then."""
+    """Verify an invoice's QR seal: who signed it, whether that key was valid then, and (online, the
+    default) whether it is anchored on chain, voided, and how much payers reimbursed.
+
+    Exit 0 valid (online: anchored and still claimable), 1 any failure verdict, 2 unusable input.
+    The payload never decides where anything is fetched from: the chain and the proof
+    source are this command's options.
+    """
     from verifier.registry import RegistrySnapshot
     from verifier.seal_check import verify_offline
 
-    if not offline:
-        _usage("online verification is not available yet; use --offline --registry FILE")
-    if registry is None:
+    if offline and registry is None:
         _usage("--offline needs --registry FILE (a snapshot written by `ebill registry export`)")
-    try:
-        doc = json.loads(registry.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _usage(f"cannot read the registry snapshot {registry}: {exc}")
+    snapshot = None
+    if registry is not None:
+        try:
+            doc = json.loads(registry.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            _usage(f"cannot read the registry snapshot {registry}: {exc}")
+        with _cli.errors():
+            snapshot = RegistrySnapshot.from_json(doc)
+    text = _qr_text(payload)
+    if offline:
+        assert snapshot is not None
+        verdict = verify_offline(text, snapshot)
+        _print_offline(verdict, as_json)
+        raise typer.Exit(0 if verdict.valid else 1)
     with _cli.errors():
-        snapshot = RegistrySnapshot.from_json(doc)
-    verdict = verify_offline(_qr_text(payload), snapshot)
+        result = _verify_online(text, snapshot, proofs, chain, rpc_url, home)
+    if as_json:
+        sys.stdout.write(json.dumps(result, default=str) + "\n")
+    else:
+        style = "bold green" if result["valid"] else "bold red"
+        _cli.out.print(f"[{style}]{result['status']}[/]", highlight=False)
+        _cli.out.print(result["reason"], markup=False, highlight=False, soft_wrap=True)
+        if result.get("online", {}) and result["online"].get("stamps"):
+            for st in result["online"]["stamps"]:
+                _cli.out.print(f"  {st['status']} {st['amountFen']} fen by {st['payerId']} (block {st['block']})",
+                               highlight=False)
+    raise typer.Exit(0 if result["valid"] else 1)
+
+
+def _print_offline(verdict: Any, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(verdict.to_json()) + "\n")
+        return
+    style = "bold green" if verdict.valid else "bold red"
+    _cli.out.print(f"[{style}]{verdict.status}[/]" + (escape(f" [{verdict.rule}]") if verdict.rule else ""),
+                   highlight=False)
+    _cli.out.print(verdict.reason, markup=False, highlight=False, soft_wrap=True)
+
+
+def _verify_online(text: str, snapshot: Any, proofs: str | None, chain: str, rpc_url: str | None,
+                   home: Path | None) -> dict[str, Any]:
+    from ledger.adapters.events import EventReader
+    from ledger.adapters.registry_export import export_snapshot
+    from verifier.online import check_online
+    from verifier.proofs import FileProofSource, HttpProofSource
+    from verifier.seal_check import verify_offline
+
+    if chain not in ("anvil", "rpc"):
+        _usage("--chain must be anvil or rpc for online verification")
+    session = _cli.open_session(chain, rpc_url, None, home, deploy=False)
+    ledger = session.ledger
+    verdict = verify_offline(text, snapshot if snapshot is not None else export_snapshot(ledger))
+    result: dict[str, Any] = {"offline": verdict.to_json(), "online": None}
+    if not verdict.valid or verdict.seal is None:
+        return {"valid": False, "status": verdict.status, "reason": verdict.reason, **result}
+    source = proofs or "http://127.0.0.1:8000"
+    if source.startswith(("http://", "https://")):
+        proof_source: Any = HttpProofSource(source)
     else:
-        style = "bold green" if verdict.valid else "bold red"
-        _cli.out.print(f"[{style}]{verdict.status}[/]" + (escape(f" [{verdict.rule}]") if verdict.rule else ""),
-                       highlight=False)
-        _cli.out.print(verdict.reason, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(0 if verdict.valid else 1)
+        path = Path(source)
+        if not path.exists():
+            _usage(f"--proofs: no such file or folder: {source}")
+        proof_source = FileProofSource(path)
+    seal = verdict.seal
+    facts = check_online(fingerprint=seal.fingerprint, total_fen=seal.total_fen, issuer=seal.issuer, chain=ledger,
+                         proofs=proof_source, stamps=EventReader(ledger))
+    result["online"] = facts.to_json()
+    return {"valid": facts.ok, "status": facts.status.value, "reason": facts.reason, **result}
 
 
 def _qr_text(argument: str) -> str:

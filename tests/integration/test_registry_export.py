@@ -157,8 +157,9 @@ def test_verify_text_verdicts_and_exit_codes(world: World, cli: typer.Typer, reg
 
 def test_verify_usage_errors_exit_2(world: World, cli: typer.Typer, registry_file: Path, tmp_path: Path) -> None:
     text = seal_text(world, "second")
-    code, output = run(cli, text)
-    assert code == 2 and "online verification is not available yet; use --offline" in output
+    # online (the default) needs a chain: none runs for this data directory
+    code, output = run(cli, text, "--home", str(tmp_path))
+    assert code == 1 and "no anvil node is running" in output
     assert run(cli, text, "--offline")[0] == 2
     assert run(cli, str(tmp_path / "missing.png"), "--offline", "--registry", str(registry_file))[0] == 2
     not_an_image = tmp_path / "note.png"
