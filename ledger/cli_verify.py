@@ -9,6 +9,7 @@ in the image, an invalid registry snapshot).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -20,6 +21,8 @@ from ledger import cli_support as _cli
 from ledger.qr import PREFIX
 
 __all__ = ["register", "registry_export", "verify"]
+
+_FINGERPRINT = re.compile(r"0x[0-9a-fA-F]{64}")
 
 registry_app = typer.Typer(help="The hospitals registry: export a snapshot for offline verification.",
                            no_args_is_help=True)
@@ -96,6 +99,14 @@ def verify(
             _usage(f"cannot read the registry snapshot {registry}: {exc}")
         with _cli.errors():
             snapshot = RegistrySnapshot.from_json(doc)
+    if _FINGERPRINT.fullmatch(payload):
+        # a bare fingerprint has no seal to check: the chain's facts about it only
+        if offline:
+            _usage("a fingerprint alone cannot be verified offline: give the QR text or its image")
+        with _cli.errors():
+            result = _facts_of_fingerprint(payload, proofs, chain, rpc_url, home)
+        _print_result(result, as_json)
+        raise typer.Exit(0 if result["valid"] else 1)
     text = _qr_text(payload)
     if offline:
         assert snapshot is not None
@@ -104,17 +115,53 @@ def verify(
         raise typer.Exit(0 if verdict.valid else 1)
     with _cli.errors():
         result = _verify_online(text, snapshot, proofs, chain, rpc_url, home)
+    _print_result(result, as_json)
+    raise typer.Exit(0 if result["valid"] else 1)
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result, default=str) + "\n")
-    else:
-        style = "bold green" if result["valid"] else "bold red"
-        _cli.out.print(f"[{style}]{result['status']}[/]", highlight=False)
-        _cli.out.print(result["reason"], markup=False, highlight=False, soft_wrap=True)
-        if result.get("online", {}) and result["online"].get("stamps"):
-            for st in result["online"]["stamps"]:
-                _cli.out.print(f"  {st['status']} {st['amountFen']} fen by {st['payerId']} (block {st['block']})",
-                               highlight=False)
-    raise typer.Exit(0 if result["valid"] else 1)
+        return
+    style = "bold green" if result["valid"] else "bold red"
+    _cli.out.print(f"[{style}]{result['status']}[/]", highlight=False)
+    _cli.out.print(result["reason"], markup=False, highlight=False, soft_wrap=True)
+    for st in (result.get("online") or {}).get("stamps", []):
+        _cli.out.print(f"  {st['status']} {st['amountFen']} fen by {st['payerId']} (block {st['block']})",
+                       highlight=False)
+
+
+def _proof_source(proofs: str | None) -> Any:
+    from verifier.proofs import FileProofSource, HttpProofSource
+
+    source = proofs or "http://127.0.0.1:8000"
+    if source.startswith(("http://", "https://")):
+        return HttpProofSource(source)
+    path = Path(source)
+    if not path.exists():
+        _usage(f"--proofs: no such file or folder: {source}")
+    return FileProofSource(path)
+
+
+def _facts_of_fingerprint(fingerprint: str, proofs: str | None, chain: str, rpc_url: str | None,
+                          home: Path | None) -> dict[str, Any]:
+    from ledger.adapters.events import EventReader
+    from ledger.hashing import Fingerprint, parse_hash32
+    from verifier.online import check_online
+
+    if chain not in ("anvil", "rpc"):
+        _usage("--chain must be anvil or rpc for online verification")
+    fp = Fingerprint(parse_hash32(fingerprint, what="fingerprint"))
+    source = _proof_source(proofs)
+    doc = source.inclusion(fp)
+    if doc is None:
+        return {"valid": False, "status": "not-anchored", "offline": None, "online": None,
+                "reason": f"no inclusion proof for {fingerprint}: not anchored yet, or unknown to the proof source"}
+    ledger = _cli.open_session(chain, rpc_url, None, home, deploy=False).ledger
+    facts = check_online(fingerprint=fp, total_fen=doc.total_fen, issuer=doc.issuer, chain=ledger, proofs=source,
+                         stamps=EventReader(ledger))
+    return {"valid": facts.ok, "status": facts.status.value, "reason": facts.reason, "offline": None,
+            "online": facts.to_json()}
 
 
 def _print_offline(verdict: Any, as_json: bool) -> None:
@@ -132,7 +179,6 @@ def _verify_online(text: str, snapshot: Any, proofs: str | None, chain: str, rpc
     from ledger.adapters.events import EventReader
     from ledger.adapters.registry_export import export_snapshot
     from verifier.online import check_online
-    from verifier.proofs import FileProofSource, HttpProofSource
     from verifier.seal_check import verify_offline
 
     if chain not in ("anvil", "rpc"):
@@ -143,14 +189,7 @@ def _verify_online(text: str, snapshot: Any, proofs: str | None, chain: str, rpc
     result: dict[str, Any] = {"offline": verdict.to_json(), "online": None}
     if not verdict.valid or verdict.seal is None:
         return {"valid": False, "status": verdict.status, "reason": verdict.reason, **result}
-    source = proofs or "http://127.0.0.1:8000"
-    if source.startswith(("http://", "https://")):
-        proof_source: Any = HttpProofSource(source)
-    else:
-        path = Path(source)
-        if not path.exists():
-            _usage(f"--proofs: no such file or folder: {source}")
-        proof_source = FileProofSource(path)
+    proof_source = _proof_source(proofs)
     seal = verdict.seal
     facts = check_online(fingerprint=seal.fingerprint, total_fen=seal.total_fen, issuer=seal.issuer, chain=ledger,
                          proofs=proof_source, stamps=EventReader(ledger))

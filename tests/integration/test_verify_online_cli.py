@@ -57,6 +57,9 @@ def test_online_verdicts_from_the_command_line(tmp_path: Path) -> None:
         worker.drain()
         r = CliRunner().invoke(app, ["verify", stored.qr, *common])
         assert r.exit_code == 1 and json.loads(r.stdout)["status"] == "voided"
+        # a bare fingerprint: the chain's facts only
+        r = CliRunner().invoke(app, ["verify", "0x" + bytes(stored.fingerprint).hex(), *common])
+        assert r.exit_code == 1 and json.loads(r.stdout)["status"] == "voided"
         # a proof source without this invoice: not anchored (as far as anyone can show)
         (proofs / ("0x" + bytes(later.fingerprint).hex() + ".json")).unlink()
         r = CliRunner().invoke(app, ["verify", later.qr, *common])
