@@ -61,7 +61,7 @@ class _StoreProofs:
                                          inv.anchored_block))
 
 
-class _Snapshots:
+class RegistrySnapshots:
     """The registry snapshot, refreshed at most every ``SNAPSHOT_TTL`` seconds."""
 
     def __init__(self) -> None:
@@ -106,8 +106,7 @@ async def verify(request: Request, service: ServiceDep) -> dict[str, Any]:
     else:
         raise UnsupportedMediaType("send application/json {\"payload\": …} or an image/png or image/jpeg photo")
     chain = _chain(request)
-    snapshots: _Snapshots = request.app.state.__dict__.setdefault("_snapshots", _Snapshots())
-    return await run_in_threadpool(_verify, payload, service, chain, snapshots)
+    return await run_in_threadpool(_verify, payload, service, chain, request.app.state.registry_snapshots)
 
 
 def _decode_image(data: bytes) -> str:
@@ -125,7 +124,7 @@ def _decode_image(data: bytes) -> str:
     return str(codes[0].text)
 
 
-def _verify(payload: str, service: Any, chain: Any, snapshots: _Snapshots) -> dict[str, Any]:
+def _verify(payload: str, service: Any, chain: Any, snapshots: RegistrySnapshots) -> dict[str, Any]:
     from ledger.adapters.events import EventReader
     from verifier.online import check_online
     from verifier.seal_check import verify_offline
