@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.service = svc
     app.state.settings = settings
     app.state.chain = chain if chain is not None else _read_only_chain(settings, svc)
-    app.state.registry_snapshots = verify.RegistrySnapshots()
+    app.state.verify_cache = verify.VerifyCache()
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,9 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ServiceDep
 from api.problems import UnsupportedMediaType
 from api.routers.invoices import _PROBLEMS, _read_body
+from ledger.batch import BATCH_LEAF_ENCODING, Batch
 from ledger.errors import ChainUnavailable, InvalidInput, NotFound
-from ledger.hashing import Fingerprint
+from ledger.hashing import Fingerprint, Hash32, MerkleRoot
+from ledger.merkle import process_proof, standard_leaf_hash
+from ledger.ports import AnchoredBatch, InvoiceChainState
 from ledger.proofdoc import ChainRef, InvoiceInclusion
+from verifier.online import Stamp
 
 router = APIRouter(tags=["verify"])
 
@@ -41,10 +46,12 @@ class VerifyIn(BaseModel):
 
 
 class _StoreProofs:
-    """Inclusion proofs from this service's store (checked against the chain, so not trusted)."""
+    """Inclusion proofs and stamps from this service's store (proofs are checked against the
+    chain, so not trusted; stamps are the store's index of the chain's events)."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, cache: VerifyCache) -> None:
         self.service = service
+        self.cache = cache
 
     def inclusion(self, fingerprint: Fingerprint) -> InvoiceInclusion | None:
         try:
@@ -53,30 +60,102 @@ class _StoreProofs:
             return None
         if inv.batch_root is None or inv.anchored_block is None:
             return None
-        batch, _ = self.service.store.batch(inv.batch_root)
+        batch = self.cache.batch_tree(self.service, inv.batch_root)
         domain = self.service.qr_domain
         return InvoiceInclusion(inv.fingerprint, inv.total_fen, inv.issuer, inv.batch_root,
                                 tuple(batch.proof(inv.fingerprint).proof),
                                 ChainRef(domain.chain_id, domain.verifying_contract, inv.anchored_tx,
                                          inv.anchored_block))
 
+    def stamps(self, fingerprint: Fingerprint) -> list[Stamp]:
+        try:
+            detail = self.service.store.invoice(fingerprint)
+        except NotFound:
+            return []
+        return [Stamp(s.payer_id, "0x" + s.claim_id.hex(), s.amount_fen, s.status, s.block_number, s.tx_hash)
+                for s in detail.stamps]
 
-class RegistrySnapshots:
-    """The registry snapshot, refreshed at most every ``SNAPSHOT_TTL`` seconds."""
+
+class VerifyCache:
+    """What verification may remember: what does not change once it is on chain.
+
+    - the registry snapshot, refreshed every ``SNAPSHOT_TTL`` s, and at most once a second
+      on demand (an unknown signer may be a hospital registered a moment ago; a stream of
+      forged payloads must not make every request re-read the registry);
+    - batch roots seen anchored, and the Merkle trees of batches (a batch never changes
+      once closed), so a proof is checked locally against a root known to be on chain;
+    - never the invoice's void and reimbursement state: that is read from the contract
+      on every request.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snapshot: Any = None
         self._taken = 0.0
+        self._roots: dict[bytes, AnchoredBatch] = {}
+        self._trees: OrderedDict[bytes, Batch] = OrderedDict()
 
-    def get(self, ledger: Any, *, fresh: bool = False) -> Any:
+    def snapshot(self, ledger: Any, *, fresh: bool = False) -> Any:
         from ledger.adapters.registry_export import export_snapshot
 
         with self._lock:
-            if fresh or self._snapshot is None or time.monotonic() - self._taken > SNAPSHOT_TTL:
+            age = time.monotonic() - self._taken
+            if self._snapshot is None or age > SNAPSHOT_TTL or (fresh and age > 1.0):
                 self._snapshot = export_snapshot(ledger)
                 self._taken = time.monotonic()
             return self._snapshot
+
+    def batch_tree(self, service: Any, root: bytes) -> Batch:
+        with self._lock:
+            tree = self._trees.get(bytes(root))
+            if tree is not None:
+                self._trees.move_to_end(bytes(root))
+                return tree
+        loaded: Batch = service.store.batch(root)[0]
+        with self._lock:
+            self._trees[bytes(root)] = loaded
+            while len(self._trees) > 512:
+                self._trees.popitem(last=False)
+        return loaded
+
+    def chain_view(self, chain: Any) -> _CachedChain:
+        return _CachedChain(chain, self._roots, self._lock)
+
+
+class _CachedChain:
+    """A chain view whose anchored roots are remembered and whose proofs are checked locally
+    (the contract's ``isAnchored`` runs OpenZeppelin's MerkleProof, which ``ledger.merkle``
+    reproduces and the tests cross-check)."""
+
+    def __init__(self, chain: Any, roots: dict[bytes, AnchoredBatch], lock: threading.Lock) -> None:
+        self._chain, self._roots, self._lock = chain, roots, lock
+
+    @property
+    def chain_id(self) -> int:
+        return int(self._chain.chain_id)
+
+    @property
+    def contract_address(self) -> str:
+        return str(self._chain.contract_address)
+
+    def batch(self, root: MerkleRoot) -> AnchoredBatch | None:
+        found = self._roots.get(bytes(root))
+        if found is None:
+            found = self._chain.batch(root)
+            if found is not None:
+                with self._lock:
+                    self._roots[bytes(root)] = found
+        return found
+
+    def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState:
+        return self._chain.invoice_state(issuer, fingerprint)  # type: ignore[no-any-return]
+
+    def is_anchored(self, *, fingerprint: Fingerprint, total_fen: int, root: MerkleRoot,
+                    proof: list[Hash32] | tuple[Hash32, ...]) -> bool:
+        if bytes(root) not in self._roots:
+            return bool(self._chain.is_anchored(fingerprint=fingerprint, total_fen=total_fen, root=root, proof=proof))
+        leaf = standard_leaf_hash(BATCH_LEAF_ENCODING, (bytes(fingerprint), total_fen))
+        return process_proof(leaf, proof) == bytes(root)
 
 
 def _chain(request: Request) -> Any:
@@ -106,7 +185,7 @@ async def verify(request: Request, service: ServiceDep) -> dict[str, Any]:
     else:
         raise UnsupportedMediaType("send application/json {\"payload\": …} or an image/png or image/jpeg photo")
     chain = _chain(request)
-    return await run_in_threadpool(_verify, payload, service, chain, request.app.state.registry_snapshots)
+    return await run_in_threadpool(_verify, payload, service, chain, request.app.state.verify_cache)
 
 
 def _decode_image(data: bytes) -> str:
@@ -124,20 +203,20 @@ def _decode_image(data: bytes) -> str:
     return str(codes[0].text)
 
 
-def _verify(payload: str, service: Any, chain: Any, snapshots: RegistrySnapshots) -> dict[str, Any]:
-    from ledger.adapters.events import EventReader
+def _verify(payload: str, service: Any, chain: Any, cache: VerifyCache) -> dict[str, Any]:
     from verifier.online import check_online
     from verifier.seal_check import verify_offline
 
-    offline = verify_offline(payload, snapshots.get(chain))
+    offline = verify_offline(payload, cache.snapshot(chain))
     if offline.status == "unknown-issuer" or offline.status == "tampered-or-forged":
-        # a hospital registered (or a key added) in the last seconds: look again, once
-        offline = verify_offline(payload, snapshots.get(chain, fresh=True))
+        # a hospital registered (or a key added) in the last seconds: look again, at most once a second
+        offline = verify_offline(payload, cache.snapshot(chain, fresh=True))
     doc: dict[str, Any] = {"offline": offline.to_json(), "online": None}
     if not offline.valid or offline.seal is None:
         return {"valid": False, "status": offline.status, "reason": offline.reason, **doc}
     seal = offline.seal
-    facts = check_online(fingerprint=seal.fingerprint, total_fen=seal.total_fen, issuer=seal.issuer, chain=chain,
-                         proofs=_StoreProofs(service), stamps=EventReader(chain))
+    store = _StoreProofs(service, cache)
+    facts = check_online(fingerprint=seal.fingerprint, total_fen=seal.total_fen, issuer=seal.issuer,
+                         chain=cache.chain_view(chain), proofs=store, stamps=store)
     doc["online"] = facts.to_json()
     return {"valid": facts.ok, "status": facts.status.value, "reason": facts.reason, **doc}
