@@ -65,3 +65,21 @@ def test_online_verdicts_from_the_command_line(tmp_path: Path) -> None:
         r = CliRunner().invoke(app, ["verify", later.qr, *common])
         assert r.exit_code == 1 and json.loads(r.stdout)["status"] == "not-anchored"
         service.store.close()
+
+
+def test_invoice_state_raw_call_matches_the_contract_call(tmp_path: Path) -> None:
+    """invoice_state's raw eth_call (HTTP nodes) decodes exactly what web3's contract call does,
+    and a revert still names the contract's custom error."""
+    from ledger.adapters.web3_chain import id_to_bytes32
+    from ledger.errors import ContractReverted
+
+    with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
+        session = open_node("anvil", url=node.url, home=tmp_path)
+        session.ensure_hospital("H33010200001")
+        ledger = session.ledger
+        fp = b"\x05" * 32
+        fn = ledger.contract.functions.invoiceRecord(id_to_bytes32("H33010200001"), fp)
+        assert tuple(fn.call()) == tuple(vars(ledger.invoice_state("H33010200001", fp)).values())  # type: ignore[arg-type]
+        with pytest.raises(ContractReverted) as info:
+            ledger.invoice_state("H99999999999", fp)
+        assert info.value.error == "UnknownMember"
