@@ -1,0 +1,16 @@
+"""Reimbursement rules: versioned rule sets (data) and the pure adjudication of an invoice.
+
+``ruleset`` loads and validates the JSON rule files and picks the version in force;
+``adjudicate`` applies one rule set to one invoice and explains the result line by
+line. Nothing here touches SQL, HTTP or a chain: the claims service feeds in the
+invoice, the person's category and their year-to-date figures, and stores the
+:class:`Decision`.
+"""
+
+from ledger.rules.adjudicate import Decision, Flag, LineDecision, Reason, YearToDate, adjudicate
+from ledger.rules.ruleset import PersonCategory, PersonRules, RuleBook, RuleSet, load_ruleset
+
+__all__ = [
+    "Decision", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason", "RuleBook",
+    "RuleSet", "YearToDate", "adjudicate", "load_ruleset",
+]

@@ -1,0 +1,320 @@
+"""Adjudication: what one rule set pays on one invoice, explained line by line.
+
+Pure and deterministic: integer fen throughout, exact fractions for shares, no clock.
+
+Per fee line, in this order (the first rule that excludes a line ends its journey):
+
+1. Class C (丙类) lines are self-paid in full: ``class-c-self-pay``.
+2. Lines whose *normalised* code is on the person category's negative list are
+   self-paid in full: ``negative-list:<code or prefix>``.
+3. Quantity beyond the per-line or per-day limit of the code is self-paid, its share
+   of the line amount: ``quantity-limit``.
+4. Class B (乙类) lines: the patient first pays the tier's share of what is left:
+   ``class-b-first-self-pay-10pct`` (the tier chosen by unit price, threshold
+   inclusive: a ¥100.00 item is in the "at or above ¥100" tier).
+
+The rest of the line is *eligible*. Then, for the invoice: the eligible total first
+uses up what is left of the annual deductible (``deductible``), the ratio applies to
+the remainder (``ratio``), and the result is limited to what is left of the annual
+cap after the year-to-date payments (``annual-cap``).
+
+Rounding: round half up to the fen, **at each line** for the line's own splits
+(quantity share, Class B share) and **once at the end** for the ratio. The line
+figures are what the citizen sees, so they must be whole fen that add up exactly to
+the invoice figures; the ratio cannot be applied per line anyway (the deductible is
+an invoice-level amount), and applying it once avoids up to half a fen of drift per
+line on an 85-line invoice.
+
+Fraud flags never change an amount; they send the claim to review (``needs_review``):
+``duplicate-same-day`` (one normalised code on one service date in several lines whose
+quantity together exceeds its limit), ``lines-not-summing-to-total`` (defensive; the
+upload refuses it), ``several-codes-one-item`` (several catalogue codes of one drug).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from ledger.errors import InvalidInput, NotFound
+from ledger.invoice import FeeCategory, FeeLine, Invoice
+from ledger.rules.ruleset import BP, PersonCategory, PersonRules, RuleSet
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class YearToDate:
+    """What this person already had this calendar year under this scheme, before the invoice."""
+
+    deductible_used_fen: int = 0
+    reimbursed_fen: int = 0
+
+    def __post_init__(self) -> None:
+        if self.deductible_used_fen < 0 or self.reimbursed_fen < 0:
+            raise ValueError(f"year-to-date figures must be >= 0, got {self}")
+
+    def to_json(self) -> dict[str, int]:
+        return {"deductibleUsedFen": self.deductible_used_fen, "reimbursedFen": self.reimbursed_fen}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A rule that applied, how many fen it made self-paid (0 for flags), and why in words."""
+
+    rule: str
+    self_paid_fen: int
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "selfPaidFen": self.self_paid_fen, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class LineDecision:
+    """One fee line's outcome: ``amount_fen == eligible_fen + self_paid_fen``."""
+
+    seq: int
+    item_code: str
+    canonical_code: str
+    amount_fen: int
+    eligible_fen: int
+    self_paid_fen: int
+    reasons: tuple[Reason, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "itemCode": self.item_code, "canonicalCode": self.canonical_code,
+                "amountFen": self.amount_fen, "eligibleFen": self.eligible_fen,
+                "selfPaidFen": self.self_paid_fen, "reasons": [r.to_json() for r in self.reasons]}
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A suspicion for a reviewer; it changes no amount."""
+
+    rule: str
+    seqs: tuple[int, ...]
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "seqs": list(self.seqs), "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One invoice-level step (deductible, ratio, annual cap) and the amount after it."""
+
+    rule: str
+    amount_fen: int
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "amountFen": self.amount_fen, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The full, storable result of adjudicating one invoice under one rule set."""
+
+    ruleset_id: str
+    ruleset_version: int
+    person: PersonCategory
+    invoice_key: tuple[str, str, str]
+    issue_date: str
+    total_fen: int
+    lines: tuple[LineDecision, ...]
+    eligible_fen: int
+    deductible_used_fen: int
+    ratio_bp: int
+    cap_remaining_fen: int
+    reimbursable_fen: int
+    steps: tuple[Step, ...]
+    year_to_date_before: YearToDate
+    year_to_date_after: YearToDate
+    flags: tuple[Flag, ...]
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.flags)
+
+    def to_json(self) -> dict[str, Any]:
+        """Stable JSON document (fixed key set, lines in invoice order) for storage and the citizen."""
+        return {
+            "ruleset": {"id": self.ruleset_id, "version": self.ruleset_version},
+            "person": self.person.value,
+            "invoice": {"issuer": self.invoice_key[0], "invoiceCode": self.invoice_key[1],
+                        "invoiceNumber": self.invoice_key[2], "issueDate": self.issue_date},
+            "totalFen": self.total_fen,
+            "lines": [line.to_json() for line in self.lines],
+            "eligibleFen": self.eligible_fen,
+            "deductibleUsedFen": self.deductible_used_fen,
+            "ratioBp": self.ratio_bp,
+            "capRemainingFen": self.cap_remaining_fen,
+            "reimbursableFen": self.reimbursable_fen,
+            "steps": [s.to_json() for s in self.steps],
+            "yearToDateBefore": self.year_to_date_before.to_json(),
+            "yearToDateAfter": self.year_to_date_after.to_json(),
+            "flags": [f.to_json() for f in self.flags],
+            "needsReview": self.needs_review,
+        }
+
+
+def half_up(value: Fraction) -> int:
+    """Round a non-negative exact amount half up to a whole fen."""
+    if value < 0:
+        raise ValueError(f"amounts are never negative here, got {value}")
+    return (2 * value.numerator + value.denominator) // (2 * value.denominator)
+
+
+def _percent(bp: int) -> str:
+    """Basis points as a percentage without trailing zeros: 1000 -> "10", 1250 -> "12.5"."""
+    return f"{(Decimal(bp) / 100).normalize():f}"
+
+
+def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearToDate, ruleset: RuleSet,
+               normalise: Callable[[str], str] | None = None) -> Decision:
+    """Apply ``ruleset`` to ``invoice`` for a person of category ``person``.
+
+    Requires the rule set to be in force on the invoice's issue date (else InvalidInput)
+    and to cover ``person`` (else NotFound). ``normalise`` (e.g. a catalogue's
+    ``normalise``) runs before the rule set's own alias map.
+    """
+    if not ruleset.in_force(date.fromisoformat(invoice.issue_date)):
+        raise InvalidInput.single("issuedAt", "rules-in-force",
+                                  f"{ruleset.label} is not in force on the issue date {invoice.issue_date}")
+    rules = ruleset.persons.get(person)
+    if rules is None:
+        raise NotFound(f"{ruleset.label} does not cover person category {person.value!r}")
+
+    def canonical(code: str) -> str:
+        return ruleset.normalise(normalise(code) if normalise else code)
+
+    codes = [canonical(line.item_code) for line in invoice.fee_lines]
+    flags, flagged = _flags(invoice, codes, ruleset)
+    day_used: dict[tuple[str, str], Decimal] = defaultdict(lambda: _ZERO)
+    lines = tuple(_line(line, code, rules, ruleset, day_used, flagged.get(line.seq, ()))
+                  for line, code in zip(invoice.fee_lines, codes, strict=True))
+
+    eligible = sum(d.eligible_fen for d in lines)
+    steps: list[Step] = []
+    remaining_deductible = max(0, rules.deductible_fen - year_to_date.deductible_used_fen)
+    deductible_used = min(eligible, remaining_deductible)
+    above = eligible - deductible_used
+    steps.append(Step("deductible", above,
+                      f"¥{_yuan(eligible)} eligible − ¥{_yuan(deductible_used)} deductible "
+                      f"(¥{_yuan(remaining_deductible)} of ¥{_yuan(rules.deductible_fen)} left this year)"))
+    by_ratio = half_up(Fraction(above * rules.ratio_bp, BP))
+    steps.append(Step("ratio", by_ratio, f"¥{_yuan(above)} × {_percent(rules.ratio_bp)} %"))
+    cap_remaining = max(0, rules.annual_cap_fen - year_to_date.reimbursed_fen)
+    reimbursable = min(by_ratio, cap_remaining)
+    steps.append(Step("annual-cap", reimbursable,
+                      f"limited to ¥{_yuan(cap_remaining)} left of the ¥{_yuan(rules.annual_cap_fen)} annual cap"
+                      if by_ratio > cap_remaining else
+                      f"within the ¥{_yuan(cap_remaining)} left of the ¥{_yuan(rules.annual_cap_fen)} annual cap"))
+    after = YearToDate(year_to_date.deductible_used_fen + deductible_used,
+                       year_to_date.reimbursed_fen + reimbursable)
+    return Decision(
+        ruleset_id=ruleset.id, ruleset_version=ruleset.version, person=person, invoice_key=invoice.key,
+        issue_date=invoice.issue_date, total_fen=invoice.total_fen, lines=lines, eligible_fen=eligible,
+        deductible_used_fen=deductible_used, ratio_bp=rules.ratio_bp, cap_remaining_fen=cap_remaining,
+        reimbursable_fen=reimbursable, steps=tuple(steps), year_to_date_before=year_to_date,
+        year_to_date_after=after, flags=flags)
+
+
+def _line(line: FeeLine, code: str, rules: PersonRules, ruleset: RuleSet,
+          day_used: dict[tuple[str, str], Decimal], flag_reasons: tuple[Reason, ...]) -> LineDecision:
+    amount = line.amount_fen
+    reasons: list[Reason] = []
+    allowed = amount
+    if line.category is FeeCategory.SELF_PAY:
+        reasons.append(Reason("class-c-self-pay", amount, "Class C (丙类) items are not eligible"))
+        allowed = 0
+    elif (entry := rules.negative_entry(code)) is not None:
+        what = "is" if entry == code else f"starts with {entry}, which is"
+        reasons.append(Reason(f"negative-list:{entry}", amount, f"{code} {what} on the negative list"))
+        allowed = 0
+    else:
+        allowed = _within_quantity_limit(line, code, ruleset, day_used, reasons)
+        if line.category is FeeCategory.CLASS_B and allowed:
+            tier = ruleset.class_b_tier(line.unit_price_fen)
+            first = half_up(Fraction(allowed * tier.self_pay_bp, BP))
+            side = "at or above" if tier.from_unit_price_fen else "below the next threshold from"
+            reasons.append(Reason(f"class-b-first-self-pay-{_percent(tier.self_pay_bp)}pct", first,
+                                  f"Class B (乙类), unit price ¥{_yuan(line.unit_price_fen)} {side} "
+                                  f"¥{_yuan(tier.from_unit_price_fen)}: the patient first pays "
+                                  f"{_percent(tier.self_pay_bp)} % of ¥{_yuan(allowed)}"))
+            allowed -= first
+    reasons.extend(flag_reasons)
+    return LineDecision(line.seq, line.item_code, code, amount, allowed, amount - allowed, tuple(reasons))
+
+
+def _within_quantity_limit(line: FeeLine, code: str, ruleset: RuleSet,
+                           day_used: dict[tuple[str, str], Decimal], reasons: list[Reason]) -> int:
+    """The line amount for the quantity within the limits; the rest becomes self-paid."""
+    limit = ruleset.quantity_limits.get(code)
+    if limit is None:
+        return line.amount_fen
+    qty = Decimal(line.quantity)
+    ok = qty
+    if limit.max_per_line is not None:
+        ok = min(ok, limit.max_per_line)
+    if limit.max_per_day is not None:
+        ok = min(ok, max(_ZERO, limit.max_per_day - day_used[(code, line.service_date)]))
+    day_used[(code, line.service_date)] += ok  # what was reimbursed counts against the day
+    if ok == qty:
+        return line.amount_fen
+    allowed = half_up(Fraction(line.amount_fen) * Fraction(ok) / Fraction(qty))
+    reasons.append(Reason("quantity-limit", line.amount_fen - allowed,
+                          f"quantity {line.quantity}, at most {ok.normalize():f} reimbursable "
+                          f"(per line {_q(limit.max_per_line)}, per day {_q(limit.max_per_day)})"))
+    return allowed
+
+
+def _flags(invoice: Invoice, codes: list[str],
+           ruleset: RuleSet) -> tuple[tuple[Flag, ...], dict[int, tuple[Reason, ...]]]:
+    """Review flags, and the reasons each flagged line shows (amount 0: a flag pays nothing less)."""
+    flags: list[Flag] = []
+    per_line: dict[int, list[Reason]] = defaultdict(list)
+    same_day: dict[tuple[str, str], list[FeeLine]] = defaultdict(list)
+    raw_codes: dict[str, dict[str, list[int]]] = defaultdict(dict)
+    for line, code in zip(invoice.fee_lines, codes, strict=True):
+        same_day[(code, line.service_date)].append(line)
+        raw_codes[code].setdefault(line.item_code, []).append(line.seq)
+    for (code, day), group in same_day.items():
+        limit = ruleset.quantity_limits.get(code)
+        day_max = None if limit is None else (
+            limit.max_per_day if limit.max_per_day is not None else limit.max_per_line)
+        total = sum((Decimal(x.quantity) for x in group), _ZERO)
+        if len(group) > 1 and day_max is not None and total > day_max:
+            seqs = tuple(x.seq for x in group)
+            detail = f"{code} charged {len(group)} times on {day}, quantity {total.normalize():f} > limit {_q(day_max)}"
+            flags.append(Flag("duplicate-same-day", seqs, detail))
+            for s in seqs:
+                per_line[s].append(Reason("duplicate-same-day", 0, detail))
+    line_sum = sum(line.amount_fen for line in invoice.fee_lines)
+    if line_sum != invoice.total_fen:
+        flags.append(Flag("lines-not-summing-to-total", (),
+                          f"fee lines sum to {line_sum} fen, invoice total is {invoice.total_fen} fen"))
+    for code, by_raw in raw_codes.items():
+        if len(by_raw) > 1:
+            seqs = tuple(sorted(s for v in by_raw.values() for s in v))
+            detail = f"{len(by_raw)} catalogue codes for {code}: {', '.join(sorted(by_raw))}"
+            flags.append(Flag("several-codes-one-item", seqs, detail))
+            for s in seqs:
+                per_line[s].append(Reason("several-codes-one-item", 0, detail))
+    return tuple(flags), {s: tuple(r) for s, r in per_line.items()}
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}"
+
+
+def _q(v: Decimal | None) -> str:
+    return "none" if v is None else f"{v.normalize():f}"
+
+
