@@ -285,6 +285,13 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     for alias, canonical in aliases.items():
         if canonical in aliases:
             r.add(f"codeAliases.{alias}", "canonical-target", f"points to {canonical}, itself an alias")
+    # rules are matched after normalisation, so a rule naming an alias would never apply
+    for code in sorted(set(limits) & set(aliases)):
+        r.add(f"quantityLimits.{code}", "canonical-code", f"is an alias of {aliases[code]}; name the canonical code")
+    for cat, rules in persons.items():
+        for code in sorted(rules.negative_codes & set(aliases)):
+            r.add(f"persons.{cat.value}.negativeList.codes", "canonical-code",
+                  f"{code} is an alias of {aliases[code]}; name the canonical code")
 
     if r.problems:
         raise InvalidInput(r.problems)
