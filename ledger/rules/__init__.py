@@ -1,6 +1,7 @@
 """Reimbursement rules: versioned rule sets (data) and the pure adjudication of an invoice.
 
-``ruleset`` loads and validates the JSON rule files and picks the version in force;
+``ruleset`` holds the rule-set model and picks the version in force; ``loading``
+validates the JSON rule files strictly;
 ``adjudicate`` applies one rule set to one invoice and explains the result line by
 line. Nothing here touches SQL, HTTP or a chain: the claims service feeds in the
 invoice, the person's category and their year-to-date figures, and stores the
@@ -8,7 +9,8 @@ invoice, the person's category and their year-to-date figures, and stores the
 """
 
 from ledger.rules.adjudicate import Decision, Flag, LineDecision, Reason, YearToDate, adjudicate
-from ledger.rules.ruleset import PersonCategory, PersonRules, RuleBook, RuleSet, load_ruleset
+from ledger.rules.loading import load_ruleset
+from ledger.rules.ruleset import PersonCategory, PersonRules, RuleBook, RuleSet
 
 __all__ = [
     "Decision", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason", "RuleBook",

@@ -43,7 +43,7 @@ from typing import Any
 
 from ledger.errors import InvalidInput, NotFound
 from ledger.invoice import FeeCategory, FeeLine, Invoice
-from ledger.rules.ruleset import BP, PersonCategory, PersonRules, RuleSet
+from ledger.rules.ruleset import BP, ClassBTier, PersonCategory, PersonRules, RuleSet
 
 _ZERO = Decimal(0)
 
@@ -243,10 +243,9 @@ def _line(line: FeeLine, code: str, rules: PersonRules, ruleset: RuleSet,
         if line.category is FeeCategory.CLASS_B and allowed:
             tier = ruleset.class_b_tier(line.unit_price_fen)
             first = half_up(Fraction(allowed * tier.self_pay_bp, BP))
-            side = "at or above" if tier.from_unit_price_fen else "below the next threshold from"
             reasons.append(Reason(f"class-b-first-self-pay-{_percent(tier.self_pay_bp)}pct", first,
-                                  f"Class B (乙类), unit price ¥{_yuan(line.unit_price_fen)} {side} "
-                                  f"¥{_yuan(tier.from_unit_price_fen)}: the patient first pays "
+                                  f"Class B (乙类), unit price ¥{_yuan(line.unit_price_fen)} "
+                                  f"({_band(ruleset, tier)}): the patient first pays "
                                   f"{_percent(tier.self_pay_bp)} % of ¥{_yuan(allowed)}"))
             allowed -= first
     reasons.extend(flag_reasons)
@@ -308,6 +307,17 @@ def _flags(invoice: Invoice, codes: list[str],
             for s in seqs:
                 per_line[s].append(Reason("several-codes-one-item", 0, detail))
     return tuple(flags), {s: tuple(r) for s, r in per_line.items()}
+
+
+def _band(ruleset: RuleSet, tier: ClassBTier) -> str:
+    """The unit-price band of a Class B tier in words: "under ¥100.00", "¥100.00 and above"."""
+    tiers = ruleset.class_b_tiers
+    i = tiers.index(tier)
+    upper = f"under ¥{_yuan(tiers[i + 1].from_unit_price_fen)}" if i + 1 < len(tiers) else ""
+    if tier.from_unit_price_fen == 0:
+        return upper or "any unit price"
+    lower = f"¥{_yuan(tier.from_unit_price_fen)}"
+    return f"{lower} to {upper}" if upper else f"{lower} and above"
 
 
 def _yuan(fen: int) -> str:

@@ -21,7 +21,7 @@ from ledger.errors import InvalidInput, NotFound
 from ledger.hashing import Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
 from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, YearToDate, adjudicate
-from ledger.rules.adjudicate import half_up
+from ledger.rules.adjudicate import Reason, half_up
 from ledger.synth import make_catalogue
 
 A, B, C = FeeCategory.CLASS_A, FeeCategory.CLASS_B, FeeCategory.SELF_PAY
@@ -231,6 +231,18 @@ def test_decision_json_is_stable_and_explains_each_line() -> None:
     assert doc["yearToDateAfter"] == {"deductibleUsedFen": 60000, "reimbursedFen": 3457}
     with pytest.raises(dataclasses.FrozenInstanceError):
         d1.reimbursable_fen = 0  # type: ignore[misc]
+
+
+def test_class_b_reasons_name_the_price_band() -> None:
+    under = adjudicate(bill(fee(1, GENERIC_B, B, 9999)), person=EMP, year_to_date=DED_USED, ruleset=PHARMACY)
+    at = adjudicate(bill(fee(1, GENERIC_B, B, 10000)), person=EMP, year_to_date=DED_USED, ruleset=PHARMACY)
+    # 10 % of ¥99.99 = 999.9 -> 1000 fen; 20 % of ¥100.00 = 2000 fen
+    assert under.lines[0].reasons[0] == Reason(
+        "class-b-first-self-pay-10pct", 1000,
+        "Class B (乙类), unit price ¥99.99 (under ¥100.00): the patient first pays 10 % of ¥99.99")
+    assert at.lines[0].reasons[0] == Reason(
+        "class-b-first-self-pay-20pct", 2000,
+        "Class B (乙类), unit price ¥100.00 (¥100.00 and above): the patient first pays 20 % of ¥100.00")
 
 
 def test_half_up() -> None:
