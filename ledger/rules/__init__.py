@@ -1,18 +1,19 @@
 """Reimbursement rules: versioned rule sets (data) and the pure adjudication of an invoice.
 
 ``ruleset`` holds the rule-set model and picks the version in force; ``loading``
-validates the JSON rule files strictly;
+validates the JSON rule files strictly; ``decision`` is the explained outcome;
 ``adjudicate`` applies one rule set to one invoice and explains the result line by
 line. Nothing here touches SQL, HTTP or a chain: the claims service feeds in the
 invoice, the person's category and their year-to-date figures, and stores the
 :class:`Decision`.
 """
 
-from ledger.rules.adjudicate import Decision, Flag, LineDecision, Reason, YearToDate, adjudicate
+from ledger.rules.adjudicate import adjudicate
+from ledger.rules.decision import Decision, Flag, LineDecision, Reason, Step, YearToDate
 from ledger.rules.loading import load_ruleset
 from ledger.rules.ruleset import PersonCategory, PersonRules, RuleBook, RuleSet
 
 __all__ = [
     "Decision", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason", "RuleBook",
-    "RuleSet", "YearToDate", "adjudicate", "load_ruleset",
+    "RuleSet", "Step", "YearToDate", "adjudicate", "load_ruleset",
 ]

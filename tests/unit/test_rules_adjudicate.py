@@ -21,7 +21,8 @@ from ledger.errors import InvalidInput, NotFound
 from ledger.hashing import Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
 from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, YearToDate, adjudicate
-from ledger.rules.adjudicate import Reason, half_up
+from ledger.rules.adjudicate import half_up
+from ledger.rules.decision import Reason
 from ledger.synth import make_catalogue
 
 A, B, C = FeeCategory.CLASS_A, FeeCategory.CLASS_B, FeeCategory.SELF_PAY
