@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any
 
 from ledger.errors import FieldProblem, InvalidInput
@@ -144,9 +145,11 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     if r.problems:
         raise InvalidInput(r.problems)
     assert rid and version and payer and scheme and start
+    # read-only views: a loaded rule set is a value shared by every adjudication
     return RuleSet(id=rid, version=version, payer=payer, scheme=scheme, description=description,
-                   effective_from=start, effective_to=end, persons=persons, class_b_tiers=tiers,
-                   quantity_limits=limits, code_aliases=aliases)
+                   effective_from=start, effective_to=end, persons=MappingProxyType(persons),
+                   class_b_tiers=tiers, quantity_limits=MappingProxyType(limits),
+                   code_aliases=MappingProxyType(aliases))
 
 
 def _person(r: _Reader, v: Any, path: str) -> PersonRules | None:

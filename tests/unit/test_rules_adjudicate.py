@@ -230,6 +230,13 @@ def test_decision_json_is_stable_and_explains_each_line() -> None:
         "rule": "quantity-limit", "selfPaidFen": 1829,
         "detail": "quantity 2, at most 1 reimbursable (per line 2, per day 3)"}
     assert doc["yearToDateAfter"] == {"deductibleUsedFen": 60000, "reimbursedFen": 3457}
+    assert list(doc) == [
+        "ruleset", "person", "invoice", "totalFen", "lines", "eligibleFen", "deductibleUsedFen", "ratioBp",
+        "capRemainingFen", "reimbursableFen", "steps", "yearToDateBefore", "yearToDateAfter", "flags",
+        "needsReview"]
+    assert [s["rule"] for s in doc["steps"]] == ["deductible", "ratio", "annual-cap"]
+    assert doc["flags"] == [{"rule": "duplicate-same-day", "seqs": [1, 2],
+                             "detail": f"{AMOXICILLIN} charged 2 times on 2024-06-01, quantity 4 > limit 3"}]
     with pytest.raises(dataclasses.FrozenInstanceError):
         d1.reimbursable_fen = 0  # type: ignore[misc]
 
@@ -272,19 +279,22 @@ def _decide(inv: Invoice, person: PersonCategory, ytd: YearToDate, ruleset: Rule
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines_st, st.sampled_from(list(PersonCategory)), ytd_st)
-@example([(GENERIC_A, A, 1, "1", "2024-06-01")], EMP, YearToDate(0, 0))
-@example([(GENERIC_A, A, 300000, "3", "2024-06-01")], RET, YearToDate(80000, 250000))
+@given(lines_st, st.sampled_from(list(PersonCategory)), ytd_st, st.sampled_from([PHARMACY, OFFSITE]))
+@example([(GENERIC_A, A, 1, "1", "2024-06-01")], EMP, YearToDate(0, 0), PHARMACY)
+@example([(GENERIC_A, A, 300000, "3", "2024-06-01")], RET, YearToDate(80000, 250000), PHARMACY)
 def test_reimbursable_is_bounded(raw: list[tuple[str, FeeCategory, int, str, str]], person: PersonCategory,
-                                 ytd: YearToDate) -> None:
+                                 ytd: YearToDate, ruleset: RuleSet) -> None:
     inv = _invoice(raw)
-    d = _decide(inv, person, ytd)
-    rules = PHARMACY.persons[person]
+    d = _decide(inv, person, ytd, ruleset)
+    rules = ruleset.persons[person]
     assert 0 <= d.reimbursable_fen <= inv.total_fen
     assert d.reimbursable_fen <= max(0, rules.annual_cap_fen - ytd.reimbursed_fen)
     assert d.reimbursable_fen <= d.eligible_fen
     for x in d.lines:
         assert 0 <= x.eligible_fen <= x.amount_fen
+        assert x.eligible_fen + x.self_paid_fen == x.amount_fen
+        assert sum(r.self_paid_fen for r in x.reasons) == x.self_paid_fen  # every self-paid fen explained
+    assert d.eligible_fen == sum(x.eligible_fen for x in d.lines)
     assert d.year_to_date_after.reimbursed_fen == ytd.reimbursed_fen + d.reimbursable_fen
     assert d.year_to_date_after.deductible_used_fen <= max(ytd.deductible_used_fen, rules.deductible_fen)
 
