@@ -199,14 +199,7 @@ def verify_proof(
 
     verdict: dict[str, Any]
     with _errors():
-        try:
-            raw = sys.stdin.read() if str(file) == "-" else file.read_text()
-            doc_json = json.loads(raw)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput.single("FILE", "readable", f"cannot read {file}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidInput.single("FILE", "json", f"not JSON: {exc}") from None
-        doc = InvoiceInclusion.from_json(doc_json)
+        doc = InvoiceInclusion.from_json(_read_json(file))
         session = _session(chain, rpc_url, key, home, deploy=False)
         try:
             result = verify_inclusion_document(doc, session.ledger)
@@ -237,13 +230,7 @@ def verify_line(
     from ledger.disclosure import verify_disclosure
 
     with _errors():
-        try:
-            raw = sys.stdin.read() if str(file) == "-" else file.read_text()
-            doc = json.loads(raw)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput.single("FILE", "readable", f"cannot read {file}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidInput.single("FILE", "json", f"not JSON: {exc}") from None
+        doc = _read_json(file)
         try:
             disclosed = verify_disclosure(doc)
         except VerificationError as exc:
@@ -264,6 +251,16 @@ def verify_line(
               f"{header['invoiceCode']}/{header['invoiceNumber']} of {header['issuer']} "
               f"(fingerprint {doc['fingerprint']}); {int(header['feeLineCount']) - 1} other lines stay undisclosed",
               highlight=False)
+
+
+def _read_json(file: Path) -> Any:
+    """The JSON document in ``file`` (``-``: standard input); InvalidInput if unreadable or not JSON."""
+    try:
+        return json.loads(sys.stdin.read() if str(file) == "-" else file.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput.single("FILE", "readable", f"cannot read {file}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput.single("FILE", "json", f"not JSON: {exc}") from None
 
 
 def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:
