@@ -53,15 +53,7 @@ def get_proof(fingerprint: str, service: ServiceDep) -> dict[str, Any]:
     sibling hashes (salted fingerprints reveal nothing about other invoices), and lets
     a holder of the paper invoice check it against the chain without an account here.
     """
-    from ledger.proofdoc import ChainRef, InvoiceInclusion
-
-    detail = service.store.invoice(parse_hash_arg(fingerprint))
-    inv = detail.invoice
-    if inv.batch_root is None or inv.anchored_block is None:
+    doc = service.inclusion_document(service.store.invoice(parse_hash_arg(fingerprint)))
+    if doc is None:
         raise NotFound(f"invoice {fingerprint} is not anchored yet")
-    batch, _ = service.store.batch(inv.batch_root)
-    domain = service.qr_domain
-    doc = InvoiceInclusion(inv.fingerprint, inv.total_fen, inv.issuer, inv.batch_root,
-                           tuple(batch.proof(inv.fingerprint).proof),
-                           ChainRef(domain.chain_id, domain.verifying_contract, inv.anchored_tx, inv.anchored_block))
     return doc.to_json()

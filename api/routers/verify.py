@@ -31,7 +31,7 @@ from ledger.errors import ChainUnavailable, InvalidInput, NotFound
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.merkle import process_proof, standard_leaf_hash
 from ledger.ports import AnchoredBatch, InvoiceChainState
-from ledger.proofdoc import ChainRef, InvoiceInclusion
+from ledger.proofdoc import InvoiceInclusion
 from verifier.online import Stamp
 
 router = APIRouter(tags=["verify"])
@@ -52,25 +52,27 @@ class _StoreProofs:
     def __init__(self, service: Any, cache: VerifyCache) -> None:
         self.service = service
         self.cache = cache
+        self._details: dict[bytes, Any] = {}  # one store read per invoice and request
+
+    def _detail(self, fingerprint: Fingerprint) -> Any:
+        key = bytes(fingerprint)
+        if key not in self._details:
+            try:
+                self._details[key] = self.service.store.invoice(fingerprint)
+            except NotFound:
+                self._details[key] = None
+        return self._details[key]
 
     def inclusion(self, fingerprint: Fingerprint) -> InvoiceInclusion | None:
-        try:
-            inv = self.service.store.invoice(fingerprint).invoice
-        except NotFound:
+        detail = self._detail(fingerprint)
+        if detail is None:
             return None
-        if inv.batch_root is None or inv.anchored_block is None:
-            return None
-        batch = self.cache.batch_tree(self.service, inv.batch_root)
-        domain = self.service.qr_domain
-        return InvoiceInclusion(inv.fingerprint, inv.total_fen, inv.issuer, inv.batch_root,
-                                tuple(batch.proof(inv.fingerprint).proof),
-                                ChainRef(domain.chain_id, domain.verifying_contract, inv.anchored_tx,
-                                         inv.anchored_block))
+        return self.service.inclusion_document(  # type: ignore[no-any-return]
+            detail, batch_of=lambda root: self.cache.batch_tree(self.service, root))
 
     def stamps(self, fingerprint: Fingerprint) -> list[Stamp]:
-        try:
-            detail = self.service.store.invoice(fingerprint)
-        except NotFound:
+        detail = self._detail(fingerprint)
+        if detail is None:
             return []
         return [Stamp(s.payer_id, "0x" + s.claim_id.hex(), s.amount_fen, s.status, s.block_number, s.tx_hash)
                 for s in detail.stamps]

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,10 +23,12 @@ from typing import Any, Protocol
 from coincurve import PrivateKey
 
 from ledger.adapters.keystore import KdfParams, KeyVault
+from ledger.batch import Batch
 from ledger.errors import Conflict, FieldProblem, InvalidInput, InvalidInvoice, LedgerError, NotFound
 from ledger.hashing import Fingerprint, keccak256, parse_hash32
 from ledger.invoice import ISSUER_RE
 from ledger.ports import InvoiceStore
+from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal
 from ledger.records import CredentialRecord, HospitalRecord, InvoiceDetail, Role, StoredInvoice, UploadStatus
 from ledger.uploads import PreparedInvoice, prepare_invoice
@@ -281,6 +283,22 @@ class LedgerService:
             detail.invoice.fingerprint).hex(), "totalFen": detail.invoice.total_fen},
             "leafEncoding": ["bytes32", "uint256"], "proof": ["0x" + bytes(h).hex() for h in proof.proof],
             "leafCount": batch.leaf_count}
+
+    def inclusion_document(self, detail: InvoiceDetail, *,
+                           batch_of: Callable[[bytes], Batch] | None = None) -> InvoiceInclusion | None:
+        """The ``ebill-inclusion-proof/v1`` document of an anchored invoice (None before).
+
+        ``batch_of`` loads a batch's tree (a cache, for hot verification paths).
+        """
+        inv = detail.invoice
+        if inv.batch_root is None or inv.anchored_block is None:
+            return None
+        batch = batch_of(inv.batch_root) if batch_of else self.store.batch(inv.batch_root)[0]
+        domain = self.qr_domain
+        return InvoiceInclusion(inv.fingerprint, inv.total_fen, inv.issuer, inv.batch_root,
+                                tuple(batch.proof(inv.fingerprint).proof),
+                                ChainRef(domain.chain_id, domain.verifying_contract, inv.anchored_tx,
+                                         inv.anchored_block))
 
     def list_invoices(self, principal: Principal, *, state: str | None, after: str | None,
                       limit: int) -> list[StoredInvoice]:
