@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from anvil_service import service_on_anvil
 from typer.testing import CliRunner
 
 from ledger import synth
-from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
-from ledger.adapters.chains import open_node
-from ledger.adapters.sql.engine import upgrade
-from ledger.adapters.sql.store import SqlStore
-from ledger.app.chain_worker import ChainWorker
-from ledger.app.service import LedgerService
-from ledger.app.settings import Settings
 from ledger.cli import app
 from ledger.formats.items import SourceItem
 
@@ -23,20 +16,14 @@ pytestmark = pytest.mark.anvil
 
 
 def test_reindex_rebuilds_anchors_and_voids_from_events(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
-    upgrade(settings.db_url)
-    with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
-        session = open_node("anvil", url=node.url, home=tmp_path)
-        service = LedgerService(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
-                                passphrase=settings.passphrase())
-        service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
+    with service_on_anvil(tmp_path) as env:
+        node, settings, service, worker = env.node, env.settings, env.service, env.worker
         ds = synth.generate(seed=11, hospitals=2, invoices=20, fee_lines=400, pepper=settings.pepper_bytes())
         for h in ds.hospitals:
             _, token = service.register_hospital(institution_id=h.code, name=h.name, region="330100")
             docs = [d for d in synth.iter_documents(ds) if d["issuer"] == h.code]
             report = service.upload(service.authenticate(token), [SourceItem(i, "", d) for i, d in enumerate(docs)])
             principal = service.authenticate(token)
-        worker = ChainWorker(service, session, max_age=timedelta(0))
         worker.drain()
         voided = report.items[0].invoice
         assert voided is not None
@@ -51,4 +38,3 @@ def test_reindex_rebuilds_anchors_and_voids_from_events(tmp_path: Path) -> None:
         assert "batches anchored" in r.stdout
         assert service.store.counts() == before
         assert service.store.invoice(voided.fingerprint).void.state == "voided"  # type: ignore[union-attr]
-        service.store.close()

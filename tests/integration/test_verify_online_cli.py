@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from anvil_service import service_on_anvil
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -14,11 +14,6 @@ from api.app import create_app
 from ledger import synth
 from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
 from ledger.adapters.chains import open_node
-from ledger.adapters.sql.engine import upgrade
-from ledger.adapters.sql.store import SqlStore
-from ledger.app.chain_worker import ChainWorker
-from ledger.app.service import LedgerService
-from ledger.app.settings import Settings
 from ledger.cli import app
 from ledger.formats.items import SourceItem
 
@@ -26,13 +21,8 @@ pytestmark = pytest.mark.anvil
 
 
 def test_online_verdicts_from_the_command_line(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
-    upgrade(settings.db_url)
-    with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
-        session = open_node("anvil", url=node.url, home=tmp_path)
-        service = LedgerService(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
-                                passphrase=settings.passphrase())
-        service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
+    with service_on_anvil(tmp_path) as env:
+        node, settings, session, service, worker = env.node, env.settings, env.session, env.service, env.worker
         ds = synth.generate(seed=12, hospitals=1, invoices=4, fee_lines=80, pepper=settings.pepper_bytes())
         h = ds.hospitals[0]
         _, token = service.register_hospital(institution_id=h.code, name=h.name, region="330100")
@@ -40,7 +30,6 @@ def test_online_verdicts_from_the_command_line(tmp_path: Path) -> None:
         report = service.upload(principal, [SourceItem(i, "", d) for i, d in enumerate(synth.iter_documents(ds))])
         stored, later = report.items[0].invoice, report.items[1].invoice
         assert stored is not None and later is not None
-        worker = ChainWorker(service, session, max_age=timedelta(0))
         worker.drain()
         client = TestClient(create_app(settings, service=service, chain=session.ledger))
         proofs = tmp_path / "proofs"
@@ -64,7 +53,6 @@ def test_online_verdicts_from_the_command_line(tmp_path: Path) -> None:
         (proofs / ("0x" + bytes(later.fingerprint).hex() + ".json")).unlink()
         r = CliRunner().invoke(app, ["verify", later.qr, *common])
         assert r.exit_code == 1 and json.loads(r.stdout)["status"] == "not-anchored"
-        service.store.close()
 
 
 def test_invoice_state_raw_call_matches_the_contract_call(tmp_path: Path) -> None:
