@@ -50,7 +50,7 @@ def errors() -> Iterator[None]:
 
 def home_dir(home: Path | None) -> Path:
     """The data directory: ``--home``, ``$EBILL_HOME`` or ``~/.ebill``."""
-    from ledger.adapters.chains import default_home
+    from ledger.app.settings import default_home
 
     return (home or default_home()).expanduser()
 

@@ -32,11 +32,6 @@ CHAIN_KINDS: tuple[str, ...] = ("embedded", "anvil", "rpc")
 DEFAULT_ANVIL_PORT = 8545
 
 
-def default_home() -> Path:
-    """Data directory: ``$EBILL_HOME`` or ``~/.ebill``."""
-    return Path(os.environ.get("EBILL_HOME") or Path.home() / ".ebill")
-
-
 @dataclass
 class ChainSession:
     """An open ledger deployment with the keys this process may sign with."""

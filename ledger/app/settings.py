@@ -20,6 +20,7 @@ from ledger.errors import InvalidInput
 
 
 def default_home() -> Path:
+    """The data directory: ``$EBILL_HOME`` or ``~/.ebill``."""
     return Path(os.environ.get("EBILL_HOME") or Path.home() / ".ebill").expanduser()
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
@@ -427,8 +427,8 @@ class SqlStore:
                     conn.execute(insert(B).values(root=bytes(batch.root), issuer=issuer,
                                                   leaf_count=batch.leaf_count, sealed_at=now, state="sealed"))
                     conn.execute(
-                        update(I).where(I.c.fingerprint == _bp("fp")).values(batch_root=_bp("root"),
-                                                                             batch_index=_bp("idx")),
+                        update(I).where(I.c.fingerprint == bindparam("fp")).values(batch_root=bindparam("root"),
+                                                                             batch_index=bindparam("idx")),
                         [{"fp": bytes(fp), "root": bytes(batch.root), "idx": i} for i, (fp, _) in enumerate(chunk)])
                     closed.append(batch)
         return closed
@@ -645,12 +645,6 @@ def _holder_dead(holder: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def _bp(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
 
 
 def _stored_q(*extra: Any) -> Any:
