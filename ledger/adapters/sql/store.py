@@ -127,10 +127,6 @@ class SqlStore:
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
-    def ping(self) -> None:
-        with self._read() as conn:
-            conn.execute(select(1))
-
     # ------------------------------------------------------------------ meta
 
     def get_meta(self, key: str) -> str | None:
@@ -352,14 +348,6 @@ class SqlStore:
                 select(L).join(I, I.c.id == L.c.invoice_id).where(I.c.fingerprint == bytes(fingerprint))
                 .order_by(L.c.seq))]
 
-    def secrets_of(self, fingerprint: bytes) -> tuple[bytes, bytes]:
-        """The invoice's header salt and fee-line key (for proofs and disclosures)."""
-        with self._read() as conn:
-            row = conn.execute(select(I.c.salt, I.c.line_key).where(I.c.fingerprint == bytes(fingerprint))).first()
-        if row is None:
-            raise NotFound(f"no invoice with fingerprint 0x{bytes(fingerprint).hex()}")
-        return bytes(row.salt), bytes(row.line_key)
-
     def sealed_invoice(self, fingerprint: bytes) -> SealedInvoice:
         """The invoice as sealed (with its salts), rebuilt from the store and re-hashed.
 
@@ -464,35 +452,6 @@ class SqlStore:
             conn.execute(update(B).where(B.c.root.in_([bytes(r) for r in roots]), B.c.state != "anchored")
                          .values(state="submitted", submitted_at=utcnow(), attempts=B.c.attempts + 1,
                                  last_error=error[:500] if error else None))
-
-    def mark_anchored(self, anchored: Sequence[tuple[bytes, int, str | None, datetime]]) -> int:
-        """Record ``(root, block, tx hash or None, time)`` as anchored; return how many changed."""
-        changed = 0
-        with self._tx() as conn:
-            for root, block, tx, at in anchored:
-                values: dict[str, Any] = {"state": "anchored", "anchored_block": block, "anchored_at": at,
-                                          "last_error": None}
-                if tx is not None:
-                    values["anchored_tx"] = tx
-                changed += conn.execute(update(B).where(B.c.root == bytes(root)).values(**values)).rowcount
-        return changed
-
-    def anchored_batches(self, *, since: datetime | None = None) -> list[tuple[bytes, str, int, int]]:
-        """(root, issuer, leaf count, block) of batches recorded as anchored."""
-        q = select(B.c.root, B.c.issuer, B.c.leaf_count, B.c.anchored_block).where(B.c.state == "anchored")
-        if since is not None:
-            q = q.where(B.c.anchored_at >= since)
-        with self._read() as conn:
-            return [(bytes(r), i, n, b) for r, i, n, b in conn.execute(q)]
-
-    def unmark_anchored(self, roots: Sequence[bytes], *, reason: str) -> None:
-        """The chain lost these anchors: put the batches back in the outbox."""
-        with self._tx() as conn:
-            conn.execute(update(B).where(B.c.root.in_([bytes(r) for r in roots]))
-                         .values(state="sealed", anchored_block=None, anchored_tx=None, anchored_at=None,
-                                 last_error=reason[:500]))
-            self.audit(conn, actor="system", action="batch.reanchor", subject=f"{len(roots)} batches",
-                       detail={"reason": reason, "roots": ["0x" + bytes(r).hex() for r in roots[:50]]})
 
     # ------------------------------------------------------------------ voids
 
