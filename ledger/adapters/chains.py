@@ -70,12 +70,7 @@ class ChainSession:
                    if i not in self.hospitals or self.ledger.account_info(a).member_id != i}
         if not missing:
             return
-        from ledger.adapters.web3_chain import id_to_bytes32
-
-        fn = self.ledger.contract.functions.registerHospital
-        self.ledger.send_pipelined(
-            [(self.governance, fn(id_to_bytes32(i), a), 250_000) for i, a in missing.items()], in_flight=500
-        )
+        self.ledger.register_hospitals(list(missing.items()))
         self.hospitals.update(missing)
         self.save()
 

@@ -182,6 +182,25 @@ class Web3Ledger:
         fn = self.contract.functions.registerPayer(id_to_bytes32(payer_id), to_checksum_address(account))
         return self._transact(self.relayer, fn, "registerPayer")
 
+    def register_hospitals(self, members: Sequence[tuple[str, Address]]) -> list[TxReceipt]:
+        """Bind each ``(institution id, account)``, all transactions sent before any is awaited.
+
+        An id not yet on chain is registered; an id already registered with another
+        account (a re-created store, a new key) gets this account added. A dry run of
+        ``registerHospital`` tells which, so no pipelined transaction reverts.
+        """
+        functions = self.contract.functions
+        calls = []
+        for member_id, account in members:
+            member, checksummed = id_to_bytes32(member_id), to_checksum_address(account)
+            fn = functions.registerHospital(member, checksummed)
+            try:
+                fn.call({"from": self.relayer})
+            except Exception:
+                fn = functions.addKey(member, checksummed)
+            calls.append((self.relayer, fn, 300_000))
+        return self.send_pipelined(calls, in_flight=256)
+
     def add_key(self, member_id: str, account: Address) -> TxReceipt:
         """Bind another account to an existing member (governance only)."""
         fn = self.contract.functions.addKey(id_to_bytes32(member_id), to_checksum_address(account))

@@ -29,11 +29,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from eth_utils import to_checksum_address
-
 from ledger.adapters.chains import ChainSession
 from ledger.adapters.events import EventReader
-from ledger.adapters.web3_chain import id_to_bytes32
 from ledger.anchoring import Anchorer
 from ledger.app.service import LedgerService
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
@@ -220,17 +217,7 @@ class ChainWorker:
             todo.append(h)
         if not todo:
             return
-        functions = self.ledger.contract.functions
-        calls = []
-        for h in todo:
-            member, account = id_to_bytes32(h.institution_id), to_checksum_address(h.account)
-            fn = functions.registerHospital(member, account)
-            try:  # dry run: an id on chain with another key (a re-created store) gets our key added
-                fn.call({"from": self.ledger.relayer})
-            except Exception:
-                fn = functions.addKey(member, account)
-            calls.append((self.ledger.relayer, fn, 300_000))
-        receipts = self.ledger.send_pipelined(calls, in_flight=256)
+        receipts = self.ledger.register_hospitals([(h.institution_id, h.account) for h in todo])
         for h, receipt in zip(todo, receipts, strict=True):
             self.store.set_registered(h.institution_id, receipt.block_number)
             self._registered.add(h.institution_id)
