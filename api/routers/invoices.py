@@ -206,17 +206,13 @@ def void_invoice(fingerprint: str, body: VoidIn, service: ServiceDep, principal:
 @router.get("/{fingerprint}/qr.png", responses={**_PROBLEMS, 200: {"content": {"image/png": {}}}},
             summary="The invoice's QR code as PNG")
 def get_qr_png(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
-    from ledger.adapters import qr_image
-
-    return Response(qr_image.qr_png(service.invoice(principal, fingerprint).invoice.qr), media_type="image/png")
+    return get_qr(fingerprint, service, principal, format="png")
 
 
 @router.get("/{fingerprint}/qr.svg", responses={**_PROBLEMS, 200: {"content": {"image/svg+xml": {}}}},
             summary="The invoice's QR code as SVG")
 def get_qr_svg(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
-    from ledger.adapters import qr_image
-
-    return Response(qr_image.qr_svg(service.invoice(principal, fingerprint).invoice.qr), media_type="image/svg+xml")
+    return get_qr(fingerprint, service, principal, format="svg")
 
 
 @router.get("/{fingerprint}/print", responses={**_PROBLEMS, 200: {"content": {"text/html": {}}}},
