@@ -215,14 +215,33 @@ def get_qr_svg(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -
     return get_qr(fingerprint, service, principal, format="svg")
 
 
-@router.get("/{fingerprint}/print", responses={**_PROBLEMS, 200: {"content": {"text/html": {}}}},
-            summary="The printable invoice (HTML: header, fee lines, amounts, QR code)")
-def print_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
-    from ledger.adapters.invoice_html import render_invoice
-
+def _printable(fingerprint: str, service: LedgerService, principal: Principal) -> tuple[dict[str, Any], list[Any], str]:
+    """The invoice (GET /v1/invoices/{fp} shape), its fee lines and the issuer's name, for printing."""
     detail = service.invoice(principal, fingerprint)
     doc = InvoiceOut.of_detail(detail, proof=None, chain={}).model_dump(mode="json")
     lines = get_fee_lines(fingerprint, service, principal)["feeLines"]
-    hospital = service.store.hospital(detail.invoice.issuer)
-    return Response(render_invoice(doc, lines, hospital_name=hospital.name), media_type="text/html; charset=utf-8",
+    return doc, lines, service.store.hospital(detail.invoice.issuer).name
+
+
+@router.get("/{fingerprint}/print", responses={**_PROBLEMS, 200: {"content": {"text/html": {}, "application/pdf": {}}}},
+            summary="The printable invoice (HTML, or PDF with ?format=pdf: header, fee lines, amounts, QR code)")
+def print_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep,
+                  format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html") -> Response:
+    if format == "pdf":
+        return print_invoice_pdf(fingerprint, service, principal)
+    from ledger.adapters.invoice_html import render_invoice
+
+    doc, lines, hospital_name = _printable(fingerprint, service, principal)
+    return Response(render_invoice(doc, lines, hospital_name=hospital_name), media_type="text/html; charset=utf-8",
                     headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:"})
+
+
+@router.get("/{fingerprint}/print.pdf", responses={**_PROBLEMS, 200: {"content": {"application/pdf": {}}}},
+            summary="The printable invoice as PDF (A4; multi-page for long invoices)")
+def print_invoice_pdf(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
+    from ledger.adapters.invoice_pdf import render_invoice_pdf
+
+    doc, lines, hospital_name = _printable(fingerprint, service, principal)
+    pdf = render_invoice_pdf(doc, lines, hospital_name=hospital_name)
+    name = f"{doc['invoiceCode']}-{doc['invoiceNumber']}.pdf"
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})

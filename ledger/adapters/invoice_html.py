@@ -14,9 +14,11 @@ from typing import Any
 
 from ledger.adapters.qr_image import qr_svg
 
-_CATEGORY = {"A": "甲类 A", "B": "乙类 B", "C": "丙类 C"}
-_VISIT = {"outpatient": "门诊 outpatient", "inpatient": "住院 inpatient", "emergency": "急诊 emergency",
-          "pharmacy": "药店 pharmacy"}
+CATEGORY = {"A": "甲类 A", "B": "乙类 B", "C": "丙类 C"}
+VISIT = {"outpatient": "门诊 outpatient", "inpatient": "住院 inpatient", "emergency": "急诊 emergency",
+         "pharmacy": "药店 pharmacy"}
+
+_STATE = {"stored": "stored, not yet anchored", "anchored": "anchored on chain", "voided": "VOIDED (red-letter)"}
 
 _STYLE = """
 @page { size: A4; margin: 14mm; }
@@ -45,29 +47,33 @@ def yuan(fen: int) -> str:
     return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
 
 
+def header_fields(invoice: Mapping[str, Any], hospital_name: str) -> list[tuple[str, str]]:
+    """The labelled header values of the printable invoice (HTML and PDF), in print order."""
+    return [
+        ("Issuer 开票单位", f"{hospital_name} ({invoice['issuer']})"),
+        ("Invoice code 票据代码", str(invoice["invoiceCode"])),
+        ("Invoice number 票据号码", str(invoice["invoiceNumber"])),
+        ("Check code 校验码", str(invoice["checkCode"])), ("Issued 开票时间", str(invoice["issuedAt"])),
+        ("Visit 就诊类型", VISIT.get(invoice["visitType"], str(invoice["visitType"]))),
+        ("Fund paid 统筹支付", yuan(int(invoice["fundPaidFen"]))),
+        ("Account paid 个人账户", yuan(int(invoice["accountPaidFen"]))),
+        ("Cash paid 个人现金", yuan(int(invoice["cashPaidFen"]))),
+        ("Status 状态", _STATE.get(invoice["state"], str(invoice["state"]))),
+    ]
+
+
 def render_invoice(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[str, Any]], *,
                    hospital_name: str) -> str:
     """The printable page of an invoice (API shapes: the GET /v1/invoices/{fp} body and its fee lines)."""
     e = escape
     rows = "\n".join(
         f"<tr><td class=n>{int(li['seq'])}</td><td><code>{e(li['itemCode'])}</code></td><td>{e(li['itemName'])}</td>"
-        f"<td>{e(_CATEGORY.get(li['category'], li['category']))}</td><td class=n>{e(li['quantity'])}</td>"
+        f"<td>{e(CATEGORY.get(li['category'], li['category']))}</td><td class=n>{e(li['quantity'])}</td>"
         f"<td>{e(li['unit'])}</td><td class=n>{yuan(int(li['unitPriceFen']))}</td>"
         f"<td class=n>{yuan(int(li['amountFen']))}</td><td>{e(li['serviceDate'])}</td></tr>"
         for li in fee_lines
     )
-    state = {"stored": "stored, not yet anchored", "anchored": "anchored on chain", "voided": "VOIDED (red-letter)"}
-    fields = [
-        ("Issuer 开票单位", f"{hospital_name} ({invoice['issuer']})"),
-        ("Invoice code 票据代码", invoice["invoiceCode"]), ("Invoice number 票据号码", invoice["invoiceNumber"]),
-        ("Check code 校验码", invoice["checkCode"]), ("Issued 开票时间", invoice["issuedAt"]),
-        ("Visit 就诊类型", _VISIT.get(invoice["visitType"], invoice["visitType"])),
-        ("Fund paid 统筹支付", yuan(int(invoice["fundPaidFen"]))),
-        ("Account paid 个人账户", yuan(int(invoice["accountPaidFen"]))),
-        ("Cash paid 个人现金", yuan(int(invoice["cashPaidFen"]))),
-        ("Status 状态", state.get(invoice["state"], invoice["state"])),
-    ]
-    head = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in fields)
+    head = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in header_fields(invoice, hospital_name))
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
