@@ -18,6 +18,8 @@ class Role(StrEnum):
     PAYER = "payer"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    CLERK = "clerk"        # a hospital's claims window, filing for a citizen who is present
+    CITIZEN = "citizen"    # an insured person (e-voucher token, not a stored credential)
 
 
 @dataclass(frozen=True)

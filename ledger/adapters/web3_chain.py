@@ -18,7 +18,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+from eth_utils import function_abi_to_4byte_selector, keccak, to_checksum_address
 from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
 from web3.contract import Contract
@@ -52,6 +52,40 @@ _PANIC = bytes.fromhex("4e487b71")
 _INVOICE_RECORD = function_abi_to_4byte_selector(
     {"type": "function", "name": "invoiceRecord", "inputs": [{"type": "bytes32"}, {"type": "bytes32"}]})
 _ERROR_STRING = bytes.fromhex("08c379a0")
+#: batched stamp operations: contract function and the gas each item may take
+_STAMP_OPS = {"reserve": ("reserveMany", 120_000), "finalize": ("finalizeMany", 45_000),
+              "release": ("releaseMany", 45_000)}
+_STAMP_TOPICS = frozenset(keccak(text=f"{name}(bytes32,bytes32,bytes32,uint256)") for name in (
+    "ReimbursementReserved", "ReimbursementReleased", "ReimbursementFinalized"))
+_REFUSED_TOPIC = keccak(text="StampRefused(bytes32,bytes32,bytes4)")
+_CLAIM_STATUS = {0: "none", 1: "reserved", 2: "released", 3: "finalized"}
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A payer's request to reserve ``amount_fen`` of an anchored invoice for claim ``claim_id``."""
+
+    claim_id: bytes
+    issuer: str
+    fingerprint: bytes
+    total_fen: int
+    amount_fen: int
+    batch_root: bytes
+    proof: tuple[bytes, ...]
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (bytes(self.claim_id), id_to_bytes32(self.issuer), bytes(self.fingerprint), self.total_fen,
+                self.amount_fen, bytes(self.batch_root), [bytes(p) for p in self.proof])
+
+
+@dataclass(frozen=True)
+class StampOutcome:
+    """One item of a batched stamp: ``refused`` is None when it took effect, else the error name."""
+
+    claim_id: bytes
+    refused: str | None
+    tx: str
+    block: int
 
 
 def id_to_bytes32(text: str) -> bytes:
@@ -128,6 +162,10 @@ class Web3Ledger:
             raise ChainUnavailable(f"cannot reach the chain node: {exc}") from exc
         self.gas_used_total = 0
         self.tx_count = 0
+        #: seconds between receipt polls: a stamped claim's latency includes up to one of them
+        self.poll_latency = 0.01
+        self._selector_names = {function_abi_to_4byte_selector(e): str(e["name"])
+                                for e in artifact.abi if e.get("type") == "error"}
 
     # ------------------------------------------------------------------ construction
 
@@ -288,6 +326,55 @@ class Web3Ledger:
     def release(self, *, payer: Address, claim_id: bytes) -> TxReceipt:
         return self._transact(payer, self.contract.functions.release(bytes(claim_id)), "release")
 
+    def stamp_many(self, payer: Address, op: str, items: Sequence[Reservation | bytes], *,
+                   per_tx: int = 100) -> list[StampOutcome]:
+        """Batched stamps: ``op`` is ``reserve`` (items are :class:`Reservation`), ``finalize``
+        or ``release`` (items are chain claim ids). All transactions are sent before any is
+        awaited (one block holds them all); each item's outcome comes from the receipt's
+        events: the stamp event, or ``StampRefused`` with the error a single call would
+        have reverted with. Items of a transaction that failed as a whole raise.
+        """
+        if op not in _STAMP_OPS:
+            raise ValueError(f"unknown stamp operation {op!r}")
+        fn_name, per_item_gas = _STAMP_OPS[op]
+        sent: list[tuple[bytes, list[bytes]]] = []
+        for start in range(0, len(items), per_tx):
+            chunk = items[start : start + per_tx]
+            if op == "reserve":
+                args = [r.as_tuple() for r in chunk]  # type: ignore[union-attr]
+                ids = [bytes(r.claim_id) for r in chunk]  # type: ignore[union-attr]
+            else:
+                args = [bytes(c) for c in chunk]  # type: ignore[arg-type]
+                ids = list(args)
+            fn = getattr(self.contract.functions, fn_name)(args)
+            sent.append((self._send(payer, fn, fn_name, gas=60_000 + per_item_gas * len(chunk)), ids))
+        outcomes: list[StampOutcome] = []
+        for tx_hash, ids in sent:
+            raw = self._wait_raw(tx_hash, fn_name)
+            tx, block = to_hex(bytes(raw["transactionHash"])), int(raw["blockNumber"])
+            seen: dict[bytes, str | None] = {}
+            for log in raw["logs"]:
+                topics = log["topics"]
+                if not topics or log["address"].lower() != self.contract.address.lower():
+                    continue
+                topic0 = bytes(topics[0])
+                if topic0 in _STAMP_TOPICS and len(topics) == 4:
+                    seen[bytes(topics[3])] = None
+                elif topic0 == _REFUSED_TOPIC and len(topics) == 3:
+                    selector = bytes(log["data"])[:4]
+                    seen[bytes(topics[2])] = self._selector_names.get(selector, "0x" + selector.hex())
+            for claim_id in ids:
+                if claim_id not in seen:
+                    raise ChainError(f"{fn_name} {tx} has no event for claim 0x{claim_id.hex()}")
+                outcomes.append(StampOutcome(claim_id, seen[claim_id], tx, block))
+        return outcomes
+
+    def claim_of(self, payer_id: str, claim_id: bytes) -> tuple[str, int, bytes]:
+        """(status, amount fen, fingerprint) of a payer's claim on chain; status ``none`` if unknown."""
+        fp, amount, _payer, _hospital, status, _at = self._call(
+            self.contract.functions.claimOf(id_to_bytes32(payer_id), bytes(claim_id)))
+        return _CLAIM_STATUS[int(status)], int(amount), bytes(fp)
+
     def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState:
         """Reserved / paid / voided state of ``issuer``'s invoice ``fingerprint``.
 
@@ -392,8 +479,14 @@ class Web3Ledger:
         return bytes(tx_hash)
 
     def _wait(self, tx_hash: bytes, label: str) -> TxReceipt:
+        receipt = self._wait_raw(tx_hash, label)
+        return TxReceipt(to_hex(bytes(receipt["transactionHash"])), receipt["blockNumber"], receipt["gasUsed"])
+
+    def _wait_raw(self, tx_hash: bytes, label: str) -> Any:
+        """The mined receipt (with logs); raises if the transaction reverted as a whole."""
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._receipt_timeout, poll_latency=0.05)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._receipt_timeout,
+                                                               poll_latency=self.poll_latency)
         except TimeExhausted as exc:
             raise ChainUnavailable(f"{label} {to_hex(tx_hash)} not mined within {self._receipt_timeout} s") from exc
         except (OSError, ConnectionError) as exc:
@@ -402,7 +495,7 @@ class Web3Ledger:
         self.gas_used_total += receipt["gasUsed"]
         if receipt["status"] != 1:
             raise ContractReverted("reverted on chain after a successful estimate", function=label)
-        return TxReceipt(to_hex(bytes(receipt["transactionHash"])), receipt["blockNumber"], receipt["gasUsed"])
+        return receipt
 
     _gas_price_cache: tuple[float, int] = (0.0, 0)
 

@@ -238,6 +238,146 @@ class ClawbackRow(SQLModel, table=True):
     settled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+# ------------------------------------------------------------------ the payer's claims (issue 5)
+
+
+class Payer(SQLModel, table=True):
+    """A payer this store acts for (normally one per deployment) and its on-chain account."""
+
+    __tablename__ = "payers"
+
+    payer_id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    account: str = Field(max_length=42, unique=True)
+    keystore: str = Field(sa_column=Column(Text, nullable=False))   # sealed like hospitals' keys
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    registered_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Person(SQLModel, table=True):
+    """An insured person enrolled with this payer, known only by pseudonym."""
+
+    __tablename__ = "persons"
+
+    pseudonym: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    name: str = Field(default="", max_length=100)       # display name for delegates and clerks
+    category: str = Field(max_length=16)                # employee | retired | resident
+    enrolled_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class Delegation(SQLModel, table=True):
+    """``holder`` may see and claim ``person``'s invoices (family member, guardian)."""
+
+    __tablename__ = "delegations"
+
+    holder: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    person: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    relation: str = Field(max_length=16)                # spouse | parent | child | guardian | other
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    created_by: str = Field(max_length=80)
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class PersonYear(SQLModel, table=True):
+    """Year-to-date figures of one person under one scheme: the deductible used and what was paid.
+
+    Updated in the transaction that decides a claim (and given back when a claim is
+    rejected or refused), so two claims of one person never both use the same deductible.
+    """
+
+    __tablename__ = "person_years"
+
+    pseudonym: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    scheme: str = Field(primary_key=True, max_length=40)
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    deductible_used_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reimbursed_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ClaimSubmission(SQLModel, table=True):
+    """One tap: the claims made under one ``Idempotency-Key``, so a retry gets them back."""
+
+    __tablename__ = "claim_submissions"
+    __table_args__ = (UniqueConstraint("caller", "idempotency_key", name="uq_claim_submissions_key"),)
+
+    id: str = Field(primary_key=True, max_length=24)
+    caller: str = Field(max_length=80)                  # who sent it (citizen pseudonym / clerk credential)
+    idempotency_key: str = Field(max_length=128)
+    request_sha256: bytes = Field(sa_column=_bytes(32, nullable=False))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class ClaimRow(SQLModel, table=True):
+    """A claim on one invoice by this payer: decision, on-chain stamp, review and payout.
+
+    ``state``: submitted → in-review | paid (instant) → approved → paid; rejected →
+    appealed → in-review; refused (the chain would not reserve); nothing-payable;
+    clawback (voided after payment). ``stamp`` mirrors the on-chain claim status
+    (reserved | released | finalized) of ``chain_claim_id``; a new attempt (an
+    appeal, a retry with a smaller amount) gets a new chain claim id.
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        Index("ix_claims_state", "state", "created_at"),
+        Index("ix_claims_person", "person", "created_at"),
+        # one live claim per invoice at this payer: a refused one may be claimed again
+        Index("uq_claims_live_invoice", "fingerprint", unique=True,
+              sqlite_where=text("state <> 'refused'"), postgresql_where=text("state <> 'refused'")),
+        # the stamper's outbox: claims whose chain stamp must change
+        Index("ix_claims_chain_todo", "chain_todo",
+              sqlite_where=text("chain_todo IS NOT NULL"), postgresql_where=text("chain_todo IS NOT NULL")),
+    )
+
+    id: str = Field(primary_key=True, max_length=24)
+    submission_id: str = Field(max_length=24, index=True)
+    payer_id: str = Field(max_length=32)
+    fingerprint: bytes = Field(sa_column=_bytes(32, nullable=False))
+    issuer: str = Field(max_length=12)
+    person: bytes = Field(sa_column=_bytes(32, nullable=False))
+    actor: str = Field(max_length=80)
+    relation: str = Field(max_length=16)                # self | delegate:<relation> | clerk
+    state: str = Field(max_length=16)
+    scheme: str = Field(max_length=40)
+    year: int
+    requested_fen: int = Field(sa_column=Column(BigInteger, nullable=False))   # paid out of pocket
+    decided_fen: int = Field(sa_column=Column(BigInteger, nullable=False))     # what the rules pay
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))      # what is reserved / paid
+    deductible_used_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    decision: str = Field(sa_column=Column(Text, nullable=False))              # Decision.to_json()
+    flags: str = Field(sa_column=Column(Text, nullable=False))                 # JSON list of flag rules
+    instant: bool
+    reviews_needed: int
+    attempt: int
+    chain_claim_id: bytes = Field(sa_column=_bytes(32, nullable=False, unique=True))
+    #: reserve | finalize | release while the chain stamp must change, else NULL
+    chain_todo: str | None = Field(default=None, max_length=16)
+    stamp: str | None = Field(default=None, max_length=16)
+    stamp_tx: str | None = Field(default=None, max_length=66)
+    stamp_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    refusal: str | None = Field(default=None, max_length=300)
+    rejection: str | None = Field(default=None, max_length=500)
+    appeal: str | None = Field(default=None, max_length=500)
+    payment_ref: str | None = Field(default=None, max_length=64)
+    paid_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class ClaimReview(SQLModel, table=True):
+    """A reviewer's verdict on a claim (two different reviewers above the maker-checker threshold)."""
+
+    __tablename__ = "claim_reviews"
+
+    claim_id: str = Field(primary_key=True, max_length=24)
+    round: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})   # 1, or 2 after an appeal
+    reviewer: str = Field(primary_key=True, max_length=80)
+    verdict: str = Field(max_length=8)                  # approve | reject
+    reason: str = Field(max_length=500)
+    at: datetime = Field(sa_column=_utc(nullable=False))
+
+
 # ------------------------------------------------------------------ operations
 
 

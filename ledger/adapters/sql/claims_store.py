@@ -1,0 +1,623 @@
+"""The payer's claims in SQL: enrolment, delegations, year-to-date figures, claims and reviews.
+
+Each method that changes a claim is one transaction on the store's writer path (so
+SQLite writers take turns and PostgreSQL rows are locked where two requests could
+race): a claim's state, its year-to-date effect and its audit entry commit together.
+The ``chain_todo`` column is the stamper's outbox, the same pattern as the invoices'
+anchoring outbox: a claim whose on-chain stamp must change says so in the row that
+the user-visible state lives in, so a crash between the chain and the database is
+repaired by sending again (the contract refuses a second reservation of one claim
+id, and the stamper then reads what the chain has).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Text, and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ledger.adapters.sql import schema as s
+from ledger.adapters.sql.store import B, CB, E, I, V, SqlStore, _aware, utcnow
+from ledger.errors import Conflict, NotFound
+
+P, PE, D, PY, SUB, CL, RV = (s.Payer.__table__, s.Person.__table__, s.Delegation.__table__,  # type: ignore[attr-defined]
+                             s.PersonYear.__table__, s.ClaimSubmission.__table__,  # type: ignore[attr-defined]
+                             s.ClaimRow.__table__, s.ClaimReview.__table__)  # type: ignore[attr-defined]
+H = s.Hospital.__table__  # type: ignore[attr-defined]
+
+#: states in which a claim still holds (or will hold) money: they count towards the year
+LIVE_STATES = ("submitted", "in-review", "approved", "paid", "appealed")
+
+
+@dataclass(frozen=True)
+class PayerRecord:
+    payer_id: str
+    name: str
+    account: str
+    sealed_key: str
+    created_at: datetime
+    registered_block: int | None
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    pseudonym: bytes
+    name: str
+    category: str
+
+
+@dataclass(frozen=True)
+class ClaimDraft:
+    """A claim as the service decided it, before it is stored."""
+
+    id: str
+    payer_id: str
+    fingerprint: bytes
+    issuer: str
+    person: bytes
+    actor: str
+    relation: str
+    scheme: str
+    year: int
+    requested_fen: int
+    decided_fen: int
+    amount_fen: int
+    deductible_used_fen: int
+    decision: dict[str, Any]
+    flags: tuple[str, ...]
+    instant: bool
+    reviews_needed: int
+    chain_claim_id: bytes
+    state: str = "submitted"
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A stored claim (what the API shows, with the invoice's header figures)."""
+
+    id: str
+    submission_id: str
+    payer_id: str
+    fingerprint: bytes
+    issuer: str
+    invoice_code: str
+    invoice_number: str
+    person: bytes
+    actor: str
+    relation: str
+    state: str
+    scheme: str
+    year: int
+    requested_fen: int
+    decided_fen: int
+    amount_fen: int
+    deductible_used_fen: int
+    decision: dict[str, Any]
+    flags: tuple[str, ...]
+    instant: bool
+    reviews_needed: int
+    attempt: int
+    chain_claim_id: bytes
+    chain_todo: str | None
+    stamp: str | None
+    stamp_tx: str | None
+    stamp_block: int | None
+    refusal: str | None
+    rejection: str | None
+    appeal: str | None
+    payment_ref: str | None
+    paid_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    reviews: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class StampTask:
+    """A claim whose chain stamp must change, with what a reservation needs."""
+
+    claim_id: str
+    op: str
+    chain_claim_id: bytes
+    fingerprint: bytes
+    issuer: str
+    total_fen: int
+    amount_fen: int
+    batch_root: bytes | None
+    anchored: bool
+
+
+_CLAIM_COLS = (CL, I.c.invoice_code, I.c.invoice_number)
+
+
+class ClaimStore:
+    """Claims-side tables on the same database (and writer path) as :class:`SqlStore`."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------------ payers
+
+    def add_payer(self, p: PayerRecord, *, actor: str) -> None:
+        with self.store._tx() as conn:
+            if conn.execute(select(P.c.payer_id).where(P.c.payer_id == p.payer_id)).first():
+                raise Conflict(f"payer {p.payer_id} is already registered")
+            conn.execute(P.insert().values(payer_id=p.payer_id, name=p.name, account=p.account, keystore=p.sealed_key,
+                                           created_at=p.created_at, registered_block=None))
+            self.store.audit(conn, actor=actor, action="payer.register", subject=p.payer_id,
+                             detail={"name": p.name, "account": p.account})
+
+    def payer(self, payer_id: str) -> PayerRecord:
+        with self.store._read() as conn:
+            row = conn.execute(select(P).where(P.c.payer_id == payer_id)).first()
+        if row is None:
+            raise NotFound(f"no payer {payer_id!r} is registered in this store (`ebill payer register`)")
+        return _payer(row)
+
+    def payers(self) -> list[PayerRecord]:
+        with self.store._read() as conn:
+            return [_payer(r) for r in conn.execute(select(P).order_by(P.c.payer_id))]
+
+    def set_payer_registered(self, payer_id: str, block: int | None) -> None:
+        with self.store._tx() as conn:
+            conn.execute(update(P).where(P.c.payer_id == payer_id).values(registered_block=block))
+
+    # ------------------------------------------------------------------ persons and delegations
+
+    def enrol(self, persons: Sequence[PersonRecord], *, actor: str) -> int:
+        """Add or update enrolments; returns how many rows were written."""
+        now = utcnow()
+        with self.store._tx() as conn:
+            for chunk in _chunks(persons, 1000):
+                rows = [{"pseudonym": p.pseudonym, "name": p.name, "category": p.category, "enrolled_at": now}
+                        for p in chunk]
+                stmt = self.store._insert(PE).values(rows)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["pseudonym"],
+                    set_={"name": stmt.excluded.name, "category": stmt.excluded.category}))
+            self.store.audit(conn, actor=actor, action="person.enrol", subject=f"{len(persons)} persons",
+                             detail={"count": len(persons)})
+        return len(persons)
+
+    def person(self, pseudonym: bytes) -> PersonRecord | None:
+        with self.store._read() as conn:
+            row = conn.execute(select(PE).where(PE.c.pseudonym == pseudonym)).first()
+        return PersonRecord(bytes(row.pseudonym), row.name, row.category) if row else None
+
+    def delegate(self, *, holder: bytes, person: bytes, relation: str, actor: str) -> None:
+        now = utcnow()
+        with self.store._tx() as conn:
+            stmt = self.store._insert(D).values(holder=holder, person=person, relation=relation, created_at=now,
+                                                created_by=actor, revoked_at=None)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["holder", "person"],
+                set_={"relation": relation, "created_at": now, "created_by": actor, "revoked_at": None}))
+            self.store.audit(conn, actor=actor, action="delegation.grant", subject="0x" + person.hex()[:16],
+                             detail={"holder": "0x" + holder.hex(), "person": "0x" + person.hex(), "relation": relation})
+
+    def revoke_delegation(self, *, holder: bytes, person: bytes, actor: str) -> None:
+        with self.store._tx() as conn:
+            n = conn.execute(update(D).where(D.c.holder == holder, D.c.person == person, D.c.revoked_at.is_(None))
+                             .values(revoked_at=utcnow())).rowcount
+            if not n:
+                raise NotFound("no such delegation")
+            self.store.audit(conn, actor=actor, action="delegation.revoke", subject="0x" + person.hex()[:16],
+                             detail={"holder": "0x" + holder.hex(), "person": "0x" + person.hex()})
+
+    def delegations_of(self, holder: bytes) -> list[tuple[PersonRecord, str]]:
+        """The persons ``holder`` may act for, with the relation."""
+        with self.store._read() as conn:
+            rows = conn.execute(select(PE, D.c.relation).join(D, D.c.person == PE.c.pseudonym)
+                                .where(D.c.holder == holder, D.c.revoked_at.is_(None)).order_by(PE.c.name)).all()
+        return [(PersonRecord(bytes(r.pseudonym), r.name, r.category), r.relation) for r in rows]
+
+    def relation(self, holder: bytes, person: bytes) -> str | None:
+        with self.store._read() as conn:
+            return conn.execute(select(D.c.relation).where(D.c.holder == holder, D.c.person == person,
+                                                           D.c.revoked_at.is_(None))).scalar_one_or_none()
+
+    # ------------------------------------------------------------------ the person's invoices
+
+    def invoices_of(self, person: bytes, *, limit: int = 200) -> list[dict[str, Any]]:
+        """The person's invoices (newest first) with anchoring, void and this payer's latest claim."""
+        q = (select(I.c.fingerprint, I.c.issuer, H.c.name.label("hospital_name"), I.c.invoice_code,
+                    I.c.invoice_number, I.c.issued_at, I.c.visit_type, I.c.total_fen, I.c.cash_paid_fen,
+                    I.c.fund_paid_fen, I.c.fee_line_count, B.c.anchored_block, V.c.state.label("void_state"))
+             .join(H, H.c.institution_id == I.c.issuer)
+             .outerjoin(B, B.c.root == I.c.batch_root)
+             .outerjoin(V, V.c.fingerprint == I.c.fingerprint)
+             .where(I.c.patient == person).order_by(I.c.issued_at.desc()).limit(limit))
+        with self.store._read() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+            voided = _voided_on_chain(conn, [r["fingerprint"] for r in rows])
+        for r in rows:
+            r["fingerprint"] = bytes(r["fingerprint"])
+            r["voided"] = r.pop("void_state") == "voided" or r["fingerprint"] in voided
+        return rows
+
+    def voided_on_chain(self, fingerprint: bytes) -> bool:
+        with self.store._read() as conn:
+            return bool(_voided_on_chain(conn, [fingerprint]))
+
+    # ------------------------------------------------------------------ claims
+
+    def submission(self, caller: str, key: str) -> tuple[str, bytes, list[Claim]] | None:
+        """An earlier submission under ``key`` by ``caller``: (id, request hash, claims)."""
+        with self.store._read() as conn:
+            row = conn.execute(select(SUB).where(SUB.c.caller == caller, SUB.c.idempotency_key == key)).first()
+            if row is None:
+                return None
+            claims = self._claims(conn, CL.c.submission_id == row.id)
+        return row.id, bytes(row.request_sha256), claims
+
+    def live_claim(self, fingerprint: bytes) -> Claim | None:
+        with self.store._read() as conn:
+            found = self._claims(conn, CL.c.fingerprint == fingerprint, CL.c.state != "refused")
+        return found[0] if found else None
+
+    def latest_claims(self, fingerprints: Sequence[bytes]) -> dict[bytes, Claim]:
+        if not fingerprints:
+            return {}
+        with self.store._read() as conn:
+            found = self._claims(conn, CL.c.fingerprint.in_(list(fingerprints)))
+        latest: dict[bytes, Claim] = {}
+        for c in sorted(found, key=lambda c: c.created_at):
+            latest[c.fingerprint] = c
+        return latest
+
+    def year_to_date(self, person: bytes, scheme: str, year: int) -> tuple[int, int]:
+        with self.store._read() as conn:
+            row = conn.execute(select(PY).where(PY.c.pseudonym == person, PY.c.scheme == scheme,
+                                                PY.c.year == year)).first()
+        return (row.deductible_used_fen, row.reimbursed_fen) if row else (0, 0)
+
+    def submit(self, *, submission_id: str, caller: str, key: str, request_sha256: bytes,
+               drafts: Sequence[Callable[[tuple[int, int]], ClaimDraft]], keys: Sequence[tuple[bytes, str, int]],
+               actor: str) -> tuple[str, list[Claim], bool]:
+        """Store one tap's claims in one transaction; returns (submission id, claims, replayed).
+
+        ``drafts[i]`` decides claim ``i`` from the person's year-to-date figures
+        (deductible used, reimbursed) for ``keys[i] = (person, scheme, year)``, read
+        under the writer lock (PostgreSQL: the row is locked), so claims of one person
+        never race for the same deductible. A repeated ``key`` with the same request
+        returns the first outcome; with another request it is a :class:`Conflict`; an
+        invoice with a live claim at this payer is a :class:`Conflict` and stores nothing.
+        """
+        now = utcnow()
+        try:
+            with self.store._tx() as conn:
+                row = conn.execute(select(SUB).where(SUB.c.caller == caller, SUB.c.idempotency_key == key)).first()
+                if row is not None:
+                    if bytes(row.request_sha256) != request_sha256:
+                        raise Conflict(f"Idempotency-Key {key!r} was used for another request; use a new key "
+                                       "for a new claim")
+                    return row.id, self._claims(conn, CL.c.submission_id == row.id), True
+                conn.execute(SUB.insert().values(id=submission_id, caller=caller, idempotency_key=key,
+                                                 request_sha256=request_sha256, created_at=now))
+                for draft_of, (person, scheme, year) in zip(drafts, keys, strict=True):
+                    ytd = self._lock_year(conn, person, scheme, year)
+                    d = draft_of(ytd)
+                    live = conn.execute(select(CL.c.id, CL.c.state).where(
+                        CL.c.fingerprint == d.fingerprint, CL.c.state != "refused")).first()
+                    if live is not None:
+                        raise Conflict(f"invoice 0x{d.fingerprint.hex()} is claimed already at this payer "
+                                       f"(claim {live.id}, {live.state})")
+                    self._insert_claim(conn, submission_id, d, now)
+                    if d.state in LIVE_STATES or d.state == "nothing-payable":
+                        self._add_year(conn, person, scheme, year, d.deductible_used_fen, d.amount_fen)
+                    self.store.audit(conn, actor=actor, action=f"claim.{d.state}", subject=d.id, detail={
+                        "fingerprint": "0x" + d.fingerprint.hex(), "person": "0x" + person.hex(),
+                        "relation": d.relation, "decidedFen": d.decided_fen, "amountFen": d.amount_fen,
+                        "flags": list(d.flags), "refusal": d.refusal})
+                return submission_id, self._claims(conn, CL.c.submission_id == submission_id), False
+        except IntegrityError as exc:
+            # a concurrent request won a race the checks above could not see (PostgreSQL:
+            # the same Idempotency-Key, or the same invoice, committed a moment earlier)
+            earlier = self.submission(caller, key)
+            if earlier is not None and earlier[1] == request_sha256:
+                return earlier[0], earlier[2], True
+            raise Conflict("a concurrent claim on the same invoice was stored first; reload and try again") from exc
+
+    def _lock_year(self, conn: Connection, person: bytes, scheme: str, year: int) -> tuple[int, int]:
+        stmt = self.store._insert(PY).values(pseudonym=person, scheme=scheme, year=year, deductible_used_fen=0,
+                                             reimbursed_fen=0)
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["pseudonym", "scheme", "year"]))
+        q = select(PY).where(PY.c.pseudonym == person, PY.c.scheme == scheme, PY.c.year == year)
+        if self.store.dialect == "postgresql":
+            q = q.with_for_update()
+        row = conn.execute(q).one()
+        return row.deductible_used_fen, row.reimbursed_fen
+
+    def _add_year(self, conn: Connection, person: bytes, scheme: str, year: int, deductible: int,
+                  reimbursed: int) -> None:
+        conn.execute(update(PY).where(PY.c.pseudonym == person, PY.c.scheme == scheme, PY.c.year == year)
+                     .values(deductible_used_fen=func.max(0, PY.c.deductible_used_fen + deductible)
+                             if self.store.dialect == "sqlite"
+                             else func.greatest(0, PY.c.deductible_used_fen + deductible),
+                             reimbursed_fen=func.max(0, PY.c.reimbursed_fen + reimbursed)
+                             if self.store.dialect == "sqlite"
+                             else func.greatest(0, PY.c.reimbursed_fen + reimbursed)))
+
+    def _insert_claim(self, conn: Connection, submission_id: str, d: ClaimDraft, now: datetime) -> None:
+        conn.execute(CL.insert().values(
+            id=d.id, submission_id=submission_id, payer_id=d.payer_id, fingerprint=d.fingerprint, issuer=d.issuer,
+            person=d.person, actor=d.actor, relation=d.relation, state=d.state, scheme=d.scheme, year=d.year,
+            requested_fen=d.requested_fen, decided_fen=d.decided_fen, amount_fen=d.amount_fen,
+            deductible_used_fen=d.deductible_used_fen, decision=json.dumps(d.decision, ensure_ascii=False),
+            flags=json.dumps(list(d.flags)), instant=d.instant, reviews_needed=d.reviews_needed, attempt=1,
+            chain_claim_id=d.chain_claim_id, chain_todo="reserve" if d.state == "submitted" else None,
+            refusal=d.refusal, created_at=now, updated_at=now,
+            decided_at=now if d.state in ("refused", "nothing-payable") else None))
+
+    def claim(self, claim_id: str) -> Claim:
+        with self.store._read() as conn:
+            found = self._claims(conn, CL.c.id == claim_id)
+            if not found:
+                raise NotFound(f"no claim {claim_id!r}")
+            reviews = tuple({"reviewer": r.reviewer, "verdict": r.verdict, "reason": r.reason, "round": r.round,
+                             "at": _aware(r.at)}
+                            for r in conn.execute(select(RV).where(RV.c.claim_id == claim_id).order_by(RV.c.at)))
+        return replace(found[0], reviews=reviews)
+
+    def claims(self, *, persons: Sequence[bytes] | None = None, states: Sequence[str] | None = None,
+               after: str | None = None, limit: int = 100, oldest_first: bool = False) -> list[Claim]:
+        cond: list[Any] = []
+        if persons is not None:
+            cond.append(CL.c.person.in_(list(persons)))
+        if states:
+            cond.append(CL.c.state.in_(list(states)))
+        if after:
+            cond.append(CL.c.id > after if oldest_first else CL.c.id < after)
+        with self.store._read() as conn:
+            return self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
+
+    def _claims(self, conn: Connection, *cond: Any, limit: int | None = None, oldest_first: bool = True) -> list[Claim]:
+        q = select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint).where(and_(*cond))
+        q = q.order_by(CL.c.created_at if oldest_first else CL.c.created_at.desc(),
+                       CL.c.id if oldest_first else CL.c.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        return [_claim(r) for r in conn.execute(q)]
+
+    # ------------------------------------------------------------------ the stamper's outbox
+
+    def stamp_tasks(self, *, limit: int = 500, exclude: Sequence[str] = ()) -> list[StampTask]:
+        q = (select(CL.c.id, CL.c.chain_todo, CL.c.chain_claim_id, CL.c.fingerprint, CL.c.issuer, CL.c.amount_fen,
+                    I.c.total_fen, I.c.batch_root, B.c.anchored_block)
+             .join(I, I.c.fingerprint == CL.c.fingerprint).outerjoin(B, B.c.root == I.c.batch_root)
+             .where(CL.c.chain_todo.is_not(None)).order_by(CL.c.updated_at).limit(limit))
+        if exclude:
+            q = q.where(CL.c.id.not_in(list(exclude)))
+        with self.store._read() as conn:
+            return [StampTask(r.id, r.chain_todo, bytes(r.chain_claim_id), bytes(r.fingerprint), r.issuer,
+                              r.total_fen, r.amount_fen, bytes(r.batch_root) if r.batch_root else None,
+                              r.anchored_block is not None) for r in conn.execute(q)]
+
+    def apply_stamps(self, results: Sequence[tuple[StampTask, str, str | None, str | None, int | None]], *,
+                     payer_id: str, on_reserved: Callable[[Claim], str]) -> list[str]:
+        """Record what the chain did, in one transaction.
+
+        Each result is ``(task, outcome, detail, tx, block)`` with outcome ``done`` (the
+        stamp took effect), ``refused`` (final: ``detail`` says why), ``retry`` (leave it
+        for the next round, ``detail`` noted) or ``smaller:<fen>`` (reserve again with that
+        amount, the most the invoice has left). ``on_reserved`` names the state a freshly
+        reserved claim moves to (``approved`` for instant payout, else ``in-review``).
+        Returns the ids of claims that were changed.
+        """
+        changed: list[str] = []
+        now = utcnow()
+        with self.store._tx() as conn:
+            for task, outcome, detail, tx, block in results:
+                row = conn.execute(select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint)
+                                   .where(CL.c.id == task.claim_id)).first()
+                if row is None or row.chain_todo != task.op or bytes(row.chain_claim_id) != task.chain_claim_id:
+                    continue  # the claim moved on meanwhile (e.g. an appeal cancelled a release)
+                c = _claim(row)
+                values: dict[str, Any] = {"updated_at": now}
+                action, audit_detail = "", {"tx": tx, "block": block, "chainClaimId": "0x" + task.chain_claim_id.hex()}
+                if outcome == "done":
+                    values.update(chain_todo=None, stamp_tx=tx, stamp_block=block, refusal=None,
+                                  stamp={"reserve": "reserved", "finalize": "finalized", "release": "released"}[task.op])
+                    action = f"claim.stamp.{values['stamp']}"
+                    if task.op == "reserve" and c.state in ("submitted", "appealed"):
+                        values["state"] = on_reserved(c) if c.state == "submitted" else "in-review"
+                elif outcome == "retry":
+                    values["refusal"] = (detail or "")[:300]
+                    action = "claim.stamp.retry"
+                elif outcome.startswith("smaller:"):
+                    amount = int(outcome.split(":", 1)[1])
+                    values.update(amount_fen=amount, attempt=c.attempt + 1,
+                                  chain_claim_id=_next_chain_id(task.chain_claim_id, c.attempt + 1))
+                    self._add_year(conn, c.person, c.scheme, c.year, 0, amount - c.amount_fen)
+                    action, audit_detail["amountFen"] = "claim.amount.reduced", amount
+                    audit_detail["reason"] = detail
+                else:  # refused
+                    values.update(chain_todo=None, refusal=(detail or "")[:300])
+                    if task.op == "reserve":
+                        values.update(state="refused", decided_at=now)
+                        self._add_year(conn, c.person, c.scheme, c.year, -c.deductible_used_fen, -c.amount_fen)
+                    action = f"claim.stamp.{task.op}-refused"
+                    audit_detail["reason"] = detail
+                conn.execute(update(CL).where(CL.c.id == task.claim_id).values(**values))
+                if "state" in values and values["state"] != c.state:
+                    action = f"claim.{values['state']}"
+                self.store.audit(conn, actor="system:stamper", action=action, subject=task.claim_id,
+                                 detail=audit_detail)
+                changed.append(task.claim_id)
+        return changed
+
+    # ------------------------------------------------------------------ reviews, payout, appeals
+
+    def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str) -> Claim:
+        """Record a reviewer's verdict; approve once enough different reviewers approved, or reject."""
+        now = utcnow()
+        with self.store._tx() as conn:
+            c = self._locked(conn, claim_id)
+            if c.state != "in-review":
+                raise Conflict(f"claim {claim_id} is {c.state}, not in review")
+            round_ = 2 if c.appeal else 1
+            done = {r.reviewer: r.verdict for r in conn.execute(
+                select(RV).where(RV.c.claim_id == claim_id, RV.c.round == round_))}
+            if reviewer in done:
+                raise Conflict(f"you reviewed claim {claim_id} already; a second approval must come from another "
+                               "reviewer (maker-checker)")
+            conn.execute(RV.insert().values(claim_id=claim_id, round=round_, reviewer=reviewer, verdict=verdict,
+                                            reason=reason, at=now))
+            values: dict[str, Any] = {"updated_at": now}
+            approvals = sum(1 for v in done.values() if v == "approve") + (verdict == "approve")
+            if verdict == "reject":
+                values.update(state="rejected", rejection=reason, decided_at=now,
+                              chain_todo="release" if c.stamp == "reserved" else None)
+                self._add_year(conn, c.person, c.scheme, c.year, -c.deductible_used_fen, -c.amount_fen)
+            elif approvals >= c.reviews_needed:
+                values.update(state="approved", decided_at=now)
+            conn.execute(update(CL).where(CL.c.id == claim_id).values(**values))
+            self.store.audit(conn, actor=reviewer, action=f"claim.review.{verdict}", subject=claim_id,
+                             detail={"reason": reason, "round": round_, "approvals": approvals,
+                                     "needed": c.reviews_needed, "state": values.get("state", c.state)})
+        return self.claim(claim_id)
+
+    def appeal(self, claim_id: str, *, reason: str, actor: str, deductible_fen: int, amount_fen: int) -> Claim:
+        """Back to the queue (once): its amounts count for the year again; a released
+        reservation is made again under a new chain claim id."""
+        now = utcnow()
+        with self.store._tx() as conn:
+            c = self._locked(conn, claim_id)
+            if c.state != "rejected":
+                raise Conflict(f"only a rejected claim can be appealed; claim {claim_id} is {c.state}")
+            if c.appeal is not None:
+                raise Conflict(f"claim {claim_id} was appealed once already; a claim can be appealed only once")
+            values: dict[str, Any] = {"appeal": reason, "updated_at": now, "decided_at": None,
+                                      "deductible_used_fen": deductible_fen, "amount_fen": amount_fen}
+            if c.chain_todo == "release":      # not released yet: keep the reservation
+                values.update(state="in-review", chain_todo=None)
+            else:
+                values.update(state="appealed", chain_todo="reserve", attempt=c.attempt + 1,
+                              chain_claim_id=_next_chain_id(c.chain_claim_id, c.attempt + 1))
+            conn.execute(update(CL).where(CL.c.id == claim_id).values(**values))
+            self._add_year(conn, c.person, c.scheme, c.year, deductible_fen, amount_fen)
+            self.store.audit(conn, actor=actor, action="claim.appealed", subject=claim_id, detail={"reason": reason})
+        return self.claim(claim_id)
+
+    def payouts_due(self, *, limit: int = 200) -> list[Claim]:
+        with self.store._read() as conn:
+            return self._claims(conn, CL.c.state == "approved", CL.c.stamp == "reserved", CL.c.payment_ref.is_(None),
+                                limit=limit)
+
+    def mark_paid(self, claim_id: str, *, reference: str, paid_at: datetime) -> None:
+        with self.store._tx() as conn:
+            n = conn.execute(update(CL).where(CL.c.id == claim_id, CL.c.state == "approved")
+                             .values(state="paid", payment_ref=reference, paid_at=paid_at, chain_todo="finalize",
+                                     updated_at=utcnow())).rowcount
+            if n:
+                self.store.audit(conn, actor="system:payout", action="claim.paid", subject=claim_id,
+                                 detail={"reference": reference})
+
+    def apply_voids(self) -> list[str]:
+        """Claims on invoices voided on chain: unpaid ones are refused (their reservation
+        released), paid ones owe a claw-back. Returns the changed claim ids."""
+        changed: list[str] = []
+        now = utcnow()
+        with self.store._tx() as conn:
+            voided = select(E.c.fingerprint).where(E.c.name == "InvoiceVoided")
+            rows = conn.execute(select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint).where(
+                CL.c.fingerprint.in_(voided), CL.c.state.in_(LIVE_STATES))).all()
+            for row in rows:
+                c = _claim(row)
+                if c.state == "paid":
+                    values: dict[str, Any] = {"state": "clawback"}
+                    if c.stamp != "finalized":
+                        values["chain_todo"] = "release"
+                else:
+                    values = {"state": "refused", "refusal": "the hospital voided the invoice", "decided_at": now,
+                              "chain_todo": "release" if c.stamp == "reserved" else None}
+                    self._add_year(conn, c.person, c.scheme, c.year, -c.deductible_used_fen, -c.amount_fen)
+                values["updated_at"] = now
+                conn.execute(update(CL).where(CL.c.id == c.id).values(**values))
+                self.store.audit(conn, actor="system:stamper", action=f"claim.{values['state']}", subject=c.id,
+                                 detail={"reason": "InvoiceVoided", "amountFen": c.amount_fen,
+                                         "paymentRef": c.payment_ref})
+                changed.append(c.id)
+        return changed
+
+    def _locked(self, conn: Connection, claim_id: str) -> Claim:
+        q = select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint).where(CL.c.id == claim_id)
+        if self.store.dialect == "postgresql":
+            q = q.with_for_update(of=CL)
+        row = conn.execute(q).first()
+        if row is None:
+            raise NotFound(f"no claim {claim_id!r}")
+        return _claim(row)
+
+    # ------------------------------------------------------------------ figures
+
+    def stats(self, *, since: datetime | None = None) -> dict[str, Any]:
+        """Counts and sums for the dashboard (per day and state, refusals, payout times)."""
+        day = func.substr(func.cast(CL.c.created_at, Text) if self.store.dialect == "postgresql"
+                          else CL.c.created_at, 1, 10)
+        cond = [CL.c.created_at >= since] if since else []
+        with self.store._read() as conn:
+            per_day = [dict(r._mapping) for r in conn.execute(
+                select(day.label("day"), CL.c.state, func.count().label("claims"),
+                       func.sum(CL.c.requested_fen).label("requestedFen"),
+                       func.sum(CL.c.amount_fen).label("amountFen"))
+                .where(*cond).group_by(day, CL.c.state).order_by(day))]
+            refusals = [dict(r._mapping) for r in conn.execute(
+                select(CL.c.refusal.label("reason"), func.count().label("claims"))
+                .where(CL.c.refusal.is_not(None), *cond).group_by(CL.c.refusal).order_by(func.count().desc()))]
+            paid = [(_aware(r.created_at), _aware(r.paid_at)) for r in conn.execute(
+                select(CL.c.created_at, CL.c.paid_at).where(CL.c.paid_at.is_not(None), *cond))]
+            decisions = [json.loads(r.decision) for r in conn.execute(
+                select(CL.c.decision).where(*cond).order_by(CL.c.created_at.desc()).limit(2000))]
+            claw = conn.execute(select(func.count(), func.coalesce(func.sum(CL.c.amount_fen), 0))
+                                .where(CL.c.state == "clawback")).one()
+            voids = conn.execute(select(func.count()).select_from(E).where(E.c.name == "InvoiceVoided")).scalar_one()
+            clawbacks_chain = conn.execute(select(func.count()).select_from(CB)).scalar_one()
+        return {"perDay": per_day, "refusals": refusals, "paid": paid, "decisions": decisions,
+                "clawbacks": {"claims": claw[0], "amountFen": int(claw[1])}, "voidsOnChain": voids,
+                "clawbackEventsOnChain": clawbacks_chain}
+
+
+def _voided_on_chain(conn: Connection, fingerprints: Sequence[bytes]) -> set[bytes]:
+    if not fingerprints:
+        return set()
+    return {bytes(f) for f in conn.execute(select(E.c.fingerprint).where(
+        E.c.name == "InvoiceVoided", E.c.fingerprint.in_([bytes(f) for f in fingerprints]))).scalars()}
+
+
+def _next_chain_id(previous: bytes, attempt: int) -> bytes:
+    from ledger.hashing import keccak256
+
+    return bytes(keccak256(previous + attempt.to_bytes(4, "big")))
+
+
+def _chunks(items: Sequence[Any], n: int) -> list[Sequence[Any]]:
+    return [items[i : i + n] for i in range(0, len(items), n)] or [[]]
+
+
+def _payer(row: Any) -> PayerRecord:
+    return PayerRecord(row.payer_id, row.name, row.account, row.keystore, _aware(row.created_at),  # type: ignore[arg-type]
+                       row.registered_block)
+
+
+def _claim(r: Any) -> Claim:
+    return Claim(
+        id=r.id, submission_id=r.submission_id, payer_id=r.payer_id, fingerprint=bytes(r.fingerprint),
+        issuer=r.issuer, invoice_code=r.invoice_code, invoice_number=r.invoice_number, person=bytes(r.person),
+        actor=r.actor, relation=r.relation, state=r.state, scheme=r.scheme, year=r.year,
+        requested_fen=r.requested_fen, decided_fen=r.decided_fen, amount_fen=r.amount_fen,
+        deductible_used_fen=r.deductible_used_fen, decision=json.loads(r.decision), flags=tuple(json.loads(r.flags)),
+        instant=bool(r.instant), reviews_needed=r.reviews_needed, attempt=r.attempt,
+        chain_claim_id=bytes(r.chain_claim_id), chain_todo=r.chain_todo, stamp=r.stamp, stamp_tx=r.stamp_tx,
+        stamp_block=r.stamp_block, refusal=r.refusal, rejection=r.rejection, appeal=r.appeal,
+        payment_ref=r.payment_ref, paid_at=_aware(r.paid_at), created_at=_aware(r.created_at),  # type: ignore[arg-type]
+        updated_at=_aware(r.updated_at), decided_at=_aware(r.decided_at))  # type: ignore[arg-type]
+
+

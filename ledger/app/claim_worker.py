@@ -1,0 +1,241 @@
+"""The claims stamper: reserves, finalises and releases claims on chain, in batches; pays out.
+
+It runs in ``ebill serve``'s main process next to the chain worker, under its own
+lease (one sender per payer account, so nonces never collide). Each round:
+
+1. claims on invoices voided on chain are refused (unpaid) or owe a claw-back (paid);
+2. every claim whose ``chain_todo`` is set is stamped: all reservations of the round
+   go out in ``reserveMany`` transactions sent together (then finalisations and
+   releases), and each claim's outcome is read from the receipt's events;
+3. approved claims are paid through the payout port, idempotently by claim id.
+
+Crash safety comes from the order of writes, not from the process staying up:
+- killed after the chain reserved but before the database recorded it: the claim
+  still says ``reserve``; sending it again is refused with ``ClaimAlreadyExists`` and
+  the stamper then reads the claim from the chain and records what is there;
+- killed between approval and payout: the payout is requested again with the same
+  request id, and the bank answers with the original payment (it never pays twice);
+- killed after payment but before ``paid`` was recorded: the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ledger.adapters.bank import PayoutPort
+from ledger.adapters.chains import ChainSession
+from ledger.adapters.sql.claims_store import StampTask
+from ledger.adapters.web3_chain import Reservation, StampOutcome
+from ledger.app.claims import ClaimsService
+from ledger.batch import Batch
+from ledger.errors import ChainError, ContractReverted, LedgerError
+
+log = logging.getLogger("ebill.claims")
+
+_LEASE = "claims-stamper"
+_LEASE_TTL = timedelta(seconds=30)
+_DONE = {"reserve": "reserved", "finalize": "finalized", "release": "released"}
+
+
+@dataclass
+class StampReport:
+    reserved: int = 0
+    finalized: int = 0
+    released: int = 0
+    refused: int = 0
+    paid: int = 0
+    voided: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.reserved or self.finalized or self.released or self.refused or self.paid or self.voided)
+
+
+class ClaimStamper:
+    """One payer's chain stamps and payouts for one store."""
+
+    def __init__(self, claims: ClaimsService, session: ChainSession, bank: PayoutPort, *,
+                 holder: str | None = None) -> None:
+        self.claims = claims
+        self.session = session
+        self.ledger = session.ledger
+        self.bank = bank
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self._account: str | None = None
+        self._registered = False
+        self._trees: OrderedDict[bytes, Batch] = OrderedDict()
+        self._stop = threading.Event()
+        self._lease_at = 0.0
+        self._voids_at = 0.0
+
+    # ------------------------------------------------------------------ loop
+
+    def run_forever(self, *, idle: float = 0.005) -> None:
+        """Stamp until :meth:`stop`; polls the outbox every ``idle`` seconds when there is nothing to do."""
+        while not self._stop.is_set():
+            try:
+                if not self._hold_lease():
+                    self._stop.wait(1.0)
+                    continue
+                report = self.tick()
+                for e in report.errors:
+                    log.warning("claims: %s", e)
+                if not report.busy:
+                    self._stop.wait(idle)
+            except LedgerError as exc:
+                log.warning("claims stamper: %s", exc)
+                self._stop.wait(0.5)
+        self.claims.service.store.release_lease(_LEASE, self.holder)  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _hold_lease(self) -> bool:
+        now = time.monotonic()
+        if now - self._lease_at < 10.0:
+            return True
+        ok = self.claims.service.store.take_lease(_LEASE, self.holder, ttl=_LEASE_TTL)  # type: ignore[attr-defined]
+        self._lease_at = now if ok else 0.0
+        return bool(ok)
+
+    def tick(self) -> StampReport:
+        report = StampReport()
+        self._ensure_registered()
+        now = time.monotonic()
+        if now - self._voids_at > 0.5:
+            self._voids_at = now
+            report.voided = len(self.claims.store.apply_voids())
+        tasks = self.claims.store.stamp_tasks(limit=1000)
+        if tasks:
+            self._stamp(tasks, report)
+        self._pay(report)
+        return report
+
+    def drain(self, *, timeout: float = 30.0) -> None:
+        """Tick until nothing is left to stamp or pay (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.tick()
+            if not self.claims.store.stamp_tasks(limit=1) and not self.claims.store.payouts_due(limit=1):
+                return
+            time.sleep(0.01)
+
+    # ------------------------------------------------------------------ chain
+
+    def _ensure_registered(self) -> None:
+        if self._registered:
+            return
+        payer_id = self.claims.payer_id
+        account, key = self.claims.payer_key(payer_id)
+        if account not in self.session.keyring:
+            self.session.keyring.add("0x" + key.hex())
+        info = self.ledger.account_info(account)
+        if not (info.member_id == payer_id and info.kind == "payer" and not info.revoked_at):
+            try:
+                receipt = self.ledger.register_payer(payer_id, account)
+            except ContractReverted as exc:
+                if exc.error != "MemberAlreadyRegistered":
+                    raise
+                receipt = self.ledger.add_key(payer_id, account)  # another instance of this payer registered it
+            self.claims.store.set_payer_registered(payer_id, receipt.block_number)
+        self._account = account
+        self._registered = True
+
+    def _stamp(self, tasks: Sequence[StampTask], report: StampReport) -> None:
+        assert self._account is not None
+        results: list[tuple[StampTask, str, str | None, str | None, int | None]] = []
+        for op in ("reserve", "finalize", "release"):
+            todo = [t for t in tasks if t.op == op]
+            if op == "reserve":
+                todo = [t for t in todo if t.anchored and t.batch_root is not None]
+            if not todo:
+                continue
+            items: list[Reservation | bytes] = (
+                [self._reservation(t) for t in todo] if op == "reserve" else [t.chain_claim_id for t in todo])
+            try:
+                outcomes = self.ledger.stamp_many(self._account, op, items)
+            except ContractReverted as exc:
+                # a whole batch reverts only when the sender lacks the payer role (a dev
+                # node that lost the registration): check it again next round
+                self._registered = False
+                report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
+                continue
+            except ChainError as exc:
+                report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
+                continue
+            for task, outcome in zip(todo, outcomes, strict=True):
+                results.append(self._judge(task, outcome, report))
+        if results:
+            self.claims.store.apply_stamps(results, payer_id=self.claims.payer_id,
+                                           on_reserved=lambda c: "approved" if c.instant else "in-review")
+
+    def _judge(self, task: StampTask, out: StampOutcome,
+               report: StampReport) -> tuple[StampTask, str, str | None, str | None, int | None]:
+        """Map one item's on-chain outcome to what the claim records."""
+        if out.refused is None:
+            counter = _DONE[task.op]
+            setattr(report, counter, getattr(report, counter) + 1)
+            return task, "done", None, out.tx, out.block
+        reason = out.refused
+        if reason in ("ClaimAlreadyExists", "ClaimNotReserved", "UnknownClaim"):
+            # sent before, and the database did not record it (a crash): believe the chain
+            status, amount, _ = self.ledger.claim_of(self.claims.payer_id, task.chain_claim_id)
+            wanted = {"reserve": ("reserved", "finalized"), "finalize": ("finalized",), "release": ("released",)}
+            if status in wanted[task.op]:
+                return task, "done", None, out.tx, out.block
+            if task.op == "finalize" and status == "released":
+                report.refused += 1
+                return task, "refused", "the reservation was released before payment was stamped", out.tx, out.block
+            if task.op == "release" and status == "finalized":
+                return task, "refused", "the claim was finalised on chain already", out.tx, out.block
+        if task.op == "reserve" and reason == "ReimbursementExceedsTotal":
+            st = self.ledger.invoice_state(task.issuer, task.fingerprint)  # type: ignore[arg-type]
+            left = 0 if st.voided else max(0, task.total_fen - st.reserved_fen - st.paid_fen)
+            if 0 < left < task.amount_fen:
+                return task, f"smaller:{left}", f"only ¥{left / 100:.2f} of the invoice is left after other payers", \
+                    out.tx, out.block
+            report.refused += 1
+            return task, "refused", "the invoice is reimbursed in full already (by other payers)", out.tx, out.block
+        if reason == "BatchNotAnchored":
+            return task, "retry", "the invoice's batch is not on chain (yet)", out.tx, out.block
+        if reason == "InvoiceIsVoided":
+            report.refused += 1
+            return task, "refused", "the hospital voided the invoice", out.tx, out.block
+        report.refused += 1
+        return task, "refused", f"the chain refused the stamp: {reason}", out.tx, out.block
+
+    def _reservation(self, t: StampTask) -> Reservation:
+        assert t.batch_root is not None
+        tree = self._trees.get(t.batch_root)
+        if tree is None:
+            tree, _ = self.claims.service.store.batch(t.batch_root)  # type: ignore[attr-defined]
+            self._trees[t.batch_root] = tree
+            if len(self._trees) > 256:
+                self._trees.popitem(last=False)
+        else:
+            self._trees.move_to_end(t.batch_root)
+        proof = tree.proof(t.fingerprint)  # type: ignore[arg-type]
+        return Reservation(t.chain_claim_id, t.issuer, t.fingerprint, t.total_fen, t.amount_fen, t.batch_root,
+                           tuple(bytes(p) for p in proof.proof))
+
+    # ------------------------------------------------------------------ payout
+
+    def _pay(self, report: StampReport) -> None:
+        for c in self.claims.store.payouts_due(limit=200):
+            try:
+                payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
+                                        memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
+            except LedgerError as exc:
+                report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
+                return
+            self.claims.store.mark_paid(c.id, reference=payment.reference, paid_at=payment.paid_at)
+            report.paid += 1
