@@ -14,14 +14,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import problems
-from api.routers import batches, invoices, members, verify, web
+from api.routers import batches, claims, invoices, members, verify, web
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, service: LedgerService | None = None,
-               chain: Any = None) -> FastAPI:
+               chain: Any = None, claims_service: Any = None) -> FastAPI:
     """The API over ``service`` (or a service opened from ``settings``).
 
     ``chain`` is a read-only view of the ledger for ``POST /v1/verify`` (a
@@ -48,13 +48,31 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.settings = settings
     app.state.chain = chain if chain is not None else _read_only_chain(settings, svc)
     app.state.verify_cache = verify.VerifyCache()
+    app.state.claims = claims_service if claims_service is not None else open_claims(settings, svc, app.state.chain)
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
     app.include_router(batches.router)
     app.include_router(verify.router)
+    app.include_router(claims.router)
     app.include_router(web.router)  # the citizens' app (/app/) and the staff console (/console/)
     return app
+
+
+def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Any:
+    """The claims service of the payer this instance acts for (None without ``payer_id``)."""
+    if not settings.payer_id:
+        return None
+    from ledger.app.claims import ClaimsPolicy, ClaimsService
+    from ledger.evoucher import VoucherVerifier
+
+    pem = settings.voucher_public_pem()
+    policy = ClaimsPolicy(payer_id=settings.payer_id, rulebook=settings.rulebook(),  # type: ignore[arg-type]
+                          schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
+                          two_reviewers_from_fen=settings.two_reviewers_from_fen)
+    return ClaimsService(service, policy, pepper=settings.pepper_bytes(),
+                         chain_state=chain.invoice_state if chain is not None else None,
+                         voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
 
 
 def _read_only_chain(settings: Settings, service: LedgerService) -> Any:

@@ -10,7 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ledger.app.service import LedgerService, Principal
 from ledger.app.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="API token `ebill_<key id>_<secret>`")
+_bearer = HTTPBearer(auto_error=False,
+                     description="API token `ebill_<key id>_<secret>`, or a citizen's e-voucher (JWT)")
 
 
 def get_service(request: Request) -> LedgerService:
@@ -25,9 +26,11 @@ ServiceDep = Annotated[LedgerService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_principal(service: ServiceDep,
+def get_principal(request: Request, service: ServiceDep,
                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    return service.authenticate(creds.credentials if creds else None)
+    token = creds.credentials if creds else None
+    claims = getattr(request.app.state, "claims", None)   # citizens' e-vouchers are the claims service's
+    return claims.authenticate(token) if claims is not None else service.authenticate(token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -202,7 +202,7 @@ class HospitalOut(BaseModel):
 
 class CredentialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["hospital", "payer", "auditor", "admin"]
+    role: Literal["hospital", "payer", "auditor", "admin", "clerk"]
     subject: str = Field(min_length=1, max_length=32)
     label: str = Field(default="", max_length=200)
 

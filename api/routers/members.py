@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import PrincipalDep, ServiceDep
 from api.routers.invoices import _PROBLEMS
@@ -32,7 +32,9 @@ def create_credential(body: CredentialIn, service: ServiceDep, principal: Princi
 
 
 @router.get("/me", responses=_PROBLEMS, summary="Who the presented credential belongs to")
-def me(service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
+def me(service: ServiceDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    if principal.role is Role.CITIZEN:
+        return request.app.state.claims.me(principal)  # type: ignore[no-any-return]
     doc: dict[str, Any] = {"role": principal.role.value, "subject": principal.subject, "keyId": principal.key_id}
     if principal.role is Role.HOSPITAL:
         h = service.store.hospital(principal.subject)

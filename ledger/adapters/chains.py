@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from web3 import Web3
 
@@ -111,7 +112,17 @@ def open_embedded() -> ChainSession:
     """A fresh in-process EVM with the ledger deployed."""
     from web3 import EthereumTesterProvider
 
-    w3 = Web3(EthereumTesterProvider())
+    provider = EthereumTesterProvider()
+    # eth-tester is not thread-safe; the chain worker and the claims stamper are threads
+    lock = threading.RLock()
+    unlocked = provider.make_request
+
+    def make_request(method: Any, params: Any) -> Any:
+        with lock:
+            return unlocked(method, params)
+
+    provider.make_request = make_request  # type: ignore[method-assign]
+    w3 = Web3(provider)
     keyring = Keyring()
     governance = keyring.new()
     ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=governance, funder=_unlocked_funder(w3))

@@ -76,6 +76,7 @@ class ClaimStamper:
         self._stop = threading.Event()
         self._lease_at = 0.0
         self._voids_at = 0.0
+        self._tick_lock = threading.Lock()
 
     # ------------------------------------------------------------------ loop
 
@@ -107,11 +108,15 @@ class ClaimStamper:
         self._lease_at = now if ok else 0.0
         return bool(ok)
 
-    def tick(self) -> StampReport:
+    def tick(self, *, force_voids: bool = False) -> StampReport:
+        with self._tick_lock:   # a test's drain() and the thread's loop take turns
+            return self._tick(force_voids)
+
+    def _tick(self, force_voids: bool) -> StampReport:
         report = StampReport()
         self._ensure_registered()
         now = time.monotonic()
-        if now - self._voids_at > 0.5:
+        if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
             report.voided = len(self.claims.store.apply_voids())
         tasks = self.claims.store.stamp_tasks(limit=1000)
@@ -124,7 +129,7 @@ class ClaimStamper:
         """Tick until nothing is left to stamp or pay (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.tick()
+            self.tick(force_voids=True)
             if not self.claims.store.stamp_tasks(limit=1) and not self.claims.store.payouts_due(limit=1):
                 return
             time.sleep(0.01)
@@ -188,7 +193,7 @@ class ClaimStamper:
         reason = out.refused
         if reason in ("ClaimAlreadyExists", "ClaimNotReserved", "UnknownClaim"):
             # sent before, and the database did not record it (a crash): believe the chain
-            status, amount, _ = self.ledger.claim_of(self.claims.payer_id, task.chain_claim_id)
+            status, _, _ = self.ledger.claim_of(self.claims.payer_id, task.chain_claim_id)
             wanted = {"reserve": ("reserved", "finalized"), "finalize": ("finalized",), "release": ("released",)}
             if status in wanted[task.op]:
                 return task, "done", None, out.tx, out.block

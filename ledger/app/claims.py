@@ -92,7 +92,10 @@ class ClaimsService:
         if token and not token.startswith("ebill_") and token.count(".") == 2:
             if self._voucher is None:
                 raise Unauthenticated("this service accepts no citizen e-vouchers (no issuer key configured)")
-            v = self._voucher.verify(token)
+            try:
+                v = self._voucher.verify(token)
+            except LedgerError as exc:   # InvalidVoucher: expired, wrong key or issuer, malformed
+                raise Unauthenticated(str(exc)) from None
             person = pseudonymise(v.national_id, pepper=self._pepper)
             return Principal(Role.CITIZEN, bytes(person).hex(), (v.token_id or "voucher")[:24])
         return self.service.authenticate(token)

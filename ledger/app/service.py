@@ -184,8 +184,10 @@ class LedgerService:
     def create_credential(self, *, role: Role, subject: str, label: str = "", by: Principal = SYSTEM) -> str:
         """A new API token for ``role``/``subject``; only its hash is stored, so show it once."""
         _require(by, Role.ADMIN)
-        if role is Role.HOSPITAL:
-            self.store.hospital(subject)  # raises NotFound
+        if role is Role.CITIZEN:
+            raise InvalidInput.single("role", "enum", "citizens sign in with their e-voucher, not an API token")
+        if role in (Role.HOSPITAL, Role.CLERK):
+            self.store.hospital(subject)  # raises NotFound (a clerk works at a hospital's claims window)
         elif not subject or len(subject) > 32 or not subject.isascii():
             raise InvalidInput.single("subject", "pattern", "subject must be 1-32 ASCII characters")
         key_id = secrets.token_hex(6)

@@ -42,10 +42,44 @@ class Settings(BaseSettings):
     worker_interval: float = Field(default=0.25, gt=0, le=60)
     max_body_bytes: int = Field(default=64 * 2**20, ge=1024)
     max_items: int = Field(default=5000, ge=1)
+    # claims (issue 5): the payer this instance acts for, its rules and thresholds
+    payer_id: str | None = "330600-ybj"           # None: no claims API
+    payer_name: str = "Shaoxing Medical Insurance Bureau (development)"
+    schemes: dict[str, str] = Field(default_factory=lambda: {
+        "inpatient": "offsite-inpatient-unregistered", "*": "pharmacy-pooling"})
+    rules_dir: Path | None = None                 # extra rule-set JSON files (besides the shipped ones)
+    instant_max_fen: int = Field(default=50_000, ge=0)
+    two_reviewers_from_fen: int = Field(default=500_000, ge=0)
+    claim_wait: float = Field(default=10.0, ge=0, le=120)   # seconds POST /v1/claims waits for the chain
+    voucher_issuer: str = "dev-evoucher"
+    voucher_public_key: str | None = None         # PEM, or a path to a PEM file (production: required)
+    bank_path: Path | None = None                 # the simulated bank's file (default $EBILL_HOME/bank.sqlite)
 
     @property
     def db_url(self) -> str:
         return self.db or f"sqlite:///{self.home / 'ebill.sqlite'}"
+
+    def voucher_public_pem(self) -> bytes | None:
+        """The e-voucher issuer's public key; in development, the local dev issuer's."""
+        if self.voucher_public_key:
+            text = self.voucher_public_key.strip()
+            if text.startswith("-----BEGIN"):
+                return text.encode()
+            return Path(text).expanduser().read_bytes()
+        if self.environment == "production":
+            return None
+        from ledger.evoucher import dev_issuer
+
+        return dev_issuer(self.home, self.voucher_issuer).public_pem()
+
+    def rulebook(self) -> object:
+        from ledger.rules import RuleBook
+
+        shipped = list(RuleBook.shipped())
+        if self.rules_dir is None:
+            return RuleBook(shipped)
+        extra = RuleBook.from_files(sorted(Path(self.rules_dir).glob("*.json")))
+        return RuleBook([*shipped, *extra])
 
     def pepper_bytes(self) -> bytes:
         raw = self.pepper or self._dev_secret("pepper", lambda: secrets.token_hex(32))

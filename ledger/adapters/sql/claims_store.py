@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, func, select, update
+from sqlalchemy import Connection, Text, and_, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql import schema as s
-from ledger.adapters.sql.store import B, CB, E, I, V, SqlStore, _aware, utcnow
+from ledger.adapters.sql.store import CB, B, E, I, SqlStore, V, _aware, utcnow
 from ledger.errors import Conflict, NotFound
 
 P, PE, D, PY, SUB, CL, RV = (s.Payer.__table__, s.Person.__table__, s.Delegation.__table__,  # type: ignore[attr-defined]
@@ -379,7 +379,7 @@ class ClaimStore:
             return self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
 
     def _claims(self, conn: Connection, *cond: Any, limit: int | None = None, oldest_first: bool = True) -> list[Claim]:
-        q = select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint).where(and_(*cond))
+        q = select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint).where(and_(true(), *cond))
         q = q.order_by(CL.c.created_at if oldest_first else CL.c.created_at.desc(),
                        CL.c.id if oldest_first else CL.c.id.desc())
         if limit is not None:

@@ -1,0 +1,200 @@
+"""Claims: the citizen's invoices, one-touch claims, review queue, appeals, figures.
+
+See docs/claims-api.md. ``POST /v1/claims`` answers once every claim's on-chain
+reservation is confirmed (or refused), so what the citizen sees is what the chain holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import PrincipalDep
+from api.routers.invoices import _PROBLEMS
+from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
+from ledger.app.service import Principal
+from ledger.errors import LedgerError
+
+router = APIRouter(prefix="/v1", tags=["claims"])
+
+
+class ClaimsUnavailable(LedgerError):
+    kind = "claims-not-configured"
+
+
+def get_claims(request: Request) -> ClaimsService:
+    claims = getattr(request.app.state, "claims", None)
+    if claims is None:
+        raise ClaimsUnavailable("this service is not configured for claims (set EBILL_PAYER_ID)")
+    return claims  # type: ignore[no-any-return]
+
+
+ClaimsDep = Annotated[ClaimsService, Depends(get_claims)]
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    fingerprints: list[str] = Field(min_length=1, max_length=20, description="invoice fingerprints (0x + 64 hex)")
+    for_: str | None = Field(default=None, alias="for",
+                             description="pseudonym of a person who delegated to the caller (citizens)")
+    nationalId: str | None = Field(default=None, description="the citizen's resident ID (claims-window clerks)")
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500)
+
+
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nationalId: str
+    name: str = ""
+    category: str
+
+
+class DelegationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    holderNationalId: str
+    personNationalId: str
+    relation: str
+
+
+@router.get("/me/invoices", responses=_PROBLEMS,
+            summary="The citizen's self-paid invoices, matched by pseudonym, with what is claimable")
+def my_invoices(claims: ClaimsDep, principal: PrincipalDep,
+                for_: Annotated[str | None, Query(alias="for")] = None) -> dict[str, Any]:
+    return claims.my_invoices(principal, for_person=for_)
+
+
+@router.post("/claims", status_code=201, responses=_PROBLEMS,
+             summary="One touch: claim one or more invoices (answers once the chain reserved them)")
+def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal: PrincipalDep, request: Request,
+           idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> dict[str, Any]:
+    submission, stored, replay = claims.submit(principal, fingerprints=body.fingerprints,
+                                               idempotency_key=idempotency_key, for_person=body.for_,
+                                               national_id=body.nationalId)
+    settings = request.app.state.settings
+    stored = claims.wait(stored, timeout=settings.claim_wait)
+    if replay:
+        response.status_code = 200
+    if any(c.state == "submitted" for c in stored):
+        response.status_code = 202   # stored; the chain has not confirmed yet (poll GET /v1/claims/{id})
+    return {"submission": submission, "replayed": replay, "claims": [claims.claim_json(c) for c in stored]}
+
+
+@router.get("/claims", responses=_PROBLEMS, summary="Claims: the citizen's own (and delegators'); all for payers")
+def list_claims(claims: ClaimsDep, principal: PrincipalDep, state: str | None = None, person: str | None = None,
+                after: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    found = claims.claims(principal, state=state, person=person, after=after, limit=limit)
+    return {"claims": [claims.claim_json(c) for c in found],
+            "next": found[-1].id if len(found) == limit else None}
+
+
+@router.get("/claims/{claim_id}", responses=_PROBLEMS, summary="One claim: state, decision line by line, stamp")
+def get_claim(claim_id: str, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    return claims.claim_json(claims.claim(principal, claim_id))
+
+
+@router.get("/claims/{claim_id}/audit", responses=_PROBLEMS, summary="Every state change of a claim: who, when, why")
+def claim_audit(claim_id: str, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    return {"entries": [{**e, "at": e["at"].isoformat()} for e in claims.audit(principal, claim_id)]}
+
+
+@router.post("/claims/{claim_id}/appeal", responses=_PROBLEMS, summary="Appeal a rejection once (citizen)")
+def appeal(claim_id: str, body: ReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    return claims.claim_json(claims.appeal(principal, claim_id, reason=body.reason))
+
+
+@router.post("/claims/{claim_id}/approve", responses=_PROBLEMS,
+             summary="Approve a claim in review (payer reviewer; two different reviewers above the threshold)")
+def approve(claim_id: str, body: ReasonIn, response: Response, claims: ClaimsDep,
+            principal: PrincipalDep) -> dict[str, Any]:
+    c = claims.review(principal, claim_id, verdict="approve", reason=body.reason)
+    if c.state == "in-review":
+        response.status_code = 202   # maker-checker: a second reviewer must approve too
+    return claims.claim_json(c)
+
+
+@router.post("/claims/{claim_id}/reject", responses=_PROBLEMS, summary="Reject a claim in review, with a reason")
+def reject(claim_id: str, body: ReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    return claims.claim_json(claims.review(principal, claim_id, verdict="reject", reason=body.reason))
+
+
+@router.get("/review/queue", responses=_PROBLEMS, summary="Claims waiting for review, oldest first, with SLA age")
+def review_queue(claims: ClaimsDep, principal: PrincipalDep, minAmountFen: int | None = None,
+                 flag: str | None = None, olderThanDays: float | None = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    found = claims.queue(principal, min_amount_fen=minAmountFen, flag=flag, older_than_days=olderThanDays,
+                         limit=limit)
+    return {"slaWorkingDays": SLA_WORKING_DAYS, "claims": [claims.claim_json(c) for c in found]}
+
+
+@router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")
+def enrol(body: list[PersonIn], claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    n = claims.enrol([(p.nationalId, p.name, p.category) for p in body], by=principal)
+    return {"enrolled": n}
+
+
+@router.post("/delegations", status_code=201, responses=_PROBLEMS,
+             summary="Record that one person may claim for another (admin, payer)")
+def delegate(body: DelegationIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    claims.delegate(holder_id=body.holderNationalId, person_id=body.personNationalId, relation=body.relation,
+                    by=principal)
+    return {"relation": body.relation}
+
+
+@router.get("/stats/claims", responses=_PROBLEMS, summary="Dashboard figures (payer, auditor)")
+def stats(claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    return claims_stats(claims, principal)
+
+
+def claims_stats(claims: ClaimsService, principal: Principal) -> dict[str, Any]:
+    from ledger.app.service import Forbidden
+    from ledger.records import Role
+
+    if principal.role is Role.PAYER:
+        claims._own_payer(principal)
+    elif principal.role not in (Role.AUDITOR, Role.ADMIN):
+        raise Forbidden(f"a {principal.role.value} credential may not read the claims figures")
+    raw = claims.store.stats()
+    days: dict[str, dict[str, Any]] = defaultdict(lambda: {"byState": {}, "requestedFen": 0, "paidFen": 0})
+    for row in raw["perDay"]:
+        d = days[row["day"]]
+        d["byState"][row["state"]] = row["claims"]
+        d["requestedFen"] += int(row["requestedFen"] or 0)
+        if row["state"] in ("paid", "clawback"):
+            d["paidFen"] += int(row["amountFen"] or 0)
+    rules: Counter[str] = Counter()
+    rule_fen: Counter[str] = Counter()
+    for dec in raw["decisions"]:
+        for line in dec.get("lines", []):
+            for r in line.get("reasons", []):
+                rules[r["rule"]] += 1
+                rule_fen[r["rule"]] += int(r.get("selfPaidFen", 0))
+        for f in dec.get("flags", []):
+            rules["flag:" + f["rule"]] += 1
+    buckets = Counter()
+    for created, paid in raw["paid"]:
+        wd = claims.calendar.elapsed(created, paid)
+        buckets["instant (< 1 min)" if (paid - created).total_seconds() < 60 else
+                "≤ 1 working day" if wd <= 1 else "≤ 5 working days" if wd <= SLA_WORKING_DAYS
+                else "> 5 working days"] += 1
+    return {
+        "generatedAt": datetime.now(UTC).isoformat(),
+        "perDay": [{"day": k, **v} for k, v in sorted(days.items())],
+        "topRules": [{"rule": r, "lines": n, "selfPaidFen": rule_fen[r]} for r, n in rules.most_common(10)],
+        "payoutTimes": {"targetWorkingDays": SLA_WORKING_DAYS,
+                        "buckets": [{"bucket": b, "claims": buckets[b]} for b in
+                                    ("instant (< 1 min)", "≤ 1 working day", "≤ 5 working days", "> 5 working days")]},
+        "refusals": raw["refusals"],
+        "blocked": {"refusedClaims": sum(r["claims"] for r in raw["refusals"]),
+                    "voidsOnChain": raw["voidsOnChain"], "clawbacks": raw["clawbacks"]},
+    }

@@ -1,0 +1,123 @@
+"""A payer's claims service over HTTP for API tests: the upload stack plus claims.
+
+Store (SQLite or PostgreSQL), embedded EVM, chain worker (ticked by the test), the
+claims stamper running in a thread (as in ``ebill serve``), a simulated bank, an
+e-voucher issuer, and every patient of the test data set enrolled with the payer.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from api_stack import PEPPER, Stack, dataset
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ledger import synth
+from ledger.adapters.bank import SimulatedBank
+from ledger.adapters.chains import open_embedded
+from ledger.adapters.sql.engine import upgrade
+from ledger.adapters.sql.store import SqlStore
+from ledger.app.chain_worker import ChainWorker
+from ledger.app.claim_worker import ClaimStamper
+from ledger.app.claims import ClaimsPolicy, ClaimsService
+from ledger.app.service import SYSTEM, LedgerService
+from ledger.app.settings import Settings
+from ledger.evoucher import VoucherIssuer, VoucherVerifier
+from ledger.records import Role
+from ledger.rules import RuleBook
+
+PAYER = "330600-ybj"
+_ISSUER: list[VoucherIssuer] = []
+
+
+def voucher_issuer() -> VoucherIssuer:
+    if not _ISSUER:
+        _ISSUER.append(VoucherIssuer.generate("test-evoucher"))
+    return _ISSUER[0]
+
+
+def category_of(national_id: str) -> str:
+    """A stable, varied category per person (retired from 60, else employee or resident)."""
+    born = int(national_id[6:10])
+    if born <= 1964:
+        return "retired"
+    return "employee" if int(national_id[14:17]) % 3 else "resident"
+
+
+@dataclass
+class ClaimsStack(Stack):
+    claims: ClaimsService = None  # type: ignore[assignment]
+    stamper: ClaimStamper = None  # type: ignore[assignment]
+    bank: SimulatedBank = None  # type: ignore[assignment]
+    patients: dict[str, str] = field(default_factory=dict)   # fingerprint hex -> national id
+    _thread: threading.Thread | None = None
+
+    def citizen(self, national_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {voucher_issuer().mint(national_id)}"}
+
+    def upload_all(self, who: str = "a") -> list[dict[str, Any]]:
+        r = self.client.post("/v1/invoices", json=self.docs[who], headers=self.auth(who))
+        assert r.status_code in (200, 201, 207), r.text
+        self.worker.drain()
+        items = r.json()["items"]
+        for doc, item in zip(self.docs[who], items, strict=True):
+            self.patients[item["invoice"]["fingerprint"]] = doc["patientId"]
+        return items
+
+    def claim(self, national_id: str, fingerprints: list[str], key: str, **body: Any) -> Any:
+        return self.client.post("/v1/claims", json={"fingerprints": fingerprints, **body},
+                                headers={**self.citizen(national_id), "Idempotency-Key": key})
+
+    def stop(self) -> None:
+        self.stamper.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.service.store.close()
+
+
+def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,
+                      two_reviewers_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
+                      run_stamper: bool = True, rulebook: RuleBook | None = None,
+                      schemes: dict[str, str] | None = None) -> ClaimsStack:
+    upgrade(url)
+    store = SqlStore.open(url)
+    service = LedgerService(store, pepper=PEPPER, passphrase="api test passphrase")
+    session = session or open_embedded()
+    service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
+    worker = ChainWorker(service, session, max_age=timedelta(0))
+    policy = ClaimsPolicy(payer_id=payer, rulebook=rulebook or RuleBook.shipped(), instant_max_fen=instant_max_fen,
+                          two_reviewers_from_fen=two_reviewers_from_fen,
+                          **({"schemes": schemes} if schemes else {}))
+    issuer = voucher_issuer()
+    claims = ClaimsService(service, policy, pepper=PEPPER, chain_state=session.ledger.invoice_state,
+                           voucher=VoucherVerifier(issuer.public_pem(), issuer="test-evoucher"))
+    claims.register_payer(payer_id=payer, name=f"payer {payer}", by=SYSTEM)
+    bank = SimulatedBank(tmp_path / f"bank-{payer}.sqlite")
+    stamper = ClaimStamper(claims, session, bank)
+    settings = Settings(home=tmp_path, db=url, chain="embedded", claim_wait=10.0, payer_id=payer)
+    client = TestClient(create_app(settings, service=service, chain=session.ledger, claims_service=claims),
+                        raise_server_exceptions=False)
+    ds = dataset()
+    tokens: dict[str, str] = {}
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for name, h in zip(("a", "b"), ds.hospitals, strict=False):
+        _, tokens[name] = service.register_hospital(institution_id=h.code, name=h.name, region="330100")
+        docs[name] = [d for d in synth.iter_documents(ds) if d["issuer"] == h.code]
+    tokens["payer"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer one")
+    tokens["payer2"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer two")
+    tokens["other-payer"] = service.create_credential(role=Role.PAYER, subject="P999999", label="another payer")
+    tokens["auditor"] = service.create_credential(role=Role.AUDITOR, subject="audit-office")
+    tokens["admin"] = service.create_credential(role=Role.ADMIN, subject="bureau")
+    tokens["clerk"] = service.create_credential(role=Role.CLERK, subject=ds.hospitals[0].code, label="window 1")
+    nids = sorted({d["patientId"] for ds_docs in docs.values() for d in ds_docs})
+    claims.enrol([(n, f"person {n[-4:]}", category_of(n)) for n in nids], by=SYSTEM)
+    s = ClaimsStack(service, session, worker, client, tokens, docs, claims=claims, stamper=stamper, bank=bank)
+    if run_stamper:
+        s._thread = threading.Thread(target=stamper.run_forever, name="stamper", daemon=True)
+        s._thread.start()
+    return s

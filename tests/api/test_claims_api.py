@@ -1,0 +1,208 @@
+"""Claims over HTTP: one touch, idempotency, review, appeal, roles, voids (embedded EVM)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from claims_stack import PAYER, ClaimsStack, make_claims_stack
+
+
+@pytest.fixture
+def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
+    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path)
+    yield s
+    s.stop()
+
+
+def _mine(cs: ClaimsStack) -> tuple[str, str, dict[str, Any]]:
+    """An anchored invoice with something to reimburse: (fingerprint, national id, listing entry)."""
+    cs.upload_all()
+    for fp, nid in cs.patients.items():
+        listing = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()
+        for inv in listing["invoices"]:
+            if inv["fingerprint"] == fp and inv["claimable"] and inv["estimateFen"]:
+                return fp, nid, inv
+    raise AssertionError("no claimable invoice in the test data")
+
+
+def test_citizen_sees_own_invoices_with_estimates(cs: ClaimsStack) -> None:
+    fp, nid, inv = _mine(cs)
+    me = cs.client.get("/v1/me", headers=cs.citizen(nid)).json()
+    assert me["role"] == "citizen" and me["insured"] and me["payer"] == PAYER
+    listing = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()
+    fps = {i["fingerprint"] for i in listing["invoices"]}
+    assert fps == {f for f, n in cs.patients.items() if n == nid}
+    assert inv["state"] == "anchored" and inv["claim"] is None
+    assert 0 < inv["estimateFen"] <= inv["totalFen"]
+
+
+def test_one_touch_claim_is_reserved_on_chain_and_idempotent(cs: ClaimsStack) -> None:
+    fp, nid, inv = _mine(cs)
+    r = cs.claim(nid, [fp], "tap-0001-aaaa")
+    assert r.status_code == 201, r.text
+    claim = r.json()["claims"][0]
+    assert claim["state"] in ("paid", "approved", "in-review"), claim
+    assert claim["stamp"]["status"] == "reserved" or claim["stamp"]["pending"] == "finalize" or \
+        claim["stamp"]["status"] == "finalized"
+    assert claim["amountFen"] == inv["estimateFen"]
+    assert claim["decision"]["lines"] and claim["explanation"]
+    # the chain holds the reservation (or payment) of exactly that amount
+    state = cs.session.ledger.invoice_state(claim["issuer"], bytes.fromhex(fp[2:]))
+    assert state.reserved_fen + state.paid_fen == claim["amountFen"]
+    # a retry with the same key returns the same claim; nothing new is stored or reserved
+    again = cs.claim(nid, [fp], "tap-0001-aaaa")
+    assert again.status_code == 200 and again.json()["claims"][0]["id"] == claim["id"]
+    assert again.json()["replayed"] is True
+    # the same key for another request is a conflict; a new key for the same invoice too
+    other = next(f for f, n in cs.patients.items() if n == nid and f != fp) if sum(
+        n == nid for n in cs.patients.values()) > 1 else None
+    if other:
+        assert cs.claim(nid, [other], "tap-0001-aaaa").status_code == 409
+    dup = cs.claim(nid, [fp], "tap-0002-bbbb")
+    assert dup.status_code == 409 and "claimed already" in dup.json()["detail"]
+    state2 = cs.session.ledger.invoice_state(claim["issuer"], bytes.fromhex(fp[2:]))
+    assert state2.reserved_fen + state2.paid_fen == claim["amountFen"]
+
+
+def test_small_claim_is_paid_at_once_and_finalized(cs: ClaimsStack) -> None:
+    fp, nid, inv = _mine(cs)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 10**9})
+    claim = cs.claim(nid, [fp], "tap-instant-1").json()["claims"][0]
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
+    assert got["state"] == "paid", got
+    assert got["payment"]["reference"].startswith("SIMBANK-")
+    assert got["stamp"]["status"] == "finalized"
+    assert cs.bank.total_paid() == got["amountFen"]
+    state = cs.session.ledger.invoice_state(got["issuer"], bytes.fromhex(fp[2:]))
+    assert (state.reserved_fen, state.paid_fen) == (0, got["amountFen"])
+    audit = cs.client.get(f"/v1/claims/{claim['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
+    actions = [e["action"] for e in audit]
+    assert actions[0] == "claim.submitted" and "claim.paid" in actions and "claim.stamp.finalized" in actions
+
+
+def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
+    fp, nid, inv = _mine(cs)
+    # everything goes to review, and two reviewers approve above ¥0
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0,
+                                                    "two_reviewers_from_fen": 0})
+    claim = cs.claim(nid, [fp], "tap-review-1").json()["claims"][0]
+    assert claim["state"] == "in-review" and claim["review"]["needsTwoReviewers"]
+    queue = cs.client.get("/v1/review/queue", headers=cs.auth("payer")).json()["claims"]
+    assert [c["id"] for c in queue] == [claim["id"]] and queue[0]["slaWorkingDays"] >= 0
+    # the citizen cannot review; another payer cannot; a hospital cannot
+    assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={}, headers=cs.citizen(nid)).status_code == 403
+    assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={},
+                          headers=cs.auth("other-payer")).status_code == 403
+    assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={}, headers=cs.auth("a")).status_code == 403
+    first = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
+    assert first.status_code == 202 and first.json()["state"] == "in-review"
+    twice = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
+    assert twice.status_code == 409 and "another reviewer" in twice.json()["detail"]
+    rejected = cs.client.post(f"/v1/claims/{claim['id']}/reject", json={"reason": "fee list looks unbundled"},
+                              headers=cs.auth("payer2"))
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+    cs.stamper.drain()
+    state = cs.session.ledger.invoice_state(claim["issuer"], bytes.fromhex(fp[2:]))
+    assert (state.reserved_fen, state.paid_fen) == (0, 0)   # the rejection released the reservation
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
+    assert got["stamp"]["status"] == "released" and "unbundled" in " ".join(got["explanation"])
+    # appeal once: back in the queue with a new reservation
+    ap = cs.client.post(f"/v1/claims/{claim['id']}/appeal", json={"reason": "the lines are separate services"},
+                        headers=cs.citizen(nid))
+    assert ap.status_code == 200, ap.text
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
+    assert got["state"] == "in-review" and got["stamp"]["status"] == "reserved" and got["stamp"]["attempt"] == 2
+    for who in ("payer", "payer2"):
+        cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"}, headers=cs.auth(who))
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
+    assert got["state"] == "paid" and got["stamp"]["status"] == "finalized"
+    again = cs.client.post(f"/v1/claims/{claim['id']}/appeal", json={"reason": "again"}, headers=cs.citizen(nid))
+    assert again.status_code == 409
+
+
+def test_citizen_cannot_see_or_claim_anothers_invoice(cs: ClaimsStack) -> None:
+    fp, nid, _ = _mine(cs)
+    stranger = next(n for n in cs.patients.values() if n != nid)
+    r = cs.claim(stranger, [fp], "tap-steal-001")
+    assert r.status_code == 404
+    assert fp not in {i["fingerprint"] for i in cs.client.get(
+        "/v1/me/invoices", headers=cs.citizen(stranger)).json()["invoices"]}
+    mine = cs.claim(nid, [fp], "tap-mine-0001").json()["claims"][0]
+    assert cs.client.get(f"/v1/claims/{mine['id']}", headers=cs.citizen(stranger)).status_code == 404
+    # acting for someone needs a recorded delegation
+    me_pseudonym = cs.client.get("/v1/me", headers=cs.citizen(nid)).json()["person"]
+    r = cs.client.get(f"/v1/me/invoices?for={me_pseudonym}", headers=cs.citizen(stranger))
+    assert r.status_code == 403
+
+
+def test_delegate_claims_for_family_member_and_clerk_for_citizen(cs: ClaimsStack) -> None:
+    fp, nid, _ = _mine(cs)
+    relative = next(n for n in cs.patients.values() if n != nid)
+    r = cs.client.post("/v1/delegations", json={"holderNationalId": relative, "personNationalId": nid,
+                                                "relation": "child"}, headers=cs.auth("admin"))
+    assert r.status_code == 201, r.text
+    me = cs.client.get("/v1/me", headers=cs.citizen(relative)).json()
+    person = me["delegations"][0]["person"]
+    assert me["delegations"][0]["relation"] == "child"
+    listing = cs.client.get(f"/v1/me/invoices?for={person}", headers=cs.citizen(relative)).json()
+    assert fp in {i["fingerprint"] for i in listing["invoices"]}
+    r = cs.claim(relative, [fp], "tap-family-01", **{"for": person})
+    assert r.status_code == 201, r.text
+    claim = r.json()["claims"][0]
+    assert claim["relation"] == "delegate:child" and claim["person"] == person
+    assert claim["actor"].startswith("citizen:")
+    # the person themself sees it too
+    assert cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).status_code == 200
+    # a clerk files for a citizen at the window, recorded as the actor
+    other_fp = next((f for f, n in cs.patients.items() if n == relative), None)
+    if other_fp:
+        r = cs.client.post("/v1/claims", json={"fingerprints": [other_fp], "nationalId": relative},
+                           headers={**cs.auth("clerk"), "Idempotency-Key": "window-000001"})
+        assert r.status_code in (201, 409), r.text
+        if r.status_code == 201:
+            assert r.json()["claims"][0]["relation"] == "clerk"
+            assert r.json()["claims"][0]["actor"].startswith("clerk:")
+
+
+def test_bad_requests_are_precise(cs: ClaimsStack) -> None:
+    fp, nid, _ = _mine(cs)
+    h = cs.citizen(nid)
+    assert cs.client.post("/v1/claims", json={"fingerprints": [fp]}, headers=h).status_code == 422   # no key
+    r = cs.client.post("/v1/claims", json={"fingerprints": ["0x12"]}, headers={**h, "Idempotency-Key": "k" * 10})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    r = cs.client.post("/v1/claims", json={"fingerprints": [fp, fp]}, headers={**h, "Idempotency-Key": "k" * 10})
+    assert r.status_code == 422
+    r = cs.client.post("/v1/claims", json={"fingerprints": [fp], "extra": 1}, headers={**h, "Idempotency-Key": "k" * 10})
+    assert r.status_code == 422
+    assert cs.client.get("/v1/me/invoices", headers={"Authorization": "Bearer a.b.c"}).status_code == 401
+    assert cs.client.get("/v1/me/invoices", headers=cs.auth("payer")).status_code == 403
+    assert cs.client.post("/v1/claims", json={"fingerprints": [fp]},
+                          headers={**cs.auth("payer"), "Idempotency-Key": "k" * 10}).status_code == 403
+    # nothing was stored by any of these
+    assert cs.client.get("/v1/claims", headers=cs.auth("auditor")).json()["claims"] == []
+
+
+def test_void_before_payment_refuses_after_payment_claws_back(cs: ClaimsStack) -> None:
+    fp, nid, _ = _mine(cs)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 10**9})
+    claim = cs.claim(nid, [fp], "tap-void-0001").json()["claims"][0]
+    cs.stamper.drain()
+    r = cs.client.post(f"/v1/invoices/{fp}/void", json={"reason": "refund"}, headers=cs.auth("a"))
+    assert r.status_code in (200, 201, 202), r.text
+    cs.worker.drain()
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
+    assert got["state"] == "clawback", got
+    detail = cs.client.get(f"/v1/invoices/{fp}", headers=cs.auth("payer")).json()
+    assert detail["state"] == "voided"
+    listing = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]
+    entry = next(i for i in listing if i["fingerprint"] == fp)
+    assert not entry["claimable"] and entry["reason"] == "voided by the hospital"
+    r = cs.claim(nid, [fp], "tap-void-0002")
+    assert r.status_code == 409 and "voided" in r.json()["detail"]
