@@ -28,6 +28,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.errors import InvalidInput
 from ledger.evoucher import (
@@ -402,6 +404,19 @@ def test_payload_must_be_a_json_object_without_duplicates(key: ec.EllipticCurveP
         signing_input = segment({"alg": "ES256"}) + "." + b64u(raw)
         error = refused(verifier, signing_input + "." + b64u(es256(key, signing_input)))
         assert why in str(error) and error.reason == "malformed"
+
+
+B64U_TEXT = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", max_size=120)
+
+
+@given(st.one_of(st.text(max_size=300), st.tuples(B64U_TEXT, B64U_TEXT, B64U_TEXT).map(".".join),
+                 st.tuples(st.sampled_from([segment({"alg": "ES256"}), segment({"alg": "ES256", "typ": "JWT"})]),
+                           st.binary(max_size=200).map(b64u), st.binary(min_size=64, max_size=64).map(b64u))
+                 .map(".".join)))
+def test_any_string_is_refused_with_invalid_voucher_only(token: str) -> None:
+    verifier = VoucherVerifier(VoucherIssuer.generate(ISSUER).public_pem(), issuer=ISSUER)
+    with pytest.raises(InvalidVoucher):
+        verifier.verify(token, now=NOW)
 
 
 # --- the development issuer ---------------------------------------------------------------
