@@ -277,9 +277,10 @@ def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:
 
 # the upload service's commands (serve, hospital, credential, upload, reindex, db) and `gen`
 def _register_commands() -> None:
-    from ledger import cli_gen, cli_service, cli_verify
+    from ledger import cli_claims, cli_gen, cli_service, cli_verify
 
     cli_service.register(app)
+    cli_claims.register(app)
     cli_gen.register(app)
     cli_verify.register(app)
 

@@ -153,6 +153,9 @@ def serve(
     batch_max_leaves: Annotated[int, typer.Option(min=1, max=65536, help="close a batch at this many invoices")] = 1024,
     batch_max_age: Annotated[float, typer.Option(
         min=0.01, help="close a batch when its oldest invoice is this old (s)")] = 2.0,
+    payer: Annotated[str | None, typer.Option(
+        "--payer", envvar="EBILL_PAYER_ID", help="the payer this instance acts for (claims); 'none' for no claims "
+                                                 "API (default 330600-ybj, the shipped rule sets' payer)")] = None,
 ) -> None:
     """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
 
@@ -167,6 +170,8 @@ def serve(
     with _cli.errors():
         settings = _settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,
                              batch_max_leaves=batch_max_leaves, batch_max_age=batch_max_age)
+        if payer is not None:
+            settings.payer_id = None if payer.lower() == "none" else payer
         service = _service(settings)
         if chain == "anvil" and not rpc_url:
             from ledger.adapters import anvil
@@ -185,6 +190,7 @@ def serve(
         _cli.fail("--chain embedded lives in this process: it serves with one worker only", 2)
     thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker", daemon=True)
     thread.start()
+    stamper = _start_stamper(settings, service, session)
     _cli.err.print(f"[bold]ebill serve[/]: http://{host}:{port}/docs · db {_redact(settings.db_url)} · chain "
                    f"{session.name} {session.ledger.chain_id} contract {session.ledger.contract_address} · "
                    f"{n} API worker(s)")
@@ -198,6 +204,9 @@ def serve(
             _export_env(settings, rpc_url=_rpc_url_of(session))
             uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=n, log_level="warning")
     finally:
+        if stamper is not None:
+            stamper[0].stop()
+            stamper[1].join(timeout=30)
         worker.stop()
         thread.join(timeout=30)
         worker.release()
@@ -205,6 +214,32 @@ def serve(
             from ledger.adapters import anvil
 
             anvil.stop_detached(settings.home / "node")
+
+
+def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, threading.Thread] | None:
+    """The payer's claims stamper and payouts, in a thread (None when no payer is configured).
+
+    The configured payer is registered in the store on first start (a new chain
+    account, sealed like hospitals' keys); the stamper registers it on chain.
+    """
+    if not settings.payer_id:
+        return None
+    from api.app import open_claims
+    from ledger.adapters.bank import SimulatedBank
+    from ledger.app.claim_worker import ClaimStamper
+    from ledger.app.service import SYSTEM
+    from ledger.errors import NotFound
+
+    claims = open_claims(settings, service, session.ledger)
+    try:
+        claims.store.payer(settings.payer_id)
+    except NotFound:
+        claims.register_payer(payer_id=settings.payer_id, name=settings.payer_name, by=SYSTEM)
+    bank = SimulatedBank(settings.bank_path or settings.home / "bank.sqlite")
+    stamper = ClaimStamper(claims, session, bank)
+    thread = threading.Thread(target=stamper.run_forever, name="claims-stamper", daemon=True)
+    thread.start()
+    return stamper, thread
 
 
 def _rpc_url_of(session: Any) -> str | None:
@@ -221,6 +256,7 @@ def _export_env(settings: Any, *, rpc_url: str | None) -> None:
     os.environ["EBILL_ENVIRONMENT"] = settings.environment
     os.environ["EBILL_PEPPER"] = settings.pepper_bytes().hex()
     os.environ["EBILL_KEYSTORE_PASSPHRASE"] = settings.passphrase()
+    os.environ["EBILL_PAYER_ID"] = settings.payer_id or ""
     os.environ.setdefault("EBILL_API_NICE", "5")  # see api.app.app_from_env
 
 

@@ -37,6 +37,7 @@ from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.batch import Batch
 from ledger.errors import ChainError, ContractReverted, LedgerError
+from ledger.failpoints import failpoint
 
 log = logging.getLogger("ebill.claims")
 
@@ -177,6 +178,8 @@ class ClaimStamper:
             except ChainError as exc:
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
                 continue
+            if op == "reserve":
+                failpoint("claims.after-reserve")
             for task, outcome in zip(todo, outcomes, strict=True):
                 results.append(self._judge(task, outcome, report))
         if results:
@@ -235,12 +238,16 @@ class ClaimStamper:
     # ------------------------------------------------------------------ payout
 
     def _pay(self, report: StampReport) -> None:
-        for c in self.claims.store.payouts_due(limit=200):
+        due = self.claims.store.payouts_due(limit=200)
+        if due:
+            failpoint("claims.before-payout")
+        for c in due:
             try:
                 payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
                                         memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
             except LedgerError as exc:
                 report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
                 return
+            failpoint("claims.after-payout")
             self.claims.store.mark_paid(c.id, reference=payment.reference, paid_at=payment.paid_at)
             report.paid += 1

@@ -429,6 +429,10 @@ class ClaimsService:
         """Enrol persons ``(resident id, name, category)`` with this payer (admin or payer)."""
         if by.role not in (Role.ADMIN, Role.PAYER):
             raise Forbidden("only the admin or the payer enrols persons")
+        if by.role is Role.PAYER:
+            self._own_payer(by)
+        if not 1 <= len(entries) <= 100_000:
+            raise InvalidInput.single("(body)", "count", "enrol 1-100,000 persons at a time")
         records = []
         for n, (nid, name, category) in enumerate(entries):
             try:
@@ -445,6 +449,8 @@ class ClaimsService:
         """Record that the holder (resident ID) may claim for the person (resident ID)."""
         if by.role not in (Role.ADMIN, Role.PAYER):
             raise Forbidden("only the admin or the payer records delegations")
+        if by.role is Role.PAYER:
+            self._own_payer(by)
         if relation not in RELATIONS:
             raise InvalidInput.single("relation", "enum", f"expected one of {', '.join(RELATIONS)}")
         try:

@@ -599,7 +599,7 @@ def _next_chain_id(previous: bytes, attempt: int) -> bytes:
 
 
 def _chunks(items: Sequence[Any], n: int) -> list[Sequence[Any]]:
-    return [items[i : i + n] for i in range(0, len(items), n)] or [[]]
+    return [items[i : i + n] for i in range(0, len(items), n)]
 
 
 def _payer(row: Any) -> PayerRecord:
