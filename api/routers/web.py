@@ -128,7 +128,7 @@ def _serve(request: Request, relative: str) -> Response:
     return Response(body, media_type=asset.media_type, headers=headers)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 def root() -> RedirectResponse:
     return RedirectResponse("/app/", status_code=307)
 

@@ -1,0 +1,187 @@
+// The citizens' app: shell, sign-in, routing by URL hash, acting for a family member.
+// Views live in invoices.js, claims.js and (loaded only when opened) scan.js.
+
+import { STRINGS } from './strings.js';
+import { makeI18n } from '/assets/shared/i18n.js';
+import { ApiError, makeClient } from '/assets/shared/api.js';
+import { clear, focusHeading, h, rich } from '/assets/shared/dom.js';
+import { renderInvoices } from './invoices.js';
+import { renderClaim, renderClaims } from './claims.js';
+
+const TOKEN = 'ebill.citizen.token';
+const FOR = 'ebill.citizen.for';
+
+const i18n = makeI18n(STRINGS);
+const t = i18n.t;
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const toastEl = document.getElementById('toast');
+
+const state = {
+  me: null,                                   // GET /v1/me
+  actingFor: sessionStorage.getItem(FOR) || '', // a delegator's pseudonym, '' for oneself
+  stoppers: [],                               // what to stop when the view changes (polling, camera)
+  flash: null,                                // a message for the next view
+  hospitals: {},                              // invoice fingerprint -> hospital name, as loaded
+};
+
+const api = makeClient({
+  token: () => sessionStorage.getItem(TOKEN),
+  onUnauthorized: () => { if (state.me) signOut(t('sessionEnded')); },
+});
+
+const ctx = {
+  api, t, i18n, state, main,
+  go(hash) { if (location.hash === hash) route(); else location.hash = hash; },
+  toast,
+  onStop(f) { state.stoppers.push(f); },
+  errorBox,
+  person() { return state.actingFor || (state.me && state.me.person); },
+  personName(person) {
+    const me = state.me;
+    if (!me || !person || person === me.person) return me ? me.name : '';
+    const d = (me.delegations || []).find((x) => x.person === person);
+    return d ? d.name : person.slice(0, 8);
+  },
+  actingSelect,
+};
+
+function toast(text) {
+  toastEl.textContent = text;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { toastEl.textContent = ''; }, 4000);
+}
+
+/** An error panel that always offers a way on: retry, and whatever else the caller adds. */
+function errorBox(err, { retry, title, extra } = {}) {
+  const msgs = err instanceof ApiError
+    ? (err.status === 0 ? [t('networkError')] : err.messages())
+    : [String(err && err.message ? err.message : err)];
+  return h('div', { class: 'alert error', role: 'alert' },
+    h('p', {}, h('strong', {}, title || t('errorTitle'))),
+    msgs.length > 1 ? h('ul', {}, msgs.map((m) => h('li', {}, m))) : h('p', {}, msgs[0]),
+    extra || null,
+    retry ? h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: retry }, t('retry'))) : null);
+}
+
+/** "Claiming for": oneself or a family member who recorded a delegation. */
+function actingSelect(onChange) {
+  const me = state.me;
+  const delegations = (me && me.delegations) || [];
+  if (!delegations.length) return null;
+  const sel = h('select', { id: 'acting-for', onchange: () => {
+    state.actingFor = sel.value;
+    if (sel.value) sessionStorage.setItem(FOR, sel.value); else sessionStorage.removeItem(FOR);
+    onChange();
+  } },
+  h('option', { value: '' }, t('myself', { name: me.name || '' })),
+  delegations.map((d) => h('option', { value: d.person, selected: d.person === state.actingFor },
+    t('forWhom', { name: d.name, relation: i18n.has(`relation_${d.relation}`) ? t(`relation_${d.relation}`) : d.relation }))));
+  return h('div', { class: 'acting' }, h('label', { for: 'acting-for' }, t('actingFor')), sel);
+}
+
+// ------------------------------------------------------------------ sign-in
+
+function renderSignIn(message) {
+  nav.hidden = true;
+  document.getElementById('signout').hidden = true;
+  const area = h('textarea', { id: 'token', name: 'token', rows: '4', autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'token-hint', required: true });
+  const out = h('div', { 'aria-live': 'polite' });
+  const button = h('button', { type: 'submit', class: 'wide' }, t('signIn'));
+  if (message) out.append(h('div', { class: 'alert info', role: 'status' }, message));
+  const form = h('form', { class: 'card', novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    const token = area.value.trim().replace(/^Bearer\s+/i, '');
+    clear(out);
+    if (!token) { out.append(errorBox(t('tokenMissing'))); area.focus(); return; }
+    button.disabled = true; button.textContent = t('signingIn');
+    sessionStorage.setItem(TOKEN, token);
+    try {
+      const me = await api.get('/v1/me');
+      if (me.role !== 'citizen') {
+        sessionStorage.removeItem(TOKEN);
+        out.append(h('div', { class: 'alert warn', role: 'alert' }, h('p', {}, t('notCitizen', { role: me.role })),
+          h('p', {}, h('a', { href: '/console/' }, t('openConsole')))));
+      } else {
+        state.me = me;
+        if (state.actingFor && !(me.delegations || []).some((d) => d.person === state.actingFor)) state.actingFor = '';
+        ctx.go('#/invoices');
+        return;
+      }
+    } catch (err) {
+      sessionStorage.removeItem(TOKEN);
+      out.append(err instanceof ApiError && err.status === 401
+        ? errorBox(t('tokenRejected', { detail: err.message }))
+        : errorBox(err));
+      area.focus();
+    }
+    button.disabled = false; button.textContent = t('signIn');
+  } },
+  h('p', {}, t('signInIntro')),
+  h('label', { for: 'token' }, t('tokenLabel')), area,
+  h('p', { class: 'hint', id: 'token-hint' }, rich(t('tokenHint'))),
+  out, button);
+  clear(main, h('h1', {}, t('signInTitle')), form);
+  area.focus();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN);
+  sessionStorage.removeItem(FOR);
+  state.me = null; state.actingFor = '';
+  stopAll();
+  if (location.hash && location.hash !== '#/') history.replaceState(null, '', '#/');
+  renderSignIn(message);
+}
+
+// ------------------------------------------------------------------ routing
+
+function stopAll() {
+  for (const f of state.stoppers.splice(0)) { try { f(); } catch (e) { /* already stopped */ } }
+}
+
+async function route() {
+  stopAll();
+  if (!sessionStorage.getItem(TOKEN)) { renderSignIn(); return; }
+  if (!state.me) {
+    clear(main, h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('loading')));
+    try {
+      state.me = await api.get('/v1/me');
+      if (state.me.role !== 'citizen') { signOut(t('notCitizen', { role: state.me.role })); return; }
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return;  // onUnauthorized signed out
+      clear(main, errorBox(err, { retry: route }));
+      return;
+    }
+  }
+  nav.hidden = false;
+  document.getElementById('signout').hidden = false;
+  const [, view, id] = (location.hash || '#/invoices').split('/');
+  for (const a of nav.querySelectorAll('a')) {
+    if (a.dataset.view === (view || 'invoices')) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  try {
+    if (view === 'claims' && id) await renderClaim(ctx, decodeURIComponent(id));
+    else if (view === 'claims') await renderClaims(ctx);
+    else if (view === 'scan') await (await import('./scan.js')).renderScan(ctx);
+    else await renderInvoices(ctx);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    clear(main, errorBox(err, { retry: route }));
+  }
+  focusHeading(main);
+}
+
+// ------------------------------------------------------------------ start
+
+document.getElementById('lang').addEventListener('click', () => i18n.toggle());
+document.getElementById('signout').addEventListener('click', () => signOut());
+i18n.onChange(() => route());
+i18n.apply();
+window.addEventListener('hashchange', route);
+route();
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch(() => { /* the app works without it */ });
+}

@@ -1,0 +1,191 @@
+// Claims: the list, and one claim followed live (submitted -> paid, or in review -> decision)
+// with its explanation line by line in plain words, and the appeal of a rejection.
+
+import { clear, day, h, hash, when, yuan } from '/assets/shared/dom.js';
+import { stateBadge } from './invoices.js';
+
+const FINAL = new Set(['paid', 'rejected', 'refused', 'nothing-payable', 'clawback']);
+
+function poll(ctx, load, { every = 2000, done }) {
+  let timer = null; let stopped = false;
+  const tick = async () => {
+    if (stopped) return;
+    try {
+      const doc = await load();
+      if (stopped) return;
+      if (done(doc)) return;
+    } catch (e) { /* a lost answer: keep polling */ }
+    if (!stopped) timer = setTimeout(tick, document.hidden ? every * 3 : every);
+  };
+  timer = setTimeout(tick, every);
+  ctx.onStop(() => { stopped = true; clearTimeout(timer); });
+}
+
+function claimCard(ctx, c) {
+  const { t, i18n } = ctx;
+  return h('li', { class: 'card claim-row', dataset: { claim: c.id } },
+    h('a', { href: `#/claims/${encodeURIComponent(c.id)}`, class: 'row-link' },
+      h('div', { class: 'spread' }, h('strong', {}, `No. ${c.invoiceNumber}`), stateBadge(t, c.state)),
+      h('div', { class: 'spread small' },
+        h('span', { class: 'muted' }, `${c.person !== ctx.state.me.person ? `${ctx.personName(c.person)} · ` : ''}${day(c.createdAt, i18n.lang)}`),
+        h('span', {}, t('amount'), ' ', h('b', {}, yuan(c.amountFen, i18n.lang))))));
+}
+
+export async function renderClaims(ctx) {
+  const { t, api, main, state } = ctx;
+  const flash = state.flash; state.flash = null;
+  const doc = await api.get('/v1/claims?limit=100');
+  const list = h('ul', { class: 'claims', 'aria-live': 'polite' });
+  const draw = (claims) => clear(list, claims.map((c) => claimCard(ctx, c)));
+  const claims = doc.claims || doc.items || [];
+  draw(claims);
+  clear(main, h('h1', {}, t('claimsTitle')),
+    flash && flash.refused && flash.refused.length ? h('div', { class: 'alert error', role: 'alert' },
+      flash.refused.map((c) => h('p', {}, `No. ${c.invoiceNumber}: ${t('state_refused')} — ${refusal(c) || t('say_refused')}`))) : null,
+    claims.length ? list : h('p', { class: 'card muted' }, t('claimsEmpty'), ' ', h('a', { href: '#/invoices' }, t('backToInvoices'))));
+  if (claims.some((c) => !FINAL.has(c.state))) {
+    poll(ctx, () => api.get('/v1/claims?limit=100'), { every: 3000, done: (d) => {
+      const next = d.claims || d.items || [];
+      draw(next);
+      return next.every((c) => FINAL.has(c.state));
+    } });
+  }
+}
+
+function refusal(c) {
+  const r = c.rejection || c.refusal;
+  if (!r) return '';
+  return typeof r === 'string' ? r : (r.reason || r.detail || '');
+}
+
+function steps(c) {
+  // the path this claim takes, as far as it is known
+  const reviewed = (c.review && c.review.reviews && c.review.reviews.length) || ['in-review', 'approved', 'rejected', 'appealed'].includes(c.state);
+  const path = ['submitted', 'checked', ...(reviewed ? ['review'] : []), reviewed && c.state === 'rejected' ? 'decision' : 'paid'];
+  const reached = {
+    submitted: 1, reserved: 2, 'in-review': reviewed ? 2 : 1, appealed: 2, approved: 3, rejected: path.length,
+    paid: path.length, refused: 1, 'nothing-payable': 2, clawback: path.length,
+  }[c.state] ?? 1;
+  return path.map((s, i) => ({ s, done: i < reached, current: i === reached - 1 }));
+}
+
+function stepper(ctx, c) {
+  const { t } = ctx;
+  return h('ol', { class: 'steps', 'aria-label': t('progress') }, steps(c).map((st) =>
+    h('li', { class: `${st.done ? 'done' : ''}${st.current ? ' current' : ''}`.trim(), 'aria-current': st.current ? 'step' : null },
+      t(`step_${st.s}`))));
+}
+
+/** A reason for a line's self-paid share, in the user's language (the server's words if unknown). */
+function reasonWords({ t, i18n }, r) {
+  const b = /^class-b-first-self-pay-(\d+)pct$/.exec(r.rule);
+  if (b) return t('rule_classB', { pct: b[1] });
+  const key = `rule_${r.rule.split(':')[0]}`;
+  return i18n.has(key) ? t(key) : (r.detail || r.rule);
+}
+
+/** How the amount was worked out, in plain words, from the decision (steps, then each reduced line). */
+function explanation(ctx, c) {
+  const { t, i18n } = ctx;
+  const money = (fen) => yuan(fen, i18n.lang);
+  const d = c.decision;
+  if (!d) {
+    return c.explanation && c.explanation.length
+      ? [h('h2', {}, t('whyTitle')), h('ul', { class: 'explain' }, c.explanation.map((x) => h('li', {}, x)))] : [];
+  }
+  const lines = d.lines || [];
+  const reduced = lines.filter((l) => l.selfPaidFen > 0);
+  const notCovered = reduced.reduce((a, l) => a + l.selfPaidFen, 0);
+  const before = (d.yearToDateBefore && d.yearToDateBefore.deductibleUsedFen) || 0;
+  const after = (d.yearToDateAfter && d.yearToDateAfter.deductibleUsedFen) || 0;
+  const say = [t('sumTotal', { total: money(d.totalFen ?? c.requestedFen) })];
+  if (notCovered) say.push(t('sumNotCovered', { amount: money(notCovered), n: reduced.length, eligible: money(d.eligibleFen) }));
+  for (const st of d.steps || []) {
+    if (st.rule === 'deductible') say.push(after > before ? t('stepDeductible', { used: money(after - before), base: money(st.amountFen) }) : t('stepDeductibleMet'));
+    else if (st.rule === 'ratio') say.push(t('stepRatio', { pct: (d.ratioBp || 0) / 100, amount: money(st.amountFen) }));
+    else if (st.rule === 'annual-cap') say.push(t('stepCap', { left: money(d.capRemainingFen), amount: money(st.amountFen) }));
+    else say.push(`${st.detail || st.rule} → ${money(st.amountFen)}`);
+  }
+  const parts = [h('h2', {}, t('whyTitle')), h('ol', { class: 'explain' }, say.map((x) => h('li', {}, x)))];
+  parts.push(h('h3', {}, t('linesTitle')));
+  if (!reduced.length) parts.push(h('p', { class: 'muted' }, t('allLinesCovered')));
+  else {
+    parts.push(h('ul', { class: 'lines' }, reduced.map((l) => h('li', { dataset: { seq: l.seq } },
+      h('div', {}, t('lineSays', { seq: l.seq, self: money(l.selfPaidFen), amount: money(l.amountFen) })),
+      h('ul', { class: 'why small' }, (l.reasons || []).map((r) => h('li', {}, reasonWords(ctx, r))))))));
+  }
+  const flags = c.flags && c.flags.length ? c.flags : (d.flags || []);
+  if (flags.length) {
+    parts.push(h('h3', {}, t('flagsTitle')), h('ul', {}, flags.map((f) => h('li', {},
+      typeof f === 'string' ? f : (i18n.has(`rule_${f.rule}`) ? t(`rule_${f.rule}`) : (f.detail || f.rule))))));
+  }
+  return parts;
+}
+
+function appealForm(ctx, c, redraw) {
+  const { t, api } = ctx;
+  const area = h('textarea', { id: 'appeal-reason', required: true, 'aria-describedby': 'appeal-hint', maxlength: '2000' });
+  const out = h('div', { 'aria-live': 'polite' });
+  const button = h('button', { type: 'submit' }, t('appealSend'));
+  return h('form', { class: 'card appeal', novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clear(out);
+    const reason = area.value.trim();
+    if (!reason) { out.append(ctx.errorBox(t('appealEmpty'))); area.focus(); return; }
+    button.disabled = true;
+    try {
+      await api.post(`/v1/claims/${encodeURIComponent(c.id)}/appeal`, { reason });
+      ctx.toast(t('appealSent'));
+      redraw();
+    } catch (err) {
+      button.disabled = false;
+      out.append(ctx.errorBox(err));
+    }
+  } },
+  h('h2', {}, t('appealTitle')),
+  h('label', { for: 'appeal-reason' }, t('appealLabel')), area,
+  h('p', { class: 'hint', id: 'appeal-hint' }, t('appealHint')), out, button);
+}
+
+export async function renderClaim(ctx, id) {
+  const { t, api, main, i18n } = ctx;
+  const path = `/v1/claims/${encodeURIComponent(id)}`;
+  let c = await api.get(path);
+  const live = h('div', { class: 'claim-live', 'aria-live': 'polite' });
+  const redraw = async () => { c = await api.get(path); draw(); };
+  const draw = () => {
+    const say = t(`say_${c.state}`, { due: day(c.dueAt, i18n.lang) });
+    const rej = refusal(c);
+    clear(live,
+      h('section', { class: `card status-panel state-${c.state}` },
+        h('div', { class: 'spread' }, stateBadge(t, c.state), FINAL.has(c.state) ? null : h('span', { class: 'muted small' },
+          h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('live'))),
+        h('p', { class: 'say' }, say),
+        rej ? h('p', { class: 'reason' }, t('reasonGiven', { reason: rej })) : null,
+        h('dl', { class: 'facts' },
+          h('dt', {}, t('requested')), h('dd', {}, yuan(c.requestedFen, i18n.lang)),
+          h('dt', {}, t('amount')), h('dd', { class: 'big' }, yuan(c.amountFen, i18n.lang))),
+        c.payment && c.payment.paidAt ? h('p', { class: 'small' },
+          t('paidRef', { at: when(c.payment.paidAt, i18n.lang), ref: c.payment.reference })) : null,
+        stepper(ctx, c)),
+      h('section', { class: 'card' }, explanation(ctx, c),
+        c.stamp && c.stamp.tx ? h('p', { class: 'small muted stamp' }, `${t('stamp')}: `,
+          t('stampSays', { block: c.stamp.block }), ' · ', hash(c.stamp.tx)) : null),
+      c.state === 'rejected' && !c.appeal ? appealForm(ctx, c, redraw) : null);
+  };
+  draw();
+  clear(main,
+    h('p', {}, h('a', { href: '#/claims' }, '← ', t('backToClaims'))),
+    h('h1', {}, t('claimTitle', { id: c.id.replace(/^clm_/, '').slice(0, 10) })),
+    h('p', { class: 'muted' }, t('claimFor', { number: c.invoiceNumber, hospital: ctx.state.hospitals[c.fingerprint] || c.issuer }),
+      c.person !== ctx.state.me.person ? ` · ${ctx.personName(c.person)}` : ''),
+    live);
+  if (!FINAL.has(c.state)) {
+    poll(ctx, () => api.get(path), { every: c.state === 'in-review' ? 5000 : 1500, done: (next) => {
+      const changed = next.state !== c.state || next.updatedAt !== c.updatedAt;
+      c = next;
+      if (changed) draw();
+      return FINAL.has(c.state);
+    } });
+  }
+}

@@ -1,0 +1,155 @@
+// The payer and auditor console: staff sign-in, sections by role, routing by URL hash.
+// The server enforces every permission; the console only hides what a role cannot use.
+
+import { STRINGS } from './strings.js';
+import { makeI18n } from '/assets/shared/i18n.js';
+import { ApiError, makeClient } from '/assets/shared/api.js';
+import { clear, focusHeading, h, rich, when } from '/assets/shared/dom.js';
+
+const TOKEN = 'ebill.staff.token';
+const SECTIONS = {
+  queue: ['payer'],
+  claims: ['payer', 'auditor'],
+  verify: ['payer', 'auditor', 'admin', 'hospital', 'clerk'],
+  dashboard: ['payer', 'auditor'],
+  audit: ['auditor', 'admin'],
+};
+const HOME = { payer: 'queue', auditor: 'dashboard' };
+
+const i18n = makeI18n(STRINGS);
+const t = i18n.t;
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const who = document.getElementById('who');
+const toastEl = document.getElementById('toast');
+const state = { me: null, stoppers: [] };
+
+const api = makeClient({
+  token: () => sessionStorage.getItem(TOKEN),
+  onUnauthorized: () => { if (state.me) signOut(t('sessionEnded')); },
+});
+
+function errorBox(err, { retry, title } = {}) {
+  const msgs = err instanceof ApiError
+    ? (err.status === 0 ? [t('networkError')] : err.messages())
+    : [String(err && err.message ? err.message : err)];
+  return h('div', { class: 'alert error', role: 'alert' },
+    h('p', {}, h('strong', {}, title || t('errorTitle'))),
+    msgs.length > 1 ? h('ul', {}, msgs.map((m) => h('li', {}, m))) : h('p', {}, msgs[0]),
+    retry ? h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: retry }, t('retry'))) : null);
+}
+
+const ctx = {
+  api, t, i18n, main, state, errorBox,
+  can: (section) => !!state.me && SECTIONS[section].includes(state.me.role),
+  go(hash) { if (location.hash === hash) route(); else location.hash = hash; },
+  toast(text) {
+    toastEl.textContent = text;
+    clearTimeout(ctx.toast.timer);
+    ctx.toast.timer = setTimeout(() => { toastEl.textContent = ''; }, 4000);
+  },
+  onStop(f) { state.stoppers.push(f); },
+  loading() { return h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('loading')); },
+  when: (iso) => when(iso, i18n.lang),
+};
+
+function renderSignIn(message) {
+  nav.hidden = true; who.hidden = true;
+  document.getElementById('signout').hidden = true;
+  const input = h('input', { type: 'password', id: 'token', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'token-hint' });
+  const out = h('div', { 'aria-live': 'polite' });
+  if (message) out.append(h('div', { class: 'alert info', role: 'status' }, message));
+  const button = h('button', { type: 'submit' }, t('signIn'));
+  const form = h('form', { class: 'card signin', novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clear(out);
+    const token = input.value.trim().replace(/^Bearer\s+/i, '');
+    if (!token) { out.append(errorBox(t('tokenMissing'))); input.focus(); return; }
+    button.disabled = true; button.textContent = t('signingIn');
+    sessionStorage.setItem(TOKEN, token);
+    try {
+      const me = await api.get('/v1/me');
+      if (me.role === 'citizen') {
+        sessionStorage.removeItem(TOKEN);
+        out.append(h('div', { class: 'alert warn', role: 'alert' }, h('p', {}, t('citizenToken')),
+          h('p', {}, h('a', { href: '/app/' }, t('openApp')))));
+      } else {
+        state.me = me;
+        ctx.go(`#/${HOME[me.role] || 'verify'}`);
+        return;
+      }
+    } catch (err) {
+      sessionStorage.removeItem(TOKEN);
+      out.append(err instanceof ApiError && err.status === 401 ? errorBox(t('tokenRejected', { detail: err.message })) : errorBox(err));
+      input.focus();
+    }
+    button.disabled = false; button.textContent = t('signIn');
+  } },
+  h('p', {}, t('signInIntro')), h('label', { for: 'token' }, t('tokenLabel')), input,
+  h('p', { class: 'hint', id: 'token-hint' }, rich(t('tokenHint'))), out, button);
+  clear(main, h('h1', {}, t('signInTitle')), form);
+  input.focus();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN);
+  state.me = null;
+  stopAll();
+  if (location.hash) history.replaceState(null, '', location.pathname);
+  renderSignIn(message);
+}
+
+function stopAll() {
+  for (const f of state.stoppers.splice(0)) { try { f(); } catch (e) { /* already stopped */ } }
+}
+
+function drawNav(current) {
+  clear(nav, Object.keys(SECTIONS).filter((s) => ctx.can(s)).map((s) =>
+    h('a', { href: `#/${s}`, 'aria-current': s === current ? 'page' : null, dataset: { section: s } }, t(`nav_${s}`))));
+  nav.hidden = false;
+  clear(who, h('span', { class: 'badge' }, t(`role_${state.me.role}`)), ' ', h('span', { class: 'subject' }, state.me.subject));
+  who.hidden = false;
+  document.getElementById('signout').hidden = false;
+}
+
+async function route() {
+  stopAll();
+  if (!sessionStorage.getItem(TOKEN)) { renderSignIn(); return; }
+  if (!state.me) {
+    clear(main, ctx.loading());
+    try {
+      state.me = await api.get('/v1/me');
+      if (state.me.role === 'citizen') { signOut(t('citizenToken')); return; }
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return;
+      clear(main, errorBox(err, { retry: route }));
+      return;
+    }
+  }
+  let [, section, id] = (location.hash || '').split('/');
+  if (!section || !SECTIONS[section]) section = HOME[state.me.role] || 'verify';
+  drawNav(section);
+  if (!ctx.can(section)) {
+    clear(main, h('h1', {}, t(`nav_${section}`)), h('div', { class: 'alert warn', role: 'alert' }, t('notAllowed')));
+    return;
+  }
+  try {
+    if (section === 'queue') await (await import('./review.js')).renderQueue(ctx);
+    else if (section === 'claims' && id) await (await import('./review.js')).renderClaim(ctx, decodeURIComponent(id));
+    else if (section === 'claims') await (await import('./review.js')).renderClaims(ctx);
+    else if (section === 'verify') await (await import('./verify.js')).renderVerify(ctx);
+    else if (section === 'dashboard') await (await import('./dashboard.js')).renderDashboard(ctx);
+    else if (section === 'audit') await (await import('./dashboard.js')).renderAudit(ctx);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    clear(main, h('h1', {}, t(`nav_${section}`)), errorBox(err, { retry: route }));
+  }
+  focusHeading(main);
+}
+
+document.getElementById('lang').addEventListener('click', () => i18n.toggle());
+document.getElementById('signout').addEventListener('click', () => signOut());
+i18n.onChange(() => route());
+i18n.apply();
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,234 @@
+// Payer review: the queue with SLA age and filters, the claims list, and one claim in full
+// (invoice, fee lines with the per-line decision and rule ids, chain stamps, audit trail)
+// with approve / reject and the maker-checker rule.
+
+import { clear, h, hash, short, yuan } from '/assets/shared/dom.js';
+
+const TONE = { paid: 'ok', approved: 'ok', rejected: 'bad', refused: 'bad', clawback: 'bad', 'in-review': 'warn', appealed: 'warn', 'nothing-payable': 'warn' };
+const STATES = ['submitted', 'reserved', 'in-review', 'approved', 'paid', 'rejected', 'appealed', 'refused', 'nothing-payable', 'clawback'];
+
+export function badge(t, st) {
+  return h('span', { class: `badge ${TONE[st] || ''}`.trim(), dataset: { state: st } }, t(`state_${st}`));
+}
+
+const money = (ctx, fen) => yuan(fen, ctx.i18n.lang);
+const claimLink = (c, label) => h('a', { href: `#/claims/${encodeURIComponent(c.id)}` }, label || short(c.id, 8));
+const flagText = (f) => (typeof f === 'string' ? f : (f.rule || f.kind || f.code || f.detail || JSON.stringify(f)));
+
+function table(head, rows, cls = '') {
+  return h('div', { class: 'table-wrap' }, h('table', { class: cls },
+    h('thead', {}, h('tr', {}, head.map((c) => (Array.isArray(c) ? h('th', { class: c[1] }, c[0]) : h('th', {}, c))))),
+    h('tbody', {}, rows)));
+}
+
+// ---------------------------------------------------------------------- queue
+
+export async function renderQueue(ctx) {
+  const { t, api, main } = ctx;
+  const q = new URLSearchParams(location.hash.split('?')[1] || '');
+  const minYuan = h('input', { type: 'number', id: 'f-min', min: '0', step: '1', value: q.get('minAmountFen') ? String(q.get('minAmountFen') / 100) : '' });
+  const flag = h('input', { type: 'text', id: 'f-flag', value: q.get('flag') || '', placeholder: t('fAny') });
+  const older = h('input', { type: 'number', id: 'f-older', min: '0', step: '1', value: q.get('olderThanDays') || '' });
+  const params = new URLSearchParams();
+  if (q.get('minAmountFen')) params.set('minAmountFen', q.get('minAmountFen'));
+  if (q.get('flag')) params.set('flag', q.get('flag'));
+  if (q.get('olderThanDays')) params.set('olderThanDays', q.get('olderThanDays'));
+  const filters = h('form', { class: 'card filters', role: 'search', onsubmit: (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    if (minYuan.value) p.set('minAmountFen', String(Math.round(Number(minYuan.value) * 100)));
+    if (flag.value.trim()) p.set('flag', flag.value.trim());
+    if (older.value) p.set('olderThanDays', older.value);
+    ctx.go(`#/queue${p.toString() ? `?${p}` : ''}`);
+  } },
+  h('div', {}, h('label', { for: 'f-min' }, t('fMinAmount')), minYuan),
+  h('div', {}, h('label', { for: 'f-flag' }, t('fFlag')), flag),
+  h('div', {}, h('label', { for: 'f-older' }, t('fOlder')), older),
+  h('div', { class: 'row' }, h('button', { type: 'submit' }, t('apply')),
+    h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go('#/queue') }, t('reset'))));
+  clear(main, h('h1', {}, t('queueTitle')), h('p', { class: 'muted' }, t('queueIntro')), filters, ctx.loading());
+  const doc = await api.get(`/v1/review/queue${params.toString() ? `?${params}` : ''}`);
+  const items = doc.claims || doc.items || doc.queue || [];
+  const rows = items.map((c) => h('tr', { class: c.overdue ? 'overdue' : null, dataset: { claim: c.id } },
+    h('td', {}, claimLink(c)),
+    h('td', {}, `${c.issuer} · ${c.invoiceNumber}`),
+    h('td', {}, h('code', { title: c.person }, short(c.person, 4))),
+    h('td', { class: 'num' }, money(ctx, c.requestedFen)),
+    h('td', { class: 'num' }, money(ctx, c.amountFen)),
+    h('td', {}, ((c.decision && c.decision.flags) || c.flags || []).map((f) => h('span', { class: 'badge warn' }, flagText(f)))),
+    h('td', { class: 'num nowrap' }, t('ageDays', { n: (c.slaWorkingDays ?? 0).toFixed(1) })),
+    h('td', { class: 'nowrap' }, ctx.when(c.dueAt), c.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null)));
+  main.lastChild.replaceWith(h('section', {},
+    h('div', { class: 'spread' }, h('p', { class: 'count' }, t('queueCount', { n: items.length })),
+      h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go(location.hash) }, t('refresh'))),
+    items.length ? table([t('colClaim'), t('colInvoice'), t('colPerson'), [t('colRequested'), 'num'], [t('colAmount'), 'num'],
+      t('colFlags'), [t('colAge'), 'num'], t('colDue')], rows, 'queue')
+      : h('p', { class: 'card muted' }, t('queueEmpty'))));
+}
+
+// ---------------------------------------------------------------------- claims list
+
+export async function renderClaims(ctx) {
+  const { t, api, main } = ctx;
+  const q = new URLSearchParams(location.hash.split('?')[1] || '');
+  const sel = h('select', { id: 'f-state', onchange: () => ctx.go(`#/claims${sel.value ? `?state=${sel.value}` : ''}`) },
+    h('option', { value: '' }, t('fAny')), STATES.map((s) => h('option', { value: s, selected: q.get('state') === s }, t(`state_${s}`))));
+  const body = h('tbody', {});
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('more'));
+  let after = null;
+  const load = async () => {
+    const p = new URLSearchParams({ limit: '50' });
+    if (q.get('state')) p.set('state', q.get('state'));
+    if (after) p.set('after', after);
+    const doc = await api.get(`/v1/claims?${p}`);
+    const items = doc.claims || doc.items || [];
+    body.append(...items.map((c) => h('tr', { dataset: { claim: c.id } }, h('td', {}, claimLink(c)), h('td', {}, badge(t, c.state)),
+      h('td', {}, `${c.issuer} · ${c.invoiceNumber}`), h('td', { class: 'num' }, money(ctx, c.requestedFen)),
+      h('td', { class: 'num' }, money(ctx, c.amountFen)), h('td', { class: 'nowrap' }, ctx.when(c.createdAt)))));
+    after = doc.next || null;
+    more.hidden = !after;
+    return items.length;
+  };
+  more.addEventListener('click', () => load().catch((e) => more.replaceWith(ctx.errorBox(e))));
+  clear(main, h('h1', {}, t('claimsTitle')), h('div', { class: 'card filters' }, h('div', {}, h('label', { for: 'f-state' }, t('fState')), sel)), ctx.loading());
+  const n = await load();
+  main.lastChild.replaceWith(n ? h('section', {}, table([t('colClaim'), t('colState'), t('colInvoice'), [t('colRequested'), 'num'],
+    [t('colAmount'), 'num'], t('colCreated')], body), more) : h('p', { class: 'card muted' }, t('claimsEmpty')));
+}
+
+// ---------------------------------------------------------------------- one claim
+
+function facts(pairs) {
+  return h('dl', { class: 'facts' }, pairs.filter((p) => p && p[1] !== undefined && p[1] !== null && p[1] !== '')
+    .map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
+function decisionPanel(ctx, c, reload) {
+  const { t, api } = ctx;
+  const reason = h('textarea', { id: 'decision-reason', rows: '3', required: true });
+  const out = h('div', { 'aria-live': 'polite', class: 'decision-out' });
+  const approve = h('button', { type: 'button', id: 'approve' }, t('approve'));
+  const reject = h('button', { type: 'button', id: 'reject', class: 'danger' }, t('reject'));
+  const decide = async (verb) => {
+    clear(out);
+    const text = reason.value.trim();
+    if (!text) { out.append(ctx.errorBox(t('reasonMissing'))); reason.focus(); return; }
+    approve.disabled = true; reject.disabled = true;
+    try {
+      const { status } = await api.post(`/v1/claims/${encodeURIComponent(c.id)}/${verb}`, { reason: text });
+      if (status === 202) {
+        out.append(h('div', { class: 'alert warn', role: 'status' }, t('makerChecker')));
+        ctx.toast(t('makerChecker'));
+      } else {
+        ctx.toast(verb === 'approve' ? t('approved') : t('rejected'));
+      }
+      await reload(status === 202 ? t('makerChecker') : null);
+    } catch (err) {
+      approve.disabled = false; reject.disabled = false;
+      out.append(ctx.errorBox(err));
+    }
+  };
+  approve.addEventListener('click', () => decide('approve'));
+  reject.addEventListener('click', () => decide('reject'));
+  return h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')),
+    c.review && c.review.needsTwoReviewers ? h('p', { class: 'alert warn' }, t('needsTwo')) : null,
+    h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, out, h('div', { class: 'row' }, approve, reject));
+}
+
+function reviews(ctx, c) {
+  const { t } = ctx;
+  const list = (c.review && c.review.reviews) || [];
+  if (!list.length) return null;
+  return [h('h3', {}, t('reviewsTitle')), h('ul', {}, list.map((r) => h('li', {},
+    t('review', { verdict: r.verdict, reviewer: r.reviewer, at: ctx.when(r.at), reason: r.reason || '' }))))];
+}
+
+function stampsTable(ctx, stamps) {
+  const { t } = ctx;
+  if (!stamps || !stamps.length) return h('p', { class: 'muted' }, t('noStamps'));
+  return table([t('colPayer'), [t('colAmount'), 'num'], t('colStatus'), [t('colBlock'), 'num'], t('colTx')],
+    stamps.map((s) => h('tr', {}, h('td', {}, s.payerId), h('td', { class: 'num' }, money(ctx, s.amountFen)),
+      h('td', {}, s.status), h('td', { class: 'num' }, String(s.block)), h('td', {}, hash(s.transaction || s.tx)))));
+}
+
+function feeLines(ctx, lines, decision) {
+  const { t } = ctx;
+  const byseq = new Map(((decision && decision.lines) || []).map((l) => [l.seq, l]));
+  const rows = (lines.length ? lines : [...byseq.values()]).map((li) => {
+    const d = byseq.get(li.seq) || {};
+    const self = d.selfPaidFen || 0;
+    return h('tr', { class: self ? 'reduced' : null },
+      h('td', { class: 'num' }, String(li.seq)), h('td', {}, h('code', {}, li.itemCode || d.itemCode)), h('td', {}, li.itemName || ''),
+      h('td', {}, li.category || ''), h('td', { class: 'num' }, li.quantity ?? ''),
+      h('td', { class: 'num' }, money(ctx, li.amountFen ?? d.amountFen)),
+      h('td', { class: 'num' }, d.eligibleFen !== undefined ? money(ctx, d.eligibleFen) : '—'),
+      h('td', { class: 'num' }, self ? money(ctx, self) : '—'),
+      h('td', {}, (d.reasons || []).map((r) => h('span', { class: 'rule', title: r.detail || '' }, h('code', {}, r.rule),
+        r.selfPaidFen ? ` ${money(ctx, r.selfPaidFen)}` : ''))));
+  });
+  return table([[t('colSeq'), 'num'], t('colCode'), t('colName'), t('colCat'), [t('colQty'), 'num'], [t('colLineAmount'), 'num'],
+    [t('colEligible'), 'num'], [t('colSelf'), 'num'], t('colRules')], rows, 'lines');
+}
+
+function auditTable(ctx, entries) {
+  const { t } = ctx;
+  if (!entries.length) return h('p', { class: 'muted' }, t('auditEmpty'));
+  return table([t('colAt'), t('colWho'), t('colWhat'), t('colWhy')], entries.map((e) => h('tr', {},
+    h('td', { class: 'nowrap' }, ctx.when(e.at)),
+    h('td', {}, e.actor || e.by || e.who || ''),
+    h('td', {}, e.action || e.what || e.event || [e.from, e.to].filter(Boolean).join(' → ') || ''),
+    h('td', {}, e.reason || e.why || e.detail || ''))));
+}
+
+export async function renderClaim(ctx, id) {
+  const { t, api, main } = ctx;
+  clear(main, ctx.loading());
+  const load = async (notice) => {
+    const c = await api.get(`/v1/claims/${encodeURIComponent(id)}`);
+    const [inv, lines, audit] = await Promise.all([
+      api.get(`/v1/invoices/${c.fingerprint}`).catch((e) => e),
+      api.get(`/v1/invoices/${c.fingerprint}/fee-lines`).then((d) => d.feeLines || []).catch(() => []),
+      api.get(`/v1/claims/${encodeURIComponent(id)}/audit`).then((d) => d.entries || d.events || d.audit || d).catch((e) => e),
+    ]);
+    const d = c.decision || {};
+    const isPayer = ctx.state.me.role === 'payer';
+    const back = ctx.state.me.role === 'payer' ? h('a', { href: '#/queue' }, t('backToQueue')) : h('a', { href: '#/claims' }, t('backToClaims'));
+    clear(main, h('p', {}, back),
+      h('div', { class: 'spread' }, h('h1', {}, t('claimTitle', { id: c.id })), badge(t, c.state)),
+      notice ? h('div', { class: 'alert warn', role: 'status' }, notice) : null,
+      h('div', { class: 'cols' },
+        h('section', { class: 'card' },
+          facts([[t('person'), h('code', { title: c.person }, short(c.person, 8))], [t('actor'), c.actor], [t('onBehalfOf'), c.onBehalfOf],
+            [t('payer'), c.payer], [t('created'), ctx.when(c.createdAt)], [t('updated'), ctx.when(c.updatedAt)],
+            [t('due'), c.dueAt ? ctx.when(c.dueAt) : null], [t('ruleset'), d.rulesetId ? `${d.rulesetId} v${d.rulesetVersion}` : null]]),
+          h('div', { class: 'amounts-grid' },
+            [[t('requested'), c.requestedFen], [t('eligible'), d.eligibleFen], [t('reimbursable'), d.reimbursableFen], [t('amount'), c.amountFen]]
+              .map(([k, v]) => h('div', {}, h('div', { class: 'muted small' }, k), h('div', { class: 'amt' }, money(ctx, v))))),
+          c.rejection ? h('p', { class: 'alert error' }, `${t('rejectionTitle')}: ${c.rejection.reason || c.rejection.detail || c.rejection}`) : null,
+          c.appeal ? h('p', { class: 'alert info' }, `${t('appealTitle')}: ${c.appeal.reason || c.appeal}`) : null,
+          reviews(ctx, c)),
+        isPayer && c.state === 'in-review' ? decisionPanel(ctx, c, load) : null),
+      d.flags && d.flags.length ? h('section', { class: 'card' }, h('h2', {}, t('flagsTitle')),
+        h('ul', {}, d.flags.map((f) => h('li', {}, h('code', {}, flagText(f)), f.detail ? ` ${f.detail}` : '')))) : null,
+      h('section', { class: 'card' }, h('h2', {}, t('stepsTitle')),
+        d.steps && d.steps.length ? table([t('rule'), [t('colLineAmount'), 'num'], ''], d.steps.map((s) => h('tr', {},
+          h('td', {}, h('code', {}, s.rule)), h('td', { class: 'num' }, money(ctx, s.amountFen)), h('td', {}, s.detail || '')))) : null,
+        c.explanation && c.explanation.length ? [h('h3', {}, t('explanationTitle')), h('ul', {}, c.explanation.map((x) => h('li', {}, x)))] : null),
+      h('section', { class: 'card' }, h('h2', {}, t('invoiceTitle')),
+        inv instanceof Error ? ctx.errorBox(inv) : facts([
+          [t('issuer'), c.issuer], [t('invoiceNo'), `${inv.invoiceCode} / ${inv.invoiceNumber}`], [t('issuedAt'), ctx.when(inv.issuedAt)],
+          [t('visit'), inv.visitType], [t('total'), money(ctx, inv.totalFen)], [t('cashPaid'), money(ctx, inv.cashPaidFen)],
+          [t('state'), inv.state], [t('fingerprint'), hash(inv.fingerprint)], [t('batch'), inv.batchRoot ? hash(inv.batchRoot) : null],
+          [t('anchoredTx'), inv.transaction ? [hash(inv.transaction), ` · ${t('colBlock')} ${inv.block}`] : null],
+          [t('voided'), inv.void ? `${ctx.when(inv.void.at || inv.void.requestedAt)} ${inv.void.reason || ''}` : null]]),
+        h('h3', {}, t('feeLinesTitle')), feeLines(ctx, lines, d)),
+      h('section', { class: 'card' }, h('h2', {}, t('stampsTitle')),
+        c.stamp && c.stamp.tx ? h('p', {}, `${t('claimStamp')}: ${c.stamp.status} · ${t('colBlock')} ${c.stamp.block} · `, hash(c.stamp.tx)) : null,
+        stampsTable(ctx, inv instanceof Error ? [] : (inv.reimbursement && inv.reimbursement.stamps) || [])),
+      h('section', { class: 'card' }, h('h2', {}, t('auditTitle')),
+        audit instanceof Error ? ctx.errorBox(audit) : auditTable(ctx, Array.isArray(audit) ? audit : [])));
+    if (notice) main.querySelector('.alert.warn')?.focus();
+  };
+  await load();
+}
+
