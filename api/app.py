@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import problems
-from api.routers import batches, claims, invoices, members, verify, web
+from api.routers import batches, claims, feed, invoices, members, verify, web
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.include_router(batches.router)
     app.include_router(verify.router)
     app.include_router(claims.router)
+    app.include_router(feed.router)
     app.include_router(web.router)  # the citizens' app (/app/) and the staff console (/console/)
     return app
 

@@ -156,6 +156,11 @@ def serve(
     payer: Annotated[str | None, typer.Option(
         "--payer", envvar="EBILL_PAYER_ID", help="the payer this instance acts for (claims); 'none' for no claims "
                                                  "API (default 330600-ybj, the shipped rule sets' payer)")] = None,
+    mirror_from: Annotated[str | None, typer.Option(
+        "--mirror-from", envvar="EBILL_MIRROR_FROM",
+        help="pull the hospitals' anchored invoices from this service (a payer's own instance)")] = None,
+    mirror_token: Annotated[str | None, typer.Option(
+        "--mirror-token", envvar="EBILL_MIRROR_TOKEN", help="payer credential at the --mirror-from service")] = None,
 ) -> None:
     """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
 
@@ -191,6 +196,14 @@ def serve(
     thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker", daemon=True)
     thread.start()
     stamper = _start_stamper(settings, service, session)
+    mirror = None
+    if mirror_from:
+        from ledger.app.mirror import InvoiceMirror
+
+        if not mirror_token:
+            _cli.fail("--mirror-from needs --mirror-token (a payer credential at that service)", 2)
+        mirror = InvoiceMirror(service.store, session.ledger, source=mirror_from, token=mirror_token)
+        threading.Thread(target=mirror.run_forever, name="invoice-mirror", daemon=True).start()
     _cli.err.print(f"[bold]ebill serve[/]: http://{host}:{port}/docs · db {_redact(settings.db_url)} · chain "
                    f"{session.name} {session.ledger.chain_id} contract {session.ledger.contract_address} · "
                    f"{n} API worker(s)")
@@ -204,6 +217,8 @@ def serve(
             _export_env(settings, rpc_url=_rpc_url_of(session))
             uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=n, log_level="warning")
     finally:
+        if mirror is not None:
+            mirror.stop()
         if stamper is not None:
             stamper[0].stop()
             stamper[1].join(timeout=30)

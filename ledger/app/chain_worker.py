@@ -72,6 +72,7 @@ class ChainWorker:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._registered: set[str] = set()
         self._accounts: dict[str, str] = {}
+        self._keyless: dict[str, bool] = {}
         self._lease_renew_at = 0.0
         self._indexed: tuple[int, str] | None = None
         self._stop = threading.Event()
@@ -205,8 +206,8 @@ class ChainWorker:
         """
         todo = []
         for h in self.store.hospitals():
-            if h.institution_id in self._registered:
-                continue
+            if h.institution_id in self._registered or not h.sealed_key:
+                continue   # (no key: a hospital mirrored from another service, which anchors for it)
             self._load_key(h.institution_id, h.account)
             info = self.ledger.account_info(h.account)
             if info.member_id == h.institution_id and info.kind == "hospital" and not info.revoked_at:
@@ -227,7 +228,7 @@ class ChainWorker:
         report.closed += len(self.store.close_batches(max_leaves=self.max_leaves, max_age=self.max_age))
 
     def _anchor(self, report: TickReport) -> None:
-        waiting = self.store.batches_waiting()
+        waiting = [b for b in self.store.batches_waiting() if self._holds_key(b.issuer)]
         if not waiting:
             return
         roots = [b.root for b in waiting]
@@ -263,6 +264,12 @@ class ChainWorker:
             report.voided += 1
 
     # ------------------------------------------------------------------ keys
+
+    def _holds_key(self, institution_id: str) -> bool:
+        """False for hospitals mirrored from another service (their batches are anchored there)."""
+        if institution_id not in self._keyless:
+            self._keyless[institution_id] = not self.store.hospital(institution_id).sealed_key
+        return not self._keyless[institution_id]
 
     def _load_key(self, institution_id: str, account: str) -> None:
         # the keyring holds keys in memory only; they are never written to the dev

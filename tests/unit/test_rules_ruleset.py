@@ -28,7 +28,7 @@ def shipped_doc(name: str = "pharmacy-pooling-v1.json") -> dict[str, Any]:
 def test_shipped_files_load() -> None:
     book = RuleBook.shipped()
     assert sorted(r.label for r in book) == [
-        "sx-pharmacy-pooling@v1", "sx-pharmacy-pooling@v2", "zj-offsite-inpatient@v1"]
+        "sx-city-supplement@v1", "sx-pharmacy-pooling@v1", "sx-pharmacy-pooling@v2", "zj-offsite-inpatient@v1"]
     v1 = book.in_force(payer=PAYER, scheme="pharmacy-pooling", on="2024-06-01")
     # DOMAIN.md's pharmacy pooling example
     emp, ret = v1.persons[PersonCategory.EMPLOYEE], v1.persons[PersonCategory.RETIRED]

@@ -297,6 +297,87 @@ class SqlStore:
             marks = ", ".join("?" * len(_LINE_COLUMNS))
             conn.exec_driver_sql(f"INSERT INTO fee_lines ({', '.join(_LINE_COLUMNS)}) VALUES ({marks})", rows)
 
+    # ------------------------------------------------------------------ the invoice feed (payers' mirrors)
+
+    def feed_batches(self, *, after: tuple[int, bytes] | None, limit: int = 4,
+                     max_lines: int = 50_000) -> list[dict[str, Any]]:
+        """Anchored batches after ``after = (anchored block, root)``, in that order, each with
+        its hospital and its sealed invoices (salts included: payers verify fingerprints).
+
+        Stops adding batches once ``max_lines`` fee lines are in the page (never fewer than one batch).
+        """
+        q = select(B).where(B.c.state == "anchored", B.c.anchored_block.is_not(None))
+        if after is not None:
+            q = q.where((B.c.anchored_block > after[0]) | ((B.c.anchored_block == after[0]) & (B.c.root > after[1])))
+        q = q.order_by(B.c.anchored_block, B.c.root).limit(limit)
+        page: list[dict[str, Any]] = []
+        lines_in_page = 0
+        with self._read() as conn:
+            for b in conn.execute(q).all():
+                if page and lines_in_page >= max_lines:
+                    break
+                h = conn.execute(select(H).where(H.c.institution_id == b.issuer)).one()
+                invoices = conn.execute(select(I).where(I.c.batch_root == b.root).order_by(I.c.batch_index)).all()
+                ids = [r.id for r in invoices]
+                lines: dict[int, list[Any]] = {i: [] for i in ids}
+                for li in conn.execute(select(L).where(L.c.invoice_id.in_(ids)).order_by(L.c.invoice_id, L.c.seq)):
+                    lines[li.invoice_id].append(li)
+                lines_in_page += sum(len(v) for v in lines.values())
+                page.append({
+                    "root": "0x" + bytes(b.root).hex(), "issuer": b.issuer, "leafCount": b.leaf_count,
+                    "anchoredBlock": b.anchored_block, "anchoredTx": b.anchored_tx,
+                    "anchoredAt": _aware(b.anchored_at).isoformat() if b.anchored_at else None,  # type: ignore[union-attr]
+                    "hospital": {"institutionId": h.institution_id, "name": h.name, "region": h.region,
+                                 "account": h.account},
+                    "invoices": [_sealed_doc(r, lines[r.id]) for r in invoices],
+                })
+        return page
+
+    def save_mirrored(self, hospital: HospitalRecord, batch: Batch, items: Sequence[PreparedInvoice], *,
+                      anchored: tuple[int, str | None, datetime | None], actor: str) -> int:
+        """Store a batch another service anchored (verified by the caller), with its invoices.
+
+        The hospital is recorded without a key (it signs elsewhere). Invoices stored
+        already are kept; if any invoice's (issuer, code, number) is stored with other
+        content, the whole batch is skipped (its proofs would not rebuild) and the audit
+        trail says so. Returns the number of invoices added.
+        """
+        now = utcnow()
+        fps = [bytes(p.sealed.fingerprint) for p in items]
+        with self._tx() as conn:
+            conn.execute(self._insert(H).values(
+                institution_id=hospital.institution_id, name=hospital.name, region=hospital.region,
+                account=hospital.account, keystore="", created_at=now, registered_block=None,
+            ).on_conflict_do_nothing(index_elements=["institution_id"]))
+            have = {bytes(f) for f in conn.execute(select(I.c.fingerprint).where(I.c.fingerprint.in_(fps))).scalars()}
+            fresh = [(i, p) for i, p in enumerate(items) if bytes(p.sealed.fingerprint) not in have]
+            clash = conn.execute(select(I.c.invoice_code, I.c.invoice_number).where(
+                I.c.issuer == batch.issuer,
+                I.c.invoice_number.in_([p.invoice.invoice_number for _, p in fresh]))).all() if fresh else []
+            keys = {(p.invoice.invoice_code, p.invoice.invoice_number) for _, p in fresh}
+            clashes = [k for k in clash if tuple(k) in keys]
+            if clashes:
+                self.audit(conn, actor=actor, action="mirror.skipped", subject="0x" + bytes(batch.root).hex()[:16],
+                           detail={"reason": "invoice stored here with other content",
+                                   "invoices": [f"{c}/{n}" for c, n in clashes[:20]]})
+                return 0
+            conn.execute(self._insert(B).values(
+                root=bytes(batch.root), issuer=batch.issuer, leaf_count=batch.leaf_count, sealed_at=now,
+                state="anchored", anchored_block=anchored[0], anchored_tx=anchored[1], anchored_at=anchored[2] or now,
+            ).on_conflict_do_nothing(index_elements=["root"]))
+            if fresh:
+                ids = self._invoice_ids(conn, len(fresh))
+                rows = []
+                for invoice_id, (index, p) in zip(ids, fresh, strict=True):
+                    row = _invoice_row(p, now, invoice_id)
+                    row.update(batch_root=bytes(batch.root), batch_index=index)
+                    rows.append(row)
+                conn.execute(insert(I), rows)
+                self._insert_lines(conn, [(invoice_id, p) for invoice_id, (_, p) in zip(ids, fresh, strict=True)])
+            self.audit(conn, actor=actor, action="mirror.batch", subject="0x" + bytes(batch.root).hex()[:16],
+                       detail={"issuer": batch.issuer, "invoices": len(fresh), "block": anchored[0]})
+        return len(fresh)
+
     # ------------------------------------------------------------------ reading invoices
 
     def invoice(self, fingerprint: bytes) -> InvoiceDetail:
@@ -655,6 +736,21 @@ def _line_tuples(invoice_id: int, p: PreparedInvoice) -> Iterator[tuple[Any, ...
     for li in p.invoice.fee_lines:
         yield (fp, li.seq, li.item_code, li.item_name, str.__str__(li.category), li.quantity, li.unit,
                li.unit_price_fen, li.amount_fen, li.service_date)
+
+
+def _sealed_doc(r: Any, lines: Sequence[Any]) -> dict[str, Any]:
+    """An invoice as sealed, for the feed: header, pseudonym, salts, QR, fee lines."""
+    return {
+        "fingerprint": "0x" + bytes(r.fingerprint).hex(), "issuer": r.issuer, "invoiceCode": r.invoice_code,
+        "invoiceNumber": r.invoice_number, "checkCode": r.check_code, "issuedAt": r.issued_at,
+        "visitType": r.visit_type, "patient": "0x" + bytes(r.patient).hex(), "totalFen": r.total_fen,
+        "fundPaidFen": r.fund_paid_fen, "accountPaidFen": r.account_paid_fen, "cashPaidFen": r.cash_paid_fen,
+        "schemaVersion": r.schema_version, "salt": "0x" + bytes(r.salt).hex(), "lineKey": "0x" + bytes(r.line_key).hex(),
+        "qr": r.qr, "batchIndex": r.batch_index,
+        "feeLines": [{"seq": li.seq, "itemCode": li.item_code, "itemName": li.item_name, "category": li.category,
+                      "quantity": li.quantity, "unit": li.unit, "unitPriceFen": li.unit_price_fen,
+                      "amountFen": li.amount_fen, "serviceDate": li.service_date} for li in lines],
+    }
 
 
 def _hospital(row: Any) -> HospitalRecord:

@@ -1,0 +1,41 @@
+"""``GET /v1/feed/batches``: anchored batches with their sealed invoices, for payers' mirrors.
+
+Payers run their own service and database; they pull the hospitals' invoices from here
+(see :mod:`ledger.app.mirror`), verify every fingerprint and root themselves and check
+the anchor on chain. The salts are in the feed: a payer needs them to verify the fee
+lines it adjudicates, and payers may read every invoice anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import PrincipalDep, ServiceDep
+from api.routers.invoices import _PROBLEMS
+from ledger.app.service import Forbidden
+from ledger.errors import InvalidInput
+from ledger.records import Role
+
+router = APIRouter(prefix="/v1/feed", tags=["feed"])
+
+
+@router.get("/batches", responses=_PROBLEMS,
+            summary="Anchored batches after a cursor, with hospitals and sealed invoices (payer, auditor)")
+def feed_batches(service: ServiceDep, principal: PrincipalDep, after: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=32)] = 4) -> dict[str, Any]:
+    if principal.role not in (Role.PAYER, Role.AUDITOR, Role.ADMIN):
+        raise Forbidden(f"a {principal.role.value} credential may not read the invoice feed (payers, auditors)")
+    cursor = None
+    if after:
+        block, _, root = after.partition(":")
+        try:
+            cursor = (int(block), bytes.fromhex(root.removeprefix("0x")))
+            if len(cursor[1]) != 32 or cursor[0] < 0:
+                raise ValueError
+        except ValueError:
+            raise InvalidInput.single("after", "cursor", "expected <block>:<0x root> from the previous page") from None
+    batches = service.store.feed_batches(after=cursor, limit=limit)  # type: ignore[attr-defined]
+    last = batches[-1] if batches else None
+    return {"batches": batches, "next": f"{last['anchoredBlock']}:{last['root']}" if last else after}
