@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger.adapters.bank import BankUnavailable
 from ledger.adapters.sql.store import StoreUnavailable
 from ledger.app.service import Forbidden, Unauthenticated
 from ledger.errors import (
@@ -28,6 +29,7 @@ from ledger.errors import (
     NotFound,
     VerificationError,
 )
+from ledger.evoucher import InvalidVoucher
 
 log = logging.getLogger("ebill.api")
 
@@ -50,7 +52,7 @@ class UnsupportedMediaType(LedgerError):
     kind = "unsupported-media-type"
 
 
-_STATUS += [(PayloadTooLarge, 413), (UnsupportedMediaType, 415)]
+_STATUS += [(PayloadTooLarge, 413), (UnsupportedMediaType, 415), (InvalidVoucher, 401), (BankUnavailable, 503)]
 
 
 def problem(status: int, kind: str, detail: str, *, instance: str | None = None,

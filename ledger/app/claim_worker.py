@@ -36,7 +36,7 @@ from ledger.adapters.sql.claims_store import StampTask
 from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.batch import Batch
-from ledger.errors import ChainError, ContractReverted, LedgerError
+from ledger.errors import ChainError, Conflict, ContractReverted, LedgerError
 from ledger.failpoints import failpoint
 
 log = logging.getLogger("ebill.claims")
@@ -245,7 +245,13 @@ class ClaimStamper:
             try:
                 payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
                                         memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
-            except LedgerError as exc:
+            except Conflict as exc:
+                # permanent: this request id was paid with other figures (a bug, or the
+                # bank's records were changed); one claim must not block every later payout
+                report.errors.append(f"payout of {c.id} refused by the bank, needs a person: {exc}")
+                self.claims.store.hold_payout(c.id, reason=str(exc))
+                continue
+            except LedgerError as exc:   # BankUnavailable and the like: try the round again later
                 report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
                 return
             failpoint("claims.after-payout")

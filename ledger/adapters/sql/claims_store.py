@@ -511,6 +511,17 @@ class ClaimStore:
             return self._claims(conn, CL.c.state == "approved", CL.c.stamp == "reserved", CL.c.payment_ref.is_(None),
                                 limit=limit)
 
+    def hold_payout(self, claim_id: str, *, reason: str) -> None:
+        """Take an approved claim out of the payout queue (the bank refused it for good):
+        it goes back to review with the bank's answer, for a person to sort out."""
+        with self.store._tx() as conn:
+            n = conn.execute(update(CL).where(CL.c.id == claim_id, CL.c.state == "approved")
+                             .values(state="in-review", refusal=f"payout refused: {reason}"[:300],
+                                     updated_at=utcnow())).rowcount
+            if n:
+                self.store.audit(conn, actor="system:payout", action="claim.payout-held", subject=claim_id,
+                                 detail={"reason": reason[:500]})
+
     def mark_paid(self, claim_id: str, *, reference: str, paid_at: datetime) -> None:
         with self.store._tx() as conn:
             n = conn.execute(update(CL).where(CL.c.id == claim_id, CL.c.state == "approved")
