@@ -17,6 +17,13 @@ def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
     s.stop()
 
 
+@pytest.fixture
+def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
+    s = make_claims_stack(database_url, tmp_path)
+    yield s
+    s.stop()
+
+
 def _mine(cs: ClaimsStack) -> tuple[str, str, dict[str, Any]]:
     """An anchored invoice with something to reimburse: (fingerprint, national id, listing entry)."""
     cs.upload_all()
@@ -206,3 +213,29 @@ def test_void_before_payment_refuses_after_payment_claws_back(cs: ClaimsStack) -
     assert not entry["claimable"] and entry["reason"] == "voided by the hospital"
     r = cs.claim(nid, [fp], "tap-void-0002")
     assert r.status_code == 409 and "voided" in r.json()["detail"]
+
+
+def test_claims_on_both_databases_with_concurrent_taps_by_one_person(cs_any: ClaimsStack) -> None:
+    """SQLite and PostgreSQL: a person's claims, sent at once, never share one deductible."""
+    cs = cs_any
+    cs.upload_all()
+    by_person: dict[str, list[str]] = {}
+    for fp, nid in cs.patients.items():
+        by_person.setdefault(nid, []).append(fp)
+    nid, fps = max(by_person.items(), key=lambda kv: len(kv[1]))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(fps)) as pool:
+        answers = list(pool.map(lambda i_fp: cs.claim(nid, [i_fp[1]], f"tap-{i_fp[0]:04d}-many"), enumerate(fps)))
+    claims = [r.json()["claims"][0] for r in answers if r.status_code in (200, 201, 202)]
+    assert len(claims) == len(fps), [r.text for r in answers]
+    # per scheme, the year's deductible is used once in total: the claims decided one after
+    # another, each seeing what the earlier ones used (never two seeing the same figure)
+    for scheme in {c["scheme"] for c in claims}:
+        mine = [c for c in claims if c["scheme"] == scheme]
+        used = sum(c["decision"]["deductibleUsedFen"] for c in mine)
+        assert used == max(c["decision"]["yearToDateAfter"]["deductibleUsedFen"] for c in mine)
+    listing = cs.client.get("/v1/claims", headers=cs.citizen(nid)).json()["claims"]
+    assert {c["id"] for c in listing} == {c["id"] for c in claims}
+    stats = cs.client.get("/v1/stats/claims", headers=cs.auth("auditor")).json()
+    assert sum(sum(d["byState"].values()) for d in stats["perDay"]) == len(claims)
