@@ -86,6 +86,18 @@ def _print_demo(r: Any) -> None:
     for refusal in r.refusals:
         mark = "[green]✔ refused[/]" if refusal["refused"] else "[red]✘ ACCEPTED[/]"
         out.print(f"  {mark} {refusal['attempt']}: {refusal.get('error', '')}")
+    m = r.reimbursement
+    if m:
+        out.print(f"\n[bold]Two payers, one invoice[/] ({_yuan(m['totalFen'])}): the rules ({m['rules']}) make "
+                  f"{_yuan(m['eligibleFen'])} eligible and {_yuan(m['basicShareFen'])} the basic insurance's share")
+        for step in m["steps"]:
+            if step.get("paid"):
+                out.print(f"  [green]✔ paid[/] {step['payer']}: {_yuan(step['amountFen'])}")
+            else:
+                left = f" (only {_yuan(step['availableFen'])} left)" if step.get("availableFen") is not None else ""
+                out.print(f"  [green]✔ refused[/] {step['payer']} asking {_yuan(step['amountFen'])}: "
+                          f"{step['refused']}{left}")
+        out.print(f"  paid on chain in total: {_yuan(m['paidOnChainFen'])} — never more than the invoice")
     out.print(f"\nRe-sending all {r.batches} batches: {r.resend_new_anchors} new anchor transaction(s) "
               "[dim](anchoring is idempotent)[/]")
 

@@ -46,6 +46,7 @@ class DemoReport:
     sample: dict[str, Any] = field(default_factory=dict)
     void: dict[str, Any] = field(default_factory=dict)
     refusals: list[dict[str, Any]] = field(default_factory=list)
+    reimbursement: dict[str, Any] = field(default_factory=dict)
     resend_new_anchors: int = -1
 
     def to_json(self) -> dict[str, Any]:
@@ -110,6 +111,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
         except ContractReverted as exc:
             refusals.append({"attempt": what, "refused": True, "error": exc.error})
 
+    reimbursement = _two_payers(session, sealed, batches, skip=sample.fingerprint)
     again = anchorer.anchor(batches)  # idempotence: re-sending anchors nothing new
     return DemoReport(
         chain=session.name, chain_id=ref.chain_id, contract=ref.contract,
@@ -129,5 +131,54 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
         void={"tx": void_receipt.tx_hash, "block": void_receipt.block_number, "gas": void_receipt.gas_used,
               "voidedOnChain": session.ledger.invoice_state(sample.invoice.issuer, sample.fingerprint).voided},
         refusals=refusals,
+        reimbursement=reimbursement,
         resend_new_anchors=len(again.receipts),
     )
+
+
+def _two_payers(session: ChainSession, sealed: list[Any], batches: list[Any], *, skip: Any) -> dict[str, Any]:
+    """Basic insurance pays its share by the rules; a supplement insurer may claim only the rest.
+
+    The rules (the shipped 2024 rule sets, an employee with nothing used this year) decide
+    the basic payer's amount line by line; the chain's per-invoice limit, not any
+    database, stops the second payer at what is left.
+    """
+    from ledger.rules import PersonCategory, RuleBook, YearToDate, adjudicate
+
+    book = RuleBook.shipped()
+    for inv in sealed:   # an outpatient invoice above the deductible
+        if inv.fingerprint == skip or inv.invoice.visit_type.value == "inpatient":
+            continue
+        rules = book.in_force(payer="330600-ybj", scheme="pharmacy-pooling", on=inv.invoice.issue_date)
+        decision = adjudicate(inv.invoice, person=PersonCategory.EMPLOYEE, year_to_date=YearToDate(),
+                              ruleset=rules)
+        if decision.reimbursable_fen > 0:
+            break
+    else:
+        return {}
+    batch = next(b for b in batches if b.issuer == inv.invoice.issuer and inv.fingerprint in {fp for fp, _ in b.leaves})
+    proof = batch.proof(inv.fingerprint).proof
+    total = inv.invoice.total_fen
+
+    def stamp(payer_id: str, amount: int) -> dict[str, Any]:
+        payer = session.ensure_payer(payer_id)
+        claim_id = os.urandom(32)
+        try:
+            session.ledger.reserve(payer=payer, claim_id=claim_id, issuer=inv.invoice.issuer,
+                                   fingerprint=inv.fingerprint, total_fen=total, amount_fen=amount,
+                                   batch_root=batch.root, proof=proof)
+        except ContractReverted as exc:
+            left = exc.error_args[-1] if exc.error == "ReimbursementExceedsTotal" else None
+            return {"payer": payer_id, "amountFen": amount, "refused": exc.error, "availableFen": left}
+        receipt = session.ledger.finalize(payer=payer, claim_id=claim_id)
+        return {"payer": payer_id, "amountFen": amount, "paid": True, "tx": receipt.tx_hash}
+
+    steps = []
+    basic = decision.reimbursable_fen
+    steps.append(stamp("330600-ybj", basic))
+    steps.append(stamp("sx-huiminbao", total))                 # the whole invoice again: refused
+    steps.append(stamp("sx-huiminbao", total - basic))         # what is left: accepted
+    state = session.ledger.invoice_state(inv.invoice.issuer, inv.fingerprint)
+    return {"fingerprint": to_hex(inv.fingerprint), "totalFen": total, "rules": rules.label,
+            "eligibleFen": decision.eligible_fen, "basicShareFen": decision.reimbursable_fen,
+            "steps": steps, "paidOnChainFen": state.paid_fen}

@@ -28,6 +28,12 @@ def test_demo_anchors_verifies_voids_and_refuses() -> None:
         (True, "InvoiceIsVoided"), (True, "NotIssuingHospital"), (True, "InvoiceAlreadyVoided"),
     ]
     assert report["resend_new_anchors"] == 0           # idempotent re-send
+    m = report["reimbursement"]                        # basic insurance, then a supplement insurer
+    basic, greedy, rest = m["steps"]
+    assert basic["paid"] and basic["amountFen"] == m["basicShareFen"] > 0
+    assert greedy["refused"] == "ReimbursementExceedsTotal"
+    assert greedy["availableFen"] == m["totalFen"] - m["basicShareFen"]
+    assert rest["paid"] and m["paidOnChainFen"] == m["totalFen"]
 
 
 def test_demo_human_output_names_the_outcomes() -> None:
