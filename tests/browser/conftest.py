@@ -146,9 +146,10 @@ SMALL = _kind(None, 0, 50_000)
 CITIZENS: dict[str, tuple[str, list[Any]]] = {
     "li": ("李娜", [_kind("outpatient", 85_000, 100_000), _kind("outpatient", 70_000, 85_000), SMALL, SMALL]),
     "wang": ("王伟", [_kind("outpatient", 70_000, 100_000), SMALL]),
-    "zhang": ("张敏", [_kind("inpatient", 400_000, 500_000), SMALL]),
+    "zhang": ("张敏", [_kind("inpatient", 150_000, 300_000), _kind("inpatient", 150_000, 300_000),
+                      _kind("inpatient", 150_000, 300_000), _kind("inpatient", 500_000, 600_000), SMALL]),
     "chen": ("陈静", [_kind("inpatient", 1_000_000, 2_000_000), SMALL]),
-    "parent": ("李建国", [_kind("inpatient", 200_000, 250_000), SMALL]),
+    "parent": ("李建国", [_kind("inpatient", 250_000, 300_000), SMALL]),
 }
 
 
@@ -251,8 +252,16 @@ def _seed(d: Deployment, docs: list[dict[str, Any]], patients: list[synth.Patien
 # ------------------------------------------------------------------------------ pages
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed:
+        item.failed_call = True  # type: ignore[attr-defined]
+    return report
+
+
 @pytest.fixture
-def page_for(browser: Any, deployment: Deployment) -> Iterator[Any]:
+def page_for(request: pytest.FixtureRequest, browser: Any, deployment: Deployment) -> Iterator[Any]:
     """``page_for(size, lang)``: a fresh browser context (own storage) on the service."""
     contexts: list[Any] = []
     errors: list[str] = []
@@ -267,6 +276,11 @@ def page_for(browser: Any, deployment: Deployment) -> Iterator[Any]:
         return page
 
     yield make
+    if getattr(request.node, "failed_call", False):   # what the pages showed when the test failed
+        for i, ctx in enumerate(contexts):
+            for j, page in enumerate(ctx.pages):
+                with contextlib.suppress(Exception):
+                    shoot(page, f"FAILED-{request.node.name}-{i}-{j}")
     for ctx in contexts:
         ctx.close()
     # a refused request (4xx) logs a console error by design; script errors and CSP violations must not happen

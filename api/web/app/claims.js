@@ -61,11 +61,11 @@ function refusal(c) {
 function steps(c) {
   // the path this claim takes, as far as it is known
   const reviewed = (c.review && c.review.reviews && c.review.reviews.length) || ['in-review', 'approved', 'rejected', 'appealed'].includes(c.state);
-  const path = ['submitted', 'checked', ...(reviewed ? ['review'] : []), reviewed && c.state === 'rejected' ? 'decision' : 'paid'];
+  const ends = ['rejected', 'refused', 'nothing-payable'].includes(c.state);
+  const path = ['submitted', 'checked', ...(reviewed ? ['review'] : []), ends ? 'decision' : 'paid'];
   const reached = {
-    submitted: 1, reserved: 2, 'in-review': reviewed ? 2 : 1, appealed: 2, approved: 3, rejected: path.length,
-    paid: path.length, refused: 1, 'nothing-payable': 2, clawback: path.length,
-  }[c.state] ?? 1;
+    submitted: 1, reserved: 2, 'in-review': 2, appealed: 2, approved: 3,
+  }[c.state] ?? path.length;
   return path.map((s, i) => ({ s, done: i < reached, current: i === reached - 1 }));
 }
 

@@ -50,10 +50,14 @@ export async function claimOnce(ctx, { fingerprints, person, status, button }) {
     } catch (err) {
       if (button) button.disabled = false;
       const duplicate = err instanceof ApiError && err.status === 409 && !/idempotency/i.test(err.message);
+      const existing = duplicate && /clm_[0-9a-z]+/i.exec(err.message);
       clear(status, ctx.errorBox(err, {
         title: duplicate ? t('claimRefusedDup') : t('claimFailed'),
         retry: duplicate || (err instanceof ApiError && err.status >= 400 && err.status < 500) ? null : send,
-        extra: h('p', {}, h('a', { href: '#/claims' }, t('backToClaims'))),
+        extra: h('p', { class: 'row' },
+          existing ? h('a', { href: `#/claims/${existing[0]}` }, t('viewClaim')) : null,
+          h('a', { href: '#/claims' }, t('backToClaims')),
+          duplicate ? h('button', { type: 'button', class: 'link', onclick: () => ctx.go('#/invoices') }, t('refresh')) : null),
       }));
       status.querySelector('[role=alert]').focus?.();
     }

@@ -4,7 +4,7 @@
 import { STRINGS } from './strings.js';
 import { makeI18n } from '/assets/shared/i18n.js';
 import { ApiError, makeClient } from '/assets/shared/api.js';
-import { clear, focusHeading, h, rich, when } from '/assets/shared/dom.js';
+import { clear, day, focusHeading, h, rich, when } from '/assets/shared/dom.js';
 
 const TOKEN = 'ebill.staff.token';
 const SECTIONS = {
@@ -51,6 +51,7 @@ const ctx = {
   onStop(f) { state.stoppers.push(f); },
   loading() { return h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('loading')); },
   when: (iso) => when(iso, i18n.lang),
+  day: (iso) => day(iso, i18n.lang),
 };
 
 function renderSignIn(message) {

@@ -12,11 +12,13 @@ export function badge(t, st) {
 }
 
 const money = (ctx, fen) => yuan(fen, ctx.i18n.lang);
-const claimLink = (c, label) => h('a', { href: `#/claims/${encodeURIComponent(c.id)}` }, label || short(c.id, 8));
+const claimLink = (c, label) => h('a', { href: `#/claims/${encodeURIComponent(c.id)}`, class: 'nowrap', title: c.id }, label || short(c.id.replace(/^clm_/, ''), 6));
 const flagText = (f) => (typeof f === 'string' ? f : (f.rule || f.kind || f.code || f.detail || JSON.stringify(f)));
 
 function table(head, rows, cls = '') {
-  return h('div', { class: 'table-wrap' }, h('table', { class: cls },
+  const labels = head.map((c) => (Array.isArray(c) ? c[0] : c));
+  for (const tr of rows) [...tr.children].forEach((td, i) => { td.dataset.label = labels[i] || ''; });
+  return h('div', { class: 'table-wrap' }, h('table', { class: `${cls} responsive`.trim() },
     h('thead', {}, h('tr', {}, head.map((c) => (Array.isArray(c) ? h('th', { class: c[1] }, c[0]) : h('th', {}, c))))),
     h('tbody', {}, rows)));
 }
@@ -52,17 +54,19 @@ export async function renderQueue(ctx) {
   const rows = items.map((c) => h('tr', { class: c.overdue ? 'overdue' : null, dataset: { claim: c.id } },
     h('td', {}, claimLink(c)),
     h('td', {}, `${c.issuer} · ${c.invoiceNumber}`),
-    h('td', {}, h('code', { title: c.person }, short(c.person, 4))),
+    h('td', { class: 'nowrap' }, h('code', { title: c.person }, short(c.person, 4))),
     h('td', { class: 'num' }, money(ctx, c.requestedFen)),
     h('td', { class: 'num' }, money(ctx, c.amountFen)),
     h('td', {}, ((c.decision && c.decision.flags) || c.flags || []).map((f) => h('span', { class: 'badge warn' }, flagText(f)))),
     h('td', { class: 'num nowrap' }, t('ageDays', { n: (c.slaWorkingDays ?? 0).toFixed(1) })),
-    h('td', { class: 'nowrap' }, ctx.when(c.dueAt), c.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null)));
+    h('td', { class: 'nowrap' }, ctx.day(c.dueAt), c.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null),
+    h('td', { class: 'nowrap' }, `${((c.review && c.review.reviews) || []).length}/${(c.review && c.review.reviewsNeeded) || 1}`,
+      c.review && c.review.needsTwoReviewers ? [' ', h('span', { class: 'badge', title: t('needsTwo') }, t('twoReviewers'))] : null)));
   main.lastChild.replaceWith(h('section', {},
     h('div', { class: 'spread' }, h('p', { class: 'count' }, t('queueCount', { n: items.length })),
       h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go(location.hash) }, t('refresh'))),
     items.length ? table([t('colClaim'), t('colInvoice'), t('colPerson'), [t('colRequested'), 'num'], [t('colAmount'), 'num'],
-      t('colFlags'), [t('colAge'), 'num'], t('colDue')], rows, 'queue')
+      t('colFlags'), [t('colAge'), 'num'], t('colDue'), t('colReviews')], rows, 'queue')
       : h('p', { class: 'card muted' }, t('queueEmpty'))));
 }
 
@@ -154,7 +158,32 @@ function stampsTable(ctx, stamps) {
 function feeLines(ctx, lines, decision) {
   const { t } = ctx;
   const byseq = new Map(((decision && decision.lines) || []).map((l) => [l.seq, l]));
-  const rows = (lines.length ? lines : [...byseq.values()]).map((li) => {
+  const all = lines.length ? lines : [...byseq.values()];
+  const reduced = all.filter((li) => (byseq.get(li.seq) || {}).selfPaidFen > 0 || ((byseq.get(li.seq) || {}).reasons || []).length);
+  const byRule = new Map();
+  for (const li of reduced) {
+    for (const r of (byseq.get(li.seq) || {}).reasons || []) {
+      const e = byRule.get(r.rule) || { lines: 0, fen: 0, detail: r.detail };
+      e.lines += 1; e.fen += r.selfPaidFen || 0;
+      byRule.set(r.rule, e);
+    }
+  }
+  const reducedTable = reduced.length ? feeLineTable(ctx, reduced, byseq) : null;
+  return [
+    h('p', { class: 'muted small' }, t('linesSummary', { n: all.length, reduced: reduced.length })),
+    byRule.size ? table([t('rule'), [t('colLines'), 'num'], [t('colSelf'), 'num']], [...byRule].sort((a, b) => b[1].fen - a[1].fen)
+      .map(([rule, e]) => h('tr', {}, h('td', {}, h('code', { title: e.detail || '' }, rule)), h('td', { class: 'num' }, String(e.lines)),
+        h('td', { class: 'num' }, money(ctx, e.fen)))), 'compact by-rule') : null,
+    reduced.length > 25 ? h('details', { class: 'all-lines' }, h('summary', {}, t('reducedLines', { n: reduced.length })), reducedTable)
+      : reducedTable,
+    all.length > reduced.length ? h('details', { class: 'all-lines' }, h('summary', {}, t('allLines', { n: all.length })),
+      feeLineTable(ctx, all, byseq)) : null,
+  ];
+}
+
+function feeLineTable(ctx, list, byseq) {
+  const { t } = ctx;
+  const rows = list.map((li) => {
     const d = byseq.get(li.seq) || {};
     const self = d.selfPaidFen || 0;
     return h('tr', { class: self ? 'reduced' : null },
@@ -167,7 +196,7 @@ function feeLines(ctx, lines, decision) {
         r.selfPaidFen ? ` ${money(ctx, r.selfPaidFen)}` : ''))));
   });
   return table([[t('colSeq'), 'num'], t('colCode'), t('colName'), t('colCat'), [t('colQty'), 'num'], [t('colLineAmount'), 'num'],
-    [t('colEligible'), 'num'], [t('colSelf'), 'num'], t('colRules')], rows, 'lines');
+    [t('colEligible'), 'num'], [t('colSelf'), 'num'], t('colRules')], rows, 'lines compact');
 }
 
 function auditTable(ctx, entries) {
@@ -177,7 +206,7 @@ function auditTable(ctx, entries) {
     h('td', { class: 'nowrap' }, ctx.when(e.at)),
     h('td', {}, e.actor || e.by || e.who || ''),
     h('td', {}, e.action || e.what || e.event || [e.from, e.to].filter(Boolean).join(' → ') || ''),
-    h('td', {}, e.reason || e.why || e.detail || ''))));
+    h('td', { class: 'small' }, e.reason || e.why || detailText(e.detail)))));
 }
 
 export async function renderClaim(ctx, id) {
@@ -200,7 +229,7 @@ export async function renderClaim(ctx, id) {
         h('section', { class: 'card' },
           facts([[t('person'), h('code', { title: c.person }, short(c.person, 8))], [t('actor'), c.actor], [t('onBehalfOf'), c.onBehalfOf],
             [t('payer'), c.payer], [t('created'), ctx.when(c.createdAt)], [t('updated'), ctx.when(c.updatedAt)],
-            [t('due'), c.dueAt ? ctx.when(c.dueAt) : null], [t('ruleset'), d.rulesetId ? `${d.rulesetId} v${d.rulesetVersion}` : null]]),
+            [t('due'), c.dueAt ? ctx.when(c.dueAt) : null], [t('ruleset'), d.ruleset ? `${d.ruleset.id} v${d.ruleset.version}` : null]]),
           h('div', { class: 'amounts-grid' },
             [[t('requested'), c.requestedFen], [t('eligible'), d.eligibleFen], [t('reimbursable'), d.reimbursableFen], [t('amount'), c.amountFen]]
               .map(([k, v]) => h('div', {}, h('div', { class: 'muted small' }, k), h('div', { class: 'amt' }, money(ctx, v))))),
@@ -213,7 +242,8 @@ export async function renderClaim(ctx, id) {
       h('section', { class: 'card' }, h('h2', {}, t('stepsTitle')),
         d.steps && d.steps.length ? table([t('rule'), [t('colLineAmount'), 'num'], ''], d.steps.map((s) => h('tr', {},
           h('td', {}, h('code', {}, s.rule)), h('td', { class: 'num' }, money(ctx, s.amountFen)), h('td', {}, s.detail || '')))) : null,
-        c.explanation && c.explanation.length ? [h('h3', {}, t('explanationTitle')), h('ul', {}, c.explanation.map((x) => h('li', {}, x)))] : null),
+        c.explanation && c.explanation.length ? h('details', {}, h('summary', {}, t('explanationTitle'), ` (${c.explanation.length})`),
+          h('ul', { class: 'small' }, c.explanation.map((x) => h('li', {}, x)))) : null),
       h('section', { class: 'card' }, h('h2', {}, t('invoiceTitle')),
         inv instanceof Error ? ctx.errorBox(inv) : facts([
           [t('issuer'), c.issuer], [t('invoiceNo'), `${inv.invoiceCode} / ${inv.invoiceNumber}`], [t('issuedAt'), ctx.when(inv.issuedAt)],
@@ -232,3 +262,10 @@ export async function renderClaim(ctx, id) {
   await load();
 }
 
+
+function detailText(detail) {
+  if (!detail) return '';
+  if (typeof detail !== 'object') return String(detail);
+  return Object.entries(detail).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))
+    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
+}
