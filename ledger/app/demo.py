@@ -74,13 +74,15 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
         with session.open_archive() as archive:
             for batch, on_chain, in zip(batches, report.anchored, strict=True):
                 tx = next((r.tx_hash for r in report.receipts if r.block_number == on_chain.block_number), None)
-                archive.save(batch, anchored=on_chain, chain=ChainRef(ref.chain_id, ref.contract, tx, on_chain.block_number))
+                archive.save(batch, anchored=on_chain,
+                             chain=ChainRef(ref.chain_id, ref.contract, tx, on_chain.block_number))
 
     # A sample invoice: its inclusion proof, checked locally and against the chain.
     sample = sealed[len(sealed) // 2]
-    batch = next(b for b in batches if b.issuer == sample.invoice.issuer and sample.fingerprint in {fp for fp, _ in b.leaves})
+    batch = _batch_of(batches, sample)
     proof = batch.proof(sample.fingerprint)
-    inclusion = InvoiceInclusion(sample.fingerprint, sample.invoice.total_fen, batch.issuer, batch.root, proof.proof, ref)
+    inclusion = InvoiceInclusion(sample.fingerprint, sample.invoice.total_fen, batch.issuer, batch.root, proof.proof,
+                                 ref)
     verdict = verify_inclusion_document(inclusion, session.ledger)
 
     # Void it (red-letter reversal) and show what the chain now refuses.
@@ -156,7 +158,7 @@ def _two_payers(session: ChainSession, sealed: list[Any], batches: list[Any], *,
             break
     else:
         return {}
-    batch = next(b for b in batches if b.issuer == inv.invoice.issuer and inv.fingerprint in {fp for fp, _ in b.leaves})
+    batch = _batch_of(batches, inv)
     proof = batch.proof(inv.fingerprint).proof
     total = inv.invoice.total_fen
 
@@ -182,3 +184,8 @@ def _two_payers(session: ChainSession, sealed: list[Any], batches: list[Any], *,
     return {"fingerprint": to_hex(inv.fingerprint), "totalFen": total, "rules": rules.label,
             "eligibleFen": decision.eligible_fen, "basicShareFen": decision.reimbursable_fen,
             "steps": steps, "paidOnChainFen": state.paid_fen}
+
+
+def _batch_of(batches: list[Any], sealed: Any) -> Any:
+    return next(b for b in batches
+                if b.issuer == sealed.invoice.issuer and sealed.fingerprint in {fp for fp, _ in b.leaves})

@@ -36,7 +36,7 @@ def _mine(cs: ClaimsStack) -> tuple[str, str, dict[str, Any]]:
 
 
 def test_citizen_sees_own_invoices_with_estimates(cs: ClaimsStack) -> None:
-    fp, nid, inv = _mine(cs)
+    _, nid, inv = _mine(cs)
     me = cs.client.get("/v1/me", headers=cs.citizen(nid)).json()
     assert me["role"] == "citizen" and me["insured"] and me["payer"] == PAYER
     listing = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()
@@ -75,7 +75,7 @@ def test_one_touch_claim_is_reserved_on_chain_and_idempotent(cs: ClaimsStack) ->
 
 
 def test_small_claim_is_paid_at_once_and_finalized(cs: ClaimsStack) -> None:
-    fp, nid, inv = _mine(cs)
+    fp, nid, _ = _mine(cs)
     cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 10**9})
     claim = cs.claim(nid, [fp], "tap-instant-1").json()["claims"][0]
     cs.stamper.drain()
@@ -92,7 +92,7 @@ def test_small_claim_is_paid_at_once_and_finalized(cs: ClaimsStack) -> None:
 
 
 def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
-    fp, nid, inv = _mine(cs)
+    fp, nid, _ = _mine(cs)
     # everything goes to review, and two reviewers approve above ¥0
     cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0,
                                                     "two_reviewers_from_fen": 0})
@@ -185,7 +185,8 @@ def test_bad_requests_are_precise(cs: ClaimsStack) -> None:
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     r = cs.client.post("/v1/claims", json={"fingerprints": [fp, fp]}, headers={**h, "Idempotency-Key": "k" * 10})
     assert r.status_code == 422
-    r = cs.client.post("/v1/claims", json={"fingerprints": [fp], "extra": 1}, headers={**h, "Idempotency-Key": "k" * 10})
+    r = cs.client.post("/v1/claims", json={"fingerprints": [fp], "extra": 1},
+                       headers={**h, "Idempotency-Key": "k" * 10})
     assert r.status_code == 422
     assert cs.client.get("/v1/me/invoices", headers={"Authorization": "Bearer a.b.c"}).status_code == 401
     assert cs.client.get("/v1/me/invoices", headers=cs.auth("payer")).status_code == 403

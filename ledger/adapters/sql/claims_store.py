@@ -30,6 +30,7 @@ P, PE, D, PY, SUB, CL, RV = (s.Payer.__table__, s.Person.__table__, s.Delegation
                              s.ClaimRow.__table__, s.ClaimReview.__table__)  # type: ignore[attr-defined]
 H = s.Hospital.__table__  # type: ignore[attr-defined]
 
+_STAMPED = {"reserve": "reserved", "finalize": "finalized", "release": "released"}
 #: states in which a claim still holds (or will hold) money: they count towards the year
 LIVE_STATES = ("submitted", "in-review", "approved", "paid", "appealed")
 
@@ -200,7 +201,8 @@ class ClaimStore:
                 index_elements=["holder", "person"],
                 set_={"relation": relation, "created_at": now, "created_by": actor, "revoked_at": None}))
             self.store.audit(conn, actor=actor, action="delegation.grant", subject="0x" + person.hex()[:16],
-                             detail={"holder": "0x" + holder.hex(), "person": "0x" + person.hex(), "relation": relation})
+                             detail={"holder": "0x" + holder.hex(), "person": "0x" + person.hex(),
+                                     "relation": relation})
 
     def revoke_delegation(self, *, holder: bytes, person: bytes, actor: str) -> None:
         with self.store._tx() as conn:
@@ -424,7 +426,7 @@ class ClaimStore:
                 action, audit_detail = "", {"tx": tx, "block": block, "chainClaimId": "0x" + task.chain_claim_id.hex()}
                 if outcome == "done":
                     values.update(chain_todo=None, stamp_tx=tx, stamp_block=block, refusal=None,
-                                  stamp={"reserve": "reserved", "finalize": "finalized", "release": "released"}[task.op])
+                                  stamp=_STAMPED[task.op])
                     action = f"claim.stamp.{values['stamp']}"
                     if task.op == "reserve" and c.state in ("submitted", "appealed"):
                         values["state"] = on_reserved(c) if c.state == "submitted" else "in-review"
