@@ -49,6 +49,17 @@ def dataset() -> Any:
     return _DATASET[0]
 
 
+def register_hospitals(service: LedgerService) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]]]:
+    """The data set's two hospitals as "a" and "b": their API tokens and their upload documents."""
+    ds = dataset()
+    tokens: dict[str, str] = {}
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for name, h in zip(("a", "b"), ds.hospitals, strict=False):
+        _, tokens[name] = service.register_hospital(institution_id=h.code, name=h.name, region="330100")
+        docs[name] = [d for d in synth.iter_documents(ds) if d["issuer"] == h.code]
+    return tokens, docs
+
+
 def make_stack(url: str, tmp_path: Path, *, max_body: int = 8 * 2**20) -> Stack:
     upgrade(url)
     store = SqlStore.open(url)
@@ -59,12 +70,7 @@ def make_stack(url: str, tmp_path: Path, *, max_body: int = 8 * 2**20) -> Stack:
     settings = Settings(home=tmp_path, db=url, max_body_bytes=max_body, chain="embedded")
     client = TestClient(create_app(settings, service=service, chain=session.ledger),
                         raise_server_exceptions=False)
-    ds = dataset()
-    tokens: dict[str, str] = {}
-    docs: dict[str, list[dict[str, Any]]] = {}
-    for name, h in zip(("a", "b"), ds.hospitals, strict=False):
-        _, tokens[name] = service.register_hospital(institution_id=h.code, name=h.name, region="330100")
-        docs[name] = [d for d in synth.iter_documents(ds) if d["issuer"] == h.code]
+    tokens, docs = register_hospitals(service)
     tokens["payer"] = service.create_credential(role=Role.PAYER, subject="P330100", label="city agency")
     tokens["auditor"] = service.create_credential(role=Role.AUDITOR, subject="audit-office")
     tokens["admin"] = service.create_credential(role=Role.ADMIN, subject="bureau")

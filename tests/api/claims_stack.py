@@ -13,11 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from api_stack import PEPPER, Stack, dataset
+from api_stack import PEPPER, Stack, dataset, register_hospitals
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger import synth
 from ledger.adapters.bank import SimulatedBank
 from ledger.adapters.chains import open_embedded
 from ledger.adapters.sql.engine import upgrade
@@ -103,11 +102,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     client = TestClient(create_app(settings, service=service, chain=session.ledger, claims_service=claims),
                         raise_server_exceptions=False)
     ds = dataset()
-    tokens: dict[str, str] = {}
-    docs: dict[str, list[dict[str, Any]]] = {}
-    for name, h in zip(("a", "b"), ds.hospitals, strict=False):
-        _, tokens[name] = service.register_hospital(institution_id=h.code, name=h.name, region="330100")
-        docs[name] = [d for d in synth.iter_documents(ds) if d["issuer"] == h.code]
+    tokens, docs = register_hospitals(service)
     tokens["payer"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer one")
     tokens["payer2"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer two")
     tokens["other-payer"] = service.create_credential(role=Role.PAYER, subject="P999999", label="another payer")
