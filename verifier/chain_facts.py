@@ -79,12 +79,12 @@ class RecordedChain:
                 raise ValueError(f"format must be {FACTS_FORMAT!r}")
             batches = [AnchoredBatch(MerkleRoot(parse_hash32(b["root"])), _str(b["issuer"]), _uint(b["leafCount"]),
                                      _uint(b["anchoredAt"]), _uint(b["blockNumber"])) for b in doc["batches"]]
-            invoices = {(_str(i["issuer"]), parse_hash32(i["fingerprint"])):
+            invoices = {(_str(i["issuer"]), bytes(parse_hash32(i["fingerprint"]))):
                         InvoiceChainState(_uint(i["reservedFen"]), _uint(i["paidFen"]), _bool(i["voided"]))
                         for i in doc["invoices"]}
             stamps: dict[bytes, tuple[Stamp, ...]] = {}
             for s in doc["stamps"]:
-                fp = parse_hash32(s["fingerprint"])
+                fp = bytes(parse_hash32(s["fingerprint"]))
                 stamps[fp] = (*stamps.get(fp, ()), Stamp(_str(s["payerId"]), _str(s["claimId"]), _uint(s["amountFen"]),
                                                          _str(s["status"]), _uint(s["block"]), _str(s["tx"])))
             return cls(chain_id=_uint(doc["chainId"]), contract=_str(doc["contract"]),

@@ -69,6 +69,7 @@ def verify_inclusion_document(doc: InvoiceInclusion, chain: ChainView) -> Inclus
             f"batch {to_hex(doc.batch_root)} was anchored by {batch.institution_id}, "
             f"but the proof names {doc.issuer} as issuer"
         )
-    if not chain.is_anchored(fingerprint=doc.fingerprint, total_fen=doc.total_fen, root=doc.batch_root, proof=doc.proof):
+    if not chain.is_anchored(fingerprint=doc.fingerprint, total_fen=doc.total_fen, root=doc.batch_root,
+                             proof=doc.proof):
         raise VerificationError("the contract's own MerkleProof check refused the proof")  # pragma: no cover
     return InclusionVerdict(doc, batch, chain.invoice_state(doc.issuer, doc.fingerprint))

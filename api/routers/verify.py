@@ -5,10 +5,17 @@ holding the paper invoice needs no account here. The body is the QR payload as J
 (``{"payload": "EBILL:…"}``) or a photo of the invoice (``image/png``, ``image/jpeg``).
 
 - offline: the seal's signature against the hospitals registry read from the chain
-  (a snapshot, refreshed every few seconds and whenever a signer is unknown to it);
+  (a snapshot, refreshed in the background every few seconds, and whenever a signer is
+  unknown to it);
 - online: the inclusion proof (from this service's store) checked against the batch
   root on chain, and void and reimbursement state read from the contract, not from
   this service's database.
+
+The hot path (a JSON payload of an anchored invoice seen before) runs on the event loop
+with no thread hop: the offline check is pure CPU (~70 µs), what is immutable comes from
+:class:`VerifyCache`, and the one chain read, ``invoiceRecord``, is an awaited raw
+eth_call (:mod:`verifier.async_rpc`). Store reads and uncached chain reads go to the
+thread pool. The verdict document is :func:`verifier.verdict.full_verdict`'s.
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ServiceDep
 from api.problems import UnsupportedMediaType
 from api.routers.invoices import _PROBLEMS, _read_body
 from ledger.batch import BATCH_LEAF_ENCODING, Batch
@@ -33,11 +40,20 @@ from ledger.merkle import process_proof, standard_leaf_hash
 from ledger.ports import AnchoredBatch, InvoiceChainState
 from ledger.proofdoc import InvoiceInclusion
 from verifier.online import Stamp
+from verifier.seal_check import SealVerdict, verify_offline
+from verifier.verdict import full_verdict
 
 router = APIRouter(tags=["verify"])
 
 MAX_IMAGE_BYTES = 8 * 2**20
+#: the registry snapshot is refreshed (in the background) when older than this
 SNAPSHOT_TTL = 5.0
+#: an unknown signer triggers a synchronous refresh when the snapshot is older than this
+SNAPSHOT_MIN_AGE = 1.0
+#: how long a stamp list read from the store is reused while the chain's amounts are unchanged
+#: and the list adds up to them (only a payer swap of equal amounts could go unseen that long)
+STAMPS_TTL = 30.0
+MAX_CACHED = 65_536
 
 
 class VerifyIn(BaseModel):
@@ -45,67 +61,66 @@ class VerifyIn(BaseModel):
     payload: str = Field(min_length=1, max_length=2000, description="the QR text, EBILL:…")
 
 
-class _StoreProofs:
-    """Inclusion proofs and stamps from this service's store (proofs are checked against the
-    chain, so not trusted; stamps are the store's index of the chain's events)."""
-
-    def __init__(self, service: Any, cache: VerifyCache) -> None:
-        self.service = service
-        self.cache = cache
-        self._details: dict[bytes, Any] = {}  # one store read per invoice and request
-
-    def _detail(self, fingerprint: Fingerprint) -> Any:
-        key = bytes(fingerprint)
-        if key not in self._details:
-            try:
-                self._details[key] = self.service.store.invoice(fingerprint)
-            except NotFound:
-                self._details[key] = None
-        return self._details[key]
-
-    def inclusion(self, fingerprint: Fingerprint) -> InvoiceInclusion | None:
-        detail = self._detail(fingerprint)
-        if detail is None:
-            return None
-        return self.service.inclusion_document(  # type: ignore[no-any-return]
-            detail, batch_of=lambda root: self.cache.batch_tree(self.service, root))
-
-    def stamps(self, fingerprint: Fingerprint) -> list[Stamp]:
-        detail = self._detail(fingerprint)
-        if detail is None:
-            return []
-        return [Stamp(s.payer_id, "0x" + s.claim_id.hex(), s.amount_fen, s.status, s.block_number, s.tx_hash)
-                for s in detail.stamps]
-
-
 class VerifyCache:
     """What verification may remember: what does not change once it is on chain.
 
-    - the registry snapshot, refreshed every ``SNAPSHOT_TTL`` s, and at most once a second
-      on demand (an unknown signer may be a hospital registered a moment ago; a stream of
-      forged payloads must not make every request re-read the registry);
+    - the registry snapshot, refreshed every ``SNAPSHOT_TTL`` s in a background thread
+      (requests keep using the previous one meanwhile), and synchronously at most once a
+      second on demand (an unknown signer may be a hospital registered a moment ago; a
+      stream of forged payloads must not make every request re-read the registry);
     - batch roots seen anchored, and the Merkle trees of batches (a batch never changes
       once closed), so a proof is checked locally against a root known to be on chain;
+    - each anchored invoice's inclusion document (its batch and path never change);
+    - the invoice's stamp list from the store, for ``STAMPS_TTL`` s at most, while the
+      chain reports the same reserved / paid / voided state and the list adds up to it;
     - never the invoice's void and reimbursement state: that is read from the contract
       on every request.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._snapshot_lock = threading.Lock()
         self._snapshot: Any = None
         self._taken = 0.0
+        self._refreshing = False
         self._roots: dict[bytes, AnchoredBatch] = {}
         self._trees: OrderedDict[bytes, Batch] = OrderedDict()
+        self._inclusions: OrderedDict[bytes, InvoiceInclusion] = OrderedDict()
+        self._stamps: dict[bytes, tuple[float, InvoiceChainState, list[Stamp]]] = {}
+        self._reader: Any = None
+        self._reader_for: Any = None
+
+    # --- registry snapshot ------------------------------------------------------------
 
     def snapshot(self, ledger: Any, *, fresh: bool = False) -> Any:
-        from ledger.adapters.registry_export import export_snapshot
-
-        with self._lock:
+        """The snapshot, read from the chain now if there is none, it is older than
+        ``SNAPSHOT_TTL`` (or ``SNAPSHOT_MIN_AGE`` with ``fresh``). Blocking: thread pool only."""
+        with self._snapshot_lock:
             age = time.monotonic() - self._taken
-            if self._snapshot is None or age > SNAPSHOT_TTL or (fresh and age > 1.0):
-                self._snapshot = export_snapshot(ledger)
+            if self._snapshot is None or age > SNAPSHOT_TTL or (fresh and age > SNAPSHOT_MIN_AGE):
+                self._snapshot = _advance_snapshot(ledger, self._snapshot)
                 self._taken = time.monotonic()
             return self._snapshot
+
+    def current_snapshot(self, ledger: Any) -> Any:
+        """The snapshot without waiting (None before the first); starts a background refresh when stale."""
+        if time.monotonic() - self._taken > SNAPSHOT_TTL and self._snapshot is not None and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._refresh, args=(ledger,), name="registry-snapshot", daemon=True).start()
+        return self._snapshot
+
+    def _refresh(self, ledger: Any) -> None:
+        try:
+            self.snapshot(ledger)
+        except Exception:  # the next refresh retries; the old snapshot stays in use meanwhile
+            pass
+        finally:
+            self._refreshing = False
+
+    def snapshot_is_recent(self) -> bool:
+        return time.monotonic() - self._taken <= SNAPSHOT_MIN_AGE
+
+    # --- immutable facts ----------------------------------------------------------------
 
     def batch_tree(self, service: Any, root: bytes) -> Batch:
         with self._lock:
@@ -120,17 +135,171 @@ class VerifyCache:
                 self._trees.popitem(last=False)
         return loaded
 
-    def chain_view(self, chain: Any) -> _CachedChain:
-        return _CachedChain(chain, self._roots, self._lock)
+    def cached_inclusion(self, fingerprint: bytes) -> InvoiceInclusion | None:
+        return self._inclusions.get(fingerprint)
+
+    def load_invoice(self, service: Any, fingerprint: Fingerprint) -> tuple[InvoiceInclusion | None, list[Stamp]]:
+        """The inclusion document and stamps from the store (blocking: thread pool only)."""
+        try:
+            detail = service.store.invoice(fingerprint)
+        except NotFound:
+            return None, []
+        doc = service.inclusion_document(detail, batch_of=lambda root: self.batch_tree(service, root))
+        stamps = [Stamp(s.payer_id, "0x" + s.claim_id.hex(), s.amount_fen, s.status, s.block_number, s.tx_hash)
+                  for s in detail.stamps]
+        if doc is not None:
+            with self._lock:
+                self._inclusions[bytes(fingerprint)] = doc
+                while len(self._inclusions) > MAX_CACHED:
+                    self._inclusions.popitem(last=False)
+        return doc, stamps
+
+    def anchored_batch(self, root: bytes) -> AnchoredBatch | None:
+        return self._roots.get(root)
+
+    def chain_batch(self, chain: Any, root: MerkleRoot) -> AnchoredBatch | None:
+        """The batch as the chain records it (blocking: thread pool only); remembered once anchored."""
+        found: AnchoredBatch | None = chain.batch(root)
+        if found is not None:
+            with self._lock:
+                self._roots[bytes(root)] = found
+        return found
+
+    def stamps_if_current(self, fingerprint: bytes, state: InvoiceChainState) -> list[Stamp] | None:
+        entry = self._stamps.get(fingerprint)
+        if entry is None or entry[1] != state or time.monotonic() - entry[0] > STAMPS_TTL:
+            return None
+        return entry[2]
+
+    def remember_stamps(self, fingerprint: bytes, state: InvoiceChainState, stamps: list[Stamp]) -> None:
+        """Keep ``stamps`` for this ``state`` if they add up to it (the store's index of the
+        chain's events may lag the contract by a moment: then it is read again next time)."""
+        reserved = sum(s.amount_fen for s in stamps if s.status == "reserved")
+        paid = sum(s.amount_fen for s in stamps if s.status == "finalized")
+        if (reserved, paid) != (state.reserved_fen, state.paid_fen):
+            return
+        with self._lock:
+            if len(self._stamps) >= MAX_CACHED:
+                self._stamps.clear()
+            self._stamps[fingerprint] = (time.monotonic(), state, stamps)
+
+    # --- the chain's live read ------------------------------------------------------------
+
+    def invoice_reader(self, chain: Any) -> Any:
+        """An :class:`~verifier.async_rpc.AsyncInvoiceReader` for ``chain``, or None when it
+        has no plain HTTP endpoint (the embedded EVM: the thread pool path is used)."""
+        if self._reader_for is not chain:
+            from verifier.async_rpc import AsyncInvoiceReader, record_layout
+
+            url = getattr(getattr(getattr(chain, "w3", None), "provider", None), "endpoint_uri", None)
+            try:
+                reader = AsyncInvoiceReader(str(url), contract=str(chain.contract_address),
+                                            layout=record_layout(chain.contract.abi)) if url else None
+            except (ValueError, AttributeError, KeyError):
+                reader = None
+            self._reader, self._reader_for = reader, chain
+        return self._reader
+
+    # --- verification ---------------------------------------------------------------------
+
+    async def verify(self, payload: str, *, service: Any, chain: Any) -> dict[str, Any]:
+        """The verdict document of ``payload`` (see :mod:`verifier.verdict`)."""
+        snapshot = self.current_snapshot(chain)
+        if snapshot is None:
+            snapshot = await run_in_threadpool(self.snapshot, chain)
+        offline = verify_offline(payload, snapshot)
+        if offline.status in ("unknown-issuer", "tampered-or-forged") and not self.snapshot_is_recent():
+            # a hospital registered (or a key added) in the last seconds: look again, at most once a second
+            offline = verify_offline(payload, await run_in_threadpool(self.snapshot, chain, fresh=True))
+        if not offline.valid or offline.seal is None:
+            return full_verdict(offline, chain=chain, proofs=_NoProofs())
+        return await self._online(offline, service=service, chain=chain)
+
+    async def _online(self, offline: SealVerdict, *, service: Any, chain: Any) -> dict[str, Any]:
+        seal = offline.seal
+        assert seal is not None
+        fp = bytes(seal.fingerprint)
+        inclusion = self.cached_inclusion(fp)
+        stamps: list[Stamp] | None = None
+        if inclusion is None:
+            inclusion, stamps = await run_in_threadpool(self.load_invoice, service, seal.fingerprint)
+        batch: AnchoredBatch | None = None
+        state: InvoiceChainState | None = None
+        if inclusion is not None:
+            root = bytes(inclusion.batch_root)
+            batch = self.anchored_batch(root)
+            if batch is None:
+                batch = await run_in_threadpool(self.chain_batch, chain, inclusion.batch_root)
+        if batch is not None:  # the contract's record is only asked about anchored invoices
+            assert inclusion is not None
+            reader = self.invoice_reader(chain)
+            if reader is not None:
+                live: InvoiceChainState = await reader.invoice_state(inclusion.issuer, inclusion.fingerprint)
+            else:
+                live = await run_in_threadpool(chain.invoice_state, inclusion.issuer, inclusion.fingerprint)
+            state = live
+            if stamps is None:
+                stamps = self.stamps_if_current(fp, live)
+            if stamps is None:
+                _, stamps = await run_in_threadpool(self.load_invoice, service, seal.fingerprint)
+            self.remember_stamps(fp, live, stamps)
+        view = _Prefetched(chain, inclusion, batch, state, stamps or [])
+        return full_verdict(offline, chain=view, proofs=view, stamps=view)
 
 
-class _CachedChain:
-    """A chain view whose anchored roots are remembered and whose proofs are checked locally
-    (the contract's ``isAnchored`` runs OpenZeppelin's MerkleProof, which ``ledger.merkle``
-    reproduces and the tests cross-check)."""
+#: the events that change the hospitals registry (ledger/adapters/registry_export.py reads them)
+_REGISTRY_EVENTS = ("MemberRegistered", "KeyAdded", "KeyRevoked")
 
-    def __init__(self, chain: Any, roots: dict[bytes, AnchoredBatch], lock: threading.Lock) -> None:
-        self._chain, self._roots, self._lock = chain, roots, lock
+
+def _advance_snapshot(ledger: Any, old: Any) -> Any:
+    """The registry snapshot at the chain's head.
+
+    A full export reads every event of the contract from block 0 and decodes them: tens
+    to hundreds of ms of CPU on a busy chain, every ``SNAPSHOT_TTL``. Registry changes
+    are rare, so when ``old`` is still on the chain (its block hash unchanged) and no
+    registry event was logged after it, the same keys are re-dated to the head instead
+    (one filtered ``eth_getLogs`` and two block reads).
+    """
+    from eth_utils.abi import event_abi_to_log_topic
+
+    from ledger.adapters.events import EventReader
+    from ledger.adapters.registry_export import export_snapshot
+    from verifier.registry import RegistrySnapshot
+
+    if old is not None:
+        reader = EventReader(ledger)
+        head = reader.head()
+        if head == old.block_number:
+            return old
+        if head > old.block_number and reader.block_hash(old.block_number) == old.block_hash:
+            topics = ["0x" + event_abi_to_log_topic(abi).hex() for abi in ledger.contract.abi
+                      if abi.get("type") == "event" and abi.get("name") in _REGISTRY_EVENTS]
+            try:
+                changed = ledger.w3.eth.get_logs({"address": ledger.contract.address, "fromBlock": old.block_number + 1,
+                                                  "toBlock": head, "topics": [topics]})
+            except Exception as exc:  # provider-specific connection errors
+                raise ChainUnavailable(f"cannot read registry events: {exc}") from exc
+            block_hash = reader.block_hash(head)
+            if not changed and block_hash is not None:
+                return RegistrySnapshot(chain_id=old.chain_id, contract=old.contract, block_number=head,
+                                        block_hash=block_hash, hospitals=old.hospitals)
+    return export_snapshot(ledger)
+
+
+class _NoProofs:
+    def inclusion(self, fingerprint: Fingerprint) -> InvoiceInclusion | None:
+        return None
+
+
+class _Prefetched:
+    """The chain view, proof source and stamp source of one request, answering from what
+    was fetched for it: the batch root as the chain records it, the contract's invoice
+    record, and the proof checked locally as the contract's ``isAnchored`` does
+    (OpenZeppelin MerkleProof, which ``ledger.merkle`` reproduces and the tests cross-check)."""
+
+    def __init__(self, chain: Any, inclusion: InvoiceInclusion | None, batch: AnchoredBatch | None,
+                 state: InvoiceChainState | None, stamps: list[Stamp]) -> None:
+        self._chain, self._inclusion, self._batch, self._state, self._stamps = chain, inclusion, batch, state, stamps
 
     @property
     def chain_id(self) -> int:
@@ -140,24 +309,31 @@ class _CachedChain:
     def contract_address(self) -> str:
         return str(self._chain.contract_address)
 
+    def inclusion(self, fingerprint: Fingerprint) -> InvoiceInclusion | None:
+        return self._inclusion
+
     def batch(self, root: MerkleRoot) -> AnchoredBatch | None:
-        found = self._roots.get(bytes(root))
-        if found is None:
-            found = self._chain.batch(root)
-            if found is not None:
-                with self._lock:
-                    self._roots[bytes(root)] = found
-        return found
+        return self._batch if self._batch is not None and bytes(self._batch.root) == bytes(root) else None
 
     def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState:
-        return self._chain.invoice_state(issuer, fingerprint)  # type: ignore[no-any-return]
+        assert self._state is not None and self._inclusion is not None
+        assert (issuer, bytes(fingerprint)) == (self._inclusion.issuer, bytes(self._inclusion.fingerprint))
+        return self._state
 
     def is_anchored(self, *, fingerprint: Fingerprint, total_fen: int, root: MerkleRoot,
                     proof: list[Hash32] | tuple[Hash32, ...]) -> bool:
-        if bytes(root) not in self._roots:
-            return bool(self._chain.is_anchored(fingerprint=fingerprint, total_fen=total_fen, root=root, proof=proof))
+        if self.batch(root) is None:
+            return False
+        doc = self._inclusion
+        if doc is not None and (bytes(doc.fingerprint), doc.total_fen, bytes(doc.batch_root), tuple(doc.proof)) == (
+                bytes(fingerprint), total_fen, bytes(root), tuple(proof)):
+            # verify_inclusion_document has just walked this very path to this root (merkle_proof.verify)
+            return True
         leaf = standard_leaf_hash(BATCH_LEAF_ENCODING, (bytes(fingerprint), total_fen))
         return process_proof(leaf, proof) == bytes(root)
+
+    def stamps(self, fingerprint: Fingerprint) -> list[Stamp]:
+        return self._stamps
 
 
 def _chain(request: Request) -> Any:
@@ -173,7 +349,7 @@ def _chain(request: Request) -> Any:
                  "image/png": {"schema": {"type": "string", "format": "binary"}},
                  "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}},
              summary="Verify an invoice from its QR payload or a photo: signature, anchor, void, reimbursement")
-async def verify(request: Request, service: ServiceDep) -> dict[str, Any]:
+async def verify(request: Request) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media in ("image/png", "image/jpeg"):
         body = await _read_body(request, MAX_IMAGE_BYTES)
@@ -186,8 +362,9 @@ async def verify(request: Request, service: ServiceDep) -> dict[str, Any]:
             raise InvalidInput.single("(body)", "json", f"expected {{\"payload\": \"EBILL:…\"}}: {exc}") from None
     else:
         raise UnsupportedMediaType("send application/json {\"payload\": …} or an image/png or image/jpeg photo")
-    chain = _chain(request)
-    return await run_in_threadpool(_verify, payload, service, chain, request.app.state.verify_cache)
+    cache: VerifyCache = request.app.state.verify_cache
+    doc = await cache.verify(payload, service=request.app.state.service, chain=_chain(request))
+    return Response(orjson.dumps(doc), media_type="application/json")
 
 
 def _decode_image(data: bytes) -> str:
@@ -203,22 +380,3 @@ def _decode_image(data: bytes) -> str:
     if not codes:
         raise InvalidInput.single("(body)", "qr-not-found", "no QR code found in the image")
     return str(codes[0].text)
-
-
-def _verify(payload: str, service: Any, chain: Any, cache: VerifyCache) -> dict[str, Any]:
-    from verifier.online import check_online
-    from verifier.seal_check import verify_offline
-
-    offline = verify_offline(payload, cache.snapshot(chain))
-    if offline.status == "unknown-issuer" or offline.status == "tampered-or-forged":
-        # a hospital registered (or a key added) in the last seconds: look again, at most once a second
-        offline = verify_offline(payload, cache.snapshot(chain, fresh=True))
-    doc: dict[str, Any] = {"offline": offline.to_json(), "online": None}
-    if not offline.valid or offline.seal is None:
-        return {"valid": False, "status": offline.status, "reason": offline.reason, **doc}
-    seal = offline.seal
-    store = _StoreProofs(service, cache)
-    facts = check_online(fingerprint=seal.fingerprint, total_fen=seal.total_fen, issuer=seal.issuer,
-                         chain=cache.chain_view(chain), proofs=store, stamps=store)
-    doc["online"] = facts.to_json()
-    return {"valid": facts.ok, "status": facts.status.value, "reason": facts.reason, **doc}

@@ -46,7 +46,8 @@ def test_every_vector_file_has_a_runner_here() -> None:
 
 
 def test_verdict_vectors_are_not_stale() -> None:
-    assert _generator().render() == (VECTORS / "verdicts.json").read_text(encoding="utf-8"), (
+    committed, fresh = (VECTORS / "verdicts.json").read_text(encoding="utf-8"), _generator().render()
+    assert committed == fresh, (
         "tests/vectors/qr/verdicts.json is stale: run .venv/bin/python tests/vectors/qr/generate_verdicts.py")
 
 
