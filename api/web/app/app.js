@@ -106,7 +106,7 @@ function renderSignIn(message) {
       } else {
         state.me = me;
         if (state.actingFor && !(me.delegations || []).some((d) => d.person === state.actingFor)) state.actingFor = '';
-        ctx.go('#/invoices');
+        ctx.go(location.hash.length > 2 ? location.hash : '#/invoices');   // a deep link survives signing in
         return;
       }
     } catch (err) {

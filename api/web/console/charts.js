@@ -13,10 +13,13 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
+/** The axis top: four steps of 1, 2 or 5 x 10^k (so every tick is a round number). */
 function niceMax(v) {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((m) => m >= v);
+  if (v <= 0) return 4;
+  const raw = v / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((m) => m >= raw);
+  return Math.max(4, step * 4);
 }
 
 function frame(title, svg, legend, table) {
@@ -91,25 +94,25 @@ export function hbars({ title, items, fmt = String, color = PALETTE[3], emptyTex
   return frame(title, svg, null, dataTable(['', ''], items.map((i) => [i.label, fmt(i.value)])));
 }
 
-/** A histogram of buckets with a dashed target line after bucket `targetAfter` (its label). */
-export function histogram({ title, buckets, targetAfter, targetLabel, note, emptyText }) {
+/** A histogram of buckets; those from index `lateFrom` on are past the target (a dashed line before them). */
+export function histogram({ title, buckets, lateFrom = -1, targetLabel, note, emptyText }) {
   if (!buckets.length || !buckets.some((b) => b.value)) return frame(title, h('p', { class: 'muted' }, emptyText), null, null);
-  const W = 640; const H = 220; const pad = { t: 16, r: 8, b: 36, l: 48 };
+  const W = 640; const H = 220; const pad = { t: 22, r: 8, b: 36, l: 48 };
   const max = niceMax(Math.max(...buckets.map((b) => b.value)));
   const slot = (W - pad.l - pad.r) / buckets.length;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, class: 'chart-svg' }, axis(W, H, pad, max, (v) => String(Math.round(v))));
-  let cut = null;
   buckets.forEach((b, i) => {
     const hgt = ((H - pad.t - pad.b) * b.value) / max; const x0 = pad.l + slot * i + slot * 0.1;
-    const late = cut !== null;
+    const late = lateFrom >= 0 && i >= lateFrom;
     svg.append(s('rect', { x: x0, y: H - pad.b - hgt, width: slot * 0.8, height: hgt, fill: late ? PALETTE[1] : PALETTE[0] },
       s('title', {}, `${b.label}: ${b.value}`)),
-    s('text', { x: x0 + slot * 0.4, y: H - pad.b + 16, 'text-anchor': 'middle', class: 'tick' }, b.label));
-    if (String(b.label) === String(targetAfter)) cut = pad.l + slot * (i + 1);
+    s('text', { x: x0 + slot * 0.4, y: H - pad.b + 16, 'text-anchor': 'middle', class: 'tick' }, b.label),
+    s('text', { x: x0 + slot * 0.4, y: H - pad.b - hgt - 4, 'text-anchor': 'middle', class: 'tick strong' }, b.value ? String(b.value) : ''));
   });
-  if (cut !== null) {
-    svg.append(s('line', { x1: cut, x2: cut, y1: pad.t - 8, y2: H - pad.b, stroke: '#1b1f24', 'stroke-dasharray': '5 4', 'stroke-width': 2 }),
-      s('text', { x: cut - 4, y: pad.t, 'text-anchor': 'end', class: 'tick strong' }, targetLabel));
+  if (lateFrom >= 0) {
+    const cut = pad.l + slot * lateFrom;
+    svg.append(s('line', { x1: cut, x2: cut, y1: pad.t - 14, y2: H - pad.b, stroke: '#1b1f24', 'stroke-dasharray': '5 4', 'stroke-width': 2 }),
+      s('text', { x: cut - 6, y: pad.t - 4, 'text-anchor': 'end', class: 'tick strong' }, targetLabel));
   }
   return frame(title, svg, note ? h('p', { class: 'small' }, note) : null, dataTable(['', ''], buckets.map((b) => [b.label, b.value])));
 }

@@ -76,7 +76,8 @@ function renderSignIn(message) {
           h('p', {}, h('a', { href: '/app/' }, t('openApp')))));
       } else {
         state.me = me;
-        ctx.go(`#/${HOME[me.role] || 'verify'}`);
+        // a deep link (e.g. to a claim) opened before signing in is where the user goes
+        ctx.go(location.hash.length > 2 ? location.hash : `#/${HOME[me.role] || 'verify'}`);
         return;
       }
     } catch (err) {

@@ -3,36 +3,38 @@
 import { clear, h, yuan } from '/assets/shared/dom.js';
 import { PALETTE, bars, hbars, histogram } from './charts.js';
 
-const OUTCOMES = ['paid', 'in-review', 'rejected', 'refused', 'nothing-payable'];
-const BLOCKED = { duplicate: 'blocked_duplicate', 'claimed already': 'blocked_duplicate', 'claimed-already': 'blocked_duplicate',
-  voided: 'blocked_voided', 'voided by the hospital': 'blocked_voided', forged: 'blocked_forged', 'tampered-or-forged': 'blocked_forged',
-  'unknown-issuer': 'blocked_forged', 'fully reimbursed': 'blocked_fullyReimbursed', 'fully-reimbursed': 'blocked_fullyReimbursed',
-  'not anchored yet': 'blocked_notAnchored', 'not-anchored': 'blocked_notAnchored' };
+// claim states grouped into the outcomes the chart shows
+const OUTCOMES = { paid: ['paid', 'approved', 'reserved'], 'in-review': ['in-review', 'appealed', 'submitted'],
+  rejected: ['rejected'], refused: ['refused', 'clawback'], 'nothing-payable': ['nothing-payable'] };
+const BUCKETS = [[/instant/i, 'bucket_instant'], [/^\s*≤\s*1\b/, 'bucket_1'], [/^\s*≤\s*5\b/, 'bucket_5'], [/^\s*>/, 'bucket_late']];
 
-const pairs = (x) => (Array.isArray(x) ? x : Object.entries(x || {}).map(([reason, count]) => ({ reason, count })));
 const num = (...xs) => { for (const x of xs) if (typeof x === 'number') return x; return 0; };
 
-/** The stats document in the shape the charts draw (tolerant of field names while the API settles). */
+/** GET /v1/stats/claims in the shape the charts draw. */
 export function normalise(doc) {
-  const days = (doc.perDay || doc.days || doc.claimsPerDay || []).map((d) => {
-    const by = d.byOutcome || d.outcomes || d.counts || d;
+  const days = (doc.perDay || []).map((d) => {
+    const by = d.byState || {};
     const values = {};
-    for (const o of OUTCOMES) values[o] = num(by[o]);
-    return { label: String(d.date || d.day || '').slice(5), values,
-      requested: num(d.requestedFen, d.amounts && d.amounts.requestedFen), paid: num(d.paidFen, d.amounts && d.amounts.paidFen) };
+    for (const [o, states] of Object.entries(OUTCOMES)) values[o] = states.reduce((a, st) => a + num(by[st]), 0);
+    return { label: String(d.day || '').slice(5), values, requested: num(d.requestedFen), paid: num(d.paidFen) };
   });
-  const rules = pairs(doc.topRules || doc.topReducingRules || doc.rules).map((r) => ({
-    label: r.rule || r.reason || r.id, value: num(r.amountFen, r.selfPaidFen, r.reducedFen, r.fen), count: num(r.count, r.claims) }));
-  const payout = doc.payoutTime || doc.payout || doc.payoutWorkingDays || {};
-  const buckets = pairs(payout.buckets || payout.histogram || payout.distribution || []).map((b) => ({
-    label: String(b.workingDays ?? b.days ?? b.le ?? b.bucket ?? b.reason), value: num(b.count, b.claims) }));
-  const blocked = {};
-  for (const r of pairs(doc.refusals || doc.blocked || doc.refusalsByReason || [])) {
-    const key = BLOCKED[r.reason || r.kind] || 'blocked_other';
-    blocked[key] = (blocked[key] || 0) + num(r.count, r.claims, r.attempts);
-  }
-  return { days, rules, buckets, target: num(payout.targetWorkingDays, payout.target) || 5,
-    within: payout.withinTarget ?? payout.withinTargetShare ?? null, blocked };
+  const rules = (doc.topRules || []).filter((r) => num(r.selfPaidFen) > 0)
+    .map((r) => ({ label: r.rule, value: num(r.selfPaidFen), lines: num(r.lines) }));
+  const payout = doc.payoutTimes || {};
+  const buckets = (payout.buckets || []).map((b) => ({ label: String(b.bucket), value: num(b.claims) }));
+  const late = buckets.findIndex((b) => /^\s*>/.test(b.label));
+  const total = buckets.reduce((a, b) => a + b.value, 0);
+  const inTime = buckets.slice(0, late < 0 ? buckets.length : late).reduce((a, b) => a + b.value, 0);
+  const blocked = (doc.refusals || []).map((r) => ({ reason: r.reason, value: num(r.claims) }));
+  const b = doc.blocked || {};
+  if (num(b.voidsOnChain)) blocked.push({ key: 'blocked_voids', value: num(b.voidsOnChain) });
+  if (b.clawbacks && num(b.clawbacks.claims)) blocked.push({ key: 'blocked_clawbacks', value: num(b.clawbacks.claims) });
+  return { days, rules, buckets, late, within: total ? inTime / total : null, target: num(payout.targetWorkingDays) || 5, blocked };
+}
+
+function bucketLabel(t, label) {
+  const hit = BUCKETS.find(([re]) => re.test(label));
+  return hit ? t(hit[1]) : label;
 }
 
 export async function renderDashboard(ctx) {
@@ -41,9 +43,9 @@ export async function renderDashboard(ctx) {
   const s = normalise(await api.get('/v1/stats/claims'));
   const money = (fen) => yuan(fen, i18n.lang);
   const compact = (fen) => `¥${Math.round(fen / 100).toLocaleString(i18n.lang)}`;
-  const outcomes = OUTCOMES.map((o, i) => ({ key: o, label: t(`outcome_${o}`), color: [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[5], PALETTE[4]][i] }));
-  const within = s.within === null ? null : `${Math.round((s.within <= 1 ? s.within * 100 : s.within))}%`;
-  const blockedItems = Object.entries(s.blocked).map(([k, v]) => ({ label: t(k), value: v })).sort((a, b) => b.value - a.value);
+  const colors = [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[5], PALETTE[4]];
+  const outcomes = Object.keys(OUTCOMES).map((o, i) => ({ key: o, label: t(`outcome_${o}`), color: colors[i] }));
+  const blockedItems = s.blocked.map((x) => ({ label: x.key ? t(x.key) : x.reason, value: x.value })).sort((a, b) => b.value - a.value);
   clear(main, h('h1', {}, t('dashTitle')), h('p', { class: 'muted' }, t('dashIntro')),
     h('div', { class: 'charts' },
       bars({ title: t('chartPerDay'), categories: s.days, series: outcomes, emptyText: t('noData') }),
@@ -51,9 +53,11 @@ export async function renderDashboard(ctx) {
         categories: s.days.map((d) => ({ label: d.label, values: { requested: d.requested, paid: d.paid } })),
         series: [{ key: 'requested', label: t('requestedSeries'), color: '#9aa4af' }, { key: 'paid', label: t('paidSeries'), color: PALETTE[0] }] }),
       hbars({ title: t('chartRules'), items: s.rules.slice(0, 8), fmt: money, emptyText: t('noData') }),
-      histogram({ title: t('chartPayout'), buckets: s.buckets, targetAfter: s.target, targetLabel: t('target'),
-        note: within ? t('withinTarget', { pct: within }) : null, emptyText: t('noData') }),
-      hbars({ title: t('chartBlocked'), items: blockedItems, color: PALETTE[1], emptyText: t('noData') })));
+      histogram({ title: t('chartPayout'), buckets: s.buckets.map((b) => ({ ...b, label: bucketLabel(t, b.label) })),
+        lateFrom: s.late, targetLabel: t('target'),
+        note: s.within === null ? null : t('withinTarget', { pct: `${Math.round(s.within * 100)}%` }), emptyText: t('noData') }),
+      hbars({ title: t('chartBlocked'), items: blockedItems, color: PALETTE[1], emptyText: t('noneBlocked') })),
+    h('p', { class: 'small muted' }, t('blockedNote')));
 }
 
 export async function renderAudit(ctx) {

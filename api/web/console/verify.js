@@ -10,6 +10,15 @@ function facts(pairs) {
     .map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
+function stampsTable({ t, i18n }, stamps) {
+  const head = [t('colPayer'), t('colAmount'), t('colStatus'), t('colBlock'), t('colTx')];
+  const rows = stamps.map((st) => h('tr', {},
+    h('td', {}, st.payerId), h('td', { class: 'num' }, yuan(st.amountFen, i18n.lang)), h('td', {}, st.status),
+    h('td', { class: 'num' }, String(st.block)), h('td', {}, hash(st.tx))));
+  return h('div', { class: 'table-wrap' },
+    h('table', {}, h('thead', {}, h('tr', {}, head.map((c) => h('th', {}, c)))), h('tbody', {}, rows)));
+}
+
 function verdictView(ctx, v, record) {
   const { t, i18n } = ctx;
   const money = (fen) => yuan(fen, i18n.lang);
@@ -35,10 +44,7 @@ function verdictView(ctx, v, record) {
         [t('voided'), on.voided === undefined ? null : (on.voided ? t('yes') : t('no'))],
         [t('reserved'), on.reservedFen === undefined ? null : money(on.reservedFen)],
         [t('paid'), on.paidFen === undefined ? null : money(on.paidFen)]])) : null),
-    on.stamps && on.stamps.length ? [h('h3', {}, t('stampsTitle')), h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, [t('colPayer'), t('colAmount'), t('colStatus'), t('colBlock'), t('colTx')].map((c) => h('th', {}, c)))),
-      h('tbody', {}, on.stamps.map((s) => h('tr', {}, h('td', {}, s.payerId), h('td', { class: 'num' }, money(s.amountFen)),
-        h('td', {}, s.status), h('td', { class: 'num' }, String(s.block)), h('td', {}, hash(s.tx))))))))] : null,
+    on.stamps && on.stamps.length ? [h('h3', {}, t('stampsTitle')), stampsTable(ctx, on.stamps)] : null,
     record ? [h('h3', {}, t('recordTitle')), facts([[t('state'), record.state], [t('issuedAt'), ctx.when(record.issuedAt)],
       [t('anchoredTx'), record.transaction ? hash(record.transaction) : null]])] : null);
 }

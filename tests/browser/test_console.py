@@ -1,0 +1,160 @@
+"""The payer and auditor console in chromium against a real ``ebill serve``: a reviewer approves
+a queued claim (and the maker-checker rule above the threshold), an auditor verifies an uploaded
+photo of a QR code, a forged payload and a fingerprint, the dashboard, and what each role sees.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from conftest import DESKTOP, PHONE, Deployment, photo_of, shoot, sign_in
+
+
+def _queue_claim(d: Deployment, who: str, *, low: int, high: int) -> dict[str, Any]:
+    """The citizen claims (over HTTP) an invoice the rules pay between ``low`` and ``high`` fen."""
+    token = d.citizens[who].token
+    invoices = d.http("GET", "/v1/me/invoices", token).json()["invoices"]
+    target = next(i for i in invoices if i["claimable"] and low < i["estimateFen"] <= high)
+    r = d.http("POST", "/v1/claims", token, headers={"Idempotency-Key": uuid.uuid4().hex},
+               json={"fingerprints": [target["fingerprint"]]})
+    assert r.status_code in (201, 202), r.text
+    claim = r.json()["claims"][0]
+    assert claim["state"] == "in-review", claim
+    return claim  # type: ignore[no-any-return]
+
+
+def _nav(page: Any) -> list[str]:
+    return [page.locator("#nav a").nth(i).inner_text() for i in range(page.locator("#nav a").count())]
+
+
+def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    claim = _queue_claim(d, "zhang", low=50_000, high=500_000)    # one reviewer is enough
+    page = page_for(DESKTOP)
+    page.goto("/console/")
+    page.get_by_role("heading", name="Staff sign-in").wait_for()
+    shoot(page, "console-signin-desktop")
+    sign_in(page, "/console/", d.tokens["payer"])
+    page.get_by_role("heading", name="Review queue").wait_for()
+    assert _nav(page) == ["Review queue", "Claims", "Verify", "Dashboard"]      # no audit trail for a payer
+    row = page.locator(f'table.queue tr[data-claim="{claim["id"]}"]')
+    row.wait_for()
+    assert "wd" in row.inner_text() and "0/1" in row.inner_text()
+    shoot(page, "console-queue-desktop")
+    # filters narrow the queue
+    page.locator("#f-min").fill("100000")
+    page.get_by_role("button", name="Apply filters").click()
+    page.get_by_text("Nothing waiting for review.").wait_for()
+    page.get_by_role("button", name="Reset").click()
+    row.wait_for()
+
+    row.get_by_role("link").click()
+    page.get_by_role("heading", name=f"Claim {claim['id']}").wait_for()
+    page.get_by_role("heading", name="Fee lines and per-line decision").wait_for()
+    assert page.locator("table.by-rule code").count() >= 1                      # rule ids of the reductions
+    assert page.locator("table.lines").first.locator("tr.reduced").count() >= 1
+    page.get_by_role("heading", name="Audit trail").wait_for()
+    assert "claim.submitted" in page.locator("section", has=page.get_by_role("heading", name="Audit trail")).inner_text()
+    assert "0x" in page.locator("section", has=page.get_by_role("heading", name="Invoice")).inner_text()
+    shoot(page, "console-claim-desktop")
+
+    page.get_by_role("button", name="Approve").click()
+    page.get_by_role("alert").filter(has_text="Give a reason").wait_for()     # a decision needs a reason
+    page.locator("#decision-reason").fill("Referral letter checked; inpatient stay confirmed.")
+    page.get_by_role("button", name="Approve").click()
+    page.locator("h1 + [data-state=paid], .spread [data-state=paid], .spread [data-state=approved]").first.wait_for(
+        timeout=30_000)
+    assert page.locator("#approve").count() == 0                               # nothing left to decide
+    shoot(page, "console-claim-approved-desktop")
+    state = d.http("GET", f"/v1/claims/{claim['id']}", d.citizens["zhang"].token).json()
+    assert state["state"] in ("approved", "paid")
+    assert state["review"]["reviews"][0]["reason"].startswith("Referral letter")
+
+
+def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    claim = _queue_claim(d, "chen", low=500_000, high=10**9)        # above the two-reviewer threshold
+    first = page_for(DESKTOP)
+    sign_in(first, f"/console/#/claims/{claim['id']}", d.tokens["payer"])      # a deep link survives sign-in
+    first.get_by_text("Needs two reviewers").wait_for()
+    first.locator("#decision-reason").fill("Amount matches the discharge summary.")
+    first.get_by_role("button", name="Approve").click()
+    first.get_by_role("status").filter(has_text="a second reviewer must approve").first.wait_for()
+    shoot(first, "console-maker-checker-desktop")
+    # the same reviewer cannot approve twice
+    first.locator("#decision-reason").fill("again")
+    first.get_by_role("button", name="Approve").click()
+    first.locator(".decision-out [role=alert]").wait_for()
+
+    second = page_for(PHONE)
+    sign_in(second, "/console/", d.tokens["payer2"])
+    second.get_by_role("heading", name="Review queue").wait_for()
+    second.locator(f'tr[data-claim="{claim["id"]}"] a').click()
+    second.locator("#decision-reason").fill("Second check: agreed.")
+    shoot(second, "console-claim-phone")
+    second.get_by_role("button", name="Approve").click()
+    second.locator(".spread [data-state=approved], .spread [data-state=paid]").first.wait_for(timeout=30_000)
+    reviews = d.http("GET", f"/v1/claims/{claim['id']}", d.tokens["auditor"]).json()["review"]["reviews"]
+    assert len(reviews) == 2
+
+
+def test_auditor_verifies_an_uploaded_qr_photo(page_for: Any, deployment: Deployment, tmp_path: Any) -> None:
+    d = deployment
+    fp = d.citizens["chen"].fingerprints[-1]
+    qr = d.http("GET", f"/v1/invoices/{fp}/qr.png", d.tokens["auditor"]).content
+    photo = tmp_path / "invoice-photo.jpg"
+    photo.write_bytes(photo_of(qr))
+    page = page_for(DESKTOP)
+    sign_in(page, "/console/", d.tokens["auditor"])
+    page.get_by_role("heading", name="Dashboard").wait_for()
+    assert _nav(page) == ["Claims", "Verify", "Dashboard", "Audit trail"]      # no review queue for an auditor
+    page.locator("#nav").get_by_role("link", name="Verify").click()
+    page.get_by_role("heading", name="Verify an invoice").wait_for()
+    shoot(page, "console-verify-desktop")
+
+    page.locator("#v-photo").set_input_files(str(photo))
+    verdict = page.locator(".verdict")
+    verdict.wait_for()
+    assert verdict.get_attribute("data-status") == "anchored"
+    text = verdict.inner_text()
+    assert "Genuine and anchored on the chain" in text
+    assert fp[:8] in text and "Batch root" in text and "Signer account" in text
+    shoot(page, "console-verify-photo-desktop")
+
+    # a payload with one character changed does not carry the hospital's signature
+    payload = d.invoices[fp]["qr"]
+    forged = payload[:-3] + ("A" if payload[-3] != "A" else "B") + payload[-2:]
+    page.locator("#v-payload").fill(forged)
+    page.locator("form", has=page.locator("#v-payload")).get_by_role("button", name="Verify").click()
+    page.locator(".verdict.bad").wait_for()
+    assert page.locator(".verdict").get_attribute("data-status") in ("tampered-or-forged", "malformed",
+                                                                     "unknown-issuer")
+    shoot(page, "console-verify-forged-desktop")
+
+    # by fingerprint: the service's record, its QR payload checked against the chain
+    page.locator("#v-fp").fill(fp)
+    page.locator("form", has=page.locator("#v-fp")).get_by_role("button", name="Verify").click()
+    page.locator(".verdict.ok").wait_for()
+    assert "This service's record" in page.locator(".verdict").inner_text()
+    page.locator("#v-fp").fill("0x1234")
+    page.locator("form", has=page.locator("#v-fp")).get_by_role("button", name="Verify").click()
+    page.get_by_role("alert").filter(has_text="64 hexadecimal").wait_for()
+
+
+def test_dashboard_and_audit_trail(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    for size, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        page = page_for(size)
+        sign_in(page, "/console/", d.tokens["auditor"])
+        page.get_by_role("heading", name="Dashboard").wait_for()
+        page.locator("figure.chart").nth(4).wait_for()
+        charts = page.locator("figure.chart")
+        assert charts.count() == 5
+        assert page.locator("figure.chart svg.chart-svg").count() >= 3
+        shoot(page, f"console-dashboard-{name}")
+    page.locator("#nav").get_by_role("link", name="Audit trail").click()
+    page.get_by_role("heading", name="Audit trail").wait_for()
+    page.locator("table tbody tr").nth(3).wait_for()
+    assert "claim.submitted" in page.locator("table").inner_text()
+    shoot(page, "console-audit-phone")
