@@ -103,10 +103,15 @@ class VerifyCache:
             return self._snapshot
 
     def current_snapshot(self, ledger: Any) -> Any:
-        """The snapshot without waiting (None before the first); starts a background refresh when stale."""
-        if time.monotonic() - self._taken > SNAPSHOT_TTL and self._snapshot is not None and not self._refreshing:
-            self._refreshing = True
-            threading.Thread(target=self._refresh, args=(ledger,), name="registry-snapshot", daemon=True).start()
+        """The snapshot without waiting, starting a background refresh when it is stale; None
+        when the caller must read it (none yet, or a stale one of an in-process chain, which
+        must not be read from a thread of its own while the test or worker uses it)."""
+        if time.monotonic() - self._taken > SNAPSHOT_TTL and self._snapshot is not None:
+            if self.invoice_reader(ledger) is None:
+                return None
+            if not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, args=(ledger,), name="registry-snapshot", daemon=True).start()
         return self._snapshot
 
     def _refresh(self, ledger: Any) -> None:
