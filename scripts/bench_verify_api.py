@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--conns", type=int, default=64, help="keep-alive connections of the load generator")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--api-nice", type=int, default=None,
+                    help="EBILL_API_NICE of the API workers (default: ebill serve's, 5: below the chain worker)")
     ap.add_argument("--hold", action="store_true", help="keep the service running after the figures")
     ap.add_argument("--load-gen", help=argparse.SUPPRESS)  # internal: run as the load generator process
     args = ap.parse_args()
@@ -67,6 +69,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="ebill-verify-bench-"))
     env = {**os.environ, "EBILL_HOME": str(home), "EBILL_PEPPER": PEPPER_HEX,
            "EBILL_KEYSTORE_PASSPHRASE": "benchmark passphrase, not a secret", "EBILL_ANVIL_PORT": str(free_port())}
+    if args.api_nice is not None:
+        env["EBILL_API_NICE"] = str(args.api_nice)
     os.environ.update(env)
     ds = synth.generate(seed=5, hospitals=3, invoices=args.invoices, fee_lines=args.invoices * 20,
                         pepper=bytes.fromhex(PEPPER_HEX))
@@ -97,7 +101,8 @@ def main() -> None:
                 first = http.post("/v1/verify", json={"payload": qr}).json()
                 assert first["status"] == "anchored", first
         print(f"{len(qrs)} invoices uploaded and anchored; verifying them round-robin "
-              f"({args.workers} API workers, {os.cpu_count()} CPUs)")
+              f"({args.workers} API workers at nice {env.get('EBILL_API_NICE', '5 (default)')}, "
+              f"{os.cpu_count()} CPUs)")
         baseline_eth_call(home, next(iter(per_hospital)))
         sequential(port, qrs)
         for rate in rates:
