@@ -288,11 +288,11 @@ def page_for(request: pytest.FixtureRequest, browser: Any, deployment: Deploymen
     assert not bad, "\n".join(bad)
 
 
-def shoot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot as test-artifacts/screenshots/<name>.png."""
+def shoot(page: Any, name: str, *, full_page: bool = False) -> Path:
+    """Save what the screen shows (the viewport, 360x780 or 1366x900) as test-artifacts/screenshots/<name>.png."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -101,6 +101,10 @@ function explanation(ctx, c) {
   const say = [t('sumTotal', { total: money(d.totalFen ?? c.requestedFen) })];
   if (notCovered) say.push(t('sumNotCovered', { amount: money(notCovered), n: reduced.length, eligible: money(d.eligibleFen) }));
   for (const st of d.steps || []) {
+    if (st.rule === 'deductible' && after > before && !st.amountFen) {
+      say.push(t('stepDeductibleAll', { used: money(after - before) }));
+      break;                                    // nothing left: the ratio and cap have nothing to act on
+    }
     if (st.rule === 'deductible') say.push(after > before ? t('stepDeductible', { used: money(after - before), base: money(st.amountFen) }) : t('stepDeductibleMet'));
     else if (st.rule === 'ratio') say.push(t('stepRatio', { pct: (d.ratioBp || 0) / 100, amount: money(st.amountFen) }));
     else if (st.rule === 'annual-cap') say.push(t('stepCap', { left: money(d.capRemainingFen), amount: money(st.amountFen) }));

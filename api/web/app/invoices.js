@@ -92,8 +92,9 @@ export async function renderInvoices(ctx) {
     const facts = h('div', { class: 'inv-body' },
       h('div', { class: 'spread' }, h('strong', { class: 'hospital' }, inv.hospitalName || inv.issuer),
         inv.claim ? stateBadge(t, inv.claim.state) : null),
-      h('div', { class: 'muted small' },
-        `${t(`visit_${inv.visitType}`)} · ${day(inv.issuedAt, i18n.lang)} · No. ${inv.invoiceNumber} · ${t('lines', { n: inv.feeLineCount })}`),
+      h('div', { class: 'muted small' }, t('invoiceMeta', {
+        visit: i18n.has(`visit_${inv.visitType}`) ? t(`visit_${inv.visitType}`) : inv.visitType,
+        date: day(inv.issuedAt, i18n.lang), number: inv.invoiceNumber, lines: t('lines', { n: inv.feeLineCount }) })),
       h('div', { class: 'amounts' },
         h('span', {}, h('span', { class: 'muted small' }, t('requested')), ' ', h('b', {}, yuan(inv.cashPaidFen ?? inv.totalFen, i18n.lang))),
         inv.claimable ? h('span', { class: inv.estimateFen ? 'est' : 'est zero' }, h('span', { class: 'muted small' }, t('estimate')), ' ',

@@ -75,7 +75,7 @@ export async function renderScan(ctx) {
     let action = null;
     if (mine && mine.inv.claimable) {
       const button = h('button', { type: 'button', class: 'wide', id: 'claim-scanned' },
-        t('claimThis', { amount: yuan(mine.inv.estimateFen, i18n.lang) }));
+        mine.inv.estimateFen ? t('claimThis', { amount: yuan(mine.inv.estimateFen, i18n.lang) }) : t('claimThisZero'));
       button.addEventListener('click', () => claimOnce(ctx, { fingerprints: [mine.inv.fingerprint], person: mine.person, status, button }));
       action = [h('p', {}, t('yoursClaimable')), status, button];
     } else if (mine && mine.inv.claim) {

@@ -8,9 +8,9 @@ export class ApiError extends Error {
     this.problem = problem;         // {type, title, status, detail, errors[]}
   }
   get kind() { return (this.problem.type || '').split('/').pop(); }
-  /** Every message the problem carries: its detail and each field problem. */
+  /** Every message the problem carries: its detail and each field problem (long hashes shortened). */
   messages() {
-    const out = [this.message];
+    const out = [this.message.replace(/0x([0-9a-f]{6})[0-9a-f]{52}([0-9a-f]{6})/gi, '0x$1…$2')];
     for (const e of this.problem.errors || []) {
       const m = e.field && e.field !== '(body)' ? `${e.field}: ${e.message}` : e.message;
       if (m && !out.includes(m)) out.push(m);
