@@ -148,7 +148,7 @@ CITIZENS: dict[str, tuple[str, list[Any]]] = {
     "wang": ("王伟", [_kind("outpatient", 70_000, 100_000), SMALL]),
     "zhang": ("张敏", [_kind("inpatient", 150_000, 300_000), _kind("inpatient", 150_000, 300_000),
                       _kind("inpatient", 150_000, 300_000), _kind("inpatient", 500_000, 600_000), SMALL]),
-    "chen": ("陈静", [_kind("inpatient", 1_000_000, 2_000_000), SMALL]),
+    "chen": ("陈静", [_kind("inpatient", 1_000_000, 2_000_000), SMALL, SMALL]),   # the last one voided
     "parent": ("李建国", [_kind("inpatient", 250_000, 300_000), SMALL]),
 }
 
@@ -247,6 +247,9 @@ def _seed(d: Deployment, docs: list[dict[str, Any]], patients: list[synth.Patien
         d.citizens[owner].fingerprints.append(fp)
     _wait(lambda: all(d.http("GET", f"/v1/invoices/{fp}", d.tokens["auditor"]).json()["state"] == "anchored"
                       for fp in d.invoices), 60, "every invoice to be anchored")
+    voided = d.citizens["chen"].fingerprints[-1]                       # a red-letter reversal by the hospital
+    r = d.http("POST", f"/v1/invoices/{voided}/void", d.tokens["hospital"], json={"reason": "refunded at the counter"})
+    assert r.status_code == 202, r.text
 
 
 # ------------------------------------------------------------------------------ pages
@@ -294,6 +297,16 @@ def shoot(page: Any, name: str, *, full_page: bool = False) -> Path:
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def shoot_both(page: Any, name: str) -> None:
+    """The screen at phone size (360x780) and desktop size (1366x900): <name>-phone.png, <name>-desktop.png."""
+    before = page.viewport_size
+    for size, suffix in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(50)   # one layout pass
+        shoot(page, f"{name}-{suffix}")
+    page.set_viewport_size(before)
 
 
 def sign_in(page: Any, path: str, token: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import DESKTOP, PHONE, Deployment, photo_of, shoot, sign_in
+from conftest import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
 
 
 def _open_invoices(page: Any, d: Deployment, who: str) -> None:
@@ -32,7 +32,7 @@ def test_citizen_claims_with_one_touch_and_sees_it_paid(page_for: Any, deploymen
     page.goto("/")
     assert page.url.endswith("/app/")
     page.get_by_role("heading", name="Sign in").wait_for()
-    shoot(page, "app-signin-phone")
+    shoot_both(page, "app-signin")
     # a wrong token is refused plainly and the form stays usable
     page.locator("#token").fill("not-a-token")
     page.get_by_role("button", name="Sign in").click()
@@ -40,7 +40,7 @@ def test_citizen_claims_with_one_touch_and_sees_it_paid(page_for: Any, deploymen
 
     _open_invoices(page, d, "li")
     small = next(i for i in _invoices(d, "li") if 0 < i["estimateFen"] <= 50_000)   # paid at once
-    shoot(page, "app-invoices-phone")
+    shoot_both(page, "app-invoices")
 
     # the first answer is lost on the way back: the app re-sends with the same Idempotency-Key
     keys: list[str] = []
@@ -69,7 +69,7 @@ def test_citizen_claims_with_one_touch_and_sees_it_paid(page_for: Any, deploymen
     why = page.locator("ol.explain").inner_text()
     assert "deductible" in why and "70 %" in why
     assert page.locator("ul.lines > li").count() >= 1          # the fee lines the citizen pays, in words
-    shoot(page, "app-claim-paid-phone")
+    shoot_both(page, "app-claim-paid")
     # exactly one claim was filed for the lost answer and its retry
     claims = d.http("GET", "/v1/claims", d.citizens["li"].token).json()["claims"]
     assert [c["fingerprint"] for c in claims].count(small["fingerprint"]) == 1
@@ -77,7 +77,7 @@ def test_citizen_claims_with_one_touch_and_sees_it_paid(page_for: Any, deploymen
     page.locator("#nav").get_by_role("link", name="Claims", exact=True).click()
     page.get_by_role("heading", name="My claims").wait_for()
     assert page.locator("li.claim-row [data-state=paid]").count() >= 1
-    shoot(page, "app-claims-phone")
+    shoot_both(page, "app-claims")
 
     page.locator("#nav").get_by_role("link", name="Invoices", exact=True).click()
     _card(page, small["fingerprint"]).get_by_text("Not claimable: already claimed").wait_for()
@@ -101,7 +101,7 @@ def test_duplicate_claim_is_refused_with_a_clear_message(page_for: Any, deployme
     assert "already been claimed" in text and "cannot be claimed again" in text
     assert "claimed already" in text                 # the service's own reason, with the claim it collides with
     assert second.get_by_role("link", name="See the claim").is_visible()
-    shoot(second, "app-duplicate-refused-phone")
+    shoot_both(second, "app-duplicate-refused")
     assert [c["fingerprint"] for c in d.http("GET", "/v1/claims", d.citizens["wang"].token).json()["claims"]] \
         .count(target["fingerprint"]) == 1
 
@@ -119,7 +119,7 @@ def test_acting_for_a_parent_in_chinese(page_for: Any, deployment: Deployment) -
     shown = {page.locator("li.invoice").nth(i).get_attribute("data-fingerprint")
              for i in range(page.locator("li.invoice").count())}
     assert shown == parent_fps
-    shoot(page, "app-acting-for-parent-phone-zh")
+    shoot_both(page, "app-acting-for-parent-zh")
     # the language toggle switches every string, and is remembered
     page.get_by_role("button", name="切换为英文").click()
     page.get_by_role("heading", name=f"Invoices of {d.citizens['parent'].name}").wait_for()
@@ -135,18 +135,18 @@ def test_scan_a_photo_of_the_qr_then_claim_it(page_for: Any, deployment: Deploym
     _open_invoices(page, d, "zhang")
     page.locator("#nav").get_by_role("link", name="Scan", exact=True).click()
     page.get_by_role("heading", name="Check a paper invoice").wait_for()
-    shoot(page, "app-scan-desktop")
+    shoot_both(page, "app-scan")
     page.locator("#photo").set_input_files({"name": "invoice.jpg", "mimeType": "image/jpeg", "buffer": photo_of(qr)})
     verdict = page.locator(".verdict")
     verdict.wait_for()
     assert verdict.get_attribute("data-status") == "anchored"
     assert "Genuine invoice" in verdict.inner_text()
     assert "yours and has not been claimed" in verdict.inner_text()
-    shoot(page, "app-scan-verdict-desktop")
+    shoot_both(page, "app-scan-verdict")
     page.locator("#claim-scanned").click()
     page.locator(".status-panel [data-state=nothing-payable]").wait_for(timeout=30_000)
     assert "pay nothing" in page.locator(".status-panel").inner_text()
-    shoot(page, "app-claim-nothing-payable-desktop")
+    shoot_both(page, "app-claim-nothing-payable")
 
     # a code no hospital signed is called what it is
     page.locator("#nav").get_by_role("link", name="Scan", exact=True).click()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from conftest import DESKTOP, PHONE, Deployment, photo_of, shoot, sign_in
+from conftest import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
 
 
 def _queue_claim(d: Deployment, who: str, *, low: int, high: int) -> dict[str, Any]:
@@ -34,14 +34,14 @@ def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment)
     page = page_for(DESKTOP)
     page.goto("/console/")
     page.get_by_role("heading", name="Staff sign-in").wait_for()
-    shoot(page, "console-signin-desktop")
+    shoot_both(page, "console-signin")
     sign_in(page, "/console/", d.tokens["payer"])
     page.get_by_role("heading", name="Review queue").wait_for()
     assert _nav(page) == ["Review queue", "Claims", "Verify", "Dashboard"]      # no audit trail for a payer
     row = page.locator(f'table.queue tr[data-claim="{claim["id"]}"]')
     row.wait_for()
     assert "wd" in row.inner_text() and "0/1" in row.inner_text()
-    shoot(page, "console-queue-desktop")
+    shoot_both(page, "console-queue")
     # filters narrow the queue
     page.locator("#f-min").fill("100000")
     page.get_by_role("button", name="Apply filters").click()
@@ -57,7 +57,7 @@ def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment)
     page.get_by_role("heading", name="Audit trail").wait_for()
     assert "claim.submitted" in page.locator("section", has=page.get_by_role("heading", name="Audit trail")).inner_text()
     assert "0x" in page.locator("section", has=page.get_by_role("heading", name="Invoice")).inner_text()
-    shoot(page, "console-claim-desktop")
+    shoot_both(page, "console-claim")
 
     page.get_by_role("button", name="Approve").click()
     page.get_by_role("alert").filter(has_text="Give a reason").wait_for()     # a decision needs a reason
@@ -66,7 +66,7 @@ def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment)
     page.locator("h1 + [data-state=paid], .spread [data-state=paid], .spread [data-state=approved]").first.wait_for(
         timeout=30_000)
     assert page.locator("#approve").count() == 0                               # nothing left to decide
-    shoot(page, "console-claim-approved-desktop")
+    shoot_both(page, "console-claim-approved")
     state = d.http("GET", f"/v1/claims/{claim['id']}", d.citizens["zhang"].token).json()
     assert state["state"] in ("approved", "paid")
     assert state["review"]["reviews"][0]["reason"].startswith("Referral letter")
@@ -81,7 +81,7 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
     first.locator("#decision-reason").fill("Amount matches the discharge summary.")
     first.get_by_role("button", name="Approve").click()
     first.get_by_role("status").filter(has_text="a second reviewer must approve").first.wait_for()
-    shoot(first, "console-maker-checker-desktop")
+    shoot_both(first, "console-maker-checker")
     # the same reviewer cannot approve twice
     first.locator("#decision-reason").fill("again")
     first.get_by_role("button", name="Approve").click()
@@ -92,7 +92,7 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
     second.get_by_role("heading", name="Review queue").wait_for()
     second.locator(f'tr[data-claim="{claim["id"]}"] a').click()
     second.locator("#decision-reason").fill("Second check: agreed.")
-    shoot(second, "console-claim-phone")
+    shoot_both(second, "console-claim-second-reviewer")
     second.get_by_role("button", name="Approve").click()
     second.locator(".spread [data-state=approved], .spread [data-state=paid]").first.wait_for(timeout=30_000)
     reviews = d.http("GET", f"/v1/claims/{claim['id']}", d.tokens["auditor"]).json()["review"]["reviews"]
@@ -101,7 +101,7 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
 
 def test_auditor_verifies_an_uploaded_qr_photo(page_for: Any, deployment: Deployment, tmp_path: Any) -> None:
     d = deployment
-    fp = d.citizens["chen"].fingerprints[-1]
+    fp = d.citizens["chen"].fingerprints[1]
     qr = d.http("GET", f"/v1/invoices/{fp}/qr.png", d.tokens["auditor"]).content
     photo = tmp_path / "invoice-photo.jpg"
     photo.write_bytes(photo_of(qr))
@@ -111,7 +111,7 @@ def test_auditor_verifies_an_uploaded_qr_photo(page_for: Any, deployment: Deploy
     assert _nav(page) == ["Claims", "Verify", "Dashboard", "Audit trail"]      # no review queue for an auditor
     page.locator("#nav").get_by_role("link", name="Verify").click()
     page.get_by_role("heading", name="Verify an invoice").wait_for()
-    shoot(page, "console-verify-desktop")
+    shoot_both(page, "console-verify")
 
     page.locator("#v-photo").set_input_files(str(photo))
     verdict = page.locator(".verdict")
@@ -120,7 +120,7 @@ def test_auditor_verifies_an_uploaded_qr_photo(page_for: Any, deployment: Deploy
     text = verdict.inner_text()
     assert "Genuine and anchored on the chain" in text
     assert fp[:8] in text and "Batch root" in text and "Signer account" in text
-    shoot(page, "console-verify-photo-desktop")
+    shoot_both(page, "console-verify-photo")
 
     # a payload with one character changed does not carry the hospital's signature
     payload = d.invoices[fp]["qr"]
@@ -130,7 +130,7 @@ def test_auditor_verifies_an_uploaded_qr_photo(page_for: Any, deployment: Deploy
     page.locator(".verdict.bad").wait_for()
     assert page.locator(".verdict").get_attribute("data-status") in ("tampered-or-forged", "malformed",
                                                                      "unknown-issuer")
-    shoot(page, "console-verify-forged-desktop")
+    shoot_both(page, "console-verify-forged")
 
     # by fingerprint: the service's record, its QR payload checked against the chain
     page.locator("#v-fp").fill(fp)
@@ -152,9 +152,44 @@ def test_dashboard_and_audit_trail(page_for: Any, deployment: Deployment) -> Non
         charts = page.locator("figure.chart")
         assert charts.count() == 5
         assert page.locator("figure.chart svg.chart-svg").count() >= 3
-        shoot(page, f"console-dashboard-{name}")
+        if name == "desktop":
+            shoot_both(page, "console-dashboard")
     page.locator("#nav").get_by_role("link", name="Audit trail").click()
     page.get_by_role("heading", name="Audit trail").wait_for()
     page.locator("table tbody tr").nth(3).wait_for()
     assert "claim.submitted" in page.locator("table").inner_text()
-    shoot(page, "console-audit-phone")
+    shoot_both(page, "console-audit")
+
+
+def test_reviewer_rejects_and_the_citizen_appeals_for_her_parent(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    li = page_for(PHONE)
+    sign_in(li, "/app/", d.citizens["li"].token)
+    li.get_by_role("heading", name="My invoices").wait_for()
+    li.locator("#acting-for").select_option(label=f"{d.citizens['parent'].name} (parent)")
+    li.get_by_role("heading", name=f"Invoices of {d.citizens['parent'].name}").wait_for()
+    li.locator("li.invoice.claimable", has_text="Inpatient").get_by_role("checkbox").check()
+    li.locator("#claim-button").click()
+    li.locator(".status-panel [data-state=in-review]").wait_for(timeout=30_000)
+    assert "reviewer" in li.locator(".status-panel").inner_text()
+    claim_id = li.url.rsplit("/", 1)[-1]
+    shoot_both(li, "app-claim-in-review")
+
+    payer = page_for(DESKTOP)
+    sign_in(payer, f"/console/#/claims/{claim_id}", d.tokens["payer"])
+    payer.locator("#decision-reason").fill("No referral letter for the off-site stay.")
+    payer.get_by_role("button", name="Reject").click()
+    payer.locator(".spread [data-state=rejected]").wait_for()
+
+    li.reload()
+    li.locator(".status-panel [data-state=rejected]").wait_for()
+    assert "No referral letter" in li.locator(".status-panel").inner_text()
+    li.get_by_role("button", name="Send appeal").click()
+    li.get_by_role("alert").filter(has_text="Write a reason").wait_for()
+    li.locator("#appeal-reason").fill("The referral letter was issued on admission; I attach its number R-2024-118.")
+    shoot_both(li, "app-claim-rejected-appeal")
+    li.get_by_role("button", name="Send appeal").click()
+    li.locator(".status-panel [data-state=appealed], .status-panel [data-state=in-review]").first.wait_for()
+    assert li.locator("#appeal-reason").count() == 0                      # one appeal only
+    claim = d.http("GET", f"/v1/claims/{claim_id}", d.citizens["li"].token).json()
+    assert claim["appeal"] is not None and claim["person"] != claim["actor"].split(":")[-1]

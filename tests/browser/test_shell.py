@@ -125,7 +125,11 @@ def test_keyboard_only_sign_in_shows_focus(page_for: Any, deployment: Deployment
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")                                                  # the submit button
     page.get_by_role("heading", name="My invoices").wait_for()
+    page.locator("li.invoice").first.wait_for()
     assert page.evaluate("document.activeElement.tagName") == "H1"               # focus follows the new screen
+    # an invoice the hospital voided is shown, with why it cannot be claimed (no checkbox)
+    voided = page.locator(f'li.invoice[data-fingerprint="{deployment.citizens["chen"].fingerprints[-1]}"]')
+    assert "the hospital voided this invoice" in voided.inner_text() and voided.locator("input").count() == 0
     page.keyboard.press("Tab")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none", "the focused control must show a focus ring"

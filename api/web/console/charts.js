@@ -47,8 +47,8 @@ function axis(W, H, pad, max, fmt) {
 }
 
 /** Bars per category; `stacked` piles the series, otherwise they stand side by side. */
-export function bars({ title, categories, series, stacked = true, fmt = (v) => String(Math.round(v)), emptyText }) {
-  const W = 640; const H = 240; const pad = { t: 12, r: 8, b: 40, l: 56 };
+export function bars({ title, categories, series, stacked = true, fmt = (v) => String(Math.round(v)), emptyText, width = 640 }) {
+  const W = width; const H = Math.round(Math.min(240, width * 0.55)); const pad = { t: 12, r: 8, b: 40, l: 56 };
   if (!categories.length) return frame(title, h('p', { class: 'muted' }, emptyText), null, null);
   const totals = categories.map((c) => (stacked ? series.reduce((a, x) => a + (c.values[x.key] || 0), 0)
     : Math.max(0, ...series.map((x) => c.values[x.key] || 0))));
@@ -79,15 +79,15 @@ export function bars({ title, categories, series, stacked = true, fmt = (v) => S
 }
 
 /** Horizontal bars, largest first (e.g. the rules that took the most money off claims). */
-export function hbars({ title, items, fmt = String, color = PALETTE[3], emptyText }) {
+export function hbars({ title, items, fmt = String, color = PALETTE[3], emptyText, width = 640 }) {
   if (!items.length) return frame(title, h('p', { class: 'muted' }, emptyText), null, null);
-  const W = 640; const row = 28; const label = 250; const H = items.length * row + 8;
-  const max = niceMax(Math.max(...items.map((i) => i.value)));
+  const W = width; const row = 28; const label = Math.round(W * 0.4); const H = items.length * row + 8;
+  const max = Math.max(...items.map((i) => i.value)) || 1;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, class: 'chart-svg' });
   items.forEach((it, i) => {
     const y0 = 4 + i * row; const w = ((W - label - 90) * it.value) / max;
     svg.append(
-      s('text', { x: label - 8, y: y0 + 18, 'text-anchor': 'end', class: 'tick' }, it.label.length > 34 ? `${it.label.slice(0, 33)}…` : it.label),
+      s('text', { x: label - 8, y: y0 + 18, 'text-anchor': 'end', class: 'tick' }, it.label.length > label / 7 ? `${it.label.slice(0, Math.floor(label / 7) - 1)}…` : it.label),
       s('rect', { x: label, y: y0 + 4, width: Math.max(1, w), height: row - 10, rx: 3, fill: color }, s('title', {}, `${it.label}: ${fmt(it.value)}`)),
       s('text', { x: label + w + 6, y: y0 + 18, class: 'tick' }, fmt(it.value)));
   });
@@ -95,9 +95,9 @@ export function hbars({ title, items, fmt = String, color = PALETTE[3], emptyTex
 }
 
 /** A histogram of buckets; those from index `lateFrom` on are past the target (a dashed line before them). */
-export function histogram({ title, buckets, lateFrom = -1, targetLabel, note, emptyText }) {
+export function histogram({ title, buckets, lateFrom = -1, targetLabel, note, emptyText, width = 640 }) {
   if (!buckets.length || !buckets.some((b) => b.value)) return frame(title, h('p', { class: 'muted' }, emptyText), null, null);
-  const W = 640; const H = 220; const pad = { t: 22, r: 8, b: 36, l: 48 };
+  const W = width; const H = Math.round(Math.min(220, width * 0.55)); const pad = { t: 22, r: 8, b: 36, l: 48 };
   const max = niceMax(Math.max(...buckets.map((b) => b.value)));
   const slot = (W - pad.l - pad.r) / buckets.length;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, class: 'chart-svg' }, axis(W, H, pad, max, (v) => String(Math.round(v))));

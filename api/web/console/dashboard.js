@@ -45,18 +45,20 @@ export async function renderDashboard(ctx) {
   const compact = (fen) => `¥${Math.round(fen / 100).toLocaleString(i18n.lang)}`;
   const colors = [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[5], PALETTE[4]];
   const outcomes = Object.keys(OUTCOMES).map((o, i) => ({ key: o, label: t(`outcome_${o}`), color: colors[i] }));
+  // charts drawn at the width they get, so their text stays legible on a phone
+  const width = Math.round(Math.min(640, Math.max(280, (main.clientWidth - 60) / (main.clientWidth > 900 ? 2 : 1))));
   const blockedItems = s.blocked.map((x) => ({ label: x.key ? t(x.key) : x.reason, value: x.value })).sort((a, b) => b.value - a.value);
   clear(main, h('h1', {}, t('dashTitle')), h('p', { class: 'muted' }, t('dashIntro')),
     h('div', { class: 'charts' },
-      bars({ title: t('chartPerDay'), categories: s.days, series: outcomes, emptyText: t('noData') }),
-      bars({ title: t('chartAmounts'), stacked: false, fmt: compact, emptyText: t('noData'),
+      bars({ title: t('chartPerDay'), categories: s.days, series: outcomes, emptyText: t('noData'), width }),
+      bars({ title: t('chartAmounts'), stacked: false, fmt: compact, emptyText: t('noData'), width,
         categories: s.days.map((d) => ({ label: d.label, values: { requested: d.requested, paid: d.paid } })),
         series: [{ key: 'requested', label: t('requestedSeries'), color: '#9aa4af' }, { key: 'paid', label: t('paidSeries'), color: PALETTE[0] }] }),
-      hbars({ title: t('chartRules'), items: s.rules.slice(0, 8), fmt: money, emptyText: t('noData') }),
+      hbars({ title: t('chartRules'), items: s.rules.slice(0, 8), fmt: money, emptyText: t('noData'), width }),
       histogram({ title: t('chartPayout'), buckets: s.buckets.map((b) => ({ ...b, label: bucketLabel(t, b.label) })),
-        lateFrom: s.late, targetLabel: t('target'),
+        lateFrom: s.late, targetLabel: t('target'), width,
         note: s.within === null ? null : t('withinTarget', { pct: `${Math.round(s.within * 100)}%` }), emptyText: t('noData') }),
-      hbars({ title: t('chartBlocked'), items: blockedItems, color: PALETTE[1], emptyText: t('noneBlocked') })),
+      hbars({ title: t('chartBlocked'), items: blockedItems, color: PALETTE[1], emptyText: t('noneBlocked'), width })),
     h('p', { class: 'small muted' }, t('blockedNote')));
 }
 

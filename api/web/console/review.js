@@ -35,7 +35,7 @@ export async function renderQueue(ctx) {
   if (q.get('minAmountFen')) params.set('minAmountFen', q.get('minAmountFen'));
   if (q.get('flag')) params.set('flag', q.get('flag'));
   if (q.get('olderThanDays')) params.set('olderThanDays', q.get('olderThanDays'));
-  const filters = h('form', { class: 'card filters', role: 'search', onsubmit: (ev) => {
+  const filters = h('form', { class: 'filters', role: 'search', onsubmit: (ev) => {
     ev.preventDefault();
     const p = new URLSearchParams();
     if (minYuan.value) p.set('minAmountFen', String(Math.round(Number(minYuan.value) * 100)));
@@ -48,7 +48,10 @@ export async function renderQueue(ctx) {
   h('div', {}, h('label', { for: 'f-older' }, t('fOlder')), older),
   h('div', { class: 'row' }, h('button', { type: 'submit' }, t('apply')),
     h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go('#/queue') }, t('reset'))));
-  clear(main, h('h1', {}, t('queueTitle')), h('p', { class: 'muted' }, t('queueIntro')), filters, ctx.loading());
+  const filtered = [...params.keys()].length;
+  const box = h('details', { class: 'card filters-box', open: filtered > 0 || window.innerWidth > 700 },
+    h('summary', {}, t('filters'), filtered ? ` (${filtered})` : ''), filters);
+  clear(main, h('h1', {}, t('queueTitle')), h('p', { class: 'muted' }, t('queueIntro')), box, ctx.loading());
   const doc = await api.get(`/v1/review/queue${params.toString() ? `?${params}` : ''}`);
   const items = doc.claims || doc.items || doc.queue || [];
   const rows = items.map((c) => h('tr', { class: c.overdue ? 'overdue' : null, dataset: { claim: c.id } },
@@ -225,11 +228,11 @@ export async function renderClaim(ctx, id) {
     clear(main, h('p', {}, back),
       h('div', { class: 'spread' }, h('h1', {}, t('claimTitle', { id: c.id })), badge(t, c.state)),
       notice ? h('div', { class: 'alert warn', role: 'status' }, notice) : null,
-      h('div', { class: 'cols' },
+      h('div', { class: isPayer && c.state === 'in-review' ? 'cols' : '' },
         h('section', { class: 'card' },
           facts([[t('person'), h('code', { title: c.person }, short(c.person, 8))], [t('actor'), c.actor], [t('onBehalfOf'), c.onBehalfOf],
             [t('payer'), c.payer], [t('created'), ctx.when(c.createdAt)], [t('updated'), ctx.when(c.updatedAt)],
-            [t('due'), c.dueAt ? ctx.when(c.dueAt) : null], [t('ruleset'), d.ruleset ? `${d.ruleset.id} v${d.ruleset.version}` : null]]),
+            [t('due'), c.dueAt ? ctx.day(c.dueAt) : null], [t('ruleset'), d.ruleset ? `${d.ruleset.id} v${d.ruleset.version}` : null]]),
           h('div', { class: 'amounts-grid' },
             [[t('requested'), c.requestedFen], [t('eligible'), d.eligibleFen], [t('reimbursable'), d.reimbursableFen], [t('amount'), c.amountFen]]
               .map(([k, v]) => h('div', {}, h('div', { class: 'muted small' }, k), h('div', { class: 'amt' }, money(ctx, v))))),
@@ -258,6 +261,15 @@ export async function renderClaim(ctx, id) {
       h('section', { class: 'card' }, h('h2', {}, t('auditTitle')),
         audit instanceof Error ? ctx.errorBox(audit) : auditTable(ctx, Array.isArray(audit) ? audit : [])));
     if (notice) main.querySelector('.alert.warn')?.focus();
+    if (['approved', 'reserved', 'submitted'].includes(c.state)) watch(c.state, notice);  // paid within seconds
+  };
+  const watch = (was, notice) => {
+    const timer = setTimeout(async () => {
+      const next = await api.get(`/v1/claims/${encodeURIComponent(id)}`).catch(() => null);
+      if (next && next.state !== was) await load(notice).catch(() => undefined);
+      else watch(was, notice);
+    }, 2000);
+    ctx.onStop(() => clearTimeout(timer));
   };
   await load();
 }
