@@ -39,11 +39,14 @@ def on_anvil(tmp_path: Path) -> Iterator[dict[str, Any]]:
         hospital = dataset().hospitals[0]
         _, token = service.register_hospital(institution_id=hospital.code, name=hospital.name, region="330100")
         docs = [d for d in synth.iter_documents(dataset()) if d["issuer"] == hospital.code]
-        client = TestClient(create_app(settings, service=service, chain=session.ledger),
-                            raise_server_exceptions=False)
+        app = create_app(settings, service=service, chain=session.ledger)
         try:
-            yield {"client": client, "session": session, "token": token, "docs": docs,
-                   "worker": ChainWorker(service, session, max_age=timedelta(0))}
+            # as a context manager: one event loop for every request, as in a uvicorn worker
+            with TestClient(app, raise_server_exceptions=False) as client:
+                yield {"client": client, "session": session, "token": token, "docs": docs,
+                       "worker": ChainWorker(service, session, max_age=timedelta(0))}
+                reader = app.state.verify_cache.invoice_reader(session.ledger)
+                client.portal.call(reader.close)             # its connections, on their own loop
         finally:
             service.store.close()
 
