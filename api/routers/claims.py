@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep
 from api.routers.invoices import _PROBLEMS
@@ -76,13 +77,15 @@ def my_invoices(claims: ClaimsDep, principal: PrincipalDep,
 
 @router.post("/claims", status_code=201, responses=_PROBLEMS,
              summary="One touch: claim one or more invoices (answers once the chain reserved them)")
-def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal: PrincipalDep, request: Request,
-           idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> dict[str, Any]:
-    submission, stored, replay = claims.submit(principal, fingerprints=body.fingerprints,
-                                               idempotency_key=idempotency_key, for_person=body.for_,
-                                               national_id=body.nationalId)
+async def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal: PrincipalDep, request: Request,
+                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> dict[str, Any]:
+    # deciding and storing is blocking work (database, rules, a chain read): a worker thread does it;
+    # the wait for the chain holds no thread, so hundreds of claims can wait for one block at once
+    submission, stored, replay = await run_in_threadpool(
+        claims.submit, principal, fingerprints=body.fingerprints, idempotency_key=idempotency_key,
+        for_person=body.for_, national_id=body.nationalId)
     settings = request.app.state.settings
-    stored = claims.wait(stored, timeout=settings.claim_wait)
+    stored = await claims.wait_async(stored, timeout=settings.claim_wait)
     if replay:
         response.status_code = 200
     if any(c.state == "submitted" for c in stored):

@@ -4,10 +4,11 @@ It runs in ``ebill serve``'s main process next to the chain worker, under its ow
 lease (one sender per payer account, so nonces never collide). Each round:
 
 1. claims on invoices voided on chain are refused (unpaid) or owe a claw-back (paid);
-2. every claim whose ``chain_todo`` is set is stamped: all reservations of the round
-   go out in ``reserveMany`` transactions sent together (then finalisations and
-   releases), and each claim's outcome is read from the receipt's events;
-3. approved claims are paid through the payout port, idempotently by claim id.
+2. every claim whose ``chain_todo`` is set is stamped: the round's reservations,
+   finalisations and releases go out together (``reserveMany``, ``finalizeMany``,
+   ``releaseMany``, one block), and each claim's outcome is read from the receipt's events;
+3. approved claims are paid through the payout port, idempotently by claim id, while
+   the chain mines step 2's transactions, and recorded paid in one transaction.
 
 Crash safety comes from the order of writes, not from the process staying up:
 - killed after the chain reserved but before the database recorded it: the claim
@@ -27,8 +28,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from ledger.adapters.bank import PayoutPort
 from ledger.adapters.chains import ChainSession
@@ -44,6 +47,8 @@ log = logging.getLogger("ebill.claims")
 _LEASE = "claims-stamper"
 _LEASE_TTL = timedelta(seconds=30)
 _DONE = {"reserve": "reserved", "finalize": "finalized", "release": "released"}
+#: payouts made each round even when the chain's stamps are back already
+_MIN_PAYOUTS = 20
 
 
 @dataclass
@@ -78,6 +83,7 @@ class ClaimStamper:
         self._lease_at = 0.0
         self._voids_at = 0.0
         self._tick_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ loop
 
@@ -97,6 +103,8 @@ class ClaimStamper:
                 log.warning("claims stamper: %s", exc)
                 self._stop.wait(0.5)
         self.claims.service.store.release_lease(_LEASE, self.holder)  # type: ignore[attr-defined]
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def stop(self) -> None:
         self._stop.set()
@@ -121,9 +129,12 @@ class ClaimStamper:
             self._voids_at = now
             report.voided = len(self.claims.store.apply_voids())
         tasks = self.claims.store.stamp_tasks(limit=1000)
-        if tasks:
-            self._stamp(tasks, report)
-        self._pay(report)
+        sent = self._send_stamps(tasks) if tasks else []
+        # the bank is paid while the chain mines this round's stamps (a block can take a
+        # second): payouts do not hold the next round's reservations back
+        self._pay(report, while_pending=[f for _, _, f in sent])
+        if sent:
+            self._record_stamps(sent, report)
         return report
 
     def drain(self, *, timeout: float = 30.0) -> None:
@@ -156,19 +167,29 @@ class ClaimStamper:
         self._account = account
         self._registered = True
 
-    def _stamp(self, tasks: Sequence[StampTask], report: StampReport) -> None:
+    def _send_stamps(self, tasks: Sequence[StampTask]) -> list[tuple[str, list[StampTask], Future[Any]]]:
+        """Send the round's reservations, finalisations and releases at once (they land in one
+        block); each operation's outcomes arrive in its future."""
         assert self._account is not None
-        results: list[tuple[StampTask, str, str | None, str | None, int | None]] = []
+        account = self._account
+        sent: list[tuple[str, list[StampTask], Future[Any]]] = []
         for op in ("reserve", "finalize", "release"):
             todo = [t for t in tasks if t.op == op]
             if op == "reserve":
                 todo = [t for t in todo if t.anchored and t.batch_root is not None]
-            if not todo:
-                continue
-            items: list[Reservation | bytes] = (
-                [self._reservation(t) for t in todo] if op == "reserve" else [t.chain_claim_id for t in todo])
+            if todo:
+                items: list[Reservation | bytes] = (
+                    [self._reservation(t) for t in todo] if op == "reserve" else [t.chain_claim_id for t in todo])
+                sent.append((op, todo, self._senders().submit(self.ledger.stamp_many, account, op, items)))
+        return sent
+
+    def _record_stamps(self, sent: Sequence[tuple[str, list[StampTask], Future[Any]]], report: StampReport) -> None:
+        """Wait for the chain's outcomes and record them in one transaction."""
+        results: list[tuple[StampTask, str, str | None, str | None, int | None]] = []
+        judged: list[tuple[list[StampTask], list[StampOutcome]]] = []
+        for op, todo, future in sent:
             try:
-                outcomes = self.ledger.stamp_many(self._account, op, items)
+                outcomes = future.result()
             except ContractReverted as exc:
                 # a whole batch reverts only when the sender lacks the payer role (a dev
                 # node that lost the registration): check it again next round
@@ -180,6 +201,8 @@ class ClaimStamper:
                 continue
             if op == "reserve":
                 failpoint("claims.after-reserve")
+            judged.append((todo, outcomes))
+        for todo, outcomes in judged:
             for task, outcome in zip(todo, outcomes, strict=True):
                 results.append(self._judge(task, outcome, report))
         if results:
@@ -237,23 +260,38 @@ class ClaimStamper:
 
     # ------------------------------------------------------------------ payout
 
-    def _pay(self, report: StampReport) -> None:
+    def _pay(self, report: StampReport, *, while_pending: Sequence[Future[Any]] = ()) -> None:
+        """Pay approved claims: up to 200, or while ``while_pending`` chain work runs (at least
+        :data:`_MIN_PAYOUTS`, so payouts keep up when stamps come back at once)."""
         due = self.claims.store.payouts_due(limit=200)
         if due:
             failpoint("claims.before-payout")
-        for c in due:
-            try:
-                payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
-                                        memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
-            except Conflict as exc:
-                # permanent: this request id was paid with other figures (a bug, or the
-                # bank's records were changed); one claim must not block every later payout
-                report.errors.append(f"payout of {c.id} refused by the bank, needs a person: {exc}")
-                self.claims.store.hold_payout(c.id, reason=str(exc))
-                continue
-            except LedgerError as exc:   # BankUnavailable and the like: try the round again later
-                report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
-                return
-            failpoint("claims.after-payout")
-            self.claims.store.mark_paid(c.id, reference=payment.reference, paid_at=payment.paid_at)
-            report.paid += 1
+        paid: list[tuple[str, str, datetime]] = []
+        try:
+            for n, c in enumerate(due):
+                if while_pending and n >= _MIN_PAYOUTS and all(f.done() for f in while_pending):
+                    break   # the chain answered: record its stamps first, pay the rest next round
+                try:
+                    payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
+                                            memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
+                except Conflict as exc:
+                    # permanent: this request id was paid with other figures (a bug, or the
+                    # bank's records were changed); one claim must not block every later payout
+                    report.errors.append(f"payout of {c.id} refused by the bank, needs a person: {exc}")
+                    self.claims.store.hold_payout(c.id, reason=str(exc))
+                    continue
+                except LedgerError as exc:   # BankUnavailable and the like: try the round again later
+                    report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
+                    break
+                failpoint("claims.after-payout")
+                paid.append((c.id, payment.reference, payment.paid_at))
+        finally:
+            # the round's payments in one transaction; a crash before it is the after-payout
+            # window: the bank answers the next round's request with the same payment
+            self.claims.store.mark_paid_many(paid)
+        report.paid += len(paid)
+
+    def _senders(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="claims-send")
+        return self._pool

@@ -21,11 +21,15 @@ Who may do what:
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -49,6 +53,7 @@ _PAYER_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}\Z")
 RELATIONS = ("spouse", "parent", "child", "guardian", "other")
 #: states the API waits through before it answers a claim request
 _PENDING = ("submitted",)
+log = logging.getLogger("ebill.claims")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class ClaimsService:
         self._chain_state = chain_state
         self._voucher = voucher
         self.calendar = calendar
+        self._waiter = ClaimWaiter(self.store)
 
     @property
     def payer_id(self) -> str:
@@ -282,6 +288,15 @@ class ClaimsService:
             current = [self.store.claim(c.id) if c.state in _PENDING else c for c in current]
         return current
 
+    async def wait_async(self, claims: Sequence[Claim], *, timeout: float) -> list[Claim]:
+        """:meth:`wait` for an event loop: the request holds no thread while the chain confirms,
+        and all requests waiting in this process share one database query per poll."""
+        pending = [c.id for c in claims if c.state in _PENDING]
+        if not pending:
+            return list(claims)
+        moved = await self._waiter.wait(pending, timeout=timeout)
+        return [moved.get(c.id, c) for c in claims]
+
     # ------------------------------------------------------------------ reading
 
     def claim(self, principal: Principal, claim_id: str) -> Claim:
@@ -463,6 +478,66 @@ class ClaimsService:
         self.store.delegate(holder=holder, person=person, relation=relation, actor=by.actor)
 
 
+class ClaimWaiter:
+    """Claims waiting to leave :data:`_PENDING`, polled together: one query per ``interval``
+    for every waiting request of the event loop, whatever their number (a poll per request
+    would cost a query per request every few milliseconds under load)."""
+
+    def __init__(self, store: ClaimStore, *, interval: float = 0.005) -> None:
+        self._store = store
+        self._interval = interval
+        # per event loop (uvicorn has one; test clients may run several at once)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWaiters] = \
+            weakref.WeakKeyDictionary()
+
+    async def wait(self, claim_ids: Sequence[str], *, timeout: float) -> dict[str, Claim]:
+        """The claims of ``claim_ids`` that moved on within ``timeout`` seconds, by id."""
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopWaiters()
+        futures: dict[str, asyncio.Future[Claim]] = {}
+        for cid in claim_ids:
+            futures[cid] = loop.create_future()
+            state.waiting.setdefault(cid, []).append(futures[cid])
+        if state.poller is None or state.poller.done():
+            state.poller = loop.create_task(self._poll(state))
+        try:
+            await asyncio.wait(futures.values(), timeout=timeout)
+        finally:
+            for cid, fut in futures.items():
+                waiting = state.waiting.get(cid)
+                if waiting is not None and fut in waiting:
+                    waiting.remove(fut)
+                    if not waiting:
+                        del state.waiting[cid]
+        return {cid: fut.result() for cid, fut in futures.items() if fut.done() and not fut.cancelled()}
+
+    async def _poll(self, state: _LoopWaiters) -> None:
+        loop = asyncio.get_running_loop()
+        while state.waiting:
+            await asyncio.sleep(self._interval)
+            ids = list(state.waiting)
+            if not ids:
+                break
+            try:
+                moved = await loop.run_in_executor(None, functools.partial(self._store.moved_on, ids,
+                                                                           from_states=_PENDING))
+            except Exception as exc:   # the database is busy or gone: a later poll works, or the waiters time out
+                log.warning("claims waiter: %s", exc)
+                continue
+            for c in moved:
+                for fut in state.waiting.pop(c.id, []):
+                    if not fut.done():
+                        fut.set_result(c)
+
+
+@dataclass
+class _LoopWaiters:
+    waiting: dict[str, list[asyncio.Future[Claim]]] = field(default_factory=dict)
+    poller: asyncio.Task[None] | None = None
+
+
 def explain(c: Claim) -> list[str]:
     """The decision in plain sentences, for the citizen."""
     d = c.decision
@@ -514,4 +589,4 @@ def _person_arg(text: str) -> bytes:
     return bytes.fromhex(raw)
 
 
-__all__ = ["LIVE_STATES", "ClaimsPolicy", "ClaimsService", "explain"]
+__all__ = ["LIVE_STATES", "ClaimWaiter", "ClaimsPolicy", "ClaimsService", "explain"]

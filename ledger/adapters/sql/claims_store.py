@@ -525,13 +525,29 @@ class ClaimStore:
                                  detail={"reason": reason[:500]})
 
     def mark_paid(self, claim_id: str, *, reference: str, paid_at: datetime) -> None:
+        self.mark_paid_many([(claim_id, reference, paid_at)])
+
+    def mark_paid_many(self, payments: Sequence[tuple[str, str, datetime]]) -> None:
+        """Record the bank's payments ``(claim id, reference, paid at)`` in one transaction;
+        each claim is then finalised on chain by the stamper."""
+        if not payments:
+            return
+        now = utcnow()
         with self.store._tx() as conn:
-            n = conn.execute(update(CL).where(CL.c.id == claim_id, CL.c.state == "approved")
-                             .values(state="paid", payment_ref=reference, paid_at=paid_at, chain_todo="finalize",
-                                     updated_at=utcnow())).rowcount
-            if n:
-                self.store.audit(conn, actor="system:payout", action="claim.paid", subject=claim_id,
-                                 detail={"reference": reference})
+            for claim_id, reference, paid_at in payments:
+                n = conn.execute(update(CL).where(CL.c.id == claim_id, CL.c.state == "approved")
+                                 .values(state="paid", payment_ref=reference, paid_at=paid_at, chain_todo="finalize",
+                                         updated_at=now)).rowcount
+                if n:
+                    self.store.audit(conn, actor="system:payout", action="claim.paid", subject=claim_id,
+                                     detail={"reference": reference})
+
+    def moved_on(self, claim_ids: Sequence[str], *, from_states: Sequence[str]) -> list[Claim]:
+        """Those of ``claim_ids`` no longer in ``from_states`` (one query, for many waiting requests)."""
+        if not claim_ids:
+            return []
+        with self.store._read() as conn:
+            return self._claims(conn, CL.c.id.in_(list(claim_ids)), CL.c.state.not_in(list(from_states)))
 
     def apply_voids(self) -> list[str]:
         """Claims on invoices voided on chain: unpaid ones are refused (their reservation
