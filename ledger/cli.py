@@ -110,6 +110,9 @@ def node_start(
     home: HomeOpt = None,
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8545,
     block_time: Annotated[float | None, typer.Option(help="seconds per block (default: mine on every tx)")] = None,
+    gas_limit: Annotated[int | None, typer.Option(
+        min=1, help="block gas limit (anvil's default: 30,000,000; batched claim stamps at a few hundred a "
+                    "second in 1 s blocks need more)")] = None,
 ) -> None:
     """Start anvil in the background with --state persistence."""
     from ledger.adapters import anvil
@@ -120,7 +123,8 @@ def node_start(
         if running:
             out.print(f"anvil already running at {running['url']} (pid {running['pid']})")
             return
-        state = anvil.start_detached(anvil.AnvilConfig(data_dir=directory, port=port, block_time=block_time))
+        state = anvil.start_detached(anvil.AnvilConfig(data_dir=directory, port=port, block_time=block_time,
+                                                           gas_limit=gas_limit))
     out.print(f"anvil running at {state['url']} (pid {state['pid']}), state in {directory}")
 
 
