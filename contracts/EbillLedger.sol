@@ -5,7 +5,6 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IEbillLedger} from "./IEbillLedger.sol";
 
@@ -23,6 +22,9 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
     /// @dev Administers the member roles; self-administered and never granted.
     bytes32 private constant REGISTRY_ONLY = keccak256("REGISTRY_ONLY");
     bytes32 public constant ANCHOR_BATCH_TYPEHASH = keccak256("AnchorBatch(bytes32 root,uint32 leafCount)");
+    /// @dev The largest amount or total the 80-bit fen counters hold: 2^80 - 1 fen, about
+    /// 1.2e22 yuan. Amounts above it are refused; totals above it are capped to it.
+    uint256 private constant MAX_FEN = type(uint80).max;
 
     struct Member {
         bytes32 id;
@@ -173,6 +175,7 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
      * be reimbursed; if money was already reserved or paid, payers are told to claw back.
      * Requirements: caller has `HOSPITAL_ROLE` and belongs to the hospital that anchored
      * `batchRoot`; `(fingerprint, totalFen)` is a leaf of it by `proof`; not voided yet.
+     * `totalFen` is neither checked against nor pinned in the invoice record: see below.
      * Emits {InvoiceVoided}, and {ClawbackRequired} when anything was reserved or paid.
      */
     function voidInvoice(
@@ -187,12 +190,17 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
         if (batch.hospital != caller) {
             revert NotIssuingHospital(fingerprint, _members[batch.hospital].id, _members[caller].id);
         }
+        // The leaf only proves that the caller anchored this fingerprint; its total plays no
+        // part. A void can only take money out of reach, and for good, so a total pinned by
+        // it could never be used, and refusing a void whose leaf states another total than
+        // the pinned one would let a hospital's re-anchoring slip block a red-letter reversal.
         InvoiceRecord storage rec = _invoices[_invoiceKey(caller, fingerprint)];
         if (rec.voided) revert InvoiceAlreadyVoided(fingerprint);
         rec.voided = true;
-        emit InvoiceVoided(fingerprint, _members[caller].id, batchRoot, reason);
+        bytes32 institutionId = _members[caller].id;
+        emit InvoiceVoided(fingerprint, institutionId, batchRoot, reason);
         if (rec.paidFen != 0 || rec.reservedFen != 0) {
-            emit ClawbackRequired(fingerprint, rec.paidFen, rec.reservedFen);
+            emit ClawbackRequired(fingerprint, institutionId, rec.paidFen, rec.reservedFen);
         }
     }
 
@@ -217,10 +225,13 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
 
     /**
      * @notice Reserves `amountFen` of an anchored invoice for a claim of the calling payer.
-     * Requirements: caller has `PAYER_ROLE`; the batch is anchored by the hospital
-     * `r.issuer` and the proof includes `(fingerprint, totalFen)`; the invoice is not voided; `amountFen > 0`; reserved plus
-     * paid plus `amountFen` stays within `totalFen` across all payers; the claim id is new
-     * for this payer. Emits {ReimbursementReserved}.
+     * The first reservation of an invoice pins `totalFen` in its record.
+     * Requirements, checked in this order: caller has `PAYER_ROLE`; the claim id is new
+     * for this payer; the batch is anchored, by the hospital `r.issuer`, and the proof
+     * includes `(fingerprint, totalFen)`; the invoice is not voided; `totalFen` equals the
+     * pinned total, if any; `0 < amountFen <= 2^80 - 1`; reserved plus paid plus
+     * `amountFen` stays within the total across all payers.
+     * Emits {ReimbursementReserved}.
      */
     function reserve(Reservation calldata r) external onlyRole(PAYER_ROLE) {
         _reserve(r, _keys[msg.sender].member, true);
@@ -295,29 +306,48 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
             if (strict) revert InvalidInclusionProof(r.batchRoot, r.fingerprint);
             return _refuse(payerId, r.claimId, InvalidInclusionProof.selector);
         }
-        InvoiceRecord storage rec = _invoices[_invoiceKey(hospital, r.fingerprint)];
+        if (!_takeFromInvoice(_invoiceKey(hospital, r.fingerprint), r, payerId, strict)) return false;
+        _claims[key] = Claim(
+            r.fingerprint, uint80(r.amountFen), payer, hospital, ClaimStatus.Reserved, uint64(block.timestamp)
+        );
+        emit ReimbursementReserved(r.fingerprint, payerId, r.claimId, r.issuer, r.amountFen);
+        return true;
+    }
+
+    /// @dev The invoice-record half of {_reserve}, once the leaf is proven: refuses, or adds
+    /// `r.amountFen` to the reserved amount and pins the total.
+    function _takeFromInvoice(bytes32 invoiceKey, Reservation calldata r, bytes32 payerId, bool strict)
+        private
+        returns (bool)
+    {
+        InvoiceRecord memory rec = _invoices[invoiceKey]; // one slot: read once, written once
         if (rec.voided) {
             if (strict) revert InvoiceIsVoided(r.fingerprint);
             return _refuse(payerId, r.claimId, InvoiceIsVoided.selector);
         }
-        if (r.amountFen == 0 || r.amountFen > type(uint120).max) {
+        // A leaf may state any uint256 total; capping it at the 80-bit counters keeps
+        // reserved + paid within them, so no later reserve or finalize can overflow.
+        uint256 total = r.totalFen < MAX_FEN ? r.totalFen : MAX_FEN;
+        // The issuer may anchor its own fingerprint again, in another batch, with a larger
+        // total; only the total of the first reservation counts (released claims keep it).
+        if (rec.totalFen != 0 && rec.totalFen != total) {
+            if (strict) revert TotalMismatch(r.fingerprint, rec.totalFen, r.totalFen);
+            return _refuse(payerId, r.claimId, TotalMismatch.selector);
+        }
+        if (r.amountFen == 0 || r.amountFen > MAX_FEN) {
             if (strict) revert InvalidAmount(r.amountFen);
             return _refuse(payerId, r.claimId, InvalidAmount.selector);
         }
         uint256 committed = uint256(rec.reservedFen) + rec.paidFen;
-        // A leaf may state any uint256 total; capping it at the 120-bit counters keeps
-        // reserved + paid within them, so no later reserve or finalize can overflow.
-        uint256 total = r.totalFen < type(uint120).max ? r.totalFen : type(uint120).max;
         uint256 available = total > committed ? total - committed : 0;
         if (r.amountFen > available) {
             if (strict) revert ReimbursementExceedsTotal(r.fingerprint, r.amountFen, available);
             return _refuse(payerId, r.claimId, ReimbursementExceedsTotal.selector);
         }
-        rec.reservedFen += SafeCast.toUint120(r.amountFen);
-        _claims[key] = Claim(
-            r.fingerprint, uint120(r.amountFen), payer, hospital, ClaimStatus.Reserved, uint64(block.timestamp)
-        );
-        emit ReimbursementReserved(r.fingerprint, payerId, r.claimId, r.amountFen);
+        // committed + amountFen <= total <= MAX_FEN: the casts cannot truncate
+        rec.reservedFen += uint80(r.amountFen);
+        rec.totalFen = uint80(total);
+        _invoices[invoiceKey] = rec;
         return true;
     }
 
@@ -339,13 +369,14 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
         }
         rec.reservedFen -= c.amountFen;
         c.updatedAt = uint64(block.timestamp);
+        bytes32 issuer = _members[c.hospital].id;
         if (pay) {
             rec.paidFen += c.amountFen;
             c.status = ClaimStatus.Finalized;
-            emit ReimbursementFinalized(c.fingerprint, payerId, claimId, c.amountFen);
+            emit ReimbursementFinalized(c.fingerprint, payerId, claimId, issuer, c.amountFen);
         } else {
             c.status = ClaimStatus.Released;
-            emit ReimbursementReleased(c.fingerprint, payerId, claimId, c.amountFen);
+            emit ReimbursementReleased(c.fingerprint, payerId, claimId, issuer, c.amountFen);
         }
         return true;
     }
@@ -389,7 +420,8 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
         return _members[_batches[root].hospital].id;
     }
 
-    /// @notice Reserved and paid amounts and void state of an invoice of hospital `institutionId`.
+    /// @notice Reserved and paid amounts, pinned total (0 until the first reservation) and
+    /// void state of an invoice of hospital `institutionId`.
     function invoiceRecord(bytes32 institutionId, bytes32 fingerprint) external view returns (InvoiceRecord memory) {
         uint32 hospital = _hospitalIndex[institutionId];
         if (hospital == 0) revert UnknownMember(institutionId);

@@ -13,7 +13,12 @@ pragma solidity ^0.8.24;
  *   fingerprints are public (QR codes), so a leaf another hospital anchored with
  *   someone else's fingerprint must not be able to void or over-pay the real invoice.
  * - Payers reserve, release and finalise reimbursements; the cumulative amount per
- *   invoice across every payer never exceeds the invoice total.
+ *   invoice across every payer never exceeds the invoice total. The first reservation
+ *   pins the total its leaf states in the invoice record; every later reservation must
+ *   state the same total, so a hospital that anchors its own fingerprint again with a
+ *   larger total cannot lift the cap of an invoice already being reimbursed.
+ * - Amounts and totals are fen (1/100 yuan) in 80-bit counters: at most 2^80 - 1 fen
+ *   (about 1.2e22 yuan), far beyond any invoice; a leaf stating more is capped there.
  */
 interface IEbillLedger {
     enum MemberKind {
@@ -37,17 +42,21 @@ interface IEbillLedger {
         uint64 blockNumber;
     }
 
-    /// @dev One storage slot per invoice that has ever been stamped or voided.
+    /// @dev One storage slot (3 x 80 bits + 8) per invoice that has ever been stamped or
+    /// voided. `totalFen` is pinned by the first reservation (0: none yet; a reservation
+    /// of at least 1 fen always pins a non-zero total) and never changes afterwards, even
+    /// when every claim is released. Invariant: `reservedFen + paidFen <= totalFen`.
     struct InvoiceRecord {
-        uint120 reservedFen;
-        uint120 paidFen;
+        uint80 reservedFen;
+        uint80 paidFen;
+        uint80 totalFen;
         bool voided;
     }
 
     /// @dev Two storage slots; `hospital` is the issuer whose invoice record the claim touches.
     struct Claim {
         bytes32 fingerprint;
-        uint120 amountFen;
+        uint80 amountFen;
         uint32 payer;
         uint32 hospital;
         ClaimStatus status;
@@ -106,8 +115,11 @@ interface IEbillLedger {
     error InvoiceAlreadyVoided(bytes32 fingerprint);
     /// @dev A voided invoice can never be reimbursed.
     error InvoiceIsVoided(bytes32 fingerprint);
-    /// @dev Amounts must be positive and fit the ledger's 120-bit fen counters.
+    /// @dev Amounts must be positive and fit the ledger's 80-bit fen counters (at most 2^80 - 1).
     error InvalidAmount(uint256 amountFen);
+    /// @dev The invoice's total was pinned by its first reservation; this leaf states another.
+    /// `statedFen` is the leaf's total as given (a total beyond 2^80 - 1 is compared capped).
+    error TotalMismatch(bytes32 fingerprint, uint256 pinnedFen, uint256 statedFen);
     /// @dev Reserved plus paid would exceed the invoice total; `availableFen` is what is left.
     error ReimbursementExceedsTotal(bytes32 fingerprint, uint256 requestedFen, uint256 availableFen);
     /// @dev This payer used the claim id already.
@@ -126,16 +138,34 @@ interface IEbillLedger {
     event InvoiceVoided(
         bytes32 indexed fingerprint, bytes32 indexed institutionId, bytes32 batchRoot, bytes32 reason
     );
-    /// @dev A voided invoice had money reserved or paid: the payers must claw it back.
-    event ClawbackRequired(bytes32 indexed fingerprint, uint256 paidFen, uint256 reservedFen);
+    /// @dev A voided invoice of hospital `institutionId` had money reserved or paid: the
+    /// payers must claw it back.
+    event ClawbackRequired(
+        bytes32 indexed fingerprint, bytes32 indexed institutionId, uint256 paidFen, uint256 reservedFen
+    );
+    /// @dev The stamp events index (fingerprint, payer, claim); the issuing hospital
+    /// `institutionId`, which with the fingerprint names the invoice record, is in the data
+    /// (an event has at most three indexed fields).
     event ReimbursementReserved(
-        bytes32 indexed fingerprint, bytes32 indexed payerId, bytes32 indexed claimId, uint256 amountFen
+        bytes32 indexed fingerprint,
+        bytes32 indexed payerId,
+        bytes32 indexed claimId,
+        bytes32 institutionId,
+        uint256 amountFen
     );
     event ReimbursementReleased(
-        bytes32 indexed fingerprint, bytes32 indexed payerId, bytes32 indexed claimId, uint256 amountFen
+        bytes32 indexed fingerprint,
+        bytes32 indexed payerId,
+        bytes32 indexed claimId,
+        bytes32 institutionId,
+        uint256 amountFen
     );
     event ReimbursementFinalized(
-        bytes32 indexed fingerprint, bytes32 indexed payerId, bytes32 indexed claimId, uint256 amountFen
+        bytes32 indexed fingerprint,
+        bytes32 indexed payerId,
+        bytes32 indexed claimId,
+        bytes32 institutionId,
+        uint256 amountFen
     );
     /// @dev A batched stamp skipped one item; `reason` is the selector of the error a
     /// single call would have reverted with.

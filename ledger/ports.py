@@ -51,11 +51,16 @@ class AnchoredBatch:
 
 @dataclass(frozen=True)
 class InvoiceChainState:
-    """Reserved / paid amounts and void state of an invoice on chain."""
+    """Reserved / paid amounts, void state and pinned total of an invoice on chain.
+
+    ``total_fen`` is the total the invoice's first reservation pinned (0 until then): every
+    later reservation must state it, whatever other leaf the issuer anchored.
+    """
 
     reserved_fen: int
     paid_fen: int
     voided: bool
+    total_fen: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -51,7 +52,7 @@ UNKNOWN = member_id("H99999999999")
 # MemberKind and ClaimStatus, as declared in IEbillLedger
 NONE, HOSPITAL, PAYER = 0, 1, 2
 RESERVED, RELEASED, FINALIZED = 1, 2, 3
-UINT120_MAX = 2**120 - 1
+UINT80_MAX = 2**80 - 1  # the fen counters' bound
 
 
 # --- batches of invoices -----------------------------------------------------------------
@@ -185,8 +186,9 @@ class World:
     def reserve(self, payer: str, r: tuple[Any, ...]) -> list[Event]:
         return self.ledger.transact_events(self.fn.reserve(r), payer)
 
-    def record(self, inv: Invoice, issuer: bytes | None = None) -> tuple[int, int, bool]:
-        """``invoiceRecord`` of ``inv``'s fingerprint, kept for ``issuer`` (default: its own)."""
+    def record(self, inv: Invoice, issuer: bytes | None = None) -> tuple[int, int, int, bool]:
+        """``invoiceRecord`` of ``inv``'s fingerprint, kept for ``issuer`` (default: its own):
+        ``(reservedFen, paidFen, pinned totalFen, voided)``."""
         issuer = inv.issuer if issuer is None else issuer
         assert issuer is not None, "say whose record of the fingerprint to read"
         return tuple(self.fn.invoiceRecord(issuer, inv.fingerprint).call())
@@ -837,8 +839,8 @@ def test_the_issuing_hospital_voids_an_invoice(world: World) -> None:
             },
         )
     ]
-    assert world.record(inv) == (0, 0, True)
-    assert world.record(world.batch_a.invoices[1]) == (0, 0, False)  # only that one
+    assert world.record(inv) == (0, 0, 0, True)
+    assert world.record(world.batch_a.invoices[1]) == (0, 0, 0, False)  # only that one
 
 
 def test_another_hospital_cannot_void(world: World) -> None:
@@ -851,7 +853,7 @@ def test_another_hospital_cannot_void(world: World) -> None:
         HOSPITAL_A,
         HOSPITAL_B,
     )
-    assert world.record(inv) == (0, 0, False)
+    assert world.record(inv) == (0, 0, 0, False)
 
 
 @pytest.mark.parametrize("caller", ["payer_a", "outsider", "governance"])
@@ -895,7 +897,7 @@ def test_void_needs_an_anchored_batch_and_a_valid_proof(world: World) -> None:
         inv.root,
         inv.fingerprint,
     )
-    assert world.record(inv) == (0, 0, False)
+    assert world.record(inv) == (0, 0, 0, False)
 
 
 def test_an_invoice_is_voided_once(world: World) -> None:
@@ -927,10 +929,15 @@ def test_voiding_a_reimbursed_invoice_requires_a_clawback(world: World) -> None:
         ),
         Event(
             "ClawbackRequired",
-            {"fingerprint": inv.fingerprint, "paidFen": 10_000, "reservedFen": 5_050},
+            {
+                "fingerprint": inv.fingerprint,
+                "institutionId": HOSPITAL_A,
+                "paidFen": 10_000,
+                "reservedFen": 5_050,
+            },
         ),
     ]
-    assert world.record(inv) == (5_050, 10_000, True)
+    assert world.record(inv) == (5_050, 10_000, 25_050, True)
 
 
 def test_voiding_with_only_a_reservation_requires_a_clawback(world: World) -> None:
@@ -938,7 +945,12 @@ def test_voiding_with_only_a_reservation_requires_a_clawback(world: World) -> No
     world.reserve(world.payer_b, reservation(inv, claim_id("B-1"), 4_200))
     events = world.ledger.transact_events(void_call(world, inv, ZERO32), world.hospital_b)
     assert [e.name for e in events] == ["InvoiceVoided", "ClawbackRequired"]
-    assert events[1].args == {"fingerprint": inv.fingerprint, "paidFen": 0, "reservedFen": 4_200}
+    assert events[1].args == {
+        "fingerprint": inv.fingerprint,
+        "institutionId": HOSPITAL_B,
+        "paidFen": 0,
+        "reservedFen": 4_200,
+    }
 
 
 def test_voiding_after_everything_was_released_requires_no_clawback(world: World) -> None:
@@ -987,14 +999,14 @@ def test_a_hospital_voiding_a_copy_of_anothers_fingerprint_voids_only_its_own_re
             },
         )
     ]
-    assert world.record(rogue) == (0, 0, True)
-    assert world.record(victim) == (4_000, 0, False)
+    assert world.record(rogue) == (0, 0, 0, True)
+    assert world.record(victim) == (4_000, 0, 10_000, False)
 
     # A's invoice is still reimbursed: new reservations and the earlier one's payment
     world.reserve(world.payer_b, reservation(victim, claim_id("B-1"), 6_000))
     events = world.ledger.transact_events(world.fn.finalize(claim_id("A-1")), world.payer_a)
     assert events == [stamp("ReimbursementFinalized", victim, PAYER_A, claim_id("A-1"), 4_000)]
-    assert world.record(victim) == (6_000, 4_000, False)
+    assert world.record(victim) == (6_000, 4_000, 10_000, False)
     # B's voided copy is refused to a payer naming B, and cannot pass for A's invoice
     world.ledger.assert_reverts(
         world.fn.reserve(reservation(rogue, claim_id("B-2"), 1)),
@@ -1024,11 +1036,16 @@ def test_a_hospital_voiding_a_copy_of_anothers_fingerprint_voids_only_its_own_re
         ),
         Event(
             "ClawbackRequired",
-            {"fingerprint": victim.fingerprint, "paidFen": 4_000, "reservedFen": 6_000},
+            {
+                "fingerprint": victim.fingerprint,
+                "institutionId": HOSPITAL_A,
+                "paidFen": 4_000,
+                "reservedFen": 6_000,
+            },
         ),
     ]
-    assert world.record(victim) == (6_000, 4_000, True)
-    assert world.record(rogue) == (0, 0, True)
+    assert world.record(victim) == (6_000, 4_000, 10_000, True)
+    assert world.record(rogue) == (0, 0, 0, True)
 
 
 def test_a_second_leaf_with_a_larger_total_cannot_lift_the_cap(world: World) -> None:
@@ -1068,7 +1085,7 @@ def test_a_second_leaf_with_a_larger_total_cannot_lift_the_cap(world: World) -> 
         1,
         0,
     )
-    assert world.record(victim) == (300, 0, False)
+    assert world.record(victim) == (300, 0, 300, False)
 
     # a payer that names B (as B's invoice header would) reserves against B's own record,
     # which shares nothing with A's
@@ -1080,12 +1097,207 @@ def test_a_second_leaf_with_a_larger_total_cannot_lift_the_cap(world: World) -> 
         2,  # hospital B's registry index
         RESERVED,
     )
-    assert world.record(inflated) == (29_700, 0, False)
-    assert world.record(victim) == (300, 0, False)
+    assert world.record(inflated) == (29_700, 0, 30_000, False)
+    assert world.record(victim) == (300, 0, 300, False)
     world.ledger.send(world.fn.finalize(claim_id("A-1")), world.payer_a)
     world.ledger.send(world.fn.release(claim_id("B-1")), world.payer_b)
-    assert world.record(victim) == (0, 300, False)
-    assert world.record(inflated) == (0, 0, False)
+    assert world.record(victim) == (0, 300, 300, False)
+    assert world.record(inflated) == (0, 0, 30_000, False)
+
+
+# The issuer itself may anchor its own fingerprint again, in another batch, with another
+# total. Payers check the header's total against the leaf's off chain, but the chain does
+# not rely on that: the first reservation pins the total in the invoice record, and every
+# later reservation must state the same total (TotalMismatch otherwise).
+
+
+def reanchor(world: World, inv: Invoice, total: int, *, label: str = "again") -> Invoice:
+    """``inv``'s fingerprint anchored again by its own issuer, in a new batch, with ``total``."""
+    sender = {HOSPITAL_A: world.hospital_a, HOSPITAL_B: world.hospital_b}[inv.issuer]
+    leaves = [(inv.fingerprint, total), (fingerprint(f"{label} filler {total}"), 1)]
+    again = batch_of(leaves, issuer=inv.issuer).invoices[0]
+    world.ledger.send(world.fn.anchorBatch(again.root, 2), sender)
+    return again
+
+
+def test_the_first_reservation_pins_the_total(world: World) -> None:
+    inv = world.batch_a.invoices[1]  # 25_050 fen
+    assert world.record(inv) == (0, 0, 0, False)
+    world.reserve(world.payer_a, reservation(inv, claim_id("A-1"), 50))
+    assert world.record(inv) == (50, 0, 25_050, False)
+    # the same leaf in another batch of the issuer is the same invoice, for any payer
+    same = reanchor(world, inv, inv.total)
+    events = world.reserve(world.payer_b, reservation(same, claim_id("B-1"), 25_000))
+    assert events == [stamp("ReimbursementReserved", same, PAYER_B, claim_id("B-1"), 25_000)]
+    assert world.record(inv) == (25_050, 0, 25_050, False)
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(same, claim_id("B-2"), 1)),
+        world.payer_b,
+        "ReimbursementExceedsTotal",
+        inv.fingerprint,
+        1,
+        0,
+    )
+
+
+@pytest.mark.parametrize("stated", [30_000, 299], ids=["larger", "smaller"])
+def test_re_anchoring_with_another_total_cannot_move_the_issuers_own_cap(
+    world: World, stated: int
+) -> None:
+    inv = world.batch_a.invoices[2]  # hospital A's, 300 fen, fully reserved below
+    world.reserve(world.payer_a, reservation(inv, claim_id("A-1"), 300))
+    other = reanchor(world, inv, stated)
+    lift = max(stated - 300, 1)  # what the other total would leave to reserve
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(other, claim_id("B-1"), lift)),
+        world.payer_b,
+        "TotalMismatch",
+        inv.fingerprint,
+        300,
+        stated,
+    )
+    # batched, the item is refused with the error's selector, and nothing else happens
+    call = world.fn.reserveMany(
+        [
+            reservation(other, claim_id("B-1"), lift),
+            reservation(inv, claim_id("B-2"), 1),
+        ]
+    )
+    assert call.call({"from": world.payer_b}) == 0
+    assert world.ledger.transact_events(call, world.payer_b) == [
+        refused(world, PAYER_B, claim_id("B-1"), "TotalMismatch"),
+        refused(world, PAYER_B, claim_id("B-2"), "ReimbursementExceedsTotal"),
+    ]
+    assert world.record(inv) == (300, 0, 300, False)
+    for never in ("B-1", "B-2"):
+        assert world.claim(PAYER_B, claim_id(never))[4] == 0
+
+    # released claims keep the pin: with nothing reserved or paid, the total stays 300
+    world.ledger.send(world.fn.release(claim_id("A-1")), world.payer_a)
+    assert world.record(inv) == (0, 0, 300, False)
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(other, claim_id("B-1"), 1)),
+        world.payer_b,
+        "TotalMismatch",
+        inv.fingerprint,
+        300,
+        stated,
+    )
+    call = world.fn.reserveMany([reservation(other, claim_id("B-1"), 1)])
+    assert world.ledger.transact_events(call, world.payer_b) == [
+        refused(world, PAYER_B, claim_id("B-1"), "TotalMismatch")
+    ]
+    # the pinned leaf still reserves, up to its total
+    events = world.reserve(world.payer_b, reservation(inv, claim_id("B-3"), 300))
+    assert events == [stamp("ReimbursementReserved", inv, PAYER_B, claim_id("B-3"), 300)]
+    assert world.record(inv) == (300, 0, 300, False)
+
+
+def test_whichever_leaf_is_reserved_first_pins_its_total(world: World) -> None:
+    """The chain cannot tell which of the issuer's leaves is the true one; the first wins
+    (the payer who reserved first checked it against the invoice header)."""
+    inv = world.batch_b.invoices[0]  # 4_200 fen
+    larger = reanchor(world, inv, 42_000)
+    world.reserve(world.payer_b, reservation(larger, claim_id("B-1"), 5_000))
+    assert world.record(inv) == (5_000, 0, 42_000, False)
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(inv, claim_id("A-1"), 1)),
+        world.payer_a,
+        "TotalMismatch",
+        inv.fingerprint,
+        42_000,
+        4_200,
+    )
+
+
+def test_the_total_is_checked_after_the_void_and_before_the_amount(world: World) -> None:
+    """..., proof, void, pinned total, amount, what is left."""
+    inv, ledger = world.batch_a.invoices[0], world.ledger  # 10_000 fen
+    world.reserve(world.payer_a, reservation(inv, claim_id("used"), 1))
+    other = reanchor(world, inv, 20_000)
+
+    def refusal(invoice: Invoice, amount: int, **forged: Any) -> Any:
+        call = world.fn.reserve(reservation(invoice, claim_id("C1"), amount, **forged))
+        return ledger.revert_of(call, world.payer_a)
+
+    for amount in (0, 1, 10_000, 20_000, UINT80_MAX + 1):
+        assert refusal(other, amount) == ("TotalMismatch", (inv.fingerprint, 10_000, 20_000))
+    # a total no leaf states is a forged leaf, whatever was pinned
+    assert refusal(inv, 1, total=20_000) == ("InvalidInclusionProof", (inv.root, inv.fingerprint))
+    ledger.send(void_call(world, inv), world.hospital_a)
+    assert refusal(other, 1) == ("InvoiceIsVoided", (inv.fingerprint,))
+
+
+def test_a_void_neither_checks_nor_pins_the_total(world: World) -> None:
+    """A void only takes money out of reach: the issuer may prove any of its leaves."""
+    reason = member_id("red-letter")
+    fresh = world.batch_a.invoices[3]  # 99_999 fen, never reserved
+    other = reanchor(world, fresh, 5)
+    events = world.ledger.transact_events(void_call(world, other, reason), world.hospital_a)
+    assert events == [
+        Event(
+            "InvoiceVoided",
+            {
+                "fingerprint": fresh.fingerprint,
+                "institutionId": HOSPITAL_A,
+                "batchRoot": other.root,
+                "reason": reason,
+            },
+        )
+    ]
+    assert world.record(fresh) == (0, 0, 0, True)
+
+    stamped = world.batch_a.invoices[1]  # 25_050 fen
+    world.reserve(world.payer_a, reservation(stamped, claim_id("A-1"), 1_000))
+    world.ledger.send(world.fn.finalize(claim_id("A-1")), world.payer_a)
+    world.reserve(world.payer_b, reservation(stamped, claim_id("B-1"), 50))
+    other = reanchor(world, stamped, 99)
+    events = world.ledger.transact_events(void_call(world, other, reason), world.hospital_a)
+    assert events == [
+        Event(
+            "InvoiceVoided",
+            {
+                "fingerprint": stamped.fingerprint,
+                "institutionId": HOSPITAL_A,
+                "batchRoot": other.root,
+                "reason": reason,
+            },
+        ),
+        Event(
+            "ClawbackRequired",
+            {
+                "fingerprint": stamped.fingerprint,
+                "institutionId": HOSPITAL_A,
+                "paidFen": 1_000,
+                "reservedFen": 50,
+            },
+        ),
+    ]
+    assert world.record(stamped) == (50, 1_000, 25_050, True)
+
+
+def test_the_invoice_record_is_one_storage_slot(world: World) -> None:
+    """reservedFen | paidFen << 80 | totalFen << 160 | voided << 240, in a single word."""
+    inv = world.batch_a.invoices[1]  # 25_050 fen
+    world.reserve(world.payer_a, reservation(inv, claim_id("A-1"), 25_000))
+    world.ledger.send(world.fn.finalize(claim_id("A-1")), world.payer_a)
+    world.reserve(world.payer_b, reservation(inv, claim_id("B-1"), 50))
+    world.ledger.send(void_call(world, inv), world.hospital_a)
+    assert world.record(inv) == (50, 25_000, 25_050, True)
+
+    invoice_key = keccak256(abi_encode(["uint32", "bytes32"], [1, inv.fingerprint]))
+
+    def word(slot: int) -> int:
+        return int.from_bytes(world.w3.eth.get_storage_at(world.address, slot), "big")
+
+    # the mapping's own slot number is not part of the interface: find it
+    slots = [
+        int.from_bytes(keccak256(invoice_key + p.to_bytes(32, "big")), "big") for p in range(32)
+    ]
+    found = [slot for slot in slots if word(slot) != 0]
+    assert len(found) == 1
+    assert word(found[0]) == 50 | 25_000 << 80 | 25_050 << 160 | 1 << 240
+    assert word(found[0] + 1) == 0
 
 
 @pytest.mark.parametrize(
@@ -1102,7 +1314,7 @@ def test_reserve_needs_the_batch_of_the_named_issuer(world: World, named: bytes)
         HOSPITAL_A,
     )
     assert world.claim(PAYER_A, claim_id("C1"))[4] == 0
-    assert world.record(inv) == (0, 0, False)
+    assert world.record(inv) == (0, 0, 0, False)
 
 
 def test_reserve_checks_the_issuer_after_the_batch_and_before_the_leaf(world: World) -> None:
@@ -1138,9 +1350,9 @@ def test_invoice_record_is_read_per_issuing_hospital(world: World) -> None:
             world.fn.invoiceRecord(not_a_hospital, inv.fingerprint), world.outsider
         ) == ("UnknownMember", (not_a_hospital,))
     world.reserve(world.payer_a, reservation(inv, claim_id("C1"), 100))
-    assert world.record(inv) == (100, 0, False)
-    assert world.record(inv, HOSPITAL_B) == (0, 0, False)  # B never issued it
-    assert world.record(Invoice(fingerprint("never"), 1, ZERO32, ()), HOSPITAL_A) == (0, 0, False)
+    assert world.record(inv) == (100, 0, 10_000, False)
+    assert world.record(inv, HOSPITAL_B) == (0, 0, 0, False)  # B never issued it
+    assert world.record(Invoice(fingerprint("never"), 1, ZERO32, ()), HOSPITAL_A) == (0, 0, 0, False)
 
 
 # =========================================================================== reimbursement
@@ -1158,11 +1370,12 @@ def test_reserve_then_finalize(world: World) -> None:
                 "fingerprint": inv.fingerprint,
                 "payerId": PAYER_A,
                 "claimId": claim,
+                "institutionId": HOSPITAL_A,
                 "amountFen": 6_000,
             },
         )
     ]
-    assert world.record(inv) == (6_000, 0, False)
+    assert world.record(inv) == (6_000, 0, 10_000, False)
     # Claim(fingerprint, amountFen, payer index, issuing hospital index, status, updatedAt)
     assert world.claim(PAYER_A, claim) == (
         inv.fingerprint,
@@ -1182,11 +1395,12 @@ def test_reserve_then_finalize(world: World) -> None:
                 "fingerprint": inv.fingerprint,
                 "payerId": PAYER_A,
                 "claimId": claim,
+                "institutionId": HOSPITAL_A,
                 "amountFen": 6_000,
             },
         )
     ]
-    assert world.record(inv) == (0, 6_000, False)
+    assert world.record(inv) == (0, 6_000, 10_000, False)
     assert world.claim(PAYER_A, claim) == (
         inv.fingerprint,
         6_000,
@@ -1216,11 +1430,12 @@ def test_release_frees_the_reserved_amount(world: World) -> None:
                 "fingerprint": inv.fingerprint,
                 "payerId": PAYER_A,
                 "claimId": claim_id("C1"),
+                "institutionId": HOSPITAL_A,
                 "amountFen": 10_000,
             },
         )
     ]
-    assert world.record(inv) == (0, 0, False)
+    assert world.record(inv) == (0, 0, 10_000, False)
     assert world.claim(PAYER_A, claim_id("C1"))[4:] == (RELEASED, world.timestamp(receipt))
     # the whole total is available again, to any payer
     world.reserve(world.payer_b, reservation(inv, claim_id("C2"), 10_000))
@@ -1249,7 +1464,7 @@ def test_the_total_is_shared_by_all_payers(world: World) -> None:
         50,
     )
     world.reserve(world.payer_a, reservation(inv, claim_id("A-2"), 50))
-    assert world.record(inv) == (5_050, 20_000, False)
+    assert world.record(inv) == (5_050, 20_000, 25_050, False)
     world.ledger.assert_reverts(
         world.fn.reserve(reservation(inv, claim_id("B-2"), 1)),
         world.payer_b,
@@ -1269,7 +1484,7 @@ def test_the_total_is_shared_by_all_payers(world: World) -> None:
         5_000,
     )
     world.reserve(world.payer_b, reservation(inv, claim_id("B-2"), 5_000))
-    assert world.record(inv) == (5_050, 20_000, False)
+    assert world.record(inv) == (5_050, 20_000, 25_050, False)
 
 
 def test_a_voided_invoice_is_never_reimbursed(world: World) -> None:
@@ -1289,10 +1504,10 @@ def test_a_voided_invoice_is_never_reimbursed(world: World) -> None:
     )
     events = world.ledger.transact_events(world.fn.release(claim_id("A-1")), world.payer_a)
     assert [e.name for e in events] == ["ReimbursementReleased"]
-    assert world.record(inv) == (0, 0, True)
+    assert world.record(inv) == (0, 0, 10_000, True)
 
 
-@pytest.mark.parametrize("amount", [0, UINT120_MAX + 1, 2**256 - 1])
+@pytest.mark.parametrize("amount", [0, UINT80_MAX + 1, 2**256 - 1])
 def test_reserve_refuses_amounts_outside_the_counters(world: World, amount: int) -> None:
     inv = world.batch_a.invoices[0]
     world.ledger.assert_reverts(
@@ -1337,8 +1552,8 @@ def test_reserve_needs_an_anchored_batch_and_a_valid_proof(world: World) -> None
         HOSPITAL_A,
         HOSPITAL_B,
     )
-    assert world.record(inv) == (0, 0, False)
-    assert world.record(inv, HOSPITAL_B) == (0, 0, False)
+    assert world.record(inv) == (0, 0, 0, False)
+    assert world.record(inv, HOSPITAL_B) == (0, 0, 0, False)
 
 
 def test_claim_ids_are_unique_per_payer_and_namespaced_by_payer(world: World) -> None:
@@ -1357,7 +1572,7 @@ def test_claim_ids_are_unique_per_payer_and_namespaced_by_payer(world: World) ->
     assert events[0].args["payerId"] == PAYER_B
     assert world.claim(PAYER_A, claim)[:5] == (inv.fingerprint, 100, 3, 1, RESERVED)
     assert world.claim(PAYER_B, claim)[:5] == (inv.fingerprint, 200, 4, 1, RESERVED)
-    assert world.record(inv) == (300, 0, False)
+    assert world.record(inv) == (300, 0, 25_050, False)
 
     # a settled claim id stays used
     world.ledger.send(world.fn.release(claim), world.payer_a)
@@ -1381,7 +1596,7 @@ def test_a_payer_cannot_settle_another_payers_claim(world: World, settle: str) -
         getattr(world.fn, settle)(claim), world.payer_b, "UnknownClaim", PAYER_B, claim
     )
     assert world.claim(PAYER_A, claim)[4] == RESERVED
-    assert world.record(inv) == (500, 0, False)
+    assert world.record(inv) == (500, 0, 10_000, False)
 
 
 @pytest.mark.parametrize(
@@ -1445,11 +1660,13 @@ def test_claim_of_needs_a_registered_payer(world: World) -> None:
 
 
 def test_totals_beyond_the_counters_cannot_overflow_them(world: World) -> None:
-    """A leaf may state any uint256 total; reserved plus paid must still fit 120 bits."""
+    """A leaf may state any uint256 total; it counts as 2^80 - 1 fen, so reserved plus
+    paid always fit the 80-bit counters, and that capped total is what gets pinned."""
     huge = make_batch("huge", [2**121], issuer=HOSPITAL_B)
     world.ledger.send(world.fn.anchorBatch(huge.root, 1), world.hospital_b)
     inv = huge.invoices[0]
-    world.reserve(world.payer_a, reservation(inv, claim_id("C1"), UINT120_MAX))
+    world.reserve(world.payer_a, reservation(inv, claim_id("C1"), UINT80_MAX))
+    assert world.record(inv) == (UINT80_MAX, 0, UINT80_MAX, False)
     world.ledger.assert_reverts(
         world.fn.reserve(reservation(inv, claim_id("C2"), 1)),
         world.payer_b,
@@ -1461,17 +1678,37 @@ def test_totals_beyond_the_counters_cannot_overflow_them(world: World) -> None:
     call = world.fn.reserveMany([reservation(inv, claim_id("C2"), 1)])
     assert call.call({"from": world.payer_b}) == 0
     assert world.ledger.transact_events(call, world.payer_b) == [
-        Event(
-            "StampRefused",
-            {
-                "payerId": PAYER_B,
-                "claimId": claim_id("C2"),
-                "reason": world.ledger.selector("ReimbursementExceedsTotal"),
-            },
-        )
+        refused(world, PAYER_B, claim_id("C2"), "ReimbursementExceedsTotal")
     ]
     world.ledger.send(world.fn.finalize(claim_id("C1")), world.payer_a)
-    assert world.record(inv) == (0, UINT120_MAX, False)
+    assert world.record(inv) == (0, UINT80_MAX, UINT80_MAX, False)
+
+    # B's other leaves of the fingerprint: any total beyond the counters is the same capped
+    # total (and finds nothing left); a total within them is another one
+    beyond, within = (
+        batch_of([(inv.fingerprint, total), (fingerprint(f"filler {total}"), 1)], issuer=HOSPITAL_B)
+        .invoices[0]
+        for total in (2**256 - 1, UINT80_MAX - 1)
+    )
+    for other in (beyond, within):
+        world.ledger.send(world.fn.anchorBatch(other.root, 2), world.hospital_b)
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(beyond, claim_id("C3"), 1)),
+        world.payer_b,
+        "ReimbursementExceedsTotal",
+        inv.fingerprint,
+        1,
+        0,
+    )
+    world.ledger.assert_reverts(
+        world.fn.reserve(reservation(within, claim_id("C3"), 1)),
+        world.payer_b,
+        "TotalMismatch",
+        inv.fingerprint,
+        UINT80_MAX,
+        UINT80_MAX - 1,
+    )
+    assert world.record(inv) == (0, UINT80_MAX, UINT80_MAX, False)
 
 
 # --------------------------------------------------------------------------- batched stamps
@@ -1485,12 +1722,14 @@ def refused(world: World, payer_id: bytes, claim: bytes, error: str) -> Event:
 
 
 def stamp(name: str, inv: Invoice, payer_id: bytes, claim: bytes, amount: int) -> Event:
+    """A Reimbursement* event of ``inv``, whose record is its issuer's."""
     return Event(
         name,
         {
             "fingerprint": inv.fingerprint,
             "payerId": payer_id,
             "claimId": claim,
+            "institutionId": inv.issuer,
             "amountFen": amount,
         },
     )
@@ -1533,9 +1772,9 @@ def test_reserve_many_skips_what_a_single_reserve_would_refuse(world: World) -> 
         stamp("ReimbursementReserved", a2, PAYER_A, claim_id("ok-2"), 300),
         refused(world, PAYER_A, claim_id("ok-2"), "ClaimAlreadyExists"),
     ]
-    assert world.record(a0) == (9_001, 0, False)
-    assert world.record(a1) == (0, 0, False)
-    assert world.record(a2) == (300, 0, False)
+    assert world.record(a0) == (9_001, 0, 10_000, False)
+    assert world.record(a1) == (0, 0, 0, False)
+    assert world.record(a2) == (300, 0, 300, False)
     for never in ("too-much", "not-B", "not-B-bad-proof", "voided-not-A"):
         assert world.claim(PAYER_A, claim_id(never))[4] == 0
     assert world.claim(PAYER_A, claim_id("ok-2"))[1] == 300
@@ -1580,9 +1819,9 @@ def test_release_many_and_finalize_many_skip_unsettleable_claims(world: World) -
         refused(world, PAYER_A, claim_id("nope"), "UnknownClaim"),
         refused(world, PAYER_A, claim_id("f1"), "ClaimNotReserved"),
     ]
-    assert world.record(a0) == (50, 300, False)
-    assert world.record(a1) == (0, 500, False)
-    assert world.record(b0) == (400, 0, True)
+    assert world.record(a0) == (50, 300, 10_000, False)
+    assert world.record(a1) == (0, 500, 25_050, False)
+    assert world.record(b0) == (400, 0, 4_200, True)
     assert world.claim(PAYER_B, claim_id("B-owned"))[4] == RESERVED
 
 
@@ -1599,7 +1838,8 @@ def test_empty_batched_stamps_do_nothing(world: World) -> None:
 class Model:
     """What the ledger should hold for one invoice, whichever payer stamps it."""
 
-    total: int
+    #: the total the first reservation pinned (0: none yet)
+    pinned: int = 0
     voided: bool = False
     #: whether hospital B voided its own copy of the fingerprint (its separate record)
     copy_voided: bool = False
@@ -1622,6 +1862,12 @@ OPS = st.one_of(
     # reserve against it while naming hospital A
     st.tuples(st.just("copy-void"), st.just(0), st.just(0)),
     st.tuples(st.just("copy-reserve"), st.integers(0, 1), st.integers(1, 30_000)),
+    # hospital A's own second leaf of the fingerprint, with a 20,000 fen total
+    st.tuples(
+        st.just("again-reserve"),
+        st.integers(0, 1),
+        st.integers(1, 10_000) | st.sampled_from([10_001, 20_000, 20_001]),
+    ),
 )
 
 
@@ -1660,6 +1906,30 @@ OPS = st.one_of(
         ("release", 0, 0),
     ]
 )
+# the attack: A's own second leaf cannot lift the cap that the first reservation pinned,
+# even after every claim was released
+@example(
+    ops=[
+        ("reserve", 0, 10_000),
+        ("again-reserve", 1, 10_000),
+        ("release", 0, 0),
+        ("again-reserve", 1, 1),
+        ("reserve", 1, 10_000),
+        ("again-reserve", 0, 1),
+    ]
+)
+# whichever leaf is reserved first pins its total
+@example(
+    ops=[
+        ("again-reserve", 0, 20_001),
+        ("again-reserve", 0, 15_000),
+        ("reserve", 1, 1),
+        ("again-reserve", 1, 5_000),
+        ("again-reserve", 1, 1),
+        ("finalize", 0, 0),
+        ("void", 0, 0),
+    ]
+)
 def test_reserved_plus_paid_never_exceeds_the_total(
     base: World, ops: list[tuple[str, int, int]]
 ) -> None:
@@ -1667,6 +1937,8 @@ def test_reserved_plus_paid_never_exceeds_the_total(
 
     Hospital B has anchored a copy of the invoice's fingerprint with a 30,000 fen total;
     whatever B does with it, hospital A's record follows the model of A's invoice alone.
+    Hospital A has anchored the fingerprint a second time, with a 20,000 fen total: the
+    total of whichever of A's leaves is reserved first is pinned, and the other is refused.
     """
     tester = base.w3.provider.ethereum_tester
     snapshot = tester.take_snapshot()
@@ -1680,7 +1952,8 @@ def _run_model(world: World, ops: list[tuple[str, int, int]]) -> None:
     inv = world.batch_a.invoices[0]  # 10_000 fen
     copy = batch_of([(inv.fingerprint, 30_000)], issuer=HOSPITAL_B).invoices[0]
     world.ledger.send(world.fn.anchorBatch(copy.root, 1), world.hospital_b)
-    model = Model(inv.total)
+    again = reanchor(world, inv, 20_000)
+    model = Model()
     payers = [(world.payer_a, PAYER_A), (world.payer_b, PAYER_B)]
     issued = [0, 0]  # claims issued per payer; claim k of payer p is C<p>-<k>
     for op, p, n in ops:
@@ -1696,12 +1969,15 @@ def _run_model(world: World, ops: list[tuple[str, int, int]]) -> None:
             r = reservation(copy, claim_id(f"C{p}-{issued[p]}"), n, issuer=HOSPITAL_A)
             call, sender = world.fn.reserve(r), account
             expected = ("IssuerMismatch", (copy.root, HOSPITAL_A, HOSPITAL_B))
-        elif op == "reserve":
+        elif op in ("reserve", "again-reserve"):
+            leaf = inv if op == "reserve" else again
             claim = claim_id(f"C{p}-{issued[p]}")
-            call, sender = world.fn.reserve(reservation(inv, claim, n)), account
-            available = model.total - model.sum(RESERVED) - model.sum(FINALIZED)
+            call, sender = world.fn.reserve(reservation(leaf, claim, n)), account
+            available = max(0, leaf.total - model.sum(RESERVED) - model.sum(FINALIZED))
             if model.voided:
                 expected = ("InvoiceIsVoided", (inv.fingerprint,))
+            elif model.pinned not in (0, leaf.total):
+                expected = ("TotalMismatch", (inv.fingerprint, model.pinned, leaf.total))
             elif n == 0:
                 expected = ("InvalidAmount", (0,))
             elif n > available:
@@ -1709,6 +1985,7 @@ def _run_model(world: World, ops: list[tuple[str, int, int]]) -> None:
             else:
                 expected = None
                 model.claims[p, issued[p]] = (n, RESERVED)
+                model.pinned = leaf.total
                 issued[p] += 1
         else:
             k = n % (issued[p] + 1)  # k == issued[p]: a claim id never used
@@ -1730,10 +2007,15 @@ def _run_model(world: World, ops: list[tuple[str, int, int]]) -> None:
             model.copy_voided |= op == "copy-void"
         else:
             assert world.ledger.revert_of(call, sender) == expected
-        reserved, paid, voided = world.record(inv)
-        assert (reserved, paid, voided) == (model.sum(RESERVED), model.sum(FINALIZED), model.voided)
-        assert reserved + paid <= inv.total
-        assert world.record(copy) == (0, 0, model.copy_voided)
+        reserved, paid, total, voided = world.record(inv)
+        assert (reserved, paid, total, voided) == (
+            model.sum(RESERVED),
+            model.sum(FINALIZED),
+            model.pinned,
+            model.voided,
+        )
+        assert reserved + paid <= total
+        assert world.record(copy) == (0, 0, 0, model.copy_voided)
 
 
 # =========================================================================== gas
@@ -1759,6 +2041,11 @@ def test_gas_figures(world: World) -> None:
     r = reservation(inv, claim_id("G1"), 1)
     figures["reserve (6-step proof)"] = ledger.send(fn.reserve(r), world.payer_a).gasUsed
     figures["finalize"] = ledger.send(fn.finalize(claim_id("G1")), world.payer_a).gasUsed
+    inv = batches[1].invoices[5]  # 2 fen: the first reservation pins the total
+    ledger.send(fn.reserve(reservation(inv, claim_id("G2"), 1)), world.payer_a)
+    r = reservation(inv, claim_id("G3"), 1)
+    figures["reserve (6-step proof, pinned record)"] = ledger.send(fn.reserve(r), world.payer_a).gasUsed
+    figures["release"] = ledger.send(fn.release(claim_id("G3")), world.payer_a).gasUsed
     many = [reservation(batches[0].invoices[i], claim_id(f"G-{i}"), 1) for i in range(10)]
     figures["reserveMany x10"] = ledger.send(fn.reserveMany(many), world.payer_b).gasUsed
     figures["finalizeMany x10"] = ledger.send(

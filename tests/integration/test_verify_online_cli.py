@@ -67,7 +67,9 @@ def test_invoice_state_raw_call_matches_the_contract_call(tmp_path: Path) -> Non
         ledger = session.ledger
         fp = b"\x05" * 32
         fn = ledger.contract.functions.invoiceRecord(id_to_bytes32("H33010200001"), fp)
-        assert tuple(fn.call()) == tuple(vars(ledger.invoice_state("H33010200001", fp)).values())  # type: ignore[arg-type]
+        reserved, paid, total, voided = fn.call()
+        state = ledger.invoice_state("H33010200001", fp)  # type: ignore[arg-type]
+        assert (state.reserved_fen, state.paid_fen, state.total_fen, state.voided) == (reserved, paid, total, voided)
         with pytest.raises(ContractReverted) as info:
             ledger.invoice_state("H99999999999", fp)
         assert info.value.error == "UnknownMember"

@@ -608,7 +608,8 @@ class SqlStore:
                                            reserved_fen=int(a["reservedFen"]), block_number=e["block"],
                                            tx_hash=e["tx"])
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["fingerprint"]))
-            conn.execute(update(V).where(V.c.fingerprint == e["fingerprint"])
+            # per issuer, as InvoiceVoided: another hospital's copy of the fingerprint is its own record
+            conn.execute(update(V).where(V.c.fingerprint == e["fingerprint"], V.c.issuer == a["institutionId"])
                          .values(paid_fen=int(a["paidFen"]), reserved_fen=int(a["reservedFen"])))
         elif name.startswith("Reimbursement"):
             status = {"ReimbursementReserved": "reserved", "ReimbursementReleased": "released",
