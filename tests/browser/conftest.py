@@ -60,7 +60,8 @@ def _unavailable() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
+    """Playwright's driver (one per session: its sync API cannot be started twice)."""
     why = _unavailable()
     if why is not None:
         if chromium.required():
@@ -69,11 +70,16 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = chromium.launch(p)
-        try:
-            yield b
-        finally:
-            b.close()  # type: ignore[attr-defined]
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    b = chromium.launch(playwright)
+    try:
+        yield b
+    finally:
+        b.close()  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------ the service

@@ -85,6 +85,24 @@ def test_every_module_parses_and_loads(page_for: Any) -> None:
     assert len(urls) >= 12 and not failed, failed
 
 
+def test_every_string_is_in_both_languages(page_for: Any) -> None:
+    """Both tables have the same keys, and every key the code looks up literally is in them."""
+    import re
+
+    page = page_for(PHONE)
+    page.goto("/console/")
+    for app in ("app", "console"):
+        tables = page.evaluate(f"""import('/{app}/strings.js').then(m => Object.fromEntries(
+            Object.entries(m.STRINGS).map(([lang, t]) => [lang, Object.keys(t).sort()])))""")
+        assert tables["en"] == tables["zh-CN"], set(tables["en"]) ^ set(tables["zh-CN"])
+        used = set()
+        for path in (WEB_ROOT / app).glob("*.js"):
+            used |= set(re.findall(r"\bt\('([\w-]+)'", path.read_text()))
+        assert len(used) > 30, used
+        missing = used - set(tables["en"])
+        assert not missing, f"{app}: keys used but not in the tables: {missing}"
+
+
 def test_service_worker_serves_the_shell_offline(browser: Any, deployment: Deployment) -> None:
     ctx = browser.new_context(viewport=PHONE, base_url=deployment.url)
     try:

@@ -25,7 +25,7 @@ function claimCard(ctx, c) {
   const { t, i18n } = ctx;
   return h('li', { class: 'card claim-row', dataset: { claim: c.id } },
     h('a', { href: `#/claims/${encodeURIComponent(c.id)}`, class: 'row-link' },
-      h('div', { class: 'spread' }, h('strong', {}, `No. ${c.invoiceNumber}`), stateBadge(t, c.state)),
+      h('div', { class: 'spread' }, h('strong', {}, t('invoiceNo', { number: c.invoiceNumber })), stateBadge(t, c.state)),
       h('div', { class: 'spread small' },
         h('span', { class: 'muted' }, `${c.person !== ctx.state.me.person ? `${ctx.personName(c.person)} · ` : ''}${day(c.createdAt, i18n.lang)}`),
         h('span', {}, t('amount'), ' ', h('b', {}, yuan(c.amountFen, i18n.lang))))));
@@ -41,7 +41,7 @@ export async function renderClaims(ctx) {
   draw(claims);
   clear(main, h('h1', {}, t('claimsTitle')),
     flash && flash.refused && flash.refused.length ? h('div', { class: 'alert error', role: 'alert' },
-      flash.refused.map((c) => h('p', {}, `No. ${c.invoiceNumber}: ${t('state_refused')} — ${refusal(c) || t('say_refused')}`))) : null,
+      flash.refused.map((c) => h('p', {}, `${t('invoiceNo', { number: c.invoiceNumber })}: ${t('state_refused')} — ${refusal(c) || t('say_refused')}`))) : null,
     claims.length ? list : h('p', { class: 'card muted' }, t('claimsEmpty'), ' ', h('a', { href: '#/invoices' }, t('backToInvoices'))));
   if (claims.some((c) => !FINAL.has(c.state))) {
     poll(ctx, () => api.get('/v1/claims?limit=100'), { every: 3000, done: (d) => {
@@ -114,9 +114,23 @@ function explanation(ctx, c) {
   parts.push(h('h3', {}, t('linesTitle')));
   if (!reduced.length) parts.push(h('p', { class: 'muted' }, t('allLinesCovered')));
   else {
-    parts.push(h('ul', { class: 'lines' }, reduced.map((l) => h('li', { dataset: { seq: l.seq } },
+    // by reason first (a hospital stay has hundreds of lines), then every line in words
+    const byReason = new Map();
+    for (const l of reduced) {
+      for (const r of l.reasons || []) {
+        const words = reasonWords(ctx, r);
+        const e = byReason.get(words) || { n: 0, fen: 0 };
+        e.n += 1; e.fen += r.selfPaidFen || 0;
+        byReason.set(words, e);
+      }
+    }
+    parts.push(h('ul', { class: 'by-reason' }, [...byReason].sort((a, b) => b[1].fen - a[1].fen).map(([words, e]) =>
+      h('li', {}, h('b', {}, money(e.fen)), ' · ', words, ' ', h('span', { class: 'muted small' }, t('nLines', { n: e.n }))))));
+    const list = h('ul', { class: 'lines' }, reduced.map((l) => h('li', { dataset: { seq: l.seq } },
       h('div', {}, t('lineSays', { seq: l.seq, self: money(l.selfPaidFen), amount: money(l.amountFen) })),
-      h('ul', { class: 'why small' }, (l.reasons || []).map((r) => h('li', {}, reasonWords(ctx, r))))))));
+      h('ul', { class: 'why small' }, (l.reasons || []).map((r) => h('li', {}, reasonWords(ctx, r)))))));
+    parts.push(h('details', { class: 'line-by-line', open: reduced.length <= 8 },
+      h('summary', {}, t('lineByLine', { n: reduced.length })), list));
   }
   const flags = c.flags && c.flags.length ? c.flags : (d.flags || []);
   if (flags.length) {
@@ -128,8 +142,9 @@ function explanation(ctx, c) {
 
 function appealForm(ctx, c, redraw) {
   const { t, api } = ctx;
-  const area = h('textarea', { id: 'appeal-reason', required: true, 'aria-describedby': 'appeal-hint', maxlength: '2000' });
   const out = h('div', { 'aria-live': 'polite' });
+  const area = h('textarea', { id: 'appeal-reason', required: true, 'aria-describedby': 'appeal-hint', maxlength: '500',
+    oninput: () => clear(out) });
   const button = h('button', { type: 'submit' }, t('appealSend'));
   return h('form', { class: 'card appeal', novalidate: true, onsubmit: async (ev) => {
     ev.preventDefault();
@@ -172,10 +187,10 @@ export async function renderClaim(ctx, id) {
         c.payment && c.payment.paidAt ? h('p', { class: 'small' },
           t('paidRef', { at: when(c.payment.paidAt, i18n.lang), ref: c.payment.reference })) : null,
         stepper(ctx, c)),
+      c.state === 'rejected' && !c.appeal ? appealForm(ctx, c, redraw) : null,
       h('section', { class: 'card' }, explanation(ctx, c),
         c.stamp && c.stamp.tx ? h('p', { class: 'small muted stamp' }, `${t('stamp')}: `,
-          t('stampSays', { block: c.stamp.block }), ' · ', hash(c.stamp.tx)) : null),
-      c.state === 'rejected' && !c.appeal ? appealForm(ctx, c, redraw) : null);
+          t('stampSays', { block: c.stamp.block }), ' · ', hash(c.stamp.tx)) : null));
   };
   draw();
   clear(main,

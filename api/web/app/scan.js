@@ -90,7 +90,7 @@ export async function renderScan(ctx) {
       seal ? h('p', {}, t('invoiceFacts', { code: seal.invoiceCode, number: seal.invoiceNumber,
         date: day(seal.issueDate, i18n.lang), total: yuan(seal.totalFen, i18n.lang) })) : null,
       online.paidFen ? h('p', {}, t('paidSoFar', { paid: yuan(online.paidFen, i18n.lang) })) : null,
-      seal ? h('p', { class: 'small muted' }, 'Fingerprint ', hash(seal.fingerprint)) : null,
+      seal ? h('p', { class: 'small muted' }, t('fingerprint'), ' ', hash(seal.fingerprint)) : null,
       action,
       h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go('#/scan') }, t('scanAgain')))));
   }

@@ -77,7 +77,7 @@ export async function renderAudit(ctx) {
   const doc = await api.get(`/v1/audit?${p}`);
   const entries = doc.entries || [];
   main.lastChild.replaceWith(entries.length ? h('div', { class: 'table-wrap' }, h('table', {},
-    h('thead', {}, h('tr', {}, [t('colAt'), t('colWho'), t('colWhat'), 'subject', t('colWhy')].map((c) => h('th', {}, c)))),
+    h('thead', {}, h('tr', {}, [t('colAt'), t('colWho'), t('colWhat'), t('colSubject'), t('colWhy')].map((c) => h('th', {}, c)))),
     h('tbody', {}, entries.map((e) => h('tr', {}, h('td', { class: 'nowrap' }, ctx.when(e.at)),
       h('td', {}, e.actor || e.by || ''), h('td', {}, e.action || ''), h('td', {}, h('code', { class: 'hash' }, e.subject || '')),
       h('td', { class: 'small' }, detailText(e.detail))))))) : h('p', { class: 'card muted' }, t('auditEmpty')));

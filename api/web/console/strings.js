@@ -66,7 +66,7 @@ export const STRINGS = {
     colPayer: 'Payer', colStatus: 'Status', colBlock: 'Block', colTx: 'Transaction',
     claimStamp: 'Claim stamp', noStamps: 'No stamps yet.',
     auditTitle: 'Audit trail', auditEmpty: 'No entries.',
-    colAt: 'When', colWho: 'Who', colWhat: 'What', colWhy: 'Why',
+    colAt: 'When', colWho: 'Who', colWhat: 'What', colWhy: 'Why', colSubject: 'Subject', chainId: 'chain {id}',
     issuer: 'Hospital', invoiceNo: 'Code / number', issuedAt: 'Issued', visit: 'Visit', total: 'Total', cashPaid: 'Paid in cash',
     state: 'State', batch: 'Batch root', anchoredTx: 'Anchoring transaction', fingerprint: 'Fingerprint', voided: 'Voided',
     // verify
@@ -176,7 +176,7 @@ export const STRINGS = {
     colPayer: '经办机构', colStatus: '状态', colBlock: '区块', colTx: '交易哈希',
     claimStamp: '报销存证', noStamps: '暂无存证。',
     auditTitle: '审计日志', auditEmpty: '暂无记录。',
-    colAt: '时间', colWho: '操作人', colWhat: '操作', colWhy: '理由',
+    colAt: '时间', colWho: '操作人', colWhat: '操作', colWhy: '理由', colSubject: '对象', chainId: '链 {id}',
     issuer: '医院', invoiceNo: '票据代码 / 号码', issuedAt: '开票时间', visit: '就诊类型', total: '票据金额', cashPaid: '现金支付',
     state: '状态', batch: '批次根', anchoredTx: '上链交易', fingerprint: '数字指纹', voided: '已作废',
     verifyTitle: '票据查验',

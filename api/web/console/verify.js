@@ -37,7 +37,7 @@ function verdictView(ctx, v, record) {
         [t('signer'), off.signer ? hash(off.signer) : null], [t('keyAdded'), off.key && off.key.addedAt ? ctx.when(new Date(off.key.addedAt * 1000).toISOString()) : null],
         [t('keyRevoked'), off.key && off.key.revokedAt ? ctx.when(new Date(off.key.revokedAt * 1000).toISOString()) : null],
         [t('rule'), off.rule ? h('code', {}, off.rule) : null],
-        [t('snapshot'), snap.chainId ? [`chain ${snap.chainId} · `, hash(snap.contract || ''), ` · ${t('colBlock')} ${snap.blockNumber}`] : null]])),
+        [t('snapshot'), snap.chainId ? [`${t('chainId', { id: snap.chainId })} · `, hash(snap.contract || ''), ` · ${t('colBlock')} ${snap.blockNumber}`] : null]])),
       v.online ? h('div', {}, h('h3', {}, t('chainTitle')), facts([
         [t('batch'), on.anchor ? hash(on.anchor.batchRoot) : null], [t('anchorBlock'), on.anchor ? String(on.anchor.block) : null],
         [t('anchoredAt'), on.anchor && on.anchor.anchoredAt ? ctx.when(new Date(on.anchor.anchoredAt * 1000).toISOString()) : null],
