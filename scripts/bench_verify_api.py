@@ -206,10 +206,13 @@ def loaded(port: int, qrs: list[str], *, rate: float, seconds: float, conns: int
     print(f"  POST /v1/verify at {rate:,.0f}/s asked    achieved {r['achieved']:,.0f}/s   "
           f"p50 {r['p50'] * 1000:6.2f} ms   p99 {r['p99'] * 1000:6.2f} ms   max {r['max'] * 1000:6.1f} ms   "
           f"errors {r['errors']}   (target p99 ≤ 10 ms at 1,000/s)")
+    split = sorted((v for k, v in cpu.items() if k.startswith("API worker ")), reverse=True)
+    cpu = {k: v for k, v in cpu.items() if not k.startswith("API worker ")}
     print("      CPU per request: " + ", ".join(f"{role} {seconds / n * 1e6:,.0f} µs" for role, seconds in
                                                sorted(cpu.items())) +
           f", load generator {r['cpu'] * r['elapsed'] / n * 1e6:,.0f} µs;  machine load average before the run "
-          f"{load_before:.1f} on {os.cpu_count()} CPUs")
+          f"{load_before:.1f} on {os.cpu_count()} CPUs;  API workers' shares "
+          + " / ".join(f"{v / max(sum(split), 1e-9) * 100:.0f} %" for v in split))
 
 
 def cpu_by_role(serve_pid: int, home: Path) -> dict[str, float]:
@@ -233,7 +236,7 @@ def cpu_by_role(serve_pid: int, home: Path) -> dict[str, float]:
         used[pid] = (int(fields[11]) + int(fields[12])) / tick
         if "anvil" in cmd and str(home) in cmd:
             role[pid] = "anvil"
-        elif "multiprocessing" in cmd:
+        elif "multiprocessing.spawn" in cmd:
             role[pid] = "API workers"
     totals: dict[str, float] = {}
     for pid, seconds in used.items():
@@ -246,6 +249,8 @@ def cpu_by_role(serve_pid: int, home: Path) -> dict[str, float]:
         if inside or role.get(pid) == "anvil":
             key = role.get(pid, "serve + chain worker")
             totals[key] = totals.get(key, 0.0) + seconds
+            if key == "API workers":
+                totals[f"API worker {pid}"] = seconds
     return totals
 
 
@@ -270,6 +275,10 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
         reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
         writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         idle.put_nowait((reader, writer))
+        # uvicorn's workers share one listening socket and each accepts all it can: connections
+        # opened in one burst mostly land on one worker. Spaced out, they spread as the
+        # connections of many independent clients would.
+        await asyncio.sleep(0.005)
     latencies: list[float] = []
     errors = 0
 
