@@ -98,9 +98,19 @@ class VerifyCache:
         with self._snapshot_lock:
             age = time.monotonic() - self._taken
             if self._snapshot is None or age > SNAPSHOT_TTL or (fresh and age > SNAPSHOT_MIN_AGE):
-                self._snapshot = _advance_snapshot(ledger, self._snapshot)
-                self._taken = time.monotonic()
+                snapshot, continuous = _advance_snapshot(ledger, self._snapshot)
+                if not continuous:
+                    self.forget_chain_facts()
+                self._snapshot, self._taken = snapshot, time.monotonic()
             return self._snapshot
+
+    def forget_chain_facts(self) -> None:
+        """Drop what was remembered from the chain: the block the last snapshot was taken at
+        is no longer the chain's (a reorganisation, or a dev node that lost its state)."""
+        with self._lock:
+            self._roots.clear()
+            self._inclusions.clear()
+            self._stamps.clear()
 
     def current_snapshot(self, ledger: Any) -> Any:
         """The snapshot without waiting, starting a background refresh when it is stale; None
@@ -256,14 +266,15 @@ class VerifyCache:
 _REGISTRY_EVENTS = ("MemberRegistered", "KeyAdded", "KeyRevoked")
 
 
-def _advance_snapshot(ledger: Any, old: Any) -> Any:
-    """The registry snapshot at the chain's head.
+def _advance_snapshot(ledger: Any, old: Any) -> tuple[Any, bool]:
+    """The registry snapshot at the chain's head, and whether ``old``'s block is still on the chain.
 
     A full export reads every event of the contract from block 0 and decodes them: tens
     to hundreds of ms of CPU on a busy chain, every ``SNAPSHOT_TTL``. Registry changes
     are rare, so when ``old`` is still on the chain (its block hash unchanged) and no
     registry event was logged after it, the same keys are re-dated to the head instead
-    (one filtered ``eth_getLogs`` and two block reads).
+    (one filtered ``eth_getLogs`` and two block reads). When ``old``'s block is gone, the
+    caller must also forget what it cached from the chain.
     """
     from eth_utils.abi import event_abi_to_log_topic
 
@@ -271,24 +282,26 @@ def _advance_snapshot(ledger: Any, old: Any) -> Any:
     from ledger.adapters.registry_export import export_snapshot
     from verifier.registry import RegistrySnapshot
 
-    if old is not None:
-        reader = EventReader(ledger)
-        head = reader.head()
-        if head == old.block_number:
-            return old
-        if head > old.block_number and reader.block_hash(old.block_number) == old.block_hash:
-            topics = ["0x" + event_abi_to_log_topic(abi).hex() for abi in ledger.contract.abi
-                      if abi.get("type") == "event" and abi.get("name") in _REGISTRY_EVENTS]
-            try:
-                changed = ledger.w3.eth.get_logs({"address": ledger.contract.address, "fromBlock": old.block_number + 1,
-                                                  "toBlock": head, "topics": [topics]})
-            except Exception as exc:  # provider-specific connection errors
-                raise ChainUnavailable(f"cannot read registry events: {exc}") from exc
-            block_hash = reader.block_hash(head)
-            if not changed and block_hash is not None:
-                return RegistrySnapshot(chain_id=old.chain_id, contract=old.contract, block_number=head,
-                                        block_hash=block_hash, hospitals=old.hospitals)
-    return export_snapshot(ledger)
+    if old is None:
+        return export_snapshot(ledger), True
+    reader = EventReader(ledger)
+    head = reader.head()
+    if reader.block_hash(old.block_number) != old.block_hash:
+        return export_snapshot(ledger), False
+    if head == old.block_number:
+        return old, True
+    topics = ["0x" + event_abi_to_log_topic(abi).hex() for abi in ledger.contract.abi
+              if abi.get("type") == "event" and abi.get("name") in _REGISTRY_EVENTS]
+    try:
+        changed = ledger.w3.eth.get_logs({"address": ledger.contract.address, "fromBlock": old.block_number + 1,
+                                          "toBlock": head, "topics": [topics]})
+    except Exception as exc:  # provider-specific connection errors
+        raise ChainUnavailable(f"cannot read registry events: {exc}") from exc
+    block_hash = reader.block_hash(head)
+    if changed or block_hash is None:
+        return export_snapshot(ledger), True
+    return RegistrySnapshot(chain_id=old.chain_id, contract=old.contract, block_number=head, block_hash=block_hash,
+                            hospitals=old.hospitals), True
 
 
 class _NoProofs:

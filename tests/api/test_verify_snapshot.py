@@ -13,12 +13,31 @@ def test_the_snapshot_is_redated_until_the_registry_changes(stack: Stack) -> Non
     ledger = stack.session.ledger
     stack.worker.drain()                                   # both test hospitals registered on chain
     old = export_snapshot(ledger)
-    assert _advance_snapshot(ledger, old) is old           # no new block: the same snapshot
+    assert _advance_snapshot(ledger, old) == (old, True)   # no new block: the same snapshot
     stack.post_invoice("a", stack.docs["a"][0])
     stack.worker.drain()                                   # an anchor: new blocks, no registry event
-    moved = _advance_snapshot(ledger, old)
+    moved, continuous = _advance_snapshot(ledger, old)
+    assert continuous
     assert moved.block_number > old.block_number and moved.block_hash != old.block_hash
     assert moved.hospitals == old.hospitals and moved == export_snapshot(ledger, block=moved.block_number)
     stack.session.ensure_hospitals(["H99000000001"])       # a registry event
-    fresh = _advance_snapshot(ledger, moved)
+    fresh, _ = _advance_snapshot(ledger, moved)
     assert fresh.keys_of("H99000000001") is not None and fresh.block_number > moved.block_number
+
+
+def test_a_snapshot_whose_block_is_gone_makes_the_cache_forget_the_chain(stack: Stack) -> None:
+    from dataclasses import replace
+
+    ledger = stack.session.ledger
+    stack.worker.drain()
+    cache = stack.client.app.state.verify_cache  # type: ignore[attr-defined]
+    inv = stack.post_invoice("a", stack.docs["a"][1]).json()["items"][0]["invoice"]
+    stack.worker.drain()
+    assert stack.client.post("/v1/verify", json={"payload": inv["qr"]}).json()["status"] == "anchored"
+    assert cache._inclusions and cache._roots
+    # as if the node had lost the block the snapshot was taken at
+    cache._snapshot = replace(cache.snapshot(ledger), block_hash="0x" + "00" * 32)
+    cache._taken = 0.0
+    cache.snapshot(ledger)
+    assert not cache._inclusions and not cache._roots
+    assert stack.client.post("/v1/verify", json={"payload": inv["qr"]}).json()["status"] == "anchored"
