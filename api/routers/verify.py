@@ -256,7 +256,7 @@ class VerifyCache:
             if stamps is None:
                 stamps = self.stamps_if_current(fp, live)
             if stamps is None:
-                _, stamps = await run_in_threadpool(self.load_invoice, service, seal.fingerprint)
+                stamps = (await run_in_threadpool(self.load_invoice, service, seal.fingerprint))[1]
             self.remember_stamps(fp, live, stamps)
         view = _Prefetched(chain, inclusion, batch, state, stamps or [])
         return full_verdict(offline, chain=view, proofs=view, stamps=view)
