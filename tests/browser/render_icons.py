@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import chromium  # noqa: E402
+from browser_support import launch
 
 ICONS = Path(__file__).resolve().parents[2] / "api" / "web" / "app" / "icons"
 SIZES = (192, 512)
@@ -31,7 +31,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = chromium.launch(p)
+        browser = launch(p)
         page = browser.new_page()  # type: ignore[attr-defined]
         for size in SIZES:
             (ICONS / f"icon-{size}.png").write_bytes(render(page, size))

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import chromium
 import pytest
-from conftest import PHONE, Deployment, shoot_both, sign_in
+from browser_support import PHONE, Deployment, launch, shoot_both, sign_in
 
 
 def y4m_of(png: bytes, path: Path, *, width: int = 640, height: int = 480, frames: int = 10) -> Path:
@@ -24,7 +23,8 @@ def y4m_of(png: bytes, path: Path, *, width: int = 640, height: int = 480, frame
     frame.paste(qr.resize((side, side), Image.Resampling.NEAREST), ((width - side) // 2, (height - side) // 2))
     y, cb, cr = frame.convert("YCbCr").split()
     half = (width // 2, height // 2)
-    planes = y.tobytes() + cb.resize(half, Image.Resampling.BILINEAR).tobytes() + cr.resize(half, Image.Resampling.BILINEAR).tobytes()
+    chroma = [c.resize(half, Image.Resampling.BILINEAR).tobytes() for c in (cb, cr)]
+    planes = y.tobytes() + chroma[0] + chroma[1]
     with path.open("wb") as f:
         f.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
@@ -38,9 +38,8 @@ def camera_browser(playwright: Any, deployment: Deployment, tmp_path: Path) -> I
     fp = deployment.citizens["chen"].fingerprints[1]
     png = deployment.http("GET", f"/v1/invoices/{fp}/qr.png", deployment.tokens["auditor"]).content
     video = y4m_of(png, tmp_path / "qr.y4m")
-    b = playwright.chromium.launch(executable_path=str(chromium.binary()), args=[
-        *chromium.ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}"])
+    b = launch(playwright, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+               f"--use-file-for-fake-video-capture={video}")
     try:
         yield b
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
+from browser_support import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
 
 
 def _open_invoices(page: Any, d: Deployment, who: str) -> None:

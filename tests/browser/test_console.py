@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from conftest import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
+from browser_support import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
 
 
 def _queue_claim(d: Deployment, who: str, *, low: int, high: int) -> dict[str, Any]:
@@ -55,8 +55,9 @@ def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment)
     assert page.locator("table.by-rule code").count() >= 1                      # rule ids of the reductions
     assert page.locator("table.lines").first.locator("tr.reduced").count() >= 1
     page.get_by_role("heading", name="Audit trail").wait_for()
-    assert "claim.submitted" in page.locator("section", has=page.get_by_role("heading", name="Audit trail")).inner_text()
-    assert "0x" in page.locator("section", has=page.get_by_role("heading", name="Invoice")).inner_text()
+    section = lambda name: page.locator("section", has=page.get_by_role("heading", name=name))  # noqa: E731
+    assert "claim.submitted" in section("Audit trail").inner_text()
+    assert "0x" in section("Invoice").inner_text()
     shoot_both(page, "console-claim")
 
     page.get_by_role("button", name="Approve").click()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import render_icons
-from conftest import PHONE, SHOTS, Deployment
+from browser_support import PHONE, SHOTS, Deployment
 
 from api.routers.web import WEB_ROOT
 
