@@ -233,15 +233,13 @@ class ClaimsService:
     def _draft(self, fp: bytes, person: PersonRecord, *, actor: str,
                relation: str) -> tuple[Callable[[tuple[int, int]], ClaimDraft], tuple[bytes, str, int]]:
         name = "0x" + fp.hex()
-        try:
-            detail = self.service.store.invoice(fp)  # type: ignore[attr-defined]
-        except NotFound:
-            raise NotFound(f"no invoice {name}") from None
-        if bytes(detail.patient) != person.pseudonym:
+        target = self.store.claim_target(fp)
+        if target is None or target[0] != person.pseudonym:
             raise NotFound(f"no invoice {name}")  # another person's invoice is not even confirmed to exist
-        if detail.invoice.void_state == "voided" or self.store.voided_on_chain(fp):
+        _, voided, anchored_block = target
+        if voided:
             raise Conflict(f"invoice {name} was voided by the hospital and can never be reimbursed")
-        if detail.invoice.anchored_block is None:
+        if anchored_block is None:
             raise Conflict(f"invoice {name} is not anchored on chain yet; it becomes claimable within seconds")
         invoice = self.service.store.sealed_invoice(fp).invoice  # type: ignore[attr-defined]
         scheme = self.policy.scheme_of(invoice.visit_type.value)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, func, select, true, update
+from sqlalchemy import Connection, Text, and_, func, select, text, true, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql import schema as s
@@ -243,6 +243,21 @@ class ClaimStore:
             r["fingerprint"] = bytes(r["fingerprint"])
             r["voided"] = r.pop("void_state") == "voided" or r["fingerprint"] in voided
         return rows
+
+    def claim_target(self, fingerprint: bytes) -> tuple[bytes, bool, int | None] | None:
+        """(patient, voided by the hospital or on chain, anchored block) of an invoice, in one
+        query (the one-touch path reads this for every claim); None if there is no such invoice."""
+        voided_on_chain = select(E.c.fingerprint).where(E.c.name == "InvoiceVoided",
+                                                        E.c.fingerprint == I.c.fingerprint).exists()
+        q = (select(I.c.patient, B.c.anchored_block, V.c.state.label("void_state"),
+                    voided_on_chain.label("voided_on_chain"))
+             .outerjoin(B, B.c.root == I.c.batch_root).outerjoin(V, V.c.fingerprint == I.c.fingerprint)
+             .where(I.c.fingerprint == bytes(fingerprint)))
+        with self.store._read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            return None
+        return bytes(row.patient), row.void_state == "voided" or bool(row.voided_on_chain), row.anchored_block
 
     def voided_on_chain(self, fingerprint: bytes) -> bool:
         with self.store._read() as conn:
@@ -543,11 +558,24 @@ class ClaimStore:
                                      detail={"reference": reference})
 
     def moved_on(self, claim_ids: Sequence[str], *, from_states: Sequence[str]) -> list[Claim]:
-        """Those of ``claim_ids`` no longer in ``from_states`` (one query, for many waiting requests)."""
+        """Those of ``claim_ids`` no longer in ``from_states`` (one query, for many waiting requests).
+
+        The ids go in as one JSON (SQLite) or array (PostgreSQL) parameter: the statement is
+        compiled once, whereas an ``IN`` list is rendered again for every poll and every
+        length, which cost more than the query itself with hundreds of claims waiting.
+        """
         if not claim_ids:
             return []
+        if self.store.dialect == "postgresql":
+            q = text(f"SELECT id FROM {CL.name} WHERE id = ANY(:ids) AND NOT (state = ANY(:states))")
+            params: dict[str, Any] = {"ids": list(claim_ids), "states": list(from_states)}
+        else:
+            q = text(f"SELECT id FROM {CL.name} WHERE id IN (SELECT value FROM json_each(:ids)) "
+                     "AND state NOT IN (SELECT value FROM json_each(:states))")
+            params = {"ids": json.dumps(list(claim_ids)), "states": json.dumps(list(from_states))}
         with self.store._read() as conn:
-            return self._claims(conn, CL.c.id.in_(list(claim_ids)), CL.c.state.not_in(list(from_states)))
+            moved = list(conn.execute(q, params).scalars())
+            return self._claims(conn, CL.c.id.in_(moved)) if moved else []
 
     def apply_voids(self) -> list[str]:
         """Claims on invoices voided on chain: unpaid ones are refused (their reservation
