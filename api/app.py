@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.include_router(invoices.router)
     app.include_router(members.router)
     app.include_router(batches.router)
-    app.include_router(verify.router)
+    verify.install(app)  # the verify router, and its hot path in front of every route
     app.include_router(claims.router)
     app.include_router(feed.router)
     app.include_router(web.router)  # the citizens' app (/app/) and the staff console (/console/)

@@ -27,9 +27,10 @@ from collections import OrderedDict
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Route
 
 from api.problems import UnsupportedMediaType
 from api.routers.invoices import _PROBLEMS, _read_body
@@ -352,6 +353,19 @@ class _Prefetched:
 
     def stamps(self, fingerprint: Fingerprint) -> list[Stamp]:
         return self._stamps
+
+
+def install(app: FastAPI) -> None:
+    """Mount ``POST /v1/verify`` on ``app``.
+
+    The FastAPI route documents it (OpenAPI); requests are served by the same endpoint as a
+    plain Starlette route placed in front of every other route. The endpoint takes only
+    the request, so FastAPI's per-request routing through the included routers and its
+    dependency machinery add nothing but cost: about 190 µs of the 600 µs of CPU a
+    verification took in-process, the hot path's largest single item.
+    """
+    app.include_router(router)
+    app.router.routes.insert(0, Route("/v1/verify", verify, methods=["POST"], include_in_schema=False))
 
 
 def _chain(request: Request) -> Any:

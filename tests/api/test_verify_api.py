@@ -83,3 +83,14 @@ def test_a_photo_of_the_qr_code_verifies(stack: Stack) -> None:
     r = stack.client.post("/v1/verify", content=b"not an image", headers={"Content-Type": "image/png"})
     assert r.status_code == 422
     assert stack.client.post("/v1/verify", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
+
+
+def test_the_fast_route_answers_like_the_documented_one(stack: Stack) -> None:
+    spec = stack.client.get("/openapi.json").json()
+    assert list(spec["paths"]["/v1/verify"]) == ["post"]              # documented once
+    assert stack.client.get("/v1/verify").status_code == 405
+    bad = stack.client.post("/v1/verify", content=b'{"payload": 5}', headers={"Content-Type": "application/json"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["errors"][0]["rule"] == "json"
+    r = stack.client.post("/v1/verify", json={"payload": "EBILL:"})
+    assert r.status_code == 200 and r.json()["status"] == "malformed" and r.headers["content-type"] == "application/json"
