@@ -66,7 +66,7 @@ def test_mirror_copies_anchored_invoices_with_the_same_fingerprints(two: Any) ->
         got = b.client.get(f"/v1/invoices/{fp}", headers=b.auth("payer")).json()
         at_a = a.client.get(f"/v1/invoices/{fp}", headers=a.auth("payer")).json()
         assert got["state"] == "anchored" and got["batchRoot"] == at_a["batchRoot"]
-        assert got["proof"] == at_a["proof"] and got["anchoredBlock"] == at_a["anchoredBlock"]
+        assert got["inclusionProof"] == at_a["inclusionProof"] and got["block"] == at_a["block"]
         lines_a = a.client.get(f"/v1/invoices/{fp}/fee-lines", headers=a.auth("payer")).json()
         lines_b = b.client.get(f"/v1/invoices/{fp}/fee-lines", headers=b.auth("payer")).json()
         assert lines_a == lines_b
