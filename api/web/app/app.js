@@ -158,20 +158,25 @@ async function route() {
   }
   nav.hidden = false;
   document.getElementById('signout').hidden = false;
-  const [, view, id] = (location.hash || '#/invoices').split('/');
+  const [, view, id] = (location.hash || '#/invoices').split('?')[0].split('/');
   for (const a of nav.querySelectorAll('a')) {
     if (a.dataset.view === (view || 'invoices')) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
+  // each screen draws into its own element: a screen left while it was still loading draws into a
+  // detached element, never over the screen the user moved on to
+  const root = h('div', { class: 'view' });
+  clear(main, root);
+  const vctx = { ...ctx, main: root };
   try {
-    if (view === 'claims' && id) await renderClaim(ctx, decodeURIComponent(id));
-    else if (view === 'claims') await renderClaims(ctx);
-    else if (view === 'scan') await (await import('./scan.js')).renderScan(ctx);
-    else await renderInvoices(ctx);
+    if (view === 'claims' && id) await renderClaim(vctx, decodeURIComponent(id));
+    else if (view === 'claims') await renderClaims(vctx);
+    else if (view === 'scan') await (await import('./scan.js')).renderScan(vctx);
+    else await renderInvoices(vctx);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
-    clear(main, errorBox(err, { retry: route }));
+    clear(root, errorBox(err, { retry: route }));
   }
-  focusHeading(main);
+  if (root.isConnected) focusHeading(root);
 }
 
 // ------------------------------------------------------------------ start

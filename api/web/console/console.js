@@ -129,25 +129,30 @@ async function route() {
       return;
     }
   }
-  let [, section, id] = (location.hash || '').split('/');
+  let [, section, id] = (location.hash || '').split('?')[0].split('/');   // #/section[/id][?filters]
   if (!section || !SECTIONS[section]) section = HOME[state.me.role] || 'verify';
   drawNav(section);
   if (!ctx.can(section)) {
     clear(main, h('h1', {}, t(`nav_${section}`)), h('div', { class: 'alert warn', role: 'alert' }, t('notAllowed')));
     return;
   }
+  // each screen draws into its own element: a screen left while it was still loading draws into a
+  // detached element, never over the screen the user moved on to
+  const view = h('div', { class: 'view' });
+  clear(main, view);
+  const vctx = { ...ctx, main: view };
   try {
-    if (section === 'queue') await (await import('./review.js')).renderQueue(ctx);
-    else if (section === 'claims' && id) await (await import('./review.js')).renderClaim(ctx, decodeURIComponent(id));
-    else if (section === 'claims') await (await import('./review.js')).renderClaims(ctx);
-    else if (section === 'verify') await (await import('./verify.js')).renderVerify(ctx);
-    else if (section === 'dashboard') await (await import('./dashboard.js')).renderDashboard(ctx);
-    else if (section === 'audit') await (await import('./dashboard.js')).renderAudit(ctx);
+    if (section === 'queue') await (await import('./review.js')).renderQueue(vctx);
+    else if (section === 'claims' && id) await (await import('./review.js')).renderClaim(vctx, decodeURIComponent(id));
+    else if (section === 'claims') await (await import('./review.js')).renderClaims(vctx);
+    else if (section === 'verify') await (await import('./verify.js')).renderVerify(vctx);
+    else if (section === 'dashboard') await (await import('./dashboard.js')).renderDashboard(vctx);
+    else if (section === 'audit') await (await import('./dashboard.js')).renderAudit(vctx);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
-    clear(main, h('h1', {}, t(`nav_${section}`)), errorBox(err, { retry: route }));
+    clear(view, h('h1', {}, t(`nav_${section}`)), errorBox(err, { retry: route }));
   }
-  focusHeading(main);
+  if (view.isConnected) focusHeading(view);
 }
 
 document.getElementById('lang').addEventListener('click', () => i18n.toggle());

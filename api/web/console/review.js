@@ -15,9 +15,15 @@ const money = (ctx, fen) => yuan(fen, ctx.i18n.lang);
 const claimLink = (c, label) => h('a', { href: `#/claims/${encodeURIComponent(c.id)}`, class: 'nowrap', title: c.id }, label || short(c.id.replace(/^clm_/, ''), 6));
 const flagText = (f) => (typeof f === 'string' ? f : (f.rule || f.kind || f.code || f.detail || JSON.stringify(f)));
 
-function table(head, rows, cls = '') {
+/** Rows with each cell labelled by its column (a phone shows the rows as cards, label: value). */
+function labelled(head, rows) {
   const labels = head.map((c) => (Array.isArray(c) ? c[0] : c));
   for (const tr of rows) [...tr.children].forEach((td, i) => { td.dataset.label = labels[i] || ''; });
+  return rows;
+}
+
+function table(head, rows, cls = '') {
+  labelled(head, rows);
   return h('div', { class: 'table-wrap' }, h('table', { class: `${cls} responsive`.trim() },
     h('thead', {}, h('tr', {}, head.map((c) => (Array.isArray(c) ? h('th', { class: c[1] }, c[0]) : h('th', {}, c))))),
     h('tbody', {}, rows)));
@@ -80,27 +86,26 @@ export async function renderClaims(ctx) {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
   const sel = h('select', { id: 'f-state', onchange: () => ctx.go(`#/claims${sel.value ? `?state=${sel.value}` : ''}`) },
     h('option', { value: '' }, t('fAny')), STATES.map((s) => h('option', { value: s, selected: q.get('state') === s }, t(`state_${s}`))));
-  const body = h('tbody', {});
+  const head = [t('colClaim'), t('colState'), t('colInvoice'), [t('colRequested'), 'num'], [t('colAmount'), 'num'], t('colCreated')];
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('more'));
   let after = null;
-  const load = async () => {
+  const page = async () => {
     const p = new URLSearchParams({ limit: '50' });
     if (q.get('state')) p.set('state', q.get('state'));
     if (after) p.set('after', after);
     const doc = await api.get(`/v1/claims?${p}`);
-    const items = doc.claims || doc.items || [];
-    body.append(...items.map((c) => h('tr', { dataset: { claim: c.id } }, h('td', {}, claimLink(c)), h('td', {}, badge(t, c.state)),
-      h('td', {}, `${c.issuer} · ${c.invoiceNumber}`), h('td', { class: 'num' }, money(ctx, c.requestedFen)),
-      h('td', { class: 'num' }, money(ctx, c.amountFen)), h('td', { class: 'nowrap' }, ctx.when(c.createdAt)))));
     after = doc.next || null;
     more.hidden = !after;
-    return items.length;
+    return (doc.claims || []).map((c) => h('tr', { dataset: { claim: c.id } }, h('td', {}, claimLink(c)), h('td', {}, badge(t, c.state)),
+      h('td', {}, `${c.issuer} · ${c.invoiceNumber}`), h('td', { class: 'num' }, money(ctx, c.requestedFen)),
+      h('td', { class: 'num' }, money(ctx, c.amountFen)), h('td', { class: 'nowrap' }, ctx.when(c.createdAt))));
   };
-  more.addEventListener('click', () => load().catch((e) => more.replaceWith(ctx.errorBox(e))));
   clear(main, h('h1', {}, t('claimsTitle')), h('div', { class: 'card filters' }, h('div', {}, h('label', { for: 'f-state' }, t('fState')), sel)), ctx.loading());
-  const n = await load();
-  main.lastChild.replaceWith(n ? h('section', {}, table([t('colClaim'), t('colState'), t('colInvoice'), [t('colRequested'), 'num'],
-    [t('colAmount'), 'num'], t('colCreated')], body), more) : h('p', { class: 'card muted' }, t('claimsEmpty')));
+  const rows = await page();
+  const list = rows.length ? table(head, rows) : null;
+  more.addEventListener('click', () => page().then((next) => list.querySelector('tbody').append(...labelled(head, next)))
+    .catch((e) => more.replaceWith(ctx.errorBox(e))));
+  main.lastChild.replaceWith(list ? h('section', {}, list, more) : h('p', { class: 'card muted' }, t('claimsEmpty')));
 }
 
 // ---------------------------------------------------------------------- one claim
