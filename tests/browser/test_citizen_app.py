@@ -155,3 +155,24 @@ def test_scan_a_photo_of_the_qr_then_claim_it(page_for: Any, deployment: Deploym
     page.get_by_role("button", name="Check code").click()
     page.locator(".verdict[data-status=malformed]").wait_for()
     assert "not an e-invoice code" in page.locator(".verdict").inner_text()
+
+
+def test_claim_several_invoices_with_one_tap(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    picks = sorted((i for i in _invoices(d, "li") if i["claimable"]), key=lambda i: i["totalFen"])[:2]  # the smallest
+    assert len(picks) == 2
+    page = page_for(DESKTOP)
+    bodies: list[Any] = []
+    page.on("request", lambda r: bodies.append(r.post_data_json) if r.method == "POST" else None)
+    _open_invoices(page, d, "li")
+    for inv in picks:
+        _card(page, inv["fingerprint"]).get_by_role("checkbox").check()
+    assert "Claim 2 invoices" in page.locator("#claim-button").inner_text()
+    page.locator("#claim-button").click()
+    page.get_by_role("heading", name="My claims").wait_for()
+    rows = page.locator("li.claim-row")
+    rows.first.wait_for()
+    assert bodies == [{"fingerprints": [i["fingerprint"] for i in picks]}]      # one request, one tap
+    numbers = rows.all_inner_texts()
+    for inv in picks:
+        assert any(inv["invoiceNumber"] in n for n in numbers)
