@@ -117,8 +117,6 @@ def _serve(request: Request, relative: str) -> Response:
     headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": asset.cache_control}
     if asset.gzipped is not None:
         headers["Vary"] = "Accept-Encoding"
-    if relative.endswith("sw.js"):
-        headers["Service-Worker-Allowed"] = "/app/"
     if asset.etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers=headers)
     body = asset.body
