@@ -87,8 +87,11 @@ class ClaimStamper:
 
     # ------------------------------------------------------------------ loop
 
-    def run_forever(self, *, idle: float = 0.005) -> None:
-        """Stamp until :meth:`stop`; polls the outbox every ``idle`` seconds when there is nothing to do."""
+    def run_forever(self, *, idle: float = 0.005, max_idle: float = 0.02) -> None:
+        """Stamp until :meth:`stop`; when there is nothing to do, polls the outbox after ``idle``
+        seconds, backing off to ``max_idle`` (each idle poll is two queries: at a steady 5 ms
+        they cost a fifth of a CPU core while nothing happens)."""
+        wait = idle
         while not self._stop.is_set():
             try:
                 if not self._hold_lease():
@@ -97,8 +100,11 @@ class ClaimStamper:
                 report = self.tick()
                 for e in report.errors:
                     log.warning("claims: %s", e)
-                if not report.busy:
-                    self._stop.wait(idle)
+                if report.busy:
+                    wait = idle
+                else:
+                    self._stop.wait(wait)
+                    wait = min(wait * 2, max_idle)
             except LedgerError as exc:
                 log.warning("claims stamper: %s", exc)
                 self._stop.wait(0.5)

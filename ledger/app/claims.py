@@ -481,7 +481,7 @@ class ClaimWaiter:
     for every waiting request of the event loop, whatever their number (a poll per request
     would cost a query per request every few milliseconds under load)."""
 
-    def __init__(self, store: ClaimStore, *, interval: float = 0.005) -> None:
+    def __init__(self, store: ClaimStore, *, interval: float = 0.01) -> None:
         self._store = store
         self._interval = interval
         # per event loop (uvicorn has one; test clients may run several at once)
