@@ -27,7 +27,8 @@ function claimCard(ctx, c) {
     h('a', { href: `#/claims/${encodeURIComponent(c.id)}`, class: 'row-link' },
       h('div', { class: 'spread' }, h('strong', {}, t('invoiceNo', { number: c.invoiceNumber })), stateBadge(t, c.state)),
       h('div', { class: 'spread small' },
-        h('span', { class: 'muted' }, `${c.person !== ctx.state.me.person ? `${ctx.personName(c.person)} · ` : ''}${day(c.createdAt, i18n.lang)}`),
+        h('span', { class: 'muted' }, [c.person !== ctx.state.me.person ? ctx.personName(c.person) : null,
+          ctx.state.hospitals[c.fingerprint], day(c.createdAt, i18n.lang)].filter(Boolean).join(' · ')),
         h('span', {}, t('amount'), ' ', h('b', {}, yuan(c.amountFen, i18n.lang))))));
 }
 

@@ -128,12 +128,7 @@ function decisionPanel(ctx, c, reload) {
     approve.disabled = true; reject.disabled = true;
     try {
       const { status } = await api.post(`/v1/claims/${encodeURIComponent(c.id)}/${verb}`, { reason: text });
-      if (status === 202) {
-        out.append(h('div', { class: 'alert warn', role: 'status' }, t('makerChecker')));
-        ctx.toast(t('makerChecker'));
-      } else {
-        ctx.toast(verb === 'approve' ? t('approved') : t('rejected'));
-      }
+      if (status !== 202) ctx.toast(verb === 'approve' ? t('approved') : t('rejected'));
       await reload(status === 202 ? t('makerChecker') : null);
     } catch (err) {
       approve.disabled = false; reject.disabled = false;
@@ -145,6 +140,12 @@ function decisionPanel(ctx, c, reload) {
   return h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')),
     c.review && c.review.needsTwoReviewers ? h('p', { class: 'alert warn' }, t('needsTwo')) : null,
     h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, out, h('div', { class: 'row' }, approve, reject));
+}
+
+/** Whether the signed-in reviewer reviewed this claim already (maker-checker: the second must be someone else). */
+function reviewedByMe(ctx, c) {
+  const mine = ctx.state.me && ctx.state.me.keyId;
+  return !!mine && ((c.review && c.review.reviews) || []).some((r) => String(r.reviewer).endsWith(`:${mine}`));
 }
 
 function reviews(ctx, c) {
@@ -244,7 +245,9 @@ export async function renderClaim(ctx, id) {
           c.rejection ? h('p', { class: 'alert error' }, `${t('rejectionTitle')}: ${c.rejection.reason || c.rejection.detail || c.rejection}`) : null,
           c.appeal ? h('p', { class: 'alert info' }, `${t('appealTitle')}: ${c.appeal.reason || c.appeal}`) : null,
           reviews(ctx, c)),
-        isPayer && c.state === 'in-review' ? decisionPanel(ctx, c, load) : null),
+        isPayer && c.state === 'in-review' ? (reviewedByMe(ctx, c)
+          ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t('secondReviewer')))
+          : decisionPanel(ctx, c, load)) : null),
       d.flags && d.flags.length ? h('section', { class: 'card' }, h('h2', {}, t('flagsTitle')),
         h('ul', {}, d.flags.map((f) => h('li', {}, h('code', {}, flagText(f)), f.detail ? ` ${f.detail}` : '')))) : null,
       h('section', { class: 'card' }, h('h2', {}, t('stepsTitle')),
