@@ -26,6 +26,7 @@ import csv
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -364,8 +365,10 @@ def test_sigkill_with_claims_in_flight_then_retries(dep: ClaimsDeployment) -> No
     taps = [Tap(inv, f"tap-kill-{n:02d}-{seed}") for n, inv in enumerate(dep.take_any(20))]
     dep.start_claims_serve()
 
-    def send(tap: Tap) -> None:
-        time.sleep(rnd.uniform(0, 0.3))
+    jitter = [rnd.uniform(0, 0.2) for _ in taps]
+
+    def send(tap: Tap, pause: float) -> None:
+        time.sleep(pause)
         try:
             r = dep.post_claim(tap.invoice, tap.key)
         except httpx.HTTPError:
@@ -377,19 +380,37 @@ def test_sigkill_with_claims_in_flight_then_retries(dep: ClaimsDeployment) -> No
         assert r.status_code in (200, 201, 202), r.text
         tap.claim_ids.append(r.json()["claims"][0]["id"])
 
-    delay = rnd.uniform(0.05, 1.5)
+    # the moment, whatever the machine's speed: once a random number of the claims is stored (before
+    # the answers: reservations in flight) or answered (payouts and finalisations in flight), and a
+    # random few milliseconds more
+    wanted, until, extra = rnd.randrange(1, 20), rnd.choice(["stored", "answered"]), rnd.uniform(0.0, 0.03)
+    in_list = ", ".join(f"x'{t.invoice.fingerprint[2:]}'" for t in taps)
+
+    def reached() -> bool:
+        if until == "answered":
+            return sum(len(t.claim_ids) for t in taps) >= wanted
+        with contextlib.suppress(sqlite3.Error):
+            return dep.store_rows(f"select count(*) from claims where fingerprint in ({in_list})")[0][0] >= wanted
+        return False
+
     with ThreadPoolExecutor(len(taps)) as pool:
-        futures = [pool.submit(send, t) for t in taps]
-        time.sleep(delay)
+        t0 = time.monotonic()
+        futures = [pool.submit(send, t, p) for t, p in zip(taps, jitter, strict=True)]
+        while not reached() and time.monotonic() - t0 < 30:
+            time.sleep(0.002)
+        time.sleep(extra)
+        delay = time.monotonic() - t0
         dep.kill_serve()
         for f in futures:
             f.result()
     lost = sum(t.lost for t in taps)
     # where the kill caught them (the database as the dead process left it)
-    caught = Counter(f"{state}/{todo or '-'}" for state, todo in dep.store_rows(
-        "select state, chain_todo from claims where fingerprint in (" + ", ".join(
-            f"x'{t.invoice.fingerprint[2:]}'" for t in taps) + ")"))
-    stage(f"SIGKILL after {delay:.2f} s (seed {seed}): {lost} of {len(taps)} answers lost; stored: {dict(caught)}")
+    rows = dep.store_rows(f"select state, chain_todo, chain_claim_id from claims where fingerprint in ({in_list})")
+    caught = Counter(f"{state}/{todo or '-'}" for state, todo, _ in rows)
+    window = sum(1 for _, todo, cid in rows
+                 if todo == "reserve" and dep.ledger.claim_of(PAYER, bytes(cid))[0] != "none")
+    stage(f"SIGKILL after {delay:.2f} s, {wanted} {until} (seed {seed}): {lost} of {len(taps)} answers lost; "
+          f"stored: {dict(caught)}, {window} reserved on chain but not in the database")
 
     dep.start_claims_serve()
     for tap in taps:   # every client retries with its key (those that got an answer too: nothing changes)
