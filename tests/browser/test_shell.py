@@ -78,6 +78,7 @@ def test_service_worker_serves_the_shell_offline(browser: Any, deployment: Deplo
         page.wait_for_function("navigator.serviceWorker.controller !== null || caches.has('ebill-app-v1')")
         page.wait_for_function("caches.open('ebill-app-v1').then(c => c.keys()).then(k => k.length >= 14)")
         ctx.set_offline(True)
+        page.locator("#offline").wait_for()                           # the app says it is offline
         page.reload()
         page.get_by_role("heading", name="Sign in").wait_for()
         page.locator("#token").fill("anything")

@@ -181,6 +181,12 @@ async function route() {
 
 // ------------------------------------------------------------------ start
 
+const offline = document.getElementById('offline');
+const showNetwork = () => { offline.hidden = navigator.onLine; };
+window.addEventListener('online', showNetwork);
+window.addEventListener('offline', showNetwork);
+showNetwork();
+
 document.getElementById('lang').addEventListener('click', () => i18n.toggle());
 document.getElementById('signout').addEventListener('click', () => signOut());
 i18n.onChange(() => route());

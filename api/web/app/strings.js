@@ -152,7 +152,7 @@ export const STRINGS = {
     networkError: 'No connection to the service. Check your network and try again.',
     retry: 'Try again',
     notFound: 'Not found.',
-    offline: 'You are offline; showing what was loaded before.',
+    offline: 'You are offline: what you see was loaded before, and nothing can be sent until you are back online.',
   },
   'zh-CN': {
     title: '医疗电子票据报销',
@@ -299,6 +299,6 @@ export const STRINGS = {
     networkError: '无法连接服务，请检查网络后重试。',
     retry: '重试',
     notFound: '未找到。',
-    offline: '当前离线，显示的是之前加载的内容。',
+    offline: '当前离线：显示的是之前加载的内容，恢复联网后才能提交。',
   },
 };
