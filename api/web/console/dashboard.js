@@ -1,6 +1,7 @@
 // The dashboard, drawn from GET /v1/stats/claims as inline SVG, and the service's audit trail.
 
-import { clear, h, yuan } from '/assets/shared/dom.js';
+import { clear, h, short, yuan } from '/assets/shared/dom.js';
+import { detailText, table } from './table.js';
 import { PALETTE, bars, hbars, histogram } from './charts.js';
 
 // claim states grouped into the outcomes the chart shows
@@ -76,15 +77,11 @@ export async function renderAudit(ctx) {
   if (q.get('subject')) p.set('subject', q.get('subject'));
   const doc = await api.get(`/v1/audit?${p}`);
   const entries = doc.entries || [];
-  main.lastChild.replaceWith(entries.length ? h('div', { class: 'table-wrap' }, h('table', {},
-    h('thead', {}, h('tr', {}, [t('colAt'), t('colWho'), t('colWhat'), t('colSubject'), t('colWhy')].map((c) => h('th', {}, c)))),
-    h('tbody', {}, entries.map((e) => h('tr', {}, h('td', { class: 'nowrap' }, ctx.when(e.at)),
-      h('td', {}, e.actor || e.by || ''), h('td', {}, e.action || ''), h('td', {}, h('code', { class: 'hash' }, e.subject || '')),
-      h('td', { class: 'small' }, detailText(e.detail))))))) : h('p', { class: 'card muted' }, t('auditEmpty')));
-}
-
-function detailText(detail) {
-  if (!detail) return '';
-  if (typeof detail !== 'object') return String(detail);
-  return Object.entries(detail).map(([k, v]) => `${k}: ${v !== null && typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
+  const rows = entries.map((e) => h('tr', {}, h('td', { class: 'nowrap' }, ctx.when(e.at)),
+    h('td', {}, e.actor || ''), h('td', {}, e.action || ''),
+    h('td', {}, h('code', { title: e.subject || '' }, short(e.subject || '', 8))),
+    h('td', { class: 'small' }, detailText(e.detail))));
+  main.lastChild.replaceWith(entries.length
+    ? table([t('colAt'), t('colWho'), t('colWhat'), t('colSubject'), t('colWhy')], rows, 'audit compact')
+    : h('p', { class: 'card muted' }, t('auditEmpty')));
 }

@@ -3,6 +3,7 @@
 // with approve / reject and the maker-checker rule.
 
 import { clear, h, hash, short, yuan } from '/assets/shared/dom.js';
+import { detailText, labelled, table } from './table.js';
 
 const TONE = { paid: 'ok', approved: 'ok', rejected: 'bad', refused: 'bad', clawback: 'bad', 'in-review': 'warn', appealed: 'warn', 'nothing-payable': 'warn' };
 const STATES = ['submitted', 'reserved', 'in-review', 'approved', 'paid', 'rejected', 'appealed', 'refused', 'nothing-payable', 'clawback'];
@@ -14,20 +15,6 @@ export function badge(t, st) {
 const money = (ctx, fen) => yuan(fen, ctx.i18n.lang);
 const claimLink = (c, label) => h('a', { href: `#/claims/${encodeURIComponent(c.id)}`, class: 'nowrap', title: c.id }, label || short(c.id.replace(/^clm_/, ''), 6));
 const flagText = (f) => (typeof f === 'string' ? f : (f.rule || f.kind || f.code || f.detail || JSON.stringify(f)));
-
-/** Rows with each cell labelled by its column (a phone shows the rows as cards, label: value). */
-function labelled(head, rows) {
-  const labels = head.map((c) => (Array.isArray(c) ? c[0] : c));
-  for (const tr of rows) [...tr.children].forEach((td, i) => { td.dataset.label = labels[i] || ''; });
-  return rows;
-}
-
-function table(head, rows, cls = '') {
-  labelled(head, rows);
-  return h('div', { class: 'table-wrap' }, h('table', { class: `${cls} responsive`.trim() },
-    h('thead', {}, h('tr', {}, head.map((c) => (Array.isArray(c) ? h('th', { class: c[1] }, c[0]) : h('th', {}, c))))),
-    h('tbody', {}, rows)));
-}
 
 // ---------------------------------------------------------------------- queue
 
@@ -280,12 +267,4 @@ export async function renderClaim(ctx, id) {
     ctx.onStop(() => clearTimeout(timer));
   };
   await load();
-}
-
-
-function detailText(detail) {
-  if (!detail) return '';
-  if (typeof detail !== 'object') return String(detail);
-  return Object.entries(detail).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))
-    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
 }
