@@ -123,7 +123,8 @@ function renderSignIn(message) {
   h('label', { for: 'token' }, t('tokenLabel')), area,
   h('p', { class: 'hint', id: 'token-hint' }, rich(t('tokenHint'))),
   out, button);
-  clear(main, h('h1', {}, t('signInTitle')), form);
+  clear(main, h('h1', {}, t('signInTitle')), form,
+    h('p', { class: 'small muted' }, t('staffHint'), ' ', h('a', { href: '/console/' }, t('openConsole'))));
   area.focus();
 }
 

@@ -21,6 +21,7 @@ export const STRINGS = {
     tokenRejected: 'This token was not accepted: {detail}',
     notCitizen: 'This is a staff token ({role}). Staff use the console.',
     openConsole: 'Open the console',
+    staffHint: 'Working at a hospital or the insurance agency?',
     sessionEnded: 'Your session ended. Please sign in again.',
     // acting for
     actingFor: 'Claiming for',
@@ -173,6 +174,7 @@ export const STRINGS = {
     tokenRejected: '令牌未通过验证：{detail}',
     notCitizen: '这是工作人员令牌（{role}），请使用管理控制台。',
     openConsole: '打开控制台',
+    staffHint: '医院或医保经办机构工作人员？',
     sessionEnded: '登录已过期，请重新登录。',
     actingFor: '为谁报销',
     myself: '本人（{name}）',

@@ -90,7 +90,8 @@ function renderSignIn(message) {
   } },
   h('p', {}, t('signInIntro')), h('label', { for: 'token' }, t('tokenLabel')), input,
   h('p', { class: 'hint', id: 'token-hint' }, rich(t('tokenHint'))), out, button);
-  clear(main, h('h1', {}, t('signInTitle')), form);
+  clear(main, h('h1', {}, t('signInTitle')), form,
+    h('p', { class: 'small muted' }, t('citizenHint'), ' ', h('a', { href: '/app/' }, t('openApp'))));
   input.focus();
 }
 
