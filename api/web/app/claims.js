@@ -64,10 +64,10 @@ function steps(c) {
   const reviewed = (c.review && c.review.reviews && c.review.reviews.length) || ['in-review', 'approved', 'rejected', 'appealed'].includes(c.state);
   const ends = ['rejected', 'refused', 'nothing-payable'].includes(c.state);
   const path = ['submitted', 'checked', ...(reviewed ? ['review'] : []), ends ? 'decision' : 'paid'];
-  const reached = {
-    submitted: 1, reserved: 2, 'in-review': 2, appealed: 2, approved: 3,
-  }[c.state] ?? path.length;
-  return path.map((s, i) => ({ s, done: i < reached, current: i === reached - 1 }));
+  // steps completed; the next one is in progress (a final state completes them all)
+  const done = { submitted: 1, reserved: 2, 'in-review': 2, appealed: 2, approved: 3 }[c.state] ?? path.length;
+  const current = done === path.length ? path.length - 1 : done;
+  return path.map((s, i) => ({ s, done: i < done, current: i === current }));
 }
 
 function stepper(ctx, c) {
@@ -184,7 +184,8 @@ export async function renderClaim(ctx, id) {
         rej ? h('p', { class: 'reason' }, t('reasonGiven', { reason: rej })) : null,
         h('dl', { class: 'facts' },
           h('dt', {}, t('requested')), h('dd', {}, yuan(c.requestedFen, i18n.lang)),
-          h('dt', {}, t('amount')), h('dd', { class: 'big' }, yuan(c.amountFen, i18n.lang))),
+          h('dt', {}, c.state === 'paid' || c.state === 'clawback' ? t('amount') : t('amountExpected')),
+          h('dd', { class: `big${c.state === 'paid' ? ' final' : ''}` }, yuan(c.amountFen, i18n.lang))),
         c.payment && c.payment.paidAt ? h('p', { class: 'small' },
           t('paidRef', { at: when(c.payment.paidAt, i18n.lang), ref: c.payment.reference })) : null,
         stepper(ctx, c)),
