@@ -17,9 +17,10 @@ from browser_support import PHONE, Deployment, chromium_required, launch, shoot,
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that drive chromium are marked ``browser`` (``-m "not browser"`` leaves them out)."""
     here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
+        if Path(str(item.fspath)).is_relative_to(here) and "playwright" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
 
 
