@@ -110,12 +110,10 @@ def main() -> None:
             results.append(asyncio.run(bench.load(taps[:n], rate=args.rate, label="automine")))
             taps = taps[n:]
         if args.only != "automine":
-            bench.drain()
             bench.restart(block_time=args.block_time)
             n = int(args.block_rate * args.block_duration)
             results.append(asyncio.run(bench.load(taps[:n], rate=args.block_rate,
                                                   label=f"{args.block_time:g} s blocks")))
-        bench.drain()
         report(results, args)
     finally:
         bench.stop()
@@ -139,7 +137,8 @@ class Result:
     first_sent: float = 0.0
     last_done: float = 0.0
     client_lag: list[float] = field(default_factory=list)
-    stamps: dict[str, Any] = field(default_factory=dict)
+    cpu_serve: float = 0.0     # CPU seconds of ebill serve (all its processes) during the phase
+    cpu_anvil: float = 0.0
 
 
 class Bench:
@@ -264,11 +263,22 @@ class Bench:
             time.sleep(0.5)
         print(f"!! {left} claims still waiting for the stamper after {timeout:.0f} s")
 
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far by ebill serve (with its API workers) and by anvil.
+
+        What the machine's other work cannot inflate: divided by the claims answered, it
+        says what a claim costs, and so what an idle machine of this size could sustain.
+        """
+        assert self.serve is not None
+        node = anvil.status(self.home / "node")
+        return _tree_cpu(self.serve.pid), (_tree_cpu(int(node["pid"])) if node else 0.0)
+
     # ---------------------------------------------------------------- load
 
     async def load(self, taps: list[Tap], *, rate: float, label: str) -> Result:
         """Open loop: claim ``taps[i]`` at ``start + i / rate``; record each answer."""
         res = Result(label, rate, len(taps))
+        cpu0 = self.cpu()
         conn = aiohttp.TCPConnector(limit=2000, force_close=False)
         async with aiohttp.ClientSession(self.base, connector=conn,
                                          timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -287,7 +297,7 @@ class Bench:
                     async with session.post("/v1/claims", data=body, headers=headers) as r:
                         raw = await r.read()
                         status = r.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     outcome = f"error {exc.__class__.__name__}"
                 else:
                     done = loop.time()
@@ -303,10 +313,34 @@ class Bench:
                 res.outcomes[outcome] = res.outcomes.get(outcome, 0) + 1
 
             await asyncio.gather(*(one(i, t) for i, t in enumerate(taps)))
+        self.drain()   # the claims' payouts and finalisations count too
+        cpu1 = self.cpu()
+        res.cpu_serve, res.cpu_anvil = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         res.latencies.sort()
         res.client_lag.sort()
         print(f"{label}: {res.outcomes}")
         return res
+
+
+def _tree_cpu(root: int) -> float:
+    """utime + stime (s) of ``root`` and its living descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            cpu[int(entry)] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / tick
 
 
 def category_of(national_id: str) -> str:
@@ -333,6 +367,11 @@ def report(results: list[Result], args: Any) -> None:
         print(f"  {r.label:<12} {r.rate:7.0f}/s {ok:9,} {ok / span:9.0f}/s "
               + " ".join(f"{pct(r.latencies, p) * 1000:6.0f}ms" for p in (50, 90, 99, 100))
               + f"   {other or '-'}")
+        if ok:
+            per = (r.cpu_serve + r.cpu_anvil) / ok
+            print(f"  {'':<12} CPU per answered claim: serve {r.cpu_serve / ok * 1000:.1f} ms + anvil "
+                  f"{r.cpu_anvil / ok * 1000:.1f} ms → at most ~{(os.cpu_count() or 1) / per:.0f} claims/s "
+                  f"on {os.cpu_count()} idle CPUs (load generator not counted)")
         if r.client_lag and pct(r.client_lag, 99) > 0.02:
             print(f"  {'':<12} !! the load generator ran late: p99 {pct(r.client_lag, 99) * 1000:.0f} ms behind "
                   "schedule (latency counts from the schedule)")
