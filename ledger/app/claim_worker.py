@@ -242,6 +242,10 @@ class ClaimStamper:
                     out.tx, out.block
             report.refused += 1
             return task, "refused", "the invoice is reimbursed in full already (by other payers)", out.tx, out.block
+        if reason == "TotalMismatch":
+            report.refused += 1
+            return task, "refused", ("the chain holds another total for this invoice (anchored twice by the "
+                                     "hospital with different totals): a reviewer must look"), out.tx, out.block
         if reason == "BatchNotAnchored":
             return task, "retry", "the invoice's batch is not on chain (yet)", out.tx, out.block
         if reason == "InvoiceIsVoided":

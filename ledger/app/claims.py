@@ -164,11 +164,12 @@ class ClaimsService:
                 claimable, reason = False, "claimed already"
             if claimable and enrolled is not None:
                 try:
-                    estimate = self._estimate(r["fingerprint"], r["issuer"], enrolled)
+                    available = self._available(r["issuer"], r["fingerprint"], r["total_fen"])
+                    estimate = min(self._estimate(r["fingerprint"], r["issuer"], enrolled), available)
+                    if available == 0:
+                        claimable, reason = False, "fully reimbursed"
                 except LedgerError as exc:
                     claimable, reason = False, str(exc)
-                if estimate == 0 and claimable and self._available(r["issuer"], r["fingerprint"], r["total_fen"]) == 0:
-                    claimable, reason = False, "fully reimbursed"
             out.append({
                 "fingerprint": "0x" + r["fingerprint"].hex(), "issuer": r["issuer"],
                 "hospitalName": r["hospital_name"], "invoiceCode": r["invoice_code"],
@@ -192,6 +193,10 @@ class ClaimsService:
         if self._chain_state is None:
             return total_fen
         st = self._chain_state(issuer, fingerprint)
+        if st.total_fen and st.total_fen != total_fen:
+            raise Conflict(f"invoice 0x{fingerprint.hex()}: the chain holds the total ¥{st.total_fen / 100:,.2f} for "
+                           f"it, not ¥{total_fen / 100:,.2f} (the hospital anchored it twice with different "
+                           "totals); it cannot be claimed until the hospital corrects it")
         return 0 if st.voided else max(0, total_fen - st.reserved_fen - st.paid_fen)
 
     # ------------------------------------------------------------------ one touch
@@ -396,6 +401,7 @@ class ClaimsService:
         sla = self.calendar.elapsed(c.created_at, end)
         return {
             "id": c.id, "submission": c.submission_id, "fingerprint": "0x" + c.fingerprint.hex(), "issuer": c.issuer,
+            "hospitalName": c.hospital_name,
             "invoiceCode": c.invoice_code, "invoiceNumber": c.invoice_number, "person": c.person.hex(),
             "payer": c.payer_id, "actor": c.actor, "relation": c.relation, "state": c.state, "scheme": c.scheme,
             "requestedFen": c.requested_fen, "decidedFen": c.decided_fen, "amountFen": c.amount_fen,

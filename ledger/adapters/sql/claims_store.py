@@ -118,6 +118,7 @@ class Claim:
     updated_at: datetime
     decided_at: datetime | None
     reviews: tuple[dict[str, Any], ...] = ()
+    hospital_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ class StampTask:
     anchored: bool
 
 
-_CLAIM_COLS = (CL, I.c.invoice_code, I.c.invoice_number)
+_CLAIM_COLS = (CL, I.c.invoice_code, I.c.invoice_number,
+               select(H.c.name).where(H.c.institution_id == CL.c.issuer).scalar_subquery().label("hospital_name"))
 
 
 class ClaimStore:
@@ -668,6 +670,7 @@ def _claim(r: Any) -> Claim:
     return Claim(
         id=r.id, submission_id=r.submission_id, payer_id=r.payer_id, fingerprint=bytes(r.fingerprint),
         issuer=r.issuer, invoice_code=r.invoice_code, invoice_number=r.invoice_number, person=bytes(r.person),
+        hospital_name=r.hospital_name or "",
         actor=r.actor, relation=r.relation, state=r.state, scheme=r.scheme, year=r.year,
         requested_fen=r.requested_fen, decided_fen=r.decided_fen, amount_fen=r.amount_fen,
         deductible_used_fen=r.deductible_used_fen, decision=json.loads(r.decision), flags=tuple(json.loads(r.flags)),
