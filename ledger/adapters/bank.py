@@ -97,6 +97,7 @@ class SimulatedBank:
         self.fail_every = fail_every
         self._calls = 0
         self._lock = threading.Lock()
+        self._local = threading.local()
         with self._transaction() as db:
             db.execute(_SCHEMA)
 
@@ -160,13 +161,15 @@ class SimulatedBank:
         BEGIN IMMEDIATE serialises writers across processes, so the look-up of a request id
         and the insert of its payment cannot interleave with another payer's.
         """
+        # one connection per thread, kept open: opening a connection and setting its
+        # pragmas cost more than the payment itself (the stamper pays hundreds a second)
+        db = getattr(self._local, "db", None)
         try:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise BankUnavailable(f"simulated bank database {self.path} unusable: {exc}") from exc
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
+            if db is None:
+                db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+                self._local.db = db
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db
@@ -175,9 +178,10 @@ class SimulatedBank:
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._local.db = None
+            if db is not None:
+                db.close()
             raise BankUnavailable(f"simulated bank database {self.path} unusable: {exc}") from exc
-        finally:
-            db.close()
 
 
 def _check_request(*, request_id: str, payee: str, amount_fen: int, memo: str) -> None:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, func, select, text, true, update
+from sqlalchemy import Connection, Text, and_, bindparam, func, select, text, true, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql import schema as s
-from ledger.adapters.sql.store import CB, B, E, I, SqlStore, V, _aware, utcnow
+from ledger.adapters.sql.store import CB, A, B, E, I, SqlStore, V, _aware, utcnow
 from ledger.errors import Conflict, NotFound
 
 P, PE, D, PY, SUB, CL, RV = (s.Payer.__table__, s.Person.__table__, s.Delegation.__table__,  # type: ignore[attr-defined]
@@ -420,7 +420,7 @@ class ClaimStore:
                               r.anchored_block is not None) for r in conn.execute(q)]
 
     def apply_stamps(self, results: Sequence[tuple[StampTask, str, str | None, str | None, int | None]], *,
-                     payer_id: str, on_reserved: Callable[[Claim], str]) -> list[str]:
+                     payer_id: str, on_reserved: Callable[[Any], str]) -> list[str]:
         """Record what the chain did, in one transaction.
 
         Each result is ``(task, outcome, detail, tx, block)`` with outcome ``done`` (the
@@ -432,13 +432,27 @@ class ClaimStore:
         """
         changed: list[str] = []
         now = utcnow()
+        audits: list[tuple[str, str, str, dict[str, Any]]] = []
+        plain: dict[tuple[str, str | None], list[dict[str, Any]]] = {}   # (stamp, new state) -> rows
         with self.store._tx() as conn:
+            ids = [r[0].claim_id for r in results]
+            rows = {r.id: r for r in conn.execute(select(*_STAMP_COLS).where(CL.c.id.in_(ids)))}
             for task, outcome, detail, tx, block in results:
-                row = conn.execute(select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint)
-                                   .where(CL.c.id == task.claim_id)).first()
-                if row is None or row.chain_todo != task.op or bytes(row.chain_claim_id) != task.chain_claim_id:
+                c = rows.get(task.claim_id)
+                if c is None or c.chain_todo != task.op or bytes(c.chain_claim_id) != task.chain_claim_id:
                     continue  # the claim moved on meanwhile (e.g. an appeal cancelled a release)
-                c = _claim(row)
+                if outcome == "done" and not (task.op == "reserve" and c.state == "appealed"):
+                    # the common case, written with one statement per kind for the whole round
+                    state = on_reserved(c) if task.op == "reserve" and c.state == "submitted" else None
+                    plain.setdefault((_STAMPED[task.op], state), []).append(
+                        {"cid": task.claim_id, "tx": tx, "block": block})
+                    audits.append(("system:stamper", f"claim.{state}" if state else f"claim.stamp.{_STAMPED[task.op]}",
+                                   task.claim_id, {"tx": tx, "block": block,
+                                                   "chainClaimId": "0x" + task.chain_claim_id.hex()}))
+                    changed.append(task.claim_id)
+                    continue
+                c = _StampView(c.id, c.state, bool(c.instant), bytes(c.person), c.scheme, c.year, c.amount_fen,
+                               c.deductible_used_fen, c.attempt)
                 values: dict[str, Any] = {"updated_at": now}
                 action, audit_detail = "", {"tx": tx, "block": block, "chainClaimId": "0x" + task.chain_claim_id.hex()}
                 if outcome == "done":
@@ -467,9 +481,14 @@ class ClaimStore:
                 conn.execute(update(CL).where(CL.c.id == task.claim_id).values(**values))
                 if "state" in values and values["state"] != c.state:
                     action = f"claim.{values['state']}"
-                self.store.audit(conn, actor="system:stamper", action=action, subject=task.claim_id,
-                                 detail=audit_detail)
+                audits.append(("system:stamper", action, task.claim_id, audit_detail))
                 changed.append(task.claim_id)
+            for (stamp, state), params in plain.items():
+                extra = {"state": state} if state else {}
+                conn.execute(update(CL).where(CL.c.id == bindparam("cid")).values(
+                    chain_todo=None, stamp=stamp, stamp_tx=bindparam("tx"), stamp_block=bindparam("block"),
+                    refusal=None, updated_at=now, **extra), params)
+            _audit_many(conn, now, audits)
         return changed
 
     # ------------------------------------------------------------------ reviews, payout, appeals
@@ -525,10 +544,16 @@ class ClaimStore:
             self.store.audit(conn, actor=actor, action="claim.appealed", subject=claim_id, detail={"reason": reason})
         return self.claim(claim_id)
 
-    def payouts_due(self, *, limit: int = 200) -> list[Claim]:
+    def payouts_due(self, *, limit: int = 200) -> list[Any]:
+        """Approved, reserved, unpaid claims: rows with ``id``, ``person``, ``amount_fen``,
+        ``invoice_code``, ``invoice_number`` (only what a payout needs: no decision to decode)."""
+        q = (select(CL.c.id, CL.c.person, CL.c.amount_fen, I.c.invoice_code, I.c.invoice_number)
+             .join(I, I.c.fingerprint == CL.c.fingerprint)
+             .where(CL.c.state == "approved", CL.c.stamp == "reserved", CL.c.payment_ref.is_(None))
+             .order_by(CL.c.updated_at).limit(limit))
         with self.store._read() as conn:
-            return self._claims(conn, CL.c.state == "approved", CL.c.stamp == "reserved", CL.c.payment_ref.is_(None),
-                                limit=limit)
+            return [_Due(r.id, bytes(r.person), r.amount_fen, r.invoice_code, r.invoice_number)
+                    for r in conn.execute(q)]
 
     def hold_payout(self, claim_id: str, *, reason: str) -> None:
         """Take an approved claim out of the payout queue (the bank refused it for good):
@@ -551,13 +576,15 @@ class ClaimStore:
             return
         now = utcnow()
         with self.store._tx() as conn:
-            for claim_id, reference, paid_at in payments:
-                n = conn.execute(update(CL).where(CL.c.id == claim_id, CL.c.state == "approved")
-                                 .values(state="paid", payment_ref=reference, paid_at=paid_at, chain_todo="finalize",
-                                         updated_at=now)).rowcount
-                if n:
-                    self.store.audit(conn, actor="system:payout", action="claim.paid", subject=claim_id,
-                                     detail={"reference": reference})
+            ids = [p[0] for p in payments]
+            approved = set(conn.execute(select(CL.c.id).where(CL.c.id.in_(ids), CL.c.state == "approved")).scalars())
+            todo = [p for p in payments if p[0] in approved]
+            if not todo:
+                return
+            conn.execute(update(CL).where(CL.c.id == bindparam("cid")).values(
+                state="paid", payment_ref=bindparam("ref"), paid_at=bindparam("at"), chain_todo="finalize",
+                updated_at=now), [{"cid": c, "ref": r, "at": t} for c, r, t in todo])
+            _audit_many(conn, now, [("system:payout", "claim.paid", c, {"reference": r}) for c, r, _ in todo])
 
     def moved_on(self, claim_ids: Sequence[str], *, from_states: Sequence[str]) -> list[Claim]:
         """Those of ``claim_ids`` no longer in ``from_states`` (one query, for many waiting requests).
@@ -642,6 +669,43 @@ class ClaimStore:
         return {"perDay": per_day, "refusals": refusals, "paid": paid, "decisions": decisions,
                 "clawbacks": {"claims": claw[0], "amountFen": int(claw[1])}, "voidsOnChain": voids,
                 "clawbackEventsOnChain": clawbacks_chain}
+
+
+#: what recording a stamp needs of a claim (not its decision document)
+_STAMP_COLS = (CL.c.id, CL.c.state, CL.c.instant, CL.c.person, CL.c.scheme, CL.c.year, CL.c.amount_fen,
+               CL.c.deductible_used_fen, CL.c.attempt, CL.c.chain_todo, CL.c.chain_claim_id)
+
+
+@dataclass(frozen=True)
+class _StampView:
+    id: str
+    state: str
+    instant: bool
+    person: bytes
+    scheme: str
+    year: int
+    amount_fen: int
+    deductible_used_fen: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class _Due:
+    """An approved claim waiting for its payout."""
+
+    id: str
+    person: bytes
+    amount_fen: int
+    invoice_code: str
+    invoice_number: str
+
+
+def _audit_many(conn: Connection, at: datetime, entries: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
+    """Audit entries ``(actor, action, subject, detail)`` in one statement."""
+    if entries:
+        conn.execute(A.insert(), [{"at": at, "actor": actor, "action": action, "subject": subject,
+                                   "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)}
+                                  for actor, action, subject, detail in entries])
 
 
 def _voided_on_chain(conn: Connection, fingerprints: Sequence[bytes]) -> set[bytes]:
