@@ -145,6 +145,7 @@ class ClaimStore:
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        self._year_sql: tuple[Any, Any, Any] | None = None
 
     # ------------------------------------------------------------------ payers
 
@@ -312,29 +313,28 @@ class ClaimStore:
         now = utcnow()
         try:
             with self.store._tx() as conn:
-                row = conn.execute(select(SUB).where(SUB.c.caller == caller, SUB.c.idempotency_key == key)).first()
+                row = conn.execute(_SUB_BY_KEY, {"caller": caller, "key": key}).first()
                 if row is not None:
                     if bytes(row.request_sha256) != request_sha256:
                         raise Conflict(f"Idempotency-Key {key!r} was used for another request; use a new key "
                                        "for a new claim")
                     return row.id, self._claims(conn, CL.c.submission_id == row.id), True
-                conn.execute(SUB.insert().values(id=submission_id, caller=caller, idempotency_key=key,
-                                                 request_sha256=request_sha256, created_at=now))
+                conn.execute(SUB.insert(), {"id": submission_id, "caller": caller, "idempotency_key": key,
+                                            "request_sha256": request_sha256, "created_at": now})
                 for draft_of, (person, scheme, year) in zip(drafts, keys, strict=True):
                     ytd = self._lock_year(conn, person, scheme, year)
                     d = draft_of(ytd)
-                    live = conn.execute(select(CL.c.id, CL.c.state).where(
-                        CL.c.fingerprint == d.fingerprint, CL.c.state != "refused")).first()
+                    live = conn.execute(_LIVE_CLAIM, {"fp": d.fingerprint}).first()
                     if live is not None:
                         raise Conflict(f"invoice 0x{d.fingerprint.hex()} is claimed already at this payer "
                                        f"(claim {live.id}, {live.state})")
                     self._insert_claim(conn, submission_id, d, now)
                     if d.state in LIVE_STATES or d.state == "nothing-payable":
                         self._add_year(conn, person, scheme, year, d.deductible_used_fen, d.amount_fen)
-                    self.store.audit(conn, actor=actor, action=f"claim.{d.state}", subject=d.id, detail={
+                    _audit_many(conn, now, [(actor, f"claim.{d.state}", d.id, {
                         "fingerprint": "0x" + d.fingerprint.hex(), "person": "0x" + person.hex(),
                         "relation": d.relation, "decidedFen": d.decided_fen, "amountFen": d.amount_fen,
-                        "flags": list(d.flags), "refusal": d.refusal})
+                        "flags": list(d.flags), "refusal": d.refusal})])
                 return submission_id, self._claims(conn, CL.c.submission_id == submission_id), False
         except IntegrityError as exc:
             # a concurrent request won a race the checks above could not see (PostgreSQL:
@@ -345,34 +345,45 @@ class ClaimStore:
             raise Conflict("a concurrent claim on the same invoice was stored first; reload and try again") from exc
 
     def _lock_year(self, conn: Connection, person: bytes, scheme: str, year: int) -> tuple[int, int]:
-        stmt = self.store._insert(PY).values(pseudonym=person, scheme=scheme, year=year, deductible_used_fen=0,
-                                             reimbursed_fen=0)
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["pseudonym", "scheme", "year"]))
-        q = select(PY).where(PY.c.pseudonym == person, PY.c.scheme == scheme, PY.c.year == year)
-        if self.store.dialect == "postgresql":
-            q = q.with_for_update()
-        row = conn.execute(q).one()
+        ensure, lock, _ = self._year_statements()
+        key = {"p": person, "s": scheme, "y": year}
+        conn.execute(ensure, key)
+        row = conn.execute(lock, key).one()
         return row.deductible_used_fen, row.reimbursed_fen
+
+    def _year_statements(self) -> tuple[Any, Any, Any]:
+        """(ensure the row, read it locked, add to it): built once per store, so SQLAlchemy
+        reuses their compiled form (building them per claim cost more than running them)."""
+        if self._year_sql is None:
+            key = and_(PY.c.pseudonym == bindparam("p"), PY.c.scheme == bindparam("s"), PY.c.year == bindparam("y"))
+            ensure = self.store._insert(PY).values(pseudonym=bindparam("p"), scheme=bindparam("s"),
+                                                   year=bindparam("y"), deductible_used_fen=0, reimbursed_fen=0)
+            ensure = ensure.on_conflict_do_nothing(index_elements=["pseudonym", "scheme", "year"])
+            lock = select(PY).where(key)
+            bounded = func.greatest if self.store.dialect == "postgresql" else func.max
+            if self.store.dialect == "postgresql":
+                lock = lock.with_for_update()
+            add = update(PY).where(key).values(
+                deductible_used_fen=bounded(0, PY.c.deductible_used_fen + bindparam("d")),
+                reimbursed_fen=bounded(0, PY.c.reimbursed_fen + bindparam("r")))
+            self._year_sql = (ensure, lock, add)
+        return self._year_sql
 
     def _add_year(self, conn: Connection, person: bytes, scheme: str, year: int, deductible: int,
                   reimbursed: int) -> None:
-        conn.execute(update(PY).where(PY.c.pseudonym == person, PY.c.scheme == scheme, PY.c.year == year)
-                     .values(deductible_used_fen=func.max(0, PY.c.deductible_used_fen + deductible)
-                             if self.store.dialect == "sqlite"
-                             else func.greatest(0, PY.c.deductible_used_fen + deductible),
-                             reimbursed_fen=func.max(0, PY.c.reimbursed_fen + reimbursed)
-                             if self.store.dialect == "sqlite"
-                             else func.greatest(0, PY.c.reimbursed_fen + reimbursed)))
+        conn.execute(self._year_statements()[2], {"p": person, "s": scheme, "y": year, "d": deductible,
+                                                  "r": reimbursed})
 
     def _insert_claim(self, conn: Connection, submission_id: str, d: ClaimDraft, now: datetime) -> None:
-        conn.execute(CL.insert().values(
+        conn.execute(CL.insert(), dict(
             id=d.id, submission_id=submission_id, payer_id=d.payer_id, fingerprint=d.fingerprint, issuer=d.issuer,
             person=d.person, actor=d.actor, relation=d.relation, state=d.state, scheme=d.scheme, year=d.year,
             requested_fen=d.requested_fen, decided_fen=d.decided_fen, amount_fen=d.amount_fen,
             deductible_used_fen=d.deductible_used_fen, decision=json.dumps(d.decision, ensure_ascii=False),
             flags=json.dumps(list(d.flags)), instant=d.instant, reviews_needed=d.reviews_needed, attempt=1,
             chain_claim_id=d.chain_claim_id, chain_todo="reserve" if d.state == "submitted" else None,
-            refusal=d.refusal, created_at=now, updated_at=now,
+            stamp=None, stamp_tx=None, stamp_block=None, rejection=None, appeal=None, payment_ref=None,
+            paid_at=None, refusal=d.refusal, created_at=now, updated_at=now,
             decided_at=now if d.state in ("refused", "nothing-payable") else None))
 
     def claim(self, claim_id: str) -> Claim:
@@ -671,6 +682,8 @@ class ClaimStore:
                 "clawbackEventsOnChain": clawbacks_chain}
 
 
+_SUB_BY_KEY = select(SUB).where(SUB.c.caller == bindparam("caller"), SUB.c.idempotency_key == bindparam("key"))
+_LIVE_CLAIM = select(CL.c.id, CL.c.state).where(CL.c.fingerprint == bindparam("fp"), CL.c.state != "refused")
 #: what recording a stamp needs of a claim (not its decision document)
 _STAMP_COLS = (CL.c.id, CL.c.state, CL.c.instant, CL.c.person, CL.c.scheme, CL.c.year, CL.c.amount_fen,
                CL.c.deductible_used_fen, CL.c.attempt, CL.c.chain_todo, CL.c.chain_claim_id)
