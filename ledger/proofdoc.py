@@ -100,7 +100,8 @@ class InvoiceInclusion:
                     bad(f"proof[{i}]", "hash32", str(exc))
         chain = doc.get("chain")
         ref = None
-        if not isinstance(chain, dict) or type(chain.get("chainId")) is not int or not isinstance(chain.get("contract"), str):
+        if (not isinstance(chain, dict) or type(chain.get("chainId")) is not int
+                or not isinstance(chain.get("contract"), str)):
             bad("chain", "required", "must name chainId (integer) and contract (0x address)")
         else:
             ref = ChainRef(chain["chainId"], chain["contract"], chain.get("anchorTx"), chain.get("anchorBlock"))

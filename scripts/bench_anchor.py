@@ -90,7 +90,8 @@ def main() -> None:
                 anchor_s=round(t_anchor, 3), anchor_txs=txs, anchor_gas=gas, pipeline_s=round(total, 3),
             )
             say(f"\nledger design (fingerprint + batch + anchor), {args.workers} worker process(es):")
-            say(f"  fingerprinting  {t_seal:6.2f} s  {len(sealed) / t_seal:10,.0f} invoices/s  {lines / t_seal:12,.0f} fee lines/s")
+            say(f"  fingerprinting  {t_seal:6.2f} s  {len(sealed) / t_seal:10,.0f} invoices/s  "
+                f"{lines / t_seal:12,.0f} fee lines/s")
             say(f"  batching        {t_batch:6.2f} s  {len(batches)} Merkle batches (one per hospital, <= 1024 leaves)")
             say(f"  anchoring       {t_anchor:6.2f} s  {txs} transactions, {gas:,} gas")
             say(f"  TOTAL           {total:6.2f} s   (target <= 10 s, <= 20 transactions)")
@@ -103,7 +104,8 @@ def main() -> None:
                 calls = []
                 for s in sealed:
                     leaf = keccak256(keccak256(s.fingerprint + s.invoice.total_fen.to_bytes(32, "big")))
-                    calls.append((session.signer_of(s.invoice.issuer), led.contract.functions.anchorBatch(leaf, 1), 90_000))
+                    fn = led.contract.functions.anchorBatch(leaf, 1)
+                    calls.append((session.signer_of(s.invoice.issuer), fn, 90_000))
                 t3 = time.perf_counter()
                 receipts = led.send_pipelined(calls, in_flight=2_000)
                 t_naive = time.perf_counter() - t3

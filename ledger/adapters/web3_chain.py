@@ -262,7 +262,8 @@ class Web3Ledger:
         return self._transact(self.relayer, fn, "addKey")
 
     def revoke_key(self, account: Address) -> TxReceipt:
-        return self._transact(self.relayer, self.contract.functions.revokeKey(to_checksum_address(account)), "revokeKey")
+        fn = self.contract.functions.revokeKey(to_checksum_address(account))
+        return self._transact(self.relayer, fn, "revokeKey")
 
     def account_info(self, account: Address) -> AccountInfo:
         member, kind, added, revoked = self._call(self.contract.functions.accountInfo(to_checksum_address(account)))
@@ -295,7 +296,8 @@ class Web3Ledger:
         """One relayer transaction per group, all sent before any is awaited (pipelined)."""
         hashes = []
         for group in groups:
-            fn = self.contract.functions.anchorSignedBatches([(bytes(b.root), b.leaf_count, b.signature) for b in group])
+            signed = [(bytes(b.root), b.leaf_count, b.signature) for b in group]
+            fn = self.contract.functions.anchorSignedBatches(signed)
             hashes.append(self._send(self.relayer, fn, "anchorSignedBatches", gas=None))
         return [self._wait(h, "anchorSignedBatches") for h in hashes]
 

@@ -63,7 +63,8 @@ def test_proof_cli_round_trip_tamper_and_void(tmp_path: Path) -> None:
         assert verdict["valid"] and not verdict["voided"] and verdict["issuer"] == batches[1].issuer
 
         # one flipped bit in a proof element: refused, with the reason
-        tampered = dict(doc, proof=[doc["proof"][0][:-1] + ("0" if doc["proof"][0][-1] != "0" else "1"), *doc["proof"][1:]])
+        flipped = doc["proof"][0][:-1] + ("0" if doc["proof"][0][-1] != "0" else "1")
+        tampered = dict(doc, proof=[flipped, *doc["proof"][1:]])
         path.write_text(json.dumps(tampered))
         res = runner.invoke(app, ["verify-proof", str(path), "--json", *common])
         assert res.exit_code == 1

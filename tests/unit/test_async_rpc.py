@@ -97,8 +97,9 @@ def test_chunked_answers_a_node_closing_connections_and_a_four_word_record() -> 
             return answer(words(5, 6, 999, 0), chunked=number % 2 == 0, close=True)
 
         server, url, _, connections = await serve(handler)
-        layout = record_layout([{"type": "function", "name": "invoiceRecord", "outputs": [{"type": "tuple", "components": [
-            {"name": "reservedFen"}, {"name": "paidFen"}, {"name": "totalFen"}, {"name": "voided"}]}]}])
+        fields = [{"name": "reservedFen"}, {"name": "paidFen"}, {"name": "totalFen"}, {"name": "voided"}]
+        layout = record_layout([{"type": "function", "name": "invoiceRecord",
+                                 "outputs": [{"type": "tuple", "components": fields}]}])
         reader = AsyncInvoiceReader(url, contract=CONTRACT, layout=layout)
         for _ in range(3):
             state = await reader.invoice_state("H1", FP)

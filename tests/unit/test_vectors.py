@@ -53,7 +53,7 @@ def test_verdict_vectors_are_not_stale() -> None:
 
 def test_every_failure_mode_of_the_issue_and_every_status_has_a_vector() -> None:
     names = {v["name"] for v in VERDICTS["vectors"]}
-    assert ISSUE_FAILURE_MODES <= names
+    assert names >= ISSUE_FAILURE_MODES
     statuses = {v["expected"]["status"] for v in VERDICTS["vectors"]}
     assert statuses == {"anchored", "malformed", "tampered-or-forged", "unknown-issuer", "revoked-issuer",
                         "not-anchored", "voided", "fully-reimbursed"}
