@@ -159,6 +159,15 @@ def stats(claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     return claims_stats(claims, principal)
 
 
+def _lag(seconds: list[float]) -> dict[str, Any]:
+    """p50 / p99 / max of sorted anchoring lags (upload acknowledged → batch anchored)."""
+    if not seconds:
+        return {"batches": 0, "p50Seconds": None, "p99Seconds": None, "maxSeconds": None}
+    def q(p: float) -> float:
+        return round(seconds[min(len(seconds) - 1, int(p * len(seconds)))], 2)
+    return {"batches": len(seconds), "p50Seconds": q(0.5), "p99Seconds": q(0.99), "maxSeconds": round(seconds[-1], 2)}
+
+
 def claims_stats(claims: ClaimsService, principal: Principal) -> dict[str, Any]:
     from ledger.app.service import Forbidden
     from ledger.records import Role
@@ -199,5 +208,12 @@ def claims_stats(claims: ClaimsService, principal: Principal) -> dict[str, Any]:
                                     ("instant (< 1 min)", "≤ 1 working day", "≤ 5 working days", "> 5 working days")]},
         "refusals": raw["refusals"],
         "blocked": {"refusedClaims": sum(r["claims"] for r in raw["refusals"]),
-                    "voidsOnChain": raw["voidsOnChain"], "clawbacks": raw["clawbacks"]},
+                    "voidsOnChain": raw["voidsOnChain"], "clawbacks": raw["clawbacks"],
+                    "duplicateClaims": raw["blocked"].get("claim.blocked:duplicate", 0),
+                    "claimsOnVoidedInvoices": raw["blocked"].get("claim.blocked:voided", 0),
+                    "totalMismatches": raw["blocked"].get("claim.blocked:total-mismatch", 0),
+                    "forgedCodes": sum(n for k, n in raw["blocked"].items() if k.startswith("verify.refused:")),
+                    "forgedByVerdict": {k.split(":", 1)[1]: n for k, n in raw["blocked"].items()
+                                        if k.startswith("verify.refused:")}},
+        "anchoringLag": _lag(raw["anchoringLagSeconds"]),
     }

@@ -396,7 +396,23 @@ async def verify(request: Request) -> Response:
         raise UnsupportedMediaType("send application/json {\"payload\": …} or an image/png or image/jpeg photo")
     cache: VerifyCache = request.app.state.verify_cache
     doc = await cache.verify(payload, service=request.app.state.service, chain=_chain(request))
+    if doc.get("status") in _FORGERY_VERDICTS:
+        # rare by nature, so a write on this path costs nothing in the common case; the
+        # dashboard counts them ("forged codes caught at verification")
+        await run_in_threadpool(_record_refusal, request.app.state.service, doc)
     return Response(orjson.dumps(doc), media_type="application/json")
+
+
+#: verdicts that mean a fake or altered invoice was presented (not merely a bad photo)
+_FORGERY_VERDICTS = frozenset({"tampered-or-forged", "unknown-issuer", "revoked-issuer"})
+
+
+def _record_refusal(service: Any, doc: dict[str, Any]) -> None:
+    store = service.store
+    with store._tx() as conn:
+        store.audit(conn, actor="public:verify", action="verify.refused", subject=str(doc.get("status")),
+                    detail={"verdict": doc.get("status"), "issuer": (doc.get("seal") or {}).get("issuer")
+                            if isinstance(doc.get("seal"), dict) else None})
 
 
 def _decode_image(data: bytes) -> str:

@@ -227,13 +227,30 @@ class ClaimsService:
         enrolled = self.store.person(person)
         if enrolled is None:
             raise Conflict(f"this person is not insured with payer {self.payer_id}: nothing to claim here")
-        drafts, keys = [], []
-        for fp in fps:
-            draft_of, key = self._draft(fp, enrolled, actor=_actor(principal), relation=relation)
-            drafts.append(draft_of)
-            keys.append(key)
-        return self.store.submit(submission_id="sub_" + secrets.token_hex(10), caller=caller, key=idempotency_key,
-                                 request_sha256=request_sha, drafts=drafts, keys=keys, actor=_actor(principal))
+        try:
+            drafts, keys = [], []
+            for fp in fps:
+                draft_of, key = self._draft(fp, enrolled, actor=_actor(principal), relation=relation)
+                drafts.append(draft_of)
+                keys.append(key)
+            return self.store.submit(submission_id="sub_" + secrets.token_hex(10), caller=caller,
+                                     key=idempotency_key, request_sha256=request_sha, drafts=drafts, keys=keys,
+                                     actor=_actor(principal))
+        except Conflict as exc:
+            self._record_blocked(principal, fps, str(exc))
+            raise
+
+    def _record_blocked(self, principal: Principal, fps: Sequence[bytes], message: str) -> None:
+        """Count a refused attempt that stored no claim (a second claim of one invoice, a
+        voided invoice): the dashboard shows what the system stopped."""
+        kind = ("duplicate" if "claimed already" in message or "concurrent claim" in message
+                else "voided" if "voided" in message else "total-mismatch" if "holds the total" in message else None)
+        if kind is None:
+            return   # not an attempt to be paid twice or wrongly (e.g. not anchored yet)
+        store = self.service.store
+        with store._tx() as conn:  # type: ignore[attr-defined]
+            store.audit(conn, actor=_actor(principal), action="claim.blocked", subject=kind,  # type: ignore[attr-defined]
+                        detail={"reason": kind, "fingerprints": ["0x" + f.hex() for f in fps], "message": message})
 
     def _draft(self, fp: bytes, person: PersonRecord, *, actor: str,
                relation: str) -> tuple[Callable[[tuple[int, int]], ClaimDraft], tuple[bytes, str, int]]:

@@ -72,6 +72,18 @@ def test_one_touch_claim_is_reserved_on_chain_and_idempotent(cs: ClaimsStack) ->
     assert dup.status_code == 409 and "claimed already" in dup.json()["detail"]
     state2 = cs.session.ledger.invoice_state(claim["issuer"], bytes.fromhex(fp[2:]))
     assert state2.reserved_fen + state2.paid_fen == claim["amountFen"]
+    # the dashboard counts what was stopped: the duplicate, and a forged QR code at verification
+    qr = cs.client.get(f"/v1/invoices/{fp}", headers=cs.auth("payer")).json()["qr"]
+    from ledger.qr import decode_qr
+
+    seal = decode_qr(qr)
+    forged = seal.__class__(**{**seal.__dict__, "seal": seal.seal.__class__(
+        **{**seal.seal.__dict__, "total_fen": seal.seal.total_fen + 100})}).encode()
+    verdict = cs.client.post("/v1/verify", json={"payload": forged}).json()
+    assert verdict["status"] == "tampered-or-forged"
+    blocked = cs.client.get("/v1/stats/claims", headers=cs.auth("auditor")).json()["blocked"]
+    assert blocked["duplicateClaims"] == 1 and blocked["forgedCodes"] == 1
+    assert blocked["forgedByVerdict"] == {"tampered-or-forged": 1}
 
 
 def test_small_claim_is_paid_at_once_and_finalized(cs: ClaimsStack) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from browser_support import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
+from browser_support import DESKTOP, PHONE, Deployment, photo_of, shoot, shoot_both, sign_in
 
 
 def _queue_claim(d: Deployment, who: str, *, low: int, high: int) -> dict[str, Any]:
@@ -157,7 +157,9 @@ def test_dashboard_claims_and_audit_trail(page_for: Any, deployment: Deployment)
     zh.locator("figure.chart").nth(4).wait_for()
     assert zh.locator("figure.chart svg.chart-svg").count() >= 3
     assert "链上作废存证" in zh.locator("figure.chart").nth(4).inner_text()   # the seeded void, as a blocked attempt
+    assert "上链时延" in zh.locator("main").inner_text()                    # the anchoring lag
     shoot_both(zh, "console-dashboard-zh")
+    shoot(zh, "console-dashboard-zh-full", full_page=True)
 
     page = page_for(PHONE)
     sign_in(page, "/console/", d.tokens["auditor"])

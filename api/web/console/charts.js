@@ -78,6 +78,14 @@ export function bars({ title, categories, series, stacked = true, fmt = (v) => S
     dataTable(['', ...series.map((x) => x.label)], categories.map((c) => [c.label, ...series.map((x) => fmt(c.values[x.key] || 0))])));
 }
 
+/** ``text`` cut in the middle to ``n`` characters: rule ids differ at their ends
+ * (class-b-first-self-pay-10pct / -20pct), so both ends stay readable. */
+function middle(text, n) {
+  if (text.length <= n) return text;
+  const head = Math.ceil((n - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (n - 1 - head))}`;
+}
+
 /** Horizontal bars, largest first (e.g. the rules that took the most money off claims). */
 export function hbars({ title, items, fmt = String, color = PALETTE[3], emptyText, width = 640 }) {
   if (!items.length) return frame(title, h('p', { class: 'muted' }, emptyText), null, null);
@@ -87,7 +95,7 @@ export function hbars({ title, items, fmt = String, color = PALETTE[3], emptyTex
   items.forEach((it, i) => {
     const y0 = 4 + i * row; const w = ((W - label - 90) * it.value) / max;
     svg.append(
-      s('text', { x: label - 8, y: y0 + 18, 'text-anchor': 'end', class: 'tick' }, it.label.length > label / 7 ? `${it.label.slice(0, Math.floor(label / 7) - 1)}…` : it.label),
+      s('text', { x: label - 8, y: y0 + 18, 'text-anchor': 'end', class: 'tick' }, middle(it.label, Math.floor(label / 9))),
       s('rect', { x: label, y: y0 + 4, width: Math.max(1, w), height: row - 10, rx: 3, fill: color }, s('title', {}, `${it.label}: ${fmt(it.value)}`)),
       s('text', { x: label + w + 6, y: y0 + 18, class: 'tick' }, fmt(it.value)));
   });

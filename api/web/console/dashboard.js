@@ -30,7 +30,12 @@ export function normalise(doc) {
   const b = doc.blocked || {};
   if (num(b.voidsOnChain)) blocked.push({ key: 'blocked_voids', value: num(b.voidsOnChain) });
   if (b.clawbacks && num(b.clawbacks.claims)) blocked.push({ key: 'blocked_clawbacks', value: num(b.clawbacks.claims) });
-  return { days, rules, buckets, late, within: total ? inTime / total : null, target: num(payout.targetWorkingDays) || 5, blocked };
+  if (num(b.duplicateClaims)) blocked.push({ key: 'blocked_duplicates', value: num(b.duplicateClaims) });
+  if (num(b.claimsOnVoidedInvoices)) blocked.push({ key: 'blocked_voided_claims', value: num(b.claimsOnVoidedInvoices) });
+  if (num(b.forgedCodes)) blocked.push({ key: 'blocked_forged', value: num(b.forgedCodes) });
+  const lag = doc.anchoringLag || {};
+  return { days, rules, buckets, late, within: total ? inTime / total : null, target: num(payout.targetWorkingDays) || 5, blocked,
+    lag: num(lag.batches) ? { batches: num(lag.batches), p50: num(lag.p50Seconds), p99: num(lag.p99Seconds) } : null };
 }
 
 function bucketLabel(t, label) {
@@ -60,6 +65,8 @@ export async function renderDashboard(ctx) {
         lateFrom: s.late, targetLabel: t('target'), width,
         note: s.within === null ? null : t('withinTarget', { pct: `${Math.round(s.within * 100)}%` }), emptyText: t('noData') }),
       hbars({ title: t('chartBlocked'), items: blockedItems, color: PALETTE[1], emptyText: t('noneBlocked'), width })),
+    h('p', { class: 'card' }, s.lag ? t('anchoringLag', { p50: s.lag.p50.toFixed(1), p99: s.lag.p99.toFixed(1), n: s.lag.batches })
+      : t('anchoringLagNone')),
     h('p', { class: 'small muted' }, t('blockedNote')));
 }
 

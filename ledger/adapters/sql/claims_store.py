@@ -676,9 +676,22 @@ class ClaimStore:
             claw = conn.execute(select(func.count(), func.coalesce(func.sum(CL.c.amount_fen), 0))
                                 .where(CL.c.state == "clawback")).one()
             voids = conn.execute(select(func.count()).select_from(E).where(E.c.name == "InvoiceVoided")).scalar_one()
+            blocked = {f"{action}:{subject}": n for action, subject, n in conn.execute(
+                select(A.c.action, A.c.subject, func.count()).where(A.c.action.in_(["claim.blocked", "verify.refused"]))
+                .group_by(A.c.action, A.c.subject))}
+            # anchoring lag: from the first acknowledged upload of a batch to its anchor, recent batches
+            first = (select(I.c.batch_root, func.min(I.c.received_at).label("first"))
+                     .where(I.c.batch_root.is_not(None)).group_by(I.c.batch_root).subquery())
+            # (block timestamps are whole seconds, so a batch anchored within the second of its
+            # first upload can look anchored "before" it: such lags count as 0)
+            lags = [max(0.0, (_aware(anchored) - _aware(acked)).total_seconds())  # type: ignore[operator]
+                    for anchored, acked in conn.execute(
+                select(B.c.anchored_at, first.c.first).join(first, first.c.batch_root == B.c.root)
+                .where(B.c.anchored_at.is_not(None)).order_by(B.c.anchored_at.desc()).limit(500))]
             clawbacks_chain = conn.execute(select(func.count()).select_from(CB)).scalar_one()
         return {"perDay": per_day, "refusals": refusals, "paid": paid, "decisions": decisions,
                 "clawbacks": {"claims": claw[0], "amountFen": int(claw[1])}, "voidsOnChain": voids,
+                "blocked": blocked, "anchoringLagSeconds": sorted(lags),
                 "clawbackEventsOnChain": clawbacks_chain}
 
 
