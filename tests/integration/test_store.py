@@ -112,3 +112,31 @@ def test_a_failing_upload_transaction_stores_nothing(database_url: str) -> None:
     with pytest.raises(NotFound):
         store.invoice(b"\0" * 32)
     svc.store.close()
+
+
+def test_stamps_and_clawbacks_are_kept_per_issuing_hospital(database_url: str) -> None:
+    """A fingerprint is public: another hospital's leaf with it is another invoice record on
+    chain, and its stamps and claw-back must not land on (or take the place of) the real one's."""
+    upgrade(database_url)
+    store = SqlStore.open(database_url)
+    fp = bytes(range(32))
+
+    def event(n: int, name: str, issuer: str, **args: object) -> dict[str, object]:
+        return {"block": n, "logIndex": 0, "blockHash": "0x" + "ab" * 32, "tx": f"0x{n:064x}", "name": name,
+                "fingerprint": fp, "args": {"fingerprint": "0x" + fp.hex(), "institutionId": issuer, **args}}
+
+    store.save_events([
+        event(1, "ClawbackRequired", "H33060000001", paidFen=500, reservedFen=0),
+        event(2, "ClawbackRequired", "H33060000002", paidFen=700, reservedFen=100),
+        event(3, "ReimbursementReserved", "H33060000002", payerId="P1", claimId="0x" + "11" * 32, amountFen=100),
+    ])
+    from sqlalchemy import select
+
+    from ledger.adapters.sql.store import CB, ST
+
+    with store.engine.connect() as conn:
+        claws = {r.issuer: (r.paid_fen, r.reserved_fen) for r in conn.execute(select(CB))}
+        stamps = [(r.issuer, r.amount_fen) for r in conn.execute(select(ST))]
+    assert claws == {"H33060000001": (500, 0), "H33060000002": (700, 100)}
+    assert stamps == [("H33060000002", 100)]
+    store.close()

@@ -219,6 +219,8 @@ class StampRow(SQLModel, table=True):
     payer_id: str = Field(primary_key=True, max_length=32)
     claim_id: bytes = Field(sa_column=_bytes(32, primary_key=True))
     fingerprint: bytes = Field(sa_column=_bytes(32, nullable=False))
+    #: the hospital whose invoice record the stamp touched (records are per issuer)
+    issuer: str = Field(max_length=12)
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     status: str = Field(max_length=16)       # reserved | released | finalized
     block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -226,11 +228,16 @@ class StampRow(SQLModel, table=True):
 
 
 class ClawbackRow(SQLModel, table=True):
-    """A void of an invoice that payers had already (partly) reimbursed."""
+    """A void of an invoice that payers had already (partly) reimbursed.
+
+    Keyed per issuing hospital, like the contract's invoice records: another hospital's
+    leaf with the same (public) fingerprint is another record, and must not take this row.
+    """
 
     __tablename__ = "clawbacks"
 
     fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    issuer: str = Field(primary_key=True, max_length=12)
     paid_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     reserved_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     block_number: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -391,10 +391,12 @@ class SqlStore:
             if row is None:
                 raise NotFound(f"no invoice with fingerprint 0x{bytes(fingerprint).hex()}")
             void = conn.execute(select(V).where(V.c.fingerprint == bytes(fingerprint))).first()
-            claw = conn.execute(select(CB).where(CB.c.fingerprint == bytes(fingerprint))).first()
+            claw = conn.execute(select(CB).where(CB.c.fingerprint == bytes(fingerprint),
+                                                 CB.c.issuer == row.issuer)).first()
             stamps = tuple(
                 StampRecord(r.payer_id, bytes(r.claim_id), r.amount_fen, r.status, r.block_number, r.tx_hash)
-                for r in conn.execute(select(ST).where(ST.c.fingerprint == bytes(fingerprint))
+                for r in conn.execute(select(ST).where(ST.c.fingerprint == bytes(fingerprint),
+                                                       ST.c.issuer == row.issuer)
                                       .order_by(ST.c.block_number, ST.c.payer_id)))
         return InvoiceDetail(
             invoice=_stored_view(row), check_code=row.check_code, issued_at=row.issued_at,
@@ -604,10 +606,10 @@ class SqlStore:
             conn.execute(update(V).where(V.c.fingerprint == e["fingerprint"], V.c.issuer == a["institutionId"])
                          .values(state="voided", voided_tx=e["tx"], voided_block=e["block"], last_error=None))
         elif name == "ClawbackRequired":
-            stmt = self._insert(CB).values(fingerprint=e["fingerprint"], paid_fen=int(a["paidFen"]),
-                                           reserved_fen=int(a["reservedFen"]), block_number=e["block"],
-                                           tx_hash=e["tx"])
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["fingerprint"]))
+            stmt = self._insert(CB).values(fingerprint=e["fingerprint"], issuer=a["institutionId"],
+                                           paid_fen=int(a["paidFen"]), reserved_fen=int(a["reservedFen"]),
+                                           block_number=e["block"], tx_hash=e["tx"])
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["fingerprint", "issuer"]))
             # per issuer, as InvoiceVoided: another hospital's copy of the fingerprint is its own record
             conn.execute(update(V).where(V.c.fingerprint == e["fingerprint"], V.c.issuer == a["institutionId"])
                          .values(paid_fen=int(a["paidFen"]), reserved_fen=int(a["reservedFen"])))
@@ -615,8 +617,9 @@ class SqlStore:
             status = {"ReimbursementReserved": "reserved", "ReimbursementReleased": "released",
                       "ReimbursementFinalized": "finalized"}[name]
             claim = bytes.fromhex(a["claimId"][2:])
-            values = {"fingerprint": e["fingerprint"], "amount_fen": int(a["amountFen"]), "status": status,
-                      "block_number": e["block"], "tx_hash": e["tx"]}
+            values = {"fingerprint": e["fingerprint"], "issuer": a["institutionId"],
+                      "amount_fen": int(a["amountFen"]), "status": status, "block_number": e["block"],
+                      "tx_hash": e["tx"]}
             stmt = self._insert(ST).values(payer_id=a["payerId"], claim_id=claim, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["payer_id", "claim_id"], set_=values))
 
