@@ -178,23 +178,18 @@ def _verify_online(text: str, snapshot: Any, proofs: str | None, chain: str, rpc
                    home: Path | None) -> dict[str, Any]:
     from ledger.adapters.events import EventReader
     from ledger.adapters.registry_export import export_snapshot
-    from verifier.online import check_online
     from verifier.seal_check import verify_offline
+    from verifier.verdict import full_verdict
 
     if chain not in ("anvil", "rpc"):
         _usage("--chain must be anvil or rpc for online verification")
     session = _cli.open_session(chain, rpc_url, None, home, deploy=False)
     ledger = session.ledger
     verdict = verify_offline(text, snapshot if snapshot is not None else export_snapshot(ledger))
-    result: dict[str, Any] = {"offline": verdict.to_json(), "online": None}
-    if not verdict.valid or verdict.seal is None:
-        return {"valid": False, "status": verdict.status, "reason": verdict.reason, **result}
-    proof_source = _proof_source(proofs)
-    seal = verdict.seal
-    facts = check_online(fingerprint=seal.fingerprint, total_fen=seal.total_fen, issuer=seal.issuer, chain=ledger,
-                         proofs=proof_source, stamps=EventReader(ledger))
-    result["online"] = facts.to_json()
-    return {"valid": facts.ok, "status": facts.status.value, "reason": facts.reason, **result}
+    if not verdict.valid or verdict.seal is None:   # no proof source needed (nor opened) for a refused seal
+        return full_verdict(verdict, chain=ledger, proofs=None)  # type: ignore[arg-type]
+    # the same verdict document as POST /v1/verify (verifier.verdict)
+    return full_verdict(verdict, chain=ledger, proofs=_proof_source(proofs), stamps=EventReader(ledger))
 
 
 def _qr_text(argument: str) -> str:
