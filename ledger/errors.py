@@ -83,6 +83,18 @@ class Conflict(LedgerError):
     kind = "conflict"
 
 
+class ClaimBlocked(Conflict):
+    """A claim refused because it would pay an invoice twice or wrongly.
+
+    ``reason`` is ``duplicate`` (the invoice has a live claim at this payer), ``voided`` or
+    ``total-mismatch`` (the chain pinned another total); the claims service counts these.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class AlreadyAnchored(Conflict):
     """The batch root is already anchored; re-sending it must not anchor twice."""
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from ledger.adapters.bank import PayoutPort
 from ledger.adapters.chains import ChainSession
-from ledger.adapters.sql.claims_store import StampTask
+from ledger.adapters.sql.claims_store import STAMPED, StampTask
 from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.batch import Batch
@@ -46,7 +46,6 @@ log = logging.getLogger("ebill.claims")
 
 _LEASE = "claims-stamper"
 _LEASE_TTL = timedelta(seconds=30)
-_DONE = {"reserve": "reserved", "finalize": "finalized", "release": "released"}
 #: payouts made each round even when the chain's stamps are back already
 _MIN_PAYOUTS = 20
 
@@ -212,14 +211,14 @@ class ClaimStamper:
             for task, outcome in zip(todo, outcomes, strict=True):
                 results.append(self._judge(task, outcome, report))
         if results:
-            self.claims.store.apply_stamps(results, payer_id=self.claims.payer_id,
+            self.claims.store.apply_stamps(results,
                                            on_reserved=lambda c: "approved" if c.instant else "in-review")
 
     def _judge(self, task: StampTask, out: StampOutcome,
                report: StampReport) -> tuple[StampTask, str, str | None, str | None, int | None]:
         """Map one item's on-chain outcome to what the claim records."""
         if out.refused is None:
-            counter = _DONE[task.op]
+            counter = STAMPED[task.op]
             setattr(report, counter, getattr(report, counter) + 1)
             return task, "done", None, out.tx, out.block
         reason = out.refused

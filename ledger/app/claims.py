@@ -28,7 +28,6 @@ import json
 import logging
 import re
 import secrets
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 
 from ledger.adapters.sql.claims_store import LIVE_STATES, Claim, ClaimDraft, ClaimStore, PayerRecord, PersonRecord
 from ledger.app.service import Forbidden, LedgerService, Principal, Unauthenticated, parse_hash_arg
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+from ledger.errors import ClaimBlocked, Conflict, InvalidInput, LedgerError, NotFound
 from ledger.hashing import keccak256
 from ledger.identity import pseudonymise
 from ledger.ports import InvoiceChainState
@@ -194,9 +193,10 @@ class ClaimsService:
             return total_fen
         st = self._chain_state(issuer, fingerprint)
         if st.total_fen and st.total_fen != total_fen:
-            raise Conflict(f"invoice 0x{fingerprint.hex()}: the chain holds the total ¥{st.total_fen / 100:,.2f} for "
-                           f"it, not ¥{total_fen / 100:,.2f} (the hospital anchored it twice with different "
-                           "totals); it cannot be claimed until the hospital corrects it")
+            raise ClaimBlocked("total-mismatch",
+                               f"invoice 0x{fingerprint.hex()}: the chain holds the total ¥{st.total_fen / 100:,.2f} "
+                               f"for it, not ¥{total_fen / 100:,.2f} (the hospital anchored it twice with different "
+                               "totals); it cannot be claimed until the hospital corrects it")
         return 0 if st.voided else max(0, total_fen - st.reserved_fen - st.paid_fen)
 
     # ------------------------------------------------------------------ one touch
@@ -236,21 +236,18 @@ class ClaimsService:
             return self.store.submit(submission_id="sub_" + secrets.token_hex(10), caller=caller,
                                      key=idempotency_key, request_sha256=request_sha, drafts=drafts, keys=keys,
                                      actor=_actor(principal))
-        except Conflict as exc:
-            self._record_blocked(principal, fps, str(exc))
+        except ClaimBlocked as exc:
+            self._record_blocked(principal, fps, exc)
             raise
 
-    def _record_blocked(self, principal: Principal, fps: Sequence[bytes], message: str) -> None:
+    def _record_blocked(self, principal: Principal, fps: Sequence[bytes], exc: ClaimBlocked) -> None:
         """Count a refused attempt that stored no claim (a second claim of one invoice, a
         voided invoice): the dashboard shows what the system stopped."""
-        kind = ("duplicate" if "claimed already" in message or "concurrent claim" in message
-                else "voided" if "voided" in message else "total-mismatch" if "holds the total" in message else None)
-        if kind is None:
-            return   # not an attempt to be paid twice or wrongly (e.g. not anchored yet)
         store = self.service.store
         with store._tx() as conn:  # type: ignore[attr-defined]
-            store.audit(conn, actor=_actor(principal), action="claim.blocked", subject=kind,  # type: ignore[attr-defined]
-                        detail={"reason": kind, "fingerprints": ["0x" + f.hex() for f in fps], "message": message})
+            store.audit(conn, actor=_actor(principal), action="claim.blocked", subject=exc.reason,  # type: ignore[attr-defined]
+                        detail={"reason": exc.reason, "fingerprints": ["0x" + f.hex() for f in fps],
+                                "message": str(exc)})
 
     def _draft(self, fp: bytes, person: PersonRecord, *, actor: str,
                relation: str) -> tuple[Callable[[tuple[int, int]], ClaimDraft], tuple[bytes, str, int]]:
@@ -260,7 +257,7 @@ class ClaimsService:
             raise NotFound(f"no invoice {name}")  # another person's invoice is not even confirmed to exist
         _, voided, anchored_block = target
         if voided:
-            raise Conflict(f"invoice {name} was voided by the hospital and can never be reimbursed")
+            raise ClaimBlocked("voided", f"invoice {name} was voided by the hospital and can never be reimbursed")
         if anchored_block is None:
             raise Conflict(f"invoice {name} is not anchored on chain yet; it becomes claimable within seconds")
         invoice = self.service.store.sealed_invoice(fp).invoice  # type: ignore[attr-defined]
@@ -299,18 +296,10 @@ class ClaimsService:
 
         return draft, (person.pseudonym, scheme, year)
 
-    def wait(self, claims: Sequence[Claim], *, timeout: float, interval: float = 0.005) -> list[Claim]:
-        """Poll until no claim is waiting for its reservation (or ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        current = list(claims)
-        while any(c.state in _PENDING for c in current) and time.monotonic() < deadline:
-            time.sleep(interval)
-            current = [self.store.claim(c.id) if c.state in _PENDING else c for c in current]
-        return current
-
     async def wait_async(self, claims: Sequence[Claim], *, timeout: float) -> list[Claim]:
-        """:meth:`wait` for an event loop: the request holds no thread while the chain confirms,
-        and all requests waiting in this process share one database query per poll."""
+        """Wait until no claim is waiting for its reservation (or ``timeout``): the request holds
+        no thread while the chain confirms, and all requests waiting in this process share one
+        database query per poll."""
         pending = [c.id for c in claims if c.state in _PENDING]
         if not pending:
             return list(claims)

@@ -23,14 +23,16 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.store import CB, A, B, E, I, SqlStore, V, _aware, utcnow
-from ledger.errors import Conflict, NotFound
+from ledger.errors import ClaimBlocked, Conflict, NotFound
+from ledger.hashing import keccak256
 
 P, PE, D, PY, SUB, CL, RV = (s.Payer.__table__, s.Person.__table__, s.Delegation.__table__,  # type: ignore[attr-defined]
                              s.PersonYear.__table__, s.ClaimSubmission.__table__,  # type: ignore[attr-defined]
                              s.ClaimRow.__table__, s.ClaimReview.__table__)  # type: ignore[attr-defined]
 H = s.Hospital.__table__  # type: ignore[attr-defined]
 
-_STAMPED = {"reserve": "reserved", "finalize": "finalized", "release": "released"}
+#: what the chain records after each stamp operation (reserve -> reserved, ...)
+STAMPED = {"reserve": "reserved", "finalize": "finalized", "release": "released"}
 #: states in which a claim still holds (or will hold) money: they count towards the year
 LIVE_STATES = ("submitted", "in-review", "approved", "paid", "appealed")
 
@@ -207,15 +209,6 @@ class ClaimStore:
                              detail={"holder": "0x" + holder.hex(), "person": "0x" + person.hex(),
                                      "relation": relation})
 
-    def revoke_delegation(self, *, holder: bytes, person: bytes, actor: str) -> None:
-        with self.store._tx() as conn:
-            n = conn.execute(update(D).where(D.c.holder == holder, D.c.person == person, D.c.revoked_at.is_(None))
-                             .values(revoked_at=utcnow())).rowcount
-            if not n:
-                raise NotFound("no such delegation")
-            self.store.audit(conn, actor=actor, action="delegation.revoke", subject="0x" + person.hex()[:16],
-                             detail={"holder": "0x" + holder.hex(), "person": "0x" + person.hex()})
-
     def delegations_of(self, holder: bytes) -> list[tuple[PersonRecord, str]]:
         """The persons ``holder`` may act for, with the relation."""
         with self.store._read() as conn:
@@ -262,10 +255,6 @@ class ClaimStore:
             return None
         return bytes(row.patient), row.void_state == "voided" or bool(row.voided_on_chain), row.anchored_block
 
-    def voided_on_chain(self, fingerprint: bytes) -> bool:
-        with self.store._read() as conn:
-            return bool(_voided_on_chain(conn, [fingerprint]))
-
     # ------------------------------------------------------------------ claims
 
     def submission(self, caller: str, key: str) -> tuple[str, bytes, list[Claim]] | None:
@@ -276,11 +265,6 @@ class ClaimStore:
                 return None
             claims = self._claims(conn, CL.c.submission_id == row.id)
         return row.id, bytes(row.request_sha256), claims
-
-    def live_claim(self, fingerprint: bytes) -> Claim | None:
-        with self.store._read() as conn:
-            found = self._claims(conn, CL.c.fingerprint == fingerprint, CL.c.state != "refused")
-        return found[0] if found else None
 
     def latest_claims(self, fingerprints: Sequence[bytes]) -> dict[bytes, Claim]:
         if not fingerprints:
@@ -326,8 +310,8 @@ class ClaimStore:
                     d = draft_of(ytd)
                     live = conn.execute(_LIVE_CLAIM, {"fp": d.fingerprint}).first()
                     if live is not None:
-                        raise Conflict(f"invoice 0x{d.fingerprint.hex()} is claimed already at this payer "
-                                       f"(claim {live.id}, {live.state})")
+                        raise ClaimBlocked("duplicate", f"invoice 0x{d.fingerprint.hex()} is claimed already at "
+                                                        f"this payer (claim {live.id}, {live.state})")
                     self._insert_claim(conn, submission_id, d, now)
                     if d.state in LIVE_STATES or d.state == "nothing-payable":
                         self._add_year(conn, person, scheme, year, d.deductible_used_fen, d.amount_fen)
@@ -342,7 +326,8 @@ class ClaimStore:
             earlier = self.submission(caller, key)
             if earlier is not None and earlier[1] == request_sha256:
                 return earlier[0], earlier[2], True
-            raise Conflict("a concurrent claim on the same invoice was stored first; reload and try again") from exc
+            raise ClaimBlocked("duplicate", "a concurrent claim on the same invoice was stored first; reload and "
+                                            "try again") from exc
 
     def _lock_year(self, conn: Connection, person: bytes, scheme: str, year: int) -> tuple[int, int]:
         ensure, lock, _ = self._year_statements()
@@ -431,7 +416,7 @@ class ClaimStore:
                               r.anchored_block is not None) for r in conn.execute(q)]
 
     def apply_stamps(self, results: Sequence[tuple[StampTask, str, str | None, str | None, int | None]], *,
-                     payer_id: str, on_reserved: Callable[[Any], str]) -> list[str]:
+                     on_reserved: Callable[[Any], str]) -> list[str]:
         """Record what the chain did, in one transaction.
 
         Each result is ``(task, outcome, detail, tx, block)`` with outcome ``done`` (the
@@ -455,9 +440,9 @@ class ClaimStore:
                 if outcome == "done" and not (task.op == "reserve" and c.state == "appealed"):
                     # the common case, written with one statement per kind for the whole round
                     state = on_reserved(c) if task.op == "reserve" and c.state == "submitted" else None
-                    plain.setdefault((_STAMPED[task.op], state), []).append(
+                    plain.setdefault((STAMPED[task.op], state), []).append(
                         {"cid": task.claim_id, "tx": tx, "block": block})
-                    audits.append(("system:stamper", f"claim.{state}" if state else f"claim.stamp.{_STAMPED[task.op]}",
+                    audits.append(("system:stamper", f"claim.{state}" if state else f"claim.stamp.{STAMPED[task.op]}",
                                    task.claim_id, {"tx": tx, "block": block,
                                                    "chainClaimId": "0x" + task.chain_claim_id.hex()}))
                     changed.append(task.claim_id)
@@ -468,7 +453,7 @@ class ClaimStore:
                 action, audit_detail = "", {"tx": tx, "block": block, "chainClaimId": "0x" + task.chain_claim_id.hex()}
                 if outcome == "done":
                     values.update(chain_todo=None, stamp_tx=tx, stamp_block=block, refusal=None,
-                                  stamp=_STAMPED[task.op])
+                                  stamp=STAMPED[task.op])
                     action = f"claim.stamp.{values['stamp']}"
                     if task.op == "reserve" and c.state in ("submitted", "appealed"):
                         values["state"] = on_reserved(c) if c.state == "submitted" else "in-review"
@@ -576,9 +561,6 @@ class ClaimStore:
             if n:
                 self.store.audit(conn, actor="system:payout", action="claim.payout-held", subject=claim_id,
                                  detail={"reason": reason[:500]})
-
-    def mark_paid(self, claim_id: str, *, reference: str, paid_at: datetime) -> None:
-        self.mark_paid_many([(claim_id, reference, paid_at)])
 
     def mark_paid_many(self, payments: Sequence[tuple[str, str, datetime]]) -> None:
         """Record the bank's payments ``(claim id, reference, paid at)`` in one transaction;
@@ -742,8 +724,6 @@ def _voided_on_chain(conn: Connection, fingerprints: Sequence[bytes]) -> set[byt
 
 
 def _next_chain_id(previous: bytes, attempt: int) -> bytes:
-    from ledger.hashing import keccak256
-
     return bytes(keccak256(previous + attempt.to_bytes(4, "big")))
 
 
