@@ -408,11 +408,9 @@ _FORGERY_VERDICTS = frozenset({"tampered-or-forged", "unknown-issuer", "revoked-
 
 
 def _record_refusal(service: Any, doc: dict[str, Any]) -> None:
-    store = service.store
-    with store._tx() as conn:
-        store.audit(conn, actor="public:verify", action="verify.refused", subject=str(doc.get("status")),
-                    detail={"verdict": doc.get("status"), "issuer": (doc.get("seal") or {}).get("issuer")
-                            if isinstance(doc.get("seal"), dict) else None})
+    service.store.audit(actor="public:verify", action="verify.refused", subject=str(doc.get("status")),
+                        detail={"verdict": doc.get("status"), "issuer": (doc.get("seal") or {}).get("issuer")
+                                if isinstance(doc.get("seal"), dict) else None})
 
 
 def _decode_image(data: bytes) -> str:

@@ -243,11 +243,9 @@ class ClaimsService:
     def _record_blocked(self, principal: Principal, fps: Sequence[bytes], exc: ClaimBlocked) -> None:
         """Count a refused attempt that stored no claim (a second claim of one invoice, a
         voided invoice): the dashboard shows what the system stopped."""
-        store = self.service.store
-        with store._tx() as conn:  # type: ignore[attr-defined]
-            store.audit(conn, actor=_actor(principal), action="claim.blocked", subject=exc.reason,  # type: ignore[attr-defined]
-                        detail={"reason": exc.reason, "fingerprints": ["0x" + f.hex() for f in fps],
-                                "message": str(exc)})
+        self.service.store.audit(actor=_actor(principal), action="claim.blocked",  # type: ignore[attr-defined]
+                                 subject=exc.reason, detail={"reason": exc.reason, "message": str(exc),
+                                                             "fingerprints": ["0x" + f.hex() for f in fps]})
 
     def _draft(self, fp: bytes, person: PersonRecord, *, actor: str,
                relation: str) -> tuple[Callable[[tuple[int, int]], ClaimDraft], tuple[bytes, str, int]]:
@@ -346,6 +344,14 @@ class ClaimsService:
             raise Forbidden(f"a {principal.role.value} credential may not list claims")
         return self.store.claims(persons=[_person_arg(person)] if person else None, states=states, after=after,
                                  limit=limit)
+
+    def stats(self, principal: Principal) -> dict[str, Any]:
+        """The dashboard's raw figures (this payer's reviewers, auditors, the admin)."""
+        if principal.role is Role.PAYER:
+            self._own_payer(principal)
+        elif principal.role not in (Role.AUDITOR, Role.ADMIN):
+            raise Forbidden(f"a {principal.role.value} credential may not read the claims figures")
+        return self.store.stats()
 
     def audit(self, principal: Principal, claim_id: str) -> list[dict[str, Any]]:
         c = self.claim(principal, claim_id)

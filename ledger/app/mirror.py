@@ -18,6 +18,7 @@ The cursor (last batch's anchored block and root) is kept in the store's meta.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -132,12 +133,9 @@ class InvoiceMirror:
         return hospital, batch, items, (on_chain.block_number, b.get("anchoredTx"), None)
 
     def _audit_rejection(self, b: dict[str, Any], reason: str) -> None:
-        try:
-            with self.store._tx() as conn:
-                self.store.audit(conn, actor=f"mirror:{self.source}"[:64], action="mirror.rejected",
-                                 subject=str(b.get("root"))[:18], detail={"reason": reason[:500]})
-        except LedgerError:  # pragma: no cover - the audit is best effort; the log has it too
-            pass
+        with contextlib.suppress(LedgerError):   # best effort: the log has it too
+            self.store.audit(actor=f"mirror:{self.source}"[:64], action="mirror.rejected",
+                             subject=str(b.get("root"))[:18], detail={"reason": reason[:500]})
 
 
 def _invoice(d: dict[str, Any]) -> Invoice:

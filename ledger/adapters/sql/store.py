@@ -140,7 +140,12 @@ class SqlStore:
         stmt = self._insert(M).values(key=key, value=value)
         conn.execute(stmt.on_conflict_do_update(index_elements=[M.c.key], set_={"value": value}))
 
-    def audit(self, conn: Connection, *, actor: str, action: str, subject: str, detail: dict[str, Any]) -> None:
+    def audit(self, conn: Connection | None = None, *, actor: str, action: str, subject: str,
+              detail: dict[str, Any]) -> None:
+        """Append to the audit trail, in ``conn``'s transaction or (None) a transaction of its own."""
+        if conn is None:
+            with self._tx() as c:
+                return self.audit(c, actor=actor, action=action, subject=subject, detail=detail)
         conn.execute(insert(A).values(at=utcnow(), actor=actor, action=action, subject=subject,
                                       detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
 
