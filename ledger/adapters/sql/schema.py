@@ -180,7 +180,10 @@ class VoidRow(SQLModel, table=True):
 
     fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))
     issuer: str = Field(max_length=12, foreign_key="hospitals.institution_id")
-    reason: str = Field(max_length=200)
+    #: the hospital's words (kept here, never on chain)
+    reason: str = Field(max_length=500)
+    #: the reason code stamped on chain (``ledger.voids.VoidReason``)
+    reason_code: str = Field(max_length=32, sa_column_kwargs={"server_default": "other"})
     requested_at: datetime = Field(sa_column=_utc(nullable=False))
     state: str = Field(max_length=16)        # pending | voided | failed
     attempts: int = Field(default=0)
@@ -410,6 +413,17 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=40)
     subject: str = Field(max_length=80)
     detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Counter(SQLModel, table=True):
+    """A named event count (forged codes caught at the public verifier, ...): one row per
+    name, incremented in batches, so a flood of requests adds no rows."""
+
+    __tablename__ = "counters"
+
+    name: str = Field(primary_key=True, max_length=80)
+    count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
 
 
 class Lease(SQLModel, table=True):
