@@ -241,8 +241,8 @@ def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, thre
         return None
     from api.app import open_claims
     from ledger.adapters.bank import SimulatedBank
+    from ledger.app.access import SYSTEM
     from ledger.app.claim_worker import ClaimStamper
-    from ledger.app.service import SYSTEM
     from ledger.errors import NotFound
 
     claims = open_claims(settings, service, session.ledger)
