@@ -13,8 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import edge, problems
+from api import edge, openapi, problems
 from api.routers import batches, claims, feed, invoices, members, verify, web
+from api.schemas import InvoiceUpload
 from api.throttle import Throttle
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     claims_side = app.state.claims
     if claims_side is not None and svc.relations is None:
         svc.relations = claims_side.store   # citizens see their delegators' bills too
+    openapi.install(app, models=(InvoiceUpload,))   # the document says what the policy decides
     # in front of every route: its policy (api/policy.py) before any body is read
     edge.install(app, authenticate=claims_side.authenticate if claims_side is not None else svc.authenticate,
                  throttle=Throttle(public=settings.public_rate_limit, auth_failures=settings.auth_failure_rate_limit),

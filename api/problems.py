@@ -89,6 +89,11 @@ def problem_of(exc: LedgerError, *, instance: str | None = None) -> JSONResponse
     return problem(status, exc.kind, str(exc), instance=instance, errors=errors, headers=headers)
 
 
+def _field_path(loc: Any) -> list[Any]:
+    parts = list(loc)
+    return parts[1:] if parts and parts[0] in ("body", "query", "path", "header", "cookie") else parts
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
@@ -101,7 +106,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [FieldProblem(".".join(str(p) for p in e.get("loc", ()) if p != "body") or "(request)",
+        # the field as the client wrote it: "fingerprints.0", "Idempotency-Key", "limit" (not "query.limit")
+        errors = [FieldProblem(".".join(str(p) for p in _field_path(e.get("loc", ()))) or "(request)",
                                str(e.get("type", "invalid")), str(e.get("msg", "invalid")))
                   for e in exc.errors()]
         return problem(422, "invalid-input", "the request does not match its schema", instance=request.url.path,

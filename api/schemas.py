@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.records import InvoiceDetail, StampRecord, StoredInvoice, VoidRecord
@@ -12,6 +13,29 @@ from ledger.records import InvoiceDetail, StampRecord, StoredInvoice, VoidRecord
 
 def _hex(b: bytes | None) -> str | None:
     return None if b is None else "0x" + bytes(b).hex()
+
+
+#: a 32-byte hash as the API writes it (fingerprints, batch roots)
+HASH32_PATTERN = r"^0[xX][0-9a-fA-F]{64}$"
+#: a person's pseudonym (64 hex digits, 0x optional)
+PERSON_PATTERN = r"^(0[xX])?[0-9a-fA-F]{64}$"
+CLAIM_ID_PATTERN = r"^clm_[0-9a-f]{20}$"
+#: a GB 11643 resident ID: 6-digit region, birth date, 3-digit sequence, check character
+#: (the check character's MOD 11-2 rule is checked too, see ``ledger.identity``)
+RESIDENT_ID_PATTERN = r"^ *[0-9]{6}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx] *$"
+CLAIM_STATES = ("submitted", "in-review", "approved", "paid", "appealed", "rejected", "refused", "nothing-payable",
+                "clawback")
+
+FingerprintPath = Annotated[str, Path(pattern=HASH32_PATTERN, description="the invoice's fingerprint: 0x + 64 hex")]
+RootPath = Annotated[str, Path(pattern=HASH32_PATTERN, description="the batch's Merkle root: 0x + 64 hex")]
+ClaimIdPath = Annotated[str, Path(pattern=CLAIM_ID_PATTERN, description="the claim's id, clm_ + 20 hex")]
+
+
+def resident_id_field(description: str, **default: Any) -> Any:
+    """A resident ID in a request body (``format: resident-id`` names the check-character rule);
+    ``default=None`` makes it optional."""
+    return Field(pattern=RESIDENT_ID_PATTERN, description=description, json_schema_extra={"format": "resident-id"},
+                 **default)
 
 
 class Problem(BaseModel):
@@ -186,9 +210,9 @@ class VoidIn(BaseModel):
 
 class HospitalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    institutionId: str = Field(examples=["H33010200001"])
-    name: str = Field(min_length=1, max_length=200)
-    region: str = Field(min_length=1, max_length=64, examples=["330100"])
+    institutionId: str = Field(pattern=r"^H[0-9]{11}$", examples=["H33010200001"])
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    region: str = Field(min_length=1, max_length=64, pattern=r"\S", examples=["330100"])
 
 
 class HospitalOut(BaseModel):
@@ -203,7 +227,8 @@ class HospitalOut(BaseModel):
 class CredentialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["hospital", "payer", "auditor", "admin", "clerk"]
-    subject: str = Field(min_length=1, max_length=32)
+    subject: str = Field(pattern=r"^[\x20-\x7e]{1,32}$",
+                         description="institution id (hospital, clerk), payer id, or a name (printable ASCII)")
     label: str = Field(default="", max_length=200)
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep, ServiceDep
 from api.routers.invoices import _PROBLEMS
+from api.schemas import FingerprintPath, RootPath
 from ledger.app.service import parse_hash_arg
 from ledger.errors import LedgerError, NotFound
 
@@ -16,7 +17,7 @@ router = APIRouter(tags=["chain"])
 
 
 @router.get("/v1/batches/{root}", responses=_PROBLEMS, summary="A Merkle batch: issuer, leaves and anchor")
-def get_batch(root: str, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_batch(root: RootPath, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
     batch, info = service.batch(principal, root)
     return {
         "root": "0x" + bytes(batch.root).hex(), "issuer": batch.issuer, "leafCount": batch.leaf_count,
@@ -43,7 +44,7 @@ def health(service: ServiceDep) -> JSONResponse:
 
 @router.get("/v1/proofs/{fingerprint}", responses=_PROBLEMS,
             summary="The inclusion proof of an anchored invoice (public: anyone holding the invoice may verify)")
-def get_proof(fingerprint: str, service: ServiceDep) -> dict[str, Any]:
+def get_proof(fingerprint: FingerprintPath, service: ServiceDep) -> dict[str, Any]:
     """``ebill-inclusion-proof/v1`` (the document `ebill verify-proof` checks against the chain).
 
     Public on purpose: it holds only the fingerprint, total, issuer, batch root and

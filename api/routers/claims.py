@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep
 from api.routers.invoices import _PROBLEMS
+from api.schemas import (
+    CLAIM_ID_PATTERN,
+    CLAIM_STATES,
+    PERSON_PATTERN,
+    ClaimIdPath,
+    resident_id_field,
+)
 from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
 from ledger.errors import LedgerError
@@ -40,10 +47,14 @@ ClaimsDep = Annotated[ClaimsService, Depends(get_claims)]
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    fingerprints: list[str] = Field(min_length=1, max_length=20, description="invoice fingerprints (0x + 64 hex)")
-    for_: str | None = Field(default=None, alias="for",
+    # lower-case hex, as every answer of the API writes fingerprints: "0xAB…" and "0xab…" are one
+    # invoice, and a list that names one invoice twice is refused rather than guessed at
+    fingerprints: list[Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]] = Field(
+        min_length=1, max_length=20, json_schema_extra={"uniqueItems": True},
+        description="invoice fingerprints (0x + 64 lower-case hex), each at most once")
+    for_: str | None = Field(default=None, alias="for", pattern=PERSON_PATTERN,
                              description="pseudonym of a person who delegated to the caller (citizens)")
-    nationalId: str | None = Field(default=None, description="the citizen's resident ID (claims-window clerks)")
+    nationalId: str | None = resident_id_field("the citizen's resident ID (claims-window clerks)", default=None)
 
 
 class ReasonIn(BaseModel):
@@ -52,33 +63,43 @@ class ReasonIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+class RequiredReasonIn(BaseModel):
+    """A reason the citizen can read (a rejection, an appeal): some non-blank text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
 class PersonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    nationalId: str
-    name: str = ""
-    category: str
+    nationalId: str = resident_id_field("the person's resident ID (only its pseudonym is stored)")
+    name: str = Field(default="", max_length=100)
+    category: Literal["employee", "retired", "resident"]
 
 
 class DelegationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    holderNationalId: str
-    personNationalId: str
-    relation: str
+    holderNationalId: str = resident_id_field("who may claim for the person")
+    personNationalId: str = resident_id_field("the person claimed for")
+    relation: Literal["spouse", "parent", "child", "guardian", "other"]
 
 
 @router.get("/me/invoices", responses=_PROBLEMS,
             summary="The citizen's self-paid invoices, matched by pseudonym, with what is claimable")
 def my_invoices(claims: ClaimsDep, principal: PrincipalDep,
-                for_: Annotated[str | None, Query(alias="for")] = None) -> dict[str, Any]:
+                for_: Annotated[str | None, Query(alias="for", pattern=PERSON_PATTERN)] = None) -> dict[str, Any]:
     return claims.my_invoices(principal, for_person=for_)
 
 
 @router.post("/claims", status_code=201, responses=_PROBLEMS,
              summary="One touch: claim one or more invoices (answers once the chain reserved them)")
 async def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal: PrincipalDep, request: Request,
-                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> dict[str, Any]:
+                 idempotency_key: Annotated[str, Header(alias="Idempotency-Key", pattern=r"^[\x21-\x7e]{8,128}$",
+                                                        description="the same on every retry of this claim")],
+                 ) -> dict[str, Any]:
     # deciding and storing is blocking work (database, rules, a chain read): a worker thread does it;
     # the wait for the chain holds no thread, so hundreds of claims can wait for one block at once
     submission, stored, replay = await run_in_threadpool(
@@ -94,31 +115,34 @@ async def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal
 
 
 @router.get("/claims", responses=_PROBLEMS, summary="Claims: the citizen's own (and delegators'); all for payers")
-def list_claims(claims: ClaimsDep, principal: PrincipalDep, state: str | None = None, person: str | None = None,
-                after: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+def list_claims(claims: ClaimsDep, principal: PrincipalDep,
+                state: Annotated[Literal[CLAIM_STATES] | None, Query()] = None,  # type: ignore[valid-type]
+                person: Annotated[str | None, Query(pattern=PERSON_PATTERN)] = None,
+                after: Annotated[str | None, Query(pattern=CLAIM_ID_PATTERN, description="claim id cursor")] = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     found = claims.claims(principal, state=state, person=person, after=after, limit=limit)
     return {"claims": [claims.claim_json(c) for c in found],
             "next": found[-1].id if len(found) == limit else None}
 
 
 @router.get("/claims/{claim_id}", responses=_PROBLEMS, summary="One claim: state, decision line by line, stamp")
-def get_claim(claim_id: str, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_claim(claim_id: ClaimIdPath, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     return claims.claim_json(claims.claim(principal, claim_id))
 
 
 @router.get("/claims/{claim_id}/audit", responses=_PROBLEMS, summary="Every state change of a claim: who, when, why")
-def claim_audit(claim_id: str, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+def claim_audit(claim_id: ClaimIdPath, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     return {"entries": [{**e, "at": e["at"].isoformat()} for e in claims.audit(principal, claim_id)]}
 
 
 @router.post("/claims/{claim_id}/appeal", responses=_PROBLEMS, summary="Appeal a rejection once (citizen)")
-def appeal(claim_id: str, body: ReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+def appeal(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     return claims.claim_json(claims.appeal(principal, claim_id, reason=body.reason))
 
 
 @router.post("/claims/{claim_id}/approve", responses=_PROBLEMS,
              summary="Approve a claim in review (payer reviewer; two different reviewers above the threshold)")
-def approve(claim_id: str, body: ReasonIn, response: Response, claims: ClaimsDep,
+def approve(claim_id: ClaimIdPath, body: ReasonIn, response: Response, claims: ClaimsDep,
             principal: PrincipalDep) -> dict[str, Any]:
     c = claims.review(principal, claim_id, verdict="approve", reason=body.reason)
     if c.state == "in-review":
@@ -127,7 +151,7 @@ def approve(claim_id: str, body: ReasonIn, response: Response, claims: ClaimsDep
 
 
 @router.post("/claims/{claim_id}/reject", responses=_PROBLEMS, summary="Reject a claim in review, with a reason")
-def reject(claim_id: str, body: ReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+def reject(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     return claims.claim_json(claims.review(principal, claim_id, verdict="reject", reason=body.reason))
 
 
@@ -141,7 +165,8 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep, minAmountFen: int |
 
 
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")
-def enrol(body: list[PersonIn], claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+def enrol(body: Annotated[list[PersonIn], Field(min_length=1, max_length=20_000)], claims: ClaimsDep,
+          principal: PrincipalDep) -> dict[str, Any]:
     n = claims.enrol([(p.nationalId, p.name, p.category) for p in body], by=principal)
     return {"enrolled": n}
 

@@ -21,7 +21,9 @@ router = APIRouter(prefix="/v1/feed", tags=["feed"])
 
 @router.get("/batches", responses=_PROBLEMS,
             summary="Anchored batches after a cursor, with hospitals and sealed invoices (payer, auditor)")
-def feed_batches(service: ServiceDep, principal: PrincipalDep, after: str | None = None,
+def feed_batches(service: ServiceDep, principal: PrincipalDep,
+                 after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}:0x[0-9a-fA-F]{64}$",
+                                                    description="<block>:<root> from the previous page")] = None,
                  limit: Annotated[int, Query(ge=1, le=32)] = 4) -> dict[str, Any]:
     cursor = None
     if after:

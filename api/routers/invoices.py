@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.deps import PrincipalDep, ServiceDep, SettingsDep
 from api.problems import PayloadTooLarge, UnsupportedMediaType, problem
 from api.schemas import (
+    FingerprintPath,
     InvoiceList,
     InvoiceOut,
     InvoiceSummary,
@@ -157,7 +158,7 @@ _FP = Annotated[str, "fingerprint"]
 
 @router.get("/{fingerprint}", response_model=InvoiceOut, responses=_PROBLEMS,
             summary="Status, anchor, inclusion proof, void and reimbursement stamps of an invoice")
-def get_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> InvoiceOut:
+def get_invoice(fingerprint: FingerprintPath, service: ServiceDep, principal: PrincipalDep) -> InvoiceOut:
     detail = service.invoice(principal, fingerprint)
     proof = service.inclusion(detail) if detail.invoice.anchored_block is not None else None
     domain = service.qr_domain
@@ -166,7 +167,7 @@ def get_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep) 
 
 
 @router.get("/{fingerprint}/fee-lines", responses=_PROBLEMS, summary="The itemised fee lines of an invoice")
-def get_fee_lines(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_fee_lines(fingerprint: FingerprintPath, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
     lines = service.fee_lines(principal, fingerprint)
     return {"fingerprint": fingerprint.lower(), "feeLines": [{
         "seq": li["seq"], "itemCode": li["item_code"], "itemName": li["item_name"], "category": li["category"],
@@ -176,7 +177,7 @@ def get_fee_lines(fingerprint: str, service: ServiceDep, principal: PrincipalDep
 
 @router.get("/{fingerprint}/fee-lines/{seq}/disclosure", responses=_PROBLEMS,
             summary="Selective disclosure of one fee line with its Merkle proof (the issuing hospital)")
-def disclose_fee_line(fingerprint: str, seq: Annotated[int, Path(ge=1, le=10**6)], service: ServiceDep,
+def disclose_fee_line(fingerprint: FingerprintPath, seq: Annotated[int, Path(ge=1, le=10**6)], service: ServiceDep,
                       principal: PrincipalDep) -> dict[str, Any]:
     """``ebill-fee-line-disclosure/v1``: the line (with its salt), the invoice header and the
     proof from the line to the header's fee-lines root; `ebill verify-line` checks it."""
@@ -186,7 +187,7 @@ def disclose_fee_line(fingerprint: str, seq: Annotated[int, Path(ge=1, le=10**6)
 @router.get("/{fingerprint}/qr", responses={**_PROBLEMS, 200: {"content": {
     "text/plain": {}, "image/svg+xml": {}, "image/png": {}}}},
     summary="The signed QR payload (text), or its image with ?format=svg|png")
-def get_qr(fingerprint: str, service: ServiceDep, principal: PrincipalDep,
+def get_qr(fingerprint: FingerprintPath, service: ServiceDep, principal: PrincipalDep,
            format: Annotated[str, Query(pattern="^(text|svg|png)$")] = "text") -> Response:
     qr = service.invoice(principal, fingerprint).invoice.qr
     if format == "text":
@@ -200,19 +201,19 @@ def get_qr(fingerprint: str, service: ServiceDep, principal: PrincipalDep,
 
 @router.post("/{fingerprint}/void", status_code=202, response_model=VoidOut, responses=_PROBLEMS,
              summary="Void / refund an invoice (red-letter reversal); stamped on chain shortly after")
-def void_invoice(fingerprint: str, body: VoidIn, service: ServiceDep, principal: PrincipalDep) -> VoidOut:
+def void_invoice(fingerprint: FingerprintPath, body: VoidIn, service: ServiceDep, principal: PrincipalDep) -> VoidOut:
     return VoidOut.of(service.request_void(principal, fingerprint, reason=body.reason))
 
 
 @router.get("/{fingerprint}/qr.png", responses={**_PROBLEMS, 200: {"content": {"image/png": {}}}},
             summary="The invoice's QR code as PNG")
-def get_qr_png(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
+def get_qr_png(fingerprint: FingerprintPath, service: ServiceDep, principal: PrincipalDep) -> Response:
     return get_qr(fingerprint, service, principal, format="png")
 
 
 @router.get("/{fingerprint}/qr.svg", responses={**_PROBLEMS, 200: {"content": {"image/svg+xml": {}}}},
             summary="The invoice's QR code as SVG")
-def get_qr_svg(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
+def get_qr_svg(fingerprint: FingerprintPath, service: ServiceDep, principal: PrincipalDep) -> Response:
     return get_qr(fingerprint, service, principal, format="svg")
 
 
@@ -226,7 +227,7 @@ def _printable(fingerprint: str, service: LedgerService, principal: Principal) -
 
 @router.get("/{fingerprint}/print", responses={**_PROBLEMS, 200: {"content": {"text/html": {}, "application/pdf": {}}}},
             summary="The printable invoice (HTML, or PDF with ?format=pdf: header, fee lines, amounts, QR code)")
-def print_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep,
+def print_invoice(fingerprint: FingerprintPath, service: ServiceDep, principal: PrincipalDep,
                   format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html") -> Response:
     if format == "pdf":
         return print_invoice_pdf(fingerprint, service, principal)
@@ -239,7 +240,7 @@ def print_invoice(fingerprint: str, service: ServiceDep, principal: PrincipalDep
 
 @router.get("/{fingerprint}/print.pdf", responses={**_PROBLEMS, 200: {"content": {"application/pdf": {}}}},
             summary="The printable invoice as PDF (A4; multi-page for long invoices)")
-def print_invoice_pdf(fingerprint: str, service: ServiceDep, principal: PrincipalDep) -> Response:
+def print_invoice_pdf(fingerprint: FingerprintPath, service: ServiceDep, principal: PrincipalDep) -> Response:
     from ledger.adapters.invoice_pdf import render_invoice_pdf
 
     doc, lines, hospital_name = _printable(fingerprint, service, principal)

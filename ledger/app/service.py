@@ -185,8 +185,8 @@ class LedgerService:
             raise InvalidInput.single("role", "enum", "citizens sign in with their e-voucher, not an API token")
         if role in (Role.HOSPITAL, Role.CLERK):
             self.store.hospital(subject)  # raises NotFound (a clerk works at a hospital's claims window)
-        elif not subject or len(subject) > 32 or not subject.isascii():
-            raise InvalidInput.single("subject", "pattern", "subject must be 1-32 ASCII characters")
+        elif not 1 <= len(subject) <= 32 or not all(" " <= ch <= "~" for ch in subject):
+            raise InvalidInput.single("subject", "pattern", "subject must be 1-32 printable ASCII characters")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         self.store.add_credential(CredentialRecord(key_id, role, subject, hashlib.sha256(secret.encode()).digest(),

@@ -83,7 +83,7 @@ class ClaimsStack(Stack):
 def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,
                       two_reviewers_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
                       run_stamper: bool = True, rulebook: RuleBook | None = None,
-                      schemes: dict[str, str] | None = None) -> ClaimsStack:
+                      schemes: dict[str, str] | None = None, **settings_: Any) -> ClaimsStack:
     upgrade(url)
     store = SqlStore.open(url)
     service = LedgerService(store, pepper=PEPPER, passphrase="api test passphrase")
@@ -99,7 +99,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     claims.register_payer(payer_id=payer, name=f"payer {payer}", by=SYSTEM)
     bank = SimulatedBank(tmp_path / f"bank-{payer}.sqlite")
     stamper = ClaimStamper(claims, session, bank)
-    settings = Settings(home=tmp_path, db=url, chain="embedded", claim_wait=10.0, payer_id=payer)
+    settings = Settings(home=tmp_path, db=url, chain="embedded", claim_wait=10.0, payer_id=payer, **settings_)
     client = TestClient(create_app(settings, service=service, chain=session.ledger, claims_service=claims),
                         raise_server_exceptions=False)
     ds = dataset()
