@@ -253,7 +253,7 @@ class ChainWorker:
             try:
                 receipt = self.ledger.void_invoice(
                     hospital=signer, fingerprint=void.fingerprint, total_fen=total, batch_root=MerkleRoot(root),
-                    proof=proof.proof, reason=void.reason)
+                    proof=proof.proof, reason=void.reason_code)
             except ContractReverted as exc:
                 if exc.error == "InvoiceAlreadyVoided":
                     continue  # voided before a crash: the indexer records it from the event
