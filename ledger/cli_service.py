@@ -184,7 +184,8 @@ def serve(
             from ledger.adapters import anvil
 
             started_node = anvil.status(settings.home / "node") is None
-        session = _cli.open_session(chain, rpc_url, key, settings.home, autostart=True)
+        session = _cli.open_session(chain, rpc_url, key, settings.home, autostart=True,
+                                    passphrase=settings.passphrase)
         changed = service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         worker = ChainWorker(service, session, max_leaves=batch_max_leaves,
                              max_age=_seconds(batch_max_age))
@@ -354,7 +355,8 @@ def reindex(
     with _cli.errors():
         settings = _settings(home, db)
         service = _service(settings)
-        session = _cli.open_session(chain, rpc_url, None, settings.home, deploy=False)
+        session = _cli.open_session(chain, rpc_url, None, settings.home, deploy=False,
+                                    passphrase=settings.passphrase)
         service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         count = ChainWorker(service, session).reindex(reason="ebill reindex")
         counts = service.store.counts()

@@ -272,8 +272,8 @@ class ChainWorker:
         return not self._keyless[institution_id]
 
     def _load_key(self, institution_id: str, account: str) -> None:
-        # the keyring holds keys in memory only; they are never written to the dev
-        # deployment record (ChainSession.hospitals), which is unencrypted
+        # the keyring holds keys in memory only; the service's hospital keys live sealed in
+        # its store and are never added to the deployment record (ChainSession.hospitals)
         if account not in self.session.keyring:
             self.session.keyring.add("0x" + self.service.private_key(institution_id).hex())
         self._accounts[institution_id] = account

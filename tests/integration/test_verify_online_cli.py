@@ -64,7 +64,7 @@ def test_invoice_state_raw_call_matches_the_contract_call(tmp_path: Path) -> Non
     from ledger.errors import ContractReverted
 
     with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
-        session = open_node("anvil", url=node.url, home=tmp_path)
+        session = open_node("anvil", url=node.url, home=tmp_path, passphrase="raw call test passphrase")
         session.ensure_hospital("H33010200001")
         ledger = session.ledger
         fp = b"\x05" * 32
