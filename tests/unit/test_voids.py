@@ -89,3 +89,16 @@ def test_a_repeat_asks_for_nothing_new() -> None:
     assert VoidReason.parse("amount-error") is VoidReason.AMOUNT_ERROR
     with pytest.raises(InvalidInput):
         VoidReason.parse("amount")
+
+
+@pytest.mark.parametrize("strings", ["api/web/console/strings.js", "api/web/app/strings.js"])
+def test_the_web_labels_are_the_codes_labels(strings: str) -> None:
+    """The console and the citizens' app name each code as ledger/voids.py does (English table
+    first, then Chinese), so a new or renamed code cannot go unlabelled."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / strings).read_text(encoding="utf-8")
+    for code in VoidReason:
+        found = re.findall(rf"""['"]?void_{re.escape(code.value)}['"]?\s*:\s*'([^']*)'""", text)
+        assert found == [code.label_en, code.label_zh], code
