@@ -191,7 +191,7 @@ class VoidIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reasonCode: VoidReason | None = Field(
         default=None, examples=["refund"],
-        description="stamped on chain: " + "; ".join(f"`{r.value}`: {r.meaning}" for r in VoidReason))
+        description="the reason stamped on chain:\n" + "\n".join(f"- `{r.value}`: {r.meaning}" for r in VoidReason))
     reason: str | None = Field(default=None, max_length=MAX_NOTE_CHARS, examples=["退费：患者取消检查"],
                                description=f"the hospital's note, up to {MAX_NOTE_CHARS} characters; kept in its "
                                            "database, never on chain")

@@ -332,10 +332,11 @@ class _NoProofs:
 
 
 class _Prefetched:
-    """The chain view, proof source and stamp source of one request, answering from what
-    was fetched for it: the batch root as the chain records it, the contract's invoice
-    record, and the proof checked locally as the contract's ``isAnchored`` does
-    (OpenZeppelin MerkleProof, which ``ledger.merkle`` reproduces and the tests cross-check)."""
+    """The chain view, proof source, stamp source and void source of one request, answering
+    from what was fetched for it: the batch root as the chain records it, the contract's
+    invoice record, a voided invoice's void event, and the proof checked locally as the
+    contract's ``isAnchored`` does (OpenZeppelin MerkleProof, which ``ledger.merkle``
+    reproduces and the tests cross-check)."""
 
     def __init__(self, chain: Any, inclusion: InvoiceInclusion | None, batch: AnchoredBatch | None,
                  state: InvoiceChainState | None, stamps: list[Stamp], void: ChainVoid | None = None) -> None:
