@@ -196,7 +196,7 @@ def open_node(
     if record_path.exists():
         doc = _read_record(record_path)
         if doc["chainId"] == chain_id and w3.eth.get_code(Web3.to_checksum_address(doc["contract"])):
-            unsealed = "sealedKey" not in doc["governance"]
+            unsealed = "keystore" not in doc
             vault = _open_keys(doc, record_path, passphrase, keyring) if passphrase is not None else None
             ledger = Web3Ledger(w3, address=doc["contract"], keyring=keyring,
                                 relayer=doc["governance"]["address"], funder=funder)
@@ -250,9 +250,10 @@ def _read_record(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
         if not isinstance(doc, dict) or not isinstance(doc["chainId"], int) or not isinstance(doc["contract"], str):
             raise ValueError("expected an object with chainId, contract and the accounts")
+        held = "sealedKey" if "keystore" in doc else "key"   # the first format held raw keys
         for entry in [doc["governance"], *doc["hospitals"].values(), *doc["payers"].values()]:
-            if not isinstance(entry["address"], str) or not ("sealedKey" in entry or "key" in entry):
-                raise ValueError(f"an account entry without its key: {entry.get('address')!r}")
+            if not isinstance(entry["address"], str) or not isinstance(entry.get(held), str):
+                raise ValueError(f"the account {entry.get('address')!r} has no {held}")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput.single(str(path), "deployment-record",
                                   f"not a readable deployment record: {type(exc).__name__}: {exc}") from None
