@@ -13,8 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import problems
+from api import edge, problems
 from api.routers import batches, claims, feed, invoices, members, verify, web
+from api.throttle import Throttle
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
@@ -57,6 +58,14 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.include_router(claims.router)
     app.include_router(feed.router)
     app.include_router(web.router)  # the citizens' app (/app/) and the staff console (/console/)
+    claims_side = app.state.claims
+    if claims_side is not None and svc.relations is None:
+        svc.relations = claims_side.store   # citizens see their delegators' bills too
+    # in front of every route: its policy (api/policy.py) before any body is read
+    edge.install(app, authenticate=claims_side.authenticate if claims_side is not None else svc.authenticate,
+                 throttle=Throttle(public=settings.public_rate_limit, auth_failures=settings.auth_failure_rate_limit),
+                 payer_id=claims_side.payer_id if claims_side is not None else None,
+                 upload_limit=settings.max_body_bytes)
     return app
 
 

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ledger.app.service import LedgerService, Principal
+from ledger.app.access import Principal
+from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
+from ledger.errors import Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False,
                      description="API token `ebill_<key id>_<secret>`, or a citizen's e-voucher (JWT)")
@@ -26,11 +28,14 @@ ServiceDep = Annotated[LedgerService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_principal(request: Request, service: ServiceDep,
+def get_principal(request: Request,
                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    token = creds.credentials if creds else None
-    claims = getattr(request.app.state, "claims", None)   # citizens' e-vouchers are the claims service's
-    return claims.authenticate(token) if claims is not None else service.authenticate(token)
+    """The caller, authenticated and admitted to this route by the edge (:mod:`api.edge`)
+    before the body was read (``creds`` only documents the scheme in OpenAPI)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise Unauthenticated("missing credential: send `Authorization: Bearer …`")
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

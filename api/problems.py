@@ -19,14 +19,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.adapters.bank import BankUnavailable
 from ledger.adapters.sql.store import StoreUnavailable
-from ledger.app.service import Forbidden, Unauthenticated
 from ledger.errors import (
     ChainUnavailable,
     Conflict,
     FieldProblem,
+    Forbidden,
     InvalidInput,
     LedgerError,
     NotFound,
+    RateLimited,
+    Unauthenticated,
     VerificationError,
 )
 from ledger.evoucher import InvalidVoucher
@@ -37,7 +39,7 @@ PROBLEM_BASE = "https://ebill-ledger.example/problems/"
 PROBLEM_JSON = "application/problem+json"
 
 _STATUS: list[tuple[type[LedgerError], int]] = [
-    (InvalidInput, 422), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+    (InvalidInput, 422), (Unauthenticated, 401), (RateLimited, 429), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
     (VerificationError, 422), (ChainUnavailable, 503), (StoreUnavailable, 503),
 ]
 
@@ -75,6 +77,18 @@ def status_of(exc: LedgerError) -> int:
     return 500
 
 
+def problem_of(exc: LedgerError, *, instance: str | None = None) -> JSONResponse:
+    """The problem response of ``exc`` (its status by class, and the headers that status needs)."""
+    status = status_of(exc)
+    headers = None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="ebill"'}
+    elif isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    errors = exc.problems if isinstance(exc, InvalidInput) else ()
+    return problem(status, exc.kind, str(exc), instance=instance, errors=errors, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
@@ -83,9 +97,7 @@ def install(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        headers = {"WWW-Authenticate": 'Bearer realm="ebill"'} if status == 401 else None
-        errors = exc.problems if isinstance(exc, InvalidInput) else ()
-        return problem(status, exc.kind, str(exc), instance=request.url.path, errors=errors, headers=headers)
+        return problem_of(exc, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -55,7 +55,7 @@ def payer_register(
     db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
     """Create a payer and its chain account; the running service registers it on chain."""
-    from ledger.app.service import SYSTEM
+    from ledger.app.access import SYSTEM
 
     with _cli.errors():
         record = _claims(home, db, payer_id).register_payer(payer_id=payer_id, name=name, by=SYSTEM)
@@ -81,7 +81,7 @@ def person_enrol(
     payer: PayerOpt = None, db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
     """Enrol insured persons with this payer (only a pseudonym of the ID is stored)."""
-    from ledger.app.service import SYSTEM
+    from ledger.app.access import SYSTEM
 
     entries: list[tuple[str, str, str]] = []
     if from_csv is not None:
@@ -124,7 +124,7 @@ def citizen_delegate(
     payer: PayerOpt = None, db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
     """Record a delegation: the holder may see and claim the other person's invoices."""
-    from ledger.app.service import SYSTEM
+    from ledger.app.access import SYSTEM
 
     with _cli.errors():
         _claims(home, db, payer).delegate(holder_id=holder, person_id=for_, relation=relation, by=SYSTEM)

@@ -244,8 +244,8 @@ def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, thre
         return None
     from api.app import open_claims
     from ledger.adapters.bank import SimulatedBank
+    from ledger.app.access import SYSTEM
     from ledger.app.claim_worker import ClaimStamper
-    from ledger.app.service import SYSTEM
     from ledger.errors import NotFound
 
     claims = open_claims(settings, service, session.ledger)
@@ -309,7 +309,8 @@ def void(
     it; the running service's chain worker stamps its reason code on chain within a tick.
     Repeating a recorded void shows it; another reason for a voided invoice is refused.
     """
-    from ledger.app.service import Principal, parse_hash_arg
+    from ledger.app.access import Principal
+    from ledger.app.service import parse_hash_arg
     from ledger.errors import FieldProblem
     from ledger.records import Role
     from ledger.voids import VoidRequest

@@ -7,6 +7,9 @@ and the API maps it to RFC 9457 problem responses in one place::
     LedgerError
     ├── InvalidInput                 malformed input; names the field and the rule
     │   └── InvalidInvoice           one or more invoice fields break a rule
+    ├── Unauthenticated              no valid credential was presented
+    ├── Forbidden                    the credential's role may not do this
+    │   └── RateLimited              too many requests from one client; retry later
     ├── NotFound                     no such invoice / batch / account
     ├── Conflict                     the request contradicts recorded state
     │   └── AlreadyAnchored          the batch root is on chain already
@@ -69,6 +72,28 @@ class InvalidInvoice(InvalidInput):
     """An invoice or one of its fee lines breaks a validation rule."""
 
     kind = "invalid-invoice"
+
+
+class Unauthenticated(LedgerError):
+    """No valid credential was presented."""
+
+    kind = "unauthenticated"
+
+
+class Forbidden(LedgerError):
+    """The caller is authenticated but its role may not do this."""
+
+    kind = "forbidden"
+
+
+class RateLimited(Forbidden):
+    """Too many requests from one client in a window; ``retry_after`` seconds until the next is allowed."""
+
+    kind = "rate-limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NotFound(LedgerError):

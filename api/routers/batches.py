@@ -11,16 +11,13 @@ from api.deps import PrincipalDep, ServiceDep
 from api.routers.invoices import _PROBLEMS
 from ledger.app.service import parse_hash_arg
 from ledger.errors import LedgerError, NotFound
-from ledger.records import Role
 
 router = APIRouter(tags=["chain"])
 
 
 @router.get("/v1/batches/{root}", responses=_PROBLEMS, summary="A Merkle batch: issuer, leaves and anchor")
 def get_batch(root: str, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
-    batch, info = service.store.batch(parse_hash_arg(root, "root"))
-    if principal.role is Role.HOSPITAL and batch.issuer != principal.subject:
-        raise NotFound(f"no batch with root {root}")
+    batch, info = service.batch(principal, root)
     return {
         "root": "0x" + bytes(batch.root).hex(), "issuer": batch.issuer, "leafCount": batch.leaf_count,
         "state": info["state"], "sealedAt": info["sealed_at"].isoformat(),

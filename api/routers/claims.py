@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep
 from api.routers.invoices import _PROBLEMS
+from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
-from ledger.app.service import Principal
 from ledger.errors import LedgerError
 
 router = APIRouter(prefix="/v1", tags=["claims"])

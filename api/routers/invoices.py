@@ -22,7 +22,8 @@ from api.schemas import (
     VoidIn,
     VoidOut,
 )
-from ledger.app.service import ItemResult, LedgerService, Principal, UploadReport
+from ledger.app.access import Principal
+from ledger.app.service import ItemResult, LedgerService, UploadReport
 from ledger.formats import Limits, UploadPart, detect_format, read_upload
 from ledger.formats.upload import HEAD_BYTES
 from ledger.records import UploadStatus

@@ -35,8 +35,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ledger.adapters.sql.claims_store import LIVE_STATES, Claim, ClaimDraft, ClaimStore, PayerRecord, PersonRecord
-from ledger.app.service import Forbidden, LedgerService, Principal, Unauthenticated, parse_hash_arg
-from ledger.errors import ClaimBlocked, Conflict, InvalidInput, LedgerError, NotFound
+from ledger.app.access import Principal, Reach, authorize, citizen_person
+from ledger.app.service import LedgerService, parse_hash_arg
+from ledger.errors import ClaimBlocked, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, Unauthenticated
 from ledger.hashing import keccak256
 from ledger.identity import pseudonymise
 from ledger.ports import InvoiceChainState
@@ -106,9 +107,7 @@ class ClaimsService:
         return self.service.authenticate(token)
 
     def person_of(self, principal: Principal) -> bytes:
-        if principal.role is not Role.CITIZEN:
-            raise Forbidden(f"a {principal.role.value} credential has no invoices of its own (citizens only)")
-        return bytes.fromhex(principal.subject)
+        return citizen_person(principal)
 
     def me(self, principal: Principal) -> dict[str, Any]:
         person = self.person_of(principal)
@@ -145,6 +144,7 @@ class ClaimsService:
     # ------------------------------------------------------------------ the citizen's invoices
 
     def my_invoices(self, principal: Principal, *, for_person: str | None = None) -> dict[str, Any]:
+        authorize(principal, "claim.invoices", payer_id=self.payer_id)
         person, _ = self._acting_for(principal, for_person, None)
         enrolled = self.store.person(person)
         rows = self.store.invoices_of(person)
@@ -203,7 +203,10 @@ class ClaimsService:
 
     def submit(self, principal: Principal, *, fingerprints: Sequence[str], idempotency_key: str | None,
                for_person: str | None = None, national_id: str | None = None) -> tuple[str, list[Claim], bool]:
-        """Decide and store one claim per invoice (all or none); (submission id, claims, replayed)."""
+        """Decide and store one claim per invoice (all or none); (submission id, claims, replayed).
+
+        A claims-window clerk files only on its own hospital's invoices (any other is "not found")."""
+        authorize(principal, "claim.submit", payer_id=self.payer_id)
         if not idempotency_key or not _IDEM_RE.match(idempotency_key):
             raise InvalidInput.single("Idempotency-Key", "required",
                                       "send an Idempotency-Key header of 8-128 visible ASCII characters, "
@@ -230,7 +233,8 @@ class ClaimsService:
         try:
             drafts, keys = [], []
             for fp in fps:
-                draft_of, key = self._draft(fp, enrolled, actor=_actor(principal), relation=relation)
+                draft_of, key = self._draft(fp, enrolled, actor=_actor(principal), relation=relation,
+                                            window=principal.subject if principal.role is Role.CLERK else None)
                 drafts.append(draft_of)
                 keys.append(key)
             return self.store.submit(submission_id="sub_" + secrets.token_hex(10), caller=caller,
@@ -247,8 +251,9 @@ class ClaimsService:
                                  subject=exc.reason, detail={"reason": exc.reason, "message": str(exc),
                                                              "fingerprints": ["0x" + f.hex() for f in fps]})
 
-    def _draft(self, fp: bytes, person: PersonRecord, *, actor: str,
-               relation: str) -> tuple[Callable[[tuple[int, int]], ClaimDraft], tuple[bytes, str, int]]:
+    def _draft(self, fp: bytes, person: PersonRecord, *, actor: str, relation: str,
+               window: str | None = None) -> tuple[Callable[[tuple[int, int]], ClaimDraft], tuple[bytes, str, int]]:
+        """Decide the claim of one invoice (``window``: the hospital of the filing clerk)."""
         name = "0x" + fp.hex()
         target = self.store.claim_target(fp)
         if target is None or target[0] != person.pseudonym:
@@ -259,6 +264,8 @@ class ClaimsService:
         if anchored_block is None:
             raise Conflict(f"invoice {name} is not anchored on chain yet; it becomes claimable within seconds")
         invoice = self.service.store.sealed_invoice(fp).invoice  # type: ignore[attr-defined]
+        if window is not None and invoice.issuer != window:
+            raise NotFound(f"no invoice {name}")  # a claims window files on its own hospital's invoices only
         scheme = self.policy.scheme_of(invoice.visit_type.value)
         try:
             ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
@@ -306,31 +313,32 @@ class ClaimsService:
 
     # ------------------------------------------------------------------ reading
 
-    def claim(self, principal: Principal, claim_id: str) -> Claim:
+    def claim(self, principal: Principal, claim_id: str, *, operation: str = "claim.read") -> Claim:
+        """The claim, if ``principal`` may see it; anyone else's is "not found"."""
+        reach = authorize(principal, operation, payer_id=self.payer_id)
         c = self.store.claim(claim_id)
-        self._may_read(principal, c)
+        if not self._reaches(principal, reach, c):
+            raise NotFound(f"no claim {c.id!r}")
         return c
 
-    def _may_read(self, principal: Principal, c: Claim) -> None:
-        if principal.role in (Role.AUDITOR, Role.ADMIN):
-            return
-        if principal.role is Role.PAYER:
-            self._own_payer(principal)
-            return
-        if principal.role is Role.CITIZEN:
-            me = bytes.fromhex(principal.subject)
-            if c.person == me or self.store.relation(me, c.person) is not None:
-                return
-        if principal.role is Role.CLERK and c.actor.startswith(f"clerk:{principal.subject}:"):
-            return
-        raise NotFound(f"no claim {c.id!r}")
+    def _reaches(self, principal: Principal, reach: Reach, c: Claim) -> bool:
+        if reach in (Reach.ANY, Reach.THIS_PAYER):
+            return True
+        if reach is Reach.PERSON:
+            me = citizen_person(principal)
+            return c.person == me or self.store.relation(me, c.person) is not None
+        if reach is Reach.OWN:   # a claims window: the claims it filed, on its hospital's invoices
+            return (principal.role is Role.CLERK and c.issuer == principal.subject
+                    and c.actor.startswith(f"clerk:{principal.subject}:"))
+        return False
 
     def claims(self, principal: Principal, *, state: str | None = None, person: str | None = None,
                after: str | None = None, limit: int = 50) -> list[Claim]:
+        reach = authorize(principal, "claim.list", payer_id=self.payer_id)
         limit = max(1, min(limit, 500))
         states = [state] if state else None
-        if principal.role is Role.CITIZEN:
-            me = bytes.fromhex(principal.subject)
+        if reach is Reach.PERSON:
+            me = citizen_person(principal)
             persons = [me] + [p.pseudonym for p, _ in self.store.delegations_of(me)]
             if person:
                 wanted = _person_arg(person)
@@ -338,19 +346,12 @@ class ClaimsService:
                     raise Forbidden("you have no recorded delegation from this person")
                 persons = [wanted]
             return self.store.claims(persons=persons, states=states, after=after, limit=limit)
-        if principal.role is Role.PAYER:
-            self._own_payer(principal)
-        elif principal.role not in (Role.AUDITOR, Role.ADMIN):
-            raise Forbidden(f"a {principal.role.value} credential may not list claims")
         return self.store.claims(persons=[_person_arg(person)] if person else None, states=states, after=after,
                                  limit=limit)
 
     def stats(self, principal: Principal) -> dict[str, Any]:
         """The dashboard's raw figures (this payer's reviewers, auditors, the admin)."""
-        if principal.role is Role.PAYER:
-            self._own_payer(principal)
-        elif principal.role not in (Role.AUDITOR, Role.ADMIN):
-            raise Forbidden(f"a {principal.role.value} credential may not read the claims figures")
+        authorize(principal, "claim.stats", payer_id=self.payer_id)
         return self.store.stats()
 
     def audit(self, principal: Principal, claim_id: str) -> list[dict[str, Any]]:
@@ -359,16 +360,9 @@ class ClaimsService:
 
     # ------------------------------------------------------------------ review and appeal
 
-    def _own_payer(self, principal: Principal) -> None:
-        if principal.role is not Role.PAYER:
-            raise Forbidden(f"a {principal.role.value} credential may not review claims (payer reviewers)")
-        if principal.subject != self.payer_id:
-            raise Forbidden(f"this service acts for payer {self.payer_id}; a credential of payer "
-                            f"{principal.subject} may not decide its claims")
-
     def queue(self, principal: Principal, *, min_amount_fen: int | None = None, flag: str | None = None,
               older_than_days: float | None = None, limit: int = 200) -> list[Claim]:
-        self._own_payer(principal)
+        authorize(principal, "claim.review", payer_id=self.payer_id)
         claims = self.store.claims(states=["in-review"], limit=max(1, min(limit, 1000)), oldest_first=True)
         now = datetime.now(UTC)
         return [c for c in claims
@@ -377,7 +371,7 @@ class ClaimsService:
                 and (older_than_days is None or self.calendar.elapsed(c.created_at, now) >= older_than_days)]
 
     def review(self, principal: Principal, claim_id: str, *, verdict: str, reason: str) -> Claim:
-        self._own_payer(principal)
+        authorize(principal, "claim.review", payer_id=self.payer_id)
         reason = (reason or "").strip()
         if verdict == "reject" and not reason:
             raise InvalidInput.single("reason", "required", "a rejection needs a reason the citizen can read")
@@ -386,9 +380,7 @@ class ClaimsService:
         return self.store.review(claim_id, reviewer=_actor(principal), verdict=verdict, reason=reason or "approved")
 
     def appeal(self, principal: Principal, claim_id: str, *, reason: str) -> Claim:
-        c = self.claim(principal, claim_id)
-        if principal.role is not Role.CITIZEN:
-            raise Forbidden("only the citizen (or their delegate) appeals a rejection")
+        c = self.claim(principal, claim_id, operation="claim.appeal")
         reason = (reason or "").strip()
         if not reason or len(reason) > 500:
             raise InvalidInput.single("reason", "length", "say in 1-500 characters why the decision is wrong")
@@ -438,8 +430,7 @@ class ClaimsService:
 
         from ledger.app.service import _address
 
-        if by.role is not Role.ADMIN:
-            raise Forbidden("only the admin registers payers")
+        authorize(by, "payer.register")
         if not _PAYER_RE.match(payer_id):
             raise InvalidInput.single("payerId", "pattern", "1-32 letters, digits, '.', '_' or '-'")
         if not name.strip() or len(name) > 200:
@@ -458,10 +449,7 @@ class ClaimsService:
 
     def enrol(self, entries: Sequence[tuple[str, str, str]], *, by: Principal) -> int:
         """Enrol persons ``(resident id, name, category)`` with this payer (admin or payer)."""
-        if by.role not in (Role.ADMIN, Role.PAYER):
-            raise Forbidden("only the admin or the payer enrols persons")
-        if by.role is Role.PAYER:
-            self._own_payer(by)
+        authorize(by, "person.enrol", payer_id=self.payer_id)
         if not 1 <= len(entries) <= 100_000:
             raise InvalidInput.single("(body)", "count", "enrol 1-100,000 persons at a time")
         records = []
@@ -478,10 +466,7 @@ class ClaimsService:
 
     def delegate(self, *, holder_id: str, person_id: str, relation: str, by: Principal) -> None:
         """Record that the holder (resident ID) may claim for the person (resident ID)."""
-        if by.role not in (Role.ADMIN, Role.PAYER):
-            raise Forbidden("only the admin or the payer records delegations")
-        if by.role is Role.PAYER:
-            self._own_payer(by)
+        authorize(by, "delegation.grant", payer_id=self.payer_id)
         if relation not in RELATIONS:
             raise InvalidInput.single("relation", "enum", f"expected one of {', '.join(RELATIONS)}")
         try:

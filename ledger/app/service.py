@@ -1,12 +1,16 @@
 """The upload service's use cases: members and credentials, uploads, invoice status, voids.
 
 The API is a thin layer over :class:`LedgerService`; the CLI uses it too. Each use case
-takes the authenticated :class:`Principal` and enforces what that role may do:
+takes the authenticated :class:`Principal` and checks it against the operation's
+allow-list in :mod:`ledger.app.access`:
 
 - a **hospital** uploads, reads and voids only its own invoices (another hospital's
   invoice is "not found", whoever asks: fingerprints are public, holdings are not);
+- a **citizen** reads only their own invoices and those of persons who delegated to them;
+  a hospital's **claims window** (clerk) those of its own hospital;
 - **payers** and **auditors** read any invoice (status, proof, stamps, fee lines);
-- the **admin** (the consortium's governance) registers hospitals and credentials.
+- the **admin** (the consortium's governance) registers hospitals and credentials, and
+  reads no medical data.
 """
 
 from __future__ import annotations
@@ -23,8 +27,17 @@ from typing import Any, Protocol
 from coincurve import PrivateKey
 
 from ledger.adapters.keystore import KdfParams, KeyVault
+from ledger.app.access import SYSTEM, Principal, Reach, authorize, reaches_invoice
 from ledger.batch import Batch
-from ledger.errors import Conflict, FieldProblem, InvalidInput, InvalidInvoice, LedgerError, NotFound
+from ledger.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidInput,
+    InvalidInvoice,
+    LedgerError,
+    NotFound,
+    Unauthenticated,
+)
 from ledger.hashing import Fingerprint, keccak256, parse_hash32
 from ledger.invoice import ISSUER_RE
 from ledger.ports import InvoiceStore
@@ -43,34 +56,6 @@ from ledger.uploads import PreparedInvoice, prepare_invoice
 from ledger.voids import VoidRequest
 
 TOKEN_PREFIX = "ebill"
-
-
-class Forbidden(LedgerError):
-    """The caller is authenticated but its role may not do this."""
-
-    kind = "forbidden"
-
-
-class Unauthenticated(LedgerError):
-    """No valid credential was presented."""
-
-    kind = "unauthenticated"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a role, the member it acts for, and the credential used."""
-
-    role: Role
-    subject: str
-    key_id: str
-
-    @property
-    def actor(self) -> str:
-        return f"{self.role.value}:{self.subject}:{self.key_id}"
-
-
-SYSTEM = Principal(Role.ADMIN, "system", "local")
 
 
 class SourceItem(Protocol):
@@ -105,11 +90,23 @@ class UploadReport:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-class LedgerService:
-    """Use cases over a store, with the keys and secrets of this deployment."""
+class PersonRelations(Protocol):
+    """Who may act for whom (the claims tables' delegations)."""
 
-    def __init__(self, store: InvoiceStore, *, pepper: bytes, passphrase: str) -> None:
+    def relation(self, holder: bytes, person: bytes) -> str | None: ...
+
+
+class LedgerService:
+    """Use cases over a store, with the keys and secrets of this deployment.
+
+    ``relations`` tells which persons a citizen may act for (set by the composition root
+    when the service has a claims side; without it a citizen sees only their own bills).
+    """
+
+    def __init__(self, store: InvoiceStore, *, pepper: bytes, passphrase: str,
+                 relations: PersonRelations | None = None) -> None:
         self.store = store
+        self.relations = relations
         self._pepper = pepper
         self._passphrase = passphrase
         self._vault: KeyVault | None = None
@@ -167,7 +164,7 @@ class LedgerService:
     def register_hospital(self, *, institution_id: str, name: str, region: str,
                           by: Principal = SYSTEM) -> tuple[HospitalRecord, str]:
         """Create a hospital with a new signing key (sealed at rest) and its first API token."""
-        _require(by, Role.ADMIN)
+        authorize(by, "hospital.register")
         problems = []
         if not ISSUER_RE.match(institution_id):
             problems.append(FieldProblem("institutionId", "pattern",
@@ -192,7 +189,7 @@ class LedgerService:
 
     def create_credential(self, *, role: Role, subject: str, label: str = "", by: Principal = SYSTEM) -> str:
         """A new API token for ``role``/``subject``; only its hash is stored, so show it once."""
-        _require(by, Role.ADMIN)
+        authorize(by, "credential.create")
         if role is Role.CITIZEN:
             raise InvalidInput.single("role", "enum", "citizens sign in with their e-voucher, not an API token")
         if role in (Role.HOSPITAL, Role.CLERK):
@@ -229,7 +226,8 @@ class LedgerService:
         bulk upload is not all-or-nothing, but each item is). A retry of the same
         payload stores nothing twice.
         """
-        issuer = _hospital_of(principal)
+        authorize(principal, "invoice.upload")
+        issuer = principal.subject
         key = self.private_key(issuer)
         domain = self.qr_domain
 
@@ -276,12 +274,41 @@ class LedgerService:
 
     # ------------------------------------------------------------------ reading
 
-    def invoice(self, principal: Principal, fingerprint: str) -> InvoiceDetail:
+    def invoice(self, principal: Principal, fingerprint: str, *, operation: str = "invoice.read") -> InvoiceDetail:
+        """The invoice, if ``principal`` may see it; anyone else's is "not found"."""
+        reach = authorize(principal, operation)
         fp = parse_hash_arg(fingerprint)
         detail = self.store.invoice(fp)
-        if principal.role is Role.HOSPITAL and detail.invoice.issuer != principal.subject:
+        if not reaches_invoice(principal, reach, issuer=detail.invoice.issuer, patient=detail.patient,
+                               acts_for=self._acts_for(principal)):
             raise NotFound(f"no invoice with fingerprint {fingerprint}")
         return detail
+
+    def _acts_for(self, principal: Principal) -> Callable[[bytes], bool] | None:
+        relations = self.relations
+        if relations is None or principal.role is not Role.CITIZEN:
+            return None
+        me = bytes.fromhex(principal.subject)
+        return lambda person: relations.relation(me, person) is not None
+
+    def batch(self, principal: Principal, root: str) -> tuple[Batch, dict[str, Any]]:
+        """A batch's leaves and anchor, if ``principal`` may see it (a hospital: its own)."""
+        reach = authorize(principal, "batch.read")
+        batch, info = self.store.batch(parse_hash_arg(root, "root"))
+        if reach is Reach.OWN and batch.issuer != principal.subject:
+            raise NotFound(f"no batch with root {root}")
+        return batch, info
+
+    def feed(self, principal: Principal, *, after: tuple[int, bytes] | None, limit: int) -> list[dict[str, Any]]:
+        """Anchored batches after ``after`` with their sealed invoices (payers' mirrors, auditors)."""
+        authorize(principal, "feed.read")
+        batches: list[dict[str, Any]] = self.store.feed_batches(after=after, limit=limit)  # type: ignore[attr-defined]
+        return batches
+
+    def audit_trail(self, principal: Principal, *, subject: str | None, limit: int) -> list[dict[str, Any]]:
+        """The newest audit entries (about ``subject`` if given), for auditors and the admin."""
+        authorize(principal, "audit.read")
+        return self.store.audit_trail(subject=subject, limit=max(1, min(limit, 1000)))
 
     def inclusion(self, detail: InvoiceDetail) -> dict[str, Any] | None:
         """The batch inclusion proof of an invoice whose batch is closed (None before)."""
@@ -313,7 +340,8 @@ class LedgerService:
 
     def list_invoices(self, principal: Principal, *, state: str | None, after: str | None,
                       limit: int) -> list[StoredInvoice]:
-        issuer = principal.subject if principal.role is Role.HOSPITAL else None
+        reach = authorize(principal, "invoice.list")
+        issuer = principal.subject if reach is Reach.OWN else None
         cursor = bytes(parse_hash_arg(after)) if after else None
         return self.store.list_invoices(issuer=issuer, state=state, after=cursor, limit=limit)
 
@@ -324,10 +352,7 @@ class LedgerService:
     def disclose_line(self, principal: Principal, fingerprint: str, seq: int) -> dict[str, Any]:
         """The selective-disclosure document of one fee line (the issuing hospital only:
         it holds the salts)."""
-        issuer = _hospital_of(principal)
-        detail = self.invoice(principal, fingerprint)
-        if detail.invoice.issuer != issuer:  # pragma: no cover - invoice() already hides others' invoices
-            raise NotFound(f"no invoice with fingerprint {fingerprint}")
+        detail = self.invoice(principal, fingerprint, operation="invoice.disclose")
         from ledger.disclosure import make_disclosure
 
         try:
@@ -345,7 +370,8 @@ class LedgerService:
         (the same code, and no note or the same note) answers with the recorded void;
         anything else for an invoice with a void is a :class:`Conflict` naming that void.
         """
-        issuer = _hospital_of(principal)
+        authorize(principal, "invoice.void")
+        issuer = principal.subject
         fp = parse_hash_arg(fingerprint)
         record, created = self.store.request_void(fp, issuer=issuer, request=request, actor=principal.actor)
         if not created and not request.repeats(code=record.reason_code, note=record.note):
@@ -361,17 +387,6 @@ def parse_hash_arg(text: str, what: str = "fingerprint") -> Fingerprint:
         return Fingerprint(parse_hash32(text, what=what))
     except ValueError as exc:
         raise InvalidInput.single(what, "hash32", str(exc)) from None
-
-
-def _require(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        raise Forbidden(f"a {principal.role.value} credential may not do this "
-                        f"(needs {' or '.join(r.value for r in roles)})")
-
-
-def _hospital_of(principal: Principal) -> str:
-    _require(principal, Role.HOSPITAL)
-    return principal.subject
 
 
 def _address(key: PrivateKey) -> str:

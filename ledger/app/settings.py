@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     worker_interval: float = Field(default=0.25, gt=0, le=60)
     max_body_bytes: int = Field(default=64 * 2**20, ge=1024)
     max_items: int = Field(default=5000, ge=1)
+    #: per client address, for callers without a credential at the public endpoints (``limits`` notation)
+    public_rate_limit: str = "20/second;600/minute"
+    #: per client address, requests with no valid credential before 401 becomes 429
+    auth_failure_rate_limit: str = "30/minute;300/hour"
     # claims (issue 5): the payer this instance acts for, its rules and thresholds
     payer_id: str | None = "330600-ybj"           # None: no claims API
     payer_name: str = "Shaoxing Medical Insurance Bureau (development)"

@@ -60,15 +60,15 @@ def register_hospitals(service: LedgerService) -> tuple[dict[str, str], dict[str
     return tokens, docs
 
 
-def make_stack(url: str, tmp_path: Path, *, max_body: int = 8 * 2**20) -> Stack:
+def make_stack(url: str, tmp_path: Path, *, max_body: int = 8 * 2**20, **settings: Any) -> Stack:
     upgrade(url)
     store = SqlStore.open(url)
     service = LedgerService(store, pepper=PEPPER, passphrase="api test passphrase")
     session = open_embedded()
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))
-    settings = Settings(home=tmp_path, db=url, max_body_bytes=max_body, chain="embedded")
-    client = TestClient(create_app(settings, service=service, chain=session.ledger),
+    config = Settings(home=tmp_path, db=url, max_body_bytes=max_body, chain="embedded", **settings)
+    client = TestClient(create_app(config, service=service, chain=session.ledger),
                         raise_server_exceptions=False)
     tokens, docs = register_hospitals(service)
     tokens["payer"] = service.create_credential(role=Role.PAYER, subject="P330100", label="city agency")

@@ -21,10 +21,11 @@ from ledger.adapters.bank import SimulatedBank
 from ledger.adapters.chains import open_embedded
 from ledger.adapters.sql.engine import upgrade
 from ledger.adapters.sql.store import SqlStore
+from ledger.app.access import SYSTEM
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.claim_worker import ClaimStamper
 from ledger.app.claims import ClaimsPolicy, ClaimsService
-from ledger.app.service import SYSTEM, LedgerService
+from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 from ledger.evoucher import VoucherIssuer, VoucherVerifier
 from ledger.records import Role

@@ -1,0 +1,103 @@
+"""Every route's policy: the operation it performs and the largest body it may send.
+
+The operation names the allow-list of roles in :mod:`ledger.app.access`; the body limit
+fits the route's purpose (a few KiB for control requests, the upload limit for uploads,
+nothing for reads). :func:`api.edge.install` refuses to build an app with a route that
+is not in this table, and the edge enforces it before any body is read. A test walks
+every route of the OpenAPI document with every role against this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KIB = 1024
+MIB = 1024 * KIB
+
+#: reads: no body
+NO_BODY = 0
+#: control requests (a claim of 20 invoices, a review with a 500-character reason, a void)
+CONTROL = 16 * KIB
+#: enrolment of up to ~20,000 persons per request (the CLI reads larger files directly)
+ENROLMENT = 2 * MIB
+#: a photo of an invoice for the public verifier (its JSON form is held to 64 KiB by the route)
+PHOTO = 8 * MIB
+#: stands for the service's upload limit (``EBILL_MAX_BODY_BYTES``, 64 MiB by default)
+UPLOAD = -1
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    """What a route does (an operation of :mod:`ledger.app.access`) and the most body bytes it reads.
+
+    ``throttled`` routes are public ones whose callers without a credential are rate-limited
+    per client (the static front ends are not: they are cached files).
+    """
+
+    operation: str
+    body_limit: int = NO_BODY
+    throttled: bool = False
+
+
+def _read(op: str) -> RoutePolicy:
+    return RoutePolicy(op)
+
+
+def _control(op: str) -> RoutePolicy:
+    return RoutePolicy(op, CONTROL)
+
+
+_INVOICE = "/v1/invoices/{fingerprint}"
+_CLAIM = "/v1/claims/{claim_id}"
+_STATIC = RoutePolicy("web.static")
+
+#: (method, path template) -> policy; HEAD is treated as GET
+ROUTES: dict[tuple[str, str], RoutePolicy] = {
+    # invoices
+    ("POST", "/v1/invoices"): RoutePolicy("invoice.upload", UPLOAD),
+    ("GET", "/v1/invoices"): _read("invoice.list"),
+    ("GET", _INVOICE): _read("invoice.read"),
+    ("GET", _INVOICE + "/fee-lines"): _read("invoice.read"),
+    ("GET", _INVOICE + "/fee-lines/{seq}/disclosure"): _read("invoice.disclose"),
+    ("GET", _INVOICE + "/qr"): _read("invoice.read"),
+    ("GET", _INVOICE + "/qr.png"): _read("invoice.read"),
+    ("GET", _INVOICE + "/qr.svg"): _read("invoice.read"),
+    ("GET", _INVOICE + "/print"): _read("invoice.read"),
+    ("GET", _INVOICE + "/print.pdf"): _read("invoice.read"),
+    ("POST", _INVOICE + "/void"): _control("invoice.void"),
+    ("GET", "/v1/batches/{root}"): _read("batch.read"),
+    ("GET", "/v1/feed/batches"): _read("feed.read"),
+    # public
+    ("POST", "/v1/verify"): RoutePolicy("invoice.verify", PHOTO, throttled=True),
+    ("GET", "/v1/proofs/{fingerprint}"): RoutePolicy("proof.read", throttled=True),
+    ("GET", "/v1/health"): RoutePolicy("service.health", throttled=True),
+    # members
+    ("POST", "/v1/hospitals"): _control("hospital.register"),
+    ("POST", "/v1/credentials"): _control("credential.create"),
+    ("GET", "/v1/me"): _read("identity.read"),
+    ("GET", "/v1/audit"): _read("audit.read"),
+    # claims
+    ("GET", "/v1/me/invoices"): _read("claim.invoices"),
+    ("POST", "/v1/claims"): _control("claim.submit"),
+    ("GET", "/v1/claims"): _read("claim.list"),
+    ("GET", _CLAIM): _read("claim.read"),
+    ("GET", _CLAIM + "/audit"): _read("claim.read"),
+    ("POST", _CLAIM + "/appeal"): _control("claim.appeal"),
+    ("POST", _CLAIM + "/approve"): _control("claim.review"),
+    ("POST", _CLAIM + "/reject"): _control("claim.review"),
+    ("GET", "/v1/review/queue"): _read("claim.review"),
+    ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
+    ("POST", "/v1/delegations"): _control("delegation.grant"),
+    ("GET", "/v1/stats/claims"): _read("claim.stats"),
+    # the front ends and the API documentation
+    ("GET", "/"): _STATIC,
+    ("GET", "/app"): _STATIC,
+    ("GET", "/console"): _STATIC,
+    ("GET", "/app/{path:path}"): _STATIC,
+    ("GET", "/console/{path:path}"): _STATIC,
+    ("GET", "/assets/{path:path}"): _STATIC,
+    ("GET", "/openapi.json"): _STATIC,
+    ("GET", "/docs"): _STATIC,
+    ("GET", "/docs/oauth2-redirect"): _STATIC,
+    ("GET", "/redoc"): _STATIC,
+}
