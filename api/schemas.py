@@ -9,6 +9,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.records import InvoiceDetail, StampRecord, StoredInvoice, VoidRecord
+from ledger.voids import MAX_NOTE_CHARS, VoidReason, VoidRequest
 
 
 def _hex(b: bytes | None) -> str | None:
@@ -144,7 +145,9 @@ class StampOut(BaseModel):
 
 class VoidOut(BaseModel):
     fingerprint: str
-    reason: str
+    reasonCode: VoidReason = Field(description="the reason code stamped on chain")
+    reason: str | None = Field(description="the hospital's note (null when none): kept in its database, never on "
+                                           "chain")
     requestedAt: datetime
     state: Literal["pending", "voided", "failed"]
     transaction: str | None
@@ -157,9 +160,9 @@ class VoidOut(BaseModel):
         claw = None
         if v.clawback_paid_fen is not None or v.clawback_reserved_fen is not None:
             claw = {"paidFen": v.clawback_paid_fen or 0, "reservedFen": v.clawback_reserved_fen or 0}
-        return cls(fingerprint=_hex(v.fingerprint) or "", reason=v.reason, requestedAt=v.requested_at,
-                   state=v.state, transaction=v.voided_tx, block=v.voided_block, error=v.last_error,  # type: ignore[arg-type]
-                   clawback=claw)
+        return cls(fingerprint=_hex(v.fingerprint) or "", reasonCode=v.reason_code, reason=v.note or None,
+                   requestedAt=v.requested_at, state=v.state,  # type: ignore[arg-type]
+                   transaction=v.voided_tx, block=v.voided_block, error=v.last_error, clawback=claw)
 
 
 class InvoiceOut(InvoiceSummary):
@@ -203,9 +206,25 @@ class InvoiceList(BaseModel):
 
 
 class VoidIn(BaseModel):
+    """A red-letter reversal: a reason code for the chain, and optionally the hospital's own words.
+
+    ``{"reason": "<text>"}`` alone (the body before reason codes) is still accepted: a text
+    that is exactly a code is that code, any other text is the note under ``other``.
+    """
+
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=32, description="stamped on chain (≤ 32 bytes UTF-8)",
-                        examples=["refund"])
+    reasonCode: VoidReason | None = Field(
+        default=None, examples=["refund"],
+        description="the reason stamped on chain:\n" + "\n".join(f"- `{r.value}`: {r.meaning}" for r in VoidReason))
+    reason: str | None = Field(default=None, max_length=MAX_NOTE_CHARS, examples=["退费：患者取消检查"],
+                               description=f"the hospital's note, up to {MAX_NOTE_CHARS} characters; kept in its "
+                                           "database, never on chain")
+
+    def request(self) -> VoidRequest:
+        """The domain's request (raises :class:`~ledger.errors.InvalidInput` naming the field)."""
+        if self.reasonCode is None and self.reason is not None:
+            return VoidRequest.legacy(self.reason)
+        return VoidRequest.parse(code=self.reasonCode.value if self.reasonCode else None, note=self.reason)
 
 
 class HospitalIn(BaseModel):

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ledger.cli_support import ChainOpt, HomeOpt, KeyOpt, UrlOpt, out
+from ledger.cli_support import ChainOpt, HomeOpt, KeyOpt, UrlOpt, keystore_passphrase, out
 from ledger.cli_support import errors as _errors
 from ledger.cli_support import fail as _fail
 from ledger.cli_support import home_dir as _home
@@ -46,7 +46,8 @@ def demo(
     from ledger.app.demo import run_demo
 
     with _errors():
-        session = _session(chain, rpc_url, key, home, autostart=True)
+        # the deployment record's keys are sealed with the data directory's keystore passphrase
+        session = _session(chain, rpc_url, key, home, autostart=True, passphrase=lambda: keystore_passphrase(home))
         report = run_demo(session, hospitals=hospitals, invoices=invoices, seed=seed)
     if as_json:
         out.print_json(json.dumps(report.to_json()))

@@ -1,4 +1,5 @@
-"""``ebill serve``, ``hospital``, ``credential``, ``upload``, ``reindex``, ``db``: the upload service's commands."""
+"""``ebill serve``, ``hospital``, ``credential``, ``upload``, ``void``, ``reindex``, ``db``: the upload service's
+commands."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.command()(serve)
     app.command()(upload)
+    app.command("void")(void)
     app.command()(reindex)
 
 
@@ -182,7 +184,8 @@ def serve(
             from ledger.adapters import anvil
 
             started_node = anvil.status(settings.home / "node") is None
-        session = _cli.open_session(chain, rpc_url, key, settings.home, autostart=True)
+        session = _cli.open_session(chain, rpc_url, key, settings.home, autostart=True,
+                                    passphrase=settings.passphrase)
         changed = service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         worker = ChainWorker(service, session, max_leaves=batch_max_leaves,
                              max_age=_seconds(batch_max_age))
@@ -287,6 +290,58 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# ------------------------------------------------------------------ void
+
+
+def void(
+    fingerprint: Annotated[str, typer.Argument(help="0x-hex fingerprint of the invoice")],
+    reason: Annotated[str, typer.Option("--reason", help="reason code stamped on chain: refund | resettled | "
+                                                          "issued-in-error | duplicate | amount-error | "
+                                                          "patient-details-error | other")],
+    note: Annotated[str | None, typer.Option("--note", help="the hospital's own words (up to 500 characters); "
+                                                            "kept in the database, never on chain")] = None,
+    db: DbOpt = None, home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the void as JSON")] = False,
+) -> None:
+    """Void an invoice (red-letter reversal) on behalf of its issuing hospital.
+
+    The void is recorded in the service's database, as `POST /v1/invoices/{fp}/void` records
+    it; the running service's chain worker stamps its reason code on chain within a tick.
+    Repeating a recorded void shows it; another reason for a voided invoice is refused.
+    """
+    from ledger.app.access import Principal
+    from ledger.app.service import parse_hash_arg
+    from ledger.errors import FieldProblem
+    from ledger.records import Role
+    from ledger.voids import VoidRequest
+
+    with _cli.errors():
+        try:
+            request = VoidRequest.parse(code=reason, note=note)
+        except InvalidInput as exc:  # name the options, not the API's fields
+            flags = {"reasonCode": "--reason", "reason": "--note"}
+            raise InvalidInput([FieldProblem(flags.get(p.field, p.field), p.rule, p.message)
+                                for p in exc.problems]) from None
+        service = _service(_settings(home, db))
+        # the issuing hospital voids; NotFound names an unknown fingerprint
+        issuer = service.store.invoice(parse_hash_arg(fingerprint)).invoice.issuer
+        record, created = service.request_void(Principal(Role.HOSPITAL, issuer, "cli"), fingerprint,
+                                               request=request)
+    doc = {"fingerprint": fingerprint.lower(), "issuer": record.issuer, "reasonCode": record.reason_code.value,
+           "reason": record.note or None, "state": record.state, "transaction": record.voided_tx,
+           "block": record.voided_block, "created": created}
+    if as_json:
+        _cli.out.print_json(json.dumps(doc, ensure_ascii=False))
+        return
+    if created:
+        _cli.out.print(f"void of {doc['fingerprint']} ({issuer}) recorded with reason {record.reason_code.value}; "
+                       "the running service stamps it on chain (`ebill serve`)", highlight=False)
+        return
+    where = f" in block {record.voided_block}" if record.voided_block is not None else ""
+    _cli.out.print(f"void of {doc['fingerprint']} ({issuer}) was recorded before with reason "
+                   f"{record.reason_code.value}: {record.state}{where}", highlight=False)
+
+
 # ------------------------------------------------------------------ reindex
 
 
@@ -301,7 +356,8 @@ def reindex(
     with _cli.errors():
         settings = _settings(home, db)
         service = _service(settings)
-        session = _cli.open_session(chain, rpc_url, None, settings.home, deploy=False)
+        session = _cli.open_session(chain, rpc_url, None, settings.home, deploy=False,
+                                    passphrase=settings.passphrase)
         service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         count = ChainWorker(service, session).reindex(reason="ebill reindex")
         counts = service.store.counts()

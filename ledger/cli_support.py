@@ -8,7 +8,7 @@ failed, 2 = bad input naming every field) instead of a traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -55,10 +55,22 @@ def home_dir(home: Path | None) -> Path:
     return (home or default_home()).expanduser()
 
 
+def keystore_passphrase(home: Path | None) -> str:
+    """The keystore passphrase of the data directory (``EBILL_KEYSTORE_PASSPHRASE``, or in
+    development the one generated into ``$EBILL_HOME/secrets``)."""
+    from ledger.app.settings import Settings
+
+    return Settings(home=home_dir(home)).passphrase()
+
+
 def open_session(chain: str, rpc_url: str | None, key: str | None, home: Path | None, *, deploy: bool = True,
-             autostart: bool = False) -> Any:
+                 autostart: bool = False, passphrase: Callable[[], str] | None = None) -> Any:
     """The ledger on ``chain`` (a :class:`~ledger.adapters.chains.ChainSession`), starting a
-    managed anvil node when ``autostart`` and none runs."""
+    managed anvil node when ``autostart`` and none runs.
+
+    ``passphrase`` gives the keystore passphrase that opens the keys sealed in the
+    deployment record (asked only once the options are known to be usable); without it
+    the session only reads the chain (verification, proofs)."""
     from ledger.adapters import chains
 
     if chain not in chains.CHAIN_KINDS:
@@ -80,4 +92,8 @@ def open_session(chain: str, rpc_url: str | None, key: str | None, home: Path | 
             state = anvil.start_detached(anvil.AnvilConfig(data_dir=home_dir(home) / "node", port=port))
         rpc_url = state["url"]
     assert rpc_url is not None
-    return chains.open_node(chain, url=rpc_url, home=home_dir(home), key=key, deploy=deploy)  # type: ignore[arg-type]
+    session = chains.open_node(chain, url=rpc_url, home=home_dir(home), key=key, deploy=deploy,  # type: ignore[arg-type]
+                               passphrase=passphrase() if passphrase else None)
+    for note in session.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    return session

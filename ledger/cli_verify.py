@@ -158,8 +158,9 @@ def _facts_of_fingerprint(fingerprint: str, proofs: str | None, chain: str, rpc_
         return {"valid": False, "status": "not-anchored", "offline": None, "online": None,
                 "reason": f"no inclusion proof for {fingerprint}: not anchored yet, or unknown to the proof source"}
     ledger = _cli.open_session(chain, rpc_url, None, home, deploy=False).ledger
+    events = EventReader(ledger)
     facts = check_online(fingerprint=fp, total_fen=doc.total_fen, issuer=doc.issuer, chain=ledger, proofs=source,
-                         stamps=EventReader(ledger))
+                         stamps=events, voids=events)
     return {"valid": facts.ok, "status": facts.status.value, "reason": facts.reason, "offline": None,
             "online": facts.to_json()}
 
@@ -189,7 +190,8 @@ def _verify_online(text: str, snapshot: Any, proofs: str | None, chain: str, rpc
     if not verdict.valid or verdict.seal is None:   # no proof source needed (nor opened) for a refused seal
         return full_verdict(verdict, chain=ledger, proofs=None)  # type: ignore[arg-type]
     # the same verdict document as POST /v1/verify (verifier.verdict)
-    return full_verdict(verdict, chain=ledger, proofs=_proof_source(proofs), stamps=EventReader(ledger))
+    events = EventReader(ledger)
+    return full_verdict(verdict, chain=ledger, proofs=_proof_source(proofs), stamps=events, voids=events)
 
 
 def _qr_text(argument: str) -> str:

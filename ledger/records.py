@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ledger.hashing import Fingerprint, MerkleRoot
+from ledger.voids import VoidReason
 
 
 class Role(StrEnum):
@@ -99,9 +100,14 @@ class StampRecord:
 
 @dataclass(frozen=True)
 class VoidRecord:
+    """A red-letter reversal the issuing hospital requested, and its stamp on chain."""
+
     fingerprint: Fingerprint
     issuer: str
-    reason: str
+    #: the code stamped on chain
+    reason_code: VoidReason
+    #: the hospital's own words ("" when none): kept in its database, never on chain
+    note: str
     requested_at: datetime
     state: str
     voided_tx: str | None

@@ -65,7 +65,7 @@ def main() -> None:
         # design needs the large blocks to finish in reasonable time at all.
         config = AnvilConfig(data_dir=Path(tmp) / "node", port=free_port(), block_time=1.0, gas_limit=1_000_000_000)
         with AnvilNode(config) as node:
-            session = open_node("anvil", url=node.url, home=Path(tmp))
+            session = open_node("anvil", url=node.url, home=Path(tmp), passphrase="bench anchor passphrase")
             session.ensure_hospitals([h.code for h in data.hospitals])  # registry set-up, not timed
             tx0, gas0 = session.ledger.tx_count, session.ledger.gas_used_total
 

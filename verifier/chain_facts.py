@@ -1,7 +1,8 @@
 """Recorded chain facts: a read-only chain view from a JSON document instead of a node.
 
 What :func:`verifier.online.check_online` reads from the chain — the anchored batch
-roots, each invoice's reserved / paid / voided state, the reimbursement stamps — written
+roots, each invoice's reserved / paid / voided state, the reimbursement stamps, the
+voids' events with their reason codes — written
 down at one block, so a verdict can be reproduced with no node: the test vectors of
 docs/qr-payload.md §7 use it, and an auditor can archive the facts a verdict rested on.
 The JSON form::
@@ -13,7 +14,12 @@ The JSON form::
      "invoices": [{"issuer": "H33010200001", "fingerprint": "0x…",
                    "reservedFen": 0, "paidFen": 0, "voided": true}],
      "stamps": [{"fingerprint": "0x…", "payerId": "P330100", "claimId": "0x…", "amountFen": 2500,
-                 "status": "finalized", "block": 950, "tx": "0x…"}]}
+                 "status": "finalized", "block": 950, "tx": "0x…"}],
+     "voids": [{"issuer": "H33010200001", "fingerprint": "0x…", "reason": "0x<bytes32>",
+                "block": 960, "tx": "0x…"}]}
+
+``voids`` may be left out (facts recorded before reason codes were read); a voided
+invoice without its void event then gets a verdict without a reason code.
 
 An invoice missing from ``invoices`` has the state the contract reports for it: nothing
 reserved or paid, not voided. A proof is checked as the contract's ``isAnchored`` does
@@ -31,21 +37,23 @@ from ledger.hashing import Fingerprint, Hash32, MerkleRoot, parse_hash32
 from ledger.merkle import process_proof, standard_leaf_hash
 from ledger.ports import AnchoredBatch, InvoiceChainState
 from ledger.proofdoc import InvoiceInclusion
-from verifier.online import Stamp
+from ledger.voids import reason_from_bytes32
+from verifier.online import ChainVoid, Stamp
 
 FACTS_FORMAT = "ebill-chain-facts/v1"
 _NO_STATE = InvoiceChainState(0, 0, False)
 
 
 class RecordedChain:
-    """A :class:`verifier.inclusion.ChainView` and :class:`verifier.online.StampSource`
-    answering from recorded facts (build it with :meth:`from_json`)."""
+    """A :class:`verifier.inclusion.ChainView`, :class:`verifier.online.StampSource` and
+    :class:`verifier.online.VoidSource` answering from recorded facts (build it with :meth:`from_json`)."""
 
     def __init__(self, *, chain_id: int, contract: str, block_number: int, batches: Sequence[AnchoredBatch],
-                 invoices: dict[tuple[str, bytes], InvoiceChainState], stamps: dict[bytes, tuple[Stamp, ...]]) -> None:
+                 invoices: dict[tuple[str, bytes], InvoiceChainState], stamps: dict[bytes, tuple[Stamp, ...]],
+                 voids: dict[tuple[str, bytes], ChainVoid] | None = None) -> None:
         self._chain_id, self._contract, self.block_number = chain_id, contract, block_number
         self._batches = {bytes(b.root): b for b in batches}
-        self._invoices, self._stamps = invoices, stamps
+        self._invoices, self._stamps, self._voids = invoices, stamps, voids or {}
 
     @property
     def chain_id(self) -> int:
@@ -71,6 +79,9 @@ class RecordedChain:
     def stamps(self, fingerprint: Fingerprint) -> tuple[Stamp, ...]:
         return self._stamps.get(bytes(fingerprint), ())
 
+    def void_of(self, issuer: str, fingerprint: Fingerprint) -> ChainVoid | None:
+        return self._voids.get((issuer, bytes(fingerprint)))
+
     @classmethod
     def from_json(cls, doc: Any) -> RecordedChain:
         """Read the JSON form; raises :class:`InvalidInput` naming the first field that is wrong."""
@@ -87,8 +98,13 @@ class RecordedChain:
                 fp = bytes(parse_hash32(s["fingerprint"]))
                 stamps[fp] = (*stamps.get(fp, ()), Stamp(_str(s["payerId"]), _str(s["claimId"]), _uint(s["amountFen"]),
                                                          _str(s["status"]), _uint(s["block"]), _str(s["tx"])))
+            voids = {(_str(v["issuer"]), bytes(parse_hash32(v["fingerprint"]))):
+                     ChainVoid(reason_from_bytes32(parse_hash32(v["reason"], what="reason")), _uint(v["block"]),
+                               _str(v["tx"]))
+                     for v in doc.get("voids", ())}
             return cls(chain_id=_uint(doc["chainId"]), contract=_str(doc["contract"]),
-                       block_number=_uint(doc["blockNumber"]), batches=batches, invoices=invoices, stamps=stamps)
+                       block_number=_uint(doc["blockNumber"]), batches=batches, invoices=invoices, stamps=stamps,
+                       voids=voids)
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput([FieldProblem("(chain facts)", "format",
                                              f"not an {FACTS_FORMAT} document: {type(exc).__name__}: {exc}")]) from None

@@ -4,7 +4,8 @@ After the offline check of a QR seal (signature, registry), the online check ask
 chain, never the service's database: the inclusion proof may come from anywhere (the
 issuing service's public ``/v1/proofs/{fp}``, a file, an archive) because it is checked
 against the batch root on chain; void and reimbursement state are read from the
-contract. The payload never chooses where to fetch from: the caller configures it.
+contract, and a void's reason code from its ``InvoiceVoided`` event. The payload never
+chooses where to fetch from: the caller configures it.
 
 Each outcome is a distinct :class:`OnlineStatus`; nothing here raises for an invoice
 that fails a check (only :class:`~ledger.errors.ChainUnavailable` when the chain cannot
@@ -14,7 +15,7 @@ be asked at all).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from ledger.errors import NotAnchored, VerificationError
 from ledger.hashing import Fingerprint, to_hex
 from ledger.ports import AnchoredBatch, InvoiceChainState
 from ledger.proofdoc import InvoiceInclusion
+from ledger.voids import ChainVoidReason
 from verifier.inclusion import ChainView, verify_inclusion_document
 
 
@@ -46,6 +48,18 @@ class Stamp:
     tx: str
 
 
+@dataclass(frozen=True)
+class ChainVoid:
+    """The issuing hospital's void of the invoice, as the chain's ``InvoiceVoided`` event records it."""
+
+    reason: ChainVoidReason
+    block: int
+    tx: str
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.reason.to_json(), "block": self.block, "tx": self.tx}
+
+
 class ProofSource(Protocol):
     """Where inclusion proofs come from (a service URL, a file, an archive)."""
 
@@ -58,6 +72,12 @@ class StampSource(Protocol):
     def stamps(self, fingerprint: Fingerprint) -> Sequence[Stamp]: ...
 
 
+class VoidSource(Protocol):
+    """The void event of one hospital's invoice, read from the chain."""
+
+    def void_of(self, issuer: str, fingerprint: Fingerprint) -> ChainVoid | None: ...
+
+
 @dataclass(frozen=True)
 class OnlineFacts:
     """What the chain says about an invoice, with one status and a precise reason."""
@@ -68,6 +88,8 @@ class OnlineFacts:
     state: InvoiceChainState | None = None
     inclusion: InvoiceInclusion | None = None
     stamps: tuple[Stamp, ...] = field(default=())
+    #: the void's event (its reason code), when the invoice is voided and it was asked for
+    void: ChainVoid | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,17 +107,21 @@ class OnlineFacts:
         if self.stamps:
             doc["stamps"] = [{"payerId": s.payer_id, "claimId": s.claim_id, "amountFen": s.amount_fen,
                               "status": s.status, "block": s.block, "tx": s.tx} for s in self.stamps]
+        if self.void is not None:
+            doc["void"] = self.void.to_json()
         return doc
 
 
 def check_online(
     *, fingerprint: Fingerprint, total_fen: int, issuer: str, chain: ChainView, proofs: ProofSource,
-    stamps: StampSource | None = None,
+    stamps: StampSource | None = None, voids: VoidSource | None = None,
 ) -> OnlineFacts:
     """The chain's facts about the invoice a (signature-checked) seal describes.
 
     ``fingerprint``, ``total_fen`` and ``issuer`` come from the seal; the proof must be
     for exactly these values, or the seal and the anchored invoice are not the same.
+    ``voids``, when given, is asked for the void's reason code once the contract says
+    the invoice is voided.
     """
     doc = proofs.inclusion(fingerprint)
     if doc is None:
@@ -119,9 +145,12 @@ def check_online(
         return OnlineFacts(status, reason, batch=verdict.batch, state=state, inclusion=doc, stamps=found)
 
     if state.voided:
+        void = voids.void_of(issuer, fingerprint) if voids is not None else None
+        why = f" ({void.reason.describe()})" if void is not None else ""
         extra = (f"; {state.paid_fen} fen had been paid and {state.reserved_fen} fen reserved: payers claw it back"
                  if state.paid_fen or state.reserved_fen else "")
-        return facts(OnlineStatus.VOIDED, f"the issuing hospital voided this invoice on chain{extra}")
+        return replace(facts(OnlineStatus.VOIDED, f"the issuing hospital voided this invoice on chain{why}{extra}"),
+                       void=void)
     used = state.paid_fen + state.reserved_fen
     if used >= total_fen:
         return facts(OnlineStatus.FULLY_REIMBURSED, f"payers already reserved or paid the whole total "

@@ -17,18 +17,18 @@ from __future__ import annotations
 from typing import Any
 
 from verifier.inclusion import ChainView
-from verifier.online import ProofSource, StampSource, check_online
+from verifier.online import ProofSource, StampSource, VoidSource, check_online
 from verifier.seal_check import SealVerdict
 
 
 def full_verdict(offline: SealVerdict, *, chain: ChainView, proofs: ProofSource,
-                 stamps: StampSource | None = None) -> dict[str, Any]:
+                 stamps: StampSource | None = None, voids: VoidSource | None = None) -> dict[str, Any]:
     """The verdict document of a seal checked offline (``offline``), asking the chain if it passed."""
     doc: dict[str, Any] = {"offline": offline.to_json(), "online": None}
     if not offline.valid or offline.seal is None:
         return {"valid": False, "status": offline.status, "reason": offline.reason, **doc}
     seal = offline.seal
     facts = check_online(fingerprint=seal.fingerprint, total_fen=seal.total_fen, issuer=seal.issuer, chain=chain,
-                         proofs=proofs, stamps=stamps)
+                         proofs=proofs, stamps=stamps, voids=voids)
     doc["online"] = facts.to_json()
     return {"valid": facts.ok, "status": facts.status.value, "reason": facts.reason, **doc}

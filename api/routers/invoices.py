@@ -199,10 +199,16 @@ def get_qr(fingerprint: FingerprintPath, service: ServiceDep, principal: Princip
     return Response(qr_image.qr_png(qr), media_type="image/png")
 
 
-@router.post("/{fingerprint}/void", status_code=202, response_model=VoidOut, responses=_PROBLEMS,
-             summary="Void / refund an invoice (red-letter reversal); stamped on chain shortly after")
-def void_invoice(fingerprint: FingerprintPath, body: VoidIn, service: ServiceDep, principal: PrincipalDep) -> VoidOut:
-    return VoidOut.of(service.request_void(principal, fingerprint, reason=body.reason))
+@router.post("/{fingerprint}/void", status_code=202, response_model=VoidOut,
+             responses={**_PROBLEMS, 200: {"model": VoidOut, "description": "the same void was requested before"},
+                        202: {"model": VoidOut, "description": "recorded now; its code is stamped on chain shortly"}},
+             summary="Void / refund an invoice (red-letter reversal): its reason code is stamped on chain")
+def void_invoice(fingerprint: FingerprintPath, body: VoidIn, service: ServiceDep, principal: PrincipalDep,
+                 response: Response) -> VoidOut:
+    record, created = service.request_void(principal, fingerprint, request=body.request())
+    if not created:
+        response.status_code = 200
+    return VoidOut.of(record)
 
 
 @router.get("/{fingerprint}/qr.png", responses={**_PROBLEMS, 200: {"content": {"image/png": {}}}},

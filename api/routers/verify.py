@@ -9,7 +9,7 @@ holding the paper invoice needs no account here. The body is the QR payload as J
   unknown to it);
 - online: the inclusion proof (from this service's store) checked against the batch
   root on chain, and void and reimbursement state read from the contract, not from
-  this service's database.
+  this service's database (a voided invoice's reason code from its event on chain).
 
 The hot path (a JSON payload of an anchored invoice seen before) runs on the event loop
 with no thread hop: the offline check is pure CPU (~70 µs), what is immutable comes from
@@ -40,7 +40,7 @@ from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.merkle import process_proof, standard_leaf_hash
 from ledger.ports import AnchoredBatch, InvoiceChainState
 from ledger.proofdoc import InvoiceInclusion
-from verifier.online import Stamp
+from verifier.online import ChainVoid, Stamp
 from verifier.seal_check import SealVerdict, verify_offline
 from verifier.verdict import full_verdict
 
@@ -74,6 +74,7 @@ class VerifyCache:
     - each anchored invoice's inclusion document (its batch and path never change);
     - the invoice's stamp list from the store, for ``STAMPS_TTL`` s at most, while the
       chain reports the same reserved / paid / voided state and the list adds up to it;
+    - a voided invoice's void event (its reason code): a void is final on chain;
     - never the invoice's void and reimbursement state: that is read from the contract
       on every request.
     """
@@ -88,6 +89,7 @@ class VerifyCache:
         self._trees: OrderedDict[bytes, Batch] = OrderedDict()
         self._inclusions: OrderedDict[bytes, InvoiceInclusion] = OrderedDict()
         self._stamps: dict[bytes, tuple[float, InvoiceChainState, list[Stamp]]] = {}
+        self._voids: dict[bytes, ChainVoid] = {}
         self._reader: Any = None
         self._reader_for: Any = None
 
@@ -112,6 +114,7 @@ class VerifyCache:
             self._roots.clear()
             self._inclusions.clear()
             self._stamps.clear()
+            self._voids.clear()
 
     def current_snapshot(self, ledger: Any) -> Any:
         """The snapshot without waiting, starting a background refresh when it is stale; None
@@ -199,6 +202,20 @@ class VerifyCache:
                 self._stamps.clear()
             self._stamps[fingerprint] = (time.monotonic(), state, stamps)
 
+    def chain_void(self, chain: Any, issuer: str, fingerprint: Fingerprint) -> ChainVoid | None:
+        """The void event of a voided invoice, read from the chain once (blocking: thread pool only)."""
+        found = self._voids.get(bytes(fingerprint))
+        if found is None:
+            from ledger.adapters.events import EventReader
+
+            found = EventReader(chain).void_of(issuer, fingerprint)
+            if found is not None:
+                with self._lock:
+                    if len(self._voids) >= MAX_CACHED:
+                        self._voids.clear()
+                    self._voids[bytes(fingerprint)] = found
+        return found
+
     # --- the chain's live read ------------------------------------------------------------
 
     def invoice_reader(self, chain: Any) -> Any:
@@ -241,6 +258,7 @@ class VerifyCache:
             inclusion, stamps = await run_in_threadpool(self.load_invoice, service, seal.fingerprint)
         batch: AnchoredBatch | None = None
         state: InvoiceChainState | None = None
+        void: ChainVoid | None = None
         if inclusion is not None:
             root = bytes(inclusion.batch_root)
             batch = self.anchored_batch(root)
@@ -259,8 +277,11 @@ class VerifyCache:
             if stamps is None:
                 stamps = (await run_in_threadpool(self.load_invoice, service, seal.fingerprint))[1]
             self.remember_stamps(fp, live, stamps)
-        view = _Prefetched(chain, inclusion, batch, state, stamps or [])
-        return full_verdict(offline, chain=view, proofs=view, stamps=view)
+            if live.voided:  # rare: the reason code comes from the void's event on chain
+                void = self._voids.get(fp) or await run_in_threadpool(self.chain_void, chain, inclusion.issuer,
+                                                                      inclusion.fingerprint)
+        view = _Prefetched(chain, inclusion, batch, state, stamps or [], void)
+        return full_verdict(offline, chain=view, proofs=view, stamps=view, voids=view)
 
 
 #: the events that change the hospitals registry (ledger/adapters/registry_export.py reads them)
@@ -311,14 +332,16 @@ class _NoProofs:
 
 
 class _Prefetched:
-    """The chain view, proof source and stamp source of one request, answering from what
-    was fetched for it: the batch root as the chain records it, the contract's invoice
-    record, and the proof checked locally as the contract's ``isAnchored`` does
-    (OpenZeppelin MerkleProof, which ``ledger.merkle`` reproduces and the tests cross-check)."""
+    """The chain view, proof source, stamp source and void source of one request, answering
+    from what was fetched for it: the batch root as the chain records it, the contract's
+    invoice record, a voided invoice's void event, and the proof checked locally as the
+    contract's ``isAnchored`` does (OpenZeppelin MerkleProof, which ``ledger.merkle``
+    reproduces and the tests cross-check)."""
 
     def __init__(self, chain: Any, inclusion: InvoiceInclusion | None, batch: AnchoredBatch | None,
-                 state: InvoiceChainState | None, stamps: list[Stamp]) -> None:
+                 state: InvoiceChainState | None, stamps: list[Stamp], void: ChainVoid | None = None) -> None:
         self._chain, self._inclusion, self._batch, self._state, self._stamps = chain, inclusion, batch, state, stamps
+        self._void = void
 
     @property
     def chain_id(self) -> int:
@@ -353,6 +376,9 @@ class _Prefetched:
 
     def stamps(self, fingerprint: Fingerprint) -> list[Stamp]:
         return self._stamps
+
+    def void_of(self, issuer: str, fingerprint: Fingerprint) -> ChainVoid | None:
+        return self._void
 
 
 def install(app: FastAPI) -> None:

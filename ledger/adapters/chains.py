@@ -7,13 +7,21 @@
 - ``rpc``: any JSON-RPC node (Hyperledger Besu/QBFT in production) with a funded
   governance/relayer key given by the operator (``--key`` or ``EBILL_CHAIN_KEY``).
 
-Development keys are kept unencrypted in ``deployment.json`` (mode 0600) on the dev
-chains only; the upload service keeps hospital keys in encrypted keystores.
+The deployment record (``$EBILL_HOME/chains/<name>/deployment.json``, mode 0600) holds
+the contract address and the accounts this data directory signs with. Their private keys
+are sealed there as the service seals hospital keys (:class:`~ledger.adapters.keystore.KeyVault`:
+AES-256-GCM under a key derived from the keystore passphrase with scrypt; the record
+carries its own KDF salt, so it opens with the passphrase alone). This holds for every
+backend: anvil's development keys are sealed with the same passphrase as an RPC node's
+governance key, so no ``deployment.json`` ever holds a raw private key. A record written
+before keys were sealed is read, and sealed in place the first time it is opened with the
+passphrase. A session opened without the passphrase reads the chain and signs nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -23,14 +31,25 @@ from typing import Any, Literal
 from web3 import Web3
 
 from ledger.adapters.archive import BatchArchive
+from ledger.adapters.keystore import KdfParams, KeyVault, WrongPassphrase
 from ledger.adapters.web3_chain import Keyring, Web3Ledger
-from ledger.errors import ChainStateMismatch, ChainUnavailable, InvalidInput, NotFound
+from ledger.errors import ChainStateMismatch, ChainUnavailable, InvalidInput, LedgerError, NotFound
 from ledger.ports import Address
 from ledger.proofdoc import ChainRef
 
 ChainKind = Literal["embedded", "anvil", "rpc"]
 CHAIN_KINDS: tuple[str, ...] = ("embedded", "anvil", "rpc")
 DEFAULT_ANVIL_PORT = 8545
+#: the deployment record with sealed keys (the first records had no format and raw keys)
+RECORD_FORMAT = "ebill-deployment/v2"
+
+log = logging.getLogger("ebill.chains")
+
+
+class KeysUnavailable(LedgerError):
+    """The session was opened without the keystore passphrase: it may read the chain, not sign."""
+
+    kind = "keys-unavailable"
 
 
 @dataclass
@@ -45,6 +64,10 @@ class ChainSession:
     payers: dict[str, Address] = field(default_factory=dict)
     record_path: Path | None = None
     archive_path: Path | None = None
+    #: seals the record's keys (None: opened without the passphrase, a read-only session)
+    vault: KeyVault | None = None
+    #: things the operator should know about how the record was opened (shown by the CLI)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def chain_ref(self) -> ChainRef:
@@ -65,6 +88,7 @@ class ChainSession:
         A hospital recorded here but unknown to the chain (a dev node that lost blocks
         to a crash) is registered again with its recorded key.
         """
+        self._require_keys()
         wanted = list(dict.fromkeys(institution_ids))
         accounts = {i: self.hospitals.get(i) or self.keyring.new() for i in wanted}
         missing = {i: a for i, a in accounts.items()
@@ -77,6 +101,7 @@ class ChainSession:
 
     def ensure_payer(self, payer_id: str) -> Address:
         if payer_id not in self.payers:
+            self._require_keys()
             account = self.keyring.new()
             self.ledger.register_payer(payer_id, account)
             self.payers[payer_id] = account
@@ -89,23 +114,41 @@ class ChainSession:
         return BatchArchive(self.archive_path)
 
     def save(self) -> None:
-        """Persist the deployment record (contract address and development keys)."""
+        """Persist the deployment record: the contract address and the accounts, keys sealed."""
         if self.record_path is None:
             return
+        vault = self.vault
+        if vault is None:
+            raise self._read_only()
         keys = self.keyring.export()
+
+        def sealed(owner: str, address: Address) -> dict[str, str]:
+            key = bytes.fromhex(keys[address].removeprefix("0x"))
+            return {"address": address, "sealedKey": vault.seal(key, owner=owner, address=address)}
+
         doc = {
-            "_warning": "development keys, unencrypted: never use this file for a production chain",
+            "format": RECORD_FORMAT,
             "name": self.name, "chainId": self.ledger.chain_id,
             "contract": self.ledger.contract_address,
-            "governance": {"address": self.governance, "key": keys[self.governance]},
-            "hospitals": {i: {"address": a, "key": keys[a]} for i, a in sorted(self.hospitals.items())},
-            "payers": {i: {"address": a, "key": keys[a]} for i, a in sorted(self.payers.items())},
+            "keystore": json.loads(vault.params.to_json()),
+            "governance": sealed("governance", self.governance),
+            "hospitals": {i: sealed(f"hospital:{i}", a) for i, a in sorted(self.hospitals.items())},
+            "payers": {i: sealed(f"payer:{i}", a) for i, a in sorted(self.payers.items())},
         }
         self.record_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.record_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=1))
         tmp.chmod(0o600)
         tmp.replace(self.record_path)  # atomic: a crash leaves the old record or the new
+
+    def _require_keys(self) -> None:
+        """Refuse to create accounts in a session that could not record their keys."""
+        if self.vault is None and self.record_path is not None:
+            raise self._read_only()
+
+    def _read_only(self) -> KeysUnavailable:
+        return KeysUnavailable(f"the {self.name} deployment was opened without the keystore passphrase: it can "
+                               "read the chain but not sign or record keys")
 
 
 def open_embedded() -> ChainSession:
@@ -131,8 +174,14 @@ def open_embedded() -> ChainSession:
 
 def open_node(
     kind: ChainKind, *, url: str, home: Path, key: str | None = None, deploy: bool = True,
+    passphrase: str | None = None,
 ) -> ChainSession:
-    """The ledger on an anvil or JSON-RPC node, deploying it there on first use."""
+    """The ledger on an anvil or JSON-RPC node, deploying it there on first use.
+
+    ``passphrase`` (the keystore passphrase) opens the keys sealed in the deployment
+    record; without it the session reads the chain and signs nothing, and cannot deploy.
+    Raises :class:`~ledger.adapters.keystore.WrongPassphrase` if it does not open them.
+    """
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
     try:
         chain_id = int(w3.eth.chain_id)
@@ -145,18 +194,28 @@ def open_node(
     funder = _anvil_funder(w3) if kind == "anvil" else None
     keyring = Keyring()
     if record_path.exists():
-        doc = json.loads(record_path.read_text())
-        for entry in [doc["governance"], *doc["hospitals"].values(), *doc["payers"].values()]:
-            keyring.add(entry["key"])
+        doc = _read_record(record_path)
         if doc["chainId"] == chain_id and w3.eth.get_code(Web3.to_checksum_address(doc["contract"])):
+            unsealed = "keystore" not in doc
+            vault = _open_keys(doc, record_path, passphrase, keyring) if passphrase is not None else None
             ledger = Web3Ledger(w3, address=doc["contract"], keyring=keyring,
                                 relayer=doc["governance"]["address"], funder=funder)
-            return ChainSession(
+            session = ChainSession(
                 name, ledger, keyring, doc["governance"]["address"],
                 {i: e["address"] for i, e in doc["hospitals"].items()},
                 {i: e["address"] for i, e in doc["payers"].items()},
-                record_path, directory / "archive.sqlite",
+                record_path, directory / "archive.sqlite", vault=vault,
             )
+            if unsealed and vault is not None:
+                session.save()
+                session.notes.append(f"sealed the private keys in {record_path} with the keystore passphrase "
+                                     "(the record held them unencrypted)")
+            elif unsealed:
+                session.notes.append(f"{record_path} holds unencrypted private keys: they are sealed the next time "
+                                     "a command that has the keystore passphrase opens it (ebill serve, demo, reindex)")
+            for note in session.notes:
+                log.warning(note)
+            return session
         if kind == "rpc":
             raise ChainStateMismatch(
                 f"the contract recorded in {record_path} ({doc['contract']}) is not on the node at {url}"
@@ -166,6 +225,10 @@ def open_node(
             stale.unlink(missing_ok=True)
     if not deploy:
         raise NotFound(f"no ledger deployment recorded for {name} in {directory}")
+    if passphrase is None:
+        raise KeysUnavailable(f"deploying the ledger on {name} needs the keystore passphrase, to seal its keys in "
+                              f"{record_path}")
+    vault = KeyVault(passphrase)
     if kind == "rpc":
         key = key or os.environ.get("EBILL_CHAIN_KEY")
         if not key:
@@ -176,9 +239,46 @@ def open_node(
         governance = keyring.new()
     ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=governance, funder=funder)
     session = ChainSession(name, ledger, keyring, governance, record_path=record_path,
-                           archive_path=directory / "archive.sqlite")
+                           archive_path=directory / "archive.sqlite", vault=vault)
     session.save()
     return session
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """The deployment record at ``path`` (either format); :class:`InvalidInput` if it is not one."""
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc["chainId"], int) or not isinstance(doc["contract"], str):
+            raise ValueError("expected an object with chainId, contract and the accounts")
+        held = "sealedKey" if "keystore" in doc else "key"   # the first format held raw keys
+        for entry in [doc["governance"], *doc["hospitals"].values(), *doc["payers"].values()]:
+            if not isinstance(entry["address"], str) or not isinstance(entry.get(held), str):
+                raise ValueError(f"the account {entry.get('address')!r} has no {held}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidInput.single(str(path), "deployment-record",
+                                  f"not a readable deployment record: {type(exc).__name__}: {exc}") from None
+    return doc
+
+
+def _open_keys(doc: dict[str, Any], path: Path, passphrase: str, keyring: Keyring) -> KeyVault:
+    """Put the record's keys into ``keyring``; the vault that sealed them (a new one for a
+    record written before keys were sealed, which the caller then re-saves sealed)."""
+    owners = [("governance", doc["governance"]),
+              *((f"hospital:{i}", e) for i, e in doc["hospitals"].items()),
+              *((f"payer:{i}", e) for i, e in doc["payers"].items())]
+    if "keystore" not in doc:  # the first format: raw keys
+        for _, entry in owners:
+            keyring.add(entry["key"])
+        return KeyVault(passphrase)
+    try:
+        vault = KeyVault(passphrase, KdfParams.from_json(json.dumps(doc["keystore"])))
+    except WrongPassphrase:
+        raise WrongPassphrase(f"the keystore passphrase does not open the keys sealed in {path}: "
+                              "EBILL_KEYSTORE_PASSPHRASE (or $EBILL_HOME/secrets/keystore-passphrase) differs from the "
+                              "one they were sealed with") from None
+    for owner, entry in owners:
+        keyring.add("0x" + vault.open(entry["sealedKey"], owner=owner, address=entry["address"]).hex())
+    return vault
 
 
 def _anvil_funder(w3: Web3):  # type: ignore[no-untyped-def]

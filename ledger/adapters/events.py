@@ -2,7 +2,9 @@
 
 Each event becomes ``{"name", "block", "logIndex", "blockHash", "tx", "time",
 "fingerprint" (bytes or None), "args"}``; member ids (bytes32 ASCII) become strings,
-other bytes become 0x-hex, so events can be stored as JSON and replayed.
+other bytes become 0x-hex, so events can be stored as JSON and replayed. A void's
+``reason`` stays 0x-hex here (lossless: old voids hold free text cut at 32 bytes);
+:func:`ledger.voids.reason_from_bytes32` reads it as a code.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 from eth_utils.abi import event_abi_to_log_topic
 
-from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id
+from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id, id_to_bytes32
 from ledger.errors import ChainUnavailable
-from verifier.online import Stamp
+from ledger.hashing import Fingerprint
+from ledger.voids import reason_from_bytes32
+from verifier.online import ChainVoid, Stamp
 
 _ID_ARGS = {"memberId", "institutionId", "payerId"}
 #: eth_getLogs block span per request (nodes cap it; Besu's default is 1000 blocks... per its config)
@@ -85,6 +89,22 @@ class EventReader:
                 found.append(Stamp(a["payerId"], a["claimId"], int(a["amountFen"]), status[e["name"]], e["block"],
                                    e["tx"]))
         return found
+
+    def void_of(self, issuer: str, fingerprint: Fingerprint) -> ChainVoid | None:
+        """``issuer``'s void of ``fingerprint`` as its ``InvoiceVoided`` event records it (None: not
+        voided). Both are indexed topics: one filtered query; the contract allows one void."""
+        topic = next(t for t, abi in self._abis.items() if abi.get("name") == "InvoiceVoided")
+        try:
+            logs = self.w3.eth.get_logs({"address": self.ledger.contract.address, "fromBlock": 0, "toBlock": "latest",
+                                         "topics": [topic, "0x" + bytes(fingerprint).hex(),
+                                                    "0x" + id_to_bytes32(issuer).hex()]})
+        except Exception as exc:
+            raise ChainUnavailable(f"cannot read the void of 0x{bytes(fingerprint).hex()}: {exc}") from exc
+        for log in logs:
+            e = self._decode(log)
+            if e is not None:
+                return ChainVoid(reason_from_bytes32(bytes.fromhex(e["args"]["reason"][2:])), e["block"], e["tx"])
+        return None
 
     def _decode(self, log: Any) -> dict[str, Any] | None:
         topic0 = log["topics"][0]

@@ -38,6 +38,7 @@ from ledger.ports import (
     InvoiceChainState,
     TxReceipt,
 )
+from ledger.voids import VoidReason, reason_to_bytes32
 
 try:  # the embedded EVM raises its own exception type for reverts
     from eth_tester.exceptions import TransactionFailed as _TesterReverted
@@ -322,12 +323,12 @@ class Web3Ledger:
 
     def void_invoice(
         self, *, hospital: Address, fingerprint: Fingerprint, total_fen: int,
-        batch_root: MerkleRoot, proof: Sequence[Hash32], reason: str,
+        batch_root: MerkleRoot, proof: Sequence[Hash32], reason: VoidReason,
     ) -> TxReceipt:
+        """Void the hospital's anchored invoice; the chain records ``reason`` as its code
+        (:func:`ledger.voids.reason_to_bytes32`), never a hospital's free text."""
         fn = self.contract.functions.voidInvoice(
-            bytes(fingerprint), total_fen, bytes(batch_root), [bytes(p) for p in proof],
-            reason.encode("utf-8")[:32].ljust(32, b"\0"),
-        )
+            bytes(fingerprint), total_fen, bytes(batch_root), [bytes(p) for p in proof], reason_to_bytes32(reason))
         return self._transact(hospital, fn, "voidInvoice")
 
     def reserve(

@@ -253,7 +253,7 @@ class ChainWorker:
             try:
                 receipt = self.ledger.void_invoice(
                     hospital=signer, fingerprint=void.fingerprint, total_fen=total, batch_root=MerkleRoot(root),
-                    proof=proof.proof, reason=void.reason)
+                    proof=proof.proof, reason=void.reason_code)
             except ContractReverted as exc:
                 if exc.error == "InvoiceAlreadyVoided":
                     continue  # voided before a crash: the indexer records it from the event
@@ -272,8 +272,8 @@ class ChainWorker:
         return not self._keyless[institution_id]
 
     def _load_key(self, institution_id: str, account: str) -> None:
-        # the keyring holds keys in memory only; they are never written to the dev
-        # deployment record (ChainSession.hospitals), which is unencrypted
+        # the keyring holds keys in memory only; the service's hospital keys live sealed in
+        # its store and are never added to the deployment record (ChainSession.hospitals)
         if account not in self.session.keyring:
             self.session.keyring.add("0x" + self.service.private_key(institution_id).hex())
         self._accounts[institution_id] = account

@@ -21,6 +21,7 @@ from ledger.errors import ContractReverted
 from ledger.hashing import to_hex
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.synth import generate
+from ledger.voids import VoidReason
 from verifier.inclusion import verify_inclusion_document
 
 DEMO_PAYER = "PAYER-330600-BMI"  # a city's basic medical insurance agency
@@ -89,7 +90,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
     hospital = session.signer_of(sample.invoice.issuer)
     void_receipt = session.ledger.void_invoice(
         hospital=hospital, fingerprint=sample.fingerprint, total_fen=sample.invoice.total_fen,
-        batch_root=batch.root, proof=proof.proof, reason="refund",
+        batch_root=batch.root, proof=proof.proof, reason=VoidReason.REFUND,
     )
     other = next(h.code for h in data.hospitals if h.code != sample.invoice.issuer)
     payer = session.ensure_payer(DEMO_PAYER)
@@ -101,10 +102,10 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
             batch_root=batch.root, proof=proof.proof)),
         (f"void it as another hospital ({other})", lambda: session.ledger.void_invoice(
             hospital=session.signer_of(other), fingerprint=sample.fingerprint,
-            total_fen=sample.invoice.total_fen, batch_root=batch.root, proof=proof.proof, reason="refund")),
+            total_fen=sample.invoice.total_fen, batch_root=batch.root, proof=proof.proof, reason=VoidReason.REFUND)),
         ("void it twice", lambda: session.ledger.void_invoice(
             hospital=hospital, fingerprint=sample.fingerprint, total_fen=sample.invoice.total_fen,
-            batch_root=batch.root, proof=proof.proof, reason="refund")),
+            batch_root=batch.root, proof=proof.proof, reason=VoidReason.REFUND)),
     ]
     for what, attempt in attempts:
         try:
@@ -131,6 +132,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
                          "block": verdict.batch.block_number, "voided": verdict.voided},
         },
         void={"tx": void_receipt.tx_hash, "block": void_receipt.block_number, "gas": void_receipt.gas_used,
+              "reasonCode": VoidReason.REFUND.value,
               "voidedOnChain": session.ledger.invoice_state(sample.invoice.issuer, sample.fingerprint).voided},
         refusals=refusals,
         reimbursement=reimbursement,

@@ -43,8 +43,17 @@ from ledger.invoice import ISSUER_RE
 from ledger.ports import InvoiceStore
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal
-from ledger.records import CredentialRecord, HospitalRecord, InvoiceDetail, Role, StoredInvoice, UploadStatus
+from ledger.records import (
+    CredentialRecord,
+    HospitalRecord,
+    InvoiceDetail,
+    Role,
+    StoredInvoice,
+    UploadStatus,
+    VoidRecord,
+)
 from ledger.uploads import PreparedInvoice, prepare_invoice
+from ledger.voids import VoidRequest
 
 TOKEN_PREFIX = "ebill"
 
@@ -353,19 +362,24 @@ class LedgerService:
 
     # ------------------------------------------------------------------ voids
 
-    def request_void(self, principal: Principal, fingerprint: str, *, reason: str) -> Any:
-        """Record a red-letter reversal; the chain worker stamps it on chain."""
+    def request_void(self, principal: Principal, fingerprint: str, *,
+                     request: VoidRequest) -> tuple[VoidRecord, bool]:
+        """Record a red-letter reversal; the chain worker stamps its reason code on chain.
+
+        Returns the void and whether it was recorded now. A repeat of a recorded void
+        (the same code, and no note or the same note) answers with the recorded void;
+        anything else for an invoice with a void is a :class:`Conflict` naming that void.
+        """
         authorize(principal, "invoice.void")
         issuer = principal.subject
-        reason = reason.strip()
-        if not reason or len(reason.encode()) > 32:
-            raise InvalidInput.single("reason", "length", "reason must be 1-32 bytes of UTF-8 (it is stamped "
-                                                          "on chain as bytes32)")
         fp = parse_hash_arg(fingerprint)
-        record = self.store.request_void(fp, issuer=issuer, reason=reason, actor=principal.actor)
-        if record.reason != reason:
-            raise Conflict(f"invoice {fingerprint} already has a void requested with reason {record.reason!r}")
-        return record
+        record, created = self.store.request_void(fp, issuer=issuer, request=request, actor=principal.actor)
+        if not created and not request.repeats(code=record.reason_code, note=record.note):
+            differs = ("another note" if record.reason_code == request.code
+                       else f"the reason code {record.reason_code.value!r}")
+            raise Conflict(f"invoice {fingerprint} already has a void requested with {differs} (state "
+                           f"{record.state}): a void cannot be changed; repeat it as recorded to read it")
+        return record, created
 
 
 def parse_hash_arg(text: str, what: str = "fingerprint") -> Fingerprint:

@@ -234,18 +234,20 @@ def test_void_is_stamped_on_chain_after_anchoring(any_db_stack: Stack) -> None:
     s = any_db_stack
     doc = s.docs["a"][5]
     fp = s.post_invoice("a", doc).json()["items"][0]["invoice"]["fingerprint"]
-    r = s.client.post(f"/v1/invoices/{fp}/void", json={"reason": "refund 退费"}, headers=s.auth("a"))
+    body = {"reasonCode": "refund", "reason": "退费 refund"}
+    r = s.client.post(f"/v1/invoices/{fp}/void", json=body, headers=s.auth("a"))
     assert r.status_code == 202 and r.json()["state"] == "pending"
+    assert (r.json()["reasonCode"], r.json()["reason"]) == ("refund", "退费 refund")
     s.worker.drain()
     got = s.client.get(f"/v1/invoices/{fp}", headers=s.auth("auditor")).json()
     assert got["state"] == "voided"
     assert got["void"]["state"] == "voided" and got["void"]["transaction"].startswith("0x")
     assert s.session.ledger.invoice_state(doc["issuer"], parse_hash32(fp)).voided
-    # voiding again is idempotent; a different reason is a conflict
-    assert s.client.post(f"/v1/invoices/{fp}/void", json={"reason": "refund 退费"}, headers=s.auth("a")
-                         ).status_code == 202
-    assert s.client.post(f"/v1/invoices/{fp}/void", json={"reason": "other"}, headers=s.auth("a")
-                         ).status_code == 409
+    # voiding again is idempotent (200, the recorded void); a different reason code is a conflict
+    again = s.client.post(f"/v1/invoices/{fp}/void", json=body, headers=s.auth("a"))
+    assert again.status_code == 200 and again.json() == got["void"]
+    conflict = s.client.post(f"/v1/invoices/{fp}/void", json={"reasonCode": "duplicate"}, headers=s.auth("a"))
+    assert conflict.status_code == 409 and "'refund'" in conflict.json()["detail"]
 
 
 def test_void_of_a_reimbursed_invoice_raises_a_clawback(stack: Stack) -> None:

@@ -147,7 +147,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/invoices"): _body("/v1/invoices", lambda w, c: w.cs.docs["a"][0]),
     ("GET", "/v1/invoices"): _path("/v1/invoices"),
     ("POST", "/v1/invoices/{fingerprint}/void"): _body("/v1/invoices/{fingerprint}/void",
-                                                       lambda w, c: {"reason": "policy walk"}),
+                                                       lambda w, c: {"reasonCode": "issued-in-error", "reason": "policy walk"}),
     ("POST", "/v1/hospitals"): _body("/v1/hospitals", lambda w, c: {
         "institutionId": "H33019900001", "name": "Policy Walk Hospital", "region": "330100"}),
     ("POST", "/v1/credentials"): _body("/v1/credentials", lambda w, c: {"role": "auditor", "subject": "walker"}),

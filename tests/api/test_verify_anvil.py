@@ -33,7 +33,7 @@ def on_anvil(tmp_path: Path) -> Iterator[dict[str, Any]]:
     settings = Settings(home=tmp_path, chain="anvil")
     upgrade(settings.db_url)
     with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
-        session = open_node("anvil", url=node.url, home=tmp_path)
+        session = open_node("anvil", url=node.url, home=tmp_path, passphrase=settings.passphrase())
         service = LedgerService(SqlStore.open(settings.db_url), pepper=PEPPER, passphrase="api test passphrase")
         service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         hospital = dataset().hospitals[0]

@@ -248,7 +248,8 @@ def _seed(d: Deployment, docs: list[dict[str, Any]], patients: list[synth.Patien
     _wait(lambda: all(d.http("GET", f"/v1/invoices/{fp}", d.tokens["auditor"]).json()["state"] == "anchored"
                       for fp in d.invoices), 60, "every invoice to be anchored")
     voided = d.citizens["chen"].fingerprints[-1]                       # a red-letter reversal by the hospital
-    r = d.http("POST", f"/v1/invoices/{voided}/void", d.tokens["hospital"], json={"reason": "refunded at the counter"})
+    r = d.http("POST", f"/v1/invoices/{voided}/void", d.tokens["hospital"],
+               json={"reasonCode": "refund", "reason": "refunded at the counter"})
     assert r.status_code == 202, r.text
 
 

@@ -139,6 +139,12 @@ def test_auditor_verifies_an_uploaded_qr_photo(page_for: Any, deployment: Deploy
     page.locator("form", has=page.locator("#v-fp")).get_by_role("button", name="Verify").click()
     page.locator(".verdict.ok").wait_for()
     assert "This service's record" in page.locator(".verdict").inner_text()
+    # the voided invoice: the reason code as the chain records it, by its label
+    page.locator("#v-fp").fill(d.citizens["chen"].fingerprints[-1])
+    page.locator("form", has=page.locator("#v-fp")).get_by_role("button", name="Verify").click()
+    page.locator(".verdict[data-status=voided]").wait_for()
+    text = page.locator(".verdict").inner_text()
+    assert "Void reason" in text and "Refunded (refund)" in text and "counter" not in text
     page.locator("#v-fp").fill("0x1234")
     page.locator("form", has=page.locator("#v-fp")).get_by_role("button", name="Verify").click()
     page.get_by_role("alert").filter(has_text="64 hexadecimal").wait_for()

@@ -115,7 +115,9 @@ def test_two_payers_two_databases_one_chain(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EBILL_") or k == anvil.BINARY_ENV}
     env.update(EBILL_PEPPER=PEPPER.hex(), EBILL_VOUCHER_PUBLIC_KEY=str(pem), EBILL_VOUCHER_ISSUER="e2e-evoucher",
                EBILL_INSTANT_MAX_FEN="100000000", EBILL_CLAIM_WAIT="20", NO_COLOR="1", COLUMNS="200",
-               EBILL_API_NICE="0")
+               EBILL_API_NICE="0",
+               # B opens A's deployment record (the consortium's), whose keys are sealed with this passphrase
+               EBILL_KEYSTORE_PASSPHRASE="two payers e2e keystore passphrase")
     people = sorted({d["patientId"] for d in docs})
     enrol = tmp_path / "persons.csv"
     enrol.write_text("nationalId,name,category\n" + "".join(f"{n},p{n[-4:]},employee\n" for n in people))

@@ -33,7 +33,7 @@ def service_on_anvil(home: Path) -> Iterator[AnvilService]:
     settings = Settings(home=home)
     upgrade(settings.db_url)
     with AnvilNode(AnvilConfig(data_dir=home / "node", port=free_port())) as node:
-        session = open_node("anvil", url=node.url, home=home)
+        session = open_node("anvil", url=node.url, home=home, passphrase=settings.passphrase())
         service = LedgerService(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
                                 passphrase=settings.passphrase())
         service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)

@@ -23,6 +23,7 @@ from ledger.synth import generate
 
 pytestmark = pytest.mark.anvil
 runner = CliRunner()
+PASSPHRASE = "anvil ledger test passphrase"
 
 
 def _dataset(seed: int, *, invoices: int = 60, hospitals: int = 3) -> list[Batch]:
@@ -32,7 +33,7 @@ def _dataset(seed: int, *, invoices: int = 60, hospitals: int = 3) -> list[Batch
 
 
 def _anchor(home: Path, url: str, batches: list[Batch]):  # type: ignore[no-untyped-def]
-    session = open_node("anvil", url=url, home=home)
+    session = open_node("anvil", url=url, home=home, passphrase=PASSPHRASE)
     session.ensure_hospitals([b.issuer for b in batches])
     report = Anchorer(session.ledger, signer_of=session.signer_of).anchor(batches)
     with session.open_archive() as archive:
@@ -90,7 +91,7 @@ def test_restart_with_state_keeps_anchors(tmp_path: Path) -> None:
     with AnvilNode(config) as node:
         _anchor(tmp_path, node.url, batches)
     with AnvilNode(config) as node:  # SIGTERM wrote the state; the restart loads it
-        session = open_node("anvil", url=node.url, home=tmp_path, deploy=False)
+        session = open_node("anvil", url=node.url, home=tmp_path, deploy=False, passphrase=PASSPHRASE)
         anchorer = Anchorer(session.ledger, signer_of=session.signer_of)
         assert all(anchorer.check(b).institution_id == b.issuer for b in batches)
         again = anchorer.anchor(batches)
@@ -108,7 +109,7 @@ def test_sigkill_loses_recent_anchors_and_they_are_resubmitted(tmp_path: Path) -
         _anchor(tmp_path, node.url, late)
         node.kill()      # crash: whatever happened since the last dump is gone
         node.start()
-        session = open_node("anvil", url=node.url, home=tmp_path, deploy=False)
+        session = open_node("anvil", url=node.url, home=tmp_path, deploy=False, passphrase=PASSPHRASE)
         anchorer = Anchorer(session.ledger, signer_of=session.signer_of)
         assert all(anchorer.check(b) for b in early)
         missing = [b for b in late if session.ledger.batch(b.root) is None]

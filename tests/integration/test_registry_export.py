@@ -177,7 +177,7 @@ def test_registry_export_command_on_anvil(cli: typer.Typer, tmp_path: Path) -> N
     from ledger.adapters.chains import open_node
 
     with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
-        session = open_node("anvil", url=node.url, home=tmp_path)
+        session = open_node("anvil", url=node.url, home=tmp_path, passphrase="registry test passphrase")
         account = session.ensure_hospital(H1)
         key = bytes.fromhex(session.keyring.export()[account][2:])
         out = tmp_path / "registry.json"

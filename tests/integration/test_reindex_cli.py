@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from ledger import synth
 from ledger.cli import app
 from ledger.formats.items import SourceItem
+from ledger.voids import VoidReason, VoidRequest
 
 pytestmark = pytest.mark.anvil
 
@@ -27,7 +28,7 @@ def test_reindex_rebuilds_anchors_and_voids_from_events(tmp_path: Path) -> None:
         worker.drain()
         voided = report.items[0].invoice
         assert voided is not None
-        service.request_void(principal, "0x" + bytes(voided.fingerprint).hex(), reason="refund")
+        service.request_void(principal, "0x" + bytes(voided.fingerprint).hex(), request=VoidRequest(VoidReason.REFUND))
         worker.drain()
         before = service.store.counts()
         # wipe what the chain says, as a corrupted or restored-from-backup store would have it

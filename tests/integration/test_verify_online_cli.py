@@ -16,6 +16,7 @@ from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
 from ledger.adapters.chains import open_node
 from ledger.cli import app
 from ledger.formats.items import SourceItem
+from ledger.voids import VoidReason, VoidRequest
 
 pytestmark = pytest.mark.anvil
 
@@ -42,10 +43,11 @@ def test_online_verdicts_from_the_command_line(tmp_path: Path) -> None:
         assert r.exit_code == 0, r.output
         verdict = json.loads(r.stdout)
         assert verdict["status"] == "anchored" and verdict["offline"]["status"] == "valid-offline"
-        service.request_void(principal, "0x" + bytes(stored.fingerprint).hex(), reason="refund")
+        service.request_void(principal, "0x" + bytes(stored.fingerprint).hex(), request=VoidRequest(VoidReason.REFUND))
         worker.drain()
         r = CliRunner().invoke(app, ["verify", stored.qr, *common])
         assert r.exit_code == 1 and json.loads(r.stdout)["status"] == "voided"
+        assert json.loads(r.stdout)["online"]["void"]["reasonCode"] == "refund"   # read from the void's event
         # a bare fingerprint: the chain's facts only
         r = CliRunner().invoke(app, ["verify", "0x" + bytes(stored.fingerprint).hex(), *common])
         assert r.exit_code == 1 and json.loads(r.stdout)["status"] == "voided"
@@ -62,7 +64,7 @@ def test_invoice_state_raw_call_matches_the_contract_call(tmp_path: Path) -> Non
     from ledger.errors import ContractReverted
 
     with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
-        session = open_node("anvil", url=node.url, home=tmp_path)
+        session = open_node("anvil", url=node.url, home=tmp_path, passphrase="raw call test passphrase")
         session.ensure_hospital("H33010200001")
         ledger = session.ledger
         fp = b"\x05" * 32

@@ -65,7 +65,7 @@ def test_verdict_vector(vector: dict[str, Any]) -> None:
     chain = RecordedChain.from_json(VERDICTS["chain"])
     offline = verify_offline(vector["qr"], snapshot)
     verdict = json.loads(json.dumps(full_verdict(offline, chain=chain, proofs=RecordedProofs(VERDICTS["proofs"]),
-                                                 stamps=chain)))
+                                                 stamps=chain, voids=chain)))
     expected = vector["expected"]
     found = {"valid": verdict["valid"], "status": verdict["status"],
              "offline": {"status": verdict["offline"]["status"], "rule": verdict["offline"]["rule"]},
@@ -82,8 +82,22 @@ def test_the_fully_reimbursed_vector_names_its_payer() -> None:
     assert [(s["payerId"], s["status"]) for s in verdict["online"]["stamps"]] == [("P330100", "finalized")]
 
 
+def test_the_voided_vector_names_its_reason_code() -> None:
+    chain = RecordedChain.from_json(VERDICTS["chain"])
+    vector = next(v for v in VERDICTS["vectors"] if v["name"] == "voided")
+    verdict = full_verdict(verify_offline(vector["qr"], RegistrySnapshot.from_json(VERDICTS["registry"])),
+                           chain=chain, proofs=RecordedProofs(VERDICTS["proofs"]), stamps=chain, voids=chain)
+    assert verdict["online"]["void"]["reasonCode"] == "duplicate" and "duplicate" in verdict["reason"]
+    # facts recorded without the void events: the same verdict, without the code
+    bare = RecordedChain.from_json({k: v for k, v in VERDICTS["chain"].items() if k != "voids"})
+    verdict = full_verdict(verify_offline(vector["qr"], RegistrySnapshot.from_json(VERDICTS["registry"])),
+                           chain=bare, proofs=RecordedProofs(VERDICTS["proofs"]), stamps=bare, voids=bare)
+    assert verdict["status"] == "voided" and "void" not in verdict["online"]
+
+
 @pytest.mark.parametrize("doc", [{}, {"format": "ebill-chain-facts/v2"}, {**VERDICTS["chain"], "batches": [{}]},
-                                 {**VERDICTS["chain"], "chainId": -1}])
+                                 {**VERDICTS["chain"], "chainId": -1}, {**VERDICTS["chain"], "voids": [{}]},
+                                 {**VERDICTS["chain"], "voids": [{**VERDICTS["chain"]["voids"][0], "reason": "0x12"}]}])
 def test_chain_facts_are_read_strictly(doc: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
         RecordedChain.from_json(doc)

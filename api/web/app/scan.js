@@ -64,6 +64,10 @@ export async function renderScan(ctx) {
     return null;
   }
 
+  // the reason code read from the chain by its label; a void stamped before codes carries the hospital's text
+  const voidReason = (v) => (v.reasonCode && ctx.i18n.has(`void_${v.reasonCode}`) ? t(`void_${v.reasonCode}`)
+    : v.reasonCode || v.reasonOnChain);
+
   async function showVerdict(v) {
     const seal = v.offline && v.offline.seal;
     const online = v.online || {};
@@ -90,6 +94,7 @@ export async function renderScan(ctx) {
       seal ? h('p', {}, t('invoiceFacts', { code: seal.invoiceCode, number: seal.invoiceNumber,
         date: day(seal.issueDate, i18n.lang), total: yuan(seal.totalFen, i18n.lang) })) : null,
       online.paidFen ? h('p', {}, t('paidSoFar', { paid: yuan(online.paidFen, i18n.lang) })) : null,
+      online.void ? h('p', { class: 'void-reason' }, t('voidReasonIs', { reason: voidReason(online.void) })) : null,
       seal ? h('p', { class: 'small muted' }, t('fingerprint'), ' ', hash(seal.fingerprint)) : null,
       action,
       h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go('#/scan') }, t('scanAgain')))));

@@ -14,6 +14,8 @@ export function badge(t, st) {
 
 const money = (ctx, fen) => yuan(fen, ctx.i18n.lang);
 const claimLink = (c, label) => h('a', { href: `#/claims/${encodeURIComponent(c.id)}`, class: 'nowrap', title: c.id }, label || short(c.id.replace(/^clm_/, ''), 6));
+// the void's reason code by its label (the code itself if this console does not know it yet)
+const voidLabel = (ctx, code) => (ctx.i18n.has(`void_${code}`) ? ctx.t(`void_${code}`) : code);
 const flagText = (f) => (typeof f === 'string' ? f : (f.rule || f.kind || f.code || f.detail || JSON.stringify(f)));
 
 // ---------------------------------------------------------------------- queue
@@ -248,7 +250,8 @@ export async function renderClaim(ctx, id) {
           [t('visit'), inv.visitType], [t('total'), money(ctx, inv.totalFen)], [t('cashPaid'), money(ctx, inv.cashPaidFen)],
           [t('state'), inv.state], [t('fingerprint'), hash(inv.fingerprint)], [t('batch'), inv.batchRoot ? hash(inv.batchRoot) : null],
           [t('anchoredTx'), inv.transaction ? [hash(inv.transaction), ` · ${t('colBlock')} ${inv.block}`] : null],
-          [t('voided'), inv.void ? `${ctx.when(inv.void.at || inv.void.requestedAt)} ${inv.void.reason || ''}` : null]]),
+          [t('voided'), inv.void ? `${ctx.when(inv.void.requestedAt)} · ${voidLabel(ctx, inv.void.reasonCode)}` : null],
+          [t('voidNote'), inv.void && inv.void.reason ? inv.void.reason : null]]),
         h('h3', {}, t('feeLinesTitle')), feeLines(ctx, lines, d)),
       h('section', { class: 'card' }, h('h2', {}, t('stampsTitle')),
         c.stamp && c.stamp.tx ? h('p', {}, `${t('claimStamp')}: ${c.stamp.status} · ${t('colBlock')} ${c.stamp.block} · `, hash(c.stamp.tx)) : null,

@@ -95,6 +95,11 @@ export const STRINGS = {
     reserved: 'Reserved', paid: 'Paid', yes: 'yes', no: 'no',
     recordTitle: 'This service\'s record',
     rule: 'Rule',
+    // void reasons: the code stamped on chain (ledger/voids.py has the same labels; a test compares them)
+    voidReason: 'Void reason', voidNote: 'Hospital\'s note', voidFreeText: 'stamped as free text: “{text}”',
+    void_refund: 'Refunded', void_resettled: 'Re-settled through insurance', 'void_issued-in-error': 'Issued in error',
+    void_duplicate: 'Duplicate invoice', 'void_amount-error': 'Wrong amounts or items',
+    'void_patient-details-error': 'Wrong patient details', void_other: 'Other',
     // dashboard
     dashTitle: 'Dashboard',
     dashIntro: 'From this service\'s own claims.',
@@ -210,6 +215,9 @@ export const STRINGS = {
     reserved: '已锁定', paid: '已支付', yes: '是', no: '否',
     recordTitle: '本服务的记录',
     rule: '规则',
+    voidReason: '作废原因', voidNote: '医院备注', voidFreeText: '以文字存证：“{text}”',
+    void_refund: '退费', void_resettled: '改为医保结算', 'void_issued-in-error': '误开票', void_duplicate: '重复开票',
+    'void_amount-error': '金额或项目有误', 'void_patient-details-error': '患者信息有误', void_other: '其他原因',
     dashTitle: '统计看板',
     dashIntro: '基于本服务的报销数据。',
     chartPerDay: '每日报销单（按结果）',

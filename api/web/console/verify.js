@@ -10,6 +10,15 @@ function facts(pairs) {
     .map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
+// A void's reason as the chain records it: a code, shown by its label, or the hospital's free
+// text for a void stamped before reason codes existed.
+export function chainVoidReason({ t, i18n }, v) {
+  if (!v) return null;
+  if (!v.reasonCode) return t('voidFreeText', { text: v.reasonOnChain });
+  const key = `void_${v.reasonCode}`;
+  return i18n.has(key) ? `${t(key)} (${v.reasonCode})` : v.reasonCode;
+}
+
 function stampsTable({ t, i18n }, stamps) {
   const head = [t('colPayer'), t('colAmount'), t('colStatus'), t('colBlock'), t('colTx')];
   const rows = stamps.map((st) => h('tr', {},
@@ -42,6 +51,7 @@ function verdictView(ctx, v, record) {
         [t('batch'), on.anchor ? hash(on.anchor.batchRoot) : null], [t('anchorBlock'), on.anchor ? String(on.anchor.block) : null],
         [t('anchoredAt'), on.anchor && on.anchor.anchoredAt ? ctx.when(new Date(on.anchor.anchoredAt * 1000).toISOString()) : null],
         [t('voided'), on.voided === undefined ? null : (on.voided ? t('yes') : t('no'))],
+        [t('voidReason'), chainVoidReason(ctx, on.void)],
         [t('reserved'), on.reservedFen === undefined ? null : money(on.reservedFen)],
         [t('paid'), on.paidFen === undefined ? null : money(on.paidFen)]])) : null),
     on.stamps && on.stamps.length ? [h('h3', {}, t('stampsTitle')), stampsTable(ctx, on.stamps)] : null,

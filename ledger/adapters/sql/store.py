@@ -41,6 +41,7 @@ from ledger.records import (
     VoidRecord,
 )
 from ledger.uploads import PreparedInvoice
+from ledger.voids import VoidReason, VoidRequest
 
 # short names of the tables, for queries
 H, C, I, L, B, V = (s.Hospital.__table__, s.Credential.__table__, s.InvoiceRow.__table__,  # type: ignore[attr-defined]  # noqa: E741
@@ -543,8 +544,10 @@ class SqlStore:
 
     # ------------------------------------------------------------------ voids
 
-    def request_void(self, fingerprint: bytes, *, issuer: str, reason: str, actor: str) -> VoidRecord:
-        """Record a red-letter reversal request (idempotent for the same invoice)."""
+    def request_void(self, fingerprint: bytes, *, issuer: str, request: VoidRequest,
+                     actor: str) -> tuple[VoidRecord, bool]:
+        """Record a red-letter reversal request; ``(record, True)`` when recorded now, or the
+        void already recorded for the invoice and False (whatever it says: the caller judges)."""
         with self._tx() as conn:
             inv = conn.execute(select(I.c.issuer).where(I.c.fingerprint == bytes(fingerprint))).first()
             if inv is None or inv.issuer != issuer:
@@ -552,13 +555,14 @@ class SqlStore:
                 raise NotFound(f"no invoice 0x{bytes(fingerprint).hex()} of {issuer}")
             existing = conn.execute(select(V).where(V.c.fingerprint == bytes(fingerprint))).first()
             if existing is not None:
-                return _void(existing, None)
+                return _void(existing, None), False
             now = utcnow()
-            conn.execute(insert(V).values(fingerprint=bytes(fingerprint), issuer=issuer, reason=reason,
-                                          requested_at=now, state="pending"))
+            conn.execute(insert(V).values(fingerprint=bytes(fingerprint), issuer=issuer, reason=request.note,
+                                          reason_code=request.code.value, requested_at=now, state="pending"))
             self.audit(conn, actor=actor, action="invoice.void", subject="0x" + bytes(fingerprint).hex(),
-                       detail={"reason": reason})
-            return VoidRecord(Fingerprint(bytes(fingerprint)), issuer, reason, now, "pending", None, None, None)
+                       detail={"reasonCode": request.code.value, "noteChars": len(request.note)})
+            return VoidRecord(Fingerprint(bytes(fingerprint)), issuer, request.code, request.note, now, "pending",
+                              None, None, None), True
 
     def voids_pending(self, *, limit: int = 500) -> list[tuple[VoidRecord, bytes | None, int]]:
         """Pending voids with their invoice's batch root (None until anchored) and total."""
@@ -769,7 +773,8 @@ def _hospital(row: Any) -> HospitalRecord:
 
 def _void(row: Any, claw: Any) -> VoidRecord:
     return VoidRecord(
-        Fingerprint(bytes(row.fingerprint)), row.issuer, row.reason, _aware(row.requested_at),  # type: ignore[arg-type]
+        Fingerprint(bytes(row.fingerprint)), row.issuer, VoidReason(row.reason_code), row.reason,
+        _aware(row.requested_at),  # type: ignore[arg-type]
         row.state, row.voided_tx, row.voided_block, row.last_error,
         row.paid_fen if claw is None else claw.paid_fen, row.reserved_fen if claw is None else claw.reserved_fen,
     )
