@@ -212,7 +212,10 @@ class VoidIn(BaseModel):
     that is exactly a code is that code, any other text is the note under ``other``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # a code, or (the first form of the API) a non-blank text alone
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["reasonCode"], "properties": {"reasonCode": {"type": "string"}}},
+        {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": r"\S"}}}]})
     reasonCode: VoidReason | None = Field(
         default=None, examples=["refund"],
         description="the reason stamped on chain:\n" + "\n".join(f"- `{r.value}`: {r.meaning}" for r in VoidReason))
