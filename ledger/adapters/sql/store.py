@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,9 @@ H, C, I, L, B, V = (s.Hospital.__table__, s.Credential.__table__, s.InvoiceRow._
                     s.FeeLineRow.__table__, s.BatchRow.__table__, s.VoidRow.__table__)  # type: ignore[attr-defined]
 E, ST, CB, M, A, LS = (s.ChainEvent.__table__, s.StampRow.__table__, s.ClawbackRow.__table__,  # type: ignore[attr-defined]
                        s.Meta.__table__, s.AuditEntry.__table__, s.Lease.__table__)  # type: ignore[attr-defined]
+
+
+log = logging.getLogger("ebill.store")
 
 
 class StoreUnavailable(LedgerError):
@@ -197,8 +201,14 @@ class SqlStore:
             row = conn.execute(select(C).where(C.c.key_id == key_id)).first()
         if row is None:
             return None
-        return CredentialRecord(row.key_id, Role(row.role), row.subject, bytes(row.secret_sha256),
-                                row.revoked_at is not None)
+        try:
+            role = Role(row.role)
+        except ValueError:
+            # a role this version does not know (a newer release wrote it, or the row was edited):
+            # such a credential can do nothing, so it authenticates as nobody
+            log.warning("credential %s has an unknown role %r: refused", row.key_id, row.role)
+            return None
+        return CredentialRecord(row.key_id, role, row.subject, bytes(row.secret_sha256), row.revoked_at is not None)
 
     def revoke_credential(self, key_id: str, *, actor: str) -> None:
         with self._tx() as conn:
