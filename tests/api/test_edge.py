@@ -108,3 +108,10 @@ def test_the_policy_table_names_known_operations_only() -> None:
         assert policy.body_limit == -1 or 0 <= policy.body_limit <= 8 * MIB, (method, path)
         if method == "GET":
             assert policy.body_limit == 0, (method, path)
+
+
+def test_the_policy_document_is_generated_from_the_tables() -> None:
+    from api.policy import markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "access-policy.md"
+    assert doc.read_text(encoding="utf-8") == markdown(), "docs/access-policy.md is stale: python -m api.policy > it"
