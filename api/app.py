@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.routers import batches, claims, feed, invoices, members, verify, web
+from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     :class:`~ledger.adapters.web3_chain.Web3Ledger`); without it, one is opened from
     ``settings.rpc_url`` and the contract this store serves, or verification answers 503.
     """
+    hold_recursion_limit()  # the chain libraries raise it when imported: see ledger.adapters.recursion_limit
     settings = settings or Settings()
     if service is None:
         store = SqlStore.open(settings.db_url)

@@ -14,13 +14,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep
 from api.routers.invoices import _PROBLEMS
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
 from ledger.app.service import Principal
 from ledger.errors import LedgerError
 
-router = APIRouter(prefix="/v1", tags=["claims"])
+router = APIRouter(prefix="/v1", tags=["claims"], route_class=JsonBodyRoute)
 
 
 class ClaimsUnavailable(LedgerError):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep, ServiceDep, SettingsDep
 from api.problems import PayloadTooLarge, UnsupportedMediaType, problem
 from api.schemas import (
@@ -27,7 +28,7 @@ from ledger.formats import Limits, UploadPart, detect_format, read_upload
 from ledger.formats.upload import HEAD_BYTES
 from ledger.records import UploadStatus
 
-router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"], route_class=JsonBodyRoute)
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 413, 415, 422, 503)
