@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.adapters.bank import BankUnavailable
+from ledger.adapters.qr_image import PhotoTooLarge
 from ledger.adapters.sql.store import StoreUnavailable
 from ledger.app.service import Forbidden, Unauthenticated
 from ledger.errors import (
@@ -59,7 +60,7 @@ class MalformedBody(LedgerError):
 
 
 _STATUS += [(PayloadTooLarge, 413), (UnsupportedMediaType, 415), (MalformedBody, 400), (InvalidVoucher, 401),
-            (BankUnavailable, 503)]
+            (BankUnavailable, 503), (PhotoTooLarge, 413)]
 
 
 def problem(status: int, kind: str, detail: str, *, instance: str | None = None,
