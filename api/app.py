@@ -17,6 +17,7 @@ from api import problems
 from api.routers import batches, claims, feed, invoices, members, verify, web
 from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.adapters.sql.store import SqlStore
+from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 
@@ -35,10 +36,12 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
         store = SqlStore.open(settings.db_url)
         service = LedgerService(store, pepper=settings.pepper_bytes(), passphrase=settings.passphrase())
     svc = service
+    counts = EventCounts(svc.store)  # e.g. forged codes at POST /v1/verify: summed, written once a second
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        counts.close()
         svc.store.close()
 
     app = FastAPI(
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.settings = settings
     app.state.chain = chain if chain is not None else _read_only_chain(settings, svc)
     app.state.verify_cache = verify.VerifyCache()
+    app.state.event_counts = counts
     app.state.claims = claims_service if claims_service is not None else open_claims(settings, svc, app.state.chain)
     problems.install(app)
     app.include_router(invoices.router)

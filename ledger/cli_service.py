@@ -378,7 +378,9 @@ def upload(
                 if sink:
                     sink.write(json.dumps(item, ensure_ascii=False) + "\n")
                 if item["status"] in ("rejected", "conflict"):
-                    first = item["problems"][0] if item["problems"] else {"message": "?"}
+                    first = item["problems"][0] if item["problems"] else {"message": (
+                        f"{item.get('problemCount', 'some')} problems, not listed: the service lists a limited "
+                        "number per upload; fix the ones listed and upload again")}
                     # a problem's source already names the item ("x.ndjson line 16: totalFen")
                     where = first.get("source") or f"{item['ref']}: {first.get('field')}"
                     refused.append(f"{where}: {first['message']}")

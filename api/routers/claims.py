@@ -156,7 +156,8 @@ def delegate(body: DelegationIn, claims: ClaimsDep, principal: PrincipalDep) -> 
 
 
 @router.get("/stats/claims", responses=_PROBLEMS, summary="Dashboard figures (payer, auditor)")
-def stats(claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+def stats(claims: ClaimsDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    request.app.state.event_counts.flush()  # this process's counts now; other workers' within a second
     return claims_stats(claims, principal)
 
 
