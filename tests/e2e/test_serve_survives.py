@@ -4,8 +4,10 @@
   (or 413 where a body limit stops it first) and the service still answers; before the
   fix the process died of SIGSEGV (the stdlib JSON decoder under the recursion limit
   py_ecc raises to 100,000);
-- ``ebill serve --workers 2``: an API worker killed with SIGSEGV is named, with its pid
-  and the signal, on the service's own stderr, and the service keeps answering.
+- ``ebill serve --workers 2``: an API worker killed with SIGSEGV (or SIGKILL, as the OOM
+  killer does) is named, with its pid and the signal, on the service's own stderr, with
+  its Python stack (faulthandler), and the service keeps answering: uvicorn restarts it.
+  Before, nothing but the kernel log said a worker had died.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from ledger.adapters import anvil
+from ledger.errors import ToolchainError
 
 pytestmark = [pytest.mark.slow]
 
@@ -77,6 +80,26 @@ class Serve:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        node = anvil.status(self.home / "node")  # serve stops the node it started; if it could not, we do
+        if node is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(node["pid"]), signal.SIGKILL)
+
+    def api_workers(self) -> list[int]:
+        """Pids of uvicorn's worker processes (spawned children of serve; not its resource tracker)."""
+        assert self.proc is not None
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.proc.pid and b"spawn_main" in cmdline:
+                found.append(int(entry.name))
+        return sorted(found)
 
 
 @pytest.fixture
@@ -97,3 +120,41 @@ def test_a_deeply_nested_body_does_not_kill_the_service(serve: Serve) -> None:
     assert r.headers["content-type"] == "application/problem+json"
     assert serve.proc is not None and serve.proc.poll() is None, f"the service died:\n{serve.log()}"
     assert httpx.get(serve.url + "/v1/health", timeout=10).status_code == 200
+
+
+def _wait(check: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.mark.anvil
+def test_a_dead_api_worker_is_reported_with_its_cause_and_replaced(serve: Serve) -> None:
+    try:
+        anvil.anvil_binary()
+    except ToolchainError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"no anvil binary: {exc}")
+    serve.ebill("node", "start", "--port", str(anvil.free_port()))  # on a free port; stop() stops it
+    serve.start("--workers", "2")
+
+    def two_workers() -> list[int] | None:
+        found = serve.api_workers()
+        return found if len(found) == 2 else None
+
+    workers = _wait(two_workers, 60, "two API workers")
+    assert isinstance(workers, list)
+    for victim, sig, name in ((workers[0], signal.SIGSEGV, "SIGSEGV"), (workers[1], signal.SIGKILL, "SIGKILL")):
+        os.kill(victim, sig)
+        line = f"API worker {victim} was killed by {name}"
+        _wait(lambda line=line: line in serve.log(), 30, f"{line!r} in the service's log:\n{serve.log()}")
+        _wait(lambda victim=victim: (found := two_workers()) and victim not in found, 60, "a new worker")
+        for _ in range(10):  # whichever worker takes the connection answers
+            assert httpx.get(serve.url + "/v1/health", timeout=10).status_code == 200
+    log = serve.log()
+    assert "Fatal Python error: Segmentation fault" in log  # the worker's own stack, from faulthandler
+    assert "OOM killer" in log and "replaces it" in log
+    assert serve.proc is not None and serve.proc.poll() is None
