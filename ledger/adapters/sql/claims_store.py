@@ -663,7 +663,7 @@ class ClaimStore:
                 .group_by(A.c.action, A.c.subject))}
             # forged codes at the public verifier are counted, not audited (ledger.app.event_counts)
             counters = s.Counter.__table__  # type: ignore[attr-defined]
-            blocked.update({r.name: int(r.count) for r in conn.execute(
+            blocked.update({name: int(n) for name, n in conn.execute(
                 select(counters.c.name, counters.c.count).where(counters.c.name.startswith("verify.refused:")))})
             # anchoring lag: from the first acknowledged upload of a batch to its anchor, recent batches
             first = (select(I.c.batch_root, func.min(I.c.received_at).label("first"))

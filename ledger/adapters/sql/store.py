@@ -162,7 +162,7 @@ class SqlStore:
     def counters(self, *, prefix: str = "") -> dict[str, int]:
         """The event counters whose names start with ``prefix``."""
         with self._read() as conn:
-            return {r.name: int(r.count) for r in conn.execute(
+            return {name: int(count) for name, count in conn.execute(
                 select(CT.c.name, CT.c.count).where(CT.c.name.startswith(prefix, autoescape=True)))}
 
     def audit_trail(self, *, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
