@@ -17,7 +17,9 @@ from api import edge, openapi, problems
 from api.routers import batches, claims, feed, invoices, members, verify, web
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
+from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.adapters.sql.store import SqlStore
+from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 
@@ -30,15 +32,18 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     :class:`~ledger.adapters.web3_chain.Web3Ledger`); without it, one is opened from
     ``settings.rpc_url`` and the contract this store serves, or verification answers 503.
     """
+    hold_recursion_limit()  # the chain libraries raise it when imported: see ledger.adapters.recursion_limit
     settings = settings or Settings()
     if service is None:
         store = SqlStore.open(settings.db_url)
         service = LedgerService(store, pepper=settings.pepper_bytes(), passphrase=settings.passphrase())
     svc = service
+    counts = EventCounts(svc.store)  # e.g. forged codes at POST /v1/verify: summed, written once a second
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        counts.close()
         svc.store.close()
 
     app = FastAPI(
@@ -50,6 +55,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.settings = settings
     app.state.chain = chain if chain is not None else _read_only_chain(settings, svc)
     app.state.verify_cache = verify.VerifyCache()
+    app.state.event_counts = counts
     app.state.claims = claims_service if claims_service is not None else open_claims(settings, svc, app.state.chain)
     problems.install(app)
     app.include_router(invoices.router)

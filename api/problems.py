@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.adapters.bank import BankUnavailable
+from ledger.adapters.qr_image import PhotoTooLarge
 from ledger.adapters.sql.store import StoreUnavailable
 from ledger.errors import (
     ChainUnavailable,
@@ -54,7 +55,14 @@ class UnsupportedMediaType(LedgerError):
     kind = "unsupported-media-type"
 
 
-_STATUS += [(PayloadTooLarge, 413), (UnsupportedMediaType, 415), (InvalidVoucher, 401), (BankUnavailable, 503)]
+class MalformedBody(LedgerError):
+    """The request body cannot be read as meant: not JSON, nested too deep, or a key given twice."""
+
+    kind = "malformed-body"
+
+
+_STATUS += [(PayloadTooLarge, 413), (UnsupportedMediaType, 415), (MalformedBody, 400), (InvalidVoucher, 401),
+            (BankUnavailable, 503), (PhotoTooLarge, 413)]
 
 
 def problem(status: int, kind: str, detail: str, *, instance: str | None = None,

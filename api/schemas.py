@@ -121,11 +121,16 @@ class ItemOut(BaseModel):
     ref: str
     status: Literal["created", "duplicate", "conflict", "rejected"]
     invoice: InvoiceSummary | None = None
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, str]] = Field(default=[], description="at most 100, and fewer once the report has "
+                                                                  "listed 10,000")
+    problemCount: int = Field(default=0, description="every problem found, listed or not")
+    problemsTruncated: bool = False
 
 
 class UploadOut(BaseModel):
     counts: dict[str, int]
+    problemCount: int = Field(default=0, description="problems of all items, listed or not")
+    problemsTruncated: bool = Field(default=False, description="true when some problems are not listed")
     items: list[ItemOut]
 
 

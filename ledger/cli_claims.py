@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ import typer
 
 from ledger import cli_support as _cli
 from ledger.cli_service import DbOpt, HomeOpt, _service, _settings
+from ledger.errors import FieldProblem, InvalidInput
 
 payer_app = typer.Typer(help="Payers: register (chain account, key sealed at rest), list.", no_args_is_help=True)
 person_app = typer.Typer(help="Insured persons enrolled with this payer.", no_args_is_help=True)
@@ -84,16 +86,23 @@ def person_enrol(
     from ledger.app.access import SYSTEM
 
     entries: list[tuple[str, str, str]] = []
+    sources: list[str] = []  # where each entry came from, to name it in a refusal
     if from_csv is not None:
         with from_csv.open(encoding="utf-8-sig", newline="") as f:
             for row in csv.DictReader(f):
                 entries.append((row.get("nationalId", ""), row.get("name", ""), row.get("category", "")))
+                sources.append(f"{from_csv.name} row {len(sources) + 2} column ")
     if national_id:
         entries.append((national_id, name, category))
+        sources.append("--")
     if not entries:
         _cli.fail("give --national-id or --csv", 2)
+    options = {"nationalId": "national-id", "category": "category"}
     with _cli.errors():
-        n = _claims(home, db, payer).enrol(entries, by=SYSTEM)
+        try:
+            n = _claims(home, db, payer).enrol(entries, by=SYSTEM)
+        except InvalidInput as exc:
+            raise _renamed(exc, lambda f: _entry_source(f, sources, options)) from None
     _cli.out.print(f"{n} person(s) enrolled")
 
 
@@ -126,6 +135,24 @@ def citizen_delegate(
     """Record a delegation: the holder may see and claim the other person's invoices."""
     from ledger.app.access import SYSTEM
 
+    options = {"holderNationalId": "--holder", "personNationalId": "--for", "relation": "--relation"}
     with _cli.errors():
-        _claims(home, db, payer).delegate(holder_id=holder, person_id=for_, relation=relation, by=SYSTEM)
+        try:
+            _claims(home, db, payer).delegate(holder_id=holder, person_id=for_, relation=relation, by=SYSTEM)
+        except InvalidInput as exc:
+            raise _renamed(exc, lambda f: options.get(f, f)) from None
     _cli.out.print_json(json.dumps({"holder": holder[-4:].rjust(18, "*"), "relation": relation}))
+
+
+def _renamed(exc: InvalidInput, where: Callable[[str], str]) -> InvalidInput:
+    """``exc`` with its fields named as the command line knows them (an option, a CSV row)."""
+    return InvalidInput([FieldProblem(where(p.field), p.rule, p.message) for p in exc.problems])
+
+
+def _entry_source(field: str, sources: list[str], options: dict[str, str]) -> str:
+    """``[3].nationalId`` as ``people.csv row 5 column nationalId``, or ``--national-id``."""
+    index, _, name = field.partition("].")
+    if not index.startswith("[") or not index[1:].isdigit() or int(index[1:]) >= len(sources):
+        return field
+    source = sources[int(index[1:])]
+    return source + (options.get(name, name) if source == "--" else name)

@@ -169,10 +169,13 @@ def serve(
     Defaults need no set-up: SQLite in the data directory and a managed anvil node with
     persisted state (started here, stopped on exit if started here).
     """
+    import faulthandler
+
     import uvicorn
 
     from ledger.app.chain_worker import ChainWorker
 
+    faulthandler.enable()  # a native crash in this process (chain worker, stamper, one API worker) shows its stack
     started_node = False
     with _cli.errors():
         settings = _settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,
@@ -217,8 +220,10 @@ def serve(
             uvicorn.run(create_app(settings, service=service, chain=session.ledger), host=host, port=port,
                         log_level="warning")
         else:
+            from ledger.adapters.api_workers import run_api_workers
+
             _export_env(settings, rpc_url=_rpc_url_of(session))
-            uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=n, log_level="warning")
+            run_api_workers("api.app:app_from_env", host=host, port=port, workers=n, report=_report_worker)
     finally:
         if mirror is not None:
             mirror.stop()
@@ -232,6 +237,12 @@ def serve(
             from ledger.adapters import anvil
 
             anvil.stop_detached(settings.home / "node")
+
+
+def _report_worker(message: str) -> None:
+    """An API worker died: say so on the service's stderr, with the time (see ledger.adapters.api_workers)."""
+    _cli.err.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ebill serve: {message}", style="bold red", markup=False,
+                   highlight=False, soft_wrap=True)
 
 
 def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, threading.Thread] | None:
@@ -434,7 +445,9 @@ def upload(
                 if sink:
                     sink.write(json.dumps(item, ensure_ascii=False) + "\n")
                 if item["status"] in ("rejected", "conflict"):
-                    first = item["problems"][0] if item["problems"] else {"message": "?"}
+                    first = item["problems"][0] if item["problems"] else {"message": (
+                        f"{item.get('problemCount', 'some')} problems, not listed: the service lists a limited "
+                        "number per upload; fix the ones listed and upload again")}
                     # a problem's source already names the item ("x.ndjson line 16: totalFen")
                     where = first.get("source") or f"{item['ref']}: {first.get('field')}"
                     refused.append(f"{where}: {first['message']}")

@@ -4,7 +4,9 @@
 On realistic synthetic invoices (``ledger.synth``: ~85 fee lines each, Chinese item
 names, ~5% fractional quantities) it prints, in microseconds per fee line:
 
-  - ``orjson.loads`` of the upload bytes (for scale: the HTTP layer pays it anyway),
+  - ``orjson.loads`` of the upload bytes (for scale: the HTTP layer pays it anyway) and, in
+    the same run, ``strict_json.parse`` (orjson plus the duplicate-key check the upload
+    readers run: a member count of the tree against ``raw.count(b'":')``),
   - ``parse_invoice`` and, as the baseline in the same run, the pre-optimisation
     validation kept in ``tests/unit/invoice_reference.py``,
   - ``seal`` and, as the baseline, the pre-optimisation sealing loop and tree (copied
@@ -50,6 +52,7 @@ import orjson
 
 from ledger.canonical import encode_flat_unchecked
 from ledger.fingerprint import SealedInvoice, fingerprint_of_header, header_document, seal
+from ledger.formats import strict_json
 from ledger.hashing import Hash32, MerkleRoot, keccak256
 from ledger.invoice import FeeLine, Invoice, parse_invoice
 from ledger.synth import generate, iter_documents
@@ -163,8 +166,11 @@ def main() -> None:
                 kept[:] = [fn(x) for x in inputs[i : i + step]]  # a batch's results live until it is done
         return run
 
+    if any(strict_json.parse(raw).duplicates for raw in raws):
+        sys.exit("strict_json found duplicate keys in documents that have none")
     work: dict[str, Callable[[], None]] = {
         "loads": batched(loads, raws),
+        "loads_checked": batched(strict_json.parse, raws),
         "parse": batched(lambda d: parse_invoice(d, pepper=PEPPER), docs),
         "parse_ref": batched(lambda d: ref_parse(d, pepper=PEPPER), docs),
         "seal": batched(lambda p: seal(p[0], salt=p[1][0], line_key=p[1][1]), pairs),
@@ -184,10 +190,12 @@ def main() -> None:
     year = YEAR["fee_lines"] / 1e6  # seconds for a year's lines, one core, at 1 us per line
     print(f"{'us per fee line':<16}{'ledger':>9}{'baseline':>10}{'speed-up':>10}{'year, 1 core':>14}")
     print(f"{'orjson.loads':<16}{us['loads']:>9.2f}{'':>10}{'':>10}{us['loads'] * year:>12.1f} s")
+    print(f"{'+ duplicates':<16}{us['loads_checked']:>9.2f}{us['loads']:>10.2f}"
+          f"{us['loads'] / us['loads_checked']:>9.2f}x{us['loads_checked'] * year:>12.1f} s")
     for name, key in (("parse_invoice", "parse"), ("seal", "seal")):
         new, old = us[key], us[f"{key}_ref"]
         print(f"{name:<16}{new:>9.2f}{old:>10.2f}{old / new:>9.2f}x{new * year:>12.1f} s")
-    print(f"{'total':<16}{us['loads'] + us['parse'] + us['seal']:>9.2f}"
+    print(f"{'total':<16}{us['loads_checked'] + us['parse'] + us['seal']:>9.2f}"
           f"{us['loads'] + us['parse_ref'] + us['seal_ref']:>10.2f}")
 
 

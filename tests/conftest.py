@@ -8,6 +8,11 @@ from pathlib import Path
 import pg
 import pytest
 
+from ledger.adapters.recursion_limit import hold_recursion_limit
+
+# a test module importing eth-account directly (py_ecc) would raise it for the whole session
+hold_recursion_limit()
+
 
 @pytest.fixture(scope="session")
 def postgres_cluster(request: pytest.FixtureRequest) -> pg.Cluster:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep
 from api.routers.invoices import _PROBLEMS
 from api.schemas import (
@@ -27,7 +28,7 @@ from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
 from ledger.errors import LedgerError
 
-router = APIRouter(prefix="/v1", tags=["claims"])
+router = APIRouter(prefix="/v1", tags=["claims"], route_class=JsonBodyRoute)
 
 
 class ClaimsUnavailable(LedgerError):
@@ -180,7 +181,8 @@ def delegate(body: DelegationIn, claims: ClaimsDep, principal: PrincipalDep) -> 
 
 
 @router.get("/stats/claims", responses=_PROBLEMS, summary="Dashboard figures (payer, auditor)")
-def stats(claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+def stats(claims: ClaimsDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    request.app.state.event_counts.flush()  # this process's counts now; other workers' within a second
     return claims_stats(claims, principal)
 
 

@@ -18,6 +18,9 @@ from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/feed", tags=["feed"])
 
+#: the largest block number a cursor may name (block numbers are stored as BIGINT)
+MAX_BLOCK = 2**63 - 1
+
 
 @router.get("/batches", responses=_PROBLEMS,
             summary="Anchored batches after a cursor, with hospitals and sealed invoices (payer, auditor)")
@@ -30,10 +33,11 @@ def feed_batches(service: ServiceDep, principal: PrincipalDep,
         block, _, root = after.partition(":")
         try:
             cursor = (int(block), bytes.fromhex(root.removeprefix("0x")))
-            if len(cursor[1]) != 32 or cursor[0] < 0:
+            if len(cursor[1]) != 32 or not 0 <= cursor[0] <= MAX_BLOCK:  # the column is a signed 64-bit integer
                 raise ValueError
         except ValueError:
-            raise InvalidInput.single("after", "cursor", "expected <block>:<0x root> from the previous page") from None
+            raise InvalidInput.single("after", "cursor", "expected <block>:<0x root> from the previous page, the "
+                                      f"block a number from 0 to {MAX_BLOCK}") from None
     batches = service.feed(principal, after=cursor, limit=limit)
     last = batches[-1] if batches else None
     return {"batches": batches, "next": f"{last['anchoredBlock']}:{last['root']}" if last else after}

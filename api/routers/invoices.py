@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep, ServiceDep, SettingsDep
 from api.problems import PayloadTooLarge, UnsupportedMediaType, problem
 from api.schemas import (
@@ -29,7 +30,7 @@ from ledger.formats import Limits, UploadPart, detect_format, read_upload
 from ledger.formats.upload import HEAD_BYTES
 from ledger.records import UploadStatus
 
-router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"], route_class=JsonBodyRoute)
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 413, 415, 422, 503)
@@ -114,29 +115,48 @@ def _upload(service: LedgerService, principal: Principal, parts: list[UploadPart
     return service.upload(principal, items, max_items=limits.max_items)
 
 
-def _item_json(r: ItemResult) -> dict[str, Any]:
+#: problems listed per invoice, and in a whole upload report; the counts are always complete. A
+#: small upload can break millions of rules (100,000 NDJSON lines of ``{}``, 13 problems each):
+#: listing them all made a 300 KB request answer tens of MB.
+MAX_PROBLEMS_PER_ITEM = 100
+MAX_PROBLEMS_PER_REPORT = 10_000
+
+
+def _item_json(r: ItemResult, *, listed: int = MAX_PROBLEMS_PER_ITEM) -> dict[str, Any]:
+    """One item's result, listing at most ``listed`` of its problems."""
     problems = []
-    for i, p in enumerate(r.problems):
+    for i, p in enumerate(r.problems[:listed]):
         d = {"field": p.field, "rule": p.rule, "message": p.message}
         if i < len(r.sources):
             d["source"] = r.sources[i]
         problems.append(d)
     return ItemOut(index=r.index, ref=r.ref, status=r.status.value,
                    invoice=InvoiceSummary.of(r.invoice) if r.invoice else None,
-                   problems=problems).model_dump(mode="json")
+                   problems=problems, problemCount=len(r.problems),
+                   problemsTruncated=len(problems) < len(r.problems)).model_dump(mode="json")
 
 
 def _report_json(report: UploadReport) -> dict[str, Any]:
-    return {"counts": report.counts, "items": [_item_json(r) for r in report.items]}
+    items, budget, total = [], MAX_PROBLEMS_PER_REPORT, 0
+    for r in report.items:
+        items.append(_item_json(r, listed=min(MAX_PROBLEMS_PER_ITEM, budget)))
+        budget -= len(items[-1]["problems"])
+        total += len(r.problems)
+    listed = MAX_PROBLEMS_PER_REPORT - budget
+    return {"counts": report.counts, "problemCount": total, "problemsTruncated": listed < total, "items": items}
 
 
 def _single(r: ItemResult, request: Request) -> Response:
     if r.status is UploadStatus.REJECTED:
-        return problem(422, "invalid-invoice", f"the invoice breaks {len(r.problems)} rule(s)",
-                       instance=request.url.path, errors=r.problems)
+        shown = r.problems[:MAX_PROBLEMS_PER_ITEM]
+        more = f"; the first {len(shown)} are listed" if len(shown) < len(r.problems) else ""
+        return problem(422, "invalid-invoice", f"the invoice breaks {len(r.problems)} rule(s){more}",
+                       instance=request.url.path, errors=shown, problemCount=len(r.problems),
+                       problemsTruncated=len(shown) < len(r.problems))
     if r.status is UploadStatus.CONFLICT:
         return problem(409, "conflict", r.problems[0].message, instance=request.url.path, errors=r.problems)
-    body = {"counts": {r.status.value: 1}, "items": [_item_json(r)]}
+    body = {"counts": {r.status.value: 1}, "problemCount": len(r.problems), "problemsTruncated": False,
+            "items": [_item_json(r)]}
     headers = {"Location": f"/v1/invoices/0x{bytes(r.invoice.fingerprint).hex()}"} if r.invoice else None
     return JSONResponse(body, status_code=201 if r.status is UploadStatus.CREATED else 200, headers=headers)
 

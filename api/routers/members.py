@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep, ServiceDep
 from api.routers.invoices import _PROBLEMS
 from api.schemas import CredentialIn, CredentialOut, HospitalIn, HospitalOut
 from ledger.records import Role
 
-router = APIRouter(prefix="/v1", tags=["members"])
+router = APIRouter(prefix="/v1", tags=["members"], route_class=JsonBodyRoute)
 
 
 @router.post("/hospitals", status_code=201, response_model=HospitalOut, responses=_PROBLEMS,

@@ -79,6 +79,8 @@ class AssetCache:
         """The asset at ``relative`` (a URL path below the root), or None if there is no such file."""
         if not relative or any(part.startswith(".") or part == "" for part in relative.split("/")):
             return None
+        if not relative.isprintable():  # NUL and other control characters name no file (and NUL made stat() raise)
+            return None
         path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root) or path.suffix not in _TYPES:
             return None

@@ -103,4 +103,7 @@ def export_keystore(private_key: bytes, password: str) -> dict[str, object]:
     """A standard Web3 Secret Storage (v3) document for ``private_key``."""
     from eth_account import Account
 
+    from ledger.adapters.recursion_limit import hold_recursion_limit
+
+    hold_recursion_limit()  # eth-account imports py_ecc, which raises it
     return dict(Account.encrypt(private_key, password, kdf="scrypt"))

@@ -28,6 +28,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
 
 from contracts import load_artifact
+from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.errors import ChainError, ChainUnavailable, ContractReverted, NotFound
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, to_hex
 from ledger.ports import (
@@ -45,6 +46,8 @@ try:  # the embedded EVM raises its own exception type for reverts
 except ImportError:  # pragma: no cover - eth-tester is only needed for the embedded chain
     class _TesterReverted(Exception):  # type: ignore[no-redef]
         pass
+
+hold_recursion_limit()  # eth-account (through py_ecc) and eth-tester (py-evm) have just raised it
 
 _REVERTS = (ContractCustomError, ContractLogicError, _TesterReverted)
 

@@ -37,9 +37,18 @@ from typing import Any
 from ledger.adapters.sql.claims_store import LIVE_STATES, Claim, ClaimDraft, ClaimStore, PayerRecord, PersonRecord
 from ledger.app.access import Principal, Reach, authorize, citizen_person
 from ledger.app.service import LedgerService, parse_hash_arg
-from ledger.errors import ClaimBlocked, Conflict, Forbidden, InvalidInput, LedgerError, NotFound, Unauthenticated
+from ledger.errors import (
+    ClaimBlocked,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    Unauthenticated,
+)
 from ledger.hashing import keccak256
-from ledger.identity import pseudonymise
+from ledger.identity import national_id_problem, pseudonymise
 from ledger.ports import InvoiceChainState
 from ledger.records import Role
 from ledger.rules import PersonCategory, RuleBook, YearToDate, adjudicate
@@ -51,6 +60,8 @@ MAX_FINGERPRINTS = 20
 _IDEM_RE = re.compile(r"[\x21-\x7e]{8,128}\Z")
 _PAYER_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}\Z")
 RELATIONS = ("spouse", "parent", "child", "guardian", "other")
+#: problems listed when an enrolment is refused (the count is given)
+_PROBLEMS_LISTED = 100
 #: states the API waits through before it answers a claim request
 _PENDING = ("submitted",)
 log = logging.getLogger("ebill.claims")
@@ -135,11 +146,15 @@ class ClaimsService:
             if not national_id:
                 raise InvalidInput.single("nationalId", "required",
                                           "a claims-window clerk names the citizen's resident ID")
-            try:
-                return bytes(pseudonymise(national_id, pepper=self._pepper)), "clerk"
-            except ValueError as exc:
-                raise InvalidInput.single("nationalId", "resident-id", str(exc)) from None
+            return self._resident(national_id, "nationalId"), "clerk"
         raise Forbidden(f"a {principal.role.value} credential may not claim (citizens and claims-window clerks)")
+
+    def _resident(self, national_id: str, field: str) -> bytes:
+        """The pseudonym of a valid resident ID; :class:`InvalidInput` naming ``field`` for any other."""
+        why = national_id_problem(national_id)
+        if why is not None:
+            raise InvalidInput.single(field, "resident-id", why)
+        return bytes(pseudonymise(national_id, pepper=self._pepper))
 
     # ------------------------------------------------------------------ the citizen's invoices
 
@@ -452,16 +467,22 @@ class ClaimsService:
         authorize(by, "person.enrol", payer_id=self.payer_id)
         if not 1 <= len(entries) <= 100_000:
             raise InvalidInput.single("(body)", "count", "enrol 1-100,000 persons at a time")
-        records = []
+        records, problems = [], []
+        categories = {c.value for c in PersonCategory}
         for n, (nid, name, category) in enumerate(entries):
-            try:
-                person = bytes(pseudonymise(nid, pepper=self._pepper))
-            except ValueError as exc:
-                raise InvalidInput.single(f"[{n}].nationalId", "resident-id", str(exc)) from None
-            if category not in {c.value for c in PersonCategory}:
-                raise InvalidInput.single(f"[{n}].category", "enum",
-                                          f"expected one of {', '.join(c.value for c in PersonCategory)}")
-            records.append(PersonRecord(person, name.strip()[:100], category))
+            why = national_id_problem(nid)
+            if why is not None:
+                problems.append(FieldProblem(f"[{n}].nationalId", "resident-id", why))
+            if category not in categories:
+                problems.append(FieldProblem(f"[{n}].category", "enum",
+                                             f"expected one of {', '.join(c.value for c in PersonCategory)}"))
+            if not problems:
+                records.append(PersonRecord(bytes(pseudonymise(nid, pepper=self._pepper)), name.strip()[:100],
+                                            category))
+        if problems:  # every broken entry in one answer, as for uploads; nothing is enrolled
+            more = len(problems) - _PROBLEMS_LISTED
+            raise InvalidInput(problems[:_PROBLEMS_LISTED] + (
+                [FieldProblem("(body)", "more", f"… and {more:,} more problems")] if more > 0 else []))
         return self.store.enrol(records, actor=by.actor)
 
     def delegate(self, *, holder_id: str, person_id: str, relation: str, by: Principal) -> None:
@@ -469,11 +490,13 @@ class ClaimsService:
         authorize(by, "delegation.grant", payer_id=self.payer_id)
         if relation not in RELATIONS:
             raise InvalidInput.single("relation", "enum", f"expected one of {', '.join(RELATIONS)}")
-        try:
-            holder = bytes(pseudonymise(holder_id, pepper=self._pepper))
-            person = bytes(pseudonymise(person_id, pepper=self._pepper))
-        except ValueError as exc:
-            raise InvalidInput.single("nationalId", "resident-id", str(exc)) from None
+        problems = [FieldProblem(name, "resident-id", why) for name, why in (
+            ("holderNationalId", national_id_problem(holder_id)), ("personNationalId", national_id_problem(person_id)))
+            if why is not None]
+        if problems:
+            raise InvalidInput(problems)
+        holder = bytes(pseudonymise(holder_id, pepper=self._pepper))
+        person = bytes(pseudonymise(person_id, pepper=self._pepper))
         if holder == person:
             raise InvalidInput.single("holder", "distinct", "a person does not need a delegation from themselves")
         self.store.delegate(holder=holder, person=person, relation=relation, actor=by.actor)

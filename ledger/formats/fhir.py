@@ -48,7 +48,6 @@ moderate uploads; bulk loads use NDJSON or CSV.
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -59,8 +58,9 @@ from pydantic import ValidationError
 
 from ledger.errors import FieldProblem, InvalidInput
 from ledger.formats.items import DEFAULT_LIMITS, Limits, SourceItem, count_items, problem
-from ledger.formats.jsonfmt import read_bounded
+from ledger.formats.jsonfmt import duplicate_problems, read_bounded
 from ledger.formats.money import decimal_to_fen, fen_to_decimal_number
+from ledger.formats.strict_json import DuplicateKey, MalformedJson, depth_exceeds, parse_decimal
 from ledger.invoice import SCHEMA_VERSION
 
 __all__ = [
@@ -89,6 +89,8 @@ STATUSES = ("issued", "balanced")
 _IDENTIFIERS = (("invoiceCode", SYS_INVOICE_CODE), ("invoiceNumber", SYS_INVOICE_NUMBER),
                 ("checkCode", SYS_CHECK_CODE))
 _PAYMENTS = (("fundPaidFen", EXT_FUND_PAID), ("accountPaidFen", EXT_ACCOUNT_PAID), ("cashPaidFen", EXT_CASH_PAID))
+#: nesting levels a bundle may have (arrays and objects; nested extensions included)
+MAX_DEPTH = 64
 _NAMESPACE = uuid.UUID("5b0f3c1e-6d0a-5d8e-9c59-0e1b11ed9e00")
 
 #: where each upload field sits, for SourceItem.locate
@@ -191,9 +193,14 @@ def iter_fhir_bundle(bundle: bytes | IO[bytes], *, name: str = "bundle.json", li
     """
     raw = read_bounded(bundle, name=name, limit=limits.max_document_bytes, hint="split it into several bundles")
     try:
-        doc = json.loads(raw.removeprefix(b"\xef\xbb\xbf"), parse_float=Decimal, parse_constant=_no_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput.single(name, "json", f"not valid JSON: {exc}") from None
+        parsed = parse_decimal(raw.removeprefix(b"\xef\xbb\xbf"))
+    except MalformedJson as exc:
+        raise InvalidInput.single(name, exc.rule, exc.message) from None
+    if depth_exceeds(parsed.value, MAX_DEPTH):
+        # the FHIR models validate nested elements recursively: a deep document would exhaust the stack
+        raise InvalidInput.single(name, "json-depth", f"nests deeper than {MAX_DEPTH} levels; an Invoice bundle "
+                                  "needs about 12")
+    doc, twice = parsed.value, _twice_by_entry(parsed.duplicates, name)
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
         got = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
         raise InvalidInput.single(f"{name} resourceType", "fhir-bundle", f"must be a FHIR Bundle, got {got!r}")
@@ -213,7 +220,23 @@ def iter_fhir_bundle(bundle: bytes | IO[bytes], *, name: str = "bundle.json", li
             _models()[0].model_validate(shell)
         except ValidationError as exc:
             raise InvalidInput(_validation_problems(exc, name)) from None
-    return count_items((_entry_item(i, e, name, validate) for i, e in enumerate(entries)), limits=limits, name=name)
+    return count_items((_entry_item(i, e, name, validate, twice.get(i, ())) for i, e in enumerate(entries)),
+                       limits=limits, name=name)
+
+
+def _twice_by_entry(duplicates: Sequence[DuplicateKey], name: str) -> dict[int, list[DuplicateKey]]:
+    """Duplicate keys by the entry they are in; one outside every entry's resource refuses the bundle."""
+    by_entry: dict[int, list[DuplicateKey]] = {}
+    outside = []
+    for dup in duplicates:
+        if len(dup.path) > 3 and dup.path[0] == "entry" and dup.path[2] == "resource":
+            by_entry.setdefault(int(dup.path[1]), []).append(dup)
+        else:
+            outside.append(problem(f"{name} {dup.at()}", "duplicate-key", f"the key {dup.key!r} appears more than "
+                                   "once in this object; which value is meant is ambiguous"))
+    if outside:
+        raise InvalidInput(outside)
+    return by_entry
 
 
 @functools.cache
@@ -225,12 +248,10 @@ def _models() -> tuple[Any, Any]:
     return Bundle, Invoice
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _entry_item(i: int, entry: Any, name: str, validate: bool) -> SourceItem:
+def _entry_item(i: int, entry: Any, name: str, validate: bool, twice: Sequence[DuplicateKey]) -> SourceItem:
     ref = f"{name} entry[{i}]"
+    if twice:  # the path below the entry: resource.lineItem[0].sequence
+        return SourceItem(i, ref, None, duplicate_problems(ref, twice, start=2, sep="."))
     res = entry.get("resource") if isinstance(entry, dict) else None
     if not isinstance(res, dict):
         return SourceItem(i, ref, None, (problem(f"{ref}.resource", "fhir-entry", "the entry has no resource"),))

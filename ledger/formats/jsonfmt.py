@@ -8,19 +8,25 @@
   that is not JSON, not an object, or longer than :attr:`Limits.max_item_bytes` is an
   item problem naming the line; the following lines are still read.
 
+An object with a key written twice is refused as an item problem naming the key and its
+place (``upload.ndjson line 7: feeLines[3].amountFen``, rule ``duplicate-key``): parsers
+disagree on which value such a document means, and a fingerprint must not depend on it
+(:mod:`ledger.formats.strict_json`, which finds them at little cost on the fast path).
+
 Refs and problem locations are ``<file> line <n>`` (NDJSON, 1-based physical lines) and
 ``<file>`` or ``<file>[<i>]`` (JSON).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import orjson
 
-from ledger.errors import InvalidInput
+from ledger.errors import FieldProblem, InvalidInput
 from ledger.formats.items import DEFAULT_LIMITS, Limits, SourceItem, count_items, problem
+from ledger.formats.strict_json import DuplicateKey, MalformedJson, duplicate_keys, parse
 
 __all__ = ["dumps_json", "iter_json", "iter_ndjson", "write_ndjson"]
 
@@ -63,7 +69,9 @@ def _ndjson(stream: IO[bytes], name: str, limits: Limits) -> Iterator[SourceItem
             item = SourceItem(index, ref, None, (problem(ref, "json", f"column {exc.colno}: {exc.msg}"),))
         else:
             if type(doc) is dict:
-                item = SourceItem(index, ref, doc)
+                twice = duplicate_keys(raw, doc)
+                item = SourceItem(index, ref, None, duplicate_problems(ref, twice)) if twice \
+                    else SourceItem(index, ref, doc)
             else:
                 item = SourceItem(index, ref, None, (problem(
                     ref, "object", f"each line must be one invoice object, got {_jtype(doc)}"),))
@@ -78,34 +86,57 @@ def iter_json(data: bytes | IO[bytes], *, name: str = "upload.json",
     Raises :class:`InvalidInput` when the document is not JSON, neither an object nor an
     array, too large, or holds more invoices than allowed.
     """
-    doc = load_document(data, name=name, limits=limits)
+    doc, twice = load_document(data, name=name, limits=limits)
     if isinstance(doc, dict):
-        return iter((SourceItem(0, name, doc),))
+        item = SourceItem(0, name, None, duplicate_problems(name, twice)) if twice else SourceItem(0, name, doc)
+        return iter((item,))
     if not isinstance(doc, list):
         raise InvalidInput.single(name, "object-or-array",
                                   f"must be an invoice object or an array of them, got {_jtype(doc)}")
     if len(doc) > limits.max_items:
         raise InvalidInput.single(name, "max-items",
                                   f"has {len(doc):,} invoices; at most {limits.max_items:,} per upload")
-    return (_array_item(i, f"{name}[{i}]", v) for i, v in enumerate(doc))
+    by_item: dict[int, list[DuplicateKey]] = {}
+    for dup in twice:  # an array has no keys: each duplicate is inside one of its invoices
+        by_item.setdefault(int(dup.path[0]), []).append(dup)
+    return (_array_item(i, f"{name}[{i}]", v, by_item.get(i, ())) for i, v in enumerate(doc))
 
 
-def _array_item(i: int, ref: str, value: Any) -> SourceItem:
+def _array_item(i: int, ref: str, value: Any, twice: Sequence[DuplicateKey]) -> SourceItem:
+    if twice:
+        return SourceItem(i, ref, None, duplicate_problems(ref, twice, start=1))
     if type(value) is dict:
         return SourceItem(i, ref, value)
     return SourceItem(i, ref, None, (problem(ref, "object", f"must be an invoice object, got {_jtype(value)}"),))
 
 
-def load_document(data: bytes | IO[bytes], *, name: str, limits: Limits) -> Any:
-    """Parse a whole JSON document of at most ``limits.max_document_bytes`` (BOM ignored)."""
+def load_document(data: bytes | IO[bytes], *, name: str,
+                  limits: Limits) -> tuple[Any, tuple[DuplicateKey, ...]]:
+    """Parse a whole JSON document of at most ``limits.max_document_bytes`` (BOM ignored), and
+    the keys written twice in it."""
     raw = read_bounded(data, name=name, limit=limits.max_document_bytes, hint="use NDJSON for large uploads")
     if raw.startswith(_BOM):
         raw = raw[3:]
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput.single(name, "json", f"not valid JSON at line {exc.lineno} column {exc.colno}: "
-                                  f"{exc.msg}") from None
+        parsed = parse(raw)
+    except MalformedJson as exc:
+        raise InvalidInput.single(name, exc.rule, exc.message) from None
+    return parsed.value, parsed.duplicates
+
+
+#: duplicate keys listed per invoice (the count is always given)
+MAX_DUPLICATES_LISTED = 20
+
+
+def duplicate_problems(ref: str, twice: Sequence[DuplicateKey], *, start: int = 0,
+                       sep: str = ": ") -> tuple[FieldProblem, ...]:
+    """One ``duplicate-key`` problem per key written twice, at ``ref`` + ``sep`` + its path from ``path[start:]``."""
+    out = [problem(f"{ref}{sep}{dup.at(start)}", "duplicate-key",
+                   f"the key {dup.key!r} appears more than once in this object; which value is meant is ambiguous")
+           for dup in twice[:MAX_DUPLICATES_LISTED]]
+    if len(twice) > MAX_DUPLICATES_LISTED:
+        out.append(problem(ref, "duplicate-key", f"… {len(twice) - MAX_DUPLICATES_LISTED} more keys appear twice"))
+    return tuple(out)
 
 
 def read_bounded(data: bytes | IO[bytes], *, name: str, limit: int, hint: str) -> bytes:

@@ -79,3 +79,19 @@ def test_a_broken_upload_as_a_whole_is_refused_and_stores_nothing(stack: Stack) 
     if r.status_code == 200:
         assert r.json()["items"][0]["status"] == "rejected"
     assert stack.service.store.counts()["invoices"] == 0
+
+
+def test_a_key_given_twice_is_refused_not_guessed(stack: Stack) -> None:
+    doc = stack.docs["a"][0]
+    line = orjson.dumps(doc["feeLines"][3])
+    raw = orjson.dumps(doc).replace(line, line[:-1] + b',"amountFen":0}', 1)
+    r = stack.client.post("/v1/invoices", content=raw, headers={**stack.auth("a"), "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("upload.json: feeLines[3].amountFen",
+                                                                     "duplicate-key")]
+    body = orjson.dumps(stack.docs["a"][1]) + b"\n" + raw + b"\n"
+    r = stack.client.post("/v1/invoices", content=body, headers={**stack.auth("a"),
+                                                                 "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["counts"] == {"created": 1, "rejected": 1, "duplicate": 0, "conflict": 0}
+    assert r.json()["items"][1]["problems"][0]["field"] == "upload.ndjson line 2: feeLines[3].amountFen"
+    assert stack.service.store.counts()["invoices"] == 1  # the ambiguous invoice was not stored

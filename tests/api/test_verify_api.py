@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import io
+import struct
+import time
+import zlib
 
 from api_stack import Stack
 from PIL import Image
@@ -95,3 +98,28 @@ def test_the_fast_route_answers_like_the_documented_one(stack: Stack) -> None:
     r = stack.client.post("/v1/verify", json={"payload": "EBILL:"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.json()["status"] == "malformed"
+
+
+def png_bomb(width: int, height: int, *, rgb: bool) -> bytes:
+    """A valid PNG of ``width`` x ``height`` black pixels: zlib-compressed zero rows, a few hundred KB."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row, z = b"\x00" * (1 + width * (3 if rgb else 1)), zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2 if rgb else 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_image_bombs_answer_413_at_once(stack: Stack) -> None:
+    # before: 16,000 x 16,000 answered 500 (Pillow's DecompressionBombError escaped); 12,000 x 12,000 RGB
+    # took 1.4 GB and seconds to find no QR code
+    for data in (png_bomb(16_000, 16_000, rgb=False), png_bomb(12_000, 12_000, rgb=True)):
+        start = time.perf_counter()
+        r = stack.client.post("/v1/verify", content=data, headers={"Content-Type": "image/png"})
+        assert time.perf_counter() - start < 2.0
+        assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json", r.text
+        assert r.json()["type"].endswith("/image-too-large")
+        assert "a photo of a QR code needs at most 20 MP" in r.json()["detail"]
+    r = stack.client.post("/v1/verify", content=b"GIF89a" + b"\0" * 64, headers={"Content-Type": "image/png"})
+    assert r.status_code == 422 and r.json()["errors"][0]["message"] == "not a PNG or JPEG image"

@@ -70,7 +70,8 @@ def test_types_and_cache_policy(client: TestClient) -> None:
 
 @pytest.mark.parametrize("path", ["/assets/../api/app.py", "/assets/shared/../../routers/web.py", "/app/.hidden",
                                   "/app/%2e%2e/console/index.html", "/assets/other/x.js", "/app/nothing-here.js",
-                                  "/assets/vendor/", "/app/icons/"])
+                                  "/assets/vendor/", "/app/icons/", "/app/%00index.html", "/app/index.html%00",
+                                  "/console/%0aindex.html", "/assets/shared/%1b.css", "/app/%7f"])
 def test_nothing_outside_the_web_folder_or_missing_resolves(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 404, path
 

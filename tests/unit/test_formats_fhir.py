@@ -183,3 +183,22 @@ def test_read_upload_detects_fhir(bundle: dict[str, Any], docs: list[dict[str, A
                  UploadPart(io.BytesIO(orjson.dumps(bundle, option=orjson.OPT_INDENT_2)),
                             content_type="application/fhir+json")):
         assert [i.document for i in read_upload([part])] == docs[:2]
+
+
+def test_a_key_twice_is_an_entry_problem_naming_its_fhir_path(bundle: dict[str, Any]) -> None:
+    raw = orjson.dumps(bundle).replace(b'"sequence":1,', b'"sequence":1,"sequence":2,', 1)
+    items = read(raw)
+    assert problems(items[0]) == [("bundle.json entry[0].resource.lineItem[0].sequence", "duplicate-key")]
+    assert items[1].ok
+    with pytest.raises(InvalidInput) as caught:  # outside the entries: the bundle as a whole
+        read(orjson.dumps(bundle).replace(b'"type":"collection"', b'"type":"collection","type":"batch"', 1))
+    assert caught.value.problems[0].field == "bundle.json type"
+
+
+@pytest.mark.parametrize("levels", [40, 600, 5000, 100_000])
+def test_deep_nesting_is_a_bundle_problem_not_a_crash(bundle: dict[str, Any], levels: int) -> None:
+    deep = b'{"url":"x","extension":[' * levels + b'{"url":"x","valueString":"v"}' + b"]}" * levels
+    raw = orjson.dumps(bundle).replace(b'"extension":[', b'"extension":[' + deep + b",", 1)
+    with pytest.raises(InvalidInput) as caught:
+        read(raw)
+    assert caught.value.problems[0].rule == "json-depth"

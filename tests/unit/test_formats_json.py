@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tracemalloc
 from typing import Any
 
@@ -209,3 +210,39 @@ def test_read_upload_detects_and_dispatches(docs: list[dict[str, Any]]) -> None:
     assert [i.document for i in items] == docs[:2]
     with pytest.raises(InvalidInput, match="expected one file"):
         read_upload([])
+
+
+# ------------------------------------------------------------------ ambiguous input
+
+
+def test_a_key_twice_is_an_item_problem_naming_it_in_json(docs: list[dict[str, Any]]) -> None:
+    raw = orjson.dumps(docs[:3])
+    line = orjson.dumps(docs[1]["feeLines"][3])
+    twice = line[:-1] + b',"amountFen":1' + b"}"
+    raw = raw.replace(line, twice, 1)
+    items = list(iter_json(raw, name="up.json"))
+    assert [i.ok for i in items] == [True, False, True]
+    assert only_problem(items[1])[:2] == ("up.json[1]: feeLines[3].amountFen", "duplicate-key")
+    # one invoice object: its own problem, the document's root as the place
+    single = list(iter_json(b'{"issuer":"H1",  "issuer" : "H2"}', name="one.json"))
+    assert only_problem(single[0])[:2] == ("one.json: issuer", "duplicate-key")
+
+
+def test_a_key_twice_is_an_item_problem_naming_it_in_ndjson(docs: list[dict[str, Any]]) -> None:
+    lines = ndjson(docs[:3]).splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'{"', b'{"totalFen":1,"', 1)  # its own totalFen comes later
+    items = list(iter_ndjson(io.BytesIO(b"".join(lines)), name="up.ndjson"))
+    assert [i.ok for i in items] == [True, True, False]
+    field, rule, message = only_problem(items[2])
+    assert (field, rule) == ("up.ndjson line 3: totalFen", "duplicate-key") and "'totalFen'" in message
+
+
+def test_pretty_printed_uploads_without_duplicates_read_as_before(docs: list[dict[str, Any]]) -> None:
+    raw = json.dumps(docs[:3], indent=2, ensure_ascii=False).replace('": ', '" : ').encode()
+    assert [i.document for i in iter_json(raw)] == docs[:3]
+
+
+def test_a_deep_document_is_refused_as_a_whole() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        list(iter_json(b"[" * 5000 + b"]" * 5000, name="deep.json"))
+    assert caught.value.problems[0].rule == "json-depth"

@@ -659,8 +659,12 @@ class ClaimStore:
                                 .where(CL.c.state == "clawback")).one()
             voids = conn.execute(select(func.count()).select_from(E).where(E.c.name == "InvoiceVoided")).scalar_one()
             blocked = {f"{action}:{subject}": n for action, subject, n in conn.execute(
-                select(A.c.action, A.c.subject, func.count()).where(A.c.action.in_(["claim.blocked", "verify.refused"]))
+                select(A.c.action, A.c.subject, func.count()).where(A.c.action == "claim.blocked")
                 .group_by(A.c.action, A.c.subject))}
+            # forged codes at the public verifier are counted, not audited (ledger.app.event_counts)
+            counters = s.Counter.__table__  # type: ignore[attr-defined]
+            blocked.update({name: int(n) for name, n in conn.execute(
+                select(counters.c.name, counters.c.count).where(counters.c.name.startswith("verify.refused:")))})
             # anchoring lag: from the first acknowledged upload of a batch to its anchor, recent batches
             first = (select(I.c.batch_root, func.min(I.c.received_at).label("first"))
                      .where(I.c.batch_root.is_not(None)).group_by(I.c.batch_root).subquery())

@@ -14,7 +14,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +49,7 @@ H, C, I, L, B, V = (s.Hospital.__table__, s.Credential.__table__, s.InvoiceRow._
                     s.FeeLineRow.__table__, s.BatchRow.__table__, s.VoidRow.__table__)  # type: ignore[attr-defined]
 E, ST, CB, M, A, LS = (s.ChainEvent.__table__, s.StampRow.__table__, s.ClawbackRow.__table__,  # type: ignore[attr-defined]
                        s.Meta.__table__, s.AuditEntry.__table__, s.Lease.__table__)  # type: ignore[attr-defined]
+CT = s.Counter.__table__  # type: ignore[attr-defined]
 
 
 log = logging.getLogger("ebill.store")
@@ -153,6 +154,21 @@ class SqlStore:
                 return self.audit(c, actor=actor, action=action, subject=subject, detail=detail)
         conn.execute(insert(A).values(at=utcnow(), actor=actor, action=action, subject=subject,
                                       detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to the named event counters in one transaction (a row per name, made on first use)."""
+        now = utcnow()
+        with self._tx() as conn:
+            for name, n in sorted(counts.items()):  # one order for every writer: no deadlock between them
+                stmt = self._insert(CT).values(name=name, count=n, updated_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=[CT.c.name],
+                                                        set_={"count": CT.c.count + n, "updated_at": now}))
+
+    def counters(self, *, prefix: str = "") -> dict[str, int]:
+        """The event counters whose names start with ``prefix``."""
+        with self._read() as conn:
+            return {name: int(count) for name, count in conn.execute(
+                select(CT.c.name, CT.c.count).where(CT.c.name.startswith(prefix, autoescape=True)))}
 
     def audit_trail(self, *, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         q = select(A).order_by(A.c.id.desc()).limit(limit)
