@@ -25,7 +25,7 @@ MAX_BLOCK = 2**63 - 1
 @router.get("/batches", responses=_PROBLEMS,
             summary="Anchored batches after a cursor, with hospitals and sealed invoices (payer, auditor)")
 def feed_batches(service: ServiceDep, principal: PrincipalDep,
-                 after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}:0x[0-9a-fA-F]{64}$",
+                 after: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}:0x[0-9a-fA-F]{64}$",
                                                     description="<block>:<root> from the previous page")] = None,
                  limit: Annotated[int, Query(ge=1, le=32)] = 4) -> dict[str, Any]:
     cursor = None
