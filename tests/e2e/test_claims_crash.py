@@ -230,8 +230,8 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClaimsDeployment]:
         d.cleanup()
 
 
-def _set_up(d: ClaimsDeployment) -> None:
-    ds = synth.generate(seed=7, hospitals=1, invoices=INVOICES, fee_lines=INVOICES * 80, pepper=PEPPER)
+def _set_up(d: ClaimsDeployment, *, invoices: int = INVOICES) -> None:
+    ds = synth.generate(seed=7, hospitals=1, invoices=invoices, fee_lines=invoices * 80, pepper=PEPPER)
     docs = list(synth.iter_documents(ds))
     code, name = ds.hospitals[0].code, ds.hospitals[0].name
     d.start_node()
