@@ -522,7 +522,7 @@ class ClaimStore:
                     # the chain lost the reservation with its blocks: reserve it again under the same
                     # chain claim id (then finalise it again); a release has nothing left to release
                     values.update(stamp=None, chain_todo="reserve" if task.op == "finalize" else None)
-                    action = "claim.stamp.lost"
+                    action = "claim.stamp.lost" if task.op == "finalize" else "claim.stamp.nothing-to-release"
                 elif outcome.startswith(ON_CHAIN):
                     values.update(stamp=outcome.removeprefix(ON_CHAIN), chain_todo=None, stamp_tx=tx, stamp_block=block)
                     action, note["reason"] = "claim.stamp.as-on-chain", detail
