@@ -5,7 +5,7 @@ Inert unless the variable is set; the names mark the windows the claims design m
 survive (see :mod:`ledger.app.claim_worker`):
 
 - ``claims.after-reserve``: the chain reserved a batch, the database has not recorded it;
-- ``claims.before-payout``: claims are approved, the bank has not been called;
+- ``claims.before-payout``: claims are approved and finalised on chain, the bank has not been called;
 - ``claims.after-payout``: the bank paid, the database has not recorded it.
 """
 

@@ -3,20 +3,48 @@
 It runs in ``ebill serve``'s main process next to the chain worker, under its own
 lease (one sender per payer account, so nonces never collide). Each round:
 
-1. claims on invoices voided on chain are refused (unpaid) or owe a claw-back (paid);
+1. claims on voided invoices — a void this service accepted, or one the chain recorded —
+   are refused (not paid) or owe a claw-back (paid); every few seconds, and at once when
+   the chain index was rebuilt (lost blocks), the recorded stamps are checked against the
+   chain and those it no longer holds go back to the outbox (see *Lost blocks*);
 2. every claim whose ``chain_todo`` is set is stamped: the round's reservations,
    finalisations and releases go out together (``reserveMany``, ``finalizeMany``,
    ``releaseMany``, one block), and each claim's outcome is read from the receipt's events;
-3. approved claims are paid through the payout port, idempotently by claim id, while
-   the chain mines step 2's transactions, and recorded paid in one transaction.
+3. claims approved *and finalised on chain* are paid through the payout port,
+   idempotently by claim id, while the chain mines step 2's transactions, and recorded
+   paid in one transaction.
 
-Crash safety comes from the order of writes, not from the process staying up:
+**A void that came first wins.** An approved claim is finalised on chain before the bank
+is asked, and the contract refuses to finalise a claim on a voided invoice: whichever of
+the void and the finalisation the chain took first decides. A refused finalisation is
+released and the claim refused; nothing is paid. A void accepted by this service blocks
+the finalisation and the payout at once, before it is on chain. A void accepted after the
+finalisation was sent and before the payout: the payout is held until the void is on
+chain, and then never made (the chain keeps a finalisation it cannot undo; its claw-back
+notice then names an amount this payer never paid out).
+
+**Crash safety** comes from the order of writes, not from the process staying up:
 - killed after the chain reserved but before the database recorded it: the claim
   still says ``reserve``; sending it again is refused with ``ClaimAlreadyExists`` and
-  the stamper then reads the claim from the chain and records what is there;
-- killed between approval and payout: the payout is requested again with the same
-  request id, and the bank answers with the original payment (it never pays twice);
-- killed after payment but before ``paid`` was recorded: the same.
+  the stamper then reads the claim from the chain and records what is there (the same
+  for a finalisation: ``ClaimNotReserved``, and the chain says ``finalized``);
+- killed between the finalisation and the payout (``claims.before-payout``): the claim is
+  approved and finalised, and the next round pays it;
+- killed after payment but before ``paid`` was recorded (``claims.after-payout``): the
+  payout is requested again with the same request id, and the bank answers with the
+  original payment (it never pays twice).
+
+**Lost blocks.** A dev node restarted from an older state dump takes back the newest
+blocks, with the stamps in them. The chain worker notices (the block its index stopped at
+is gone), rebuilds the index and counts the rebuild (``index.generation`` in ``meta``: this
+works whether the stamper runs in the worker's process or not). The stamper then compares
+every recorded stamp with the chain (the rebuilt ``stamps`` table, or ``claimOf`` for
+blocks the index has not reached) and puts each claim the chain lost back in the outbox
+under the same chain claim id: reserved again, then finalised again if it had been. A
+paid claim stays ``paid`` and the bank is never asked again; a reservation whose batch's
+anchor was lost too waits until the chain worker has anchored the batch again; a lost
+payer registration is made again. The same check runs every few seconds for the stamps
+recorded since the last one, for losses the index cannot see (blocks it had not reached).
 """
 
 from __future__ import annotations
@@ -35,7 +63,22 @@ from typing import Any
 
 from ledger.adapters.bank import PayoutPort
 from ledger.adapters.chains import ChainSession
-from ledger.adapters.sql.claims_store import STAMPED, StampTask
+from ledger.adapters.sql.claims_store import (
+    DONE,
+    FIRST_RESERVATION,
+    LOST,
+    ON_CHAIN,
+    REFUSED,
+    RETRY,
+    SMALLER,
+    STAMPED,
+    VOIDED_FIRST,
+    VOIDED_REFUSAL,
+    StampCheck,
+    StampTask,
+    stamp_repair,
+)
+from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.batch import Batch
@@ -46,8 +89,15 @@ log = logging.getLogger("ebill.claims")
 
 _LEASE = "claims-stamper"
 _LEASE_TTL = timedelta(seconds=30)
-#: payouts made each round even when the chain's stamps are back already
+#: payouts made each round even when the chain's stamps are back already; also how many are
+#: paid between two checks that their invoice was not voided meanwhile
 _MIN_PAYOUTS = 20
+#: seconds between two checks of the recorded stamps against the chain (when the index was
+#: not rebuilt); and how many claims a check asks the contract about (the rest: next check)
+_RECONCILE_EVERY = 2.0
+_ASK_AT_MOST = 200
+#: what each operation expects the chain to hold once it took effect
+_WANTED = {"reserve": ("reserved", "finalized"), "finalize": ("finalized",), "release": ("released",)}
 
 
 @dataclass
@@ -58,11 +108,14 @@ class StampReport:
     refused: int = 0
     paid: int = 0
     voided: int = 0
+    #: claims whose stamp the chain lost, put back in the outbox
+    lost: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
-        return bool(self.reserved or self.finalized or self.released or self.refused or self.paid or self.voided)
+        return bool(self.reserved or self.finalized or self.released or self.refused or self.paid or self.voided
+                    or self.lost)
 
 
 class ClaimStamper:
@@ -81,6 +134,9 @@ class ClaimStamper:
         self._stop = threading.Event()
         self._lease_at = 0.0
         self._voids_at = 0.0
+        self._generation: str | None = None    # the chain index rebuild last seen (None: not yet)
+        self._checked_block = -1               # stamps up to this block are known to be on chain
+        self._reconciled_at = 0.0
         self._tick_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -123,6 +179,8 @@ class ClaimStamper:
         return bool(ok)
 
     def tick(self, *, force_voids: bool = False) -> StampReport:
+        """One round; ``force_voids`` applies voids and checks the recorded stamps against the
+        chain now rather than on their own schedule (tests, shutdown)."""
         with self._tick_lock:   # a test's drain() and the thread's loop take turns
             return self._tick(force_voids)
 
@@ -133,6 +191,7 @@ class ClaimStamper:
         if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
             report.voided = len(self.claims.store.apply_voids())
+            self._reconcile(report, now=now, force=force_voids)
         tasks = self.claims.store.stamp_tasks(limit=1000)
         sent = self._send_stamps(tasks) if tasks else []
         # the bank is paid while the chain mines this round's stamps (a block can take a
@@ -152,6 +211,58 @@ class ClaimStamper:
             time.sleep(0.01)
 
     # ------------------------------------------------------------------ chain
+
+    def _reconcile(self, report: StampReport, *, now: float, force: bool = False) -> None:
+        """Put back in the outbox the claims whose recorded stamp the chain no longer holds.
+
+        All of them once at start and after each rebuild of the chain index; in between,
+        every :data:`_RECONCILE_EVERY` seconds (or when forced), those stamped above the
+        last block the index had confirmed.
+        """
+        generation = self.claims.service.store.get_meta(INDEX_GENERATION) or "0"
+        rebuilt = generation != self._generation
+        if not (rebuilt or force) and now - self._reconciled_at < _RECONCILE_EVERY:
+            return
+        if rebuilt and self._generation is not None:
+            # the node lost blocks: nonces counted in memory and the payer's registration
+            # may be gone with them (the chain worker does the same for its own senders)
+            self.ledger.forget_session_state()
+            self._registered = False
+            self._ensure_registered()
+        indexed, checks = self.claims.store.stamps_to_verify(above_block=-1 if rebuilt else self._checked_block)
+        repairs: list[tuple[StampCheck, str, str | None, str | None]] = []
+        checked, asked = indexed, 0
+        for check in checks:
+            on_chain = check.on_chain
+            if on_chain is None:   # stamped above the indexed block: ask the contract
+                if asked >= _ASK_AT_MOST:
+                    checked = min(checked, check.stamp_block - 1)
+                    break
+                asked += 1
+                on_chain = self._status_on_chain(check.chain_claim_id)
+            repair = stamp_repair(state=check.state, recorded=check.stamp, on_chain=on_chain)
+            if repair is not None:
+                repairs.append((check, on_chain, *repair))
+        if repairs:
+            report.lost += self.claims.store.requeue_lost(repairs)
+            log.warning("claims: %d recorded stamps are not on chain (lost blocks?): sent again", report.lost)
+            # blocks were lost that the index never read: our nonce may be ahead of the chain's
+            self.ledger.forget_session_state()
+            self._registered = False
+        self._generation, self._checked_block, self._reconciled_at = generation, checked, now
+
+    def _status_on_chain(self, chain_claim_id: bytes) -> str:
+        """The chain's status of one of this payer's claims (``none`` if it does not know it)."""
+        try:
+            status, _, _ = self.ledger.claim_of(self.claims.payer_id, chain_claim_id)
+        except ContractReverted as exc:
+            if exc.error != "UnknownMember":
+                raise
+            # the chain lost the payer's registration with its blocks, and every claim with it:
+            # register again next round
+            self._registered = False
+            return "none"
+        return status
 
     def _ensure_registered(self) -> None:
         if self._registered:
@@ -202,6 +313,9 @@ class ClaimStamper:
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
                 continue
             except ChainError as exc:
+                # the node went away or was replaced (maybe by an older state): count nonces
+                # from what it holds next time, as the chain worker does after a chain error
+                self.ledger.forget_session_state()
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
                 continue
             if op == "reserve":
@@ -216,42 +330,49 @@ class ClaimStamper:
 
     def _judge(self, task: StampTask, out: StampOutcome,
                report: StampReport) -> tuple[StampTask, str, str | None, str | None, int | None]:
-        """Map one item's on-chain outcome to what the claim records."""
+        """Map one item's on-chain outcome to what the claim records (an outcome of
+        :meth:`ClaimStore.apply_stamps <ledger.adapters.sql.claims_store.ClaimStore.apply_stamps>`)."""
         if out.refused is None:
             counter = STAMPED[task.op]
             setattr(report, counter, getattr(report, counter) + 1)
-            return task, "done", None, out.tx, out.block
+            return task, DONE, None, out.tx, out.block
         reason = out.refused
         if reason in ("ClaimAlreadyExists", "ClaimNotReserved", "UnknownClaim"):
-            # sent before, and the database did not record it (a crash): believe the chain
-            status, _, _ = self.ledger.claim_of(self.claims.payer_id, task.chain_claim_id)
-            wanted = {"reserve": ("reserved", "finalized"), "finalize": ("finalized",), "release": ("released",)}
-            if status in wanted[task.op]:
-                return task, "done", None, out.tx, out.block
+            # sent before, and the database did not record it (a crash), or lost with the
+            # node's blocks: believe the chain
+            status = self._status_on_chain(task.chain_claim_id)
+            if status in _WANTED[task.op]:
+                return task, DONE, None, out.tx, out.block
+            if status == "none" and task.op != "reserve":
+                return task, LOST, "the chain does not know this claim (it lost the blocks it was in)", \
+                    out.tx, out.block
             if task.op == "finalize" and status == "released":
                 report.refused += 1
-                return task, "refused", "the reservation was released before payment was stamped", out.tx, out.block
+                return task, REFUSED, "the reservation was released before payment was stamped", out.tx, out.block
             if task.op == "release" and status == "finalized":
-                return task, "refused", "the claim was finalised on chain already", out.tx, out.block
+                return task, f"{ON_CHAIN}finalized", "the claim was finalised on chain already", out.tx, out.block
+        if task.op == "finalize" and reason == "InvoiceIsVoided":
+            report.refused += 1
+            return task, VOIDED_FIRST, f"{VOIDED_REFUSAL} before the payment was stamped", out.tx, out.block
         if task.op == "reserve" and reason == "ReimbursementExceedsTotal":
             st = self.ledger.invoice_state(task.issuer, task.fingerprint)  # type: ignore[arg-type]
             left = 0 if st.voided else max(0, task.total_fen - st.reserved_fen - st.paid_fen)
-            if 0 < left < task.amount_fen:
-                return task, f"smaller:{left}", f"only ¥{left / 100:.2f} of the invoice is left after other payers", \
-                    out.tx, out.block
+            if 0 < left < task.amount_fen and task.state in FIRST_RESERVATION:
+                return task, f"{SMALLER}{left}", f"only ¥{left / 100:.2f} of the invoice is left after other " \
+                                                 "payers", out.tx, out.block
             report.refused += 1
-            return task, "refused", "the invoice is reimbursed in full already (by other payers)", out.tx, out.block
+            return task, REFUSED, "the invoice is reimbursed in full already (by other payers)", out.tx, out.block
         if reason == "TotalMismatch":
             report.refused += 1
-            return task, "refused", ("the chain holds another total for this invoice (anchored twice by the "
-                                     "hospital with different totals): a reviewer must look"), out.tx, out.block
+            return task, REFUSED, ("the chain holds another total for this invoice (anchored twice by the "
+                                   "hospital with different totals): a reviewer must look"), out.tx, out.block
         if reason == "BatchNotAnchored":
-            return task, "retry", "the invoice's batch is not on chain (yet)", out.tx, out.block
+            return task, RETRY, "the invoice's batch is not on chain (yet)", out.tx, out.block
         if reason == "InvoiceIsVoided":
             report.refused += 1
-            return task, "refused", "the hospital voided the invoice", out.tx, out.block
+            return task, REFUSED, VOIDED_REFUSAL, out.tx, out.block
         report.refused += 1
-        return task, "refused", f"the chain refused the stamp: {reason}", out.tx, out.block
+        return task, REFUSED, f"the chain refused the stamp: {reason}", out.tx, out.block
 
     def _reservation(self, t: StampTask) -> Reservation:
         assert t.batch_root is not None
@@ -270,35 +391,48 @@ class ClaimStamper:
     # ------------------------------------------------------------------ payout
 
     def _pay(self, report: StampReport, *, while_pending: Sequence[Future[Any]] = ()) -> None:
-        """Pay approved claims: up to 200, or while ``while_pending`` chain work runs (at least
-        :data:`_MIN_PAYOUTS`, so payouts keep up when stamps come back at once)."""
+        """Pay approved claims finalised on chain: up to 200, or while ``while_pending`` chain
+        work runs (at least :data:`_MIN_PAYOUTS`, so payouts keep up when stamps come back at
+        once). Every :data:`_MIN_PAYOUTS` payouts the rest are checked again, so a void accepted
+        meanwhile stops the payouts of its invoice."""
         due = self.claims.store.payouts_due(limit=200)
         if due:
             failpoint("claims.before-payout")
         paid: list[tuple[str, str, datetime]] = []
         try:
-            for n, c in enumerate(due):
-                if while_pending and n >= _MIN_PAYOUTS and all(f.done() for f in while_pending):
+            for start in range(0, len(due), _MIN_PAYOUTS):
+                if start and while_pending and all(f.done() for f in while_pending):
                     break   # the chain answered: record its stamps first, pay the rest next round
-                try:
-                    payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
-                                            memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
-                except Conflict as exc:
-                    # permanent: this request id was paid with other figures (a bug, or the
-                    # bank's records were changed); one claim must not block every later payout
-                    report.errors.append(f"payout of {c.id} refused by the bank, needs a person: {exc}")
-                    self.claims.store.hold_payout(c.id, reason=str(exc))
-                    continue
-                except LedgerError as exc:   # BankUnavailable and the like: try the round again later
-                    report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
+                chunk = due[start:start + _MIN_PAYOUTS]
+                if start:
+                    still = {c.id for c in self.claims.store.payouts_due(limit=len(chunk), ids=[c.id for c in chunk])}
+                    chunk = [c for c in chunk if c.id in still]
+                if not self._pay_chunk(chunk, paid, report):
                     break
-                failpoint("claims.after-payout")
-                paid.append((c.id, payment.reference, payment.paid_at))
         finally:
             # the round's payments in one transaction; a crash before it is the after-payout
             # window: the bank answers the next round's request with the same payment
             self.claims.store.mark_paid_many(paid)
         report.paid += len(paid)
+
+    def _pay_chunk(self, chunk: Sequence[Any], paid: list[tuple[str, str, datetime]], report: StampReport) -> bool:
+        """Pay ``chunk``, adding to ``paid``; False if the bank is unavailable (try again next round)."""
+        for c in chunk:
+            try:
+                payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
+                                        memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
+            except Conflict as exc:
+                # permanent: this request id was paid with other figures (a bug, or the
+                # bank's records were changed); one claim must not block every later payout
+                report.errors.append(f"payout of {c.id} refused by the bank, needs a person: {exc}")
+                self.claims.store.hold_payout(c.id, reason=str(exc))
+                continue
+            except LedgerError as exc:   # BankUnavailable and the like: try the round again later
+                report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
+                return False
+            failpoint("claims.after-payout")
+            paid.append((c.id, payment.reference, payment.paid_at))
+        return True
 
     def _senders(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -585,6 +585,13 @@ def explain(c: Claim) -> list[str]:
         out.append(f"Not paid: {c.refusal}.")
     if c.rejection:
         out.append(f"Rejected by the reviewer: {c.rejection}.")
+    if c.state == "clawback":
+        out.append(f"Owed back: the hospital voided the invoice after ¥{_yuan(c.amount_fen)} was paid.")
+    reversed_ = d.get("reversed")
+    if reversed_:
+        out.append(f"This claim no longer counts towards your year: ¥{_yuan(reversed_['deductibleUsedFen'])} of "
+                   f"deductible and ¥{_yuan(reversed_['reimbursedFen'])} of reimbursement were taken off your "
+                   "year-to-date figures.")
     return out
 
 

@@ -8,6 +8,13 @@ anchoring outbox: a claim whose on-chain stamp must change says so in the row th
 the user-visible state lives in, so a crash between the chain and the database is
 repaired by sending again (the contract refuses a second reservation of one claim
 id, and the stamper then reads what the chain has).
+
+Money moves in this order: reserved on chain → approved → **finalised on chain** →
+paid by the bank. The chain decides whether a void or a payment came first: the
+contract refuses to finalise a claim on a voided invoice, so a void stamped before the
+finalisation means the claim is refused and released, and the bank is never asked.
+A void this service accepted (a ``voids`` row, pending or stamped) blocks new claims
+and payouts at once, before it reaches the chain.
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, bindparam, func, select, text, true, update
+from sqlalchemy import Connection, Text, and_, bindparam, func, or_, select, text, true, union, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql import schema as s
-from ledger.adapters.sql.store import CB, A, B, E, I, SqlStore, V, _aware, utcnow
+from ledger.adapters.sql.store import CB, INDEXER_BLOCK, ST, A, B, E, I, M, SqlStore, V, _aware, utcnow
 from ledger.errors import ClaimBlocked, Conflict, NotFound
 from ledger.hashing import keccak256
 
@@ -35,6 +42,24 @@ H = s.Hospital.__table__  # type: ignore[attr-defined]
 STAMPED = {"reserve": "reserved", "finalize": "finalized", "release": "released"}
 #: states in which a claim still holds (or will hold) money: they count towards the year
 LIVE_STATES = ("submitted", "in-review", "approved", "paid", "appealed")
+#: decided claims that hold no money, on chain or in the bank
+DEAD_STATES = ("refused", "rejected", "nothing-payable")
+#: states whose reservation is a first one (or an appeal's): the only ones that may shrink
+#: to what the invoice has left; a claim reserved again after lost blocks keeps its amount
+FIRST_RESERVATION = ("submitted", "appealed")
+#: void requests this service accepted (``voids.state``): they block claims and payouts at
+#: once; a request the chain refused (``failed``) blocks nothing
+ACCEPTED_VOIDS = ("pending", "voided")
+VOIDED_REFUSAL = "the hospital voided the invoice"
+
+# what the stamper learnt from the chain about one stamp: the outcomes apply_stamps records
+DONE = "done"              # the stamp took effect (or had, before a crash)
+REFUSED = "refused"        # final: the detail says why
+RETRY = "retry"            # leave it for a later round (the batch is not anchored yet)
+SMALLER = "smaller:"       # + fen: reserve again with that amount, what the invoice has left
+VOIDED_FIRST = "voided-first"  # finalisation refused: the void reached the chain first
+LOST = "lost"              # the chain does not know the claim at all (blocks lost)
+ON_CHAIN = "on-chain:"     # + status: the chain holds another final status than asked
 
 
 @dataclass(frozen=True)
@@ -136,6 +161,20 @@ class StampTask:
     amount_fen: int
     batch_root: bytes | None
     anchored: bool
+    state: str = "submitted"
+
+
+@dataclass(frozen=True)
+class StampCheck:
+    """A claim's recorded stamp and what the chain index says of it (``None``: the index
+    has not reached the stamp's block yet; ask the contract)."""
+
+    claim_id: str
+    state: str
+    stamp: str
+    stamp_block: int
+    chain_claim_id: bytes
+    on_chain: str | None
 
 
 _CLAIM_COLS = (CL, I.c.invoice_code, I.c.invoice_number,
@@ -237,23 +276,20 @@ class ClaimStore:
             voided = _voided_on_chain(conn, [r["fingerprint"] for r in rows])
         for r in rows:
             r["fingerprint"] = bytes(r["fingerprint"])
-            r["voided"] = r.pop("void_state") == "voided" or r["fingerprint"] in voided
+            r["voided"] = r.pop("void_state") in ACCEPTED_VOIDS or r["fingerprint"] in voided
         return rows
 
     def claim_target(self, fingerprint: bytes) -> tuple[bytes, bool, int | None] | None:
-        """(patient, voided by the hospital or on chain, anchored block) of an invoice, in one
-        query (the one-touch path reads this for every claim); None if there is no such invoice."""
-        voided_on_chain = select(E.c.fingerprint).where(E.c.name == "InvoiceVoided",
-                                                        E.c.fingerprint == I.c.fingerprint).exists()
-        q = (select(I.c.patient, B.c.anchored_block, V.c.state.label("void_state"),
-                    voided_on_chain.label("voided_on_chain"))
-             .outerjoin(B, B.c.root == I.c.batch_root).outerjoin(V, V.c.fingerprint == I.c.fingerprint)
-             .where(I.c.fingerprint == bytes(fingerprint)))
+        """(patient, voided — a void accepted here or stamped on chain —, anchored block) of an
+        invoice, in one query (the one-touch path reads this for every claim); None if there is
+        no such invoice."""
+        q = (select(I.c.patient, B.c.anchored_block, _void_accepted(I.c.fingerprint).label("voided"))
+             .outerjoin(B, B.c.root == I.c.batch_root).where(I.c.fingerprint == bytes(fingerprint)))
         with self.store._read() as conn:
             row = conn.execute(q).first()
         if row is None:
             return None
-        return bytes(row.patient), row.void_state == "voided" or bool(row.voided_on_chain), row.anchored_block
+        return bytes(row.patient), bool(row.voided), row.anchored_block
 
     # ------------------------------------------------------------------ claims
 
@@ -308,6 +344,12 @@ class ClaimStore:
                 for draft_of, (person, scheme, year) in zip(drafts, keys, strict=True):
                     ytd = self._lock_year(conn, person, scheme, year)
                     d = draft_of(ytd)
+                    # a void accepted since the claim was decided (the read above is not in this
+                    # transaction): with SQLite's single writer this closes the race; on PostgreSQL
+                    # a void committing at this very moment is caught by apply_voids and payouts_due
+                    if conn.execute(_VOIDED, {"fp": d.fingerprint}).scalar():
+                        raise ClaimBlocked("voided", f"invoice 0x{d.fingerprint.hex()} was voided by the hospital "
+                                                     "and can never be reimbursed")
                     live = conn.execute(_LIVE_CLAIM, {"fp": d.fingerprint}).first()
                     if live is not None:
                         raise ClaimBlocked("duplicate", f"invoice 0x{d.fingerprint.hex()} is claimed already at "
@@ -404,32 +446,46 @@ class ClaimStore:
     # ------------------------------------------------------------------ the stamper's outbox
 
     def stamp_tasks(self, *, limit: int = 500, exclude: Sequence[str] = ()) -> list[StampTask]:
+        """Claims whose chain stamp must change, oldest first.
+
+        A finalisation waits while its invoice has a void accepted here (``apply_voids`` turns
+        it into a release): only a void the chain learnt elsewhere can still race it, and the
+        contract then refuses to finalise.
+        """
         q = (select(CL.c.id, CL.c.chain_todo, CL.c.chain_claim_id, CL.c.fingerprint, CL.c.issuer, CL.c.amount_fen,
-                    I.c.total_fen, I.c.batch_root, B.c.anchored_block)
+                    CL.c.state, I.c.total_fen, I.c.batch_root, B.c.anchored_block)
              .join(I, I.c.fingerprint == CL.c.fingerprint).outerjoin(B, B.c.root == I.c.batch_root)
-             .where(CL.c.chain_todo.is_not(None)).order_by(CL.c.updated_at).limit(limit))
+             .where(CL.c.chain_todo.is_not(None),
+                    or_(CL.c.chain_todo != "finalize", ~_void_accepted(CL.c.fingerprint)))
+             .order_by(CL.c.updated_at).limit(limit))
         if exclude:
             q = q.where(CL.c.id.not_in(list(exclude)))
         with self.store._read() as conn:
             return [StampTask(r.id, r.chain_todo, bytes(r.chain_claim_id), bytes(r.fingerprint), r.issuer,
                               r.total_fen, r.amount_fen, bytes(r.batch_root) if r.batch_root else None,
-                              r.anchored_block is not None) for r in conn.execute(q)]
+                              r.anchored_block is not None, r.state) for r in conn.execute(q)]
 
     def apply_stamps(self, results: Sequence[tuple[StampTask, str, str | None, str | None, int | None]], *,
                      on_reserved: Callable[[Any], str]) -> list[str]:
         """Record what the chain did, in one transaction.
 
-        Each result is ``(task, outcome, detail, tx, block)`` with outcome ``done`` (the
-        stamp took effect), ``refused`` (final: ``detail`` says why), ``retry`` (leave it
-        for the next round, ``detail`` noted) or ``smaller:<fen>`` (reserve again with that
-        amount, the most the invoice has left). ``on_reserved`` names the state a freshly
-        reserved claim moves to (``approved`` for instant payout, else ``in-review``).
+        Each result is ``(task, outcome, detail, tx, block)``; the outcome is :data:`DONE`,
+        :data:`REFUSED` (final: ``detail`` says why), :data:`RETRY` (leave it for the next
+        round, ``detail`` noted), :data:`SMALLER` + fen (reserve again with that amount, the
+        most the invoice has left), :data:`VOIDED_FIRST` (the contract refused to finalise:
+        the void came first), :data:`LOST` (the chain does not know the claim: reserve it
+        again) or :data:`ON_CHAIN` + status (the chain holds another final status).
+
+        After a reservation, ``on_reserved`` names the state a new claim moves to
+        (``approved`` for instant payout, else ``in-review``). An approved claim is finalised
+        next, and paid once finalised; a paid claim reserved again after the chain lost its
+        blocks is finalised again, and never paid again (the bank pays approved claims only).
         Returns the ids of claims that were changed.
         """
         changed: list[str] = []
         now = utcnow()
         audits: list[tuple[str, str, str, dict[str, Any]]] = []
-        plain: dict[tuple[str, str | None], list[dict[str, Any]]] = {}   # (stamp, new state) -> rows
+        plain: dict[tuple[str, str | None, str | None], list[dict[str, Any]]] = {}  # (op, state, next todo) -> rows
         with self.store._tx() as conn:
             ids = [r[0].claim_id for r in results]
             rows = {r.id: r for r in conn.execute(select(*_STAMP_COLS).where(CL.c.id.in_(ids)))}
@@ -437,55 +493,120 @@ class ClaimStore:
                 c = rows.get(task.claim_id)
                 if c is None or c.chain_todo != task.op or bytes(c.chain_claim_id) != task.chain_claim_id:
                     continue  # the claim moved on meanwhile (e.g. an appeal cancelled a release)
-                if outcome == "done" and not (task.op == "reserve" and c.state == "appealed"):
+                note: dict[str, Any] = {"tx": tx, "block": block, "chainClaimId": "0x" + task.chain_claim_id.hex()}
+                if outcome == DONE:
                     # the common case, written with one statement per kind for the whole round
-                    state = on_reserved(c) if task.op == "reserve" and c.state == "submitted" else None
-                    plain.setdefault((STAMPED[task.op], state), []).append(
+                    state, todo = _after_stamp(task.op, c.state,
+                                               on_reserved(c) if task.op == "reserve" and c.state == "submitted"
+                                               else None)
+                    plain.setdefault((task.op, state, todo), []).append(
                         {"cid": task.claim_id, "tx": tx, "block": block})
                     audits.append(("system:stamper", f"claim.{state}" if state else f"claim.stamp.{STAMPED[task.op]}",
-                                   task.claim_id, {"tx": tx, "block": block,
-                                                   "chainClaimId": "0x" + task.chain_claim_id.hex()}))
+                                   task.claim_id, note))
                     changed.append(task.claim_id)
                     continue
-                c = _StampView(c.id, c.state, bool(c.instant), bytes(c.person), c.scheme, c.year, c.amount_fen,
+                v = _StampView(c.id, c.state, bool(c.instant), bytes(c.person), c.scheme, c.year, c.amount_fen,
                                c.deductible_used_fen, c.attempt)
                 values: dict[str, Any] = {"updated_at": now}
-                action, audit_detail = "", {"tx": tx, "block": block, "chainClaimId": "0x" + task.chain_claim_id.hex()}
-                if outcome == "done":
-                    values.update(chain_todo=None, stamp_tx=tx, stamp_block=block, refusal=None,
-                                  stamp=STAMPED[task.op])
-                    action = f"claim.stamp.{values['stamp']}"
-                    if task.op == "reserve" and c.state in ("submitted", "appealed"):
-                        values["state"] = on_reserved(c) if c.state == "submitted" else "in-review"
-                elif outcome == "retry":
+                action = ""
+                if outcome == RETRY:
                     values["refusal"] = (detail or "")[:300]
                     action = "claim.stamp.retry"
-                elif outcome.startswith("smaller:"):
-                    amount = int(outcome.split(":", 1)[1])
-                    values.update(amount_fen=amount, attempt=c.attempt + 1,
-                                  chain_claim_id=_next_chain_id(task.chain_claim_id, c.attempt + 1))
-                    self._add_year(conn, c.person, c.scheme, c.year, 0, amount - c.amount_fen)
-                    action, audit_detail["amountFen"] = "claim.amount.reduced", amount
-                    audit_detail["reason"] = detail
+                elif outcome.startswith(SMALLER):
+                    amount = int(outcome.removeprefix(SMALLER))
+                    values.update(amount_fen=amount, attempt=v.attempt + 1,
+                                  chain_claim_id=_next_chain_id(task.chain_claim_id, v.attempt + 1))
+                    self._add_year(conn, v.person, v.scheme, v.year, 0, amount - v.amount_fen)
+                    action, note["amountFen"], note["reason"] = "claim.amount.reduced", amount, detail
+                elif outcome == LOST:
+                    # the chain lost the reservation with its blocks: reserve it again under the same
+                    # chain claim id (then finalise it again); a release has nothing left to release
+                    values.update(stamp=None, chain_todo="reserve" if task.op == "finalize" else None)
+                    action = "claim.stamp.lost" if task.op == "finalize" else "claim.stamp.nothing-to-release"
+                elif outcome.startswith(ON_CHAIN):
+                    values.update(stamp=outcome.removeprefix(ON_CHAIN), chain_todo=None, stamp_tx=tx, stamp_block=block)
+                    action, note["reason"] = "claim.stamp.as-on-chain", detail
+                elif outcome == VOIDED_FIRST:
+                    values["chain_todo"] = "release"
+                    action, note["reason"] = "claim.stamp.finalize-refused", detail
+                    if v.state not in ("paid", "clawback"):   # paid: apply_voids owes the claw-back
+                        values.update(state="refused", refusal=(detail or "")[:300], decided_at=now)
+                        self._add_year(conn, v.person, v.scheme, v.year, -v.deductible_used_fen, -v.amount_fen)
                 else:  # refused
-                    values.update(chain_todo=None, refusal=(detail or "")[:300])
-                    if task.op == "reserve":
-                        values.update(state="refused", decided_at=now)
-                        self._add_year(conn, c.person, c.scheme, c.year, -c.deductible_used_fen, -c.amount_fen)
-                    action = f"claim.stamp.{task.op}-refused"
-                    audit_detail["reason"] = detail
+                    values["chain_todo"] = None
+                    action, note["reason"] = f"claim.stamp.{task.op}-refused", detail
+                    if task.op == "release":
+                        pass   # the claim is decided already: its refusal or rejection stands
+                    elif v.state in ("paid", "clawback"):
+                        # the bank paid it and the chain lost the stamp, and will not take it again
+                        # (another payer reserved the invoice meanwhile): a person must look
+                        values["refusal"] = f"paid, but the chain lost this payment's stamp and refused it " \
+                                            f"again: {detail}"[:300]
+                    else:
+                        values.update(state="refused", refusal=(detail or "")[:300], decided_at=now)
+                        self._add_year(conn, v.person, v.scheme, v.year, -v.deductible_used_fen, -v.amount_fen)
                 conn.execute(update(CL).where(CL.c.id == task.claim_id).values(**values))
-                if "state" in values and values["state"] != c.state:
+                if "state" in values and values["state"] != v.state:
                     action = f"claim.{values['state']}"
-                audits.append(("system:stamper", action, task.claim_id, audit_detail))
+                audits.append(("system:stamper", action, task.claim_id, note))
                 changed.append(task.claim_id)
-            for (stamp, state), params in plain.items():
-                extra = {"state": state} if state else {}
+            for (op, state, todo), params in plain.items():
+                extra: dict[str, Any] = {"state": state} if state else {}
+                if op == "reserve":
+                    extra["refusal"] = None   # a retry's note ("not on chain yet") is over
                 conn.execute(update(CL).where(CL.c.id == bindparam("cid")).values(
-                    chain_todo=None, stamp=stamp, stamp_tx=bindparam("tx"), stamp_block=bindparam("block"),
-                    refusal=None, updated_at=now, **extra), params)
+                    chain_todo=todo, stamp=STAMPED[op], stamp_tx=bindparam("tx"), stamp_block=bindparam("block"),
+                    updated_at=now, **extra), params)
             _audit_many(conn, now, audits)
         return changed
+
+    def stamps_to_verify(self, *, above_block: int) -> tuple[int, list[StampCheck]]:
+        """Claims with a recorded stamp (and nothing pending) in a block above ``above_block``
+        (-1: all), oldest block first, each with the chain index's status of its chain claim id.
+
+        Returns (the indexed block, checks). A stamp in a block the index has reached is
+        compared with the ``stamps`` table (``none`` if the chain has no such stamp); above
+        it, ``on_chain`` is None and the caller asks the contract. A reindex between the two
+        reads can only make a claim look lost that is not: sending it again is harmless (the
+        contract refuses a second reservation, and the stamper then reads the claim back).
+        """
+        with self.store._read() as conn:
+            indexed = int(conn.execute(select(M.c.value).where(M.c.key == INDEXER_BLOCK)).scalar_one_or_none() or -1)
+            block = func.coalesce(CL.c.stamp_block, 0)
+            q = (select(CL.c.id, CL.c.state, CL.c.stamp, block.label("block"), CL.c.chain_claim_id,
+                        ST.c.status.label("on_chain"))
+                 .outerjoin(ST, and_(ST.c.payer_id == CL.c.payer_id, ST.c.claim_id == CL.c.chain_claim_id))
+                 .where(CL.c.chain_todo.is_(None), CL.c.stamp.is_not(None), block > above_block)
+                 .order_by(block))
+            rows = conn.execute(q).all()
+        return indexed, [StampCheck(r.id, r.state, r.stamp, int(r.block), bytes(r.chain_claim_id),
+                                    (r.on_chain or "none") if r.block <= indexed else None) for r in rows]
+
+    def requeue_lost(self, repairs: Sequence[tuple[StampCheck, str, str | None, str | None]]) -> int:
+        """Put claims whose stamp the chain lost back in the stamper's outbox, in one transaction.
+
+        Each repair is ``(check, status on chain, chain_todo, stamp)`` as :func:`stamp_repair`
+        decided it; the chain claim id stays the same. A claim that moved on since the check
+        is left alone. Returns how many claims were requeued.
+        """
+        if not repairs:
+            return 0
+        now = utcnow()
+        done = 0
+        audits: list[tuple[str, str, str, dict[str, Any]]] = []
+        with self.store._tx() as conn:
+            for check, on_chain, todo, stamp in repairs:
+                n = conn.execute(update(CL).where(
+                    CL.c.id == check.claim_id, CL.c.chain_todo.is_(None), CL.c.stamp == check.stamp,
+                    CL.c.chain_claim_id == check.chain_claim_id).values(chain_todo=todo, stamp=stamp,
+                                                                        updated_at=now)).rowcount
+                if n:
+                    done += 1
+                    audits.append(("system:stamper", "claim.stamp.lost", check.claim_id, {
+                        "recorded": check.stamp, "block": check.stamp_block, "onChain": on_chain, "resend": todo,
+                        "chainClaimId": "0x" + check.chain_claim_id.hex()}))
+            _audit_many(conn, now, audits)
+        return done
 
     # ------------------------------------------------------------------ reviews, payout, appeals
 
@@ -511,7 +632,11 @@ class ClaimStore:
                               chain_todo="release" if c.stamp == "reserved" else None)
                 self._add_year(conn, c.person, c.scheme, c.year, -c.deductible_used_fen, -c.amount_fen)
             elif approvals >= c.reviews_needed:
-                values.update(state="approved", decided_at=now)
+                # finalised on chain before the bank pays (a claim reserved again after lost
+                # blocks is finalised once that reservation is back)
+                values.update(state="approved", decided_at=now,
+                              chain_todo="finalize" if c.stamp == "reserved" and c.chain_todo is None
+                              else c.chain_todo)
             conn.execute(update(CL).where(CL.c.id == claim_id).values(**values))
             self.store.audit(conn, actor=reviewer, action=f"claim.review.{verdict}", subject=claim_id,
                              detail={"reason": reason, "round": round_, "approvals": approvals,
@@ -540,13 +665,19 @@ class ClaimStore:
             self.store.audit(conn, actor=actor, action="claim.appealed", subject=claim_id, detail={"reason": reason})
         return self.claim(claim_id)
 
-    def payouts_due(self, *, limit: int = 200) -> list[Any]:
-        """Approved, reserved, unpaid claims: rows with ``id``, ``person``, ``amount_fen``,
-        ``invoice_code``, ``invoice_number`` (only what a payout needs: no decision to decode)."""
+    def payouts_due(self, *, limit: int = 200, ids: Sequence[str] | None = None) -> list[Any]:
+        """Approved claims finalised on chain and not paid yet, whose invoice has no void accepted
+        here or stamped on chain (the void wins: ``apply_voids`` refuses them once the void is on
+        chain, and pays nothing). Rows with ``id``, ``person``, ``amount_fen``, ``invoice_code``,
+        ``invoice_number`` (only what a payout needs: no decision to decode); ``ids`` keeps only
+        those of a list (to check again, just before paying them, that they are still due)."""
         q = (select(CL.c.id, CL.c.person, CL.c.amount_fen, I.c.invoice_code, I.c.invoice_number)
              .join(I, I.c.fingerprint == CL.c.fingerprint)
-             .where(CL.c.state == "approved", CL.c.stamp == "reserved", CL.c.payment_ref.is_(None))
+             .where(CL.c.state == "approved", CL.c.stamp == "finalized", CL.c.chain_todo.is_(None),
+                    CL.c.payment_ref.is_(None), ~_void_accepted(CL.c.fingerprint))
              .order_by(CL.c.updated_at).limit(limit))
+        if ids is not None:
+            q = q.where(CL.c.id.in_(list(ids)))
         with self.store._read() as conn:
             return [_Due(r.id, bytes(r.person), r.amount_fen, r.invoice_code, r.invoice_number)
                     for r in conn.execute(q)]
@@ -563,8 +694,8 @@ class ClaimStore:
                                  detail={"reason": reason[:500]})
 
     def mark_paid_many(self, payments: Sequence[tuple[str, str, datetime]]) -> None:
-        """Record the bank's payments ``(claim id, reference, paid at)`` in one transaction;
-        each claim is then finalised on chain by the stamper."""
+        """Record the bank's payments ``(claim id, reference, paid at)`` in one transaction (the
+        claims were finalised on chain before the bank was asked)."""
         if not payments:
             return
         now = utcnow()
@@ -575,7 +706,7 @@ class ClaimStore:
             if not todo:
                 return
             conn.execute(update(CL).where(CL.c.id == bindparam("cid")).values(
-                state="paid", payment_ref=bindparam("ref"), paid_at=bindparam("at"), chain_todo="finalize",
+                state="paid", payment_ref=bindparam("ref"), paid_at=bindparam("at"),
                 updated_at=now), [{"cid": c, "ref": r, "at": t} for c, r, t in todo])
             _audit_many(conn, now, [("system:payout", "claim.paid", c, {"reference": r}) for c, r, _ in todo])
 
@@ -600,30 +731,58 @@ class ClaimStore:
             return self._claims(conn, CL.c.id.in_(moved)) if moved else []
 
     def apply_voids(self) -> list[str]:
-        """Claims on invoices voided on chain: unpaid ones are refused (their reservation
-        released), paid ones owe a claw-back. Returns the changed claim ids."""
+        """Claims on voided invoices: a void this service accepted (pending or stamped) or one
+        the chain recorded (``InvoiceVoided``: all that a payer's mirror of another service
+        sees). Returns the changed claim ids.
+
+        - not finalised yet: refused at once, the reservation released (also one that may be
+          on chain from a round cut short by a crash), the year-to-date figures given back;
+        - finalised on chain but not paid (the void arrived while the finalisation was on its
+          way): the payout waits (``payouts_due`` skips it) until the void is on chain, then
+          the claim is refused and nothing is paid. The chain keeps the finalisation (it has
+          no way back), so its claw-back notice names an amount this payer never paid out. If
+          the chain refuses the void instead (``failed``), the payout goes ahead;
+        - paid: once the void is on chain, the money is owed back (``clawback``) and the
+          claim no longer counts towards the person's year: its deductible and amount are
+          given back, and the decision records what was reversed;
+        - nothing payable: its deductible is given back (the invoice was refunded) and the
+          claim is refused.
+        """
         changed: list[str] = []
         now = utcnow()
+        audits: list[tuple[str, str, str, dict[str, Any]]] = []
         with self.store._tx() as conn:
-            voided = select(E.c.fingerprint).where(E.c.name == "InvoiceVoided")
-            rows = conn.execute(select(*_CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint).where(
-                CL.c.fingerprint.in_(voided), CL.c.state.in_(LIVE_STATES))).all()
+            rows = conn.execute(
+                select(*_CLAIM_COLS, _void_on_chain(CL.c.fingerprint).label("void_on_chain"))
+                .join(I, I.c.fingerprint == CL.c.fingerprint)
+                .where(CL.c.fingerprint.in_(_accepted_voids()),
+                       CL.c.state.in_((*LIVE_STATES, "nothing-payable")))).all()
             for row in rows:
                 c = _claim(row)
+                paid_on_chain = c.state == "paid" or (c.state == "approved" and c.stamp == "finalized")
+                if paid_on_chain and not row.void_on_chain:
+                    continue
+                values: dict[str, Any] = {"updated_at": now}
+                detail: dict[str, Any] = {"reason": "InvoiceVoided" if row.void_on_chain else "void accepted",
+                                          "amountFen": c.amount_fen, "paymentRef": c.payment_ref}
+                reversed_ = {"deductibleUsedFen": c.deductible_used_fen, "reimbursedFen": c.amount_fen}
+                self._add_year(conn, c.person, c.scheme, c.year, -c.deductible_used_fen, -c.amount_fen)
                 if c.state == "paid":
-                    values: dict[str, Any] = {"state": "clawback"}
+                    values.update(state="clawback", decision=json.dumps({**c.decision, "reversed": reversed_},
+                                                                        ensure_ascii=False))
                     if c.stamp != "finalized":
                         values["chain_todo"] = "release"
+                elif paid_on_chain:
+                    values.update(state="refused", decided_at=now, refusal=f"{VOIDED_REFUSAL} before the payout: "
+                                  "nothing was paid (the chain had recorded the payment already)")
                 else:
-                    values = {"state": "refused", "refusal": "the hospital voided the invoice", "decided_at": now,
-                              "chain_todo": "release" if c.stamp == "reserved" else None}
-                    self._add_year(conn, c.person, c.scheme, c.year, -c.deductible_used_fen, -c.amount_fen)
-                values["updated_at"] = now
+                    values.update(state="refused", refusal=VOIDED_REFUSAL, decided_at=now,
+                                  chain_todo="release" if c.stamp == "reserved" or c.chain_todo == "reserve"
+                                  else None)
                 conn.execute(update(CL).where(CL.c.id == c.id).values(**values))
-                self.store.audit(conn, actor="system:stamper", action=f"claim.{values['state']}", subject=c.id,
-                                 detail={"reason": "InvoiceVoided", "amountFen": c.amount_fen,
-                                         "paymentRef": c.payment_ref})
+                audits.append(("system:stamper", f"claim.{values['state']}", c.id, {**detail, "reversed": reversed_}))
                 changed.append(c.id)
+            _audit_many(conn, now, audits)
         return changed
 
     def _locked(self, conn: Connection, claim_id: str) -> Claim:
@@ -681,6 +840,27 @@ class ClaimStore:
                 "clawbackEventsOnChain": clawbacks_chain}
 
 
+def _void_accepted(fingerprint: Any) -> Any:
+    """True if the invoice has a void request this service accepted (pending or stamped) or a
+    void on chain (``InvoiceVoided``: all that a payer's mirror of another service ever sees)."""
+    return or_(select(V.c.fingerprint).where(V.c.fingerprint == fingerprint, V.c.state.in_(ACCEPTED_VOIDS)).exists(),
+               select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint == fingerprint).exists())
+
+
+def _void_on_chain(fingerprint: Any) -> Any:
+    """True if the invoice's void is stamped on chain (as this service's store or index knows)."""
+    return or_(select(V.c.fingerprint).where(V.c.fingerprint == fingerprint, V.c.state == "voided").exists(),
+               select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint == fingerprint).exists())
+
+
+def _accepted_voids() -> Any:
+    """The fingerprints of :func:`_void_accepted` invoices, as one subquery (a short list: a
+    query over many claims reads it once instead of probing two tables per claim)."""
+    return union(select(V.c.fingerprint).where(V.c.state.in_(ACCEPTED_VOIDS)),
+                 select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint.is_not(None)))
+
+
+_VOIDED = select(_void_accepted(bindparam("fp")))
 _SUB_BY_KEY = select(SUB).where(SUB.c.caller == bindparam("caller"), SUB.c.idempotency_key == bindparam("key"))
 _LIVE_CLAIM = select(CL.c.id, CL.c.state).where(CL.c.fingerprint == bindparam("fp"), CL.c.state != "refused")
 #: what recording a stamp needs of a claim (not its decision document)
@@ -725,6 +905,44 @@ def _voided_on_chain(conn: Connection, fingerprints: Sequence[bytes]) -> set[byt
         return set()
     return {bytes(f) for f in conn.execute(select(E.c.fingerprint).where(
         E.c.name == "InvoiceVoided", E.c.fingerprint.in_([bytes(f) for f in fingerprints]))).scalars()}
+
+
+def _after_stamp(op: str, state: str, reserved_as: str | None) -> tuple[str | None, str | None]:
+    """(new state or None, next chain_todo) once ``op`` took effect on chain; ``reserved_as`` is
+    the state a submitted claim moves to once reserved."""
+    if op != "reserve":
+        return None, None
+    if state == "submitted":
+        return reserved_as, "finalize" if reserved_as == "approved" else None
+    if state == "appealed":
+        return "in-review", None
+    if state in ("approved", "paid", "clawback"):
+        return None, "finalize"   # approved: before the payout; paid: reserved again after lost blocks
+    return None, None
+
+
+#: how far a stamp got: a chain that lost blocks holds an earlier one (or none)
+_STAMP_RANK = {"none": 0, "reserved": 1, "finalized": 2, "released": 2}
+
+
+def stamp_repair(*, state: str, recorded: str, on_chain: str) -> tuple[str | None, str | None] | None:
+    """What a claim needs when the chain holds less than its recorded stamp (the node lost the
+    blocks it was in): ``(chain_todo, stamp)`` to write, or None if nothing is missing.
+
+    A claim that holds money (live, or paid and clawed back) is stamped again under the same
+    chain claim id: reserved again if the chain has nothing, then finalised again if it had
+    been; a decided claim that holds none must hold none on chain either (released again if
+    its reservation came back, else it records that the chain has nothing).
+    """
+    if state == "approved" and recorded == on_chain == "reserved":
+        return "finalize", "reserved"   # approved before payouts waited for the finalisation
+    if _STAMP_RANK.get(on_chain, 0) >= _STAMP_RANK.get(recorded, 0):
+        return None
+    if state in DEAD_STATES:
+        return ("release", "reserved") if on_chain == "reserved" else (None, None)
+    if on_chain == "none":
+        return "reserve", None
+    return ("finalize" if recorded == "finalized" else "release"), "reserved"
 
 
 def _next_chain_id(previous: bytes, attempt: int) -> bytes:

@@ -320,9 +320,10 @@ class ClaimSubmission(SQLModel, table=True):
 class ClaimRow(SQLModel, table=True):
     """A claim on one invoice by this payer: decision, on-chain stamp, review and payout.
 
-    ``state``: submitted → in-review | paid (instant) → approved → paid; rejected →
-    appealed → in-review; refused (the chain would not reserve); nothing-payable;
-    clawback (voided after payment). ``stamp`` mirrors the on-chain claim status
+    ``state``: submitted → in-review | approved (instant) → paid (once finalised on
+    chain); in-review → approved; rejected → appealed → in-review; refused (the chain
+    would not reserve or finalise, or the invoice was voided before the payout);
+    nothing-payable; clawback (voided after payment). ``stamp`` mirrors the on-chain claim status
     (reserved | released | finalized) of ``chain_claim_id``; a new attempt (an
     appeal, a retry with a smaller amount) gets a new chain claim id.
     """

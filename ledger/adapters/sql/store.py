@@ -54,6 +54,12 @@ CT = s.Counter.__table__  # type: ignore[attr-defined]
 
 log = logging.getLogger("ebill.store")
 
+#: meta keys: the indexer's cursor (block and its hash), and how many times the chain index
+#: was rebuilt. The generation outlives rebuilds (it is not an ``indexer.`` key): whoever
+#: acts on chain from this store (the claims stamper, maybe in another process) compares
+#: it with the one it saw last, and checks its own stamps against the chain when it moved.
+INDEXER_BLOCK, INDEXER_HASH, INDEX_GENERATION = "indexer.block", "indexer.hash", "index.generation"
+
 
 class StoreUnavailable(LedgerError):
     """The database could not be reached or refused the operation for a transient reason."""
@@ -617,8 +623,8 @@ class SqlStore:
         with self._tx() as conn:
             self._save_events(conn, events)
             if cursor is not None:
-                self.set_meta("indexer.block", str(cursor[0]), conn)
-                self.set_meta("indexer.hash", cursor[1], conn)
+                self.set_meta(INDEXER_BLOCK, str(cursor[0]), conn)
+                self.set_meta(INDEXER_HASH, cursor[1], conn)
 
     def _save_events(self, conn: Connection, events: Sequence[dict[str, Any]]) -> None:
         if events:
@@ -661,7 +667,7 @@ class SqlStore:
     def reset_chain_index(self, events: Sequence[dict[str, Any]] = (), *,
                           cursor: tuple[int, str] | None = None) -> None:
         """Replace everything derived from the chain by what ``events`` say, in one transaction
-        (readers never see a half-rebuilt index)."""
+        (readers never see a half-rebuilt index), and count the rebuild (``INDEX_GENERATION``)."""
         with self._tx() as conn:
             conn.execute(delete(E))
             conn.execute(delete(ST))
@@ -672,12 +678,16 @@ class SqlStore:
                                  reserved_fen=None))
             conn.execute(update(H).values(registered_block=None))
             conn.execute(delete(M).where(M.c.key.like("indexer.%")))
+            generation = int(conn.execute(select(M.c.value).where(M.c.key == INDEX_GENERATION))
+                             .scalar_one_or_none() or 0) + 1
+            self.set_meta(INDEX_GENERATION, str(generation), conn)
             self._save_events(conn, events)
             if cursor is not None:
-                self.set_meta("indexer.block", str(cursor[0]), conn)
-                self.set_meta("indexer.hash", cursor[1], conn)
+                self.set_meta(INDEXER_BLOCK, str(cursor[0]), conn)
+                self.set_meta(INDEXER_HASH, cursor[1], conn)
             self.audit(conn, actor="system", action="index.rebuild", subject="chain index",
-                       detail={"events": len(events), "block": cursor[0] if cursor else None})
+                       detail={"events": len(events), "block": cursor[0] if cursor else None,
+                               "generation": generation})
 
     # ------------------------------------------------------------------ leases
 
