@@ -307,3 +307,34 @@ def test_stamps_lost_with_the_chains_blocks_are_stamped_again_under_the_same_id(
         actions = [e["action"] for e in cs.service.store.audit_trail(subject=claim_id)]
         assert "claim.stamp.lost" in actions, actions
     assert _payments(cs) == Counter({i: 1 for i in ids})
+
+
+def test_a_void_of_another_hospitals_copy_of_a_fingerprint_voids_nothing_here(cs: ClaimsStack) -> None:
+    """Fingerprints are public. Hospital B anchors a leaf with hospital A's fingerprint in a batch of
+    its own and voids it on chain: the contract keeps invoices per issuer, so only B's copy is void.
+    A's invoice stays claimable here, and a claim on it is neither refused nor clawed back."""
+    from ledger.batch import Batch
+    from ledger.hashing import Fingerprint
+    from ledger.voids import VoidReason
+
+    cs.upload_all()
+    (fp, nid, _), = _claimable(cs)
+    total = cs.client.get(f"/v1/invoices/{fp}", headers=cs.auth("a")).json()["totalFen"]
+    b_code = cs.docs["b"][0]["issuer"]
+    b_account = cs.service.store.hospital(b_code).account
+    if b_account not in cs.session.keyring:
+        cs.session.keyring.add("0x" + cs.service.private_key(b_code).hex())
+    copy = Batch(b_code, ((Fingerprint(bytes.fromhex(fp[2:])), total),))
+    cs.session.ledger.anchor_batch(hospital=b_account, root=copy.root, leaf_count=copy.leaf_count)
+    cs.session.ledger.void_invoice(hospital=b_account, fingerprint=Fingerprint(bytes.fromhex(fp[2:])), total_fen=total,
+                                   batch_root=copy.root, proof=copy.proof(bytes.fromhex(fp[2:])).proof,
+                                   reason=VoidReason.ISSUED_IN_ERROR)
+    cs.worker.drain()   # the index now holds InvoiceVoided(fp, B)
+    entry = next(i for i in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]
+                 if i["fingerprint"] == fp)
+    assert entry["claimable"] and entry["state"] == "anchored", entry
+    r = cs.claim(nid, [fp], "tap-copy-void-1")
+    assert r.status_code in (200, 201, 202), r.text
+    claim_id = r.json()["claims"][0]["id"]
+    cs.stamper.drain()
+    assert cs.claims.store.claim(claim_id).state in ("paid", "in-review", "approved"), cs.claims.store.claim(claim_id)

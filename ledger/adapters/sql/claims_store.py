@@ -273,17 +273,17 @@ class ClaimStore:
              .where(I.c.patient == person).order_by(I.c.issued_at.desc()).limit(limit))
         with self.store._read() as conn:
             rows = [dict(r._mapping) for r in conn.execute(q)]
-            voided = _voided_on_chain(conn, [r["fingerprint"] for r in rows])
+            voided = _voided_on_chain(conn, [(r["fingerprint"], r["issuer"]) for r in rows])
         for r in rows:
             r["fingerprint"] = bytes(r["fingerprint"])
-            r["voided"] = r.pop("void_state") in ACCEPTED_VOIDS or r["fingerprint"] in voided
+            r["voided"] = r.pop("void_state") in ACCEPTED_VOIDS or (r["fingerprint"], r["issuer"]) in voided
         return rows
 
     def claim_target(self, fingerprint: bytes) -> tuple[bytes, bool, int | None] | None:
         """(patient, voided — a void accepted here or stamped on chain —, anchored block) of an
         invoice, in one query (the one-touch path reads this for every claim); None if there is
         no such invoice."""
-        q = (select(I.c.patient, B.c.anchored_block, _void_accepted(I.c.fingerprint).label("voided"))
+        q = (select(I.c.patient, B.c.anchored_block, _void_accepted(I.c.fingerprint, I.c.issuer).label("voided"))
              .outerjoin(B, B.c.root == I.c.batch_root).where(I.c.fingerprint == bytes(fingerprint)))
         with self.store._read() as conn:
             row = conn.execute(q).first()
@@ -347,7 +347,7 @@ class ClaimStore:
                     # a void accepted since the claim was decided (the read above is not in this
                     # transaction): with SQLite's single writer this closes the race; on PostgreSQL
                     # a void committing at this very moment is caught by apply_voids and payouts_due
-                    if conn.execute(_VOIDED, {"fp": d.fingerprint}).scalar():
+                    if conn.execute(_VOIDED, {"fp": d.fingerprint, "issuer": d.issuer}).scalar():
                         raise ClaimBlocked("voided", f"invoice 0x{d.fingerprint.hex()} was voided by the hospital "
                                                      "and can never be reimbursed")
                     live = conn.execute(_LIVE_CLAIM, {"fp": d.fingerprint}).first()
@@ -456,7 +456,7 @@ class ClaimStore:
                     CL.c.state, I.c.total_fen, I.c.batch_root, B.c.anchored_block)
              .join(I, I.c.fingerprint == CL.c.fingerprint).outerjoin(B, B.c.root == I.c.batch_root)
              .where(CL.c.chain_todo.is_not(None),
-                    or_(CL.c.chain_todo != "finalize", ~_void_accepted(CL.c.fingerprint)))
+                    or_(CL.c.chain_todo != "finalize", ~_void_accepted(CL.c.fingerprint, CL.c.issuer)))
              .order_by(CL.c.updated_at).limit(limit))
         if exclude:
             q = q.where(CL.c.id.not_in(list(exclude)))
@@ -674,7 +674,7 @@ class ClaimStore:
         q = (select(CL.c.id, CL.c.person, CL.c.amount_fen, I.c.invoice_code, I.c.invoice_number)
              .join(I, I.c.fingerprint == CL.c.fingerprint)
              .where(CL.c.state == "approved", CL.c.stamp == "finalized", CL.c.chain_todo.is_(None),
-                    CL.c.payment_ref.is_(None), ~_void_accepted(CL.c.fingerprint))
+                    CL.c.payment_ref.is_(None), ~_void_accepted(CL.c.fingerprint, CL.c.issuer))
              .order_by(CL.c.updated_at).limit(limit))
         if ids is not None:
             q = q.where(CL.c.id.in_(list(ids)))
@@ -751,12 +751,13 @@ class ClaimStore:
         changed: list[str] = []
         now = utcnow()
         audits: list[tuple[str, str, str, dict[str, Any]]] = []
+        voided = _accepted_voids()
         with self.store._tx() as conn:
             rows = conn.execute(
-                select(*_CLAIM_COLS, _void_on_chain(CL.c.fingerprint).label("void_on_chain"))
+                select(*_CLAIM_COLS, _void_on_chain(CL.c.fingerprint, CL.c.issuer).label("void_on_chain"))
                 .join(I, I.c.fingerprint == CL.c.fingerprint)
-                .where(CL.c.fingerprint.in_(_accepted_voids()),
-                       CL.c.state.in_((*LIVE_STATES, "nothing-payable")))).all()
+                .join(voided, and_(voided.c.fingerprint == CL.c.fingerprint, voided.c.issuer == CL.c.issuer))
+                .where(CL.c.state.in_((*LIVE_STATES, "nothing-payable")))).all()
             for row in rows:
                 c = _claim(row)
                 paid_on_chain = c.state == "paid" or (c.state == "approved" and c.stamp == "finalized")
@@ -840,27 +841,38 @@ class ClaimStore:
                 "clawbackEventsOnChain": clawbacks_chain}
 
 
-def _void_accepted(fingerprint: Any) -> Any:
+# Voids are matched by (fingerprint, issuer): the contract keeps invoices per issuing hospital,
+# so a hospital that anchors a copy of another hospital's fingerprint and voids it voids its
+# own copy only, never the invoice stored here. (Void requests in ``voids`` are made by the
+# invoice's own issuer: ``SqlStore.request_void`` checks it.)
+
+
+def _void_accepted(fingerprint: Any, issuer: Any) -> Any:
     """True if the invoice has a void request this service accepted (pending or stamped) or a
     void on chain (``InvoiceVoided``: all that a payer's mirror of another service ever sees)."""
-    return or_(select(V.c.fingerprint).where(V.c.fingerprint == fingerprint, V.c.state.in_(ACCEPTED_VOIDS)).exists(),
-               select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint == fingerprint).exists())
+    return or_(select(V.c.fingerprint).where(V.c.fingerprint == fingerprint, V.c.issuer == issuer,
+                                             V.c.state.in_(ACCEPTED_VOIDS)).exists(),
+               select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint == fingerprint,
+                                             E.c.issuer == issuer).exists())
 
 
-def _void_on_chain(fingerprint: Any) -> Any:
+def _void_on_chain(fingerprint: Any, issuer: Any) -> Any:
     """True if the invoice's void is stamped on chain (as this service's store or index knows)."""
-    return or_(select(V.c.fingerprint).where(V.c.fingerprint == fingerprint, V.c.state == "voided").exists(),
-               select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint == fingerprint).exists())
+    return or_(select(V.c.fingerprint).where(V.c.fingerprint == fingerprint, V.c.issuer == issuer,
+                                             V.c.state == "voided").exists(),
+               select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint == fingerprint,
+                                             E.c.issuer == issuer).exists())
 
 
 def _accepted_voids() -> Any:
-    """The fingerprints of :func:`_void_accepted` invoices, as one subquery (a short list: a
-    query over many claims reads it once instead of probing two tables per claim)."""
-    return union(select(V.c.fingerprint).where(V.c.state.in_(ACCEPTED_VOIDS)),
-                 select(E.c.fingerprint).where(E.c.name == "InvoiceVoided", E.c.fingerprint.is_not(None)))
+    """The (fingerprint, issuer) of :func:`_void_accepted` invoices, as one subquery (a short
+    list: a query over many claims reads it once instead of probing two tables per claim)."""
+    return union(select(V.c.fingerprint, V.c.issuer).where(V.c.state.in_(ACCEPTED_VOIDS)),
+                 select(E.c.fingerprint, E.c.issuer).where(E.c.name == "InvoiceVoided",
+                                                           E.c.fingerprint.is_not(None))).subquery()
 
 
-_VOIDED = select(_void_accepted(bindparam("fp")))
+_VOIDED = select(_void_accepted(bindparam("fp"), bindparam("issuer")))
 _SUB_BY_KEY = select(SUB).where(SUB.c.caller == bindparam("caller"), SUB.c.idempotency_key == bindparam("key"))
 _LIVE_CLAIM = select(CL.c.id, CL.c.state).where(CL.c.fingerprint == bindparam("fp"), CL.c.state != "refused")
 #: what recording a stamp needs of a claim (not its decision document)
@@ -900,11 +912,13 @@ def _audit_many(conn: Connection, at: datetime, entries: Sequence[tuple[str, str
                                   for actor, action, subject, detail in entries])
 
 
-def _voided_on_chain(conn: Connection, fingerprints: Sequence[bytes]) -> set[bytes]:
-    if not fingerprints:
+def _voided_on_chain(conn: Connection, invoices: Sequence[tuple[bytes, str]]) -> set[tuple[bytes, str]]:
+    """Those of ``invoices`` (fingerprint, issuer) whose void the chain recorded."""
+    if not invoices:
         return set()
-    return {bytes(f) for f in conn.execute(select(E.c.fingerprint).where(
-        E.c.name == "InvoiceVoided", E.c.fingerprint.in_([bytes(f) for f in fingerprints]))).scalars()}
+    found = conn.execute(select(E.c.fingerprint, E.c.issuer).where(
+        E.c.name == "InvoiceVoided", E.c.fingerprint.in_([bytes(f) for f, _ in invoices]))).all()
+    return {(bytes(f), i) for f, i in found} & {(bytes(f), i) for f, i in invoices}
 
 
 def _after_stamp(op: str, state: str, reserved_as: str | None) -> tuple[str | None, str | None]:

@@ -202,7 +202,8 @@ class ChainEvent(SQLModel, table=True):
     """A ledger contract event as the indexer read it (the raw material of ``reindex``)."""
 
     __tablename__ = "chain_events"
-    __table_args__ = (Index("ix_chain_events_fingerprint", "fingerprint"),)
+    __table_args__ = (Index("ix_chain_events_fingerprint", "fingerprint"),
+                      Index("ix_chain_events_name_fingerprint", "name", "fingerprint"))
 
     block_number: int = Field(sa_column=Column(BigInteger, primary_key=True))
     log_index: int = Field(primary_key=True)
@@ -210,6 +211,10 @@ class ChainEvent(SQLModel, table=True):
     tx_hash: str = Field(max_length=66)
     name: str = Field(max_length=40)
     fingerprint: bytes | None = Field(default=None, sa_column=_bytes(32, nullable=True))
+    #: the hospital the event is about (``institutionId``), if any: the contract keeps invoices
+    #: per (issuer, fingerprint), so a void of another hospital's copy of a fingerprint is not a
+    #: void of the invoice stored here
+    issuer: str | None = Field(default=None, max_length=12)
     args: str = Field(sa_column=Column(Text, nullable=False))   # JSON, bytes as 0x-hex
 
 

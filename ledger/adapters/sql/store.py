@@ -632,7 +632,7 @@ class SqlStore:
             conn.execute(stmt, [{
                 "block_number": e["block"], "log_index": e["logIndex"], "block_hash": e["blockHash"],
                 "tx_hash": e["tx"], "name": e["name"], "fingerprint": e.get("fingerprint"),
-                "args": json.dumps(e["args"], sort_keys=True)} for e in events])
+                "issuer": _issuer_of(e["args"]), "args": json.dumps(e["args"], sort_keys=True)} for e in events])
         for e in events:
             self._apply(conn, e)
 
@@ -714,6 +714,11 @@ class SqlStore:
 
 
 # ---------------------------------------------------------------------- row helpers
+
+
+def _issuer_of(args: dict[str, Any]) -> str | None:
+    issuer = args.get("institutionId")
+    return issuer if isinstance(issuer, str) and len(issuer) <= 12 else None
 
 
 def _holder_dead(holder: str) -> bool:
