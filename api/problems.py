@@ -97,9 +97,15 @@ def problem_of(exc: LedgerError, *, instance: str | None = None) -> JSONResponse
     return problem(status, exc.kind, str(exc), instance=instance, errors=errors, headers=headers)
 
 
-def _field_path(loc: Any) -> list[Any]:
+def _field_path(loc: Any) -> str:
+    """A validation error's location as uploads name fields: ``[1].nationalId``, ``fingerprints[0]``."""
     parts = list(loc)
-    return parts[1:] if parts and parts[0] in ("body", "query", "path", "header", "cookie") else parts
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
 
 
 def install(app: FastAPI) -> None:
@@ -115,7 +121,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # the field as the client wrote it: "fingerprints.0", "Idempotency-Key", "limit" (not "query.limit")
-        errors = [FieldProblem(".".join(str(p) for p in _field_path(e.get("loc", ()))) or "(request)",
+        errors = [FieldProblem(_field_path(e.get("loc", ())) or "(request)",
                                str(e.get("type", "invalid")), str(e.get("msg", "invalid")))
                   for e in exc.errors()]
         return problem(422, "invalid-input", "the request does not match its schema", instance=request.url.path,

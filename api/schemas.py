@@ -21,9 +21,6 @@ HASH32_PATTERN = r"^0[xX][0-9a-fA-F]{64}$"
 #: a person's pseudonym (64 hex digits, 0x optional)
 PERSON_PATTERN = r"^(0[xX])?[0-9a-fA-F]{64}$"
 CLAIM_ID_PATTERN = r"^clm_[0-9a-f]{20}$"
-#: a GB 11643 resident ID: 6-digit region, birth date, 3-digit sequence, check character
-#: (the check character's MOD 11-2 rule is checked too, see ``ledger.identity``)
-RESIDENT_ID_PATTERN = r"^ *[0-9]{6}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx] *$"
 CLAIM_STATES = ("submitted", "in-review", "approved", "paid", "appealed", "rejected", "refused", "nothing-payable",
                 "clawback")
 
@@ -33,10 +30,12 @@ ClaimIdPath = Annotated[str, Path(pattern=CLAIM_ID_PATTERN, description="the cla
 
 
 def resident_id_field(description: str, **default: Any) -> Any:
-    """A resident ID in a request body (``format: resident-id`` names the check-character rule);
-    ``default=None`` makes it optional."""
-    return Field(pattern=RESIDENT_ID_PATTERN, description=description, json_schema_extra={"format": "resident-id"},
-                 **default)
+    """A resident ID in a request body: ``format: resident-id`` (GB 11643: region, birth date,
+    sequence, ISO 7064 MOD 11-2 check character). The service checks it and names the broken
+    part (``ledger.identity.national_id_problem``); ``default=None`` makes it optional."""
+    return Field(max_length=40, description=description + " (GB 11643 resident ID: 17 digits and a check "
+                 "character, digit or X)", json_schema_extra={"format": "resident-id", "examples": [
+                     "33010219900101123X"]}, **default)
 
 
 class Problem(BaseModel):

@@ -87,7 +87,7 @@ class Race:
 def race(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Race]:
     home = tmp_path_factory.mktemp("race")
     with AnvilNode(AnvilConfig(data_dir=home / "node", port=free_port(), block_time=1)) as node:
-        session = open_node("anvil", url=node.url, home=home)
+        session = open_node("anvil", url=node.url, home=home, passphrase="anvil race test passphrase")
         cs = make_claims_stack(f"sqlite:///{home}/ebill.sqlite", home, session=session, instant_max_fen=10**9)
         worker = None
         try:

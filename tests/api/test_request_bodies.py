@@ -13,6 +13,7 @@ import pytest
 from claims_stack import ClaimsStack, make_claims_stack
 
 from api.bodies import MAX_BODY_DEPTH
+from api.policy import ROUTES
 
 FP = "0x" + "ab" * 32
 CLAIM = "c0ffee"
@@ -42,6 +43,15 @@ def _routes(cs: ClaimsStack) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
+def _template(path: str) -> str:
+    parts = path.split("/")
+    if len(parts) > 3 and parts[2] == "claims":
+        parts[3] = "{claim_id}"
+    if len(parts) > 3 and parts[2] == "invoices":
+        parts[3] = "{fingerprint}"
+    return "/".join(parts)
+
+
 def _problem(r: object, status: int = 400) -> dict[str, object]:
     assert r.status_code == status, r.text  # type: ignore[attr-defined]
     assert r.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
@@ -55,6 +65,10 @@ def test_deep_bodies_are_refused_on_every_json_route(cs: ClaimsStack, levels: in
     body = b"[" * levels + b"]" * levels
     for path, headers in _routes(cs):
         r = cs.client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+        if len(body) > ROUTES[("POST", _template(path))].body_limit:
+            # the edge stops it before it is parsed (api/edge.py): bigger than the route takes
+            assert r.status_code == 413 and r.json()["type"].endswith("/payload-too-large"), (path, r.text)
+            continue
         doc = _problem(r)
         assert doc["detail"] == f"the JSON body nests deeper than {MAX_BODY_DEPTH} levels", path
     assert cs.client.get("/v1/health").status_code == 200
