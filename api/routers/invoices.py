@@ -132,8 +132,8 @@ def _item_json(r: ItemResult, *, listed: int = MAX_PROBLEMS_PER_ITEM) -> dict[st
         problems.append(d)
     return ItemOut(index=r.index, ref=r.ref, status=r.status.value,
                    invoice=InvoiceSummary.of(r.invoice) if r.invoice else None,
-                   problems=problems, problemCount=len(r.problems),
-                   problemsTruncated=len(problems) < len(r.problems)).model_dump(mode="json")
+                   problems=problems, problemCount=r.problems_found,
+                   problemsTruncated=len(problems) < r.problems_found).model_dump(mode="json")
 
 
 def _report_json(report: UploadReport) -> dict[str, Any]:
@@ -141,7 +141,7 @@ def _report_json(report: UploadReport) -> dict[str, Any]:
     for r in report.items:
         items.append(_item_json(r, listed=min(MAX_PROBLEMS_PER_ITEM, budget)))
         budget -= len(items[-1]["problems"])
-        total += len(r.problems)
+        total += r.problems_found
     listed = MAX_PROBLEMS_PER_REPORT - budget
     return {"counts": report.counts, "problemCount": total, "problemsTruncated": listed < total, "items": items}
 
@@ -149,10 +149,10 @@ def _report_json(report: UploadReport) -> dict[str, Any]:
 def _single(r: ItemResult, request: Request) -> Response:
     if r.status is UploadStatus.REJECTED:
         shown = r.problems[:MAX_PROBLEMS_PER_ITEM]
-        more = f"; the first {len(shown)} are listed" if len(shown) < len(r.problems) else ""
-        return problem(422, "invalid-invoice", f"the invoice breaks {len(r.problems)} rule(s){more}",
-                       instance=request.url.path, errors=shown, problemCount=len(r.problems),
-                       problemsTruncated=len(shown) < len(r.problems))
+        more = f"; the first {len(shown)} are listed" if len(shown) < r.problems_found else ""
+        return problem(422, "invalid-invoice", f"the invoice breaks {r.problems_found} rule(s){more}",
+                       instance=request.url.path, errors=shown, problemCount=r.problems_found,
+                       problemsTruncated=len(shown) < r.problems_found)
     if r.status is UploadStatus.CONFLICT:
         return problem(409, "conflict", r.problems[0].message, instance=request.url.path, errors=r.problems)
     body = {"counts": {r.status.value: 1}, "problemCount": len(r.problems), "problemsTruncated": False,

@@ -39,7 +39,7 @@ from ledger.errors import (
     Unauthenticated,
 )
 from ledger.hashing import Fingerprint, keccak256, parse_hash32
-from ledger.invoice import ISSUER_RE
+from ledger.invoice import ISSUER_RE, MAX_PROBLEMS
 from ledger.ports import InvoiceStore
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal
@@ -56,6 +56,9 @@ from ledger.uploads import PreparedInvoice, prepare_invoice
 from ledger.voids import VoidRequest
 
 TOKEN_PREFIX = "ebill"
+#: problems an upload report keeps, in all its items (each keeps at most 100): a small upload can
+#: break millions of rules, and describing them all would cost the service its memory
+UPLOAD_PROBLEMS_KEPT = 10_000
 
 
 class SourceItem(Protocol):
@@ -82,6 +85,12 @@ class ItemResult:
     problems: tuple[FieldProblem, ...] = ()
     #: where each problem's field came from in the uploaded file (CSV row and column, ...)
     sources: tuple[str, ...] = ()
+    #: how many problems the item has; ``problems`` lists the first of them (see ``UPLOAD_PROBLEMS_KEPT``)
+    problem_count: int | None = None
+
+    @property
+    def problems_found(self) -> int:
+        return len(self.problems) if self.problem_count is None else self.problem_count
 
 
 @dataclass(frozen=True)
@@ -237,13 +246,22 @@ class LedgerService:
         results: list[ItemResult | None] = []
         prepared: list[tuple[int, PreparedInvoice]] = []
         refs: list[tuple[int, str]] = []
+        kept = 0   # problems kept so far in this report (the counts stay complete)
+
+        def rejected(item: SourceItem, problems: tuple[FieldProblem, ...], sources: tuple[str, ...] = ()) -> ItemResult:
+            nonlocal kept
+            keep = max(0, min(len(problems), MAX_PROBLEMS, UPLOAD_PROBLEMS_KEPT - kept))
+            kept += keep
+            return ItemResult(item.index, item.ref, UploadStatus.REJECTED, problems=problems[:keep],
+                              sources=sources[:keep], problem_count=len(problems))
+
         for n, item in enumerate(items):
             if n >= max_items:
                 raise InvalidInput.single("(body)", "max-items",
                                           f"an upload holds at most {max_items} invoices; split it")
             refs.append((item.index, item.ref))
             if item.problems or item.document is None:
-                results.append(ItemResult(item.index, item.ref, UploadStatus.REJECTED, problems=item.problems))
+                results.append(rejected(item, item.problems))
                 continue
             try:
                 prepared.append((n, prepare_invoice(item.document, pepper=self._pepper, issuer=issuer, sign_qr=sign)))
@@ -251,8 +269,7 @@ class LedgerService:
             except InvalidInvoice as exc:
                 locate = getattr(item, "locate", None)
                 sources = tuple(locate(p.field) for p in exc.problems) if locate else ()
-                results.append(ItemResult(item.index, item.ref, UploadStatus.REJECTED, problems=exc.problems,
-                                          sources=sources))
+                results.append(rejected(item, exc.problems, sources))
         if prepared:
             outcomes = self.store.save_uploads(issuer, [p for _, p in prepared], actor=principal.actor)
             for (n, _), outcome in zip(prepared, outcomes, strict=True):
