@@ -214,7 +214,7 @@ def claims_stats(claims: ClaimsService, principal: Principal) -> dict[str, Any]:
                 rule_fen[r["rule"]] += int(r.get("selfPaidFen", 0))
         for f in dec.get("flags", []):
             rules["flag:" + f["rule"]] += 1
-    buckets = Counter()
+    buckets: Counter[str] = Counter()
     for created, paid in raw["paid"]:
         wd = claims.calendar.elapsed(created, paid)
         buckets["instant (< 1 min)" if (paid - created).total_seconds() < 60 else

@@ -163,7 +163,7 @@ class ClaimStamper:
             except LedgerError as exc:
                 log.warning("claims stamper: %s", exc)
                 self._stop.wait(0.5)
-        self.claims.service.store.release_lease(_LEASE, self.holder)  # type: ignore[attr-defined]
+        self.claims.service.store.release_lease(_LEASE, self.holder)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
@@ -174,7 +174,7 @@ class ClaimStamper:
         now = time.monotonic()
         if now - self._lease_at < 10.0:
             return True
-        ok = self.claims.service.store.take_lease(_LEASE, self.holder, ttl=_LEASE_TTL)  # type: ignore[attr-defined]
+        ok = self.claims.service.store.take_lease(_LEASE, self.holder, ttl=_LEASE_TTL)
         self._lease_at = now if ok else 0.0
         return bool(ok)
 
@@ -378,13 +378,13 @@ class ClaimStamper:
         assert t.batch_root is not None
         tree = self._trees.get(t.batch_root)
         if tree is None:
-            tree, _ = self.claims.service.store.batch(t.batch_root)  # type: ignore[attr-defined]
+            tree, _ = self.claims.service.store.batch(t.batch_root)
             self._trees[t.batch_root] = tree
             if len(self._trees) > 256:
                 self._trees.popitem(last=False)
         else:
             self._trees.move_to_end(t.batch_root)
-        proof = tree.proof(t.fingerprint)  # type: ignore[arg-type]
+        proof = tree.proof(t.fingerprint)
         return Reservation(t.chain_claim_id, t.issuer, t.fingerprint, t.total_fen, t.amount_fen, t.batch_root,
                            tuple(bytes(p) for p in proof.proof))
 

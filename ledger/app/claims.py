@@ -195,7 +195,7 @@ class ClaimsService:
         return {"person": person.hex(), "invoices": out}
 
     def _estimate(self, fingerprint: bytes, issuer: str, person: PersonRecord) -> int:
-        invoice = self.service.store.sealed_invoice(fingerprint).invoice  # type: ignore[attr-defined]
+        invoice = self.service.store.sealed_invoice(fingerprint).invoice
         scheme = self.policy.scheme_of(invoice.visit_type.value)
         ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
         ytd = self.store.year_to_date(person.pseudonym, scheme, int(invoice.issue_date[:4]))
@@ -278,7 +278,7 @@ class ClaimsService:
             raise ClaimBlocked("voided", f"invoice {name} was voided by the hospital and can never be reimbursed")
         if anchored_block is None:
             raise Conflict(f"invoice {name} is not anchored on chain yet; it becomes claimable within seconds")
-        invoice = self.service.store.sealed_invoice(fp).invoice  # type: ignore[attr-defined]
+        invoice = self.service.store.sealed_invoice(fp).invoice
         if window is not None and invoice.issuer != window:
             raise NotFound(f"no invoice {name}")  # a claims window files on its own hospital's invoices only
         scheme = self.policy.scheme_of(invoice.visit_type.value)
@@ -403,7 +403,7 @@ class ClaimsService:
         person = self.store.person(c.person)
         if person is None:
             raise Conflict("this person is no longer insured with this payer")
-        invoice = self.service.store.sealed_invoice(c.fingerprint).invoice  # type: ignore[attr-defined]
+        invoice = self.service.store.sealed_invoice(c.fingerprint).invoice
         ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=c.scheme, on=invoice.issue_date)
         ytd = self.store.year_to_date(c.person, c.scheme, c.year)
         decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
