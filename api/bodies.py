@@ -12,7 +12,7 @@ a syntax error becomes FastAPI's generic 400 "There was an error parsing the bod
 than 1,024 levels without recursing on the C stack) and refuses documents nested deeper
 than :data:`MAX_BODY_DEPTH` and objects with a key twice. For routes that declare a
 JSON body, the route reads it before FastAPI does, so a refusal reaches the
-problem handlers as :class:`~api.problems.MalformedBody` (400, the reason in ``detail``)
+problem handlers as :class:`~ledger.errors.MalformedBody` (400, the reason in ``detail``)
 rather than through FastAPI's generic body error; FastAPI then reuses the parsed value.
 No API document needs more than a few levels (a list of persons is two deep).
 """
@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from api.problems import MalformedBody
+from ledger.errors import MalformedBody
 from ledger.formats.strict_json import MalformedJson, depth_exceeds, parse
 
 __all__ = ["MAX_BODY_DEPTH", "JsonBodyRequest", "JsonBodyRoute", "parse_body"]

@@ -36,10 +36,10 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.policy import ROUTES, UPLOAD, RoutePolicy
-from api.problems import PayloadTooLarge, problem_of
+from api.problems import problem_of
 from api.throttle import Throttle
 from ledger.app.access import Principal, authorize, operation
-from ledger.errors import LedgerError, Unauthenticated
+from ledger.errors import LedgerError, PayloadTooLarge, Unauthenticated
 
 Authenticate = Callable[[str | None], Principal]
 

@@ -17,9 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.adapters.bank import BankUnavailable
-from ledger.adapters.qr_image import PhotoTooLarge
-from ledger.adapters.sql.store import StoreUnavailable
 from ledger.errors import (
     ChainUnavailable,
     Conflict,
@@ -27,42 +24,27 @@ from ledger.errors import (
     Forbidden,
     InvalidInput,
     LedgerError,
+    MalformedBody,
     NotFound,
+    PayloadTooLarge,
     RateLimited,
     Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
     VerificationError,
 )
-from ledger.evoucher import InvalidVoucher
 
 log = logging.getLogger("ebill.api")
 
 PROBLEM_BASE = "https://ebill-ledger.example/problems/"
 PROBLEM_JSON = "application/problem+json"
 
+#: each error class's status; the first class that matches wins (subclasses before their bases)
 _STATUS: list[tuple[type[LedgerError], int]] = [
-    (InvalidInput, 422), (Unauthenticated, 401), (RateLimited, 429), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (VerificationError, 422), (ChainUnavailable, 503), (StoreUnavailable, 503),
+    (InvalidInput, 422), (MalformedBody, 400), (PayloadTooLarge, 413), (UnsupportedMediaType, 415),
+    (Unauthenticated, 401), (RateLimited, 429), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+    (VerificationError, 422), (Unavailable, 503), (ChainUnavailable, 503),
 ]
-
-
-class PayloadTooLarge(LedgerError):
-    """The request body exceeds the configured limit."""
-
-    kind = "payload-too-large"
-
-
-class UnsupportedMediaType(LedgerError):
-    kind = "unsupported-media-type"
-
-
-class MalformedBody(LedgerError):
-    """The request body cannot be read as meant: not JSON, nested too deep, or a key given twice."""
-
-    kind = "malformed-body"
-
-
-_STATUS += [(PayloadTooLarge, 413), (UnsupportedMediaType, 415), (MalformedBody, 400), (InvalidVoucher, 401),
-            (BankUnavailable, 503), (PhotoTooLarge, 413)]
 
 
 def problem(status: int, kind: str, detail: str, *, instance: str | None = None,

@@ -5,23 +5,40 @@ translate foreign exceptions (web3, SQLAlchemy, OS) into it with ``raise ... fro
 and the API maps it to RFC 9457 problem responses in one place::
 
     LedgerError
-    ├── InvalidInput                 malformed input; names the field and the rule
+    ├── InvalidInput                 malformed input; names the field and the rule (422)
     │   └── InvalidInvoice           one or more invoice fields break a rule
-    ├── Unauthenticated              no valid credential was presented
-    ├── Forbidden                    the credential's role may not do this
-    │   └── RateLimited              too many requests from one client; retry later
-    ├── NotFound                     no such invoice / batch / account
-    ├── Conflict                     the request contradicts recorded state
+    ├── MalformedBody                a request body not JSON, nested too deep, or a key twice (400)
+    ├── PayloadTooLarge              a request body over the route's limit (413)
+    │   └── PhotoTooLarge            a photo with more pixels than a QR code can need
+    ├── UnsupportedMediaType         a request body of a type the route does not take (415)
+    ├── Unauthenticated              no valid credential was presented (401)
+    │   └── InvalidVoucher           a citizen's e-voucher is refused (expired, wrong key, …)
+    ├── Forbidden                    the credential's role may not do this (403)
+    │   └── RateLimited              too many requests from one client; retry later (429)
+    ├── NotFound                     no such invoice / batch / account (404)
+    ├── Conflict                     the request contradicts recorded state (409)
+    │   ├── ClaimBlocked             a claim that would pay twice or wrongly (duplicate, voided, …)
     │   └── AlreadyAnchored          the batch root is on chain already
-    ├── VerificationError            a proof, signature or fingerprint does not check out
+    ├── VerificationError            a proof, signature or fingerprint does not check out (422)
     │   ├── InclusionProofInvalid    the leaf is not under the root with this proof
     │   ├── NotAnchored              the root (or invoice) is not on chain
-    │   └── SignatureInvalid         a signature does not recover to the expected key
+    │   ├── SignatureInvalid         a signature does not recover to the expected key
+    │   ├── WrongPassphrase          the keystore passphrase does not open the keys
+    │   └── MirrorRejected           a source served a batch that does not verify
+    ├── Unavailable                  a service this one depends on is not there; retry later (503)
+    │   ├── StoreUnavailable         the database could not be reached, or refused for a transient reason
+    │   ├── BankUnavailable          the bank did not answer; the transfer did not happen
+    │   └── ClaimsUnavailable        this service is not configured for claims
+    ├── KeysUnavailable              opened without the keystore passphrase: may read, not sign
     ├── ChainError                   the chain refused or could not be reached
-    │   ├── ChainUnavailable         no answer from the node
+    │   ├── ChainUnavailable         no answer from the node (503)
+    │   │   └── StateFileUnreadable  anvil refused its state file (truncated by a kill)
     │   ├── ContractReverted         a transaction or call reverted with a custom error
     │   └── ChainStateMismatch       the node does not hold state we know we wrote
     └── ToolchainError               compiler / node binary missing or broken
+
+Every class of the tree is defined here, so the tree above is the whole of it; the API maps
+each to its status in ``api/problems.py``.
 """
 
 from __future__ import annotations
@@ -73,11 +90,44 @@ class InvalidInvoice(InvalidInput):
 
     kind = "invalid-invoice"
 
+class MalformedBody(LedgerError):
+    """The request body cannot be read as meant: not JSON, nested too deep, or a key given twice."""
+
+    kind = "malformed-body"
+
+
+class PayloadTooLarge(LedgerError):
+    """The request body exceeds the configured limit."""
+
+    kind = "payload-too-large"
+
+
+class PhotoTooLarge(PayloadTooLarge):
+    """A photo with more pixels or bytes than reading a QR code can need (HTTP 413)."""
+
+    kind = "image-too-large"
+
+
+class UnsupportedMediaType(LedgerError):
+    """A request body of a type the route does not take."""
+
+    kind = "unsupported-media-type"
+
 
 class Unauthenticated(LedgerError):
     """No valid credential was presented."""
 
     kind = "unauthenticated"
+
+
+class InvalidVoucher(Unauthenticated):
+    """The e-voucher is refused. ``reason`` is a short code for the failed check."""
+
+    kind = "unauthenticated"
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(f"e-voucher refused: {message}")
 
 
 class Forbidden(LedgerError):
@@ -150,6 +200,48 @@ class SignatureInvalid(VerificationError):
     kind = "signature-invalid"
 
 
+class WrongPassphrase(VerificationError):
+    """The keystore passphrase does not open this store's keys."""
+
+    kind = "wrong-passphrase"
+
+
+class MirrorRejected(VerificationError):
+    """The source served a batch that does not verify (forged, altered, or not anchored)."""
+
+    kind = "mirror-rejected"
+
+
+class Unavailable(LedgerError):
+    """A service this one depends on is not there (or not configured); the request may be retried."""
+
+    kind = "unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The database could not be reached or refused the operation for a transient reason."""
+
+    kind = "store-unavailable"
+
+
+class BankUnavailable(Unavailable):
+    """The bank could not be reached or did not answer; the transfer did not happen."""
+
+    kind = "unavailable"
+
+
+class ClaimsUnavailable(Unavailable):
+    """This service acts for no payer: it has no claims API."""
+
+    kind = "claims-not-configured"
+
+
+class KeysUnavailable(LedgerError):
+    """The session was opened without the keystore passphrase: it may read the chain, not sign."""
+
+    kind = "keys-unavailable"
+
+
 class ChainError(LedgerError):
     """The chain could not do what was asked."""
 
@@ -160,6 +252,10 @@ class ChainUnavailable(ChainError):
     """The node did not answer (not running, wrong URL, timeout)."""
 
     kind = "chain-unavailable"
+
+
+class StateFileUnreadable(ChainUnavailable):
+    """anvil refused its state file (typically truncated by a kill during a dump)."""
 
 
 class ContractReverted(ChainError):

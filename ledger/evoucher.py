@@ -35,7 +35,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import InvalidInput, InvalidVoucher
 from ledger.identity import national_id_problem, normalise_national_id
 
 AUDIENCE = "ebill-ledger"
@@ -51,16 +51,6 @@ _ALLOWED_HEADER = frozenset({"alg", "typ", "kid"})
 _KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 _REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp")
 _ES256_SIGNATURE_BYTES = 64  # r || s, 32 bytes each (RFC 7518 §3.4), not DER
-
-
-class InvalidVoucher(LedgerError):
-    """The e-voucher is refused. ``reason`` is a short code for the failed check."""
-
-    kind = "unauthenticated"
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(f"e-voucher refused: {message}")
 
 
 @dataclass(frozen=True)

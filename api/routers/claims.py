@@ -26,13 +26,9 @@ from api.schemas import (
 )
 from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
-from ledger.errors import LedgerError
+from ledger.errors import ClaimsUnavailable
 
 router = APIRouter(prefix="/v1", tags=["claims"], route_class=JsonBodyRoute)
-
-
-class ClaimsUnavailable(LedgerError):
-    kind = "claims-not-configured"
 
 
 def get_claims(request: Request) -> ClaimsService:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep, ServiceDep, SettingsDep
-from api.problems import PayloadTooLarge, UnsupportedMediaType, problem
+from api.problems import problem
 from api.schemas import (
     FingerprintPath,
     InvoiceList,
@@ -26,6 +26,7 @@ from api.schemas import (
 )
 from ledger.app.access import Principal
 from ledger.app.service import ItemResult, LedgerService, UploadReport
+from ledger.errors import PayloadTooLarge, UnsupportedMediaType
 from ledger.formats import Limits, UploadPart, detect_format, read_upload
 from ledger.formats.upload import HEAD_BYTES
 from ledger.records import UploadStatus

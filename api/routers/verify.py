@@ -31,11 +31,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
-from api.problems import UnsupportedMediaType
 from api.routers.invoices import _PROBLEMS, _read_body
 from ledger.adapters import qr_image
 from ledger.batch import BATCH_LEAF_ENCODING, Batch
-from ledger.errors import ChainUnavailable, InvalidInput, NotFound
+from ledger.errors import ChainUnavailable, InvalidInput, NotFound, UnsupportedMediaType
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.merkle import process_proof, standard_leaf_hash
 from ledger.ports import AnchoredBatch, InvoiceChainState

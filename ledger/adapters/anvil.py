@@ -45,7 +45,7 @@ from typing import Any, Self
 
 import httpx
 
-from ledger.errors import ChainUnavailable, InvalidInput, ToolchainError
+from ledger.errors import ChainUnavailable, InvalidInput, StateFileUnreadable, ToolchainError
 
 __all__ = [
     "BINARY_ENV",
@@ -70,10 +70,6 @@ _PREV_STATE_FILE = "anvil-state.prev.json"
 _LOG_FILE = "anvil.log"
 _PID_FILE = "anvil.pid"
 _UNREADABLE_STATE_FILE = "anvil-state.unreadable.json"
-
-
-class StateFileUnreadable(ChainUnavailable):
-    """anvil refused its state file (typically truncated by a kill during a dump)."""
 
 
 def anvil_binary() -> Path:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from ledger.errors import Conflict, FieldProblem, InvalidInput, LedgerError
+from ledger.errors import BankUnavailable, Conflict, FieldProblem, InvalidInput
 from ledger.workdays import CHINA_TZ
 
 MAX_REQUEST_ID = 128
@@ -44,12 +44,6 @@ CREATE TABLE IF NOT EXISTS payments (
 )
 """
 _COLUMNS = "request_id, reference, amount_fen, payee, paid_at"
-
-
-class BankUnavailable(LedgerError):
-    """The bank could not be reached or did not answer; the transfer did not happen."""
-
-    kind = "unavailable"
 
 
 @dataclass(frozen=True)

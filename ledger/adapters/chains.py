@@ -33,7 +33,7 @@ from web3 import Web3
 from ledger.adapters.archive import BatchArchive
 from ledger.adapters.keystore import KdfParams, KeyVault, WrongPassphrase
 from ledger.adapters.web3_chain import Keyring, Web3Ledger
-from ledger.errors import ChainStateMismatch, ChainUnavailable, InvalidInput, LedgerError, NotFound
+from ledger.errors import ChainStateMismatch, ChainUnavailable, InvalidInput, KeysUnavailable, NotFound
 from ledger.ports import Address
 from ledger.proofdoc import ChainRef
 
@@ -44,12 +44,6 @@ DEFAULT_ANVIL_PORT = 8545
 RECORD_FORMAT = "ebill-deployment/v2"
 
 log = logging.getLogger("ebill.chains")
-
-
-class KeysUnavailable(LedgerError):
-    """The session was opened without the keystore passphrase: it may read the chain, not sign."""
-
-    kind = "keys-unavailable"
 
 
 @dataclass

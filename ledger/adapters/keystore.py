@@ -20,16 +20,10 @@ from dataclasses import dataclass
 
 from Crypto.Cipher import AES
 
-from ledger.errors import InvalidInput, VerificationError
+from ledger.errors import InvalidInput, VerificationError, WrongPassphrase
 
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 _CHECK = b"ebill-ledger keystore check v1"
-
-
-class WrongPassphrase(VerificationError):
-    """The keystore passphrase does not open this store's keys."""
-
-    kind = "wrong-passphrase"
 
 
 @dataclass(frozen=True)

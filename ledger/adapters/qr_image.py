@@ -21,7 +21,7 @@ import io
 
 import segno
 
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import InvalidInput, PhotoTooLarge
 from ledger.qr import PREFIX
 
 QUIET_ZONE = 4
@@ -30,12 +30,6 @@ MAX_PHOTO_PIXELS = 20_000_000
 #: bytes of a photo (a 12 MP JPEG from a phone is 3-5 MB)
 MAX_PHOTO_BYTES = 8 * 2**20
 PHOTO_FORMATS = ("PNG", "JPEG")
-
-
-class PhotoTooLarge(LedgerError):
-    """A photo with more pixels or bytes than reading a QR code can need (HTTP 413)."""
-
-    kind = "image-too-large"
 
 
 def qr_symbol(text: str) -> segno.QRCode:

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from ledger.batch import Batch
-from ledger.errors import ChainError, InvalidInput, LedgerError
+from ledger.errors import ChainError, InvalidInput, LedgerError, MirrorRejected
 from ledger.fingerprint import seal
 from ledger.hashing import Fingerprint, Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
@@ -37,12 +37,6 @@ from ledger.uploads import PreparedInvoice, content_digest
 
 log = logging.getLogger("ebill.mirror")
 _CURSOR = "mirror.cursor"
-
-
-class MirrorRejected(LedgerError):
-    """The source served a batch that does not verify (forged, altered, or not anchored)."""
-
-    kind = "mirror-rejected"
 
 
 @dataclass

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.engine import open_engine
 from ledger.batch import Batch
-from ledger.errors import ChainError, Conflict, LedgerError, NotFound
+from ledger.errors import ChainError, Conflict, NotFound, StoreUnavailable
 from ledger.fingerprint import SealedInvoice, seal
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
@@ -59,12 +59,6 @@ log = logging.getLogger("ebill.store")
 #: acts on chain from this store (the claims stamper, maybe in another process) compares
 #: it with the one it saw last, and checks its own stamps against the chain when it moved.
 INDEXER_BLOCK, INDEXER_HASH, INDEX_GENERATION = "indexer.block", "indexer.hash", "index.generation"
-
-
-class StoreUnavailable(LedgerError):
-    """The database could not be reached or refused the operation for a transient reason."""
-
-    kind = "store-unavailable"
 
 
 def utcnow() -> datetime:
