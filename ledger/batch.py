@@ -3,8 +3,12 @@
 A batch belongs to one issuing hospital (only the issuer may void its invoices, and
 the contract records the issuer per batch). Its leaves are ``(bytes32 fingerprint,
 uint256 totalFen)`` so the contract can cap reimbursement at the invoice total.
-:class:`Batcher` closes a hospital's open batch when it reaches ``max_leaves`` or its
-oldest invoice has waited ``max_age`` seconds, whichever comes first.
+
+:class:`BatchPolicy` is the one batching rule: a hospital's waiting invoices close into
+batches of at most ``max_leaves``, full batches at once, and all of them once the oldest
+has waited ``max_age`` seconds. The store applies it to the invoices it holds
+(``SqlStore.close_batches``, the anchoring outbox); :class:`Batcher` applies it in memory
+(the demo, benchmarks).
 """
 
 from __future__ import annotations
@@ -77,6 +81,35 @@ class Batch:
         return batch
 
 
+@dataclass(frozen=True)
+class BatchPolicy:
+    """When waiting invoices close into batches (see the module docstring)."""
+
+    max_leaves: int = DEFAULT_MAX_LEAVES
+    #: seconds the oldest waiting invoice of a hospital may wait
+    max_age: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_leaves <= MAX_LEAVES:
+            raise ValueError(f"max_leaves must be 1..{MAX_LEAVES}, got {self.max_leaves}")
+        if self.max_age < 0:
+            raise ValueError(f"max_age must be >= 0 seconds, got {self.max_age}")
+
+    def closing(self, *, waiting: int, oldest_age: float) -> int:
+        """How many of a hospital's ``waiting`` invoices (oldest first) close now, when the
+        oldest has waited ``oldest_age`` seconds: all once it is due, else the full batches."""
+        if waiting <= 0:
+            return 0
+        if oldest_age >= self.max_age:
+            return waiting
+        return waiting - waiting % self.max_leaves
+
+    def cut(self, issuer: str, leaves: Sequence[tuple[Fingerprint, int]]) -> list[Batch]:
+        """``leaves`` (oldest first) as the issuer's batches of at most ``max_leaves``."""
+        n = self.max_leaves
+        return [Batch(issuer, tuple(leaves[i:i + n])) for i in range(0, len(leaves), n)]
+
+
 @dataclass
 class _Open:
     leaves: list[tuple[Fingerprint, int]]
@@ -94,8 +127,7 @@ class Batcher:
     _seen: set[bytes] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_leaves <= MAX_LEAVES:
-            raise ValueError(f"max_leaves must be 1..{MAX_LEAVES}, got {self.max_leaves}")
+        self.policy = BatchPolicy(self.max_leaves, self.max_age)
 
     def add(self, *, issuer: str, fingerprint: Fingerprint, total_fen: int) -> list[Batch]:
         """Queue one invoice; returns the batches this closed (at most one). Duplicates are ignored."""
@@ -106,7 +138,7 @@ class Batcher:
         if pending is None:
             pending = self._open[issuer] = _Open([], self.clock())
         pending.leaves.append((fingerprint, total_fen))
-        if len(pending.leaves) >= self.max_leaves:
+        if self.policy.closing(waiting=len(pending.leaves), oldest_age=0.0):   # a full batch
             return [self._close(issuer)]
         return []
 
@@ -119,7 +151,8 @@ class Batcher:
     def due(self) -> list[Batch]:
         """Close and return every batch whose oldest invoice has waited ``max_age``."""
         now = self.clock()
-        return [self._close(i) for i, o in list(self._open.items()) if now - o.opened_at >= self.max_age]
+        return [self._close(i) for i, o in list(self._open.items())
+                if self.policy.closing(waiting=len(o.leaves), oldest_age=now - o.opened_at)]
 
     def flush(self) -> list[Batch]:
         """Close every open batch."""

@@ -264,3 +264,21 @@ def test_batches_of_drops_duplicates() -> None:
     items = [(H1, fp(0), 1), (H1, fp(0), 1), (H1, fp(1), 2)]
     (batch,) = batches_of(items)
     assert batch.leaves == ((fp(0), 1), (fp(1), 2))
+
+
+@pytest.mark.parametrize(("waiting", "age", "closing"), [
+    (0, 99.0, 0),        # nothing waits
+    (3, 0.0, 0),         # neither full nor due
+    (10, 0.0, 10),       # one full batch
+    (25, 0.0, 20),       # the full batches; the rest waits
+    (25, 2.0, 25),       # due: the rest closes too
+    (1, 5.0, 1),
+])
+def test_the_one_batching_rule(waiting: int, age: float, closing: int) -> None:
+    from ledger.batch import BatchPolicy
+
+    policy = BatchPolicy(max_leaves=10, max_age=2.0)
+    assert policy.closing(waiting=waiting, oldest_age=age) == closing
+    leaves = [(Fingerprint(bytes([i % 256]) * 32), i) for i in range(closing)]
+    assert [b.leaf_count for b in policy.cut("H33010200001", leaves)] == \
+        [10] * (closing // 10) + ([closing % 10] if closing % 10 else [])

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.engine import open_engine
-from ledger.batch import Batch
+from ledger.batch import Batch, BatchPolicy
 from ledger.errors import ChainError, Conflict, NotFound, StoreUnavailable
 from ledger.fingerprint import SealedInvoice, seal
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
@@ -504,29 +504,28 @@ class SqlStore:
     # ------------------------------------------------------------------ the anchoring outbox
 
     def close_batches(self, *, max_leaves: int, max_age: timedelta, now: datetime | None = None) -> list[Batch]:
-        """Close every hospital's waiting invoices into batches that are due.
-
-        A hospital's backlog is due when it holds ``max_leaves`` invoices (full batches
-        close at once) or its oldest waiting invoice is ``max_age`` old (then the rest
-        closes too). Batches are recorded as ``sealed`` in the same transaction.
+        """Close every hospital's waiting invoices into the batches that are due by the one
+        batching rule (:class:`~ledger.batch.BatchPolicy`: full batches at once, the rest when
+        the oldest has waited ``max_age``). Batches are recorded as ``sealed`` in the same
+        transaction.
         """
         now = now or utcnow()
+        policy = BatchPolicy(max_leaves, max_age.total_seconds())
         closed: list[Batch] = []
         with self._tx() as conn:
             backlog = conn.execute(
                 select(I.c.issuer, func.count(), func.min(I.c.received_at))
                 .where(I.c.batch_root.is_(None)).group_by(I.c.issuer)).all()
             for issuer, count, oldest in backlog:
-                aged = now - _aware(oldest) >= max_age  # type: ignore[operator]
-                take = count if aged else (count // max_leaves) * max_leaves
+                oldest_at = _aware(oldest) or now
+                take = policy.closing(waiting=count, oldest_age=(now - oldest_at).total_seconds())
                 if take == 0:
                     continue
                 rows = conn.execute(
                     select(I.c.fingerprint, I.c.total_fen).where(I.c.issuer == issuer, I.c.batch_root.is_(None))
                     .order_by(I.c.received_at, I.c.fingerprint).limit(take)).all()
-                for start in range(0, len(rows), max_leaves):
-                    chunk = rows[start:start + max_leaves]
-                    batch = Batch(issuer, tuple((Fingerprint(bytes(fp)), int(t)) for fp, t in chunk))
+                for batch in policy.cut(issuer, [(Fingerprint(bytes(fp)), int(t)) for fp, t in rows]):
+                    chunk = batch.leaves
                     conn.execute(insert(B).values(root=bytes(batch.root), issuer=issuer,
                                                   leaf_count=batch.leaf_count, sealed_at=now, state="sealed"))
                     conn.execute(
