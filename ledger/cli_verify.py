@@ -208,8 +208,8 @@ def _qr_text(argument: str) -> str:
 
 def _read_image(path: Path) -> str:
     """The seal's text in the photo at ``path``, read by the same rules as ``POST /v1/verify``."""
-    from ledger.adapters.qr_image import PhotoTooLarge, read_photo
-    from ledger.errors import InvalidInput
+    from ledger.adapters.qr_image import read_photo
+    from ledger.errors import InvalidInput, PhotoTooLarge
 
     try:
         return read_photo(path.read_bytes(), name=str(path))

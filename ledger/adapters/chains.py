@@ -31,9 +31,9 @@ from typing import Any, Literal
 from web3 import Web3
 
 from ledger.adapters.archive import BatchArchive
-from ledger.adapters.keystore import KdfParams, KeyVault, WrongPassphrase
+from ledger.adapters.keystore import KdfParams, KeyVault
 from ledger.adapters.web3_chain import Keyring, Web3Ledger
-from ledger.errors import ChainStateMismatch, ChainUnavailable, InvalidInput, KeysUnavailable, NotFound
+from ledger.errors import ChainStateMismatch, ChainUnavailable, InvalidInput, KeysUnavailable, NotFound, WrongPassphrase
 from ledger.ports import Address
 from ledger.proofdoc import ChainRef
 
@@ -174,7 +174,7 @@ def open_node(
 
     ``passphrase`` (the keystore passphrase) opens the keys sealed in the deployment
     record; without it the session reads the chain and signs nothing, and cannot deploy.
-    Raises :class:`~ledger.adapters.keystore.WrongPassphrase` if it does not open them.
+    Raises :class:`~ledger.errors.WrongPassphrase` if it does not open them.
     """
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
     try:

@@ -21,7 +21,8 @@ import pytest
 from claims_stack import ClaimsStack, make_claims_stack
 
 from ledger.adapters.chains import open_embedded
-from ledger.app.mirror import InvoiceMirror, MirrorRejected
+from ledger.app.mirror import InvoiceMirror
+from ledger.errors import MirrorRejected
 from ledger.records import Role
 
 PAYER_B = "sx-huiminbao"

@@ -15,10 +15,9 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
-from ledger.adapters.chains import KeysUnavailable, open_node
-from ledger.adapters.keystore import WrongPassphrase
+from ledger.adapters.chains import open_node
 from ledger.cli import app
-from ledger.errors import VerificationError
+from ledger.errors import KeysUnavailable, VerificationError, WrongPassphrase
 
 pytestmark = pytest.mark.anvil
 

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from ledger.adapters.qr_image import MAX_PHOTO_PIXELS, PhotoTooLarge, qr_png, read_photo
+from ledger.adapters.qr_image import MAX_PHOTO_PIXELS, qr_png, read_photo
 from ledger.cli import app
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, PhotoTooLarge
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "qr"
@@ -74,7 +74,8 @@ def test_a_bomb_costs_no_memory(tmp_path: Path, bombs: dict[str, bytes]) -> None
     """Peak RSS of a fresh process reading the 12,000 x 12,000 RGB bomb (1.4 GB before the fix)."""
     path = tmp_path / "bomb.png"
     path.write_bytes(bombs["12000 rgb"])
-    code = ("import resource, sys\nfrom ledger.adapters.qr_image import read_photo, PhotoTooLarge\n"
+    code = ("import resource, sys\nfrom ledger.adapters.qr_image import read_photo\n"
+            "from ledger.errors import PhotoTooLarge\n"
             "data = open(sys.argv[1], 'rb').read()\nbefore = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "try:\n    read_photo(data)\nexcept PhotoTooLarge:\n    pass\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)")

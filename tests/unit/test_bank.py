@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from ledger.adapters.bank import BankUnavailable, Payment, PayoutPort, SimulatedBank
-from ledger.errors import Conflict, InvalidInput
+from ledger.adapters.bank import Payment, PayoutPort, SimulatedBank
+from ledger.errors import BankUnavailable, Conflict, InvalidInput
 
 PAYEE = "6222020200112233445"
 

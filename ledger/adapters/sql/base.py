@@ -1,0 +1,150 @@
+"""The store's ground floor: the engine, write and read transactions, meta, audit and counters.
+
+SQLAlchemy errors are translated at this boundary (``raise ... from exc``). The other
+parts of :class:`~ledger.adapters.sql.store.SqlStore` build on :class:`StoreBase`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ledger.adapters.sql import schema as s
+from ledger.adapters.sql.engine import open_engine
+from ledger.errors import StoreUnavailable
+
+# short names of the tables, for queries
+H, C, I, L, B, V = (s.Hospital.__table__, s.Credential.__table__, s.InvoiceRow.__table__,  # type: ignore[attr-defined]  # noqa: E741
+                    s.FeeLineRow.__table__, s.BatchRow.__table__, s.VoidRow.__table__)  # type: ignore[attr-defined]
+E, ST, CB, M, A, LS = (s.ChainEvent.__table__, s.StampRow.__table__, s.ClawbackRow.__table__,  # type: ignore[attr-defined]
+                       s.Meta.__table__, s.AuditEntry.__table__, s.Lease.__table__)  # type: ignore[attr-defined]
+CT = s.Counter.__table__  # type: ignore[attr-defined]
+
+
+log = logging.getLogger("ebill.store")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns; they were stored as UTC."""
+    if t is None or t.tzinfo is not None:
+        return t
+    return t.replace(tzinfo=UTC)
+
+
+class StoreBase:
+    """The engine and its transactions (SQLite writers take turns on a file lock), meta, audit, counters."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        database = engine.url.database if self.dialect == "sqlite" else None
+        self._lock_path = f"{database}.writelock" if database and database != ":memory:" else None
+
+    @classmethod
+    def open(cls, url: str) -> Self:
+        return cls(open_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self._writer_turn(), self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(f"database connection lost: {exc.orig}") from exc
+            raise
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """SQLite: wait for our turn to write on an OS file lock, not in SQLite's busy handler.
+
+        SQLite has one writer at a time, and its busy handler makes waiting writers sleep
+        in growing steps (up to 100 ms) and retry: under a steady stream of uploads from
+        several API worker processes a waiter keeps missing the free moments, requests
+        stall for seconds, and the chain worker starves (seen in scripts/bench_upload.py:
+        anchoring lag 30 s). ``flock`` wakes a waiter the moment the lock is free. Every
+        write of the store goes through here, across threads and processes (one open file
+        description per turn). PostgreSQL needs nothing: its writers do not exclude each other.
+        """
+        if self._lock_path is None:
+            yield
+            return
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def get_meta(self, key: str) -> str | None:
+        with self._read() as conn:
+            return conn.execute(select(M.c.value).where(M.c.key == key)).scalar_one_or_none()
+
+    def set_meta(self, key: str, value: str, conn: Connection | None = None) -> None:
+        if conn is None:
+            with self._tx() as c:
+                return self.set_meta(key, value, c)
+        stmt = self._insert(M).values(key=key, value=value)
+        conn.execute(stmt.on_conflict_do_update(index_elements=[M.c.key], set_={"value": value}))
+
+    def audit(self, conn: Connection | None = None, *, actor: str, action: str, subject: str,
+              detail: dict[str, Any]) -> None:
+        """Append to the audit trail, in ``conn``'s transaction or (None) a transaction of its own."""
+        if conn is None:
+            with self._tx() as c:
+                return self.audit(c, actor=actor, action=action, subject=subject, detail=detail)
+        conn.execute(insert(A).values(at=utcnow(), actor=actor, action=action, subject=subject,
+                                      detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to the named event counters in one transaction (a row per name, made on first use)."""
+        now = utcnow()
+        with self._tx() as conn:
+            for name, n in sorted(counts.items()):  # one order for every writer: no deadlock between them
+                stmt = self._insert(CT).values(name=name, count=n, updated_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=[CT.c.name],
+                                                        set_={"count": CT.c.count + n, "updated_at": now}))
+
+    def counters(self, *, prefix: str = "") -> dict[str, int]:
+        """The event counters whose names start with ``prefix``."""
+        with self._read() as conn:
+            return {name: int(count) for name, count in conn.execute(
+                select(CT.c.name, CT.c.count).where(CT.c.name.startswith(prefix, autoescape=True)))}
+
+    def audit_trail(self, *, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        q = select(A).order_by(A.c.id.desc()).limit(limit)
+        if subject is not None:
+            q = q.where(A.c.subject == subject)
+        with self._read() as conn:
+            return [{"at": _aware(r.at), "actor": r.actor, "action": r.action, "subject": r.subject,
+                     "detail": json.loads(r.detail)} for r in conn.execute(q)]
