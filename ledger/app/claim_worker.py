@@ -63,7 +63,7 @@ from typing import Any
 
 from ledger.adapters.bank import PayoutPort
 from ledger.adapters.chains import ChainSession
-from ledger.adapters.sql.claims_store import (
+from ledger.adapters.sql.claims.repository import (
     DONE,
     FIRST_RESERVATION,
     LOST,
@@ -331,7 +331,7 @@ class ClaimStamper:
     def _judge(self, task: StampTask, out: StampOutcome,
                report: StampReport) -> tuple[StampTask, str, str | None, str | None, int | None]:
         """Map one item's on-chain outcome to what the claim records (an outcome of
-        :meth:`ClaimStore.apply_stamps <ledger.adapters.sql.claims_store.ClaimStore.apply_stamps>`)."""
+        :meth:`ClaimStore.apply_stamps <ledger.adapters.sql.claims.repository.ClaimStore.apply_stamps>`)."""
         if out.refused is None:
             counter = STAMPED[task.op]
             setattr(report, counter, getattr(report, counter) + 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.adapters.sql.claims_store import DEAD_STATES, LIVE_STATES, stamp_repair
+from ledger.adapters.sql.claims.repository import DEAD_STATES, LIVE_STATES, stamp_repair
 
 # (claim state, recorded stamp, status on chain) -> (chain_todo, stamp) to write, or None
 CASES = [

@@ -7,7 +7,7 @@ waiting; closing a batch assigns its invoices and records the batch in the same
 transaction, so a batch's leaves never change once it may have been sent.
 
 The table names and time helpers are re-exported for the claims side of the same
-database (``ledger/adapters/sql/claims_store.py``).
+database (``ledger/adapters/sql/claims/``).
 """
 
 from __future__ import annotations

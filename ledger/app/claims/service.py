@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ledger.adapters.sql.claims_store import LIVE_STATES, Claim, ClaimDraft, ClaimStore, PayerRecord, PersonRecord
+from ledger.adapters.sql.claims.repository import LIVE_STATES, Claim, ClaimDraft, ClaimStore, PayerRecord, PersonRecord
 from ledger.app.access import Principal, Reach, authorize, citizen_person
 from ledger.app.service import LedgerService, parse_hash_arg
 from ledger.errors import (

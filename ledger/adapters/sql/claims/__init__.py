@@ -1,0 +1,1 @@
+"""The claims side's tables."""
