@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -23,9 +23,12 @@ from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 
+if TYPE_CHECKING:
+    from ledger.app.claims import ClaimsService
+
 
 def create_app(settings: Settings | None = None, *, service: LedgerService | None = None,
-               chain: Any = None, claims_service: Any = None) -> FastAPI:
+               chain: Any = None, claims_service: ClaimsService | None = None) -> FastAPI:
     """The API over ``service`` (or a service opened from ``settings``).
 
     ``chain`` is a read-only view of the ledger for ``POST /v1/verify`` (a
@@ -77,18 +80,22 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     return app
 
 
-def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Any:
-    """The claims service of the payer this instance acts for (None without ``payer_id``)."""
+def open_claims(settings: Settings, service: LedgerService, chain: Any) -> ClaimsService | None:
+    """The claims service of the payer this instance acts for (None without ``payer_id``), over
+    the claims tables of the service's SQL store."""
     if not settings.payer_id:
         return None
+    from ledger.adapters.sql.claims import ClaimStore
     from ledger.app.claims import ClaimsPolicy, ClaimsService
     from ledger.evoucher import VoucherVerifier
 
+    if not isinstance(service.store, SqlStore):
+        raise TypeError(f"the claims tables live in a SQL store, not in {type(service.store).__name__}")
     pem = settings.voucher_public_pem()
     policy = ClaimsPolicy(payer_id=settings.payer_id, rulebook=settings.rulebook(),  # type: ignore[arg-type]
                           schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
                           two_reviewers_from_fen=settings.two_reviewers_from_fen)
-    return ClaimsService(service, policy, pepper=settings.pepper_bytes(),
+    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
                          chain_state=chain.invoice_state if chain is not None else None,
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
 

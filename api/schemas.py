@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledger.claims.states import ClaimState
 from ledger.records import InvoiceDetail, StampRecord, StoredInvoice, VoidRecord
 from ledger.voids import MAX_NOTE_CHARS, VoidReason, VoidRequest
 
@@ -21,8 +22,8 @@ HASH32_PATTERN = r"^0[xX][0-9a-fA-F]{64}$"
 #: a person's pseudonym (64 hex digits, 0x optional)
 PERSON_PATTERN = r"^(0[xX])?[0-9a-fA-F]{64}$"
 CLAIM_ID_PATTERN = r"^clm_[0-9a-f]{20}$"
-CLAIM_STATES = ("submitted", "in-review", "approved", "paid", "appealed", "rejected", "refused", "nothing-payable",
-                "clawback")
+#: the states a claim can be in (ledger.claims.states), as the API writes them
+CLAIM_STATES = tuple(state.value for state in ClaimState)
 
 FingerprintPath = Annotated[str, Path(pattern=HASH32_PATTERN, description="the invoice's fingerprint: 0x + 64 hex")]
 RootPath = Annotated[str, Path(pattern=HASH32_PATTERN, description="the batch's Merkle root: 0x + 64 hex")]

@@ -260,6 +260,8 @@ def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, thre
     from ledger.errors import NotFound
 
     claims = open_claims(settings, service, session.ledger)
+    if claims is None:
+        return None
     try:
         claims.store.payer(settings.payer_id)
     except NotFound:

@@ -18,6 +18,7 @@ and the API maps it to RFC 9457 problem responses in one place::
     ├── NotFound                     no such invoice / batch / account (404)
     ├── Conflict                     the request contradicts recorded state (409)
     │   ├── ClaimBlocked             a claim that would pay twice or wrongly (duplicate, voided, …)
+    │   ├── TransitionRefused        an event a claim's state (or the party causing it) does not allow
     │   └── AlreadyAnchored          the batch root is on chain already
     ├── VerificationError            a proof, signature or fingerprint does not check out (422)
     │   ├── InclusionProofInvalid    the leaf is not under the root with this proof
@@ -168,6 +169,17 @@ class ClaimBlocked(Conflict):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class TransitionRefused(Conflict):
+    """An event that :data:`ledger.claims.states.TRANSITIONS` does not allow for a claim in
+    ``state`` (None: a claim being filed), or not by the ``by`` party."""
+
+    def __init__(self, message: str, *, state: str | None, event: str, by: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.event = event
+        self.by = by
 
 
 class AlreadyAnchored(Conflict):

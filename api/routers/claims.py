@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep
+from api.presenters.claims import claim_json, invoices_json
 from api.routers.invoices import _PROBLEMS
 from api.schemas import (
     CLAIM_ID_PATTERN,
@@ -26,6 +27,7 @@ from api.schemas import (
 )
 from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
+from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
 
 router = APIRouter(prefix="/v1", tags=["claims"], route_class=JsonBodyRoute)
@@ -89,7 +91,8 @@ class DelegationIn(BaseModel):
             summary="The citizen's self-paid invoices, matched by pseudonym, with what is claimable")
 def my_invoices(claims: ClaimsDep, principal: PrincipalDep,
                 for_: Annotated[str | None, Query(alias="for", pattern=PERSON_PATTERN)] = None) -> dict[str, Any]:
-    return claims.my_invoices(principal, for_person=for_)
+    person, invoices = claims.my_invoices(principal, for_person=for_)
+    return invoices_json(person, invoices, calendar=claims.calendar)
 
 
 @router.post("/claims", status_code=201, responses=_PROBLEMS,
@@ -107,9 +110,10 @@ async def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal
     stored = await claims.wait_async(stored, timeout=settings.claim_wait)
     if replay:
         response.status_code = 200
-    if any(c.state == "submitted" for c in stored):
+    if any(c.state is ClaimState.SUBMITTED for c in stored):
         response.status_code = 202   # stored; the chain has not confirmed yet (poll GET /v1/claims/{id})
-    return {"submission": submission, "replayed": replay, "claims": [claims.claim_json(c) for c in stored]}
+    return {"submission": submission, "replayed": replay,
+            "claims": [claim_json(c, calendar=claims.calendar) for c in stored]}
 
 
 @router.get("/claims", responses=_PROBLEMS, summary="Claims: the citizen's own (and delegators'); all for payers")
@@ -119,13 +123,13 @@ def list_claims(claims: ClaimsDep, principal: PrincipalDep,
                 after: Annotated[str | None, Query(pattern=CLAIM_ID_PATTERN, description="claim id cursor")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     found = claims.claims(principal, state=state, person=person, after=after, limit=limit)
-    return {"claims": [claims.claim_json(c) for c in found],
+    return {"claims": [claim_json(c, calendar=claims.calendar) for c in found],
             "next": found[-1].id if len(found) == limit else None}
 
 
 @router.get("/claims/{claim_id}", responses=_PROBLEMS, summary="One claim: state, decision line by line, stamp")
 def get_claim(claim_id: ClaimIdPath, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return claims.claim_json(claims.claim(principal, claim_id))
+    return claim_json(claims.claim(principal, claim_id), calendar=claims.calendar)
 
 
 @router.get("/claims/{claim_id}/audit", responses=_PROBLEMS, summary="Every state change of a claim: who, when, why")
@@ -135,7 +139,7 @@ def claim_audit(claim_id: ClaimIdPath, claims: ClaimsDep, principal: PrincipalDe
 
 @router.post("/claims/{claim_id}/appeal", responses=_PROBLEMS, summary="Appeal a rejection once (citizen)")
 def appeal(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return claims.claim_json(claims.appeal(principal, claim_id, reason=body.reason))
+    return claim_json(claims.appeal(principal, claim_id, reason=body.reason), calendar=claims.calendar)
 
 
 @router.post("/claims/{claim_id}/approve", responses=_PROBLEMS,
@@ -143,14 +147,15 @@ def appeal(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, pri
 def approve(claim_id: ClaimIdPath, body: ReasonIn, response: Response, claims: ClaimsDep,
             principal: PrincipalDep) -> dict[str, Any]:
     c = claims.review(principal, claim_id, verdict="approve", reason=body.reason)
-    if c.state == "in-review":
+    if c.state is ClaimState.IN_REVIEW:
         response.status_code = 202   # maker-checker: a second reviewer must approve too
-    return claims.claim_json(c)
+    return claim_json(c, calendar=claims.calendar)
 
 
 @router.post("/claims/{claim_id}/reject", responses=_PROBLEMS, summary="Reject a claim in review, with a reason")
 def reject(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return claims.claim_json(claims.review(principal, claim_id, verdict="reject", reason=body.reason))
+    return claim_json(claims.review(principal, claim_id, verdict="reject", reason=body.reason),
+                      calendar=claims.calendar)
 
 
 @router.get("/review/queue", responses=_PROBLEMS, summary="Claims waiting for review, oldest first, with SLA age")
@@ -159,7 +164,7 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep, minAmountFen: int |
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
     found = claims.queue(principal, min_amount_fen=minAmountFen, flag=flag, older_than_days=olderThanDays,
                          limit=limit)
-    return {"slaWorkingDays": SLA_WORKING_DAYS, "claims": [claims.claim_json(c) for c in found]}
+    return {"slaWorkingDays": SLA_WORKING_DAYS, "claims": [claim_json(c, calendar=claims.calendar) for c in found]}
 
 
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")
@@ -199,7 +204,7 @@ def claims_stats(claims: ClaimsService, principal: Principal) -> dict[str, Any]:
         d = days[row["day"]]
         d["byState"][row["state"]] = row["claims"]
         d["requestedFen"] += int(row["requestedFen"] or 0)
-        if row["state"] in ("paid", "clawback"):
+        if row["state"] in PAID_STATES:
             d["paidFen"] += int(row["amountFen"] or 0)
     rules: Counter[str] = Counter()
     rule_fen: Counter[str] = Counter()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep, ServiceDep
+from api.presenters.claims import citizen_json
 from api.routers.invoices import _PROBLEMS
 from api.schemas import CredentialIn, CredentialOut, HospitalIn, HospitalOut
 from ledger.records import Role
@@ -34,7 +35,8 @@ def create_credential(body: CredentialIn, service: ServiceDep, principal: Princi
 @router.get("/me", responses=_PROBLEMS, summary="Who the presented credential belongs to")
 def me(service: ServiceDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     if principal.role is Role.CITIZEN:
-        return request.app.state.claims.me(principal)  # type: ignore[no-any-return]
+        claims = request.app.state.claims
+        return citizen_json(claims.me(principal), payer_id=claims.payer_id)
     doc: dict[str, Any] = {"role": principal.role.value, "subject": principal.subject, "keyId": principal.key_id}
     if principal.role is Role.HOSPITAL:
         h = service.store.hospital(principal.subject)

@@ -1,6 +1,6 @@
-"""The payout port and a simulated bank that stands in for a real transfer API.
+"""A simulated bank that stands in for a real transfer API behind the payout port.
 
-The claims service pays through :class:`PayoutPort`. Its crash safety rests on one
+The claims stamper pays through :class:`ledger.ports.PayoutPort`. Its crash safety rests on one
 property every real transfer API offers and :class:`SimulatedBank` reproduces: a
 transfer is **idempotent by request id**. The service records the request id before
 calling, so after a crash it simply calls again with the same id and gets the original
@@ -22,13 +22,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 from ledger.errors import BankUnavailable, Conflict, FieldProblem, InvalidInput
+from ledger.ports import Payment, PayoutPort
 from ledger.workdays import CHINA_TZ
+
+__all__ = ["MAX_REQUEST_ID", "Payment", "PayoutPort", "SimulatedBank"]   # the port's names, as before
 
 MAX_REQUEST_ID = 128
 
@@ -44,33 +45,6 @@ CREATE TABLE IF NOT EXISTS payments (
 )
 """
 _COLUMNS = "request_id, reference, amount_fen, payee, paid_at"
-
-
-@dataclass(frozen=True)
-class Payment:
-    """A transfer the bank made: our request id, the bank's reference, how much, to whom, when."""
-
-    request_id: str
-    reference: str
-    amount_fen: int
-    payee: str
-    paid_at: datetime
-
-
-class PayoutPort(Protocol):
-    """What the claims service needs from a bank."""
-
-    def pay(self, *, request_id: str, payee: str, amount_fen: int, memo: str) -> Payment:
-        """Transfer ``amount_fen`` to ``payee`` once per ``request_id``; a repeat returns the first Payment.
-
-        Raises Conflict if ``request_id`` was paid with another amount or payee, and
-        BankUnavailable (nothing paid) when the bank cannot be reached.
-        """
-        ...
-
-    def payment(self, request_id: str) -> Payment | None:
-        """The payment made for ``request_id``, or None if there is none."""
-        ...
 
 
 class SimulatedBank:

@@ -59,31 +59,30 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from ledger.adapters.bank import PayoutPort
 from ledger.adapters.chains import ChainSession
-from ledger.adapters.sql.claims.repository import (
-    DONE,
-    FIRST_RESERVATION,
-    LOST,
-    ON_CHAIN,
-    REFUSED,
-    RETRY,
-    SMALLER,
-    STAMPED,
-    VOIDED_FIRST,
-    VOIDED_REFUSAL,
-    StampCheck,
-    StampTask,
-    stamp_repair,
-)
 from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.batch import Batch
+from ledger.claims.model import PayoutDue, StampCheck
+from ledger.claims.stamps import (
+    Refused,
+    Repair,
+    StampOp,
+    StampResult,
+    StampStatus,
+    StampTask,
+    VoidedFirst,
+    asks_figures,
+    asks_status,
+    judge_stamp,
+    stamp_repair,
+)
 from ledger.errors import ChainError, Conflict, ContractReverted, LedgerError
 from ledger.failpoints import failpoint
+from ledger.hashing import Fingerprint
+from ledger.ports import PayoutPort
 
 log = logging.getLogger("ebill.claims")
 
@@ -96,8 +95,6 @@ _MIN_PAYOUTS = 20
 #: not rebuilt); and how many claims a check asks the contract about (the rest: next check)
 _RECONCILE_EVERY = 2.0
 _ASK_AT_MOST = 200
-#: what each operation expects the chain to hold once it took effect
-_WANTED = {"reserve": ("reserved", "finalized"), "finalize": ("finalized",), "release": ("released",)}
 
 
 @dataclass
@@ -230,7 +227,7 @@ class ClaimStamper:
             self._registered = False
             self._ensure_registered()
         indexed, checks = self.claims.store.stamps_to_verify(above_block=-1 if rebuilt else self._checked_block)
-        repairs: list[tuple[StampCheck, str, str | None, str | None]] = []
+        repairs: list[tuple[StampCheck, StampStatus, Repair]] = []
         checked, asked = indexed, 0
         for check in checks:
             on_chain = check.on_chain
@@ -242,7 +239,7 @@ class ClaimStamper:
                 on_chain = self._status_on_chain(check.chain_claim_id)
             repair = stamp_repair(state=check.state, recorded=check.stamp, on_chain=on_chain)
             if repair is not None:
-                repairs.append((check, on_chain, *repair))
+                repairs.append((check, on_chain, repair))
         if repairs:
             report.lost += self.claims.store.requeue_lost(repairs)
             log.warning("claims: %d recorded stamps are not on chain (lost blocks?): sent again", report.lost)
@@ -251,7 +248,7 @@ class ClaimStamper:
             self._registered = False
         self._generation, self._checked_block, self._reconciled_at = generation, checked, now
 
-    def _status_on_chain(self, chain_claim_id: bytes) -> str:
+    def _status_on_chain(self, chain_claim_id: bytes) -> StampStatus:
         """The chain's status of one of this payer's claims (``none`` if it does not know it)."""
         try:
             status, _, _ = self.ledger.claim_of(self.claims.payer_id, chain_claim_id)
@@ -261,8 +258,8 @@ class ClaimStamper:
             # the chain lost the payer's registration with its blocks, and every claim with it:
             # register again next round
             self._registered = False
-            return "none"
-        return status
+            return StampStatus.NONE
+        return StampStatus(status)
 
     def _ensure_registered(self) -> None:
         if self._registered:
@@ -283,25 +280,28 @@ class ClaimStamper:
         self._account = account
         self._registered = True
 
-    def _send_stamps(self, tasks: Sequence[StampTask]) -> list[tuple[str, list[StampTask], Future[Any]]]:
+    def _send_stamps(self, tasks: Sequence[StampTask]) -> list[tuple[StampOp, list[StampTask],
+                                                                      Future[list[StampOutcome]]]]:
         """Send the round's reservations, finalisations and releases at once (they land in one
         block); each operation's outcomes arrive in its future."""
         assert self._account is not None
         account = self._account
-        sent: list[tuple[str, list[StampTask], Future[Any]]] = []
-        for op in ("reserve", "finalize", "release"):
-            todo = [t for t in tasks if t.op == op]
-            if op == "reserve":
+        sent: list[tuple[StampOp, list[StampTask], Future[list[StampOutcome]]]] = []
+        for op in StampOp:
+            todo = [t for t in tasks if t.op is op]
+            if op is StampOp.RESERVE:
                 todo = [t for t in todo if t.anchored and t.batch_root is not None]
             if todo:
                 items: list[Reservation | bytes] = (
-                    [self._reservation(t) for t in todo] if op == "reserve" else [t.chain_claim_id for t in todo])
-                sent.append((op, todo, self._senders().submit(self.ledger.stamp_many, account, op, items)))
+                    [self._reservation(t) for t in todo] if op is StampOp.RESERVE
+                    else [t.chain_claim_id for t in todo])
+                sent.append((op, todo, self._senders().submit(self.ledger.stamp_many, account, op.value, items)))
         return sent
 
-    def _record_stamps(self, sent: Sequence[tuple[str, list[StampTask], Future[Any]]], report: StampReport) -> None:
+    def _record_stamps(self, sent: Sequence[tuple[StampOp, list[StampTask], Future[list[StampOutcome]]]],
+                       report: StampReport) -> None:
         """Wait for the chain's outcomes and record them in one transaction."""
-        results: list[tuple[StampTask, str, str | None, str | None, int | None]] = []
+        results: list[StampResult] = []
         judged: list[tuple[list[StampTask], list[StampOutcome]]] = []
         for op, todo, future in sent:
             try:
@@ -318,61 +318,28 @@ class ClaimStamper:
                 self.ledger.forget_session_state()
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
                 continue
-            if op == "reserve":
+            if op is StampOp.RESERVE:
                 failpoint("claims.after-reserve")
             judged.append((todo, outcomes))
         for todo, outcomes in judged:
             for task, outcome in zip(todo, outcomes, strict=True):
                 results.append(self._judge(task, outcome, report))
         if results:
-            self.claims.store.apply_stamps(results,
-                                           on_reserved=lambda c: "approved" if c.instant else "in-review")
+            self.claims.store.apply_stamps(results)
 
-    def _judge(self, task: StampTask, out: StampOutcome,
-               report: StampReport) -> tuple[StampTask, str, str | None, str | None, int | None]:
-        """Map one item's on-chain outcome to what the claim records (an outcome of
-        :meth:`ClaimStore.apply_stamps <ledger.adapters.sql.claims.repository.ClaimStore.apply_stamps>`)."""
+    def _judge(self, task: StampTask, out: StampOutcome, report: StampReport) -> StampResult:
+        """What one item's outcome on chain means for its claim (:func:`~ledger.claims.stamps.judge_stamp`),
+        reading the claim's status on chain, or the invoice's figures, when the refusal asks for them."""
+        on_chain = self._status_on_chain(task.chain_claim_id) if asks_status(out.refused) else None
+        figures = (self.ledger.invoice_state(task.issuer, Fingerprint(task.fingerprint))
+                   if asks_figures(task.op, out.refused) else None)
+        outcome = judge_stamp(task, out.refused, on_chain=on_chain, figures=figures)
         if out.refused is None:
-            counter = STAMPED[task.op]
+            counter = task.op.stamped.value
             setattr(report, counter, getattr(report, counter) + 1)
-            return task, DONE, None, out.tx, out.block
-        reason = out.refused
-        if reason in ("ClaimAlreadyExists", "ClaimNotReserved", "UnknownClaim"):
-            # sent before, and the database did not record it (a crash), or lost with the
-            # node's blocks: believe the chain
-            status = self._status_on_chain(task.chain_claim_id)
-            if status in _WANTED[task.op]:
-                return task, DONE, None, out.tx, out.block
-            if status == "none" and task.op != "reserve":
-                return task, LOST, "the chain does not know this claim (it lost the blocks it was in)", \
-                    out.tx, out.block
-            if task.op == "finalize" and status == "released":
-                report.refused += 1
-                return task, REFUSED, "the reservation was released before payment was stamped", out.tx, out.block
-            if task.op == "release" and status == "finalized":
-                return task, f"{ON_CHAIN}finalized", "the claim was finalised on chain already", out.tx, out.block
-        if task.op == "finalize" and reason == "InvoiceIsVoided":
+        elif isinstance(outcome, Refused | VoidedFirst):
             report.refused += 1
-            return task, VOIDED_FIRST, f"{VOIDED_REFUSAL} before the payment was stamped", out.tx, out.block
-        if task.op == "reserve" and reason == "ReimbursementExceedsTotal":
-            st = self.ledger.invoice_state(task.issuer, task.fingerprint)  # type: ignore[arg-type]
-            left = 0 if st.voided else max(0, task.total_fen - st.reserved_fen - st.paid_fen)
-            if 0 < left < task.amount_fen and task.state in FIRST_RESERVATION:
-                return task, f"{SMALLER}{left}", f"only ¥{left / 100:.2f} of the invoice is left after other " \
-                                                 "payers", out.tx, out.block
-            report.refused += 1
-            return task, REFUSED, "the invoice is reimbursed in full already (by other payers)", out.tx, out.block
-        if reason == "TotalMismatch":
-            report.refused += 1
-            return task, REFUSED, ("the chain holds another total for this invoice (anchored twice by the "
-                                   "hospital with different totals): a reviewer must look"), out.tx, out.block
-        if reason == "BatchNotAnchored":
-            return task, RETRY, "the invoice's batch is not on chain (yet)", out.tx, out.block
-        if reason == "InvoiceIsVoided":
-            report.refused += 1
-            return task, REFUSED, VOIDED_REFUSAL, out.tx, out.block
-        report.refused += 1
-        return task, REFUSED, f"the chain refused the stamp: {reason}", out.tx, out.block
+        return StampResult(task, outcome, out.tx, out.block)
 
     def _reservation(self, t: StampTask) -> Reservation:
         assert t.batch_root is not None
@@ -390,7 +357,7 @@ class ClaimStamper:
 
     # ------------------------------------------------------------------ payout
 
-    def _pay(self, report: StampReport, *, while_pending: Sequence[Future[Any]] = ()) -> None:
+    def _pay(self, report: StampReport, *, while_pending: Sequence[Future[list[StampOutcome]]] = ()) -> None:
         """Pay approved claims finalised on chain: up to 200, or while ``while_pending`` chain
         work runs (at least :data:`_MIN_PAYOUTS`, so payouts keep up when stamps come back at
         once). Every :data:`_MIN_PAYOUTS` payouts the rest are checked again, so a void accepted
@@ -415,7 +382,8 @@ class ClaimStamper:
             self.claims.store.mark_paid_many(paid)
         report.paid += len(paid)
 
-    def _pay_chunk(self, chunk: Sequence[Any], paid: list[tuple[str, str, datetime]], report: StampReport) -> bool:
+    def _pay_chunk(self, chunk: Sequence[PayoutDue], paid: list[tuple[str, str, datetime]],
+                   report: StampReport) -> bool:
         """Pay ``chunk``, adding to ``paid``; False if the bank is unavailable (try again next round)."""
         for c in chunk:
             try:

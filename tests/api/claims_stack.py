@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger.adapters.bank import SimulatedBank
 from ledger.adapters.chains import open_embedded
+from ledger.adapters.sql.claims import ClaimStore
 from ledger.adapters.sql.engine import upgrade
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.access import SYSTEM
@@ -94,7 +95,8 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
                           two_reviewers_from_fen=two_reviewers_from_fen,
                           **({"schemes": schemes} if schemes else {}))
     issuer = voucher_issuer()
-    claims = ClaimsService(service, policy, pepper=PEPPER, chain_state=session.ledger.invoice_state,
+    claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=PEPPER,
+                           chain_state=session.ledger.invoice_state,
                            voucher=VoucherVerifier(issuer.public_pem(), issuer="test-evoucher"))
     claims.register_payer(payer_id=payer, name=f"payer {payer}", by=SYSTEM)
     bank = SimulatedBank(tmp_path / f"bank-{payer}.sqlite")

@@ -10,7 +10,7 @@ from claims_stack import ClaimsStack, make_claims_stack
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from ledger.adapters.sql.claims.repository import PE
+from ledger.adapters.sql.claims.rows import PE
 from ledger.cli import app
 
 GOOD = "110101199003074477"          # a valid ID (check character 7)

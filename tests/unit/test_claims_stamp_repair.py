@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.adapters.sql.claims.repository import DEAD_STATES, LIVE_STATES, stamp_repair
+from ledger.claims.stamps import stamp_repair
+from ledger.claims.states import DEAD_STATES, LIVE_STATES
 
 # (claim state, recorded stamp, status on chain) -> (chain_todo, stamp) to write, or None
 CASES = [

@@ -1,5 +1,8 @@
 """The claims use cases of one payer: see :mod:`ledger.app.claims.service`."""
 
-from ledger.app.claims.service import LIVE_STATES, SLA_WORKING_DAYS, ClaimsPolicy, ClaimsService, ClaimWaiter, explain
+from ledger.app.claims.review import SLA_WORKING_DAYS
+from ledger.app.claims.service import ClaimsService
+from ledger.app.claims.waiter import ClaimWaiter
+from ledger.claims.policy import ClaimsPolicy
 
-__all__ = ["LIVE_STATES", "SLA_WORKING_DAYS", "ClaimWaiter", "ClaimsPolicy", "ClaimsService", "explain"]
+__all__ = ["SLA_WORKING_DAYS", "ClaimWaiter", "ClaimsPolicy", "ClaimsService"]

@@ -1,1 +1,5 @@
-"""The claims side's tables."""
+"""The claims side's tables: see :mod:`ledger.adapters.sql.claims.store`."""
+
+from ledger.adapters.sql.claims.store import ClaimStore
+
+__all__ = ["ClaimStore"]

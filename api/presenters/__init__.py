@@ -1,0 +1,1 @@
+"""How the API writes the domain's values as JSON (one module per resource)."""

@@ -1,0 +1,24 @@
+"""The claims repository on SQL (``ledger.ports.ClaimsRepository``), one part per concern.
+
+- :mod:`.members`: payers, enrolment, delegations;
+- :mod:`.repository`: filing, reading, reviews and appeals;
+- :mod:`.outbox`: the stamper's outbox, the chain's answers, payouts and voids;
+- :mod:`.figures`: the dashboard's figures;
+- :mod:`.years` and :mod:`.rows`: the person-year figures and what the parts share.
+
+The tables live in the same database as the invoices and take the same writer path as
+:class:`~ledger.adapters.sql.store.SqlStore`: each change of a claim is one transaction
+holding its new figures, its year-to-date effect and its audit entry, as the state
+machine (:mod:`ledger.claims`) decided them.
+"""
+
+from __future__ import annotations
+
+from ledger.adapters.sql.claims.figures import ClaimFigures
+from ledger.adapters.sql.claims.members import Members
+from ledger.adapters.sql.claims.outbox import StampOutbox
+from ledger.adapters.sql.claims.repository import ClaimRecords
+
+
+class ClaimStore(ClaimRecords, StampOutbox, Members, ClaimFigures):
+    """Claims-side tables on the same database (and writer path) as :class:`SqlStore`."""

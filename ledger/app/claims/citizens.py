@@ -1,0 +1,98 @@
+"""The citizen's side: who an e-voucher stands for, and which of their invoices they can claim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.app.access import Principal, authorize, citizen_person
+from ledger.app.claims.context import ClaimsContext
+from ledger.claims.model import Claim, PersonInvoice, PersonRecord
+from ledger.claims.policy import available_fen, why_not_claimable
+from ledger.errors import LedgerError, Unauthenticated
+from ledger.identity import pseudonymise
+from ledger.records import Role
+from ledger.rules import PersonCategory, YearToDate, adjudicate
+
+
+@dataclass(frozen=True)
+class Citizen:
+    """Who a citizen's credential stands for: their enrolment here (None: not insured) and
+    the persons who delegated to them."""
+
+    person: bytes
+    record: PersonRecord | None
+    delegations: list[tuple[PersonRecord, str]]
+
+
+@dataclass(frozen=True)
+class InvoiceToClaim:
+    """One of a person's invoices, whether it can be claimed (and if not, why) and an estimate."""
+
+    invoice: PersonInvoice
+    claimable: bool
+    reason: str | None
+    estimate_fen: int | None
+    claim: Claim | None      # this payer's newest claim of it
+
+
+class CitizenAccess(ClaimsContext):
+    """Citizens' credentials and listings."""
+
+    def authenticate(self, token: str | None) -> Principal:
+        """Staff tokens (``ebill_…``) via the upload service; anything else must be an e-voucher."""
+        if token and not token.startswith("ebill_") and token.count(".") == 2:
+            if self._voucher is None:
+                raise Unauthenticated("this service accepts no citizen e-vouchers (no issuer key configured)")
+            try:
+                v = self._voucher.verify(token)
+            except LedgerError as exc:   # InvalidVoucher: expired, wrong key or issuer, malformed
+                raise Unauthenticated(str(exc)) from None
+            person = pseudonymise(v.national_id, pepper=self._pepper)
+            return Principal(Role.CITIZEN, bytes(person).hex(), (v.token_id or "voucher")[:24])
+        return self.service.authenticate(token)
+
+    def person_of(self, principal: Principal) -> bytes:
+        """The pseudonym a citizen's credential stands for."""
+        return citizen_person(principal)
+
+    def me(self, principal: Principal) -> Citizen:
+        """The citizen, their enrolment with this payer and their delegations."""
+        person = self.person_of(principal)
+        return Citizen(person, self.store.person(person), self.store.delegations_of(person))
+
+    def my_invoices(self, principal: Principal, *, for_person: str | None = None) -> tuple[bytes, list[InvoiceToClaim]]:
+        """(person, their invoices newest first) with what each could be claimed for now."""
+        authorize(principal, "claim.invoices", payer_id=self.payer_id)
+        person, _ = self._acting_for(principal, for_person, None)
+        enrolled = self.store.person(person)
+        invoices = self.store.invoices_of(person)
+        latest = self.store.latest_claims([i.fingerprint for i in invoices])
+        out = []
+        for inv in invoices:
+            claim = latest.get(inv.fingerprint)
+            reason = why_not_claimable(insured=enrolled is not None, voided=inv.voided,
+                                       anchored=inv.anchored_block is not None,
+                                       latest=claim.state if claim else None)
+            estimate = None
+            if reason is None and enrolled is not None:
+                try:
+                    on_chain = self._chain_state(inv.issuer, inv.fingerprint) if self._chain_state else None
+                    available = available_fen(fingerprint=inv.fingerprint, total_fen=inv.total_fen,
+                                              on_chain=on_chain)
+                    estimate = min(self._estimate(inv.fingerprint, enrolled), available)
+                    if available == 0:
+                        reason = "fully reimbursed"
+                except LedgerError as exc:
+                    reason = str(exc)
+            out.append(InvoiceToClaim(inv, reason is None, reason, estimate, claim))
+        return person, out
+
+    def _estimate(self, fingerprint: bytes, person: PersonRecord) -> int:
+        """What a claim of the invoice would pay now, before what other payers left."""
+        invoice = self.service.store.sealed_invoice(fingerprint).invoice
+        scheme = self.policy.scheme_of(invoice.visit_type.value)
+        ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
+        ytd = self.store.year_to_date(person.pseudonym, scheme, int(invoice.issue_date[:4]))
+        decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
+                              ruleset=ruleset)
+        return min(decision.reimbursable_fen, invoice.total_fen - invoice.fund_paid_fen)

@@ -1,0 +1,116 @@
+"""What every claims use case of one payer shares: its ports, its policy, and who acts for whom.
+
+The use cases (:mod:`.citizens`, :mod:`.filing`, :mod:`.review`, :mod:`.reading`,
+:mod:`.enrolment`) build on :class:`ClaimsContext`; :class:`~ledger.app.claims.ClaimsService`
+is all of them over one payer's claims repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ledger.app.access import Principal, Reach, authorize, citizen_person
+from ledger.app.service import LedgerService
+from ledger.claims.model import Claim
+from ledger.claims.policy import ClaimsPolicy
+from ledger.errors import Forbidden, InvalidInput, NotFound
+from ledger.evoucher import VoucherVerifier
+from ledger.identity import national_id_problem, pseudonymise
+from ledger.ports import ClaimsRepository, InvoiceChainState
+from ledger.records import Role
+from ledger.workdays import DEFAULT_CALENDAR, WorkCalendar
+
+#: what a citizen's claim says of who filed it for whom
+SELF = "self"
+
+
+class ClaimsContext:
+    """One payer's claims over the upload service (invoices, fee lines) and a claims repository.
+
+    ``chain_state`` reads an invoice's figures on chain (reserved, paid, voided, pinned
+    total), so a claim pays at most what other payers left; ``voucher`` checks citizens'
+    e-vouchers (None: this service accepts none).
+    """
+
+    def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
+                 chain_state: Callable[[str, bytes], InvoiceChainState] | None = None,
+                 voucher: VoucherVerifier | None = None, calendar: WorkCalendar = DEFAULT_CALENDAR) -> None:
+        self.service = service
+        self.store = store
+        self.policy = policy
+        self._pepper = pepper
+        self._chain_state = chain_state
+        self._voucher = voucher
+        self.calendar = calendar
+
+    @property
+    def payer_id(self) -> str:
+        """The payer this service acts for."""
+        return self.policy.payer_id
+
+    def claim(self, principal: Principal, claim_id: str, *, operation: str = "claim.read") -> Claim:
+        """The claim, if ``principal`` may see it; anyone else's is "not found"."""
+        reach = authorize(principal, operation, payer_id=self.payer_id)
+        c = self.store.claim(claim_id)
+        if not self._reaches(principal, reach, c):
+            raise NotFound(f"no claim {c.id!r}")
+        return c
+
+    def _reaches(self, principal: Principal, reach: Reach, c: Claim) -> bool:
+        if reach in (Reach.ANY, Reach.THIS_PAYER):
+            return True
+        if reach is Reach.PERSON:
+            me = citizen_person(principal)
+            return c.person == me or self.store.relation(me, c.person) is not None
+        if reach is Reach.OWN:   # a claims window: the claims it filed, on its hospital's invoices
+            return (principal.role is Role.CLERK and c.issuer == principal.subject
+                    and c.actor.startswith(f"clerk:{principal.subject}:"))
+        return False
+
+    def _acting_for(self, principal: Principal, for_person: str | None,
+                    national_id: str | None) -> tuple[bytes, str]:
+        """(person, relation) the caller acts for, or Forbidden."""
+        if principal.role is Role.CITIZEN:
+            if national_id:
+                raise InvalidInput.single("nationalId", "clerk-only", "citizens claim by their token, not by an ID")
+            me = bytes.fromhex(principal.subject)
+            if not for_person or for_person.lower().removeprefix("0x") == me.hex():
+                return me, SELF
+            other = person_arg(for_person)
+            relation = self.store.relation(me, other)
+            if relation is None:
+                raise Forbidden("you have no recorded delegation from this person")
+            return other, f"delegate:{relation}"
+        if principal.role is Role.CLERK:
+            if not national_id:
+                raise InvalidInput.single("nationalId", "required",
+                                          "a claims-window clerk names the citizen's resident ID")
+            return self._resident(national_id, "nationalId"), "clerk"
+        raise Forbidden(f"a {principal.role.value} credential may not claim (citizens and claims-window clerks)")
+
+    def _resident(self, national_id: str, field: str) -> bytes:
+        """The pseudonym of a valid resident ID; :class:`InvalidInput` naming ``field`` for any other."""
+        why = national_id_problem(national_id)
+        if why is not None:
+            raise InvalidInput.single(field, "resident-id", why)
+        return bytes(pseudonymise(national_id, pepper=self._pepper))
+
+
+def caller_of(principal: Principal) -> str:
+    """Who sent a request, as its Idempotency-Key is scoped."""
+    return f"{principal.role.value}:{principal.subject}"[:80]
+
+
+def actor_of(principal: Principal) -> str:
+    """Who did it, as the audit trail and the claim record it."""
+    if principal.role is Role.CITIZEN:
+        return f"citizen:{principal.subject[:16]}"
+    return principal.actor[:80]
+
+
+def person_arg(text: str) -> bytes:
+    """A person named by their pseudonym (64 hex digits, ``0x`` optional)."""
+    raw = text.lower().removeprefix("0x")
+    if len(raw) != 64 or not all(ch in "0123456789abcdef" for ch in raw):
+        raise InvalidInput.single("for", "person", "a person is named by their 64-hex-digit pseudonym")
+    return bytes.fromhex(raw)

@@ -1,0 +1,86 @@
+"""Setting a payer up: its chain account, the persons insured with it, and delegations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ledger.app.access import Principal, authorize
+from ledger.app.claims.context import ClaimsContext
+from ledger.claims.model import PayerRecord, PersonRecord
+from ledger.errors import FieldProblem, InvalidInput
+from ledger.identity import national_id_problem, pseudonymise
+from ledger.rules import PersonCategory
+
+_PAYER_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}\Z")
+RELATIONS = ("spouse", "parent", "child", "guardian", "other")
+#: problems listed when an enrolment is refused (the count is given)
+_PROBLEMS_LISTED = 100
+
+
+class Enrolment(ClaimsContext):
+    """Payers, enrolment and delegations."""
+
+    def register_payer(self, *, payer_id: str, name: str, by: Principal) -> PayerRecord:
+        """A payer with a new chain account (key sealed at rest like hospitals' keys)."""
+        from coincurve import PrivateKey
+
+        from ledger.app.service import _address
+
+        authorize(by, "payer.register")
+        if not _PAYER_RE.match(payer_id):
+            raise InvalidInput.single("payerId", "pattern", "1-32 letters, digits, '.', '_' or '-'")
+        if not name.strip() or len(name) > 200:
+            raise InvalidInput.single("name", "length", "name must be 1-200 characters")
+        key = PrivateKey()
+        account = _address(key)
+        record = PayerRecord(payer_id, name.strip(), account,
+                             self.service.vault.seal(key.secret, owner=payer_id, address=account),
+                             datetime.now(UTC), None)
+        self.store.add_payer(record, actor=by.actor)
+        return record
+
+    def payer_key(self, payer_id: str) -> tuple[str, bytes]:
+        """(account, private key) of a payer, opened from the key vault."""
+        p = self.store.payer(payer_id)
+        return p.account, self.service.vault.open(p.sealed_key, owner=p.payer_id, address=p.account)
+
+    def enrol(self, entries: Sequence[tuple[str, str, str]], *, by: Principal) -> int:
+        """Enrol persons ``(resident id, name, category)`` with this payer (admin or payer)."""
+        authorize(by, "person.enrol", payer_id=self.payer_id)
+        if not 1 <= len(entries) <= 100_000:
+            raise InvalidInput.single("(body)", "count", "enrol 1-100,000 persons at a time")
+        records, problems = [], []
+        categories = {c.value for c in PersonCategory}
+        for n, (nid, name, category) in enumerate(entries):
+            why = national_id_problem(nid)
+            if why is not None:
+                problems.append(FieldProblem(f"[{n}].nationalId", "resident-id", why))
+            if category not in categories:
+                problems.append(FieldProblem(f"[{n}].category", "enum",
+                                             f"expected one of {', '.join(c.value for c in PersonCategory)}"))
+            if not problems:
+                records.append(PersonRecord(bytes(pseudonymise(nid, pepper=self._pepper)), name.strip()[:100],
+                                            category))
+        if problems:  # every broken entry in one answer, as for uploads; nothing is enrolled
+            more = len(problems) - _PROBLEMS_LISTED
+            raise InvalidInput(problems[:_PROBLEMS_LISTED] + (
+                [FieldProblem("(body)", "more", f"… and {more:,} more problems")] if more > 0 else []))
+        return self.store.enrol(records, actor=by.actor)
+
+    def delegate(self, *, holder_id: str, person_id: str, relation: str, by: Principal) -> None:
+        """Record that the holder (resident ID) may claim for the person (resident ID)."""
+        authorize(by, "delegation.grant", payer_id=self.payer_id)
+        if relation not in RELATIONS:
+            raise InvalidInput.single("relation", "enum", f"expected one of {', '.join(RELATIONS)}")
+        problems = [FieldProblem(name, "resident-id", why) for name, why in (
+            ("holderNationalId", national_id_problem(holder_id)), ("personNationalId", national_id_problem(person_id)))
+            if why is not None]
+        if problems:
+            raise InvalidInput(problems)
+        holder = bytes(pseudonymise(holder_id, pepper=self._pepper))
+        person = bytes(pseudonymise(person_id, pepper=self._pepper))
+        if holder == person:
+            raise InvalidInput.single("holder", "distinct", "a person does not need a delegation from themselves")
+        self.store.delegate(holder=holder, person=person, relation=relation, actor=by.actor)

@@ -1,0 +1,116 @@
+"""One touch: a citizen (or a claims-window clerk for them) claims one or more invoices at once.
+
+Each invoice is checked (the person's, anchored, not voided, a rule set in force) and
+becomes a :class:`~ledger.claims.policy.Filing`; the repository decides and stores all of
+them in one transaction (all or none), with the person's year-to-date figures read under
+lock. A claim is stored ``submitted`` with its reservation in the stamper's outbox
+(:mod:`ledger.app.claim_worker`); the API answers once the chain confirmed it (or refused),
+waiting in :class:`~ledger.app.claims.waiter.ClaimWaiter` without holding a thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Sequence
+
+from ledger.app.access import Principal, authorize
+from ledger.app.claims.context import ClaimsContext, actor_of, caller_of
+from ledger.app.claims.waiter import ClaimWaiter
+from ledger.app.service import parse_hash_arg
+from ledger.claims.model import Claim, PersonRecord
+from ledger.claims.policy import Filing, available_fen
+from ledger.claims.stamps import first_chain_claim_id
+from ledger.claims.states import WAITING_FOR_CHAIN
+from ledger.errors import ClaimBlocked, Conflict, InvalidInput, NotFound
+from ledger.records import Role
+
+MAX_FINGERPRINTS = 20
+_IDEM_RE = re.compile(r"[\x21-\x7e]{8,128}\Z")
+
+
+class OneTouch(ClaimsContext):
+    """Filing claims, and waiting for the chain to confirm them."""
+
+    _waiter: ClaimWaiter
+
+    def submit(self, principal: Principal, *, fingerprints: Sequence[str], idempotency_key: str | None,
+               for_person: str | None = None, national_id: str | None = None) -> tuple[str, list[Claim], bool]:
+        """Decide and store one claim per invoice (all or none); (submission id, claims, replayed).
+
+        A claims-window clerk files only on its own hospital's invoices (any other is "not found")."""
+        authorize(principal, "claim.submit", payer_id=self.payer_id)
+        if not idempotency_key or not _IDEM_RE.match(idempotency_key):
+            raise InvalidInput.single("Idempotency-Key", "required",
+                                      "send an Idempotency-Key header of 8-128 visible ASCII characters, "
+                                      "the same on every retry of this claim")
+        if not fingerprints or len(fingerprints) > MAX_FINGERPRINTS:
+            raise InvalidInput.single("fingerprints", "count", f"claim 1-{MAX_FINGERPRINTS} invoices at a time")
+        fps = [bytes(parse_hash_arg(f)) for f in fingerprints]
+        if len(set(fps)) != len(fps):
+            raise InvalidInput.single("fingerprints", "unique", "an invoice is listed twice")
+        person, relation = self._acting_for(principal, for_person, national_id)
+        caller = caller_of(principal)
+        request_sha = hashlib.sha256(json.dumps(
+            {"fingerprints": [f.hex() for f in fps], "person": person.hex(), "relation": relation},
+            sort_keys=True).encode()).digest()
+        earlier = self.store.submission(caller, idempotency_key)
+        if earlier is not None:
+            if earlier.request_sha256 != request_sha:
+                raise Conflict(f"Idempotency-Key {idempotency_key!r} was used for another request; use a new key "
+                               "for a new claim")
+            return earlier.id, earlier.claims, True
+        enrolled = self.store.person(person)
+        if enrolled is None:
+            raise Conflict(f"this person is not insured with payer {self.payer_id}: nothing to claim here")
+        window = principal.subject if principal.role is Role.CLERK else None
+        try:
+            filings = [self._filing(fp, enrolled, actor=actor_of(principal), relation=relation, window=window)
+                       for fp in fps]
+            return self.store.submit(submission_id="sub_" + secrets.token_hex(10), caller=caller,
+                                     key=idempotency_key, request_sha256=request_sha, filings=filings)
+        except ClaimBlocked as exc:
+            # a refused attempt stores no claim (a second claim of one invoice, a voided invoice):
+            # it is counted, so the dashboard shows what the system stopped
+            self.store.record_blocked(actor=actor_of(principal), reason=exc.reason, message=str(exc),
+                                      fingerprints=fps)
+            raise
+
+    def _filing(self, fp: bytes, person: PersonRecord, *, actor: str, relation: str,
+                window: str | None = None) -> Filing:
+        """The claim of one invoice, ready to be decided (``window``: the hospital of the filing clerk)."""
+        name = "0x" + fp.hex()
+        target = self.store.claim_target(fp)
+        if target is None or target.patient != person.pseudonym:
+            raise NotFound(f"no invoice {name}")  # another person's invoice is not even confirmed to exist
+        if target.voided:
+            raise ClaimBlocked("voided", f"invoice {name} was voided by the hospital and can never be reimbursed")
+        if target.anchored_block is None:
+            raise Conflict(f"invoice {name} is not anchored on chain yet; it becomes claimable within seconds")
+        invoice = self.service.store.sealed_invoice(fp).invoice
+        if window is not None and invoice.issuer != window:
+            raise NotFound(f"no invoice {name}")  # a claims window files on its own hospital's invoices only
+        scheme = self.policy.scheme_of(invoice.visit_type.value)
+        try:
+            ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
+        except NotFound as exc:
+            raise Conflict(f"invoice {name}: {exc}") from None
+        on_chain = self._chain_state(invoice.issuer, fp) if self._chain_state is not None else None
+        claim_id = "clm_" + secrets.token_hex(10)
+        return Filing(claim_id=claim_id, chain_claim_id=first_chain_claim_id(self.payer_id, claim_id),
+                      fingerprint=fp, invoice=invoice, person=person, actor=actor, relation=relation, scheme=scheme,
+                      ruleset=ruleset, available_fen=available_fen(fingerprint=fp, total_fen=invoice.total_fen,
+                                                                   on_chain=on_chain),
+                      policy=self.policy)
+
+    async def wait_async(self, claims: Sequence[Claim], *, timeout: float) -> list[Claim]:
+        """Wait until no claim is waiting for its reservation (or ``timeout``): the request holds
+        no thread while the chain confirms, and all requests waiting in this process share one
+        database query per poll."""
+        pending = [c.id for c in claims if c.state in WAITING_FOR_CHAIN]
+        if not pending:
+            return list(claims)
+        moved = await self._waiter.wait(pending, timeout=timeout)
+        return [moved.get(c.id, c) for c in claims]

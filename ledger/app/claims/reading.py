@@ -1,0 +1,44 @@
+"""Reading claims: a citizen's own (and their delegators'), all of them for this payer and
+auditors, their audit trail, and the dashboard's raw figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.app.access import Principal, Reach, authorize, citizen_person
+from ledger.app.claims.context import ClaimsContext, person_arg
+from ledger.claims.model import Claim
+from ledger.claims.states import ClaimState
+from ledger.errors import Forbidden
+
+
+class ClaimReading(ClaimsContext):
+    """Listings, audit trails and figures."""
+
+    def claims(self, principal: Principal, *, state: ClaimState | str | None = None, person: str | None = None,
+               after: str | None = None, limit: int = 50) -> list[Claim]:
+        """Claims ``principal`` may see, newest first (paged by claim id)."""
+        reach = authorize(principal, "claim.list", payer_id=self.payer_id)
+        limit = max(1, min(limit, 500))
+        states = [ClaimState(state)] if state else None
+        if reach is Reach.PERSON:
+            me = citizen_person(principal)
+            persons = [me] + [p.pseudonym for p, _ in self.store.delegations_of(me)]
+            if person:
+                wanted = person_arg(person)
+                if wanted not in persons:
+                    raise Forbidden("you have no recorded delegation from this person")
+                persons = [wanted]
+            return self.store.claims(persons=persons, states=states, after=after, limit=limit)
+        return self.store.claims(persons=[person_arg(person)] if person else None, states=states, after=after,
+                                 limit=limit)
+
+    def stats(self, principal: Principal) -> dict[str, Any]:
+        """The dashboard's raw figures (this payer's reviewers, auditors, the admin)."""
+        authorize(principal, "claim.stats", payer_id=self.payer_id)
+        return self.store.stats()
+
+    def audit(self, principal: Principal, claim_id: str) -> list[dict[str, Any]]:
+        """Every recorded change of a claim ``principal`` may see, oldest first."""
+        c = self.claim(principal, claim_id)
+        return self.service.store.audit_trail(subject=c.id, limit=1000)[::-1]

@@ -1,0 +1,63 @@
+"""Reviewers of this payer decide claims in review (maker-checker above the threshold);
+citizens appeal a rejection once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ledger.app.access import Principal, authorize
+from ledger.app.claims.context import ClaimsContext, actor_of
+from ledger.claims.model import Claim
+from ledger.claims.policy import reassess
+from ledger.claims.states import ClaimState
+from ledger.errors import Conflict, InvalidInput
+from ledger.rules import PersonCategory, YearToDate, adjudicate
+
+#: the review target: a decision within 5 working days (DOMAIN.md)
+SLA_WORKING_DAYS = 5
+#: longest reason a reviewer or a citizen gives
+_REASON_CHARS = 500
+
+
+class Reviews(ClaimsContext):
+    """The review queue, verdicts and appeals."""
+
+    def queue(self, principal: Principal, *, min_amount_fen: int | None = None, flag: str | None = None,
+              older_than_days: float | None = None, limit: int = 200, now: datetime | None = None) -> list[Claim]:
+        """Claims in review, oldest first, filtered by amount, flag and age in working days."""
+        authorize(principal, "claim.review", payer_id=self.payer_id)
+        claims = self.store.claims(states=[ClaimState.IN_REVIEW], limit=max(1, min(limit, 1000)), oldest_first=True)
+        now = now or datetime.now(UTC)
+        return [c for c in claims
+                if (min_amount_fen is None or c.amount_fen >= min_amount_fen)
+                and (flag is None or flag in c.flags)
+                and (older_than_days is None or self.calendar.elapsed(c.created_at, now) >= older_than_days)]
+
+    def review(self, principal: Principal, claim_id: str, *, verdict: str, reason: str) -> Claim:
+        """A reviewer's verdict (``approve`` or ``reject``, which needs a reason)."""
+        authorize(principal, "claim.review", payer_id=self.payer_id)
+        reason = (reason or "").strip()
+        if verdict == "reject" and not reason:
+            raise InvalidInput.single("reason", "required", "a rejection needs a reason the citizen can read")
+        if len(reason) > _REASON_CHARS:
+            raise InvalidInput.single("reason", "length", f"at most {_REASON_CHARS} characters")
+        return self.store.review(claim_id, reviewer=actor_of(principal), verdict=verdict, reason=reason or "approved")
+
+    def appeal(self, principal: Principal, claim_id: str, *, reason: str) -> Claim:
+        """The citizen's appeal of a rejection (once), its amounts judged again as of now."""
+        c = self.claim(principal, claim_id, operation="claim.appeal")
+        reason = (reason or "").strip()
+        if not reason or len(reason) > _REASON_CHARS:
+            raise InvalidInput.single("reason", "length", "say in 1-500 characters why the decision is wrong")
+        # the year's figures may have moved since: the amounts are judged again, as of now
+        person = self.store.person(c.person)
+        if person is None:
+            raise Conflict("this person is no longer insured with this payer")
+        invoice = self.service.store.sealed_invoice(c.fingerprint).invoice
+        ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=c.scheme, on=invoice.issue_date)
+        ytd = self.store.year_to_date(c.person, c.scheme, c.year)
+        decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
+                              ruleset=ruleset)
+        deductible, amount = reassess(decision, requested_fen=c.requested_fen, amount_fen=c.amount_fen)
+        return self.store.appeal(claim_id, reason=reason, actor=actor_of(principal), deductible_fen=deductible,
+                                 amount_fen=amount)

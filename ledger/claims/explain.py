@@ -1,0 +1,53 @@
+"""The decision on a claim in plain sentences, for the citizen.
+
+Read from the stored decision document (:meth:`ledger.rules.Decision.to_json` with the
+payer's cap) and the claim's outcome: the lines with a share to pay oneself and why, the
+invoice-level steps (deductible, ratio, annual cap), the cap by what was self-paid and
+what other payers left, the review flags, and a refusal, rejection or claw-back.
+"""
+
+from __future__ import annotations
+
+from ledger.claims.model import Claim
+from ledger.claims.states import ClaimState
+
+#: lines explained one by one; the rest are counted
+_LINES_SHOWN = 50
+
+
+def explain(c: Claim) -> list[str]:
+    """The decision in plain sentences, for the citizen."""
+    d = c.decision
+    out: list[str] = []
+    reduced = [line for line in d.get("lines", []) if line.get("selfPaidFen")]
+    for line in reduced[:_LINES_SHOWN]:
+        why = "; ".join(r["detail"] for r in line["reasons"])
+        out.append(f"Line {line['seq']} ({line['itemCode']}): ¥{yuan(line['selfPaidFen'])} of "
+                   f"¥{yuan(line['amountFen'])} is yours to pay — {why}.")
+    if len(reduced) > _LINES_SHOWN:
+        out.append(f"… and {len(reduced) - _LINES_SHOWN} more lines with a share to pay yourself.")
+    for step in d.get("steps", []):
+        out.append(f"{step['rule'].capitalize()}: {step['detail']} → ¥{yuan(step['amountFen'])}.")
+    cap = d.get("cap") or {}
+    if cap and cap.get("amountFen", 0) < d.get("reimbursableFen", 0):
+        out.append(f"Limited to ¥{yuan(cap['amountFen'])}: what you paid yourself (¥{yuan(cap['patientShareFen'])})"
+                   f" and what the invoice has left after other payers (¥{yuan(cap['availableOnChainFen'])}).")
+    for f in d.get("flags", []):
+        out.append(f"Sent to a reviewer: {f['detail']}.")
+    if c.refusal:
+        out.append(f"Not paid: {c.refusal}.")
+    if c.rejection:
+        out.append(f"Rejected by the reviewer: {c.rejection}.")
+    if c.state is ClaimState.CLAWBACK:
+        out.append(f"Owed back: the hospital voided the invoice after ¥{yuan(c.amount_fen)} was paid.")
+    reversed_ = d.get("reversed")
+    if reversed_:
+        out.append(f"This claim no longer counts towards your year: ¥{yuan(reversed_['deductibleUsedFen'])} of "
+                   f"deductible and ¥{yuan(reversed_['reimbursedFen'])} of reimbursement were taken off your "
+                   "year-to-date figures.")
+    return out
+
+
+def yuan(fen: int) -> str:
+    """``123456`` fen as ``1,234.56``."""
+    return f"{fen // 100:,}.{fen % 100:02d}"

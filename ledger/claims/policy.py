@@ -1,0 +1,157 @@
+"""The payer's policy: which rules judge a claim, what it pays, whether it pays at once.
+
+A claim on one invoice is judged by the payer's rule set in force on the invoice date, for
+the scheme of the invoice's visit type and the person's category, with the person's
+year-to-date figures (:func:`ledger.rules.adjudicate`). What it pays is the least of
+
+1. what the rules reimburse,
+2. what the patient paid themselves (the total less the fund's share), and
+3. what the invoice has left on chain after other payers' reservations and payments.
+
+Then (:func:`decide`): the rules pay ¥0 → ``nothing-payable`` (the deductible still counts
+for the year); something reimbursable but nothing left to pay → ``refused``; else
+``submitted``, to be reserved on chain. It is paid at once (*instant*) when no fraud flag
+was raised and it is at most :attr:`ClaimsPolicy.instant_max_fen`; otherwise a reviewer
+decides, and above :attr:`ClaimsPolicy.two_reviewers_from_fen` two different reviewers
+must approve (maker-checker).
+
+Pure: the year-to-date figures come in as an argument (the repository reads them under
+the person's lock, so two claims of one person never use the same deductible twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ledger.claims.model import ClaimDraft, PersonRecord
+from ledger.claims.stamps import InvoiceFigures, left_on_invoice
+from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState, Event, Party, step
+from ledger.errors import ClaimBlocked
+from ledger.invoice import Invoice
+from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, YearToDate, adjudicate
+
+
+def _default_schemes() -> dict[str, str]:
+    return {"inpatient": "offsite-inpatient-unregistered", "*": "pharmacy-pooling"}
+
+
+@dataclass(frozen=True)
+class ClaimsPolicy:
+    """The payer's knobs: who it is, its rule sets, instant payout and maker-checker thresholds."""
+
+    payer_id: str
+    rulebook: RuleBook
+    #: visit type -> scheme ("*" for the rest)
+    schemes: dict[str, str] = field(default_factory=_default_schemes)
+    instant_max_fen: int = 50_000            # ¥500: paid at once when nothing is flagged
+    two_reviewers_from_fen: int = 500_000    # above ¥5,000: two different reviewers approve
+
+    def scheme_of(self, visit_type: str) -> str:
+        """The scheme an invoice of ``visit_type`` is claimed under."""
+        return self.schemes.get(visit_type) or self.schemes["*"]
+
+    def instant(self, *, amount_fen: int, flagged: bool) -> bool:
+        """True if a claim of ``amount_fen`` is approved as soon as the chain reserved it."""
+        return not flagged and amount_fen <= self.instant_max_fen
+
+    def reviewers_needed(self, amount_fen: int) -> int:
+        """How many different reviewers must approve a claim of ``amount_fen`` under review."""
+        return 2 if amount_fen > self.two_reviewers_from_fen else 1
+
+
+@dataclass(frozen=True)
+class Filing:
+    """One invoice to claim, with everything its decision needs but the person's year-to-date
+    figures (read where they are locked)."""
+
+    claim_id: str
+    chain_claim_id: bytes
+    fingerprint: bytes
+    invoice: Invoice
+    person: PersonRecord
+    actor: str
+    relation: str
+    scheme: str
+    ruleset: RuleSet
+    available_fen: int       # what the invoice has left on chain
+    policy: ClaimsPolicy
+
+    @property
+    def year(self) -> int:
+        """The calendar year the claim counts towards (the invoice's)."""
+        return int(self.invoice.issue_date[:4])
+
+    @property
+    def patient_share_fen(self) -> int:
+        """What the patient paid themselves."""
+        return self.invoice.total_fen - self.invoice.fund_paid_fen
+
+
+def decide(filing: Filing, year_to_date: YearToDate) -> ClaimDraft:
+    """The claim of ``filing`` as the rules decide it, given the person's year so far."""
+    invoice = filing.invoice
+    decision = adjudicate(invoice, person=PersonCategory(filing.person.category), year_to_date=year_to_date,
+                          ruleset=filing.ruleset)
+    patient_share, available = filing.patient_share_fen, filing.available_fen
+    amount = min(decision.reimbursable_fen, patient_share, available)
+    refusal = None
+    if decision.reimbursable_fen == 0:
+        event = Event.FILED_NOTHING_PAYABLE
+    elif amount == 0:
+        event = Event.FILED_NOTHING_LEFT
+        refusal = ("the invoice is reimbursed in full already (by other payers)" if available == 0
+                   else "the patient paid nothing themselves")
+    else:
+        event = Event.FILED
+    state = step(None, event, by=Party.CLAIMANT)
+    doc = decision.to_json()
+    doc["cap"] = {"patientShareFen": patient_share, "availableOnChainFen": available, "amountFen": amount}
+    flags = tuple(f.rule for f in decision.flags)
+    policy = filing.policy
+    return ClaimDraft(
+        id=filing.claim_id, payer_id=policy.payer_id, fingerprint=filing.fingerprint, issuer=invoice.issuer,
+        person=filing.person.pseudonym, actor=filing.actor, relation=filing.relation, scheme=filing.scheme,
+        year=filing.year, requested_fen=patient_share, decided_fen=decision.reimbursable_fen,
+        amount_fen=0 if event is Event.FILED_NOTHING_LEFT else amount,
+        deductible_used_fen=decision.deductible_used_fen, decision=doc, flags=flags,
+        instant=policy.instant(amount_fen=amount, flagged=bool(flags)),
+        reviews_needed=policy.reviewers_needed(amount), chain_claim_id=filing.chain_claim_id, state=state,
+        refusal=refusal)
+
+
+def reassess(decision: Decision, *, requested_fen: int, amount_fen: int) -> tuple[int, int]:
+    """(deductible used, amount) of an appealed claim judged again as of now: never more than
+    the patient paid, nor than the claim paid before (what the chain let it reserve)."""
+    amount = min(decision.reimbursable_fen, requested_fen, amount_fen or decision.reimbursable_fen)
+    return decision.deductible_used_fen, amount
+
+
+def available_fen(*, fingerprint: bytes, total_fen: int, on_chain: InvoiceFigures | None) -> int:
+    """What an invoice of ``total_fen`` has left to claim on chain (all of it without a chain).
+
+    Raises :class:`ClaimBlocked` (``total-mismatch``) when the chain pinned another total for
+    the invoice (at its first reservation, perhaps of another leaf the hospital anchored).
+    """
+    if on_chain is None:
+        return total_fen
+    pinned_total_fen = on_chain.total_fen
+    if pinned_total_fen and pinned_total_fen != total_fen:
+        raise ClaimBlocked("total-mismatch",
+                           f"invoice 0x{fingerprint.hex()}: the chain holds the total ¥{pinned_total_fen / 100:,.2f} "
+                           f"for it, not ¥{total_fen / 100:,.2f} (the hospital anchored it twice with different "
+                           "totals); it cannot be claimed until the hospital corrects it")
+    return left_on_invoice(total_fen, on_chain)
+
+
+def why_not_claimable(*, insured: bool, voided: bool, anchored: bool, latest: ClaimState | None) -> str | None:
+    """Why a person's invoice cannot be claimed at this payer (``latest``: the state of its
+    newest claim here), or None if it can (what is left on chain is checked apart)."""
+    if not insured:
+        return "not insured with this payer"
+    if voided:
+        return "voided by the hospital"
+    if not anchored:
+        return "not anchored yet"
+    if latest is not None and latest != CLAIMABLE_AGAIN:
+        return "claimed already"
+    return None

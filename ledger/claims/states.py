@@ -1,0 +1,208 @@
+"""The claim's states, the events that move it, and who may cause each: one table.
+
+A claim is filed by a citizen (or a claims-window clerk for them), reserved on chain,
+decided at once or by reviewers, finalised on chain and then paid by the bank; a void
+or the chain can stop it on the way. Every change is an :class:`Event`, and
+:data:`TRANSITIONS` says from which state each event moves a claim, to which state,
+and which :class:`Party` may cause it. :func:`step` reads the table; whatever is not in
+it is refused with :class:`TransitionRefused`. The figures each event writes (the
+stamp, the amounts, the year-to-date effect) are in :mod:`ledger.claims.transitions`.
+
+The main road, and the turns off it::
+
+    (filed) ─FILED→ submitted ─RESERVED_INSTANT→ approved ─FINALIZED→ approved ─PAID→ paid
+                        └─RESERVED→ in-review ─APPROVED→ approved        (finalised first)
+                                        ├─APPROVAL_RECORDED→ in-review   (one of two reviewers)
+                                        └─REJECTED→ rejected ─APPEALED→ appealed ─RESERVED→ in-review
+    (filed) ─FILED_NOTHING_PAYABLE→ nothing-payable     (the rules pay ¥0; the deductible counts)
+    (filed) ─FILED_NOTHING_LEFT→ refused                (other payers took it all, or nothing was self-paid)
+    submitted, in-review, approved, appealed, nothing-payable ─VOIDED→ refused
+    approved (finalised) ─VOIDED_BEFORE_PAYOUT→ refused  (the void is on chain: nothing is paid)
+    paid ─CLAWED_BACK→ clawback                          (voided after the payout: owed back)
+    approved ─PAYOUT_HELD→ in-review                     (the bank refused the payout for good)
+
+The chain's answers to a stamp mostly leave the state alone (a stamp made again after
+the chain lost blocks, a release, a retry); a refused reservation or finalisation
+refuses the claim, except a paid one, whose money has moved already.
+
+A claim holds money (or will) in :data:`LIVE_STATES`; those and ``nothing-payable``
+count towards the person's year (:data:`COUNTING_STATES`); the others hold nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ledger.errors import TransitionRefused
+
+
+class ClaimState(StrEnum):
+    """Where a claim stands (the strings are the API's and the database's)."""
+
+    SUBMITTED = "submitted"              # stored; its reservation on chain is not confirmed yet
+    IN_REVIEW = "in-review"              # reserved; a reviewer must decide
+    APPROVED = "approved"                # decided; finalised on chain, then paid
+    PAID = "paid"                        # the bank paid it
+    APPEALED = "appealed"                # a rejection appealed; reserved again, then back to review
+    REJECTED = "rejected"                # a reviewer said no (appealable once)
+    REFUSED = "refused"                  # the chain or a void stopped it; ``refusal`` says why
+    NOTHING_PAYABLE = "nothing-payable"  # the rules pay ¥0
+    CLAWBACK = "clawback"                # paid, then the invoice was voided: owed back
+
+
+class Event(StrEnum):
+    """What happened to a claim (past tense: the fact, not the wish)."""
+
+    FILED = "filed"
+    FILED_NOTHING_PAYABLE = "filed-nothing-payable"
+    FILED_NOTHING_LEFT = "filed-nothing-left"
+    RESERVED_INSTANT = "reserved-instant"          # reservation confirmed; instant payout
+    RESERVED = "reserved"                          # reservation confirmed (first, after an appeal, or again)
+    FINALIZED = "finalized"                        # the payment is stamped on chain
+    RELEASED = "released"                          # the reservation is given back on chain
+    STAMP_RETRY = "stamp-retry"                    # the chain cannot take it yet (batch not anchored)
+    AMOUNT_REDUCED = "amount-reduced"              # less is left on the invoice: reserve that
+    STAMP_LOST = "stamp-lost"                      # the chain does not know the claim (lost blocks)
+    STAMP_AS_ON_CHAIN = "stamp-as-on-chain"        # the chain holds another final status than asked
+    STAMP_REQUEUED = "stamp-requeued"              # a recorded stamp the chain lost: stamped again
+    FINALIZE_VOIDED_FIRST = "finalize-voided-first"  # the void reached the chain before the payment
+    CHAIN_REFUSED = "chain-refused"                # a reservation or finalisation refused for good
+    RELEASE_REFUSED = "release-refused"
+    APPROVAL_RECORDED = "approval-recorded"        # one approval; another reviewer must approve too
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    APPEALED = "appealed"                          # released already: reserved again under a new id
+    APPEALED_BEFORE_RELEASE = "appealed-before-release"  # the reservation is still held: back to review
+    PAID = "paid"
+    PAYOUT_HELD = "payout-held"
+    VOIDED = "voided"                              # before the finalisation: nothing was paid
+    VOIDED_BEFORE_PAYOUT = "voided-before-payout"  # finalised, not paid, and the void is on chain
+    CLAWED_BACK = "clawed-back"
+
+
+class Party(StrEnum):
+    """Who causes an event."""
+
+    CLAIMANT = "claimant"    # the citizen, or a claims-window clerk filing for one
+    REVIEWER = "reviewer"    # a reviewer of this payer
+    STAMPER = "stamper"      # the stamper, reporting the chain and the voids
+    PAYOUT = "payout"        # the payout, reporting the bank
+
+
+S = ClaimState
+#: states in which a claim still holds (or will hold) money
+LIVE_STATES: tuple[ClaimState, ...] = (S.SUBMITTED, S.IN_REVIEW, S.APPROVED, S.PAID, S.APPEALED)
+#: decided claims that hold no money, on chain or in the bank
+DEAD_STATES: tuple[ClaimState, ...] = (S.REFUSED, S.REJECTED, S.NOTHING_PAYABLE)
+#: claims that count towards the person's year (deductible used, amount reimbursed)
+COUNTING_STATES: frozenset[ClaimState] = frozenset((*LIVE_STATES, S.NOTHING_PAYABLE))
+#: states whose reservation is a first one (or an appeal's): the only ones that may shrink
+#: to what the invoice has left; a claim reserved again after lost blocks keeps its amount
+FIRST_RESERVATION: frozenset[ClaimState] = frozenset((S.SUBMITTED, S.APPEALED))
+#: claims whose money is owed or paid: once reserved, they are finalised on chain
+FINALISED_WHEN_RESERVED: frozenset[ClaimState] = frozenset((S.APPROVED, S.PAID, S.CLAWBACK))
+#: the states a claim request waits through before the API answers
+WAITING_FOR_CHAIN: tuple[ClaimState, ...] = (S.SUBMITTED,)
+#: the one state after which an invoice may be claimed again at this payer
+CLAIMABLE_AGAIN = S.REFUSED
+#: claims whose money the bank has paid: a refusal or a void on chain no longer refuses them
+PAID_STATES: frozenset[ClaimState] = frozenset((S.PAID, S.CLAWBACK))
+
+_ALL = tuple(ClaimState)
+_UNPAID = tuple(s for s in ClaimState if s not in PAID_STATES)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the table: ``event`` moves a claim from each of ``origins`` to ``target``
+    (``None``: it stays where it is); only ``by`` may cause it. An origin of ``None`` is a
+    claim being filed."""
+
+    event: Event
+    origins: tuple[ClaimState | None, ...]
+    target: ClaimState | None
+    by: Party
+
+
+#: every move a claim can make; anything else is refused
+TABLE: tuple[Rule, ...] = (
+    # filing: the decision picks the event
+    Rule(Event.FILED, (None,), S.SUBMITTED, Party.CLAIMANT),
+    Rule(Event.FILED_NOTHING_PAYABLE, (None,), S.NOTHING_PAYABLE, Party.CLAIMANT),
+    Rule(Event.FILED_NOTHING_LEFT, (None,), S.REFUSED, Party.CLAIMANT),
+    # the chain's answers to the stamper
+    Rule(Event.RESERVED_INSTANT, (S.SUBMITTED,), S.APPROVED, Party.STAMPER),
+    Rule(Event.RESERVED, (S.SUBMITTED, S.APPEALED), S.IN_REVIEW, Party.STAMPER),
+    # ... and a reservation made again (after lost blocks, or after an appeal kept it)
+    Rule(Event.RESERVED, tuple(s for s in _ALL if s not in (S.SUBMITTED, S.APPEALED)), None, Party.STAMPER),
+    Rule(Event.FINALIZED, _ALL, None, Party.STAMPER),
+    Rule(Event.RELEASED, _ALL, None, Party.STAMPER),
+    Rule(Event.STAMP_RETRY, _ALL, None, Party.STAMPER),
+    Rule(Event.AMOUNT_REDUCED, tuple(FIRST_RESERVATION), None, Party.STAMPER),
+    Rule(Event.STAMP_LOST, _ALL, None, Party.STAMPER),
+    Rule(Event.STAMP_AS_ON_CHAIN, _ALL, None, Party.STAMPER),
+    Rule(Event.STAMP_REQUEUED, _ALL, None, Party.STAMPER),
+    Rule(Event.FINALIZE_VOIDED_FIRST, _UNPAID, S.REFUSED, Party.STAMPER),
+    Rule(Event.FINALIZE_VOIDED_FIRST, tuple(PAID_STATES), None, Party.STAMPER),  # the claw-back follows
+    Rule(Event.CHAIN_REFUSED, _UNPAID, S.REFUSED, Party.STAMPER),
+    Rule(Event.CHAIN_REFUSED, tuple(PAID_STATES), None, Party.STAMPER),   # paid: a person must look
+    Rule(Event.RELEASE_REFUSED, _ALL, None, Party.STAMPER),              # decided already: it stands
+    # reviewers (maker-checker: two different approvals above the threshold)
+    Rule(Event.APPROVAL_RECORDED, (S.IN_REVIEW,), None, Party.REVIEWER),
+    Rule(Event.APPROVED, (S.IN_REVIEW,), S.APPROVED, Party.REVIEWER),
+    Rule(Event.REJECTED, (S.IN_REVIEW,), S.REJECTED, Party.REVIEWER),
+    # the citizen's appeal (once: see transitions.appeal)
+    Rule(Event.APPEALED, (S.REJECTED,), S.APPEALED, Party.CLAIMANT),
+    Rule(Event.APPEALED_BEFORE_RELEASE, (S.REJECTED,), S.IN_REVIEW, Party.CLAIMANT),
+    # the bank
+    Rule(Event.PAID, (S.APPROVED,), S.PAID, Party.PAYOUT),
+    Rule(Event.PAYOUT_HELD, (S.APPROVED,), S.IN_REVIEW, Party.PAYOUT),
+    # the hospital's void (a void that came first wins)
+    Rule(Event.VOIDED, (S.SUBMITTED, S.IN_REVIEW, S.APPROVED, S.APPEALED, S.NOTHING_PAYABLE), S.REFUSED,
+         Party.STAMPER),
+    Rule(Event.VOIDED_BEFORE_PAYOUT, (S.APPROVED,), S.REFUSED, Party.STAMPER),
+    Rule(Event.CLAWED_BACK, (S.PAID,), S.CLAWBACK, Party.STAMPER),
+)
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where an event takes a claim from one state, and who may cause it."""
+
+    target: ClaimState
+    by: Party
+
+
+def _index(table: tuple[Rule, ...]) -> dict[tuple[ClaimState | None, Event], Move]:
+    out: dict[tuple[ClaimState | None, Event], Move] = {}
+    for rule in table:
+        for origin in rule.origins:
+            if (origin, rule.event) in out:
+                raise ValueError(f"two rules for {rule.event} from {origin}")
+            target = rule.target or origin
+            if target is None:
+                raise ValueError(f"{rule.event} files a claim: it must name the state it files it in")
+            out[origin, rule.event] = Move(target, rule.by)
+    return out
+
+
+#: (state before, event) -> where it goes and who may cause it; built from :data:`TABLE`
+TRANSITIONS: Mapping[tuple[ClaimState | None, Event], Move] = _index(TABLE)
+
+
+def step(state: ClaimState | None, event: Event, *, by: Party, refusal: str | None = None) -> ClaimState:
+    """The state ``event`` moves a claim in ``state`` to (``state`` None: a claim being filed).
+
+    Raises :class:`TransitionRefused` (with ``refusal`` as its message, if given) when the
+    table has no such move, or when ``by`` may not cause it.
+    """
+    move = TRANSITIONS.get((state, event))
+    if move is None:
+        where = "a new claim" if state is None else f"a claim that is {state}"
+        raise TransitionRefused(refusal or f"{event} cannot happen to {where}", state=state, event=event, by=by)
+    if move.by is not by:
+        raise TransitionRefused(f"{event} is for the {move.by} to cause, not the {by}", state=state, event=event,
+                                by=by)
+    return move.target
