@@ -6,6 +6,7 @@ line; the figures are worked by hand as in test_rules_adjudicate.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import pytest
@@ -124,7 +125,7 @@ def test_available(figures: OnChain | None, left: int) -> None:
 
 
 def test_another_total_pinned_on_chain_blocks_the_claim() -> None:
-    with pytest.raises(ClaimBlocked, match="the chain holds the total ¥1,200.00 for it, not ¥1,000.00") as e:
+    with pytest.raises(ClaimBlocked, match=re.escape("the chain holds the total ¥1,200.00 for it, not ¥1,000.00")) as e:
         available_fen(fingerprint=b"\x0f" * 32, total_fen=100_000, on_chain=OnChain(total_fen=120_000))
     assert e.value.reason == "total-mismatch"
 
