@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
 
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
+from ledger.claims.policy import Filing, decide
 from ledger.claims.stamps import (
     VOIDED_REFUSAL,
     Done,
@@ -45,6 +46,7 @@ from ledger.claims.states import (
     step,
 )
 from ledger.errors import TransitionRefused
+from ledger.rules import YearToDate
 
 #: how the stamper, the payout and the void watch sign the audit trail
 STAMPER = "system:stamper"
@@ -131,6 +133,13 @@ def _change(s: Standing, event: Event, by: Party, values: ClaimValues, *, actor:
 
 
 # ---------------------------------------------------------------------- filing
+
+
+def file_claim(filing: Filing, year_to_date: YearToDate, *, now: datetime) -> tuple[ClaimDraft, Change]:
+    """A new claim, decided by the payer's policy (:func:`ledger.claims.policy.decide`) with the
+    person's year so far, and what storing it writes."""
+    draft = decide(filing, year_to_date)
+    return draft, filed(draft, now=now)
 
 
 def filed(draft: ClaimDraft, *, now: datetime) -> Change:

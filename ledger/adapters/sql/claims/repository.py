@@ -3,8 +3,9 @@
 Each method that changes a claim is one transaction on the store's writer path (SQLite
 writers take turns; PostgreSQL rows are locked where two requests could race): the
 claim's change as :mod:`ledger.claims.transitions` decided it, its year-to-date effect
-and its audit entry commit together. Filing decides each claim (:func:`ledger.claims.decide`)
-with the person's year-to-date figures read locked in that transaction.
+and its audit entry commit together. Filing decides each claim
+(:func:`ledger.claims.transitions.file_claim`) with the person's year-to-date figures read
+locked in that transaction.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from ledger.adapters.sql.claims.rows import (
 from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
 from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Submission
-from ledger.claims.policy import Filing, decide
+from ledger.claims.policy import Filing
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
+from ledger.claims.transitions import Change
 from ledger.errors import ClaimBlocked, Conflict, NotFound
 
 _VOIDED = select(void_accepted(bindparam("fp"), bindparam("issuer")))
@@ -110,8 +112,8 @@ class ClaimRecords(ClaimTables):
                 conn.execute(SUB.insert(), {"id": submission_id, "caller": caller, "idempotency_key": key,
                                             "request_sha256": request_sha256, "created_at": now})
                 for filing in filings:
-                    person = filing.person.pseudonym
-                    draft = decide(filing, self.years.lock(conn, person, filing.scheme, filing.year))
+                    ytd = self.years.lock(conn, filing.person.pseudonym, filing.scheme, filing.year)
+                    draft, change = transitions.file_claim(filing, ytd, now=now)
                     # a void accepted since the claim was decided (the read above is not in this
                     # transaction): with SQLite's single writer this closes the race; on PostgreSQL
                     # a void committing at this very moment is caught by apply_voids and payouts_due
@@ -122,7 +124,7 @@ class ClaimRecords(ClaimTables):
                     if live is not None:
                         raise ClaimBlocked("duplicate", f"invoice 0x{draft.fingerprint.hex()} is claimed already at "
                                                         f"this payer (claim {live.id}, {live.state})")
-                    self._insert(conn, submission_id, draft, now)
+                    self._insert(conn, submission_id, draft, change, now)
                 return submission_id, self._claims(conn, CL.c.submission_id == submission_id), False
         except IntegrityError as exc:
             # a concurrent request won a race the checks above could not see (PostgreSQL:
@@ -133,9 +135,8 @@ class ClaimRecords(ClaimTables):
             raise ClaimBlocked("duplicate", "a concurrent claim on the same invoice was stored first; reload and "
                                             "try again") from exc
 
-    def _insert(self, conn: Connection, submission_id: str, d: ClaimDraft, now: datetime) -> None:
-        """Store a decided claim as :func:`ledger.claims.transitions.filed` says, with its year and audit."""
-        change = transitions.filed(d, now=now)
+    def _insert(self, conn: Connection, submission_id: str, d: ClaimDraft, change: Change, now: datetime) -> None:
+        """Store a decided claim and what filing it writes: its year-to-date effect and audit entry."""
         v = change.values
         todo = v.get("chain_todo")
         conn.execute(CL.insert(), dict(
