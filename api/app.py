@@ -22,6 +22,7 @@ from ledger.adapters.sql.store import SqlStore
 from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
+from ledger.composition import ledger_service
 
 if TYPE_CHECKING:
     from ledger.app.claims import ClaimsService
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     settings = settings or Settings()
     if service is None:
         store = SqlStore.open(settings.db_url)
-        service = LedgerService(store, pepper=settings.pepper_bytes(), passphrase=settings.passphrase())
+        service = ledger_service(store, pepper=settings.pepper_bytes(), passphrase=settings.passphrase())
     svc = service
     counts = EventCounts(svc.store)  # e.g. forged codes at POST /v1/verify: summed, written once a second
 

@@ -52,11 +52,11 @@ def _settings(home: Path | None, db: str | None, **extra: Any) -> Any:
 def _service(settings: Any, *, migrate: bool = True) -> Any:
     from ledger.adapters.sql.engine import upgrade
     from ledger.adapters.sql.store import SqlStore
-    from ledger.app.service import LedgerService
+    from ledger.composition import ledger_service
 
     if migrate:
         upgrade(settings.db_url)
-    return LedgerService(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
+    return ledger_service(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
                          passphrase=settings.passphrase())
 
 

@@ -179,6 +179,18 @@ class InvoiceStore(Protocol):
     def release_lease(self, name: str, holder: str) -> None: ...
 
 
+class KeySealer(Protocol):
+    """Members' private keys sealed at rest: a sealed key opens only for its owner and account."""
+
+    def seal(self, secret: bytes, *, owner: str, address: str) -> str:
+        """``secret`` sealed for ``owner`` (a hospital or payer id) and its ``address``."""
+        ...
+
+    def open(self, sealed: str, *, owner: str, address: str) -> bytes:
+        """The secret of ``sealed``; raises if the passphrase or the binding does not match."""
+        ...
+
+
 @dataclass(frozen=True)
 class Payment:
     """A transfer the bank made: our request id, the bank's reference, how much, to whom, when."""

@@ -113,12 +113,12 @@ def register(ds: Any, per_hospital: dict[str, list[bytes]]) -> dict[str, str]:
     """Hospitals registered directly in the store (the service registers them on chain)."""
     from ledger.adapters.sql.engine import upgrade
     from ledger.adapters.sql.store import SqlStore
-    from ledger.app.service import LedgerService
     from ledger.app.settings import Settings
+    from ledger.composition import ledger_service
 
     settings = Settings()
     upgrade(settings.db_url)
-    service = LedgerService(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
+    service = ledger_service(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
                             passphrase=settings.passphrase())
     tokens = {}
     for h in ds.hospitals:
@@ -321,8 +321,8 @@ def baseline(args: Any, home: Path, per_hospital: dict[str, list[bytes]], n_invo
 
     from ledger.adapters.sql.engine import open_engine, upgrade
     from ledger.adapters.sql.store import SqlStore, _invoice_row
-    from ledger.app.service import LedgerService
     from ledger.app.settings import Settings
+    from ledger.composition import ledger_service
     from ledger.qr import QrDomain, sign_seal
     from ledger.uploads import prepare_invoice
 
@@ -342,7 +342,7 @@ def baseline(args: Any, home: Path, per_hospital: dict[str, list[bytes]], n_invo
         db = f"sqlite:///{home / 'baseline.sqlite'}"
     upgrade(db)
     settings = Settings(db=db)
-    service = LedgerService(SqlStore.open(db), pepper=settings.pepper_bytes(), passphrase=settings.passphrase())
+    service = ledger_service(SqlStore.open(db), pepper=settings.pepper_bytes(), passphrase=settings.passphrase())
     for h in per_hospital:
         service.register_hospital(institution_id=h, name=h, region="330100")
     print("\nbaseline: plain SQLAlchemy bulk insert of the same rows (preparing rows, not timed)…")

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from Crypto.Cipher import AES
 
@@ -101,3 +103,34 @@ def export_keystore(private_key: bytes, password: str) -> dict[str, object]:
 
     hold_recursion_limit()  # eth-account imports py_ecc, which raises it
     return dict(Account.encrypt(private_key, password, kdf="scrypt"))
+
+
+class StoreKeyVault:
+    """The deployment's :class:`KeyVault`: its KDF parameters live in the store's ``meta``
+    (``keystore.kdf``), written by the first process, so every process of a deployment
+    derives the same key from the passphrase. The KDF runs once per process, on first use
+    (a :class:`~ledger.ports.KeySealer`)."""
+
+    def __init__(self, store: Any, passphrase: str) -> None:
+        self._store = store
+        self._passphrase = passphrase
+        self._vault: KeyVault | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def vault(self) -> KeyVault:
+        with self._lock:
+            if self._vault is None:
+                stored = self._store.get_meta("keystore.kdf")
+                if stored is None:
+                    self._vault = KeyVault(self._passphrase)
+                    self._store.set_meta("keystore.kdf", self._vault.params.to_json())
+                else:
+                    self._vault = KeyVault(self._passphrase, KdfParams.from_json(stored))
+            return self._vault
+
+    def seal(self, secret: bytes, *, owner: str, address: str) -> str:
+        return self.vault.seal(secret, owner=owner, address=address)
+
+    def open(self, sealed: str, *, owner: str, address: str) -> bytes:
+        return self.vault.open(sealed, owner=owner, address=address)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,6 @@ from typing import Any, Protocol
 
 from coincurve import PrivateKey
 
-from ledger.adapters.keystore import KdfParams, KeyVault
 from ledger.app.access import SYSTEM, Principal, Reach, authorize, reaches_invoice
 from ledger.batch import Batch
 from ledger.errors import (
@@ -40,7 +38,7 @@ from ledger.errors import (
 )
 from ledger.hashing import Fingerprint, keccak256, parse_hash32
 from ledger.invoice import ISSUER_RE, MAX_PROBLEMS
-from ledger.ports import InvoiceStore
+from ledger.ports import InvoiceStore, KeySealer
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal
 from ledger.records import (
@@ -112,39 +110,25 @@ class LedgerService:
     when the service has a claims side; without it a citizen sees only their own bills).
     """
 
-    def __init__(self, store: InvoiceStore, *, pepper: bytes, passphrase: str,
+    def __init__(self, store: InvoiceStore, *, pepper: bytes, keys: KeySealer,
                  relations: PersonRelations | None = None) -> None:
         self.store = store
+        #: the members' signing keys, sealed at rest (``ledger.adapters.keystore.StoreKeyVault``)
+        self.keys = keys
         self.relations = relations
         self._pepper = pepper
-        self._passphrase = passphrase
-        self._vault: KeyVault | None = None
-        self._keys: dict[str, PrivateKey] = {}
-        self._lock = threading.Lock()
+        self._opened: dict[str, PrivateKey] = {}
         self._domain: QrDomain | None = None
 
     # ------------------------------------------------------------------ secrets and keys
 
-    @property
-    def vault(self) -> KeyVault:
-        """The key vault (its KDF runs once per process, on first use)."""
-        with self._lock:
-            if self._vault is None:
-                stored = self.store.get_meta("keystore.kdf")
-                if stored is None:
-                    self._vault = KeyVault(self._passphrase)
-                    self.store.set_meta("keystore.kdf", self._vault.params.to_json())
-                else:
-                    self._vault = KeyVault(self._passphrase, KdfParams.from_json(stored))
-            return self._vault
-
     def private_key(self, institution_id: str) -> bytes:
         """The hospital's signing key, opened from its sealed keystore (cached per process)."""
-        key = self._keys.get(institution_id)
+        key = self._opened.get(institution_id)
         if key is None:
             h = self.store.hospital(institution_id)
-            key = PrivateKey(self.vault.open(h.sealed_key, owner=h.institution_id, address=h.account))
-            self._keys[institution_id] = key
+            key = PrivateKey(self.keys.open(h.sealed_key, owner=h.institution_id, address=h.account))
+            self._opened[institution_id] = key
         return key.secret
 
     @property
@@ -188,7 +172,7 @@ class LedgerService:
         account = _address(key)
         record = HospitalRecord(
             institution_id=institution_id, name=name.strip(), region=region.strip(), account=account,
-            sealed_key=self.vault.seal(key.secret, owner=institution_id, address=account),
+            sealed_key=self.keys.seal(key.secret, owner=institution_id, address=account),
             created_at=datetime.now(UTC), registered_block=None,
         )
         self.store.add_hospital(record, actor=by.actor)

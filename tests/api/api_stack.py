@@ -19,6 +19,7 @@ from ledger.adapters.sql.store import SqlStore
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
+from ledger.composition import ledger_service
 from ledger.records import Role
 
 PEPPER = b"api-test-pepper-0123456789"
@@ -63,7 +64,7 @@ def register_hospitals(service: LedgerService) -> tuple[dict[str, str], dict[str
 def make_stack(url: str, tmp_path: Path, *, max_body: int = 8 * 2**20, **settings: Any) -> Stack:
     upgrade(url)
     store = SqlStore.open(url)
-    service = LedgerService(store, pepper=PEPPER, passphrase="api test passphrase")
+    service = ledger_service(store, pepper=PEPPER, passphrase="api test passphrase")
     session = open_embedded()
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))

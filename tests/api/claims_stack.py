@@ -26,8 +26,8 @@ from ledger.app.access import SYSTEM
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.claim_worker import ClaimStamper
 from ledger.app.claims import ClaimsPolicy, ClaimsService
-from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
+from ledger.composition import ledger_service
 from ledger.evoucher import VoucherIssuer, VoucherVerifier
 from ledger.records import Role
 from ledger.rules import RuleBook
@@ -87,7 +87,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
                       schemes: dict[str, str] | None = None, **settings_: Any) -> ClaimsStack:
     upgrade(url)
     store = SqlStore.open(url)
-    service = LedgerService(store, pepper=PEPPER, passphrase="api test passphrase")
+    service = ledger_service(store, pepper=PEPPER, passphrase="api test passphrase")
     session = session or open_embedded()
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))

@@ -23,8 +23,8 @@ from ledger.adapters.chains import open_node
 from ledger.adapters.sql.engine import upgrade
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.chain_worker import ChainWorker
-from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
+from ledger.composition import ledger_service
 from ledger.hashing import parse_hash32
 
 
@@ -34,7 +34,7 @@ def on_anvil(tmp_path: Path) -> Iterator[dict[str, Any]]:
     upgrade(settings.db_url)
     with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
         session = open_node("anvil", url=node.url, home=tmp_path, passphrase=settings.passphrase())
-        service = LedgerService(SqlStore.open(settings.db_url), pepper=PEPPER, passphrase="api test passphrase")
+        service = ledger_service(SqlStore.open(settings.db_url), pepper=PEPPER, passphrase="api test passphrase")
         service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         hospital = dataset().hospitals[0]
         _, token = service.register_hospital(institution_id=hospital.code, name=hospital.name, region="330100")

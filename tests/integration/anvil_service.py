@@ -15,6 +15,7 @@ from ledger.adapters.sql.store import SqlStore
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
+from ledger.composition import ledger_service
 
 
 @dataclass
@@ -34,7 +35,7 @@ def service_on_anvil(home: Path) -> Iterator[AnvilService]:
     upgrade(settings.db_url)
     with AnvilNode(AnvilConfig(data_dir=home / "node", port=free_port())) as node:
         session = open_node("anvil", url=node.url, home=home, passphrase=settings.passphrase())
-        service = LedgerService(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
+        service = ledger_service(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
                                 passphrase=settings.passphrase())
         service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
         try:

@@ -16,6 +16,7 @@ from ledger.adapters.sql.engine import current_revision, head_revision, open_eng
 from ledger.adapters.sql.schema import metadata
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
+from ledger.composition import ledger_service
 from ledger.errors import InvalidInput, NotFound, VerificationError, WrongPassphrase
 from ledger.formats.items import SourceItem
 
@@ -55,7 +56,7 @@ def test_sealed_keys_need_the_right_passphrase_and_owner() -> None:
 
 def _service(url: str) -> LedgerService:
     upgrade(url)
-    svc = LedgerService(SqlStore.open(url), pepper=PEPPER, passphrase="store test passphrase")
+    svc = ledger_service(SqlStore.open(url), pepper=PEPPER, passphrase="store test passphrase")
     svc.bind_chain(31337, "0x" + "22" * 20)
     return svc
 

@@ -36,7 +36,7 @@ class Enrolment(ClaimsContext):
         key = PrivateKey()
         account = _address(key)
         record = PayerRecord(payer_id, name.strip(), account,
-                             self.service.vault.seal(key.secret, owner=payer_id, address=account),
+                             self.service.keys.seal(key.secret, owner=payer_id, address=account),
                              datetime.now(UTC), None)
         self.store.add_payer(record, actor=by.actor)
         return record
@@ -44,7 +44,7 @@ class Enrolment(ClaimsContext):
     def payer_key(self, payer_id: str) -> tuple[str, bytes]:
         """(account, private key) of a payer, opened from the key vault."""
         p = self.store.payer(payer_id)
-        return p.account, self.service.vault.open(p.sealed_key, owner=p.payer_id, address=p.account)
+        return p.account, self.service.keys.open(p.sealed_key, owner=p.payer_id, address=p.account)
 
     def enrol(self, entries: Sequence[tuple[str, str, str]], *, by: Principal) -> int:
         """Enrol persons ``(resident id, name, category)`` with this payer (admin or payer)."""
