@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ledger import cli_gen
 from ledger.app.gen import write_dataset
+from ledger.cli import gen as cli_gen
 from ledger.formats import UploadPart, read_upload
 from ledger.synth import Dataset, generate, iter_documents
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger import cli_support as _cli
+from ledger.cli import support as _cli
 from ledger.errors import ChainUnavailable, InvalidInput
 
 hospital_app = typer.Typer(help="Hospitals: register (signing key + API token), list.", no_args_is_help=True)

@@ -20,8 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger import cli_support as _cli
-from ledger.cli_service import DbOpt, HomeOpt, _service, _settings
+from ledger.cli import support as _cli
+from ledger.cli.serve import DbOpt, HomeOpt, _service, _settings
 from ledger.errors import FieldProblem, InvalidInput
 
 payer_app = typer.Typer(help="Payers: register (chain account, key sealed at rest), list.", no_args_is_help=True)

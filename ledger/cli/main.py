@@ -16,11 +16,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ledger.cli_support import ChainOpt, HomeOpt, KeyOpt, UrlOpt, keystore_passphrase, out
-from ledger.cli_support import errors as _errors
-from ledger.cli_support import fail as _fail
-from ledger.cli_support import home_dir as _home
-from ledger.cli_support import open_session as _session
+from ledger.cli.support import ChainOpt, HomeOpt, KeyOpt, UrlOpt, keystore_passphrase, out
+from ledger.cli.support import errors as _errors
+from ledger.cli.support import fail as _fail
+from ledger.cli.support import home_dir as _home
+from ledger.cli.support import open_session as _session
 from ledger.errors import InvalidInput, NotAnchored, VerificationError
 
 app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimbursement.",
@@ -294,12 +294,12 @@ def _emit_verdict(verdict: dict[str, Any], as_json: bool) -> None:
 
 # the upload service's commands (serve, hospital, credential, upload, reindex, db) and `gen`
 def _register_commands() -> None:
-    from ledger import cli_claims, cli_gen, cli_service, cli_verify
+    from ledger.cli import claims, gen, serve, verify
 
-    cli_service.register(app)
-    cli_claims.register(app)
-    cli_gen.register(app)
-    cli_verify.register(app)
+    serve.register(app)
+    claims.register(app)
+    gen.register(app)
+    verify.register(app)
 
 
 _register_commands()
