@@ -82,8 +82,8 @@ from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.batch import Batch
+from ledger.devtools.failpoints import failpoint
 from ledger.errors import ChainError, Conflict, ContractReverted, LedgerError
-from ledger.failpoints import failpoint
 
 log = logging.getLogger("ebill.claims")
 

@@ -28,7 +28,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Generate, fingerprint, anchor and verify invoices; void one; show what is refused."""
-    from ledger.app.demo import run_demo
+    from ledger.devtools.demo import run_demo
 
     with _errors():
         # the deployment record's keys are sealed with the data directory's keystore passphrase

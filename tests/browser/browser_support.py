@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from ledger import synth
 from ledger.adapters import anvil
+from ledger.devtools import synth
 from ledger.errors import ToolchainError
 
 CHROMIUM_ENV = "EBILL_CHROMIUM"

@@ -17,10 +17,10 @@ from ledger.adapters.chains import ChainSession
 from ledger.anchoring import Anchorer
 from ledger.app.parallel import seal_all
 from ledger.batch import batches_of
+from ledger.devtools.synth import generate
 from ledger.errors import ContractReverted
 from ledger.hashing import to_hex
 from ledger.proofdoc import ChainRef, InvoiceInclusion
-from ledger.synth import generate
 from ledger.voids import VoidReason
 from verifier.inclusion import verify_inclusion_document
 
