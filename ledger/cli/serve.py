@@ -51,8 +51,10 @@ def serve(
     import uvicorn
 
     from ledger.app.chain_worker import ChainWorker
+    from ledger.devtools.failpoints import arm_from_environment
 
     faulthandler.enable()  # a native crash in this process (chain worker, stamper, one API worker) shows its stack
+    arm_from_environment()  # crash-safety tests (EBILL_FAILPOINTS) kill this process at named points
     started_node = False
     with _cli.errors():
         settings = compose.settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,

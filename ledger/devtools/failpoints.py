@@ -1,26 +1,33 @@
-"""Crash points for crash-safety tests: ``EBILL_FAILPOINTS=name[,name…]`` makes the
-process die (``os._exit``, like a SIGKILL: no cleanup, no flush) when it reaches one.
+"""Crash points for crash-safety tests: ``EBILL_FAILPOINTS=name[,name…]`` makes the process die
+(``os._exit``, like a SIGKILL: no cleanup, no flush) when it reaches one of those
+:func:`~ledger.app.failpoint.failpoint` calls (the names are listed in :mod:`ledger.app.failpoint`).
 
-Inert unless the variable is set; the names mark the windows the claims design must
-survive (see :mod:`ledger.app.claim_worker`):
-
-- ``claims.after-reserve``: the chain reserved a batch, the database has not recorded it;
-- ``claims.before-payout``: claims are approved and finalised on chain, the bank has not been called;
-- ``claims.after-payout``: the bank paid, the database has not recorded it.
+``ebill serve`` calls :func:`arm_from_environment` before its claims stamper starts; without
+the variable nothing is armed.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from typing import NoReturn
 
+from ledger.app.failpoint import arm
+
+ENV = "EBILL_FAILPOINTS"
 EXIT_CODE = 86
-_ACTIVE = frozenset(filter(None, os.environ.get("EBILL_FAILPOINTS", "").split(",")))
 
 
-def failpoint(name: str) -> None:
-    """Die here if ``name`` is armed."""
-    if name in _ACTIVE:
-        sys.stderr.write(f"failpoint {name}: crashing on purpose\n")
-        sys.stderr.flush()
-        os._exit(EXIT_CODE)
+def arm_from_environment(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """Arm the failpoints that ``EBILL_FAILPOINTS`` names (comma-separated); the names armed."""
+    names = frozenset(filter(None, environ.get(ENV, "").split(",")))
+    arm(names, crash)
+    return names
+
+
+def crash(name: str) -> NoReturn:
+    """Die at failpoint ``name`` with :data:`EXIT_CODE`, saying so on stderr."""
+    sys.stderr.write(f"failpoint {name}: crashing on purpose\n")
+    sys.stderr.flush()
+    os._exit(EXIT_CODE)
