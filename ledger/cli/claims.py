@@ -113,7 +113,7 @@ def citizen_token(
     home: HomeOpt = None,
 ) -> None:
     """A development e-voucher for a citizen (the national platform issues real ones)."""
-    from ledger.evoucher import dev_issuer
+    from ledger.devtools.vouchers import dev_issuer
 
     settings = compose.settings(home, None)
     if settings.environment == "production":

@@ -45,7 +45,7 @@ from ledger.adapters.bank import SimulatedBank
 from ledger.adapters.events import EventReader
 from ledger.devtools import synth
 from ledger.devtools.failpoints import EXIT_CODE
-from ledger.evoucher import dev_issuer
+from ledger.devtools.vouchers import dev_issuer
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
