@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +96,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
     other = next(h.code for h in data.hospitals if h.code != sample.invoice.issuer)
     payer = session.ensure_payer(DEMO_PAYER)
     refusals = []
-    attempts = [
+    attempts: list[tuple[str, Callable[[], object]]] = [
         ("reimburse the voided invoice", lambda: session.ledger.reserve(
             payer=payer, claim_id=os.urandom(32), issuer=sample.invoice.issuer, fingerprint=sample.fingerprint,
             total_fen=sample.invoice.total_fen, amount_fen=sample.invoice.total_fen // 2,
