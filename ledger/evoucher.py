@@ -7,7 +7,7 @@ key and accepts nothing else: ES256 alone, the key configured (never one named o
 carried by the token: ``jwk``/``jku``/``x5u``/``x5c`` are refused and nothing is
 fetched), ``iss``/``aud``/``sub``/``iat``/``exp`` required, a bounded lifetime.
 :class:`VoucherIssuer` holds a private key and mints tokens for development and
-tests; :func:`dev_issuer` keeps one in ``$EBILL_HOME/secrets``.
+tests (:func:`ledger.devtools.vouchers.dev_issuer` keeps one in ``$EBILL_HOME/secrets``).
 
 Errors::
 
@@ -19,16 +19,12 @@ Errors::
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
-import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -41,7 +37,6 @@ from ledger.identity import national_id_problem, normalise_national_id
 AUDIENCE = "ebill-ledger"
 ALGORITHM = "ES256"
 MAX_TOKEN_BYTES = 4096
-DEV_KEY_FILE = "evoucher-key.pem"
 
 # the signature may be empty here so that an unsigned (alg "none") token is refused by name
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
@@ -214,28 +209,6 @@ class VoucherVerifier:
             raise InvalidVoucher("expired", f"expired at {_iso(expires)} (now {_iso(now)})")
         return Voucher(national_id=normalise_national_id(claims["sub"]), name=claims.get("name"),
                        issued_at=issued, expires_at=expires, token_id=claims.get("jti"))
-
-
-def dev_issuer(home: Path, issuer: str = "dev-evoucher") -> VoucherIssuer:
-    """The development issuer whose key lives in ``home/secrets/evoucher-key.pem`` (created once, mode 0600).
-
-    Safe when several processes start at once: the key file is published with a hard
-    link, which fails if another process got there first; then its key is used.
-    """
-    path = home / "secrets" / DEV_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{DEV_KEY_FILE}.")  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(VoucherIssuer.generate(issuer).private_pem())
-                f.flush()
-                os.fsync(f.fileno())
-            with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    return VoucherIssuer.from_pem(path.read_bytes(), issuer)
 
 
 def _require_p256(curve: ec.EllipticCurve, what: str) -> None:

@@ -31,8 +31,8 @@ from ledger.adapters.chains import open_node
 from ledger.anchoring import Anchorer
 from ledger.app.parallel import seal_all
 from ledger.batch import batches_of
+from ledger.devtools.synth import generate
 from ledger.hashing import keccak256
-from ledger.synth import generate
 
 
 def main() -> None:

@@ -58,8 +58,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ledger import synth  # noqa: E402
 from ledger.adapters import anvil  # noqa: E402
+from ledger.devtools import synth  # noqa: E402
 from ledger.evoucher import VoucherIssuer  # noqa: E402
 
 PEPPER_HEX = "c1" * 32

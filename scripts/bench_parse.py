@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: upload validation and sealing, per fee line, against the pre-optimisation code.
 
-On realistic synthetic invoices (``ledger.synth``: ~85 fee lines each, Chinese item
+On realistic synthetic invoices (``ledger.devtools.synth``: ~85 fee lines each, Chinese item
 names, ~5% fractional quantities) it prints, in microseconds per fee line:
 
   - ``orjson.loads`` of the upload bytes (for scale: the HTTP layer pays it anyway) and, in
@@ -51,11 +51,11 @@ import invoice_reference  # tests/unit: the pre-optimisation validation
 import orjson
 
 from ledger.canonical import encode_flat_unchecked
+from ledger.devtools.synth import generate, iter_documents
 from ledger.fingerprint import SealedInvoice, fingerprint_of_header, header_document, seal
 from ledger.formats import strict_json
 from ledger.hashing import Hash32, MerkleRoot, keccak256
 from ledger.invoice import FeeLine, Invoice, parse_invoice
-from ledger.synth import generate, iter_documents
 
 PEPPER = b"bench-parse-pepper-0123456789abc"
 YEAR = {"hospitals": 132, "invoices": 15_605, "fee_lines": 1_332_000}

@@ -43,7 +43,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ledger import synth  # noqa: E402
+from ledger.devtools import synth  # noqa: E402
 
 PEPPER_HEX = "be" * 32
 

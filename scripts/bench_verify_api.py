@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_upload import PEPPER_HEX, free_port, pct, register, wait_health  # noqa: E402
 
-from ledger import synth  # noqa: E402
+from ledger.devtools import synth  # noqa: E402
 
 
 def main() -> None:

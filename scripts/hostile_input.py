@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_upload import PEPPER_HEX, free_port, register, rss_of_tree, wait_health  # noqa: E402
 
-from ledger import synth  # noqa: E402
+from ledger.devtools import synth  # noqa: E402
 
 MIB = 2**20
 

@@ -64,6 +64,7 @@ from ledger.adapters.chains import ChainSession
 from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
+from ledger.app.failpoint import failpoint
 from ledger.batch import Batch
 from ledger.claims.model import PayoutDue, StampCheck
 from ledger.claims.stamps import (
@@ -80,7 +81,6 @@ from ledger.claims.stamps import (
     stamp_repair,
 )
 from ledger.errors import ChainError, Conflict, ContractReverted, LedgerError
-from ledger.failpoints import failpoint
 from ledger.hashing import Fingerprint
 from ledger.ports import PayoutPort
 

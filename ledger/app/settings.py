@@ -72,7 +72,7 @@ class Settings(BaseSettings):
             return Path(text).expanduser().read_bytes()
         if self.environment == "production":
             return None
-        from ledger.evoucher import dev_issuer
+        from ledger.devtools.vouchers import dev_issuer
 
         return dev_issuer(self.home, self.voucher_issuer).public_pem()
 

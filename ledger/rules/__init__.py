@@ -1,6 +1,6 @@
 """Reimbursement rules: versioned rule sets (data) and the pure adjudication of an invoice.
 
-``ruleset`` holds the rule-set model and picks the version in force; ``loading``
+``ruleset`` holds the rule-set model; ``book`` picks the version in force; ``loading``
 validates the JSON rule files strictly; ``decision`` is the explained outcome;
 ``adjudicate`` applies one rule set to one invoice and explains the result line by
 line. Nothing here touches SQL, HTTP or a chain: the claims service feeds in the
@@ -9,9 +9,10 @@ invoice, the person's category and their year-to-date figures, and stores the
 """
 
 from ledger.rules.adjudicate import adjudicate
+from ledger.rules.book import RuleBook
 from ledger.rules.decision import Decision, Flag, LineDecision, Reason, Step, YearToDate
 from ledger.rules.loading import load_ruleset
-from ledger.rules.ruleset import PersonCategory, PersonRules, RuleBook, RuleSet
+from ledger.rules.ruleset import PersonCategory, PersonRules, RuleSet
 
 __all__ = [
     "Decision", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason", "RuleBook",

@@ -3,7 +3,7 @@
 A payer changes its rules a few times a year (a new deductible, a drug added to the
 negative list); a claim must be judged by the rules in force on the invoice's issue
 date, not on the day it is claimed. Rules are therefore *data*, one JSON file per
-version, and a :class:`RuleBook` picks the version for (payer, scheme, date).
+version, and a :class:`~ledger.rules.book.RuleBook` picks the version for (payer, scheme, date).
 
 File format (money in integer fen, ratios in basis points, 10000 = 100 %)::
 
@@ -23,22 +23,17 @@ Dates: ``effectiveFrom`` is inclusive and ``effectiveTo`` exclusive, so a versio
 ending on the day the next one starts leaves neither a gap nor an overlap. Loading
 is strict (:mod:`ledger.rules.loading`): an unknown key, a wrong type, a bad date
 raises :class:`InvalidInput` listing every problem, each naming its JSON path
-(``persons.retired.ratioBp``) with the rule set id in the message; :class:`RuleBook`
-refuses overlapping versions the same way.
+(``persons.retired.ratioBp``) with the rule set id in the message;
+:class:`~ledger.rules.book.RuleBook` refuses overlapping versions the same way.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
-
-from ledger.errors import FieldProblem, InvalidInput, NotFound
 
 BP = 10_000  # basis points in 100 %
 
@@ -119,56 +114,3 @@ class RuleSet:
     @property
     def label(self) -> str:
         return f"{self.id}@v{self.version}"
-
-
-class RuleBook:
-    """All known rule-set versions; answers "which rules judged an invoice of this date?"."""
-
-    def __init__(self, rulesets: Iterable[RuleSet]) -> None:
-        """Refuses two versions of one (payer, scheme) whose date ranges overlap, or a repeated id+version."""
-        self._sets = tuple(sorted(rulesets, key=lambda r: (r.payer, r.scheme, r.effective_from)))
-        problems: list[FieldProblem] = []
-        seen: set[tuple[str, int]] = set()
-        for r in self._sets:
-            if (r.id, r.version) in seen:
-                problems.append(FieldProblem("version", "unique-version", f"{r.label} is loaded twice"))
-            seen.add((r.id, r.version))
-        for a, b in zip(self._sets, self._sets[1:], strict=False):
-            same = (a.payer, a.scheme) == (b.payer, b.scheme)
-            if same and (a.effective_to is None or a.effective_to > b.effective_from):
-                problems.append(FieldProblem(
-                    "effectiveFrom", "no-overlap",
-                    f"{b.label} starts {b.effective_from} but {a.label} is in force until "
-                    f"{a.effective_to or 'further notice'} (effectiveTo is exclusive)"))
-        if problems:
-            raise InvalidInput(problems)
-
-    @classmethod
-    def shipped(cls) -> RuleBook:
-        """The example rule sets shipped in ``ledger/rules/data``."""
-        from ledger.rules.loading import load_ruleset  # the loader builds RuleSets: import it late
-
-        folder = resources.files("ledger.rules") / "data"
-        docs = sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
-        return cls(load_ruleset(json.loads(p.read_text(encoding="utf-8")), source=p.name) for p in docs)
-
-    @classmethod
-    def from_files(cls, paths: Iterable[Path]) -> RuleBook:
-        """Rule sets from JSON files (one version per file); strict, like :func:`load_ruleset`."""
-        from ledger.rules.loading import load_ruleset
-
-        return cls(load_ruleset(json.loads(p.read_text(encoding="utf-8")), source=p.name) for p in paths)
-
-    def __iter__(self) -> Iterator[RuleSet]:
-        return iter(self._sets)
-
-    def __len__(self) -> int:
-        return len(self._sets)
-
-    def in_force(self, *, payer: str, scheme: str, on: date | str) -> RuleSet:
-        """The version in force on ``on`` (an invoice's issue date); NotFound if none is."""
-        day = date.fromisoformat(on) if isinstance(on, str) else on
-        for r in self._sets:
-            if r.payer == payer and r.scheme == scheme and r.in_force(day):
-                return r
-        raise NotFound(f"no rule set of payer {payer!r} for scheme {scheme!r} is in force on {day}")

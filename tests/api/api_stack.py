@@ -12,7 +12,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger import synth
 from ledger.adapters.chains import ChainSession, open_embedded
 from ledger.adapters.sql.engine import upgrade
 from ledger.adapters.sql.store import SqlStore
@@ -20,6 +19,7 @@ from ledger.app.chain_worker import ChainWorker
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 from ledger.composition import ledger_service
+from ledger.devtools import synth
 from ledger.records import Role
 
 PEPPER = b"api-test-pepper-0123456789"

@@ -17,7 +17,6 @@ from api_stack import PEPPER, dataset
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger import synth
 from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
 from ledger.adapters.chains import open_node
 from ledger.adapters.sql.engine import upgrade
@@ -25,6 +24,7 @@ from ledger.adapters.sql.store import SqlStore
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.settings import Settings
 from ledger.composition import ledger_service
+from ledger.devtools import synth
 from ledger.hashing import parse_hash32
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from ledger import synth
 from ledger.adapters import anvil
+from ledger.devtools import synth
 from ledger.errors import ToolchainError
 
 CHROMIUM_ENV = "EBILL_CHROMIUM"
@@ -210,7 +210,7 @@ def stop(d: Deployment) -> None:
 
 
 def _seed(d: Deployment, docs: list[dict[str, Any]], patients: list[synth.Patient]) -> None:
-    from ledger.evoucher import dev_issuer
+    from ledger.devtools.vouchers import dev_issuer
 
     admin = d.tokens["admin"]
     for role, subject, label in [("payer", PAYER, "reviewer one"), ("payer2", PAYER, "reviewer two"),

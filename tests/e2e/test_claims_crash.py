@@ -8,7 +8,7 @@ answer retries with the same ``Idempotency-Key`` and gets the same claim back.
 Everything runs as the operator would: ``ebill node start`` (anvil, automine), ``ebill
 hospital register --json``, ``ebill person enrol --csv``, ``ebill credential create
 --role payer``, ``ebill citizen token``, and ``ebill serve --workers 1`` in a throw-away
-``--home`` with free ports. The crashes are the failpoints of :mod:`ledger.failpoints`
+``--home`` with free ports. The crashes are the failpoints of :mod:`ledger.devtools.failpoints`
 (``EBILL_FAILPOINTS`` in serve's environment: the process ``os._exit``\\s at that point,
 like a SIGKILL) and a real SIGKILL of serve's process group with 20 claims in flight.
 The checks read the service over HTTP, its SQLite file directly while it is dead, the
@@ -41,11 +41,11 @@ import httpx
 import pytest
 from test_serve_restart import EBILL, Deployment, _group_alive, _wait_for
 
-from ledger import synth
 from ledger.adapters.bank import SimulatedBank
 from ledger.adapters.events import EventReader
-from ledger.evoucher import dev_issuer
-from ledger.failpoints import EXIT_CODE
+from ledger.devtools import synth
+from ledger.devtools.failpoints import EXIT_CODE
+from ledger.devtools.vouchers import dev_issuer
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 

@@ -27,9 +27,9 @@ import httpx
 import pytest
 from web3 import Web3
 
-from ledger import synth
 from ledger.adapters import anvil
 from ledger.adapters.web3_chain import Keyring, Web3Ledger
+from ledger.devtools import synth
 from ledger.errors import ToolchainError
 from ledger.evoucher import VoucherIssuer
 

@@ -35,10 +35,10 @@ import httpx
 import pytest
 from web3 import Web3
 
-from ledger import synth
 from ledger.adapters import anvil
 from ledger.adapters.events import EventReader
 from ledger.adapters.web3_chain import Keyring, Web3Ledger
+from ledger.devtools import synth
 from ledger.errors import LedgerError, ToolchainError
 from ledger.hashing import Fingerprint, MerkleRoot, parse_hash32
 from ledger.merkle import process_proof, standard_leaf_hash

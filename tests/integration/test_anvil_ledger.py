@@ -15,11 +15,11 @@ from ledger.adapters.chains import open_node
 from ledger.anchoring import Anchorer
 from ledger.batch import Batch, batches_of
 from ledger.cli import app
+from ledger.devtools.synth import generate
 from ledger.errors import ChainStateMismatch
 from ledger.fingerprint import seal
 from ledger.hashing import to_hex
 from ledger.proofdoc import ChainRef
-from ledger.synth import generate
 
 pytestmark = pytest.mark.anvil
 runner = CliRunner()

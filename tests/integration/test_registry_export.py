@@ -22,7 +22,7 @@ from ledger.adapters.chains import ChainSession, open_embedded
 from ledger.adapters.qr_image import qr_png
 from ledger.adapters.registry_export import export_snapshot
 from ledger.base45 import b45decode, b45encode
-from ledger.cli_verify import register
+from ledger.cli.verify import register
 from ledger.hashing import Fingerprint, keccak256
 from ledger.qr import PREFIX, InvoiceSeal, sign_seal
 from verifier.registry import RegistrySnapshot

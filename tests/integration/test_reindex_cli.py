@@ -8,8 +8,8 @@ import pytest
 from anvil_service import service_on_anvil
 from typer.testing import CliRunner
 
-from ledger import synth
 from ledger.cli import app
+from ledger.devtools import synth
 from ledger.formats.items import SourceItem
 from ledger.voids import VoidReason, VoidRequest
 

@@ -10,13 +10,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from ledger import synth
 from ledger.adapters.keystore import KdfParams, KeyVault
 from ledger.adapters.sql.engine import current_revision, head_revision, open_engine, upgrade
 from ledger.adapters.sql.schema import metadata
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService
 from ledger.composition import ledger_service
+from ledger.devtools import synth
 from ledger.errors import InvalidInput, NotFound, VerificationError, WrongPassphrase
 from ledger.formats.items import SourceItem
 

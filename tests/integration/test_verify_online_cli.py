@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from ledger import synth
 from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
 from ledger.adapters.chains import open_node
 from ledger.cli import app
+from ledger.devtools import synth
 from ledger.formats.items import SourceItem
 from ledger.voids import VoidReason, VoidRequest
 

@@ -31,15 +31,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.devtools.vouchers import DEV_KEY_FILE, dev_issuer
 from ledger.errors import InvalidInput
 from ledger.evoucher import (
-    DEV_KEY_FILE,
     MAX_TOKEN_BYTES,
     InvalidVoucher,
     Voucher,
     VoucherIssuer,
     VoucherVerifier,
-    dev_issuer,
 )
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from ledger.devtools.synth import generate, iter_documents
 from ledger.errors import InvalidInput, InvalidInvoice
 from ledger.formats import Limits, SourceItem, UploadPart, read_upload
 from ledger.formats.his_csv import read_csv_pair, read_flat_csv
 from ledger.formats.his_csv_write import CsvPairWriter, FlatCsvWriter
 from ledger.invoice import parse_invoice
-from ledger.synth import generate, iter_documents
 
 PEPPER = b"formats-test-pepper-0123456789ab"
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from ledger.devtools.synth import generate, iter_documents
 from ledger.errors import InvalidInput
 from ledger.formats import Limits, SourceItem, UploadPart, read_upload
 from ledger.formats.fhir import (
@@ -20,7 +21,6 @@ from ledger.formats.fhir import (
     to_fhir_bundle,
 )
 from ledger.invoice import parse_invoice
-from ledger.synth import generate, iter_documents
 
 PEPPER = b"formats-test-pepper-0123456789ab"
 

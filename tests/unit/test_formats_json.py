@@ -10,11 +10,11 @@ from typing import Any
 import orjson
 import pytest
 
+from ledger.devtools.synth import generate, iter_documents
 from ledger.errors import InvalidInput
 from ledger.formats import Limits, SourceItem, UploadPart, detect_format, read_upload
 from ledger.formats.jsonfmt import dumps_json, iter_json, iter_ndjson, write_ndjson
 from ledger.invoice import parse_invoice
-from ledger.synth import generate, iter_documents
 
 PEPPER = b"formats-test-pepper-0123456789ab"
 

@@ -1,4 +1,4 @@
-"""ledger.app.gen and ``ebill gen``: deterministic upload files that read back to the data set."""
+"""ledger.devtools.gen and ``ebill gen``: deterministic upload files that read back to the data set."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ledger import cli_gen
-from ledger.app.gen import write_dataset
+from ledger.cli import gen as cli_gen
+from ledger.devtools.gen import write_dataset
+from ledger.devtools.synth import Dataset, generate, iter_documents
 from ledger.formats import UploadPart, read_upload
-from ledger.synth import Dataset, generate, iter_documents
 
 PEPPER = b"formats-test-pepper-0123456789ab"
 SIZES = {"hospitals": 4, "invoices": 40, "fee_lines": 2400}

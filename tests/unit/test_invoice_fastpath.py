@@ -5,7 +5,7 @@ and falls back to it for anything else. The claim is that this changes nothing b
 speed: the same documents are accepted, with equal invoices, and every other document
 is refused with the same problems (field, rule, message, order). ``invoice_reference``
 is the validation as it was before the fast path; hypothesis mutates valid documents
-(realistic ones from ``ledger.synth``) and both must agree on every result.
+(realistic ones from ``ledger.devtools.synth``) and both must agree on every result.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from ledger import invoice, synth
+from ledger import invoice
+from ledger.devtools import synth
 from ledger.errors import InvalidInvoice
 from ledger.invoice import (
     MAX_AMOUNT_FEN,

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from ledger.devtools.synth import make_catalogue
 from ledger.errors import InvalidInput, NotFound
 from ledger.hashing import Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
 from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, YearToDate, adjudicate
 from ledger.rules.adjudicate import half_up
 from ledger.rules.decision import Reason
-from ledger.synth import make_catalogue
 
 A, B, C = FeeCategory.CLASS_A, FeeCategory.CLASS_B, FeeCategory.SELF_PAY
 EMP, RET, RES = PersonCategory.EMPLOYEE, PersonCategory.RETIRED, PersonCategory.RESIDENT

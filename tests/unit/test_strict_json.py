@@ -107,8 +107,8 @@ def test_decimal_reading_keeps_the_text_and_refuses_constants() -> None:
 
 
 def test_invoice_documents_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.devtools.synth import generate, iter_documents
     from ledger.formats import strict_json
-    from ledger.synth import generate, iter_documents
 
     docs = list(iter_documents(generate(3, hospitals=1, invoices=5, fee_lines=200, pepper=b"p" * 32)))
 

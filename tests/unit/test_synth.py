@@ -1,4 +1,4 @@
-"""ledger.synth: deterministic, valid and realistic synthetic e-invoices."""
+"""ledger.devtools.synth: deterministic, valid and realistic synthetic e-invoices."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from ledger import synth
+from ledger.devtools import synth
 from ledger.identity import national_id_problem
 from ledger.invoice import (
     CHECK_CODE_RE,
@@ -91,7 +91,7 @@ def test_random_access_matches_iteration(small: synth.Dataset,
 
 _DIGEST_SCRIPT = """
 import hashlib, json
-from ledger import synth
+from ledger.devtools import synth
 ds = synth.generate(9, invoices=40, fee_lines=3000, pepper=b"synthetic-test-pepper-0123456789")
 h = hashlib.sha256()
 for doc in synth.iter_documents(ds):

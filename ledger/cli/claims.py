@@ -20,8 +20,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger import cli_support as _cli
-from ledger.cli_service import DbOpt, HomeOpt, _service, _settings
+from ledger.cli import compose
+from ledger.cli import support as _cli
+from ledger.cli.support import DbOpt, HomeOpt
 from ledger.errors import FieldProblem, InvalidInput
 
 payer_app = typer.Typer(help="Payers: register (chain account, key sealed at rest), list.", no_args_is_help=True)
@@ -36,14 +37,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _claims(home: Path | None, db: str | None, payer: str | None = None) -> Any:
-    from api.app import open_claims
-
-    settings = _settings(home, db)
+    settings = compose.settings(home, db)
     if payer:
         settings.payer_id = payer
     if not settings.payer_id:
         _cli.fail("no payer configured: pass --payer or set EBILL_PAYER_ID", 2)
-    return open_claims(settings, _service(settings), None)
+    return compose.claims(settings, compose.service(settings), None)
 
 
 PayerOpt = Annotated[str | None, typer.Option("--payer", envvar="EBILL_PAYER_ID",
@@ -114,9 +113,9 @@ def citizen_token(
     home: HomeOpt = None,
 ) -> None:
     """A development e-voucher for a citizen (the national platform issues real ones)."""
-    from ledger.evoucher import dev_issuer
+    from ledger.devtools.vouchers import dev_issuer
 
-    settings = _settings(home, None)
+    settings = compose.settings(home, None)
     if settings.environment == "production":
         _cli.fail("development tokens are not minted in production", 2)
     with _cli.errors():

@@ -10,7 +10,7 @@ per institution code, e.g. ``H33060210123/invoices.ndjson``)::
 
 Files hold only what the documents hold (no time stamps), so the same data set (same
 seed and sizes) gives byte-identical files. Invoices are built one at a time from the
-lazy :class:`~ledger.synth.Dataset` and written straight out: the whole year (15,605
+lazy :class:`~ledger.devtools.synth.Dataset` and written straight out: the whole year (15,605
 invoices, 1.332 M fee lines, ~260 MB of NDJSON) runs in constant memory.
 """
 
@@ -24,9 +24,9 @@ from typing import IO, Any, Protocol
 
 import orjson
 
+from ledger.devtools.synth import Dataset, iter_documents
 from ledger.formats.fhir import BundleWriter
 from ledger.formats.his_csv_write import CsvPairWriter
-from ledger.synth import Dataset, iter_documents
 
 __all__ = ["BUNDLE_SIZE", "GEN_FORMATS", "GenReport", "write_dataset"]
 

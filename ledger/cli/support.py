@@ -27,6 +27,9 @@ KeyOpt = Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
                                             help="governance/relayer private key for --chain rpc")]
 HomeOpt = Annotated[Path | None, typer.Option("--home", envvar="EBILL_HOME",
                                               help="data directory (default ~/.ebill)")]
+DbOpt = Annotated[str | None, typer.Option("--db", envvar="EBILL_DB",
+                                           help="database URL (default: SQLite in the data directory; "
+                                                "postgresql://user@host/db for PostgreSQL)")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -46,6 +49,18 @@ def errors() -> Iterator[None]:
         raise typer.Exit(2) from None
     except LedgerError as exc:
         fail(f"{exc} [{exc.kind}]")
+
+
+def yuan(fen: int) -> str:
+    """An amount in fen as ``¥1,234.56``."""
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def redacted(url: str) -> str:
+    """A database URL fit to print: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def home_dir(home: Path | None) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +18,10 @@ from ledger.adapters.chains import ChainSession
 from ledger.anchoring import Anchorer
 from ledger.app.parallel import seal_all
 from ledger.batch import batches_of
+from ledger.devtools.synth import generate
 from ledger.errors import ContractReverted
 from ledger.hashing import to_hex
 from ledger.proofdoc import ChainRef, InvoiceInclusion
-from ledger.synth import generate
 from ledger.voids import VoidReason
 from verifier.inclusion import verify_inclusion_document
 
@@ -95,7 +96,7 @@ def run_demo(session: ChainSession, *, hospitals: int = 6, invoices: int = 240, 
     other = next(h.code for h in data.hospitals if h.code != sample.invoice.issuer)
     payer = session.ensure_payer(DEMO_PAYER)
     refusals = []
-    attempts = [
+    attempts: list[tuple[str, Callable[[], object]]] = [
         ("reimburse the voided invoice", lambda: session.ledger.reserve(
             payer=payer, claim_id=os.urandom(32), issuer=sample.invoice.issuer, fingerprint=sample.fingerprint,
             total_fen=sample.invoice.total_fen, amount_fen=sample.invoice.total_fen // 2,

@@ -47,8 +47,8 @@ def gen(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Generate a synthetic year of self-paid e-invoices as upload files (synthetic patient IDs)."""
-    from ledger.app.gen import GEN_FORMATS, write_dataset
-    from ledger.synth import generate
+    from ledger.devtools.gen import GEN_FORMATS, write_dataset
+    from ledger.devtools.synth import generate
 
     fmts = formats or ["ndjson"]
     bad = [f for f in fmts if f not in GEN_FORMATS]

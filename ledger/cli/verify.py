@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.markup import escape
 
-from ledger import cli_support as _cli
+from ledger.cli import support as _cli
 from ledger.qr import PREFIX
 
 __all__ = ["register", "registry_export", "verify"]

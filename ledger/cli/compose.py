@@ -1,0 +1,47 @@
+"""What the commands build from their options: settings, the ledger service, the claims service, the API.
+
+The one place where the command line reaches into :mod:`api.app` (``open_claims``,
+``create_app`` and the API workers' app factory); when one composition root builds
+these for the CLI and the API alike, this module is what to repoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+#: what each API worker process imports (``ebill serve --workers N``); it reads its settings from the environment
+API_WORKER_APP = "api.app:app_from_env"
+
+
+def settings(home: Path | None, db: str | None, **extra: Any) -> Any:
+    """The settings of the environment, with the options given on the command line (None: not given)."""
+    from ledger.app.settings import Settings
+
+    values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if home is not None:
+        values["home"] = home.expanduser()
+    if db is not None:
+        values["db"] = db
+    return Settings(**values)
+
+
+def service(settings: Any, *, migrate: bool = True) -> Any:
+    """The ledger service on the settings' database (migrated to the newest schema first, unless told not to)."""
+    from ledger.composition import open_service
+
+    return open_service(settings, migrate=migrate)
+
+
+def claims(settings: Any, service: Any, chain: Any) -> Any:
+    """The claims service of the payer the settings name (None without one); ``chain`` None: no chain reads."""
+    from api.app import open_claims
+
+    return open_claims(settings, service, chain)
+
+
+def api_app(settings: Any, *, service: Any, chain: Any) -> Any:
+    """The HTTP API (an ASGI app) on ``service`` and ``chain``, served in this process."""
+    from api.app import create_app
+
+    return create_app(settings, service=service, chain=chain)

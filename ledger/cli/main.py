@@ -1,0 +1,26 @@
+"""``ebill``: the one command-line entry point of ebill-ledger.
+
+Every command maps :class:`~ledger.errors.LedgerError` to a one-line message on stderr
+and a non-zero exit status (1 = refused / failed verification, 2 = usage error), so it
+never prints a traceback for a foreseen failure.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ledger.cli import chain, claims, demo, gen, proofs, serve, service, upload, verify
+
+app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimbursement.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+# registered in the order `ebill --help` lists them: commands first (demo, proof, verify-proof,
+# verify-line, serve, upload, void, reindex, gen, verify), then groups (node, contracts, hospital,
+# credential, db, payer, person, citizen, registry)
+for _commands in (chain, demo, proofs, serve, upload, service, claims, gen, verify):
+    _commands.register(app)
+
+
+def main() -> None:  # pragma: no cover
+    """Run ``ebill`` with the process's arguments."""
+    app()

@@ -1,0 +1,171 @@
+"""``ebill serve``: the upload service in one command: the HTTP API (in this process or in API worker
+processes), the chain worker, and for a payer the claims stamper and the invoice mirror, each in a thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Annotated, Any
+
+import typer
+
+from ledger.cli import compose
+from ledger.cli import support as _cli
+from ledger.cli.support import DbOpt, HomeOpt
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command()(serve)
+
+
+def serve(
+    db: DbOpt = None, home: HomeOpt = None,
+    chain: Annotated[str, typer.Option("--chain", help="anvil (managed local node) | rpc | embedded")] = "anvil",
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL for --chain rpc")] = None,
+    key: Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
+                                            help="governance/relayer key for --chain rpc")] = None,
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="listen port")] = 8000,
+    workers: Annotated[int, typer.Option(min=0, max=32, help="API worker processes (0: one per CPU, at most 4)")] = 0,
+    batch_max_leaves: Annotated[int, typer.Option(min=1, max=65536, help="close a batch at this many invoices")] = 1024,
+    batch_max_age: Annotated[float, typer.Option(
+        min=0.01, help="close a batch when its oldest invoice is this old (s)")] = 2.0,
+    payer: Annotated[str | None, typer.Option(
+        "--payer", envvar="EBILL_PAYER_ID", help="the payer this instance acts for (claims); 'none' for no claims "
+                                                 "API (default 330600-ybj, the shipped rule sets' payer)")] = None,
+    mirror_from: Annotated[str | None, typer.Option(
+        "--mirror-from", envvar="EBILL_MIRROR_FROM",
+        help="pull the hospitals' anchored invoices from this service (a payer's own instance)")] = None,
+    mirror_token: Annotated[str | None, typer.Option(
+        "--mirror-token", envvar="EBILL_MIRROR_TOKEN", help="payer credential at the --mirror-from service")] = None,
+) -> None:
+    """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
+
+    Defaults need no set-up: SQLite in the data directory and a managed anvil node with
+    persisted state (started here, stopped on exit if started here).
+    """
+    import faulthandler
+
+    import uvicorn
+
+    from ledger.app.chain_worker import ChainWorker
+    from ledger.devtools.failpoints import arm_from_environment
+
+    faulthandler.enable()  # a native crash in this process (chain worker, stamper, one API worker) shows its stack
+    arm_from_environment()  # crash-safety tests (EBILL_FAILPOINTS) kill this process at named points
+    started_node = False
+    with _cli.errors():
+        settings = compose.settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,
+                             batch_max_leaves=batch_max_leaves, batch_max_age=batch_max_age)
+        if payer is not None:
+            settings.payer_id = None if payer.lower() == "none" else payer
+        service = compose.service(settings)
+        if chain == "anvil" and not rpc_url:
+            from ledger.adapters import anvil
+
+            started_node = anvil.status(settings.home / "node") is None
+        session = _cli.open_session(chain, rpc_url, key, settings.home, autostart=True,
+                                    passphrase=settings.passphrase)
+        changed = service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
+        worker = ChainWorker(service, session, max_leaves=batch_max_leaves,
+                             max_age=_seconds(batch_max_age))
+        if changed:
+            _cli.err.print("[yellow]the chain or contract changed since this store last ran: rebuilding the chain "
+                           "index and re-anchoring[/]")
+            worker.reindex(reason="the store now serves another chain/contract")
+    n = workers or (1 if chain == "embedded" else min(os.cpu_count() or 1, 4))
+    if chain == "embedded" and n > 1:
+        _cli.fail("--chain embedded lives in this process: it serves with one worker only", 2)
+    thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker", daemon=True)
+    thread.start()
+    stamper = _start_stamper(settings, service, session)
+    mirror = None
+    if mirror_from:
+        from ledger.app.mirror import InvoiceMirror
+
+        if not mirror_token:
+            _cli.fail("--mirror-from needs --mirror-token (a payer credential at that service)", 2)
+        mirror = InvoiceMirror(service.store, session.ledger, source=mirror_from, token=mirror_token)
+        threading.Thread(target=mirror.run_forever, name="invoice-mirror", daemon=True).start()
+    _cli.err.print(f"[bold]ebill serve[/]: http://{host}:{port}/docs · db {_cli.redacted(settings.db_url)} · chain "
+                   f"{session.name} {session.ledger.chain_id} contract {session.ledger.contract_address} · "
+                   f"{n} API worker(s)")
+    try:
+        if n == 1:
+            uvicorn.run(compose.api_app(settings, service=service, chain=session.ledger), host=host, port=port,
+                        log_level="warning")
+        else:
+            from ledger.adapters.api_workers import run_api_workers
+
+            _export_env(settings, rpc_url=_rpc_url_of(session))
+            run_api_workers(compose.API_WORKER_APP, host=host, port=port, workers=n, report=_report_worker)
+    finally:
+        if mirror is not None:
+            mirror.stop()
+        if stamper is not None:
+            stamper[0].stop()
+            stamper[1].join(timeout=30)
+        worker.stop()
+        thread.join(timeout=30)
+        worker.release()
+        if started_node:
+            from ledger.adapters import anvil
+
+            anvil.stop_detached(settings.home / "node")
+
+
+def _report_worker(message: str) -> None:
+    """An API worker died: say so on the service's stderr, with the time (see ledger.adapters.api_workers)."""
+    _cli.err.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ebill serve: {message}", style="bold red", markup=False,
+                   highlight=False, soft_wrap=True)
+
+
+def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, threading.Thread] | None:
+    """The payer's claims stamper and payouts, in a thread (None when no payer is configured).
+
+    The configured payer is registered in the store on first start (a new chain
+    account, sealed like hospitals' keys); the stamper registers it on chain.
+    """
+    if not settings.payer_id:
+        return None
+    from ledger.adapters.bank import SimulatedBank
+    from ledger.app.access import SYSTEM
+    from ledger.app.claim_worker import ClaimStamper
+    from ledger.errors import NotFound
+
+    claims = compose.claims(settings, service, session.ledger)
+    try:
+        claims.store.payer(settings.payer_id)
+    except NotFound:
+        claims.register_payer(payer_id=settings.payer_id, name=settings.payer_name, by=SYSTEM)
+    bank = SimulatedBank(settings.bank_path or settings.home / "bank.sqlite")
+    stamper = ClaimStamper(claims, session, bank)
+    thread = threading.Thread(target=stamper.run_forever, name="claims-stamper", daemon=True)
+    thread.start()
+    return stamper, thread
+
+
+def _rpc_url_of(session: Any) -> str | None:
+    endpoint = getattr(session.ledger.w3.provider, "endpoint_uri", None)
+    return str(endpoint) if endpoint else None
+
+
+def _export_env(settings: Any, *, rpc_url: str | None) -> None:
+    """API worker processes read their settings from the environment."""
+    if rpc_url:
+        os.environ["EBILL_RPC_URL"] = rpc_url  # read-only: POST /v1/verify reads the chain
+    os.environ["EBILL_HOME"] = str(settings.home)
+    os.environ["EBILL_DB"] = settings.db_url
+    os.environ["EBILL_ENVIRONMENT"] = settings.environment
+    os.environ["EBILL_PEPPER"] = settings.pepper_bytes().hex()
+    os.environ["EBILL_KEYSTORE_PASSPHRASE"] = settings.passphrase()
+    os.environ["EBILL_PAYER_ID"] = settings.payer_id or ""
+    os.environ.setdefault("EBILL_API_NICE", "5")  # see api.app.app_from_env
+
+
+def _seconds(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=value)
