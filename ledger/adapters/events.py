@@ -19,8 +19,8 @@ from eth_utils.abi import event_abi_to_log_topic
 from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id, id_to_bytes32
 from ledger.errors import ChainUnavailable
 from ledger.hashing import Fingerprint
+from ledger.onchain import ChainVoid, Stamp
 from ledger.voids import reason_from_bytes32
-from verifier.online import ChainVoid, Stamp
 
 _ID_ARGS = {"memberId", "institutionId", "payerId"}
 #: eth_getLogs block span per request (nodes cap it; Besu's default is 1000 blocks... per its config)
