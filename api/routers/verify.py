@@ -38,9 +38,9 @@ from ledger.batch import BATCH_LEAF_ENCODING, Batch
 from ledger.errors import ChainUnavailable, InvalidInput, NotFound
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.merkle import process_proof, standard_leaf_hash
+from ledger.onchain import ChainVoid, Stamp
 from ledger.ports import AnchoredBatch, InvoiceChainState
 from ledger.proofdoc import InvoiceInclusion
-from verifier.online import ChainVoid, Stamp
 from verifier.seal_check import SealVerdict, verify_offline
 from verifier.verdict import full_verdict
 
