@@ -100,7 +100,8 @@ def _read_only_chain(settings: Settings, service: LedgerService) -> Any:
         return None
     from web3 import Web3
 
-    from ledger.adapters.web3_chain import Keyring, Web3Ledger
+    from ledger.adapters.keyring import Keyring
+    from ledger.adapters.web3_chain import Web3Ledger
     from ledger.errors import ChainUnavailable
 
     try:

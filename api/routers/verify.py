@@ -221,15 +221,7 @@ class VerifyCache:
         """An :class:`~verifier.async_rpc.AsyncInvoiceReader` for ``chain``, or None when it
         has no plain HTTP endpoint (the embedded EVM: the thread pool path is used)."""
         if self._reader_for is not chain:
-            from verifier.async_rpc import AsyncInvoiceReader, record_layout
-
-            url = getattr(getattr(getattr(chain, "w3", None), "provider", None), "endpoint_uri", None)
-            try:
-                reader = AsyncInvoiceReader(str(url), contract=str(chain.contract_address),
-                                            layout=record_layout(chain.contract.abi)) if url else None
-            except (ValueError, AttributeError, KeyError):
-                reader = None
-            self._reader, self._reader_for = reader, chain
+            self._reader, self._reader_for = chain.invoice_reader(), chain
         return self._reader
 
     # --- verification ---------------------------------------------------------------------

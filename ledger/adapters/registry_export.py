@@ -14,8 +14,9 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
+from ledger.adapters.contract_codec import bytes32_to_id, id_to_bytes32
 from ledger.adapters.events import EventReader
-from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id, id_to_bytes32
+from ledger.adapters.web3_chain import Web3Ledger
 from ledger.errors import ChainStateMismatch, ChainUnavailable
 from verifier.registry import HospitalKeys, RegistryKey, RegistrySnapshot
 

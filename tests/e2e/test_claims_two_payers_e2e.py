@@ -29,7 +29,8 @@ from web3 import Web3
 
 from ledger import synth
 from ledger.adapters import anvil
-from ledger.adapters.web3_chain import Keyring, Web3Ledger
+from ledger.adapters.keyring import Keyring
+from ledger.adapters.web3_chain import Web3Ledger
 from ledger.errors import ToolchainError
 from ledger.evoucher import VoucherIssuer
 

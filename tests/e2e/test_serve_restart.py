@@ -38,7 +38,8 @@ from web3 import Web3
 from ledger import synth
 from ledger.adapters import anvil
 from ledger.adapters.events import EventReader
-from ledger.adapters.web3_chain import Keyring, Web3Ledger
+from ledger.adapters.keyring import Keyring
+from ledger.adapters.web3_chain import Web3Ledger
 from ledger.errors import LedgerError, ToolchainError
 from ledger.hashing import Fingerprint, MerkleRoot, parse_hash32
 from ledger.merkle import process_proof, standard_leaf_hash

@@ -7,12 +7,12 @@ import pytest
 
 from ledger.adapters.chains import open_embedded
 from ledger.adapters.events import EventReader
-from ledger.adapters.web3_chain import INVOICE_RECORD_SIZE, Reservation, decode_invoice_record
+from ledger.adapters.invoice_record import INVOICE_RECORD_SIZE, decode_invoice_record
 from ledger.batch import Batch, leaf_reaches_root
 from ledger.errors import ChainError
 from ledger.hashing import Fingerprint, keccak256
 from ledger.merkle import StandardMerkleTree
-from ledger.ports import InvoiceChainState
+from ledger.ports import InvoiceChainState, Reservation
 from verifier.chain_facts import RecordedChain
 
 HOSPITAL = "H33010200001"
