@@ -32,6 +32,7 @@ from web3 import Web3
 from web3.types import RPCEndpoint, Wei
 
 from ledger.adapters.archive import BatchArchive
+from ledger.adapters.events import EventReader
 from ledger.adapters.keyring import Keyring
 from ledger.adapters.keystore import KdfParams, KeyVault, WrongPassphrase
 from ledger.adapters.transactions import Funder
@@ -71,6 +72,14 @@ class ChainSession:
     vault: KeyVault | None = None
     #: things the operator should know about how the record was opened (shown by the CLI)
     notes: list[str] = field(default_factory=list)
+    _events: EventReader | None = field(default=None, init=False, repr=False)
+
+    @property
+    def events(self) -> EventReader:
+        """The contract's events, decoded (one reader per session: it caches block times)."""
+        if self._events is None:
+            self._events = EventReader(self.ledger)
+        return self._events
 
     @property
     def chain_ref(self) -> ChainRef:
