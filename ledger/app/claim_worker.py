@@ -79,11 +79,11 @@ from ledger.adapters.sql.claims_store import (
     stamp_repair,
 )
 from ledger.adapters.sql.store import INDEX_GENERATION
-from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
 from ledger.batch import Batch
 from ledger.errors import ChainError, Conflict, ContractReverted, LedgerError
+from ledger.onchain import Reservation, StampOutcome
 
 log = logging.getLogger("ebill.claims")
 
