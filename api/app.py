@@ -23,6 +23,7 @@ from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
 from ledger.app.settings import Settings
 from ledger.composition import ledger_service
+from verifier.service import VerificationService
 
 if TYPE_CHECKING:
     from ledger.app.claims import ClaimsService
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.service = svc
     app.state.settings = settings
     app.state.chain = chain if chain is not None else _read_only_chain(settings, svc)
-    app.state.verify_cache = verify.VerifyCache()
+    app.state.verification = open_verification(app.state.chain, svc)
     app.state.event_counts = counts
     app.state.claims = claims_service if claims_service is not None else open_claims(settings, svc, app.state.chain)
     problems.install(app)
@@ -79,6 +80,19 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
                  payer_id=claims_side.payer_id if claims_side is not None else None,
                  upload_limit=settings.max_body_bytes)
     return app
+
+
+def open_verification(chain: Any, service: LedgerService) -> VerificationService | None:
+    """The verification service of ``POST /v1/verify`` over ``chain`` (a
+    :class:`~ledger.adapters.web3_chain.Web3Ledger`) and this store's proofs; None without a chain."""
+    if chain is None:
+        return None
+    from fastapi.concurrency import run_in_threadpool
+
+    from ledger.adapters.verify_chain import Web3VerifyingChain
+
+    # the store and uncached chain reads share the framework's thread pool with every other route
+    return VerificationService(chain=Web3VerifyingChain(chain), records=service, offload=run_in_threadpool)
 
 
 def open_claims(settings: Settings, service: LedgerService, chain: Any) -> ClaimsService | None:
@@ -108,7 +122,8 @@ def _read_only_chain(settings: Settings, service: LedgerService) -> Any:
         return None
     from web3 import Web3
 
-    from ledger.adapters.web3_chain import Keyring, Web3Ledger
+    from ledger.adapters.keyring import Keyring
+    from ledger.adapters.web3_chain import Web3Ledger
     from ledger.errors import ChainUnavailable
 
     try:

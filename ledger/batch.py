@@ -9,6 +9,9 @@ batches of at most ``max_leaves``, full batches at once, and all of them once th
 has waited ``max_age`` seconds. The store applies it to the invoices it holds
 (``SqlStore.close_batches``, the anchoring outbox); :class:`Batcher` applies it in memory
 (the demo, benchmarks).
+
+:func:`batch_leaf`, :func:`root_from_proof` and :func:`leaf_reaches_root` are the one
+place a leaf is walked up to its root, as the contract's ``isAnchored`` does.
 """
 
 from __future__ import annotations
@@ -20,13 +23,39 @@ from time import monotonic
 from typing import Any
 
 from ledger.errors import NotFound
-from ledger.hashing import Fingerprint, MerkleRoot, to_hex
-from ledger.merkle import InclusionProof, StandardMerkleTree
+from ledger.hashing import Fingerprint, Hash32, MerkleRoot, to_hex
+from ledger.merkle import InclusionProof, StandardMerkleTree, process_proof, standard_leaf_hash
 
 BATCH_LEAF_ENCODING = ("bytes32", "uint256")
 DEFAULT_MAX_LEAVES = 1024
 #: the contract stores leafCount as uint32; far larger batches would also make proofs long
 MAX_LEAVES = 2**16
+
+
+def batch_leaf(fingerprint: bytes, total_fen: int) -> Hash32:
+    """An invoice's leaf in its batch: the StandardMerkleTree leaf of ``(bytes32 fingerprint, uint256 totalFen)``.
+
+    Requires a 32-byte fingerprint and ``0 <= total_fen < 2**256`` (``ValueError`` otherwise).
+    """
+    return standard_leaf_hash(BATCH_LEAF_ENCODING, (bytes(fingerprint), total_fen))
+
+
+def root_from_proof(*, fingerprint: bytes, total_fen: int, proof: Iterable[bytes]) -> Hash32:
+    """The root that ``proof`` leads to from the invoice's batch leaf (computing; nothing is checked)."""
+    return process_proof(batch_leaf(fingerprint, total_fen), proof)
+
+
+def leaf_reaches_root(*, fingerprint: bytes, total_fen: int, root: bytes, proof: Iterable[bytes]) -> bool:
+    """Whether the invoice's batch leaf walks up ``proof`` to ``root``.
+
+    This is the contract's ``isAnchored`` (OpenZeppelin ``MerkleProof.verify`` over the
+    same leaf) for a root the chain records; whether it does record it is the caller's
+    question. A leaf that cannot be encoded (a total out of range) reaches no root.
+    """
+    try:
+        return root_from_proof(fingerprint=fingerprint, total_fen=total_fen, proof=proof) == bytes(root)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ try:  # pragma: no cover - which branch runs depends on the wheel available
 
     def keccak256(data: bytes) -> bytes:
         """Keccak-256 digest of ``data`` (32 bytes)."""
-        return bytes(_keccak_256(data).digest())
+        digest: bytes = _keccak_256(data).digest()  # the wheel ships no type hints
+        return digest
 
 except ImportError:  # pragma: no cover
     from Crypto.Hash import keccak as _ck

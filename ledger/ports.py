@@ -25,6 +25,19 @@ from ledger.claims.policy import Filing
 from ledger.claims.stamps import Repair, StampResult, StampStatus, StampTask
 from ledger.claims.states import ClaimState
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
+from ledger.onchain import (
+    AccountInfo,
+    Address,
+    AnchoredBatch,
+    BatchAuthorisation,
+    ChainClaim,
+    ChainVoid,
+    InvoiceChainState,
+    Reservation,
+    Stamp,
+    StampOutcome,
+    TxReceipt,
+)
 
 if TYPE_CHECKING:  # only for the InvoiceStore signatures; no import cycle at run time
     from ledger.batch import Batch
@@ -40,64 +53,33 @@ if TYPE_CHECKING:  # only for the InvoiceStore signatures; no import cycle at ru
     from ledger.uploads import PreparedInvoice
     from ledger.voids import VoidReason, VoidRequest
 
-Address = str
+#: the ports, and the chain's records they use (values of the core, :mod:`ledger.onchain`, re-exported)
+__all__ = [
+    "AccountInfo",
+    "Address",
+    "AnchoredBatch",
+    "BatchAnchoring",
+    "BatchAuthorisation",
+    "ChainClaim",
+    "ChainConnection",
+    "ChainEvents",
+    "ChainReader",
+    "ChainVoid",
+    "InvoiceChainState",
+    "InvoiceStore",
+    "LedgerChain",
+    "MemberRegistry",
+    "Reservation",
+    "Signers",
+    "Stamp",
+    "StampOutcome",
+    "Stamping",
+    "TxReceipt",
+]
 
 
-@dataclass(frozen=True)
-class TxReceipt:
-    """A mined transaction: its hash, block and gas."""
-
-    tx_hash: str
-    block_number: int
-    gas_used: int
-
-
-@dataclass(frozen=True)
-class AnchoredBatch:
-    """A batch root as the chain records it."""
-
-    root: MerkleRoot
-    institution_id: str
-    leaf_count: int
-    anchored_at: int
-    block_number: int
-
-
-@dataclass(frozen=True)
-class InvoiceChainState:
-    """Reserved / paid amounts, void state and pinned total of an invoice on chain.
-
-    ``total_fen`` is the total the invoice's first reservation pinned (0 until then): every
-    later reservation must state it, whatever other leaf the issuer anchored.
-    """
-
-    reserved_fen: int
-    paid_fen: int
-    voided: bool
-    total_fen: int = 0
-
-
-@dataclass(frozen=True)
-class BatchAuthorisation:
-    """A hospital key's EIP-712 signature allowing anyone to anchor ``root``."""
-
-    root: MerkleRoot
-    leaf_count: int
-    signature: bytes
-
-
-@dataclass(frozen=True)
-class AccountInfo:
-    """Which member an account belongs to and the life of its key."""
-
-    member_id: str
-    kind: str          # "hospital" | "payer" | "none"
-    added_at: int
-    revoked_at: int
-
-
-class LedgerChain(Protocol):
-    """The ledger contract on some chain (embedded EVM, anvil, any JSON-RPC node)."""
+class ChainReader(Protocol):
+    """Reads of the ledger contract: no key needed, nothing changes."""
 
     @property
     def chain_id(self) -> int: ...
@@ -105,27 +87,92 @@ class LedgerChain(Protocol):
     @property
     def contract_address(self) -> Address: ...
 
-    # registry
-    def register_hospital(self, institution_id: str, account: Address) -> TxReceipt: ...
-    def register_payer(self, payer_id: str, account: Address) -> TxReceipt: ...
     def account_info(self, account: Address) -> AccountInfo: ...
-
-    # anchoring
-    def authorise_batch(self, *, signer: Address, root: MerkleRoot, leaf_count: int) -> BatchAuthorisation: ...
-    def anchor_batch(self, *, hospital: Address, root: MerkleRoot, leaf_count: int) -> TxReceipt: ...
-    def anchor_authorised(self, groups: Sequence[Sequence[BatchAuthorisation]]) -> list[TxReceipt]: ...
     def batch(self, root: MerkleRoot) -> AnchoredBatch | None: ...
     def batches(self, roots: Sequence[MerkleRoot]) -> list[AnchoredBatch | None]: ...
-
-    # voids and stamps
-    def void_invoice(
-        self, *, hospital: Address, fingerprint: Fingerprint, total_fen: int,
-        batch_root: MerkleRoot, proof: Sequence[Hash32], reason: VoidReason,
-    ) -> TxReceipt: ...
     def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState: ...
     def is_anchored(
         self, *, fingerprint: Fingerprint, total_fen: int, root: MerkleRoot, proof: Sequence[Hash32]
     ) -> bool: ...
+    def claim_of(self, payer_id: str, claim_id: bytes) -> ChainClaim: ...
+
+
+class MemberRegistry(Protocol):
+    """Governance's operations on the members registry (sent by the relayer)."""
+
+    def register_hospital(self, institution_id: str, account: Address) -> TxReceipt: ...
+    def register_hospitals(self, members: Sequence[tuple[str, Address]]) -> list[TxReceipt]: ...
+    def register_payer(self, payer_id: str, account: Address) -> TxReceipt: ...
+    def add_key(self, member_id: str, account: Address) -> TxReceipt: ...
+    def revoke_key(self, account: Address) -> TxReceipt: ...
+
+
+class BatchAnchoring(Protocol):
+    """Putting batch roots on chain: by the hospital's key, or relayed with its signature."""
+
+    def authorise_batch(self, *, signer: Address, root: MerkleRoot, leaf_count: int) -> BatchAuthorisation: ...
+    def anchor_batch(self, *, hospital: Address, root: MerkleRoot, leaf_count: int) -> TxReceipt: ...
+    def anchor_authorised(self, groups: Sequence[Sequence[BatchAuthorisation]]) -> list[TxReceipt]: ...
+
+
+class Stamping(Protocol):
+    """What hospitals and payers stamp on an anchored invoice: its void, and reimbursements."""
+
+    def void_invoice(
+        self, *, hospital: Address, fingerprint: Fingerprint, total_fen: int,
+        batch_root: MerkleRoot, proof: Sequence[Hash32], reason: VoidReason,
+    ) -> TxReceipt: ...
+    def reserve(
+        self, *, payer: Address, claim_id: bytes, issuer: str, fingerprint: Fingerprint, total_fen: int,
+        amount_fen: int, batch_root: MerkleRoot, proof: Sequence[Hash32],
+    ) -> TxReceipt: ...
+    def finalize(self, *, payer: Address, claim_id: bytes) -> TxReceipt: ...
+    def release(self, *, payer: Address, claim_id: bytes) -> TxReceipt: ...
+    def stamp_many(self, payer: Address, op: str, items: Sequence[Reservation | bytes], *,
+                   per_tx: int = 100) -> list[StampOutcome]:
+        """Batched stamps (``op`` one of :data:`ledger.onchain.STAMP_OPS`; items are
+        :class:`Reservation` to reserve, chain claim ids otherwise), each item's outcome
+        read from the receipt's events; a transaction refused as a whole raises."""
+        ...
+
+
+class LedgerChain(ChainReader, MemberRegistry, BatchAnchoring, Stamping, Protocol):
+    """The ledger contract on some chain (embedded EVM, anvil, any JSON-RPC node)."""
+
+    def forget_session_state(self) -> None:
+        """Forget what the adapter counts in memory (nonces, funded accounts): the node lost blocks."""
+        ...
+
+
+class ChainEvents(Protocol):
+    """The contract's events, decoded (``ledger.adapters.events.EventReader``)."""
+
+    def head(self) -> int: ...
+    def block_hash(self, number: int) -> str | None: ...
+    def read(self, from_block: int, to_block: int) -> list[dict[str, Any]]: ...
+    def stamps(self, fingerprint: bytes) -> list[Stamp]: ...
+    def void_of(self, issuer: str, fingerprint: Fingerprint) -> ChainVoid | None: ...
+
+
+class Signers(Protocol):
+    """The private keys this process signs with (held by the chain adapter, never returned)."""
+
+    def add(self, private_key: str) -> Address: ...
+    def new(self) -> Address: ...
+    def __contains__(self, address: object) -> bool: ...
+
+
+class ChainConnection(Protocol):
+    """An open deployment: the contract, its events and this process's keys (``ChainSession``)."""
+
+    @property
+    def ledger(self) -> LedgerChain: ...
+
+    @property
+    def keyring(self) -> Signers: ...
+
+    @property
+    def events(self) -> ChainEvents: ...
 
 
 class InvoiceStore(Protocol):

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.batch import BATCH_LEAF_ENCODING
+from ledger.batch import BATCH_LEAF_ENCODING, batch_leaf
 from ledger.errors import FieldProblem, InvalidInput
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, parse_hash32, to_hex
-from ledger.merkle import InclusionProof, standard_leaf_hash
+from ledger.merkle import InclusionProof
 
 FORMAT = "ebill-inclusion-proof/v1"
 MAX_PROOF_LENGTH = 64  # a tree of 2**64 leaves; anything longer is garbage
@@ -108,8 +108,9 @@ class InvoiceInclusion:
         if problems:
             raise InvalidInput(problems)
         assert fp is not None and root is not None and ref is not None and isinstance(issuer, str)
+        assert type(total) is int  # checked above: a problem was recorded otherwise
         result = cls(Fingerprint(fp), total, issuer, MerkleRoot(root), tuple(proof), ref)
-        if "leaf" in doc and doc["leaf"] != to_hex(standard_leaf_hash(BATCH_LEAF_ENCODING, (fp, total))):
+        if "leaf" in doc and doc["leaf"] != to_hex(batch_leaf(fp, total)):
             raise InvalidInput.single("leaf", "leaf-matches", "does not equal the leaf of fingerprint and totalFen")
         return result
 

@@ -143,7 +143,7 @@ def baseline_eth_call(home: Path, issuer: str) -> None:
 
     from ledger.adapters import anvil
     from ledger.adapters.chains import open_node
-    from verifier.async_rpc import INVOICE_RECORD
+    from ledger.adapters.invoice_record import INVOICE_RECORD
 
     state = anvil.status(home / "node")
     assert state is not None

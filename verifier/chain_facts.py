@@ -31,14 +31,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ledger.batch import BATCH_LEAF_ENCODING
+from ledger.batch import leaf_reaches_root
 from ledger.errors import FieldProblem, InvalidInput
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, parse_hash32
-from ledger.merkle import process_proof, standard_leaf_hash
-from ledger.ports import AnchoredBatch, InvoiceChainState
+from ledger.onchain import AnchoredBatch, ChainVoid, InvoiceChainState, Stamp
 from ledger.proofdoc import InvoiceInclusion
 from ledger.voids import reason_from_bytes32
-from verifier.online import ChainVoid, Stamp
 
 FACTS_FORMAT = "ebill-chain-facts/v1"
 _NO_STATE = InvoiceChainState(0, 0, False)
@@ -71,10 +69,8 @@ class RecordedChain:
 
     def is_anchored(self, *, fingerprint: Fingerprint, total_fen: int, root: MerkleRoot,
                     proof: list[Hash32] | tuple[Hash32, ...]) -> bool:
-        if bytes(root) not in self._batches:
-            return False
-        leaf = standard_leaf_hash(BATCH_LEAF_ENCODING, (bytes(fingerprint), total_fen))
-        return process_proof(leaf, proof) == bytes(root)
+        return bytes(root) in self._batches and leaf_reaches_root(fingerprint=fingerprint, total_fen=total_fen,
+                                                                  root=root, proof=proof)
 
     def stamps(self, fingerprint: Fingerprint) -> tuple[Stamp, ...]:
         return self._stamps.get(bytes(fingerprint), ())

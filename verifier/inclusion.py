@@ -13,7 +13,7 @@ from typing import Protocol
 
 from ledger.errors import NotAnchored, VerificationError
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, to_hex
-from ledger.ports import AnchoredBatch, InvoiceChainState
+from ledger.onchain import AnchoredBatch, InvoiceChainState
 from ledger.proofdoc import InvoiceInclusion
 
 

@@ -21,9 +21,8 @@ from typing import Protocol
 
 from ledger.errors import NotAnchored, VerificationError
 from ledger.hashing import Fingerprint, to_hex
-from ledger.ports import AnchoredBatch, InvoiceChainState
+from ledger.onchain import AnchoredBatch, ChainVoid, InvoiceChainState, Stamp
 from ledger.proofdoc import InvoiceInclusion
-from ledger.voids import ChainVoidReason
 from verifier.inclusion import ChainView, verify_inclusion_document
 
 
@@ -34,30 +33,6 @@ class OnlineStatus(StrEnum):
     NOT_ANCHORED = "not-anchored"            # no proof yet, or its root is not on chain (yet)
     PROOF_MISMATCH = "proof-mismatch"        # the proof is for other values than the seal's
     PROOF_INVALID = "proof-invalid"          # the proof does not lead to an anchored root
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """One payer's reimbursement stamp on the invoice, as the chain's events record it."""
-
-    payer_id: str
-    claim_id: str
-    amount_fen: int
-    status: str          # reserved | released | finalized
-    block: int
-    tx: str
-
-
-@dataclass(frozen=True)
-class ChainVoid:
-    """The issuing hospital's void of the invoice, as the chain's ``InvoiceVoided`` event records it."""
-
-    reason: ChainVoidReason
-    block: int
-    tx: str
-
-    def to_json(self) -> dict[str, object]:
-        return {**self.reason.to_json(), "block": self.block, "tx": self.tx}
 
 
 class ProofSource(Protocol):

@@ -29,11 +29,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from web3 import Web3
+from web3.types import RPCEndpoint, Wei
 
 from ledger.adapters.archive import BatchArchive
+from ledger.adapters.events import EventReader
+from ledger.adapters.keyring import Keyring
 from ledger.adapters.keystore import KdfParams, KeyVault
-from ledger.adapters.web3_chain import Keyring, Web3Ledger
-from ledger.errors import ChainStateMismatch, ChainUnavailable, InvalidInput, KeysUnavailable, NotFound, WrongPassphrase
+from ledger.adapters.transactions import Funder
+from ledger.adapters.web3_chain import Web3Ledger
+from ledger.errors import (
+    ChainStateMismatch,
+    ChainUnavailable,
+    InvalidInput,
+    KeysUnavailable,
+    NotFound,
+    WrongPassphrase,
+)
 from ledger.ports import Address
 from ledger.proofdoc import ChainRef
 
@@ -62,6 +73,14 @@ class ChainSession:
     vault: KeyVault | None = None
     #: things the operator should know about how the record was opened (shown by the CLI)
     notes: list[str] = field(default_factory=list)
+    _events: EventReader | None = field(default=None, init=False, repr=False)
+
+    @property
+    def events(self) -> EventReader:
+        """The contract's events, decoded (one reader per session: it caches block times)."""
+        if self._events is None:
+            self._events = EventReader(self.ledger)
+        return self._events
 
     @property
     def chain_ref(self) -> ChainRef:
@@ -275,21 +294,21 @@ def _open_keys(doc: dict[str, Any], path: Path, passphrase: str, keyring: Keyrin
     return vault
 
 
-def _anvil_funder(w3: Web3):  # type: ignore[no-untyped-def]
+def _anvil_funder(w3: Web3) -> Funder:
     """anvil sets balances directly: no transaction, so no wait for a block."""
 
     def fund(address: Address, wei: int) -> None:
-        w3.provider.make_request("anvil_setBalance", [Web3.to_checksum_address(address), hex(wei)])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [Web3.to_checksum_address(address), hex(wei)])
 
     return fund
 
 
-def _unlocked_funder(w3: Web3):  # type: ignore[no-untyped-def]
+def _unlocked_funder(w3: Web3) -> Funder:
     """Dev chains (eth-tester, anvil) have unlocked rich accounts that can pay gas money."""
     rich = w3.eth.accounts[0]
 
     def fund(address: Address, wei: int) -> None:
-        tx = w3.eth.send_transaction({"from": rich, "to": Web3.to_checksum_address(address), "value": wei})
+        tx = w3.eth.send_transaction({"from": rich, "to": Web3.to_checksum_address(address), "value": Wei(wei)})
         w3.eth.wait_for_transaction_receipt(tx)
 
     return fund

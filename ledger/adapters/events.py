@@ -10,17 +10,19 @@ other bytes become 0x-hex, so events can be stored as JSON and replayed. A void'
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from eth_abi import decode as abi_decode
-from eth_utils import to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_typing import ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import to_checksum_address
 
-from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id, id_to_bytes32
+from ledger.adapters.contract_codec import bytes32_to_id, id_to_bytes32
+from ledger.adapters.web3_chain import Web3Ledger
 from ledger.errors import ChainUnavailable
 from ledger.hashing import Fingerprint
+from ledger.onchain import ChainVoid, Stamp
 from ledger.voids import reason_from_bytes32
-from verifier.online import ChainVoid, Stamp
 
 _ID_ARGS = {"memberId", "institutionId", "payerId"}
 #: eth_getLogs block span per request (nodes cap it; Besu's default is 1000 blocks... per its config)
@@ -33,10 +35,8 @@ class EventReader:
     def __init__(self, ledger: Web3Ledger) -> None:
         self.ledger = ledger
         self.w3 = ledger.w3
-        self._abis = {
-            "0x" + event_abi_to_log_topic(abi).hex(): abi  # type: ignore[arg-type]
-            for abi in ledger.contract.abi if abi.get("type") == "event"
-        }
+        events: list[dict[str, Any]] = [dict(abi) for abi in ledger.contract.abi if abi.get("type") == "event"]
+        self._abis = {"0x" + event_abi_to_log_topic(cast(ABIEvent, abi)).hex(): abi for abi in events}
         self._times: dict[int, datetime] = {}
 
     def head(self) -> int:

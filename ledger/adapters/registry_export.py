@@ -5,21 +5,27 @@ The keys come from the contract's events (``MemberRegistered``, ``KeyAdded``,
 ``accountInfo`` *at that same block*: the two must agree (member, kind, revocation),
 and ``addedAt`` comes from the contract's state. Any disagreement raises
 :class:`~ledger.errors.ChainStateMismatch` rather than producing a snapshot an
-offline verifier would trust.
+offline verifier would trust. :func:`advance_snapshot` brings a snapshot to the head
+cheaply while the registry has not changed (a verification service's refresh).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from eth_typing import ABIEvent, HexStr
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 
+from ledger.adapters.contract_codec import bytes32_to_id, id_to_bytes32
 from ledger.adapters.events import EventReader
-from ledger.adapters.web3_chain import Web3Ledger, bytes32_to_id, id_to_bytes32
+from ledger.adapters.web3_chain import Web3Ledger
 from ledger.errors import ChainStateMismatch, ChainUnavailable
 from verifier.registry import HospitalKeys, RegistryKey, RegistrySnapshot
 
 _HOSPITAL = 1  # IEbillLedger.MemberKind.Hospital
+#: the events that change the hospitals registry
+_REGISTRY_EVENTS = ("MemberRegistered", "KeyAdded", "KeyRevoked")
 
 
 def export_snapshot(ledger: Web3Ledger, *, block: int | None = None, from_block: int = 0) -> RegistrySnapshot:
@@ -59,6 +65,38 @@ def export_snapshot(ledger: Web3Ledger, *, block: int | None = None, from_block:
         entries.append(HospitalKeys(institution_id, tuple(keys)))
     return RegistrySnapshot(chain_id=ledger.chain_id, contract=ledger.contract_address, block_number=head,
                             block_hash=block_hash, hospitals=tuple(entries))
+
+
+def advance_snapshot(ledger: Web3Ledger, old: RegistrySnapshot | None) -> tuple[RegistrySnapshot, bool]:
+    """The registry snapshot at the chain's head, and whether ``old``'s block is still on the chain.
+
+    A full export reads every event of the contract from block 0 and decodes them: tens
+    to hundreds of ms of CPU on a busy chain, every few seconds for a verification
+    service. Registry changes are rare, so when ``old`` is still on the chain (its block
+    hash unchanged) and no registry event was logged after it, the same keys are re-dated
+    to the head instead (one filtered ``eth_getLogs`` and two block reads). When ``old``'s
+    block is gone, the caller must also forget what it learnt from the chain since.
+    """
+    if old is None:
+        return export_snapshot(ledger), True
+    reader = EventReader(ledger)
+    head = reader.head()
+    if reader.block_hash(old.block_number) != old.block_hash:
+        return export_snapshot(ledger), False
+    if head == old.block_number:
+        return old, True
+    topics = ["0x" + event_abi_to_log_topic(cast(ABIEvent, abi)).hex() for abi in ledger.contract.abi
+              if abi.get("type") == "event" and abi.get("name") in _REGISTRY_EVENTS]
+    try:
+        changed = ledger.w3.eth.get_logs({"address": ledger.contract.address, "fromBlock": old.block_number + 1,
+                                          "toBlock": head, "topics": [cast(list[HexStr], topics)]})
+    except Exception as exc:  # provider-specific connection errors
+        raise ChainUnavailable(f"cannot read registry events: {exc}") from exc
+    block_hash = reader.block_hash(head)
+    if changed or block_hash is None:
+        return export_snapshot(ledger), True
+    return RegistrySnapshot(chain_id=old.chain_id, contract=old.contract, block_number=head, block_hash=block_hash,
+                            hospitals=old.hospitals), True
 
 
 def _account_info(ledger: Web3Ledger, account: str, block: int) -> tuple[Any, ...]:

@@ -29,13 +29,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ledger.adapters.chains import ChainSession
-from ledger.adapters.events import EventReader
 from ledger.anchoring import Anchorer
 from ledger.app.service import LedgerService
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
 from ledger.hashing import MerkleRoot
-from ledger.ports import InvoiceStore
+from ledger.ports import ChainConnection, InvoiceStore
 
 log = logging.getLogger("ebill.worker")
 
@@ -59,14 +57,14 @@ class ChainWorker:
     """Anchors, voids and indexes for one store on one chain."""
 
     def __init__(
-        self, service: LedgerService, session: ChainSession, *, max_leaves: int = 1024,
+        self, service: LedgerService, session: ChainConnection, *, max_leaves: int = 1024,
         max_age: timedelta = timedelta(seconds=2), holder: str | None = None,
     ) -> None:
         self.service = service
         self.store: InvoiceStore = service.store
         self.session = session
         self.ledger = session.ledger
-        self.reader = EventReader(session.ledger)
+        self.reader = session.events
         self.max_leaves = max_leaves
         self.max_age = max_age
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"

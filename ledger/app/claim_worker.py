@@ -60,9 +60,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ledger.adapters.chains import ChainSession
 from ledger.adapters.sql.store import INDEX_GENERATION
-from ledger.adapters.web3_chain import Reservation, StampOutcome
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
 from ledger.batch import Batch
@@ -82,7 +80,8 @@ from ledger.claims.stamps import (
 )
 from ledger.errors import ChainError, Conflict, ContractReverted, LedgerError
 from ledger.hashing import Fingerprint
-from ledger.ports import PayoutPort
+from ledger.onchain import Reservation, StampOutcome
+from ledger.ports import ChainConnection, PayoutPort
 
 log = logging.getLogger("ebill.claims")
 
@@ -118,7 +117,7 @@ class StampReport:
 class ClaimStamper:
     """One payer's chain stamps and payouts for one store."""
 
-    def __init__(self, claims: ClaimsService, session: ChainSession, bank: PayoutPort, *,
+    def __init__(self, claims: ClaimsService, session: ChainConnection, bank: PayoutPort, *,
                  holder: str | None = None) -> None:
         self.claims = claims
         self.session = session

@@ -32,6 +32,7 @@ from ledger.errors import ChainError, InvalidInput, LedgerError, MirrorRejected
 from ledger.fingerprint import seal
 from ledger.hashing import Fingerprint, Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
+from ledger.ports import ChainReader
 from ledger.records import HospitalRecord
 from ledger.uploads import PreparedInvoice, content_digest
 
@@ -49,7 +50,7 @@ class PullReport:
 class InvoiceMirror:
     """Pulls verified anchored batches from a source service into this store."""
 
-    def __init__(self, store: Any, ledger: Any, *, source: str, token: str, page: int = 4,
+    def __init__(self, store: Any, ledger: ChainReader, *, source: str, token: str, page: int = 4,
                  client: httpx.Client | None = None) -> None:
         self.store = store
         self.ledger = ledger

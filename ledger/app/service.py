@@ -36,8 +36,9 @@ from ledger.errors import (
     NotFound,
     Unauthenticated,
 )
-from ledger.hashing import Fingerprint, keccak256, parse_hash32
+from ledger.hashing import Fingerprint, MerkleRoot, keccak256, parse_hash32
 from ledger.invoice import ISSUER_RE, MAX_PROBLEMS
+from ledger.onchain import Stamp
 from ledger.ports import InvoiceStore, KeySealer
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal
@@ -324,7 +325,7 @@ class LedgerService:
             "leafCount": batch.leaf_count}
 
     def inclusion_document(self, detail: InvoiceDetail, *,
-                           batch_of: Callable[[bytes], Batch] | None = None) -> InvoiceInclusion | None:
+                           batch_of: Callable[[MerkleRoot], Batch] | None = None) -> InvoiceInclusion | None:
         """The ``ebill-inclusion-proof/v1`` document of an anchored invoice (None before).
 
         ``batch_of`` loads a batch's tree (a cache, for hot verification paths).
@@ -338,6 +339,23 @@ class LedgerService:
                                 tuple(batch.proof(inv.fingerprint).proof),
                                 ChainRef(domain.chain_id, domain.verifying_contract, inv.anchored_tx,
                                          inv.anchored_block))
+
+    def public_record(self, fingerprint: Fingerprint, *,
+                      batch_of: Callable[[MerkleRoot], Batch]) -> tuple[InvoiceInclusion | None, list[Stamp]]:
+        """What a public verifier may learn here about an invoice (:class:`verifier.ports.InvoiceRecords`):
+        its inclusion document once anchored, and the reimbursement stamps this store's index
+        read from the chain; ``(None, [])`` for an invoice this store does not hold."""
+        try:
+            detail = self.store.invoice(fingerprint)
+        except NotFound:
+            return None, []
+        doc = self.inclusion_document(detail, batch_of=batch_of)
+        return doc, [Stamp(s.payer_id, "0x" + s.claim_id.hex(), s.amount_fen, s.status, s.block_number, s.tx_hash)
+                     for s in detail.stamps]
+
+    def batch_tree(self, root: MerkleRoot) -> Batch:
+        """The leaves of a closed batch (no access check: a batch's proofs are public once anchored)."""
+        return self.store.batch(root)[0]
 
     def list_invoices(self, principal: Principal, *, state: str | None, after: str | None,
                       limit: int) -> list[StoredInvoice]:

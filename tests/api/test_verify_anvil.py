@@ -1,4 +1,4 @@
-"""POST /v1/verify against a real anvil node: the awaited raw eth_call path (verifier.async_rpc).
+"""POST /v1/verify against a real anvil node: the awaited raw eth_call path (ledger.adapters.invoice_record).
 
 The embedded EVM of the other API tests has no HTTP endpoint, so there verification
 takes the thread-pool path; here the node is a real JSON-RPC server, as in production.
@@ -45,8 +45,7 @@ def on_anvil(tmp_path: Path) -> Iterator[dict[str, Any]]:
             with TestClient(app, raise_server_exceptions=False) as client:
                 yield {"client": client, "session": session, "token": token, "docs": docs,
                        "worker": ChainWorker(service, session, max_age=timedelta(0))}
-                reader = app.state.verify_cache.invoice_reader(session.ledger)
-                client.portal.call(reader.close)             # its connections, on their own loop
+                client.portal.call(app.state.verification.chain.close)   # its connections, on their own loop
         finally:
             service.store.close()
 
@@ -69,8 +68,8 @@ def test_verdicts_read_the_contract_over_raw_json_rpc(on_anvil: dict[str, Any]) 
     assert (v["valid"], v["status"]) == (True, "anchored")
     assert (v["online"]["reservedFen"], v["online"]["paidFen"], v["online"]["voided"]) == (0, 0, False)
     assert verdict() == v                                    # the second time from the caches, same verdict
-    cache = client.app.state.verify_cache  # type: ignore[attr-defined]
-    assert cache.invoice_reader(on_anvil["session"].ledger) is not None   # the raw eth_call path is in use
+    verification = client.app.state.verification  # type: ignore[attr-defined]
+    assert verification.chain.live is not None               # the raw eth_call path is in use
     client.post(f"/v1/invoices/{inv['fingerprint']}/void", json={"reason": "refund"}, headers=auth)
     worker.drain()
     v = verdict()

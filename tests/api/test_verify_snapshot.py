@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from api_stack import Stack
 
-from api.routers.verify import _advance_snapshot
+from ledger.adapters.registry_export import advance_snapshot as _advance_snapshot
 from ledger.adapters.registry_export import export_snapshot
 
 
@@ -28,16 +28,16 @@ def test_the_snapshot_is_redated_until_the_registry_changes(stack: Stack) -> Non
 def test_a_snapshot_whose_block_is_gone_makes_the_cache_forget_the_chain(stack: Stack) -> None:
     from dataclasses import replace
 
-    ledger = stack.session.ledger
     stack.worker.drain()
-    cache = stack.client.app.state.verify_cache  # type: ignore[attr-defined]
+    verification = stack.client.app.state.verification  # type: ignore[attr-defined]
+    cache, registry = verification.cache, verification.registry
     inv = stack.post_invoice("a", stack.docs["a"][1]).json()["items"][0]["invoice"]
     stack.worker.drain()
     assert stack.client.post("/v1/verify", json={"payload": inv["qr"]}).json()["status"] == "anchored"
     assert cache._inclusions and cache._roots
     # as if the node had lost the block the snapshot was taken at
-    cache._snapshot = replace(cache.snapshot(ledger), block_hash="0x" + "00" * 32)
-    cache._taken = 0.0
-    cache.snapshot(ledger)
+    registry._snapshot = replace(registry.snapshot(), block_hash="0x" + "00" * 32)
+    registry._taken = 0.0
+    registry.snapshot()
     assert not cache._inclusions and not cache._roots
     assert stack.client.post("/v1/verify", json={"payload": inv["qr"]}).json()["status"] == "anchored"

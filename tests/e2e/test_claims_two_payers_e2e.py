@@ -28,7 +28,8 @@ import pytest
 from web3 import Web3
 
 from ledger.adapters import anvil
-from ledger.adapters.web3_chain import Keyring, Web3Ledger
+from ledger.adapters.keyring import Keyring
+from ledger.adapters.web3_chain import Web3Ledger
 from ledger.devtools import synth
 from ledger.errors import ToolchainError
 from ledger.evoucher import VoucherIssuer

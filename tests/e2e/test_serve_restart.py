@@ -37,7 +37,8 @@ from web3 import Web3
 
 from ledger.adapters import anvil
 from ledger.adapters.events import EventReader
-from ledger.adapters.web3_chain import Keyring, Web3Ledger
+from ledger.adapters.keyring import Keyring
+from ledger.adapters.web3_chain import Web3Ledger
 from ledger.devtools import synth
 from ledger.errors import LedgerError, ToolchainError
 from ledger.hashing import Fingerprint, MerkleRoot, parse_hash32

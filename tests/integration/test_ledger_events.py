@@ -7,11 +7,13 @@ import pytest
 
 from ledger.adapters.chains import open_embedded
 from ledger.adapters.events import EventReader
-from ledger.adapters.web3_chain import INVOICE_RECORD_SIZE, Reservation, decode_invoice_record
+from ledger.adapters.invoice_record import INVOICE_RECORD_SIZE, decode_invoice_record
+from ledger.batch import Batch, leaf_reaches_root
 from ledger.errors import ChainError
 from ledger.hashing import Fingerprint, keccak256
 from ledger.merkle import StandardMerkleTree
-from ledger.ports import InvoiceChainState
+from ledger.ports import InvoiceChainState, Reservation
+from verifier.chain_facts import RecordedChain
 
 HOSPITAL = "H33010200001"
 PAYER = "P330100-MEDINS"
@@ -78,3 +80,37 @@ def test_stamps_name_the_issuer_and_the_record_keeps_the_first_total() -> None:
     assert (events[3]["args"]["paidFen"], events[3]["args"]["reservedFen"]) == (6_000, 0)
     assert [(s.payer_id, s.amount_fen, s.status) for s in reader.stamps(FP)] == [
         (PAYER, 6_000, "reserved"), (PAYER, 6_000, "finalized")]
+
+
+def test_the_contracts_is_anchored_and_the_one_leaf_check_agree() -> None:
+    """ledger.batch.leaf_reaches_root (what verifiers answer from recorded or prefetched facts)
+    against the contract's own isAnchored, on a good proof and on every tampered case."""
+    session = open_embedded()
+    ledger = session.ledger
+    hospital = session.ensure_hospital(HOSPITAL)
+    batch = Batch(HOSPITAL, tuple((Fingerprint(keccak256(b"leaf %d" % i)), 100 + i) for i in range(5)))
+    ledger.anchor_batch(hospital=hospital, root=batch.root, leaf_count=batch.leaf_count)
+    unanchored = Batch(HOSPITAL, batch.leaves[:4])
+    (fp, total), (other, _) = batch.leaves[0], batch.leaves[1]
+    path = list(batch.proof(fp).proof)
+    cases = [
+        (fp, total, batch.root, path),                                          # the one that holds
+        (fp, total + 1, batch.root, path),
+        (Fingerprint(bytes([fp[0] ^ 1]) + fp[1:]), total, batch.root, path),
+        (fp, total, batch.root, list(batch.proof(other).proof)),
+        (fp, total, batch.root, path[:-1]),
+        (fp, total, batch.root, [*path, b"\0" * 32]),
+        (fp, total, unanchored.root, list(unanchored.proof(fp).proof)),      # a valid path to a root not on chain
+    ]
+    anchored = ledger.batch(batch.root)
+    assert anchored is not None
+    facts = RecordedChain(chain_id=ledger.chain_id, contract=ledger.contract_address, block_number=0,
+                          batches=[anchored], invoices={}, stamps={})
+    answers = []
+    for f, t, root, proof in cases:
+        on_chain = ledger.is_anchored(fingerprint=f, total_fen=t, root=root, proof=proof)
+        recorded = facts.is_anchored(fingerprint=f, total_fen=t, root=root, proof=proof)
+        local = leaf_reaches_root(fingerprint=f, total_fen=t, root=root, proof=proof) and root == batch.root
+        assert on_chain == recorded == local
+        answers.append(on_chain)
+    assert answers == [True] + [False] * (len(cases) - 1)

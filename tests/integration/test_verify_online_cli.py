@@ -60,7 +60,7 @@ def test_online_verdicts_from_the_command_line(tmp_path: Path) -> None:
 def test_invoice_state_raw_call_matches_the_contract_call(tmp_path: Path) -> None:
     """invoice_state's raw eth_call (HTTP nodes) decodes exactly what web3's contract call does,
     and a revert still names the contract's custom error."""
-    from ledger.adapters.web3_chain import id_to_bytes32
+    from ledger.adapters.contract_codec import id_to_bytes32
     from ledger.errors import ContractReverted
 
     with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:

@@ -15,7 +15,10 @@ from ledger.batch import (
     MAX_LEAVES,
     Batch,
     Batcher,
+    batch_leaf,
     batches_of,
+    leaf_reaches_root,
+    root_from_proof,
 )
 from ledger.errors import LedgerError, NotFound
 from ledger.hashing import Fingerprint, keccak256
@@ -68,6 +71,40 @@ def test_proof_for_each_fingerprint_verifies(n: int) -> None:
         proof.verify()
         verify_inclusion(root=batch.root, leaf=ref.leaves[i], proof=proof.proof)
         assert fold(ref.leaves[i], list(proof.proof)) == batch.root
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 16])
+def test_the_one_leaf_check_walks_every_leaf_to_the_root(n: int) -> None:
+    """batch_leaf / root_from_proof / leaf_reaches_root against the reference tree (every leaf)."""
+    batch = Batch(H1, leaves(n))
+    ref = ReferenceTree(["bytes32", "uint256"], batch.leaves)
+    for i, (f, total) in enumerate(batch.leaves):
+        path = ref.proof(i)
+        assert batch_leaf(f, total) == ref.leaves[i]
+        assert root_from_proof(fingerprint=f, total_fen=total, proof=path) == fold(ref.leaves[i], path) == batch.root
+        assert leaf_reaches_root(fingerprint=f, total_fen=total, root=batch.root, proof=path)
+
+
+def test_the_one_leaf_check_refuses_every_tampered_case() -> None:
+    """Negative vectors: wrong total, one flipped bit, another leaf's path, a truncated path,
+    trailing garbage, another root, a total no uint256 holds."""
+    batch = Batch(H1, leaves(5))
+    (f, total), (other_fp, _) = batch.leaves[0], batch.leaves[1]
+    path = list(batch.proof(f).proof)
+    flipped = bytes([f[0] ^ 1]) + f[1:]
+    cases = {
+        "wrong-total": (f, total + 1, batch.root, path),
+        "flipped-fingerprint-bit": (flipped, total, batch.root, path),
+        "flipped-proof-bit": (f, total, batch.root, [bytes([path[0][0] ^ 0x80]) + path[0][1:], *path[1:]]),
+        "another-leafs-path": (f, total, batch.root, list(batch.proof(other_fp).proof)),
+        "truncated-proof": (f, total, batch.root, path[:-1]),
+        "trailing-garbage": (f, total, batch.root, [*path, b"\0" * 32]),
+        "another-root": (f, total, Batch(H1, leaves(5, start=10)).root, path),
+        "total-out-of-range": (f, 2**256, batch.root, path),
+    }
+    assert leaf_reaches_root(fingerprint=f, total_fen=total, root=batch.root, proof=path)
+    for name, (fingerprint, amount, root, proof) in cases.items():
+        assert not leaf_reaches_root(fingerprint=fingerprint, total_fen=amount, root=root, proof=proof), name
 
 
 def test_total_is_part_of_the_leaf() -> None:

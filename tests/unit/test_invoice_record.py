@@ -1,4 +1,5 @@
-"""verifier.async_rpc: the raw invoiceRecord eth_call, against a tiny in-process HTTP server.
+"""ledger.adapters.invoice_record and .jsonrpc: the raw invoiceRecord eth_call, against a tiny
+in-process HTTP server, awaited and blocking.
 
 Content-Length and chunked answers, keep-alive reuse, a node that closes idle
 connections, JSON-RPC errors, garbage and a dead port. The real node is exercised in
@@ -14,9 +15,20 @@ from typing import Any
 
 import pytest
 
-from ledger.errors import ChainError, ChainUnavailable
+from contracts import load_artifact
+from ledger.adapters.invoice_record import (
+    CONTRACT_LAYOUT,
+    DEFAULT_LAYOUT,
+    INVOICE_RECORD,
+    AsyncInvoiceReader,
+    InvoiceRecordCall,
+    decode_invoice_record,
+    record_layout,
+)
+from ledger.adapters.jsonrpc import JsonRpcHttp
+from ledger.errors import ChainError, ChainUnavailable, ContractReverted
 from ledger.hashing import Fingerprint
-from verifier.async_rpc import DEFAULT_LAYOUT, INVOICE_RECORD, AsyncInvoiceReader, record_layout
+from ledger.onchain import InvoiceChainState
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 FP = Fingerprint(bytes(range(32)))
@@ -119,7 +131,7 @@ def test_a_pooled_connection_the_node_dropped_is_retried_once() -> None:
         reader = AsyncInvoiceReader(url, contract=CONTRACT)
         await reader.invoice_state("H1", FP)
         # the node drops the idle keep-alive connection without saying so (a restart, an idle timeout)
-        for _, writer in reader._idle:
+        for _, writer in reader._rpc._idle:
             writer.transport.abort()
         await asyncio.sleep(0.01)
         state = await reader.invoice_state("H1", FP)
@@ -157,3 +169,67 @@ def test_a_dead_node_is_chain_unavailable_and_only_plain_http_is_accepted() -> N
         with pytest.raises(ValueError):
             AsyncInvoiceReader(url, contract=CONTRACT)
     assert DEFAULT_LAYOUT == (0, 1, 2, 3)
+
+
+def test_the_contracts_record_layout_is_the_one_decoded_by_default() -> None:
+    assert record_layout(load_artifact().abi) == CONTRACT_LAYOUT
+    assert decode_invoice_record(bytes.fromhex(words(5, 6, 11, 1)[2:])) == InvoiceChainState(5, 6, True, 11)
+    with pytest.raises(ValueError):   # a member the decoder would misread as the total
+        record_layout([{"type": "function", "name": "invoiceRecord", "outputs": [
+            {"name": n} for n in ("reservedFen", "paidFen", "voided", "claimCount")]}])
+
+
+def test_the_awaited_read_keeps_the_pinned_total() -> None:
+    """The contract's four-word record read awaited has its totalFen (the reader used to drop it)."""
+    async def main() -> None:
+        async def handler(doc: dict[str, Any], _: int) -> bytes:
+            return answer(words(5, 6, 999, 0))
+
+        server, url, _, _ = await serve(handler)
+        reader = AsyncInvoiceReader(url, contract=CONTRACT, layout=CONTRACT_LAYOUT)
+        assert await reader.invoice_state("H1", FP) == InvoiceChainState(5, 6, False, 999)
+        reader.close()
+        server.close()
+
+    run(main())
+
+
+def test_a_revert_the_abi_names_is_contract_reverted() -> None:
+    call = InvoiceRecordCall(CONTRACT, errors=lambda data: ("UnknownMember", (data[4:].hex(),)))
+    with pytest.raises(ContractReverted) as caught:
+        call.state({"error": {"code": 3, "message": "execution reverted", "data": "0x12345678" + "00" * 32}})
+    assert caught.value.error == "UnknownMember"
+    with pytest.raises(ChainError):
+        call.state({"result": words(1, 2, 3, 2, 0)[:-64]})   # voided = 2: not a bool
+
+
+def test_the_blocking_side_keeps_one_connection_per_thread_and_reconnects_once() -> None:
+    """JsonRpcHttp.post (Web3Ledger's raw reads): keep-alive reuse, a dropped connection
+    re-opened once, and a node's HTTP error or garbage as ChainUnavailable."""
+    async def main() -> None:
+        replies = [answer(words(1, 2, 3, 0)), answer(words(1, 2, 3, 0), close=True), answer(words(4, 5, 6, 1)),
+                   b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+                   b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"]
+
+        async def handler(doc: dict[str, Any], _: int) -> bytes:
+            return replies.pop(0)
+
+        server, url, seen, connections = await serve(handler)
+        rpc = JsonRpcHttp(url)
+        call = InvoiceRecordCall(CONTRACT)
+
+        def read() -> InvoiceChainState:
+            return call.state(rpc.post(call.request("H1", FP)))
+
+        assert await asyncio.to_thread(lambda: [read(), read()]) == [InvoiceChainState(1, 2, False, 3)] * 2
+        assert len(connections) == 1                 # the second read reused the first connection
+        assert await asyncio.to_thread(read) == InvoiceChainState(4, 5, True, 6)
+        assert len(connections) == 2                 # the node had closed it: one fresh connection
+        for _ in range(2):
+            with pytest.raises(ChainUnavailable):
+                await asyncio.to_thread(read)
+        assert seen[0]["params"][0]["data"] == "0x" + (INVOICE_RECORD + b"H1".ljust(32, b"\0") + bytes(FP)).hex()
+        rpc.close()
+        server.close()
+
+    run(main())
