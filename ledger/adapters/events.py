@@ -19,6 +19,7 @@ from eth_utils.address import to_checksum_address
 
 from ledger.adapters.contract_codec import bytes32_to_id, id_to_bytes32
 from ledger.adapters.web3_chain import Web3Ledger
+from ledger.claims.stamps import STAMP_EVENTS
 from ledger.errors import ChainUnavailable
 from ledger.hashing import Fingerprint
 from ledger.onchain import ChainVoid, Stamp
@@ -72,22 +73,19 @@ class EventReader:
 
     def stamps(self, fingerprint: bytes) -> list[Stamp]:
         """Every reimbursement stamp on ``fingerprint`` (the events index it: one filtered query)."""
-        names = ("ReimbursementReserved", "ReimbursementReleased", "ReimbursementFinalized")
-        topics = [t for t, abi in self._abis.items() if abi.get("name") in names]
+        topics = [t for t, abi in self._abis.items() if abi.get("name") in STAMP_EVENTS]
         try:
             logs = self.w3.eth.get_logs({"address": self.ledger.contract.address, "fromBlock": 0,
                                          "toBlock": "latest", "topics": [topics, "0x" + bytes(fingerprint).hex()]})
         except Exception as exc:
             raise ChainUnavailable(f"cannot read the stamps of 0x{bytes(fingerprint).hex()}: {exc}") from exc
-        status = {"ReimbursementReserved": "reserved", "ReimbursementReleased": "released",
-                  "ReimbursementFinalized": "finalized"}
         found = []
         for log in logs:
             e = self._decode(log)
             if e is not None:
                 a = e["args"]
-                found.append(Stamp(a["payerId"], a["claimId"], int(a["amountFen"]), status[e["name"]], e["block"],
-                                   e["tx"]))
+                found.append(Stamp(a["payerId"], a["claimId"], int(a["amountFen"]), STAMP_EVENTS[e["name"]].value,
+                                   e["block"], e["tx"]))
         return found
 
     def void_of(self, issuer: str, fingerprint: Fingerprint) -> ChainVoid | None:

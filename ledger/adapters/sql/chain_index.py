@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from ledger.adapters.sql.base import CB, ST, B, E, H, M, StoreBase, V, utcnow
+from ledger.claims.stamps import STAMP_EVENTS
 
 #: meta keys: the indexer's cursor (block and its hash), and how many times the chain index
 #: was rebuilt. The generation outlives rebuilds (it is not an ``indexer.`` key): whoever
@@ -62,8 +63,7 @@ class ChainIndex(StoreBase):
             conn.execute(update(V).where(V.c.fingerprint == e["fingerprint"], V.c.issuer == a["institutionId"])
                          .values(paid_fen=int(a["paidFen"]), reserved_fen=int(a["reservedFen"])))
         elif name.startswith("Reimbursement"):
-            status = {"ReimbursementReserved": "reserved", "ReimbursementReleased": "released",
-                      "ReimbursementFinalized": "finalized"}[name]
+            status = STAMP_EVENTS[name].value
             claim = bytes.fromhex(a["claimId"][2:])
             values = {"fingerprint": e["fingerprint"], "issuer": a["institutionId"],
                       "amount_fen": int(a["amountFen"]), "status": status, "block_number": e["block"],
