@@ -21,8 +21,8 @@ from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
-from ledger.app.settings import Settings
 from ledger.composition import ledger_service
+from ledger.composition.settings import Settings
 from verifier.service import VerificationService
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger.app.access import Principal
 from ledger.app.service import LedgerService
-from ledger.app.settings import Settings
+from ledger.composition.settings import Settings
 from ledger.errors import Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False,

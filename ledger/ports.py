@@ -60,6 +60,7 @@ __all__ = [
     "AnchoredBatch",
     "BatchAnchoring",
     "BatchAuthorisation",
+    "BatchFeed",
     "ChainClaim",
     "ChainConnection",
     "ChainEvents",
@@ -235,6 +236,16 @@ class KeySealer(Protocol):
 
     def open(self, sealed: str, *, owner: str, address: str) -> bytes:
         """The secret of ``sealed``; raises if the passphrase or the binding does not match."""
+        ...
+
+
+class BatchFeed(Protocol):
+    """Anchored batches with their sealed invoices, as another service serves them
+    (``GET /v1/feed/batches``): what a payer's mirror pulls and then verifies itself."""
+
+    def page(self, *, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` batches after the cursor ``after`` (``<block>:<root>``); raises a
+        :class:`~ledger.errors.LedgerError` when the feed does not answer."""
         ...
 
 

@@ -113,8 +113,8 @@ def register(ds: Any, per_hospital: dict[str, list[bytes]]) -> dict[str, str]:
     """Hospitals registered directly in the store (the service registers them on chain)."""
     from ledger.adapters.sql.engine import upgrade
     from ledger.adapters.sql.store import SqlStore
-    from ledger.app.settings import Settings
     from ledger.composition import ledger_service
+    from ledger.composition.settings import Settings
 
     settings = Settings()
     upgrade(settings.db_url)
@@ -229,7 +229,7 @@ def run_upload(base: str, tokens: dict[str, str], per_hospital: dict[str, list[b
                     done_items[0] += 1
 
     from ledger.adapters.sql.store import SqlStore
-    from ledger.app.settings import Settings
+    from ledger.composition.settings import Settings
 
     store = SqlStore.open(Settings().db_url)
     seen_anchored: dict[bytes, float] = {}
@@ -321,8 +321,8 @@ def baseline(args: Any, home: Path, per_hospital: dict[str, list[bytes]], n_invo
 
     from ledger.adapters.sql.engine import open_engine, upgrade
     from ledger.adapters.sql.store import SqlStore, _invoice_row
-    from ledger.app.settings import Settings
     from ledger.composition import ledger_service
+    from ledger.composition.settings import Settings
     from ledger.qr import QrDomain, sign_seal
     from ledger.uploads import prepare_invoice
 

@@ -25,14 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from ledger.batch import Batch
-from ledger.errors import ChainError, InvalidInput, LedgerError, MirrorRejected
+from ledger.errors import InvalidInput, LedgerError, MirrorRejected
 from ledger.fingerprint import seal
 from ledger.hashing import Fingerprint, Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
-from ledger.ports import ChainReader
+from ledger.ports import BatchFeed, ChainReader
 from ledger.records import HospitalRecord
 from ledger.uploads import PreparedInvoice, content_digest
 
@@ -50,15 +48,11 @@ class PullReport:
 class InvoiceMirror:
     """Pulls verified anchored batches from a source service into this store."""
 
-    def __init__(self, store: Any, ledger: ChainReader, *, source: str, token: str, page: int = 4,
-                 client: httpx.Client | None = None) -> None:
+    def __init__(self, store: Any, ledger: ChainReader, feed: BatchFeed, *, source: str, page: int = 4) -> None:
         self.store = store
         self.ledger = ledger
+        self.feed = feed
         self.source = source.rstrip("/")
-        self._client = client or httpx.Client(base_url=self.source, timeout=60,
-                                              headers={"Authorization": f"Bearer {token}"})
-        if client is not None:
-            self._client.headers["Authorization"] = f"Bearer {token}"
         self.page = page
         self._stop = threading.Event()
 
@@ -68,7 +62,7 @@ class InvoiceMirror:
                 report = self.pull()
                 if report.batches:
                     continue   # more may be waiting
-            except (LedgerError, httpx.HTTPError) as exc:
+            except LedgerError as exc:
                 log.warning("mirror from %s: %s", self.source, exc)
             self._stop.wait(interval)
 
@@ -78,15 +72,7 @@ class InvoiceMirror:
     def pull(self) -> PullReport:
         """One page of the feed: verify and store each batch, then move the cursor."""
         report = PullReport()
-        params: dict[str, Any] = {"limit": self.page}
-        cursor = self.store.get_meta(_CURSOR)
-        if cursor:
-            params["after"] = cursor
-        r = self._client.get("/v1/feed/batches", params=params)
-        if r.status_code != 200:
-            raise ChainError(f"the invoice feed answered {r.status_code}: {r.text[:300]}")
-        doc = r.json()
-        for b in doc["batches"]:
+        for b in self.feed.page(after=self.store.get_meta(_CURSOR), limit=self.page):
             try:
                 hospital, batch, items, anchored = self.verify(b)
                 report.invoices += self.store.save_mirrored(hospital, batch, items, anchored=anchored,

@@ -16,7 +16,7 @@ API_WORKER_APP = "api.app:app_from_env"
 
 def settings(home: Path | None, db: str | None, **extra: Any) -> Any:
     """The settings of the environment, with the options given on the command line (None: not given)."""
-    from ledger.app.settings import Settings
+    from ledger.composition.settings import Settings
 
     values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
     if home is not None:

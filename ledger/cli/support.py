@@ -65,7 +65,7 @@ def redacted(url: str) -> str:
 
 def home_dir(home: Path | None) -> Path:
     """The data directory: ``--home``, ``$EBILL_HOME`` or ``~/.ebill``."""
-    from ledger.app.settings import default_home
+    from ledger.composition.settings import default_home
 
     return (home or default_home()).expanduser()
 
@@ -73,7 +73,7 @@ def home_dir(home: Path | None) -> Path:
 def keystore_passphrase(home: Path | None) -> str:
     """The keystore passphrase of the data directory (``EBILL_KEYSTORE_PASSPHRASE``, or in
     development the one generated into ``$EBILL_HOME/secrets``)."""
-    from ledger.app.settings import Settings
+    from ledger.composition.settings import Settings
 
     return Settings(home=home_dir(home)).passphrase()
 

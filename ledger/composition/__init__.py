@@ -10,7 +10,7 @@ from __future__ import annotations
 from ledger.adapters.keystore import StoreKeyVault
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.service import LedgerService, PersonRelations
-from ledger.app.settings import Settings
+from ledger.composition.settings import Settings
 
 
 def ledger_service(store: SqlStore, *, pepper: bytes, passphrase: str,

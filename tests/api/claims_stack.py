@@ -26,8 +26,8 @@ from ledger.app.access import SYSTEM
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.claim_worker import ClaimStamper
 from ledger.app.claims import ClaimsPolicy, ClaimsService
-from ledger.app.settings import Settings
 from ledger.composition import ledger_service
+from ledger.composition.settings import Settings
 from ledger.evoucher import VoucherIssuer, VoucherVerifier
 from ledger.records import Role
 from ledger.rules import RuleBook

@@ -18,6 +18,7 @@ import pytest
 from claims_stack import PAYER, ClaimsStack, category_of, make_claims_stack
 
 from ledger.adapters.chains import open_embedded
+from ledger.adapters.feed_client import HttpBatchFeed
 from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.app.mirror import InvoiceMirror
 from ledger.records import Role
@@ -155,7 +156,8 @@ def two(tmp_path: Path) -> Iterator[tuple[ClaimsStack, ClaimsStack, InvoiceMirro
     b = make_claims_stack(f"sqlite:///{tmp_path}/b.sqlite", tmp_path / "b", session=session, payer="sx-huiminbao",
                           schemes={"*": "supplement"}, run_stamper=False, instant_max_fen=10**9)
     token = a.service.create_credential(role=Role.PAYER, subject="sx-huiminbao", label="B's mirror")
-    mirror = InvoiceMirror(b.service.store, session.ledger, source="http://testserver", token=token, client=a.client)
+    mirror = InvoiceMirror(b.service.store, session.ledger,
+                           HttpBatchFeed("http://testserver", token=token, client=a.client), source="http://testserver")
     yield a, b, mirror
     a.stop()
     b.stop()

@@ -21,6 +21,7 @@ import pytest
 from claims_stack import ClaimsStack, make_claims_stack
 
 from ledger.adapters.chains import open_embedded
+from ledger.adapters.feed_client import HttpBatchFeed
 from ledger.app.mirror import InvoiceMirror
 from ledger.errors import MirrorRejected
 from ledger.records import Role
@@ -36,8 +37,9 @@ def two(tmp_path: Path) -> Iterator[tuple[ClaimsStack, ClaimsStack, InvoiceMirro
     b = make_claims_stack(f"sqlite:///{tmp_path}/b.sqlite", tmp_path / "b", session=session, payer=PAYER_B,
                           schemes={"*": "supplement"}, instant_max_fen=10**9)
     feed_token = a.service.create_credential(role=Role.PAYER, subject=PAYER_B, label="B's mirror")
-    mirror = InvoiceMirror(b.service.store, session.ledger, source="http://testserver", token=feed_token,
-                           client=a.client)
+    mirror = InvoiceMirror(b.service.store, session.ledger,
+                           HttpBatchFeed("http://testserver", token=feed_token, client=a.client),
+                           source="http://testserver")
     yield a, b, mirror
     a.stop()
     b.stop()

@@ -329,7 +329,7 @@ def test_audit_trail_records_uploads_and_voids_for_auditors_only(stack: Stack) -
 
 
 def test_production_refuses_generated_secrets(tmp_path: Any) -> None:
-    from ledger.app.settings import Settings
+    from ledger.composition.settings import Settings
     from ledger.errors import InvalidInput
 
     prod = Settings(home=tmp_path, environment="production")

@@ -22,8 +22,8 @@ from ledger.adapters.chains import open_node
 from ledger.adapters.sql.engine import upgrade
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.chain_worker import ChainWorker
-from ledger.app.settings import Settings
 from ledger.composition import ledger_service
+from ledger.composition.settings import Settings
 from ledger.devtools import synth
 from ledger.hashing import parse_hash32
 

@@ -14,8 +14,8 @@ from ledger.adapters.sql.engine import upgrade
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.service import LedgerService
-from ledger.app.settings import Settings
 from ledger.composition import ledger_service
+from ledger.composition.settings import Settings
 
 
 @dataclass

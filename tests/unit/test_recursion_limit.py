@@ -51,10 +51,12 @@ def test_limit_is_restored_and_deep_json_raises(process: str, tmp_path: Path) ->
         # ebill serve's main process and the CLI: the chain session imports the adapter
         "chain adapter": "import ledger.adapters.web3_chain",
         "embedded chain": "from ledger.adapters.chains import open_embedded\nopen_embedded()",
-        "app factory": ("from ledger.adapters.sql.engine import upgrade\nfrom ledger.app.settings import Settings\n"
+        "app factory": ("from ledger.adapters.sql.engine import upgrade\n"
+                        "from ledger.composition.settings import Settings\n"
                         "from api.app import create_app\ns = Settings()\nupgrade(s.db_url)\ncreate_app(s)"),
         # uvicorn's worker processes build the app with api.app:app_from_env
-        "api worker": ("from ledger.adapters.sql.engine import upgrade\nfrom ledger.app.settings import Settings\n"
+        "api worker": ("from ledger.adapters.sql.engine import upgrade\n"
+                       "from ledger.composition.settings import Settings\n"
                        "upgrade(Settings().db_url)\nfrom api.app import app_from_env\napp_from_env()"),
         # `ebill hospital register` exports nothing, but key export imports eth-account on its own
         "cli": "from ledger.adapters.keystore import export_keystore\nexport_keystore(b'\\x01' * 32, 'pw')",

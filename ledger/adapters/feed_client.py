@@ -1,0 +1,37 @@
+"""The invoice feed of another ebill-ledger service, over HTTP (``GET /v1/feed/batches``).
+
+The adapter behind :class:`~ledger.ports.BatchFeed` for a payer's mirror
+(:class:`~ledger.app.mirror.InvoiceMirror`): it fetches pages with the payer's
+credential and translates transport failures into the error tree. It checks nothing
+of what it fetched: the mirror trusts none of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ledger.errors import LedgerError
+
+
+class HttpBatchFeed:
+    """Pages of anchored batches from ``source`` (an ebill-ledger service's base URL)."""
+
+    def __init__(self, source: str, *, token: str, client: httpx.Client | None = None) -> None:
+        self.source = source.rstrip("/")
+        self._client = client or httpx.Client(base_url=self.source, timeout=60)
+        self._client.headers["Authorization"] = f"Bearer {token}"
+
+    def page(self, *, after: str | None, limit: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if after:
+            params["after"] = after
+        try:
+            r = self._client.get("/v1/feed/batches", params=params)
+        except httpx.HTTPError as exc:
+            raise LedgerError(f"the invoice feed at {self.source} did not answer: {exc}") from exc
+        if r.status_code != 200:
+            raise LedgerError(f"the invoice feed at {self.source} answered {r.status_code}: {r.text[:300]}")
+        batches: list[dict[str, Any]] = r.json()["batches"]
+        return batches
