@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from api import edge, openapi, problems
 from api.routers import batches, claims, feed, invoices, members, verify, web
@@ -21,9 +22,8 @@ from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.adapters.sql.store import SqlStore
 from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
-from ledger.composition import ledger_service
+from ledger.composition import ledger_service, open_claims, open_verification, read_only_chain
 from ledger.composition.settings import Settings
-from verifier.service import VerificationService
 
 if TYPE_CHECKING:
     from ledger.app.claims import ClaimsService
@@ -58,8 +58,9 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     )
     app.state.service = svc
     app.state.settings = settings
-    app.state.chain = chain if chain is not None else _read_only_chain(settings, svc)
-    app.state.verification = open_verification(app.state.chain, svc)
+    app.state.chain = chain if chain is not None else read_only_chain(settings, svc)
+    # the store and uncached chain reads share the framework's thread pool with every other route
+    app.state.verification = open_verification(app.state.chain, svc, offload=run_in_threadpool)
     app.state.event_counts = counts
     app.state.claims = claims_service if claims_service is not None else open_claims(settings, svc, app.state.chain)
     problems.install(app)
@@ -80,57 +81,6 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
                  payer_id=claims_side.payer_id if claims_side is not None else None,
                  upload_limit=settings.max_body_bytes)
     return app
-
-
-def open_verification(chain: Any, service: LedgerService) -> VerificationService | None:
-    """The verification service of ``POST /v1/verify`` over ``chain`` (a
-    :class:`~ledger.adapters.web3_chain.Web3Ledger`) and this store's proofs; None without a chain."""
-    if chain is None:
-        return None
-    from fastapi.concurrency import run_in_threadpool
-
-    from ledger.adapters.verify_chain import Web3VerifyingChain
-
-    # the store and uncached chain reads share the framework's thread pool with every other route
-    return VerificationService(chain=Web3VerifyingChain(chain), records=service, offload=run_in_threadpool)
-
-
-def open_claims(settings: Settings, service: LedgerService, chain: Any) -> ClaimsService | None:
-    """The claims service of the payer this instance acts for (None without ``payer_id``), over
-    the claims tables of the service's SQL store."""
-    if not settings.payer_id:
-        return None
-    from ledger.adapters.sql.claims import ClaimStore
-    from ledger.app.claims import ClaimsPolicy, ClaimsService
-    from ledger.evoucher import VoucherVerifier
-
-    if not isinstance(service.store, SqlStore):
-        raise TypeError(f"the claims tables live in a SQL store, not in {type(service.store).__name__}")
-    pem = settings.voucher_public_pem()
-    policy = ClaimsPolicy(payer_id=settings.payer_id, rulebook=settings.rulebook(),  # type: ignore[arg-type]
-                          schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
-                          two_reviewers_from_fen=settings.two_reviewers_from_fen)
-    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
-                         chain_state=chain.invoice_state if chain is not None else None,
-                         voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
-
-
-def _read_only_chain(settings: Settings, service: LedgerService) -> Any:
-    """A key-less view of the ledger contract this store serves, or None if there is none."""
-    contract = service.store.get_meta("chain.contract")
-    if not settings.rpc_url or not contract:
-        return None
-    from web3 import Web3
-
-    from ledger.adapters.keyring import Keyring
-    from ledger.adapters.web3_chain import Web3Ledger
-    from ledger.errors import ChainUnavailable
-
-    try:
-        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
-        return Web3Ledger(w3, address=contract, keyring=Keyring(), relayer="0x" + "00" * 20)
-    except ChainUnavailable:
-        return None
 
 
 def app_from_env() -> FastAPI:

@@ -60,7 +60,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
 from ledger.batch import Batch
@@ -215,7 +214,7 @@ class ClaimStamper:
         every :data:`_RECONCILE_EVERY` seconds (or when forced), those stamped above the
         last block the index had confirmed.
         """
-        generation = self.claims.service.store.get_meta(INDEX_GENERATION) or "0"
+        generation = str(self.claims.service.store.index_generation())
         rebuilt = generation != self._generation
         if not (rebuilt or force) and now - self._reconciled_at < _RECONCILE_EVERY:
             return

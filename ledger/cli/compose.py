@@ -1,9 +1,6 @@
-"""What the commands build from their options: settings, the ledger service, the claims service, the API.
-
-The one place where the command line reaches into :mod:`api.app` (``open_claims``,
-``create_app`` and the API workers' app factory); when one composition root builds
-these for the CLI and the API alike, this module is what to repoint.
-"""
+"""What the commands build from their options: settings, and through the composition root
+(:mod:`ledger.composition`) the ledger service, the claims service and its stamper; and the
+HTTP API that ``ebill serve`` runs (:mod:`api.app`)."""
 
 from __future__ import annotations
 
@@ -35,7 +32,7 @@ def service(settings: Any, *, migrate: bool = True) -> Any:
 
 def claims(settings: Any, service: Any, chain: Any) -> Any:
     """The claims service of the payer the settings name (None without one); ``chain`` None: no chain reads."""
-    from api.app import open_claims
+    from ledger.composition import open_claims
 
     return open_claims(settings, service, chain)
 

@@ -125,25 +125,12 @@ def _report_worker(message: str) -> None:
 
 
 def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, threading.Thread] | None:
-    """The payer's claims stamper and payouts, in a thread (None when no payer is configured).
+    """The payer's claims stamper and payouts, in a thread (None when no payer is configured)."""
+    from ledger.composition import open_stamper
 
-    The configured payer is registered in the store on first start (a new chain
-    account, sealed like hospitals' keys); the stamper registers it on chain.
-    """
-    if not settings.payer_id:
+    stamper = open_stamper(settings, service, session)
+    if stamper is None:
         return None
-    from ledger.adapters.bank import SimulatedBank
-    from ledger.app.access import SYSTEM
-    from ledger.app.claim_worker import ClaimStamper
-    from ledger.errors import NotFound
-
-    claims = compose.claims(settings, service, session.ledger)
-    try:
-        claims.store.payer(settings.payer_id)
-    except NotFound:
-        claims.register_payer(payer_id=settings.payer_id, name=settings.payer_name, by=SYSTEM)
-    bank = SimulatedBank(settings.bank_path or settings.home / "bank.sqlite")
-    stamper = ClaimStamper(claims, session, bank)
     thread = threading.Thread(target=stamper.run_forever, name="claims-stamper", daemon=True)
     thread.start()
     return stamper, thread

@@ -7,21 +7,31 @@ ports (``ledger/ports.py``) and never construct an adapter themselves.
 
 from __future__ import annotations
 
-from ledger.adapters.keystore import StoreKeyVault
-from ledger.adapters.sql.store import SqlStore
-from ledger.app.service import LedgerService, PersonRelations
-from ledger.composition.settings import Settings
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command should not load the chain)
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.claim_worker import ClaimStamper
+    from ledger.app.claims import ClaimsService
+    from ledger.app.service import LedgerService, PersonRelations
+    from ledger.composition.settings import Settings
+    from verifier.service import VerificationService
 
 
 def ledger_service(store: SqlStore, *, pepper: bytes, passphrase: str,
                    relations: PersonRelations | None = None) -> LedgerService:
     """The ledger's use cases over ``store``, with members' keys sealed under ``passphrase``."""
+    from ledger.adapters.keystore import StoreKeyVault
+    from ledger.app.service import LedgerService
+
     return LedgerService(store, pepper=pepper, keys=StoreKeyVault(store, passphrase), relations=relations)
 
 
 def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
     """The ledger's use cases over the settings' database (migrated to the newest schema first)."""
     from ledger.adapters.sql.engine import upgrade
+    from ledger.adapters.sql.store import SqlStore
 
     if migrate:
         upgrade(settings.db_url)
@@ -29,4 +39,79 @@ def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
                           passphrase=settings.passphrase())
 
 
-__all__ = ["ledger_service", "open_service"]
+def open_claims(settings: Settings, service: LedgerService, chain: Any) -> ClaimsService | None:
+    """The claims service of the payer this instance acts for (None without ``payer_id``), over
+    the claims tables of the service's SQL store; ``chain`` (None: no chain reads) tells what an
+    invoice has left on chain."""
+    if not settings.payer_id:
+        return None
+    from ledger.adapters.sql.claims import ClaimStore
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.claims import ClaimsPolicy, ClaimsService
+    from ledger.evoucher import VoucherVerifier
+
+    if not isinstance(service.store, SqlStore):
+        raise TypeError(f"the claims tables live in a SQL store, not in {type(service.store).__name__}")
+    pem = settings.voucher_public_pem()
+    policy = ClaimsPolicy(payer_id=settings.payer_id, rulebook=settings.rulebook(),  # type: ignore[arg-type]
+                          schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
+                          two_reviewers_from_fen=settings.two_reviewers_from_fen)
+    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
+                         chain_state=chain.invoice_state if chain is not None else None,
+                         voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
+
+
+def open_stamper(settings: Settings, service: LedgerService, session: Any) -> ClaimStamper | None:
+    """The payer's claims stamper and payouts (None when no payer is configured), on the chain
+    ``session`` and the simulated bank of development (``EBILL_BANK_PATH``).
+
+    The configured payer is registered in the store on first start (a new chain account,
+    sealed like hospitals' keys); the stamper registers it on chain.
+    """
+    from ledger.adapters.bank import SimulatedBank
+    from ledger.app.access import SYSTEM
+    from ledger.app.claim_worker import ClaimStamper
+    from ledger.errors import NotFound
+
+    claims = open_claims(settings, service, session.ledger)
+    if claims is None:
+        return None
+    try:
+        claims.store.payer(claims.payer_id)
+    except NotFound:
+        claims.register_payer(payer_id=claims.payer_id, name=settings.payer_name, by=SYSTEM)
+    return ClaimStamper(claims, session, SimulatedBank(settings.bank_path or settings.home / "bank.sqlite"))
+
+
+def read_only_chain(settings: Settings, service: LedgerService) -> Any:
+    """A key-less view of the ledger contract this store serves (None if there is none)."""
+    contract = service.store.get_meta("chain.contract")
+    if not settings.rpc_url or not contract:
+        return None
+    from web3 import Web3
+
+    from ledger.adapters.keyring import Keyring
+    from ledger.adapters.web3_chain import Web3Ledger
+    from ledger.errors import ChainUnavailable
+
+    try:
+        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
+        return Web3Ledger(w3, address=contract, keyring=Keyring(), relayer="0x" + "00" * 20)
+    except ChainUnavailable:
+        return None
+
+
+def open_verification(chain: Any, service: LedgerService, *,
+                      offload: Callable[..., Awaitable[Any]]) -> VerificationService | None:
+    """The verification service over ``chain`` (a :class:`~ledger.adapters.web3_chain.Web3Ledger`)
+    and this store's proofs, its blocking reads run by ``offload`` (the web framework's thread
+    pool); None without a chain."""
+    if chain is None:
+        return None
+    from ledger.adapters.verify_chain import Web3VerifyingChain
+    from verifier.service import VerificationService
+
+    return VerificationService(chain=Web3VerifyingChain(chain), records=service, offload=offload)
+
+
+__all__ = ["ledger_service", "open_claims", "open_service", "open_stamper", "open_verification", "read_only_chain"]

@@ -25,6 +25,10 @@ INDEXER_BLOCK, INDEXER_HASH, INDEX_GENERATION = "indexer.block", "indexer.hash",
 class ChainIndex(StoreBase):
     """Events saved with the indexer cursor, and projected, in one transaction."""
 
+    def index_generation(self) -> int:
+        """How many times the chain index was rebuilt (it moves when the node lost blocks)."""
+        return int(self.get_meta(INDEX_GENERATION) or 0)
+
     def save_events(self, events: Sequence[dict[str, Any]], *, cursor: tuple[int, str] | None = None) -> None:
         """Store decoded contract events, apply them to the derived tables and move the
         indexer cursor to ``(block, block hash)``, in one transaction."""
