@@ -19,10 +19,9 @@ from api.routers import batches, claims, feed, invoices, members, verify, web
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
 from ledger.adapters.recursion_limit import hold_recursion_limit
-from ledger.adapters.sql.store import SqlStore
 from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
-from ledger.composition import ledger_service, open_claims, open_verification, read_only_chain
+from ledger.composition import open_claims, open_service, open_verification, read_only_chain
 from ledger.composition.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,8 +39,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     hold_recursion_limit()  # the chain libraries raise it when imported: see ledger.adapters.recursion_limit
     settings = settings or Settings()
     if service is None:
-        store = SqlStore.open(settings.db_url)
-        service = ledger_service(store, pepper=settings.pepper_bytes(), passphrase=settings.passphrase())
+        service = open_service(settings, migrate=False)   # (ebill serve migrates before it starts workers)
     svc = service
     counts = EventCounts(svc.store)  # e.g. forged codes at POST /v1/verify: summed, written once a second
 
