@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,11 +17,11 @@ _bearer = HTTPBearer(auto_error=False,
 
 
 def get_service(request: Request) -> LedgerService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    return cast(LedgerService, request.app.state.service)
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return cast(Settings, request.app.state.settings)
 
 
 ServiceDep = Annotated[LedgerService, Depends(get_service)]

@@ -304,8 +304,7 @@ class LedgerService:
     def feed(self, principal: Principal, *, after: tuple[int, bytes] | None, limit: int) -> list[dict[str, Any]]:
         """Anchored batches after ``after`` with their sealed invoices (payers' mirrors, auditors)."""
         authorize(principal, "feed.read")
-        batches: list[dict[str, Any]] = self.store.feed_batches(after=after, limit=limit)  # type: ignore[attr-defined]
-        return batches
+        return self.store.feed_batches(after=after, limit=limit)
 
     def audit_trail(self, principal: Principal, *, subject: str | None, limit: int) -> list[dict[str, Any]]:
         """The newest audit entries (about ``subject`` if given), for auditors and the admin."""

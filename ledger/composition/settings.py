@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ledger.rules import RuleBook
 
 
 def default_home() -> Path:
@@ -76,7 +80,7 @@ class Settings(BaseSettings):
 
         return dev_issuer(self.home, self.voucher_issuer).public_pem()
 
-    def rulebook(self) -> object:
+    def rulebook(self) -> RuleBook:
         from ledger.rules import RuleBook
 
         shipped = list(RuleBook.shipped())
@@ -98,7 +102,7 @@ class Settings(BaseSettings):
     def passphrase(self) -> str:
         return self.keystore_passphrase or self._dev_secret("keystore-passphrase", lambda: secrets.token_urlsafe(32))
 
-    def _dev_secret(self, name: str, make: object) -> str:
+    def _dev_secret(self, name: str, make: Callable[[], str]) -> str:
         env = f"EBILL_{name.upper().replace('-', '_')}"
         if self.environment == "production":
             raise InvalidInput.single(env, "required", f"{env} must be set in production (no generated secrets)")
@@ -111,7 +115,7 @@ class Settings(BaseSettings):
             tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(make())  # type: ignore[operator]
+                f.write(make())
                 f.flush()
                 os.fsync(f.fileno())
             try:
