@@ -50,3 +50,10 @@ def test_the_core_and_the_claims_module_are_strictly_typed() -> None:
     done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", *paths], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_the_whole_house_is_strictly_typed() -> None:
+    """``mypy --strict`` (pyproject.toml) on every package: a regression fails here, not in a review."""
+    done = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "ledger", "verifier", "api",
+                           "contracts"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
