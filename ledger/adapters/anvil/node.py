@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 #: environment variable naming the anvil binary to use
 BINARY_ENV = "EBILL_ANVIL"
 _NPM_BINARY = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-_REPO = Path(__file__).resolve().parents[2]
+_REPO = Path(__file__).resolve().parents[3]
 _POLL_S = 0.05
 _STATE_FILE = "anvil-state.json"
 _PREV_STATE_FILE = "anvil-state.prev.json"
