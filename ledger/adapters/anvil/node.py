@@ -1,43 +1,19 @@
-"""A managed anvil dev node whose chain survives restarts.
+"""A node process this Python process starts and owns: :class:`AnvilNode`, and :func:`start_detached`.
 
-Files in ``AnvilConfig.data_dir``::
-
-    anvil-state.json        chain state: loaded at start, dumped every ``state_interval``
-                            seconds and on SIGTERM (anvil's ``--state``)
-    anvil-state.prev.json   copy of the state file taken at the last successful start
-    anvil-state.unreadable.json  a state file anvil refused, moved aside when the node
-                            recovered from the ``.prev`` copy (managed nodes only)
-    anvil.log               anvil's stdout and stderr, appended to on every start
-    anvil.pid               JSON: pid, port, url, started_at, args, ... of the running node
-
-Two facts about anvil 1.7.1 shape this module:
-
-- A SIGKILL (or a crash) loses whatever happened since the last interval dump.
-- anvil rewrites the state file in place (open with O_TRUNC, then write; no rename), so
-  a kill *during* a dump leaves a truncated file that anvil then refuses to load. Hence
-  the ``.prev`` copy: managed nodes (:func:`start_detached`) fall back to it on their own,
-  :class:`AnvilNode` by default refuses with the recovery hint in
-  :class:`~ledger.errors.ChainUnavailable`.
-
-Errors: :class:`~ledger.errors.ToolchainError` when the binary is missing,
-:class:`~ledger.errors.ChainUnavailable` when the node does not come up (port taken,
-state file unreadable, another node already serving this data directory, timeout),
-:class:`~ledger.errors.InvalidInput` for a configuration anvil would reject.
+Starting is where anvil's failures show, so this module also reads them: a taken port,
+a state file anvil refuses (and, for managed nodes, the way back to the copy taken at the
+last successful start), an exit before answering, a timeout, each as a
+:class:`~ledger.errors.ChainUnavailable` that says what to do.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -45,141 +21,12 @@ from typing import Any, Self
 
 import httpx
 
-from ledger.errors import ChainUnavailable, InvalidInput, StateFileUnreadable, ToolchainError
-
-__all__ = [
-    "BINARY_ENV",
-    "AnvilConfig",
-    "AnvilNode",
-    "anvil_binary",
-    "free_port",
-    "start_detached",
-    "status",
-    "stop_detached",
-]
+from ledger.adapters.anvil.config import UNREADABLE_STATE_FILE, AnvilConfig, anvil_binary
+from ledger.adapters.anvil.detached import remove_pid_file, status, write_pid_file
+from ledger.adapters.anvil.probes import POLL_S, chain_id, drain_mempool, port_in_use
+from ledger.errors import ChainUnavailable, StateFileUnreadable
 
 log = logging.getLogger(__name__)
-
-#: environment variable naming the anvil binary to use
-BINARY_ENV = "EBILL_ANVIL"
-_NPM_BINARY = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-_REPO = Path(__file__).resolve().parents[3]
-_POLL_S = 0.05
-_STATE_FILE = "anvil-state.json"
-_PREV_STATE_FILE = "anvil-state.prev.json"
-_LOG_FILE = "anvil.log"
-_PID_FILE = "anvil.pid"
-_UNREADABLE_STATE_FILE = "anvil-state.unreadable.json"
-
-
-def anvil_binary() -> Path:
-    """The anvil executable: ``$EBILL_ANVIL``, else the npm package's, else ``anvil`` on PATH."""
-    override = os.environ.get(BINARY_ENV)
-    if override:
-        path = Path(override)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise ToolchainError(
-                f"{BINARY_ENV}={override} is not an executable file; unset it to use "
-                f"{_REPO / _NPM_BINARY}, or point it at an anvil binary"
-            )
-        return path
-    bundled = _REPO / _NPM_BINARY
-    if bundled.is_file() and os.access(bundled, os.X_OK):
-        return bundled
-    on_path = shutil.which("anvil")
-    if on_path:
-        return Path(on_path)
-    raise ToolchainError(
-        f"anvil binary not found: {BINARY_ENV} is unset, {bundled} does not exist and no "
-        "`anvil` is on PATH; run `./dev setup` (or `npm ci`) to install "
-        "@foundry-rs/anvil-linux-amd64"
-    )
-
-
-@dataclass(frozen=True)
-class AnvilConfig:
-    """How to run one anvil node. ``data_dir`` is made absolute; ``block_time=None`` automines."""
-
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 8545
-    chain_id: int = 31337
-    block_time: float | None = None
-    gas_limit: int | None = None
-    #: seconds between state dumps; anvil accepts only whole seconds >= 1
-    state_interval: int = 1
-    accounts: int = 10
-    #: ETH per dev account
-    balance: int = 1_000_000
-    extra_args: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
-        checks = [
-            ("port", 1 <= self.port <= 65535, f"must be in 1..65535, got {self.port}"),
-            ("chain_id", self.chain_id >= 1, f"must be >= 1, got {self.chain_id}"),
-            (
-                "state_interval",
-                isinstance(self.state_interval, int) and self.state_interval >= 1,
-                f"must be a whole number of seconds >= 1 (anvil panics on 0 and rejects "
-                f"fractions), got {self.state_interval!r}",
-            ),
-            (
-                "block_time",
-                self.block_time is None or self.block_time > 0,
-                f"must be > 0 or None for automine, got {self.block_time}",
-            ),
-            (
-                "gas_limit",
-                self.gas_limit is None or self.gas_limit > 0,
-                f"must be > 0 or None, got {self.gas_limit}",
-            ),
-            ("accounts", self.accounts >= 1, f"must be >= 1, got {self.accounts}"),
-            ("balance", self.balance >= 0, f"must be >= 0, got {self.balance}"),
-        ]
-        for name, ok, message in checks:
-            if not ok:
-                raise InvalidInput.single(name, "anvil-config", message)
-
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / _STATE_FILE
-
-    @property
-    def prev_state_file(self) -> Path:
-        return self.data_dir / _PREV_STATE_FILE
-
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / _LOG_FILE
-
-    @property
-    def pid_file(self) -> Path:
-        return self.data_dir / _PID_FILE
-
-    @property
-    def url(self) -> str:
-        """HTTP JSON-RPC URL a client on this machine connects to."""
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
-
-    def command(self, binary: Path) -> list[str]:
-        """The full argv that starts this node."""
-        argv = [
-            str(binary),
-            "--state", str(self.state_file),
-            "--state-interval", str(self.state_interval),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", str(self.accounts),
-            "--balance", str(self.balance),
-        ]  # fmt: skip
-        if self.block_time is not None:
-            argv += ["--block-time", f"{self.block_time:g}"]
-        if self.gas_limit is not None:
-            argv += ["--gas-limit", str(self.gas_limit)]
-        return argv + list(self.extra_args)
 
 
 class AnvilNode:
@@ -229,7 +76,7 @@ class AnvilNode:
                 f"{other['url']}); two nodes must not share one state file, stop it first "
                 "(`ebill node stop`)"
             )
-        if _port_in_use(cfg.host, cfg.port):
+        if port_in_use(cfg.host, cfg.port):
             raise ChainUnavailable(_port_taken_message(cfg))
         argv = cfg.command(binary)
         try:
@@ -240,15 +87,15 @@ class AnvilNode:
             # tests/e2e/test_serve_restart.py under load): fall back to the last good copy.
             if not (recover and cfg.prev_state_file.exists()):
                 raise
-            os.replace(cfg.state_file, cfg.data_dir / _UNREADABLE_STATE_FILE)
+            os.replace(cfg.state_file, cfg.data_dir / UNREADABLE_STATE_FILE)
             shutil.copyfile(cfg.prev_state_file, cfg.state_file)
             log.warning(
                 "%s; moved it to %s and loaded %s, the state at the last successful start",
-                exc, _UNREADABLE_STATE_FILE, cfg.prev_state_file,
+                exc, UNREADABLE_STATE_FILE, cfg.prev_state_file,
             )
             self._launch(argv, timeout=timeout)
         assert self._proc is not None
-        _write_json_atomically(
+        write_pid_file(
             cfg.pid_file,
             {
                 "pid": self._proc.pid,
@@ -300,7 +147,7 @@ class AnvilNode:
         if proc is None:
             return
         if proc.poll() is None:
-            _drain_mempool(self.url, timeout=drain)
+            drain_mempool(self.url, timeout=drain)
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout)
@@ -313,7 +160,7 @@ class AnvilNode:
                 )
                 proc.kill()
                 proc.wait()
-        _remove_pid_file(self.config.pid_file, proc.pid)
+        remove_pid_file(self.config.pid_file, proc.pid)
         self._proc = None
 
     def kill(self) -> None:
@@ -349,7 +196,7 @@ class AnvilNode:
                     output = _read_from(cfg.log_file, log_offset)
                     error = StateFileUnreadable if _state_refusal(output) else ChainUnavailable
                     raise error(_exit_message(cfg, code, output))
-                answered = _chain_id(client, cfg.url)
+                answered = chain_id(client, cfg.url)
                 # Re-check liveness: an answer could come from another process on the port.
                 if answered is not None and self._proc.poll() is None:
                     if answered != cfg.chain_id:
@@ -364,7 +211,7 @@ class AnvilNode:
                         f"anvil (pid {self._proc.pid}) did not answer eth_chainId at {cfg.url} "
                         f"within {timeout:g} s; log {cfg.log_file} ends with:\n{tail}"
                     )
-                time.sleep(_POLL_S)
+                time.sleep(POLL_S)
 
     def _abandon(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -392,72 +239,10 @@ def start_detached(config: AnvilConfig, *, timeout: float = 15.0, recover: bool 
     return record
 
 
-def status(data_dir: Path) -> dict[str, Any] | None:
-    """The pid-file record of the node serving ``data_dir`` plus ``responding``, or None.
-
-    A pid file whose process is gone, or whose pid now belongs to another program, is stale:
-    it is removed and None is returned.
-    """
-    pid_file = Path(data_dir).resolve() / _PID_FILE
-    try:
-        record: dict[str, Any] = json.loads(pid_file.read_text())
-        pid = int(record["pid"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("removing unreadable pid file %s: %s", pid_file, exc)
-        pid_file.unlink(missing_ok=True)
-        return None
-    if not _runs(pid, record.get("args")):
-        log.info("removing stale pid file %s: pid %d no longer runs that anvil", pid_file, pid)
-        _remove_pid_file(pid_file, pid)
-        return None
-    with httpx.Client(timeout=1.0) as client:
-        record["responding"] = _chain_id(client, str(record.get("url", ""))) is not None
-    return record
-
-
-def stop_detached(data_dir: Path, *, timeout: float = 10.0, drain: float = 5.0) -> bool:
-    """Stop the node serving ``data_dir`` as :meth:`AnvilNode.stop` does; False if none ran."""
-    record = status(data_dir)
-    if record is None:
-        return False
-    pid = int(record["pid"])
-    _drain_mempool(str(record["url"]), timeout=drain)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid, timeout=timeout):
-        log.warning("anvil (pid %d) ignored SIGTERM for %.1f s; sending SIGKILL", pid, timeout)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, timeout=5.0)
-    _remove_pid_file(Path(data_dir).resolve() / _PID_FILE, pid)
-    return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (for tests; another process may take it)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_in_use(host: str, port: int) -> bool:
-    # SO_REUSEADDR as anvil's listener has it: a socket in TIME_WAIT does not count, a
-    # listening one does.
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
-
-
 def _port_taken_message(cfg: AnvilConfig) -> str:
     # Short timeout: a listener that is not an HTTP server never answers at all.
     with httpx.Client(timeout=0.3) as client:
-        answered = _chain_id(client, cfg.url)
+        answered = chain_id(client, cfg.url)
     who = f" (an Ethereum node answers there, chain id {answered})" if answered else ""
     return (
         f"port {cfg.port} on {cfg.host} is already in use by another process{who}; "
@@ -488,92 +273,6 @@ def _exit_message(cfg: AnvilConfig, code: int, output: str) -> str:
             f"{restore} the state file to start an empty chain"
         )
     return f"anvil exited with code {code} before answering at {cfg.url}:\n{_tail(output)}"
-
-
-def _drain_mempool(url: str, *, timeout: float) -> None:
-    """Wait until anvil has mined every pending transaction, or ``timeout`` seconds passed."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=1.0) as client:
-        while (pending := _pending_count(client, url)) and time.monotonic() < deadline:
-            time.sleep(_POLL_S)
-    if pending:
-        log.warning(
-            "stopping anvil at %s with %d transactions still pending: they are lost", url, pending
-        )
-
-
-def _pending_count(client: httpx.Client, url: str) -> int:
-    payload = {"jsonrpc": "2.0", "id": 1, "method": "txpool_status", "params": []}
-    try:
-        return int(client.post(url, json=payload).json()["result"]["pending"], 16)
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return 0  # not answering: nothing to wait for
-
-
-def _chain_id(client: httpx.Client, url: str) -> int | None:
-    payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-    try:
-        answer = client.post(url, json=payload).json()
-        return int(answer["result"], 16)
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie (a killed child nobody reaped yet)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own dead child
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by another user
-    try:
-        stat = (Path("/proc") / str(pid) / "stat").read_text()
-    except OSError:
-        return not Path("/proc").is_dir()  # no procfs: trust kill(0)
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _runs(pid: int, args: object) -> bool:
-    """Whether ``pid`` is alive and, where /proc exists, runs exactly ``args`` (pids get reused)."""
-    if not _alive(pid):
-        return False
-    try:
-        cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc").is_dir()
-    except OSError:
-        return False
-    return cmdline.decode(errors="replace").split("\0")[:-1] == args
-
-
-def _wait_gone(pid: int, *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(_POLL_S)
-    return True
-
-
-def _remove_pid_file(pid_file: Path, pid: int) -> None:
-    """Remove ``pid_file`` if it still names ``pid`` (a newer node may have replaced it)."""
-    try:
-        if int(json.loads(pid_file.read_text())["pid"]) != pid:
-            return
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # unreadable: nobody can use it
-    pid_file.unlink(missing_ok=True)
-
-
-def _write_json_atomically(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _read_from(path: Path, offset: int) -> str:
