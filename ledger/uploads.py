@@ -21,7 +21,8 @@ import orjson
 from ledger.errors import FieldProblem, InvalidInvoice
 from ledger.fingerprint import SealedInvoice, seal
 from ledger.hashing import Hash32, keccak256
-from ledger.invoice import Invoice, parse_invoice
+from ledger.invoice import Invoice
+from ledger.invoice_check import parse_invoice
 from ledger.qr import InvoiceSeal
 
 #: signs an invoice's QR seal with the issuing hospital's key, returning the QR text

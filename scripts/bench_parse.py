@@ -55,7 +55,8 @@ from ledger.devtools.synth import generate, iter_documents
 from ledger.fingerprint import SealedInvoice, fingerprint_of_header, header_document, seal
 from ledger.formats import strict_json
 from ledger.hashing import Hash32, MerkleRoot, keccak256
-from ledger.invoice import FeeLine, Invoice, parse_invoice
+from ledger.invoice import FeeLine, Invoice
+from ledger.invoice_check import parse_invoice
 
 PEPPER = b"bench-parse-pepper-0123456789abc"
 YEAR = {"hospitals": 132, "invoices": 15_605, "fee_lines": 1_332_000}

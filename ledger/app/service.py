@@ -37,7 +37,8 @@ from ledger.errors import (
     Unauthenticated,
 )
 from ledger.hashing import Fingerprint, MerkleRoot, keccak256, parse_hash32
-from ledger.invoice import ISSUER_RE, MAX_PROBLEMS
+from ledger.invoice import ISSUER_RE
+from ledger.invoice_check import MAX_PROBLEMS
 from ledger.onchain import Stamp
 from ledger.ports import InvoiceStore, KeySealer
 from ledger.proofdoc import ChainRef, InvoiceInclusion

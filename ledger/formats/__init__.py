@@ -4,7 +4,7 @@ Readers turn an upload into :class:`SourceItem` values, one per invoice: the upl
 format document of :mod:`ledger.invoice` (camelCase, integer fen, ``patientId``), or the
 problems that kept it from being read, each naming the file and the place in it. They
 convert syntax only (shape, encoding, joins, number formats); the service runs
-:func:`~ledger.invoice.parse_invoice` on every document and can point its problems back
+:func:`~ledger.invoice_check.parse_invoice` on every document and can point its problems back
 at the source with :meth:`SourceItem.locate`. Pure: no HTTP, SQL or chain code.
 
 =================  =============================================  ==================================

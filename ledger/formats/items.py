@@ -2,7 +2,7 @@
 
 A reader converts *syntax* only (shape, encoding, joins, number formats) into upload-
 format documents (see :mod:`ledger.invoice`); the service then runs
-:func:`~ledger.invoice.parse_invoice` on each document. Two kinds of failure:
+:func:`~ledger.invoice_check.parse_invoice` on each document. Two kinds of failure:
 
 - a problem confined to one invoice (a bad line, an unknown invoice key, yuan with three
   decimals) is *yielded* as a :class:`SourceItem` without a document, its problems naming

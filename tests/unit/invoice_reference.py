@@ -1,6 +1,7 @@
-"""The pre-optimisation validation of ``ledger.invoice`` (commit f983839), used only by tests.
+"""The pre-optimisation validation of ``ledger.invoice`` (commit f983839; now ``ledger.invoice_check``), used
+only by tests.
 
-``tests/unit/test_invoice_fastpath.py`` checks that the optimised :func:`ledger.invoice.parse_invoice`
+``tests/unit/test_invoice_fastpath.py`` checks that the optimised :func:`ledger.invoice_check.parse_invoice`
 accepts exactly the documents this one accepts, returns equal invoices, and reports the
 same problems (field, rule, message, order) for everything else. It also times it as the
 baseline in ``scripts/bench_parse.py``.

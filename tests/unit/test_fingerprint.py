@@ -34,7 +34,8 @@ from ledger.fingerprint import (
     line_salts,
     seal,
 )
-from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType, parse_invoice
+from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
+from ledger.invoice_check import parse_invoice
 from ledger.merkle import StandardMerkleTree, verify_inclusion
 
 PEPPER = b"unit-test-pepper-0123456789abcdef"

@@ -12,7 +12,7 @@ from ledger.errors import InvalidInput, InvalidInvoice
 from ledger.formats import Limits, SourceItem, UploadPart, read_upload
 from ledger.formats.his_csv import read_csv_pair, read_flat_csv
 from ledger.formats.his_csv_write import CsvPairWriter, FlatCsvWriter
-from ledger.invoice import parse_invoice
+from ledger.invoice_check import parse_invoice
 
 PEPPER = b"formats-test-pepper-0123456789ab"
 

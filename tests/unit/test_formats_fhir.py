@@ -20,7 +20,7 @@ from ledger.formats.fhir import (
     iter_fhir_bundle,
     to_fhir_bundle,
 )
-from ledger.invoice import parse_invoice
+from ledger.invoice_check import parse_invoice
 
 PEPPER = b"formats-test-pepper-0123456789ab"
 

@@ -14,7 +14,7 @@ from ledger.devtools.synth import generate, iter_documents
 from ledger.errors import InvalidInput
 from ledger.formats import Limits, SourceItem, UploadPart, detect_format, read_upload
 from ledger.formats.jsonfmt import dumps_json, iter_json, iter_ndjson, write_ndjson
-from ledger.invoice import parse_invoice
+from ledger.invoice_check import parse_invoice
 
 PEPPER = b"formats-test-pepper-0123456789ab"
 

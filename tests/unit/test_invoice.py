@@ -1,4 +1,4 @@
-"""ledger.invoice: parsing, field-precise validation and normalisation of an upload."""
+"""ledger.invoice_check and ledger.invoice: parsing, field-precise validation and normalisation of an upload."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from ledger.invoice import (
     Invoice,
     VisitType,
     format_timestamp,
-    parse_invoice,
 )
+from ledger.invoice_check import parse_invoice
 
 PEPPER = b"unit-test-pepper-0123456789abcdef"
 PATIENT_ID = "11010519491231002X"

@@ -1,4 +1,4 @@
-"""ledger.invoice's fast path for plainly valid fee lines, against the pre-optimisation code.
+"""ledger.invoice_fastpath: the fast path for plainly valid fee lines, against the pre-optimisation code.
 
 ``parse_invoice`` accepts plainly valid fee lines without the careful per-field checker
 and falls back to it for anything else. The claim is that this changes nothing but
@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from ledger import invoice
+from ledger import invoice, invoice_check, invoice_fastpath
 from ledger.devtools import synth
 from ledger.errors import InvalidInvoice
 from ledger.invoice import (
@@ -34,8 +34,8 @@ from ledger.invoice import (
     QUANTITY_RE,
     FeeCategory,
     FeeLine,
-    parse_invoice,
 )
+from ledger.invoice_check import parse_invoice
 
 PEPPER = b"fastpath-test-pepper-0123456789ab"
 
@@ -124,8 +124,8 @@ def test_bases_are_valid_and_varied() -> None:
 
 # --- mutations ----------------------------------------------------------------------
 
-HEADER_FIELDS = sorted(invoice._INVOICE_FIELDS)
-LINE_FIELDS = sorted(invoice._LINE_FIELDS)
+HEADER_FIELDS = sorted(invoice.INVOICE_FIELDS)
+LINE_FIELDS = sorted(invoice.LINE_FIELDS)
 
 # characters that break formats, or look as if they should: controls, invisible format
 # characters, Unicode spaces and digits, quotes
@@ -235,7 +235,7 @@ def near_miss(draw: st.DrawFn, field: str, current: Any) -> Any:
                                      FeeCategory.CLASS_A, "outpatient", "Outpatient", "inpatient\n"]))
     text = current if isinstance(current, str) else "x"
     if field in ("itemName", "unit"):
-        limit = MAX_TEXT if field == "itemName" else invoice._MAX_UNIT_TEXT
+        limit = MAX_TEXT if field == "itemName" else invoice.MAX_UNIT_TEXT
         if draw(st.booleans()):
             return draw(st.sampled_from(["药" * limit, "药" * (limit + 1), "x" * (limit + 1), *BLANKS]))
         return edited(draw, text, ODD_CHARS + ALLOWED_ODD_CHARS)
@@ -405,7 +405,7 @@ def _near_misses() -> Iterator[tuple[str, Any]]:
         for field, text in (("itemName", "门诊诊查费"), ("unit", "盒")):
             yield field, text[:1] + char + text[1:]
             yield field, text + char
-    for field, limit in (("itemName", MAX_TEXT), ("unit", invoice._MAX_UNIT_TEXT)):
+    for field, limit in (("itemName", MAX_TEXT), ("unit", invoice.MAX_UNIT_TEXT)):
         for text in ["药" * limit, "药" * (limit + 1), " 药", "药 ", StrSub("药"), *BLANKS]:
             yield field, text
 
@@ -469,23 +469,23 @@ def test_edge_cases_give_the_same_result(doc: Any) -> None:
 
 
 def test_realistic_documents_are_accepted_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    careful = invoice._fee_line
+    careful = invoice_check._fee_line
     calls: list[str] = []
 
     def counting(item: Any, at: str, *args: Any) -> Any:
         calls.append(at)
         return careful(item, at, *args)
 
-    monkeypatch.setattr(invoice, "_fee_line", counting)
+    monkeypatch.setattr(invoice_check, "_fee_line", counting)
     for doc in REALISTIC:
         assert assert_same_as_reference(doc)[0] == "valid"
     assert calls == []  # not one realistic line needed the careful checker
 
 
 def test_only_lines_that_are_not_plain_go_the_careful_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    careful = invoice._fee_line
+    careful = invoice_check._fee_line
     calls: list[str] = []
-    monkeypatch.setattr(invoice, "_fee_line", lambda item, at, *a: calls.append(at) or careful(item, at, *a))
+    monkeypatch.setattr(invoice_check, "_fee_line", lambda item, at, *a: calls.append(at) or careful(item, at, *a))
     inv = parse_invoice(copy.deepcopy(UNUSUAL), pepper=PEPPER)
     assert [li.quantity for li in inv.fee_lines] == ["7", "2.5", "3", "0.333", "0.005", "9999999.999", "1"]
     assert calls == ["feeLines[6]"]  # the no-break space: not plain, yet allowed
@@ -495,7 +495,7 @@ def test_only_lines_that_are_not_plain_go_the_careful_way(monkeypatch: pytest.Mo
 
 
 def test_printable_text_has_no_character_the_control_pattern_refuses() -> None:
-    control = invoice._CONTROL_RE
+    control = invoice_check._CONTROL_RE
     for cp in range(0x110000):
         c = chr(cp)
         if control.match(c):
@@ -505,7 +505,7 @@ def test_printable_text_has_no_character_the_control_pattern_refuses() -> None:
 @given(st.from_regex(r"[1-9][0-9]{0,6}", fullmatch=True))
 def test_plain_integer_quantity_is_its_own_normal_form(q: str) -> None:
     assert format(Decimal(q).normalize(), "f") == q
-    assert invoice._normal_quantity(q) == q
+    assert invoice.normal_quantity(q) == q
 
 
 @given(
@@ -515,16 +515,16 @@ def test_plain_integer_quantity_is_its_own_normal_form(q: str) -> None:
 @example(price=101, quantity="0.005")
 @example(price=MAX_UNIT_PRICE_FEN, quantity="9999999.999")
 def test_price_times_quantity_equals_the_decimal_formula(price: int, quantity: str) -> None:
-    normal = invoice._normal_quantity(quantity)
+    normal = invoice.normal_quantity(quantity)
     assert normal is not None
     expected = int((Decimal(price) * Decimal(normal)).quantize(Decimal(1), ROUND_HALF_UP))
-    assert invoice._price_times_quantity(price, normal) == expected
+    assert invoice.price_times_quantity(price, normal) == expected
 
 
 def test_new_fee_line_equals_the_constructor() -> None:
     values = (3, "XJ01CAA040A001010104465", "阿莫西林胶囊", FeeCategory.CLASS_B, "2.5", "盒", 1250, 3125,
               "2024-03-05")
-    fast, slow = invoice._new_fee_line(*values), FeeLine(*values)
+    fast, slow = invoice_fastpath._new_fee_line(*values), FeeLine(*values)
     assert type(fast) is FeeLine
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
     assert dataclasses.astuple(fast) == values
@@ -537,5 +537,5 @@ def test_limits_are_the_references() -> None:
         assert getattr(invoice, name) == getattr(invoice_reference, name), name
     for name in ("ISSUER_RE", "INVOICE_CODE_RE", "INVOICE_NUMBER_RE", "CHECK_CODE_RE", "ITEM_CODE_RE",
                  "QUANTITY_RE", "DATE_RE", "_CONTROL_RE"):
-        pattern: re.Pattern[str] = getattr(invoice, name)
+        pattern: re.Pattern[str] = getattr(invoice_check, name)  # the patterns the checker uses
         assert pattern.pattern == getattr(invoice_reference, name).pattern, name

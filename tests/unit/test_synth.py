@@ -25,8 +25,8 @@ from ledger.invoice import (
     FeeCategory,
     Invoice,
     VisitType,
-    parse_invoice,
 )
+from ledger.invoice_check import parse_invoice
 
 PEPPER = b"synthetic-test-pepper-0123456789"
 UNITS = {"盒", "支", "片", "瓶", "次", "项", "袋", "个", "日"}
