@@ -4,6 +4,7 @@ processes), the chain worker, and for a payer the claims stamper and the invoice
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from typing import Annotated, Any
@@ -54,6 +55,7 @@ def serve(
     from ledger.devtools.failpoints import arm_from_environment
 
     faulthandler.enable()  # a native crash in this process (chain worker, stamper, one API worker) shows its stack
+    _stop_cleanly_on_sigterm()
     arm_from_environment()  # crash-safety tests (EBILL_FAILPOINTS) kill this process at named points
     started_node = False
     with _cli.errors():
@@ -116,6 +118,23 @@ def serve(
             from ledger.adapters import anvil
 
             anvil.stop_detached(settings.home / "node")
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM stop ``serve`` as Ctrl-C does, through its ``finally``, and exit 0.
+
+    With one API worker, uvicorn's server catches SIGTERM, shuts down, puts back the handler
+    it found and raises the signal again. Under the default handler that re-raise killed the
+    process on the spot: the anvil node it had started kept running and the chain worker's
+    lease stayed taken for its 60 s. With this handler the re-raise (or a SIGTERM during the
+    set-up, before uvicorn runs) unwinds instead, as :class:`SystemExit`. With several workers
+    uvicorn's supervisor handles the signal itself and returns.
+    """
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM does not cut the clean-up short
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _report_worker(message: str) -> None:

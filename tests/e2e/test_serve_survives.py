@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -158,3 +159,38 @@ def test_a_dead_api_worker_is_reported_with_its_cause_and_replaced(serve: Serve)
     assert "Fatal Python error: Segmentation fault" in log  # the worker's own stack, from faulthandler
     assert "OOM killer" in log and "replaces it" in log
     assert serve.proc is not None and serve.proc.poll() is None
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_serve_cleanly_with_its_node_and_lease(serve: Serve, workers: str) -> None:
+    """SIGTERM (what systemd, docker and ``kill`` send) to ``ebill serve`` alone: it exits 0 after
+    stopping the anvil node it started and giving up the chain worker's lease, so a successor
+    starts at once. With one API worker uvicorn re-raised SIGTERM under the default handler and
+    the process died before its clean-up: the node kept running and the lease stayed taken."""
+    try:
+        anvil.anvil_binary()
+    except ToolchainError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"no anvil binary: {exc}")
+    serve.env["EBILL_ANVIL_PORT"] = str(anvil.free_port())  # the node serve starts itself
+    serve.start("--workers", workers)
+    node = anvil.status(serve.home / "node")
+    assert node is not None, f"serve started no node:\n{serve.log()}"
+    db = sqlite3.connect(serve.home / "ebill.sqlite")
+    _wait(lambda: db.execute("SELECT count(*) FROM leases").fetchone()[0], 30, "the chain worker's lease")
+    assert serve.proc is not None
+    serve.proc.send_signal(signal.SIGTERM)  # to serve only, not its process group
+    assert serve.proc.wait(timeout=60) == 0, serve.log()
+    assert anvil.status(serve.home / "node") is None, f"the node serve started still runs:\n{serve.log()}"
+    assert not _pid_alive(int(node["pid"]))
+    assert db.execute("SELECT count(*) FROM leases").fetchone()[0] == 0, "the lease was not given up"
+    assert "Traceback" not in serve.log()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() else "X"
+    return state not in ("Z", "X")  # a zombie is dead
