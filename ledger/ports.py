@@ -66,10 +66,15 @@ __all__ = [
     "ChainEvents",
     "ChainReader",
     "ChainVoid",
+    "ClaimsRepository",
+    "Clock",
     "InvoiceChainState",
     "InvoiceStore",
+    "KeySealer",
     "LedgerChain",
     "MemberRegistry",
+    "Payment",
+    "PayoutPort",
     "Reservation",
     "Signers",
     "Stamp",
@@ -233,6 +238,19 @@ class InvoiceStore(Protocol):
                           cursor: tuple[int, str] | None = None) -> None: ...
     def take_lease(self, name: str, holder: str, *, ttl: timedelta) -> bool: ...
     def release_lease(self, name: str, holder: str) -> None: ...
+
+
+class Clock(Protocol):
+    """The time of day for the use cases (adapter: ``ledger.adapters.clock.SystemClock``).
+
+    Use cases read the time only through it, so a test or a replay can pin it; the claim's
+    state machine (:mod:`ledger.claims`) takes times as arguments and reads no clock at all.
+    Intervals a worker waits are measured with ``time.monotonic`` and are not the clock's.
+    """
+
+    def now(self) -> datetime:
+        """Now, timezone-aware (UTC)."""
+        ...
 
 
 class KeySealer(Protocol):

@@ -30,7 +30,7 @@ from ledger.errors import InvalidInput, LedgerError, MirrorRejected
 from ledger.fingerprint import seal
 from ledger.hashing import Fingerprint, Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
-from ledger.ports import BatchFeed, ChainReader
+from ledger.ports import BatchFeed, ChainReader, Clock
 from ledger.records import HospitalRecord
 from ledger.uploads import PreparedInvoice, content_digest
 
@@ -48,8 +48,10 @@ class PullReport:
 class InvoiceMirror:
     """Pulls verified anchored batches from a source service into this store."""
 
-    def __init__(self, store: Any, ledger: ChainReader, feed: BatchFeed, *, source: str, page: int = 4) -> None:
+    def __init__(self, store: Any, ledger: ChainReader, feed: BatchFeed, *, source: str, clock: Clock,
+                 page: int = 4) -> None:
         self.store = store
+        self.clock = clock
         self.ledger = ledger
         self.feed = feed
         self.source = source.rstrip("/")
@@ -110,7 +112,7 @@ class InvoiceMirror:
             raise MirrorRejected(f"batch {b['root']} was anchored by {on_chain.institution_id}, not {issuer}")
         h = b["hospital"]
         hospital = HospitalRecord(issuer, str(h["name"])[:200], str(h["region"])[:64], str(h["account"]), "",
-                                  datetime.now().astimezone(), None)
+                                  self.clock.now(), None)
         return hospital, batch, items, (on_chain.block_number, b.get("anchoredTx"), None)
 
     def _audit_rejection(self, b: dict[str, Any], reason: str) -> None:

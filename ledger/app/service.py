@@ -20,7 +20,6 @@ import hmac
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from coincurve import PrivateKey
@@ -40,7 +39,7 @@ from ledger.hashing import Fingerprint, MerkleRoot, keccak256, parse_hash32
 from ledger.invoice import ISSUER_RE
 from ledger.invoice_check import MAX_PROBLEMS
 from ledger.onchain import Stamp
-from ledger.ports import InvoiceStore, KeySealer
+from ledger.ports import Clock, InvoiceStore, KeySealer
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal
 from ledger.records import (
@@ -112,9 +111,10 @@ class LedgerService:
     when the service has a claims side; without it a citizen sees only their own bills).
     """
 
-    def __init__(self, store: InvoiceStore, *, pepper: bytes, keys: KeySealer,
+    def __init__(self, store: InvoiceStore, *, pepper: bytes, keys: KeySealer, clock: Clock,
                  relations: PersonRelations | None = None) -> None:
         self.store = store
+        self.clock = clock
         #: the members' signing keys, sealed at rest (``ledger.adapters.keystore.StoreKeyVault``)
         self.keys = keys
         self.relations = relations
@@ -175,7 +175,7 @@ class LedgerService:
         record = HospitalRecord(
             institution_id=institution_id, name=name.strip(), region=region.strip(), account=account,
             sealed_key=self.keys.seal(key.secret, owner=institution_id, address=account),
-            created_at=datetime.now(UTC), registered_block=None,
+            created_at=self.clock.now(), registered_block=None,
         )
         self.store.add_hospital(record, actor=by.actor)
         token = self.create_credential(role=Role.HOSPITAL, subject=institution_id, label="created with the hospital",

@@ -1,5 +1,6 @@
 """What the commands build from their options: settings, and through the composition root
-(:mod:`ledger.composition`) the ledger service, the claims service and its stamper; and the
+(:mod:`ledger.composition`) the ledger service, the claims service and its stamper, the invoice
+mirror; and the
 HTTP API that ``ebill serve`` runs (:mod:`api.app`)."""
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ def claims(settings: Any, service: Any, chain: Any) -> Any:
     from ledger.composition import open_claims
 
     return open_claims(settings, service, chain)
+
+
+def invoice_mirror(service: Any, chain: Any, *, source: str, token: str) -> Any:
+    """The payer's mirror of the invoices ``source`` serves (``ebill serve --mirror-from``)."""
+    from ledger.composition import open_mirror
+
+    return open_mirror(service, chain, source=source, token=token)
 
 
 def api_app(settings: Any, *, service: Any, chain: Any) -> Any:

@@ -85,13 +85,9 @@ def serve(
     stamper = _start_stamper(settings, service, session)
     mirror = None
     if mirror_from:
-        from ledger.adapters.feed_client import HttpBatchFeed
-        from ledger.app.mirror import InvoiceMirror
-
         if not mirror_token:
             _cli.fail("--mirror-from needs --mirror-token (a payer credential at that service)", 2)
-        mirror = InvoiceMirror(service.store, session.ledger, HttpBatchFeed(mirror_from, token=mirror_token),
-                               source=mirror_from)
+        mirror = compose.invoice_mirror(service, session.ledger, source=mirror_from, token=mirror_token)
         threading.Thread(target=mirror.run_forever, name="invoice-mirror", daemon=True).start()
     _cli.err.print(f"[bold]ebill serve[/]: http://{host}:{port}/docs · db {_cli.redacted(settings.db_url)} · chain "
                    f"{session.name} {session.ledger.chain_id} contract {session.ledger.contract_address} · "

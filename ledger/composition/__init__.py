@@ -14,6 +14,7 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
     from ledger.adapters.sql.store import SqlStore
     from ledger.app.claim_worker import ClaimStamper
     from ledger.app.claims import ClaimsService
+    from ledger.app.mirror import InvoiceMirror
     from ledger.app.service import LedgerService, PersonRelations
     from ledger.composition.settings import Settings
     from verifier.service import VerificationService
@@ -22,10 +23,12 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
 def ledger_service(store: SqlStore, *, pepper: bytes, passphrase: str,
                    relations: PersonRelations | None = None) -> LedgerService:
     """The ledger's use cases over ``store``, with members' keys sealed under ``passphrase``."""
+    from ledger.adapters.clock import SystemClock
     from ledger.adapters.keystore import StoreKeyVault
     from ledger.app.service import LedgerService
 
-    return LedgerService(store, pepper=pepper, keys=StoreKeyVault(store, passphrase), relations=relations)
+    return LedgerService(store, pepper=pepper, keys=StoreKeyVault(store, passphrase), clock=SystemClock(),
+                         relations=relations)
 
 
 def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
@@ -83,6 +86,18 @@ def open_stamper(settings: Settings, service: LedgerService, session: Any) -> Cl
     return ClaimStamper(claims, session, SimulatedBank(settings.bank_path or settings.home / "bank.sqlite"))
 
 
+def open_mirror(service: LedgerService, chain: Any, *, source: str, token: str) -> InvoiceMirror:
+    """A payer's mirror of the hospitals' anchored invoices: it pulls the batches ``source`` (another
+    ebill service) serves with the payer credential ``token``, checks each against ``chain``, and
+    stores them in this service's store."""
+    from ledger.adapters.clock import SystemClock
+    from ledger.adapters.feed_client import HttpBatchFeed
+    from ledger.app.mirror import InvoiceMirror
+
+    return InvoiceMirror(service.store, chain, HttpBatchFeed(source, token=token), source=source,
+                         clock=SystemClock())
+
+
 def read_only_chain(settings: Settings, service: LedgerService) -> Any:
     """A key-less view of the ledger contract this store serves (None if there is none)."""
     contract = service.store.get_meta("chain.contract")
@@ -114,4 +129,5 @@ def open_verification(chain: Any, service: LedgerService, *,
     return VerificationService(chain=Web3VerifyingChain(chain), records=service, offload=offload)
 
 
-__all__ = ["ledger_service", "open_claims", "open_service", "open_stamper", "open_verification", "read_only_chain"]
+__all__ = ["ledger_service", "open_claims", "open_mirror", "open_service", "open_stamper", "open_verification",
+           "read_only_chain"]

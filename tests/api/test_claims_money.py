@@ -18,6 +18,7 @@ import pytest
 from claims_stack import PAYER, ClaimsStack, category_of, make_claims_stack
 
 from ledger.adapters.chains import open_embedded
+from ledger.adapters.clock import SystemClock
 from ledger.adapters.feed_client import HttpBatchFeed
 from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.app.mirror import InvoiceMirror
@@ -157,7 +158,8 @@ def two(tmp_path: Path) -> Iterator[tuple[ClaimsStack, ClaimsStack, InvoiceMirro
                           schemes={"*": "supplement"}, run_stamper=False, instant_max_fen=10**9)
     token = a.service.create_credential(role=Role.PAYER, subject="sx-huiminbao", label="B's mirror")
     mirror = InvoiceMirror(b.service.store, session.ledger,
-                           HttpBatchFeed("http://testserver", token=token, client=a.client), source="http://testserver")
+                           HttpBatchFeed("http://testserver", token=token, client=a.client),
+                           source="http://testserver", clock=SystemClock())
     yield a, b, mirror
     a.stop()
     b.stop()

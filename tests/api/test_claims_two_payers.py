@@ -21,6 +21,7 @@ import pytest
 from claims_stack import ClaimsStack, make_claims_stack
 
 from ledger.adapters.chains import open_embedded
+from ledger.adapters.clock import SystemClock
 from ledger.adapters.feed_client import HttpBatchFeed
 from ledger.app.mirror import InvoiceMirror
 from ledger.errors import MirrorRejected
@@ -39,7 +40,7 @@ def two(tmp_path: Path) -> Iterator[tuple[ClaimsStack, ClaimsStack, InvoiceMirro
     feed_token = a.service.create_credential(role=Role.PAYER, subject=PAYER_B, label="B's mirror")
     mirror = InvoiceMirror(b.service.store, session.ledger,
                            HttpBatchFeed("http://testserver", token=feed_token, client=a.client),
-                           source="http://testserver")
+                           source="http://testserver", clock=SystemClock())
     yield a, b, mirror
     a.stop()
     b.stop()

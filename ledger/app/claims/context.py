@@ -42,6 +42,7 @@ class ClaimsContext:
         self._chain_state = chain_state
         self._voucher = voucher
         self.calendar = calendar
+        self.clock = service.clock
 
     @property
     def payer_id(self) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext
@@ -37,7 +36,7 @@ class Enrolment(ClaimsContext):
         account = _address(key)
         record = PayerRecord(payer_id, name.strip(), account,
                              self.service.keys.seal(key.secret, owner=payer_id, address=account),
-                             datetime.now(UTC), None)
+                             self.clock.now(), None)
         self.store.add_payer(record, actor=by.actor)
         return record
 

@@ -3,7 +3,7 @@ citizens appeal a rejection once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext, actor_of
@@ -27,7 +27,7 @@ class Reviews(ClaimsContext):
         """Claims in review, oldest first, filtered by amount, flag and age in working days."""
         authorize(principal, "claim.review", payer_id=self.payer_id)
         claims = self.store.claims(states=[ClaimState.IN_REVIEW], limit=max(1, min(limit, 1000)), oldest_first=True)
-        now = now or datetime.now(UTC)
+        now = now or self.clock.now()
         return [c for c in claims
                 if (min_amount_fen is None or c.amount_fen >= min_amount_fen)
                 and (flag is None or flag in c.flags)
