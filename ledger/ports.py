@@ -6,7 +6,7 @@ Accounts are 0x-hex addresses; the adapter holds the keys that sign for them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,6 +38,7 @@ from ledger.onchain import (
     StampOutcome,
     TxReceipt,
 )
+from ledger.rules.administration import RuleSetEntry, RuleSetState
 
 if TYPE_CHECKING:  # only for the InvoiceStore signatures; no import cycle at run time
     from ledger.batch import Batch
@@ -76,6 +77,7 @@ __all__ = [
     "Payment",
     "PayoutPort",
     "Reservation",
+    "RuleSetRepository",
     "Signers",
     "Stamp",
     "StampOutcome",
@@ -250,6 +252,28 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """Now, timezone-aware (UTC)."""
+        ...
+
+
+class RuleSetRepository(Protocol):
+    """The payers' rule-set versions and who acted on them (SQL adapter: ``ledger.adapters.sql.rule_sets``)."""
+
+    def rule_set(self, rid: str, version: int) -> RuleSetEntry | None: ...
+    def rule_set_document(self, rid: str, version: int) -> Any: ...
+    def rule_sets(self, *, payer: str | None = None,
+                  states: Sequence[RuleSetState] | None = None) -> list[RuleSetEntry]: ...
+    def active_rule_documents(self) -> list[tuple[str, Any]]: ...
+    def rules_generation(self) -> int:
+        """A number that moves whenever the active versions change (workers reload then)."""
+        ...
+    def propose_rule_sets(self, versions: Sequence[tuple[RuleSetEntry, Any]], *, actor: str,
+                          activate: bool = False) -> None: ...
+    def move_rule_sets(self, refs: Sequence[tuple[str, int]], *, to: Callable[[RuleSetEntry], RuleSetState],
+                       check_active: Callable[[list[tuple[str, Any]]], None], by: str,
+                       at: datetime) -> list[RuleSetEntry]:
+        """Move versions to ``to(entry)`` (raising if not allowed) in one transaction serialised
+        with every other move, if ``check_active`` accepts the active documents as they would
+        stand; audited."""
         ...
 
 

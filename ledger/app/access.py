@@ -110,6 +110,11 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("claim.stats", "read the claims figures", {_P: _THIS, _A: _ANY, _D: _ANY}),
     Operation("person.enrol", "enrol insured persons", {_D: _ANY, _P: _THIS}),
     Operation("delegation.grant", "record delegations", {_D: _ANY, _P: _THIS}),
+    # the payer's rule sets (a second admin approves what one imported: ledger/rules/administration.py)
+    Operation("rules.read", "read the rule sets", {_D: _ANY, _P: _THIS, _A: _ANY}),
+    Operation("rules.import", "import rule sets", {_D: _ANY}),
+    Operation("rules.approve", "approve rule sets", {_D: _ANY}),
+    Operation("rules.retire", "retire rule sets", {_D: _ANY}),
 )}
 
 

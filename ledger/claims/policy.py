@@ -28,7 +28,7 @@ from ledger.claims.stamps import InvoiceFigures, left_on_invoice
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState, Event, Party, step
 from ledger.errors import ClaimBlocked
 from ledger.invoice import Invoice
-from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, YearToDate, adjudicate
+from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, RuleSource, YearToDate, adjudicate
 
 
 def _default_schemes() -> dict[str, str]:
@@ -40,7 +40,8 @@ class ClaimsPolicy:
     """The payer's knobs: who it is, its rule sets, instant payout and maker-checker thresholds."""
 
     payer_id: str
-    rulebook: RuleBook
+    #: the rule book in force (the rule office's active versions, reloaded when they change)
+    rules: RuleSource
     #: visit type -> scheme ("*" for the rest)
     schemes: dict[str, str] = field(default_factory=_default_schemes)
     instant_max_fen: int = 50_000            # ¥500: paid at once when nothing is flagged
@@ -49,6 +50,10 @@ class ClaimsPolicy:
     def scheme_of(self, visit_type: str) -> str:
         """The scheme an invoice of ``visit_type`` is claimed under."""
         return self.schemes.get(visit_type) or self.schemes["*"]
+
+    def rulebook(self) -> RuleBook:
+        """The rule book in force now."""
+        return self.rules.book()
 
     def instant(self, *, amount_fen: int, flagged: bool) -> bool:
         """True if a claim of ``amount_fen`` is approved as soon as the chain reserved it."""

@@ -38,6 +38,13 @@ def claims(settings: Any, service: Any, chain: Any) -> Any:
     return open_claims(settings, service, chain)
 
 
+def rule_office(settings: Any, service: Any) -> Any:
+    """The rule office of the payer the settings name (``ebill rules``)."""
+    from ledger.composition import open_rule_office
+
+    return open_rule_office(settings, service)
+
+
 def invoice_mirror(service: Any, chain: Any, *, source: str, token: str) -> Any:
     """The payer's mirror of the invoices ``source`` serves (``ebill serve --mirror-from``)."""
     from ledger.composition import open_mirror

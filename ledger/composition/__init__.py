@@ -15,6 +15,7 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
     from ledger.app.claim_worker import ClaimStamper
     from ledger.app.claims import ClaimsService
     from ledger.app.mirror import InvoiceMirror
+    from ledger.app.rule_office import RuleOffice
     from ledger.app.service import LedgerService, PersonRelations
     from ledger.composition.settings import Settings
     from verifier.service import VerificationService
@@ -51,17 +52,39 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
     from ledger.adapters.sql.claims import ClaimStore
     from ledger.adapters.sql.store import SqlStore
     from ledger.app.claims import ClaimsPolicy, ClaimsService
+    from ledger.app.rule_office import LiveRuleBook
     from ledger.evoucher import VoucherVerifier
 
     if not isinstance(service.store, SqlStore):
         raise TypeError(f"the claims tables live in a SQL store, not in {type(service.store).__name__}")
     pem = settings.voucher_public_pem()
-    policy = ClaimsPolicy(payer_id=settings.payer_id, rulebook=settings.rulebook(),
+    open_rule_office(settings, service)   # (seeds the shipped rule sets at a first start)
+    policy = ClaimsPolicy(payer_id=settings.payer_id, rules=LiveRuleBook(service.store),
                           schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
                           two_reviewers_from_fen=settings.two_reviewers_from_fen)
     return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
                          chain_state=chain.invoice_state if chain is not None else None,
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
+
+
+def open_rule_office(settings: Settings, service: LedgerService) -> RuleOffice:
+    """The rule office of the payer this instance acts for, over the service's SQL store.
+
+    The shipped rule sets are the seed data of a first start (the payer's own, active at once,
+    audited as seed data); from then on the office (``ebill rules``, ``/v1/rules``) is the
+    only way rules change.
+    """
+    from ledger.adapters.clock import SystemClock
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.rule_office import RuleOffice
+    from ledger.rules.book import shipped_documents
+
+    if not isinstance(service.store, SqlStore):
+        raise TypeError(f"the rule sets live in a SQL store, not in {type(service.store).__name__}")
+    office = RuleOffice(service.store, clock=SystemClock(), payer_id=settings.payer_id)
+    if settings.payer_id:
+        office.seed(shipped_documents())
+    return office
 
 
 def open_stamper(settings: Settings, service: LedgerService, session: Any) -> ClaimStamper | None:
@@ -129,5 +152,5 @@ def open_verification(chain: Any, service: LedgerService, *,
     return VerificationService(chain=Web3VerifyingChain(chain), records=service, offload=offload)
 
 
-__all__ = ["ledger_service", "open_claims", "open_mirror", "open_service", "open_stamper", "open_verification",
-           "read_only_chain"]
+__all__ = ["ledger_service", "open_claims", "open_mirror", "open_rule_office", "open_service", "open_stamper",
+           "open_verification", "read_only_chain"]

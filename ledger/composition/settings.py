@@ -12,15 +12,12 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from ledger.rules import RuleBook
 
 
 def default_home() -> Path:
@@ -55,7 +52,6 @@ class Settings(BaseSettings):
     payer_name: str = "Shaoxing Medical Insurance Bureau (development)"
     schemes: dict[str, str] = Field(default_factory=lambda: {
         "inpatient": "offsite-inpatient-unregistered", "*": "pharmacy-pooling"})
-    rules_dir: Path | None = None                 # extra rule-set JSON files (besides the shipped ones)
     instant_max_fen: int = Field(default=50_000, ge=0)
     two_reviewers_from_fen: int = Field(default=500_000, ge=0)
     claim_wait: float = Field(default=10.0, ge=0, le=120)   # seconds POST /v1/claims waits for the chain
@@ -79,15 +75,6 @@ class Settings(BaseSettings):
         from ledger.devtools.vouchers import dev_issuer
 
         return dev_issuer(self.home, self.voucher_issuer).public_pem()
-
-    def rulebook(self) -> RuleBook:
-        from ledger.rules import RuleBook
-
-        shipped = list(RuleBook.shipped())
-        if self.rules_dir is None:
-            return RuleBook(shipped)
-        extra = RuleBook.from_files(sorted(Path(self.rules_dir).glob("*.json")))
-        return RuleBook([*shipped, *extra])
 
     def pepper_bytes(self) -> bytes:
         raw = self.pepper or self._dev_secret("pepper", lambda: secrets.token_hex(32))

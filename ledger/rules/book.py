@@ -13,10 +13,19 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
 
 from ledger.errors import FieldProblem, InvalidInput, NotFound
 from ledger.rules.loading import load_ruleset
 from ledger.rules.ruleset import RuleSet
+
+
+def shipped_documents() -> list[tuple[str, Any]]:
+    """(file name, document) of the rule sets shipped in ``ledger/rules/data``: the seed data a
+    payer's service imports at its first start (``ledger.app.rule_office.RuleOffice.seed``)."""
+    folder = resources.files("ledger.rules") / "data"
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
+    return [(p.name, json.loads(p.read_text(encoding="utf-8"))) for p in files]
 
 
 class RuleBook:
@@ -44,9 +53,7 @@ class RuleBook:
     @classmethod
     def shipped(cls) -> RuleBook:
         """The example rule sets shipped in ``ledger/rules/data``."""
-        folder = resources.files("ledger.rules") / "data"
-        docs = sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
-        return cls(load_ruleset(json.loads(p.read_text(encoding="utf-8")), source=p.name) for p in docs)
+        return cls(load_ruleset(doc, source=name) for name, doc in shipped_documents())
 
     @classmethod
     def from_files(cls, paths: Iterable[Path]) -> RuleBook:
@@ -59,6 +66,10 @@ class RuleBook:
     def __len__(self) -> int:
         return len(self._sets)
 
+    def book(self) -> RuleBook:
+        """A fixed book is its own :class:`RuleSource`."""
+        return self
+
     def in_force(self, *, payer: str, scheme: str, on: date | str) -> RuleSet:
         """The version in force on ``on`` (an invoice's issue date); NotFound if none is."""
         day = date.fromisoformat(on) if isinstance(on, str) else on
@@ -66,3 +77,13 @@ class RuleBook:
             if r.payer == payer and r.scheme == scheme and r.in_force(day):
                 return r
         raise NotFound(f"no rule set of payer {payer!r} for scheme {scheme!r} is in force on {day}")
+
+
+class RuleSource(Protocol):
+    """Where a claims service gets the rule book in force: a fixed :class:`RuleBook`, or the
+    active versions of the rule office, reloaded when they change
+    (``ledger.app.rule_office.LiveRuleBook``)."""
+
+    def book(self) -> RuleBook:
+        """The rule book in force now."""
+        ...

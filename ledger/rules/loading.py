@@ -52,8 +52,11 @@ class _Reader:
         if type(v) is not int:
             self.add(path, "type", f"must be an integer, got {type(v).__name__} {v!r}")
             return None
-        if not lo <= v <= hi:
-            self.add(path, "range", f"must be between {lo} and {hi}, got {v}")
+        if v > hi:
+            self.add(path, "range", f"{v} is above {hi}")
+            return None
+        if v < lo:
+            self.add(path, "range", f"{v} is below {lo}")
             return None
         return v
 

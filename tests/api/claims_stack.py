@@ -91,7 +91,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     session = session or open_embedded()
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))
-    policy = ClaimsPolicy(payer_id=payer, rulebook=rulebook or RuleBook.shipped(), instant_max_fen=instant_max_fen,
+    policy = ClaimsPolicy(payer_id=payer, rules=rulebook or RuleBook.shipped(), instant_max_fen=instant_max_fen,
                           two_reviewers_from_fen=two_reviewers_from_fen,
                           **({"schemes": schemes} if schemes else {}))
     issuer = voucher_issuer()

@@ -22,7 +22,7 @@ from ledger.rules.ruleset import PersonCategory
 
 PAYER = "330600-ybj"
 BOOK = RuleBook.shipped()
-POLICY = ClaimsPolicy(payer_id=PAYER, rulebook=BOOK)
+POLICY = ClaimsPolicy(payer_id=PAYER, rules=BOOK)
 GENERIC_A = "XC09CAA001T001000000001"
 
 

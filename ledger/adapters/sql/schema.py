@@ -394,6 +394,34 @@ class ClaimReview(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc(nullable=False))
 
 
+# ------------------------------------------------------------------ rule administration
+
+
+class RuleSetRow(SQLModel, table=True):
+    """One version of a payer's rule set: the document as imported, never edited, and who
+    imported, approved and retired it (``ledger.rules.administration``)."""
+
+    __tablename__ = "rule_sets"
+    __table_args__ = (Index("ix_rule_sets_state", "state"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    payer: str = Field(max_length=32)
+    scheme: str = Field(max_length=64)
+    effective_from: str = Field(max_length=10)            # ISO date, inclusive
+    effective_to: str | None = Field(default=None, max_length=10)   # ISO date, exclusive; None: open
+    state: str = Field(max_length=12)                     # proposed | active | retired | withdrawn
+    digest: str = Field(max_length=64)                    # sha256 of the RFC 8785 form
+    source: str = Field(max_length=200)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    imported_by: str = Field(max_length=80)
+    imported_at: datetime = Field(sa_column=_utc(nullable=False))
+    approved_by: str | None = Field(default=None, max_length=80)
+    approved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    retired_by: str | None = Field(default=None, max_length=80)
+    retired_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
 # ------------------------------------------------------------------ operations
 
 

@@ -94,7 +94,7 @@ class OneTouch(ClaimsContext):
             raise NotFound(f"no invoice {name}")  # a claims window files on its own hospital's invoices only
         scheme = self.policy.scheme_of(invoice.visit_type.value)
         try:
-            ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
+            ruleset = self.policy.rulebook().in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
         except NotFound as exc:
             raise Conflict(f"invoice {name}: {exc}") from None
         on_chain = self._chain_state(invoice.issuer, fp) if self._chain_state is not None else None
