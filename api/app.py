@@ -15,13 +15,13 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from api import edge, openapi, problems
-from api.routers import batches, claims, feed, invoices, members, verify, web
+from api.routers import batches, claims, feed, invoices, members, rules, verify, web
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
 from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
-from ledger.composition import open_claims, open_service, open_verification, read_only_chain
+from ledger.composition import open_claims, open_rule_office, open_service, open_verification, read_only_chain
 from ledger.composition.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,12 +61,15 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.verification = open_verification(app.state.chain, svc, offload=run_in_threadpool)
     app.state.event_counts = counts
     app.state.claims = claims_service if claims_service is not None else open_claims(settings, svc, app.state.chain)
+    # the payer's rule office (its rule sets seeded at a first start by open_claims)
+    app.state.rules = open_rule_office(svc, app.state.claims.payer_id) if app.state.claims is not None else None
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
     app.include_router(batches.router)
     verify.install(app)  # the verify router, and its hot path in front of every route
     app.include_router(claims.router)
+    app.include_router(rules.router)
     app.include_router(feed.router)
     app.include_router(web.router)  # the citizens' app (/app/) and the staff console (/console/)
     claims_side = app.state.claims

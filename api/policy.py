@@ -20,6 +20,8 @@ NO_BODY = 0
 CONTROL = 16 * KIB
 #: enrolment of up to ~20,000 persons per request (the CLI reads larger files directly)
 ENROLMENT = 2 * MIB
+#: rule-set documents to import or check (a city's whole rule library is a few hundred KiB)
+RULES = 4 * MIB
 #: a photo of an invoice for the public verifier (its JSON form is held to 64 KiB by the route)
 PHOTO = 8 * MIB
 #: stands for the service's upload limit (``EBILL_MAX_BODY_BYTES``, 64 MiB by default)
@@ -89,6 +91,14 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
     ("POST", "/v1/delegations"): _control("delegation.grant"),
     ("GET", "/v1/stats/claims"): _read("claim.stats"),
+    # the payer's rule sets
+    ("GET", "/v1/rules"): _read("rules.read"),
+    ("GET", "/v1/rules/diff"): _read("rules.read"),
+    ("GET", "/v1/rules/{rule_id}/{version}"): _read("rules.read"),
+    ("POST", "/v1/rules/validate"): RoutePolicy("rules.read", RULES),
+    ("POST", "/v1/rules"): RoutePolicy("rules.import", RULES),
+    ("POST", "/v1/rules/approve"): _control("rules.approve"),
+    ("POST", "/v1/rules/retire"): _control("rules.retire"),
     # the front ends and the API documentation
     ("GET", "/"): _STATIC,
     ("GET", "/app"): _STATIC,

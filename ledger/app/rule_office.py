@@ -68,9 +68,10 @@ class RuleOffice:
 
     # ------------------------------------------------------------------ changing
 
-    def validate(self, documents: Sequence[tuple[str, Any]]) -> list[RuleSet]:
+    def validate(self, principal: Principal, documents: Sequence[tuple[str, Any]]) -> list[RuleSet]:
         """Each (source, document) read strictly and all of them checked with the active
         versions as if activated together; raises InvalidInput naming every problem."""
+        authorize(principal, "rules.read", payer_id=self.payer_id)
         sets = self._read_all(documents)
         self._check_with_active(documents)
         return sets

@@ -42,7 +42,7 @@ def rule_office(settings: Any, service: Any) -> Any:
     """The rule office of the payer the settings name (``ebill rules``)."""
     from ledger.composition import open_rule_office
 
-    return open_rule_office(settings, service)
+    return open_rule_office(service, settings.payer_id)
 
 
 def invoice_mirror(service: Any, chain: Any, *, source: str, token: str) -> Any:

@@ -94,8 +94,10 @@ def _line(e: Any) -> str:
 def rules_validate(files: FilesArg, payer: PayerOpt = None, db: DbOpt = None, home: HomeOpt = None) -> None:
     """Check rule files strictly, with the active versions, as if activated together; stores nothing."""
     with _cli.errors():
+        from ledger.app.access import SYSTEM
+
         office, _ = _office(home, db, payer)
-        sets = office.validate(_documents(files))
+        sets = office.validate(SYSTEM, _documents(files))
     for r in sets:
         _cli.out.print(f"ok  {r.label}: {r.payer}/{r.scheme} from {r.effective_from}", highlight=False)
 

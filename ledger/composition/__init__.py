@@ -58,7 +58,7 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
     if not isinstance(service.store, SqlStore):
         raise TypeError(f"the claims tables live in a SQL store, not in {type(service.store).__name__}")
     pem = settings.voucher_public_pem()
-    open_rule_office(settings, service)   # (seeds the shipped rule sets at a first start)
+    open_rule_office(service, settings.payer_id)   # (seeds the shipped rule sets at a first start)
     policy = ClaimsPolicy(payer_id=settings.payer_id, rules=LiveRuleBook(service.store),
                           schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
                           two_reviewers_from_fen=settings.two_reviewers_from_fen)
@@ -67,8 +67,8 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
 
 
-def open_rule_office(settings: Settings, service: LedgerService) -> RuleOffice:
-    """The rule office of the payer this instance acts for, over the service's SQL store.
+def open_rule_office(service: LedgerService, payer_id: str | None) -> RuleOffice:
+    """The rule office of the payer ``payer_id`` (this instance acts for), over the service's SQL store.
 
     The shipped rule sets are the seed data of a first start (the payer's own, active at once,
     audited as seed data); from then on the office (``ebill rules``, ``/v1/rules``) is the
@@ -81,8 +81,8 @@ def open_rule_office(settings: Settings, service: LedgerService) -> RuleOffice:
 
     if not isinstance(service.store, SqlStore):
         raise TypeError(f"the rule sets live in a SQL store, not in {type(service.store).__name__}")
-    office = RuleOffice(service.store, clock=SystemClock(), payer_id=settings.payer_id)
-    if settings.payer_id:
+    office = RuleOffice(service.store, clock=SystemClock(), payer_id=payer_id)
+    if payer_id:
         office.seed(shipped_documents())
     return office
 

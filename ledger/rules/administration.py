@@ -18,10 +18,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from importlib import resources
 from typing import Any
 
 from ledger.canonical import canonical_json
@@ -79,11 +81,39 @@ class Difference:
     after: Any
 
 
+def json_schema(*, inline: bool = False) -> dict[str, Any]:
+    """The published JSON Schema of a rule-set document (``docs/rule-set.schema.json`` is a
+    copy); ``inline``: with its ``$defs`` written in place, for embedding in an OpenAPI document."""
+    schema: dict[str, Any] = json.loads((resources.files("ledger.rules") / "rule-set.schema.json")
+                                        .read_text(encoding="utf-8"))
+    if not inline:
+        return schema
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve({**defs[ref.removeprefix("#/$defs/")],
+                                **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return {k: v for k, v in resolve(schema).items() if k not in ("$schema", "$id")}
+
+
+#: a rule set's id (as the loader holds it) and a version named as ``id@version``
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+REF_PATTERN = ID_PATTERN.removesuffix("$") + r"@[1-9][0-9]{0,6}$"
+
+
 def parse_ref(text: str) -> tuple[str, int]:
     """``id@version`` (as ``ebill rules`` and the admin API name a version) -> (id, version)."""
-    rid, sep, ver = text.strip().rpartition("@")
-    if not sep or not rid or not ver.isdigit() or int(ver) < 1:
+    if not re.fullmatch(REF_PATTERN, text.strip()):
         raise InvalidInput.single("ruleSet", "ref", f"name a rule-set version as id@version, got {text!r}")
+    rid, _, ver = text.strip().rpartition("@")
     return rid, int(ver)
 
 

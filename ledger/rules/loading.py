@@ -8,6 +8,7 @@ problem is reported at once with its JSON path and the rule it breaks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Set
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -104,6 +105,10 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     if top is None:
         raise InvalidInput(r.problems)
     rid = r.str_(top.get("id"), "id")
+    if rid is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", rid):
+        r.add("id", "pattern", f"{rid!r} is not an id: 1-64 letters, digits, '.', '_' or '-', starting with a "
+                               "letter or digit")
+        rid = None
     version = r.int_(top.get("version"), "version", lo=1, hi=10**6)
     payer = r.str_(top.get("payer"), "payer")
     scheme = r.str_(top.get("scheme"), "scheme")

@@ -83,7 +83,7 @@ class ClaimsStack(Stack):
 
 def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,
                       two_reviewers_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
-                      run_stamper: bool = True, rulebook: RuleBook | None = None,
+                      run_stamper: bool = True, rulebook: RuleBook | None = None, live_rules: bool = False,
                       schemes: dict[str, str] | None = None, **settings_: Any) -> ClaimsStack:
     upgrade(url)
     store = SqlStore.open(url)
@@ -91,7 +91,15 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     session = session or open_embedded()
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))
-    policy = ClaimsPolicy(payer_id=payer, rules=rulebook or RuleBook.shipped(), instant_max_fen=instant_max_fen,
+    if live_rules:   # the rule office's active versions, as a deployment judges (seeded like a first start)
+        from ledger.app.rule_office import LiveRuleBook
+        from ledger.composition import open_rule_office
+
+        open_rule_office(service, payer)
+        rules: Any = LiveRuleBook(store, ttl=0.0)
+    else:
+        rules = rulebook or RuleBook.shipped()
+    policy = ClaimsPolicy(payer_id=payer, rules=rules, instant_max_fen=instant_max_fen,
                           two_reviewers_from_fen=two_reviewers_from_fen,
                           **({"schemes": schemes} if schemes else {}))
     issuer = voucher_issuer()

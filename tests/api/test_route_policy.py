@@ -30,6 +30,7 @@ from api.policy import ROUTES
 from ledger.app.access import OPERATIONS, Reach
 from ledger.identity import pseudonymise
 from ledger.records import Role
+from ledger.rules.book import shipped_documents
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def _path(template: str) -> Recipe:
     def make(w: World, caller: str) -> tuple[str, dict[str, Any]]:
         fp = w.fp_void if template.endswith("/void") else w.fp
         path = (template.replace("{fingerprint}", fp).replace("{claim_id}", w.claim_id)
-                .replace("{root}", w.root).replace("{seq}", "1"))
+                .replace("{root}", w.root).replace("{seq}", "1")
+                .replace("{rule_id}", "sx-pharmacy-pooling").replace("{version}", "2"))
         return path, {}
     return make
 
@@ -164,7 +166,17 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         {"nationalId": "11010519491231002X", "name": "relative", "category": "employee"}]),
     ("POST", "/v1/delegations"): _body("/v1/delegations", lambda w, c: {
         "holderNationalId": "11010519491231002X", "personNationalId": w.nid_a, "relation": "child"}),
+    # (the shipped sets are this payer's seed data: a re-import of one changes nothing)
+    ("GET", "/v1/rules/diff"): _path("/v1/rules/diff?from=sx-pharmacy-pooling@1&to=sx-pharmacy-pooling@2"),
+    ("POST", "/v1/rules/validate"): _body("/v1/rules/validate", lambda w, c: [_shipped("pharmacy-pooling-v2")]),
+    ("POST", "/v1/rules"): _body("/v1/rules", lambda w, c: [_shipped("pharmacy-pooling-v2")]),
+    ("POST", "/v1/rules/approve"): _body("/v1/rules/approve", lambda w, c: {"ruleSets": ["sx-pharmacy-pooling@2"]}),
+    ("POST", "/v1/rules/retire"): _body("/v1/rules/retire", lambda w, c: {"ruleSets": ["sx-pharmacy-pooling@1"]}),
 }
+
+
+def _shipped(name: str) -> Any:
+    return dict(shipped_documents())[f"{name}.json"]
 
 
 def _recipe(method: str, template: str) -> Recipe:
