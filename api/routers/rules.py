@@ -9,6 +9,7 @@ The format of a document: ``docs/rule-set.schema.json``.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,6 +21,7 @@ from api.routers.invoices import _PROBLEMS
 from ledger.app.rule_office import RuleOffice
 from ledger.errors import ClaimsUnavailable, InvalidInput
 from ledger.rules.administration import REF_PATTERN, RuleSetEntry, RuleSetState, describe, json_schema, parse_ref
+from ledger.rules.administration import in_force_until as until
 
 router = APIRouter(prefix="/v1", tags=["rules"], route_class=JsonBodyRoute)
 
@@ -50,13 +52,18 @@ class VersionsIn(BaseModel):
         min_length=1, max_length=MAX_DOCUMENTS)
 
 
-def entry_json(e: RuleSetEntry) -> dict[str, Any]:
+def entry_json(e: RuleSetEntry, *, in_force_until: date | None = None) -> dict[str, Any]:
+    """A version as the API shows it; ``inForceUntil``: the first day an active version no longer
+    judges (its ``effectiveTo``, or where a later version of it starts)."""
     def at(t: Any) -> str | None:
         return t.isoformat() if t is not None else None
+
+    end = in_force_until or e.effective_to
 
     return {"id": e.id, "version": e.version, "ref": e.ref, "payer": e.payer, "scheme": e.scheme,
             "effectiveFrom": e.effective_from.isoformat(),
             "effectiveTo": e.effective_to.isoformat() if e.effective_to else None,
+            "inForceUntil": at(end) if e.state is RuleSetState.ACTIVE else None,
             "state": e.state.value, "digest": e.digest, "source": e.source,
             "importedBy": e.imported_by, "importedAt": at(e.imported_at),
             "approvedBy": e.approved_by, "approvedAt": at(e.approved_at),
@@ -85,7 +92,9 @@ def list_rules(office: OfficeDep, principal: PrincipalDep,
                state: Annotated[RuleSetState | None, Query(description="only versions in this state")] = None,
                ) -> dict[str, Any]:
     entries = office.entries(principal, states=[state] if state else None)
-    return {"payer": office.payer_id, "ruleSets": [entry_json(e) for e in entries]}
+    ends = until(office.entries(principal, states=[RuleSetState.ACTIVE]))
+    return {"payer": office.payer_id,
+            "ruleSets": [entry_json(e, in_force_until=ends.get((e.id, e.version))) for e in entries]}
 
 
 @router.get("/rules/diff", responses=_PROBLEMS, summary="What changed between two versions, by JSON path")

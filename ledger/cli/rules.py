@@ -80,8 +80,11 @@ def _refs(refs: list[str]) -> list[tuple[str, int]]:
     return [parse_ref(r) for r in refs]
 
 
-def _line(e: Any) -> str:
+def _line(e: Any, until_day: Any = None) -> str:
+    """One version in a line; ``until_day``: where a successor ends an open-ended active version."""
     until = e.effective_to.isoformat() if e.effective_to else "open"
+    if e.effective_to is None and until_day is not None:
+        until = f"{until_day} (a later version starts)"
     who = f"imported by {e.imported_by}"
     if e.approved_by:
         who += f", approved by {e.approved_by}"
@@ -143,7 +146,7 @@ def rules_list(state: Annotated[str | None, typer.Option(help="proposed | active
                payer: PayerOpt = None, db: DbOpt = None, home: HomeOpt = None) -> None:
     """Every version with its state, dates and who acted."""
     from ledger.app.access import SYSTEM
-    from ledger.rules.administration import RuleSetState
+    from ledger.rules.administration import RuleSetState, in_force_until
 
     with _cli.errors():
         states = None
@@ -154,8 +157,9 @@ def rules_list(state: Annotated[str | None, typer.Option(help="proposed | active
                 _cli.fail(f"--state must be one of {', '.join(s.value for s in RuleSetState)}", 2)
         office, _ = _office(home, db, payer)
         entries = office.entries(SYSTEM, states=states)
+        ends = in_force_until(office.entries(SYSTEM, states=[RuleSetState.ACTIVE]))
     for e in entries:
-        _cli.out.print(_line(e), highlight=False, soft_wrap=True)
+        _cli.out.print(_line(e, ends.get((e.id, e.version))), highlight=False, soft_wrap=True)
     if not entries:
         _cli.err.print("no rule sets")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger.canonical import canonical_json
 from ledger.errors import Conflict, FieldProblem, Forbidden, InvalidInput
@@ -225,22 +225,32 @@ def book_of(documents: Iterable[tuple[str, Any]]) -> RuleBook:
     return RuleBook(superseded(sets))
 
 
-def superseded(sets: Sequence[RuleSet]) -> list[RuleSet]:
+_V = TypeVar("_V", RuleSet, RuleSetEntry)
+
+
+def superseded(sets: Sequence[_V]) -> list[_V]:
     """The versions with each open-ended one ended where the next version of the same rule
     set (same id, payer and scheme, higher version) starts later. An explicit
     ``effectiveTo`` is kept as written: one that runs past its successor's start stays an
-    overlap for the book to refuse."""
-    by_id: dict[tuple[str, str, str], list[RuleSet]] = {}
+    overlap for the book to refuse. (Given entries, pass the active ones: what the book holds.)"""
+    by_id: dict[tuple[str, str, str], list[_V]] = {}
     for r in sets:
         by_id.setdefault((r.id, r.payer, r.scheme), []).append(r)
-    out: list[RuleSet] = []
-    for versions in by_id.values():
-        versions.sort(key=lambda r: r.version)
-        for r, nxt in zip(versions, [*versions[1:], None], strict=True):
-            if nxt is not None and r.effective_to is None and nxt.effective_from > r.effective_from:
-                r = dataclasses.replace(r, effective_to=nxt.effective_from)
-            out.append(r)
+    out: list[_V] = []
+    for group in by_id.values():
+        ordered: list[_V] = sorted(group, key=lambda v: v.version)
+        for this, nxt in zip(ordered, [*ordered[1:], None], strict=True):
+            if nxt is not None and this.effective_to is None and nxt.effective_from > this.effective_from:
+                this = dataclasses.replace(this, effective_to=nxt.effective_from)
+            out.append(this)
     return out
+
+
+def in_force_until(entries: Sequence[RuleSetEntry]) -> dict[tuple[str, int], date | None]:
+    """For each active entry, the first day it is no longer in force (None: open), as the
+    book holds it: its own ``effectiveTo`` or, if open, where its successor starts."""
+    active = [e for e in entries if e.state is RuleSetState.ACTIVE]
+    return {(e.id, e.version): e.effective_to for e in superseded(active)}
 
 
 def differences(before: Any, after: Any, path: str = "") -> list[Difference]:

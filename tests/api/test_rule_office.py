@@ -206,3 +206,26 @@ def test_entry_json_round_trips_what_the_console_shows(stack: ClaimsStack) -> No
     [entry] = [e for e in _office(stack).repo.rule_sets() if e.ref == "sx-pharmacy-pooling@2"]
     doc = entry_json(entry)
     assert doc["effectiveFrom"] == "2025-01-01" and doc["effectiveTo"] is None and doc["state"] == "active"
+
+
+def test_every_worker_judges_by_an_approved_version_within_its_ttl(stack: ClaimsStack, tmp_path: Path) -> None:
+    """Another API worker process holds its own store connection and live book: it sees the
+    approval after at most ``ttl`` seconds, without a restart."""
+    import time
+
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.rule_office import LiveRuleBook
+
+    other = SqlStore.open(f"sqlite:///{tmp_path}/ebill.sqlite")
+    try:
+        book = LiveRuleBook(other, ttl=0.2)
+        assert book.book().in_force(payer="330600-ybj", scheme="pharmacy-pooling", on="2027-06-01").version == 2
+        office = _office(stack)
+        office.import_(stack.service.authenticate(stack.tokens["admin"]), [("v3.json", _version(3, "2027-01-01"))])
+        office.approve(stack.service.authenticate(stack.tokens["admin2"]), [("sx-pharmacy-pooling", 3)])
+        assert book.book().in_force(payer="330600-ybj", scheme="pharmacy-pooling", on="2027-06-01").version == 2
+        time.sleep(0.25)
+        assert book.book().in_force(payer="330600-ybj", scheme="pharmacy-pooling", on="2027-06-01").version == 3
+        assert book.book().in_force(payer="330600-ybj", scheme="pharmacy-pooling", on="2026-12-31").version == 2
+    finally:
+        other.close()
