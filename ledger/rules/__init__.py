@@ -12,9 +12,9 @@ from ledger.rules.adjudicate import adjudicate
 from ledger.rules.book import RuleBook
 from ledger.rules.decision import Decision, Flag, LineDecision, Reason, Step, YearToDate
 from ledger.rules.loading import load_ruleset
-from ledger.rules.ruleset import PersonCategory, PersonRules, RuleSet
+from ledger.rules.ruleset import DuplicateItems, PersonCategory, PersonRules, RuleSet
 
 __all__ = [
-    "Decision", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason", "RuleBook",
+    "Decision", "DuplicateItems", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason", "RuleBook",
     "RuleSet", "Step", "YearToDate", "adjudicate", "load_ruleset",
 ]
