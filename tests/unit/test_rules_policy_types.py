@@ -419,3 +419,18 @@ def test_every_band_problem_at_once() -> None:
         ("classBFirstSelfPay[1].fromUnitPriceFen", "band-gap"), ("classBFirstSelfPay[1].toUnitPriceFen", "band-gap"),
         ("duplicateItems", "enum")]
     assert "unit prices 101 to 199 have no band" in e.value.problems[0].message
+
+
+def test_the_documented_example_loads_and_says_what_the_document_says() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "rule-files.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))  # type: ignore[union-attr]
+    ruleset = load_ruleset(example, source="docs/rule-files.md")
+    emp = ruleset.persons[EMP]
+    assert (emp.invoice_cap_fen, dict(emp.visit_cap_fen)) == (50000, {OUT: 30000, EMERG: 100000})
+    assert set(ruleset.persons) >= {ASSIST, DISABLED, RELIEF}
+    assert ruleset.class_b_tier(10000).self_pay_bp == 1000 and ruleset.class_b_tier(10001).self_pay_bp == 2000
+    assert ruleset.duplicate_items is DuplicateItems.FLAG
