@@ -12,7 +12,10 @@ Per fee line, in this order (the first rule that excludes a line ends its journe
    ``duplicate-item``.
 4. Quantity beyond the per-line or per-day limit of the code is self-paid, its share
    of the line amount: ``quantity-limit``.
-5. Class B (乙类) lines: the patient first pays the tier's share of what is left:
+5. Quantity beyond the code's period limit, counting what the person was supplied in
+   the period at every hospital (:mod:`ledger.rules.periods`), is self-paid, its share
+   of the line amount, naming the other invoices: ``period-limit``.
+6. Class B (乙类) lines: the patient first pays the tier's share of what is left:
    ``class-b-first-self-pay-10pct`` (the tier chosen by unit price, both band bounds
    inclusive: a ¥100.00 item is in a band "from ¥100" and in a band "up to and
    including ¥100", never in both, as the loader refuses overlapping bands).
@@ -44,14 +47,15 @@ in one pass over the lines (a dict by normalised code and service date).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
 from ledger.errors import InvalidInput, NotFound
 from ledger.invoice import FeeCategory, FeeLine, Invoice
-from ledger.rules.decision import Decision, Flag, LineDecision, Reason, Step, YearToDate
+from ledger.rules.decision import Decision, EarlierLine, Flag, LineDecision, Reason, Step, YearToDate
+from ledger.rules.periods import PeriodSupply
 from ledger.rules.ruleset import BP, ClassBTier, DuplicateItems, PersonCategory, PersonRules, RuleSet
 
 _ZERO = Decimal(0)
@@ -70,12 +74,17 @@ def _percent(bp: int) -> str:
 
 
 def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearToDate, ruleset: RuleSet,
-               normalise: Callable[[str], str] | None = None) -> Decision:
+               normalise: Callable[[str], str] | None = None,
+               earlier: Sequence[EarlierLine] | None = None) -> Decision:
     """Apply ``ruleset`` to ``invoice`` for a person of category ``person``.
 
     Requires the rule set to be in force on the invoice's issue date (else InvalidInput)
     and to cover ``person`` (else NotFound). ``normalise`` (e.g. a catalogue's
-    ``normalise``) runs before the rule set's own alias map.
+    ``normalise``) runs before the rule set's own alias map. ``earlier``: the person's fee
+    lines of the period-limited items on other invoices, at any hospital, in the periods
+    before the invoice's service dates (:func:`ledger.rules.periods.history_needed`); required when the
+    invoice bills such an item (else InvalidInput: deciding without them would pay what
+    the limit refuses).
     """
     if not ruleset.in_force(date.fromisoformat(invoice.issue_date)):
         raise InvalidInput.single("issuedAt", "rules-in-force",
@@ -89,8 +98,16 @@ def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearTo
 
     codes = [canonical(line.item_code) for line in invoice.fee_lines]
     flags, flagged, repeats = _flags(invoice, codes, ruleset)
+    supply = None
+    if ruleset.period_limits and not ruleset.period_limits.keys().isdisjoint(codes):
+        if earlier is None:
+            raise InvalidInput.single("periodLimits", "history-required",
+                                      f"{ruleset.label} limits items over a period across hospitals; this invoice "
+                                      "cannot be decided without the person's earlier fee lines")
+        supply = PeriodSupply(invoice, codes, ruleset, earlier, canonical)
     day_used: dict[tuple[str, str], Decimal] = defaultdict(lambda: _ZERO)
-    lines = tuple(_line(line, code, rules, ruleset, day_used, flagged.get(line.seq, ()), repeats.get(line.seq))
+    lines = tuple(_line(line, code, rules, ruleset, day_used, flagged.get(line.seq, ()), repeats.get(line.seq),
+                        supply)
                   for line, code in zip(invoice.fee_lines, codes, strict=True))
 
     eligible = sum(d.eligible_fen for d in lines)
@@ -140,7 +157,7 @@ def _within(amount: int, cap: int) -> str:
 
 def _line(line: FeeLine, code: str, rules: PersonRules, ruleset: RuleSet,
           day_used: dict[tuple[str, str], Decimal], flag_reasons: tuple[Reason, ...],
-          repeats: FeeLine | None) -> LineDecision:
+          repeats: FeeLine | None, supply: PeriodSupply | None) -> LineDecision:
     amount = line.amount_fen
     reasons: list[Reason] = []
     allowed = amount
@@ -157,7 +174,9 @@ def _line(line: FeeLine, code: str, rules: PersonRules, ruleset: RuleSet,
                               "a repeat of an item on one day is not reimbursed"))
         allowed = 0
     else:
-        allowed = _within_quantity_limit(line, code, ruleset, day_used, reasons)
+        allowed, quantity = _within_quantity_limit(line, code, ruleset, day_used, reasons)
+        if supply is not None and code in ruleset.period_limits:
+            allowed = _within_period_limit(line, code, ruleset, supply, allowed, quantity, reasons)
         if line.category is FeeCategory.CLASS_B and allowed:
             tier = ruleset.class_b_tier(line.unit_price_fen)
             first = half_up(Fraction(allowed * tier.self_pay_bp, BP))
@@ -171,12 +190,12 @@ def _line(line: FeeLine, code: str, rules: PersonRules, ruleset: RuleSet,
 
 
 def _within_quantity_limit(line: FeeLine, code: str, ruleset: RuleSet,
-                           day_used: dict[tuple[str, str], Decimal], reasons: list[Reason]) -> int:
-    """The line amount for the quantity within the limits; the rest becomes self-paid."""
+                           day_used: dict[tuple[str, str], Decimal], reasons: list[Reason]) -> tuple[int, Decimal]:
+    """(the line amount for the quantity within the limits, that quantity); the rest becomes self-paid."""
     limit = ruleset.quantity_limits.get(code)
-    if limit is None:
-        return line.amount_fen
     qty = Decimal(line.quantity)
+    if limit is None:
+        return line.amount_fen, qty
     ok = qty
     if limit.max_per_line is not None:
         ok = min(ok, limit.max_per_line)
@@ -184,12 +203,33 @@ def _within_quantity_limit(line: FeeLine, code: str, ruleset: RuleSet,
         ok = min(ok, max(_ZERO, limit.max_per_day - day_used[(code, line.service_date)]))
     day_used[(code, line.service_date)] += ok  # what was reimbursed counts against the day
     if ok == qty:
-        return line.amount_fen
+        return line.amount_fen, qty
     allowed = half_up(Fraction(line.amount_fen) * Fraction(ok) / Fraction(qty))
     reasons.append(Reason("quantity-limit", line.amount_fen - allowed,
                           f"quantity {line.quantity}, at most {ok.normalize():f} reimbursable "
                           f"(per line {_q(limit.max_per_line)}, per day {_q(limit.max_per_day)})"))
-    return allowed
+    return allowed, ok
+
+
+def _within_period_limit(line: FeeLine, code: str, ruleset: RuleSet, supply: PeriodSupply, allowed: int,
+                         quantity: Decimal, reasons: list[Reason]) -> int:
+    """The line amount for the quantity within the period limit (of ``quantity``, what the
+    quantity limits left); the rest becomes self-paid."""
+    limit = ruleset.period_limits[code]
+    before = supply.before(code, line)
+    room = max(_ZERO, limit.max_quantity - before.quantity)
+    if quantity <= room:
+        return allowed
+    within = half_up(Fraction(line.amount_fen) * Fraction(room) / Fraction(Decimal(line.quantity)))
+    where = [f"{e.issued_at[:10]} at {e.issuer}" for e in
+             sorted({e.invoice_key: e for e in before.on_other_invoices}.values(), key=lambda e: e.issued_at)]
+    if before.on_this_invoice:
+        where.append(f"{_q(before.on_this_invoice)} on this invoice")
+    reasons.append(Reason("period-limit", allowed - within,
+                          f"{_q(before.quantity)} of {code} supplied in the {limit.days} days to {line.service_date} "
+                          f"({'; '.join(where)}), at most {_q(limit.max_quantity)} in {limit.days} days: "
+                          f"{_q(room)} of quantity {line.quantity} reimbursable"))
+    return within
 
 
 def _flags(invoice: Invoice, codes: list[str], ruleset: RuleSet

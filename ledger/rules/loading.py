@@ -20,6 +20,7 @@ from ledger.rules.ruleset import (
     BP,
     ClassBTier,
     DuplicateItems,
+    PeriodLimit,
     PersonCategory,
     PersonRules,
     QuantityLimit,
@@ -29,14 +30,16 @@ from ledger.rules.ruleset import (
 _MAX_FEN = 10**12
 
 _TOP = {"id", "version", "payer", "scheme", "description", "effectiveFrom", "effectiveTo", "persons",
-        "classBFirstSelfPay", "quantityLimits", "codeAliases", "duplicateItems"}
-_OPTIONAL = {"description", "quantityLimits", "codeAliases", "duplicateItems"}
+        "classBFirstSelfPay", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits"}
+_OPTIONAL = {"description", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits"}
 _PERSON = {"deductibleFen", "ratioBp", "annualCapFen", "invoiceCapFen", "visitCapFen", "negativeList"}
 _PERSON_OPTIONAL = {"invoiceCapFen", "visitCapFen", "negativeList"}
 _NEGATIVE = {"codes", "prefixes"}
 _TIER = {"fromUnitPriceFen", "toUnitPriceFen", "selfPayBp"}
 _VISIT_TYPES = {v.value for v in VisitType}
 _LIMIT = {"maxPerLine", "maxPerDay"}
+_PERIOD = {"days", "maxQuantity"}
+_MAX_PERIOD_DAYS = 366
 
 
 class _Reader:
@@ -137,6 +140,7 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     tiers = _tiers(r, top.get("classBFirstSelfPay"))
     limits = _limits(r, top.get("quantityLimits", {}))
     duplicates = _duplicates(r, top.get("duplicateItems"))
+    periods = _periods(r, top.get("periodLimits", {}))
     aliases: dict[str, str] = {}
     raw_aliases = r.obj(top.get("codeAliases", {}), "codeAliases", set(top.get("codeAliases", {})) if
                         isinstance(top.get("codeAliases", {}), dict) else set())
@@ -149,6 +153,8 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     # rules are matched after normalisation, so a rule naming an alias would never apply
     for code in sorted(set(limits) & set(aliases)):
         r.add(f"quantityLimits.{code}", "canonical-code", f"is an alias of {aliases[code]}; name the canonical code")
+    for code in sorted(set(periods) & set(aliases)):
+        r.add(f"periodLimits.{code}", "canonical-code", f"is an alias of {aliases[code]}; name the canonical code")
     for cat, rules in persons.items():
         for code in sorted(rules.negative_codes & set(aliases)):
             r.add(f"persons.{cat.value}.negativeList.codes", "canonical-code",
@@ -161,7 +167,8 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     return RuleSet(id=rid, version=version, payer=payer, scheme=scheme, description=description,
                    effective_from=start, effective_to=end, persons=MappingProxyType(persons),
                    class_b_tiers=tiers, quantity_limits=MappingProxyType(limits),
-                   code_aliases=MappingProxyType(aliases), duplicate_items=duplicates)
+                   code_aliases=MappingProxyType(aliases), duplicate_items=duplicates,
+                   period_limits=MappingProxyType(periods))
 
 
 def _person(r: _Reader, v: Any, path: str) -> PersonRules | None:
@@ -235,6 +242,26 @@ def _tiers(r: _Reader, v: Any) -> tuple[ClassBTier, ...]:
               f"the last band must be open (no toUnitPriceFen): unit prices above "
               f"{tiers[-1].to_unit_price_fen} would have no band")
     return tuple(tiers)
+
+
+def _periods(r: _Reader, v: Any) -> dict[str, PeriodLimit]:
+    raw = r.obj(v, "periodLimits", set(v) if isinstance(v, dict) else set())
+    out: dict[str, PeriodLimit] = {}
+    for code, spec in (raw or {}).items():
+        path = f"periodLimits.{code}"
+        s = r.obj(spec, path, _PERIOD)
+        if s is None:
+            continue
+        days = r.int_(s.get("days"), f"{path}.days", lo=1, hi=_MAX_PERIOD_DAYS)
+        most = None
+        if s.get("maxQuantity") is None:
+            if "maxQuantity" in s:
+                r.add(f"{path}.maxQuantity", "decimal-quantity", "must be a positive decimal string, got None")
+        else:
+            most = r.qty(s["maxQuantity"], f"{path}.maxQuantity")
+        if days is not None and most is not None:
+            out[code] = PeriodLimit(days, most)
+    return out
 
 
 def _duplicates(r: _Reader, v: Any) -> DuplicateItems | None:

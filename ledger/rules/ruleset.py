@@ -21,6 +21,7 @@ File format (money in integer fen, ratios in basis points, 10000 = 100 %)::
      "classBFirstSelfPay": [{"fromUnitPriceFen": 0, "toUnitPriceFen": 10000, "selfPayBp": 1000},
                             {"fromUnitPriceFen": 10001, "selfPayBp": 2000}],
      "quantityLimits": {"<canonical code>": {"maxPerLine": "2", "maxPerDay": "4"}},
+     "periodLimits": {"<canonical code>": {"days": 30, "maxQuantity": "60"}},   # optional
      "duplicateItems": "flag",                                     # optional
      "codeAliases": {"<alias code>": "<canonical code>"}}
 
@@ -57,6 +58,16 @@ any code. ``"flag"`` sends the claim to review naming the lines (amounts unchang
 ``"self-pay-repeats"`` keeps the first line and makes the later ones self-paid in full,
 each naming the line it repeats (no review: the payer decided that repeats are not
 paid; the citizen can appeal).
+
+``periodLimits`` (optional): the most of an item reimbursed to one person over ``days``
+days, counted across every hospital's invoices of that person the payer knows (repeat
+prescriptions beyond the days' supply at several hospitals). A line on service date D
+counts what the person was supplied in the ``days`` days up to and including D: lines of
+other invoices (not voided) with an earlier service date, or the same date and an earlier
+issue time, and the earlier lines of this invoice. Quantity beyond the limit is
+self-paid, its share of the line amount, naming the other invoices' dates. The person's
+earlier lines come in as an argument (:class:`~ledger.rules.decision.EarlierLine`), read
+by the claims use case from the claims repository.
 
 Dates: ``effectiveFrom`` is inclusive and ``effectiveTo`` exclusive, so a version
 ending on the day the next one starts leaves neither a gap nor an overlap. Loading
@@ -117,6 +128,14 @@ class QuantityLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodLimit:
+    """Most quantity of an item reimbursed to one person in ``days`` days, across all hospitals."""
+
+    days: int
+    max_quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class PersonRules:
     """One person category's parameters; the negative list holds canonical codes and code prefixes."""
 
@@ -153,6 +172,7 @@ class RuleSet:
     quantity_limits: Mapping[str, QuantityLimit]
     code_aliases: Mapping[str, str]
     duplicate_items: DuplicateItems | None = None
+    period_limits: Mapping[str, PeriodLimit] = field(default_factory=lambda: MappingProxyType({}))
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
