@@ -204,3 +204,14 @@ def test_strict_loading_of_period_limits(edit: Callable[[dict[str, Any]], None],
         load_ruleset(doc, source="periods-test.json")
     found = [(p.field, p.rule) for p in e.value.problems]
     assert (path, rule) in found, found
+
+
+def test_the_documented_period_limit_loads() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "rule-files.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))  # type: ignore[union-attr]
+    limit = load_ruleset(example).period_limits["XJ01CAA001C001537863286"]
+    assert (limit.days, str(limit.max_quantity)) == (30, "60")
