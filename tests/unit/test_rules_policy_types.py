@@ -18,6 +18,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from ledger.errors import InvalidInput
 from ledger.hashing import Hash32
@@ -434,3 +436,54 @@ def test_the_documented_example_loads_and_says_what_the_document_says() -> None:
     assert set(ruleset.persons) >= {ASSIST, DISABLED, RELIEF}
     assert ruleset.class_b_tier(10000).self_pay_bp == 1000 and ruleset.class_b_tier(10001).self_pay_bp == 2000
     assert ruleset.duplicate_items is DuplicateItems.FLAG
+
+
+# --------------------------------------------------------------------------- properties
+
+_lines = st.lists(
+    st.tuples(st.sampled_from([DRUG, DRUG_ALIAS, OTHER, THIRD, LIMITED]), st.sampled_from([A, B, C]),
+              st.integers(1, 60000), st.sampled_from(["1", "2", "0.5", "1.005"]), st.sampled_from([DAY, NEXT_DAY])),
+    min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_lines, st.sampled_from([EMP, RES, ASSIST, DISABLED, RELIEF]), st.sampled_from([OUT, EMERG, IN, PHARM]),
+       st.builds(YearToDate, st.integers(0, 80000), st.integers(0, 250000)),
+       st.sampled_from([OFFICE, REPEATS_PAID_BY_PATIENT, NO_DUPLICATE_RULE, THREE_BANDS]))
+@example([(DRUG, A, 42858, "1", DAY)], EMP, PHARM, DED_USED, OFFICE)
+@example([(DRUG, A, 100, "1", DAY), (DRUG_ALIAS, A, 100, "1", DAY)], EMP, OUT, DED_USED, REPEATS_PAID_BY_PATIENT)
+def test_caps_and_duplicates_hold_for_any_invoice(raw: list[tuple[str, FeeCategory, int, str, str]],
+                                                  who: PersonCategory, visit: VisitType, ytd: YearToDate,
+                                                  ruleset: RuleSet) -> None:
+    inv = bill(*(fee(i + 1, code, cat, price, qty, day) for i, (code, cat, price, qty, day) in enumerate(raw)),
+               visit=visit)
+    d = adjudicate(inv, person=who, year_to_date=ytd, ruleset=ruleset)
+    rules = ruleset.persons[who]
+    for x in d.lines:
+        assert 0 <= x.eligible_fen <= x.amount_fen and x.eligible_fen + x.self_paid_fen == x.amount_fen
+        assert sum(r.self_paid_fen for r in x.reasons) == x.self_paid_fen
+    assert 0 <= d.reimbursable_fen <= d.eligible_fen
+    assert d.reimbursable_fen <= max(0, rules.annual_cap_fen - ytd.reimbursed_fen)
+    if rules.invoice_cap_fen is not None:
+        assert d.reimbursable_fen <= rules.invoice_cap_fen
+    if visit in rules.visit_cap_fen:
+        assert d.reimbursable_fen <= rules.visit_cap_fen[visit]
+    amounts = [s.amount_fen for s in d.steps[1:]]
+    assert amounts == sorted(amounts, reverse=True)            # no cap ever raises the amount
+    assert d.steps[-1].amount_fen == d.reimbursable_fen
+    # the duplicate rule sees exactly the (normalised code, day) pairs billed more than once
+    groups: dict[tuple[str, str], list[int]] = {}
+    for line in inv.fee_lines:
+        groups.setdefault((ruleset.normalise(line.item_code), line.service_date), []).append(line.seq)
+    repeated = sorted(tuple(seqs) for seqs in groups.values() if len(seqs) > 1)
+    flagged = sorted(f.seqs for f in d.flags if f.rule == "duplicate-item")
+    self_paid = sorted(x.seq for x in d.lines if any(r.rule == "duplicate-item" and r.self_paid_fen for r in x.reasons))
+    if ruleset.duplicate_items is DuplicateItems.FLAG:
+        assert flagged == repeated and not self_paid
+    elif ruleset.duplicate_items is DuplicateItems.SELF_PAY_REPEATS:
+        assert not flagged
+        assert self_paid == sorted(s for seqs in repeated for s in seqs[1:]
+                                   if inv.fee_lines[s - 1].category is not C
+                                   and rules.negative_entry(ruleset.normalise(inv.fee_lines[s - 1].item_code)) is None)
+    else:
+        assert not flagged and not self_paid
