@@ -82,9 +82,9 @@ def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearTo
     and to cover ``person`` (else NotFound). ``normalise`` (e.g. a catalogue's
     ``normalise``) runs before the rule set's own alias map. ``earlier``: the person's fee
     lines of the period-limited items on other invoices, at any hospital, in the periods
-    before the invoice's service dates (:func:`ledger.rules.periods.history_needed`); required when the
-    invoice bills such an item (else InvalidInput: deciding without them would pay what
-    the limit refuses).
+    before the invoice's service dates (:func:`ledger.rules.periods.history_needed`);
+    required when the invoice bills such an item (else InvalidInput: deciding without
+    them would pay what the limit refuses).
     """
     if not ruleset.in_force(date.fromisoformat(invoice.issue_date)):
         raise InvalidInput.single("issuedAt", "rules-in-force",
@@ -225,9 +225,10 @@ def _within_period_limit(line: FeeLine, code: str, ruleset: RuleSet, supply: Per
              sorted({e.invoice_key: e for e in before.on_other_invoices}.values(), key=lambda e: e.issued_at)]
     if before.on_this_invoice:
         where.append(f"{_q(before.on_this_invoice)} on this invoice")
+    sources = f" ({'; '.join(where)})" if where else ""
     reasons.append(Reason("period-limit", allowed - within,
-                          f"{_q(before.quantity)} of {code} supplied in the {limit.days} days to {line.service_date} "
-                          f"({'; '.join(where)}), at most {_q(limit.max_quantity)} in {limit.days} days: "
+                          f"{_q(before.quantity)} of {code} supplied in the {limit.days} days to {line.service_date}"
+                          f"{sources}, at most {_q(limit.max_quantity)} in {limit.days} days: "
                           f"{_q(room)} of quantity {line.quantity} reimbursable"))
     return within
 

@@ -149,6 +149,14 @@ def test_the_explanation_names_the_other_invoices() -> None:
         "20 on this invoice), at most 60 in 30 days: 15 of quantity 40 reimbursable"),)
 
 
+def test_one_line_beyond_the_limit_alone() -> None:
+    # 100 tablets, nothing supplied before: 60 of 100 reimbursable: ¥60 eligible, ¥40 self-paid
+    d = adjudicate(bill(fee(1, DRUG, A, 100, "100")), person=RES, year_to_date=DED_USED, ruleset=PERIODS, earlier=())
+    assert d.lines[0].reasons == (Reason(
+        "period-limit", 4000,
+        f"0 of {DRUG} supplied in the 30 days to {DAY}, at most 60 in 30 days: 60 of quantity 100 reimbursable"),)
+
+
 def test_the_history_is_required_when_a_limited_item_is_billed() -> None:
     with pytest.raises(InvalidInput) as e:
         adjudicate(bill(fee(1, DRUG, A, 100, "1")), person=RES, year_to_date=DED_USED, ruleset=PERIODS)
