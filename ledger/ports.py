@@ -38,7 +38,9 @@ from ledger.onchain import (
     StampOutcome,
     TxReceipt,
 )
+from ledger.rules import EarlierLine
 from ledger.rules.administration import RuleSetEntry, RuleSetState
+from ledger.rules.periods import HistoryQuery
 
 if TYPE_CHECKING:  # only for the InvoiceStore signatures; no import cycle at run time
     from ledger.batch import Batch
@@ -351,6 +353,7 @@ class ClaimsRepository(Protocol):
 
     # filing
     def invoices_of(self, person: bytes, *, limit: int = 200) -> list[PersonInvoice]: ...
+    def earlier_lines(self, person: bytes, query: HistoryQuery, *, exclude: bytes) -> list[EarlierLine]: ...
     def claim_target(self, fingerprint: bytes) -> ClaimTarget | None: ...
     def submission(self, caller: str, key: str) -> Submission | None: ...
     def submit(self, *, submission_id: str, caller: str, key: str, request_sha256: bytes,

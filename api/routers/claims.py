@@ -29,6 +29,7 @@ from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
 from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
+from ledger.rules import PersonCategory
 
 router = APIRouter(prefix="/v1", tags=["claims"], route_class=JsonBodyRoute)
 
@@ -76,7 +77,7 @@ class PersonIn(BaseModel):
     nationalId: str = resident_id_field("the person's resident ID (only its pseudonym is stored)")
     name: str = Field(default="", max_length=100)
     # the service checks it, with the resident ID, so that one answer names every broken entry
-    category: str = Field(json_schema_extra={"enum": ["employee", "retired", "resident"]})
+    category: str = Field(json_schema_extra={"enum": [c.value for c in PersonCategory]})
 
 
 class DelegationIn(BaseModel):

@@ -2,8 +2,9 @@
 
 Read from the stored decision document (:meth:`ledger.rules.Decision.to_json` with the
 payer's cap) and the claim's outcome: the lines with a share to pay oneself and why, the
-invoice-level steps (deductible, ratio, annual cap), the cap by what was self-paid and
-what other payers left, the review flags, and a refusal, rejection or claw-back.
+invoice-level steps (deductible, ratio, the caps per invoice and per visit, annual cap),
+the cap by what was self-paid and what other payers left, the review flags, and a
+refusal, rejection or claw-back.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from ledger.claims.states import ClaimState
 
 #: lines explained one by one; the rest are counted
 _LINES_SHOWN = 50
+#: invoice-level steps in words (others by their rule id)
+_STEP_NAMES = {"annual-cap": "Annual cap", "invoice-cap": "Cap per invoice", "visit-cap": "Cap per visit"}
 
 
 def explain(c: Claim) -> list[str]:
@@ -27,7 +30,8 @@ def explain(c: Claim) -> list[str]:
     if len(reduced) > _LINES_SHOWN:
         out.append(f"… and {len(reduced) - _LINES_SHOWN} more lines with a share to pay yourself.")
     for step in d.get("steps", []):
-        out.append(f"{step['rule'].capitalize()}: {step['detail']} → ¥{yuan(step['amountFen'])}.")
+        name = _STEP_NAMES.get(step["rule"]) or step["rule"].capitalize()
+        out.append(f"{name}: {step['detail']} → ¥{yuan(step['amountFen'])}.")
     cap = d.get("cap") or {}
     if cap and cap.get("amountFen", 0) < d.get("reimbursableFen", 0):
         out.append(f"Limited to ¥{yuan(cap['amountFen'])}: what you paid yourself (¥{yuan(cap['patientShareFen'])})"

@@ -28,7 +28,16 @@ from ledger.claims.stamps import InvoiceFigures, left_on_invoice
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState, Event, Party, step
 from ledger.errors import ClaimBlocked
 from ledger.invoice import Invoice
-from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, RuleSource, YearToDate, adjudicate
+from ledger.rules import (
+    Decision,
+    EarlierLine,
+    PersonCategory,
+    RuleBook,
+    RuleSet,
+    RuleSource,
+    YearToDate,
+    adjudicate,
+)
 
 
 def _default_schemes() -> dict[str, str]:
@@ -80,6 +89,8 @@ class Filing:
     ruleset: RuleSet
     available_fen: int       # what the invoice has left on chain
     policy: ClaimsPolicy
+    #: the person's fee lines on other invoices that the period limits count (ledger.rules.periods)
+    earlier: tuple[EarlierLine, ...] | None = None
 
     @property
     def year(self) -> int:
@@ -96,7 +107,7 @@ def decide(filing: Filing, year_to_date: YearToDate) -> ClaimDraft:
     """The claim of ``filing`` as the rules decide it, given the person's year so far."""
     invoice = filing.invoice
     decision = adjudicate(invoice, person=PersonCategory(filing.person.category), year_to_date=year_to_date,
-                          ruleset=filing.ruleset)
+                          ruleset=filing.ruleset, earlier=filing.earlier)
     patient_share, available = filing.patient_share_fen, filing.available_fen
     amount = min(decision.reimbursable_fen, patient_share, available)
     refusal = None

@@ -24,6 +24,7 @@ from ledger.cli import compose
 from ledger.cli import support as _cli
 from ledger.cli.support import DbOpt, HomeOpt
 from ledger.errors import FieldProblem, InvalidInput
+from ledger.rules.ruleset import PersonCategory
 
 payer_app = typer.Typer(help="Payers: register (chain account, key sealed at rest), list.", no_args_is_help=True)
 person_app = typer.Typer(help="Insured persons enrolled with this payer.", no_args_is_help=True)
@@ -77,7 +78,7 @@ def payer_list(db: DbOpt = None, home: HomeOpt = None) -> None:
 def person_enrol(
     national_id: Annotated[str | None, typer.Option("--national-id", help="resident ID (18 characters)")] = None,
     name: Annotated[str, typer.Option(help="display name")] = "",
-    category: Annotated[str, typer.Option(help="employee | retired | resident")] = "employee",
+    category: Annotated[str, typer.Option(help=" | ".join(c.value for c in PersonCategory))] = "employee",
     from_csv: Annotated[Path | None, typer.Option("--csv", help="CSV with columns nationalId,name,category")] = None,
     payer: PayerOpt = None, db: DbOpt = None, home: HomeOpt = None,
 ) -> None:

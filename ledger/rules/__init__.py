@@ -3,18 +3,19 @@
 ``ruleset`` holds the rule-set model; ``book`` picks the version in force; ``loading``
 validates the JSON rule files strictly; ``decision`` is the explained outcome;
 ``adjudicate`` applies one rule set to one invoice and explains the result line by
-line. Nothing here touches SQL, HTTP or a chain: the claims service feeds in the
-invoice, the person's category and their year-to-date figures, and stores the
-:class:`Decision`.
+line; ``periods`` counts a person's supply of an item over a period across hospitals.
+Nothing here touches SQL, HTTP or a chain: the claims service feeds in the invoice, the
+person's category, their year-to-date figures and (for period limits) their earlier fee
+lines, and stores the :class:`Decision`.
 """
 
 from ledger.rules.adjudicate import adjudicate
 from ledger.rules.book import RuleBook, RuleSource
-from ledger.rules.decision import Decision, Flag, LineDecision, Reason, Step, YearToDate
+from ledger.rules.decision import Decision, EarlierLine, Flag, LineDecision, Reason, Step, YearToDate
 from ledger.rules.loading import load_ruleset
-from ledger.rules.ruleset import PersonCategory, PersonRules, RuleSet
+from ledger.rules.ruleset import DuplicateItems, PersonCategory, PersonRules, RuleSet
 
 __all__ = [
-    "Decision", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason", "RuleBook",
-    "RuleSet", "RuleSource", "Step", "YearToDate", "adjudicate", "load_ruleset",
+    "Decision", "DuplicateItems", "EarlierLine", "Flag", "LineDecision", "PersonCategory", "PersonRules", "Reason",
+    "RuleBook", "RuleSet", "RuleSource", "Step", "YearToDate", "adjudicate", "load_ruleset",
 ]

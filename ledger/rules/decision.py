@@ -31,6 +31,24 @@ class YearToDate:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierLine:
+    """One of the person's fee lines on another invoice (any hospital), for the period limits:
+    what was supplied, when, and on which invoice."""
+
+    issuer: str
+    invoice_code: str
+    invoice_number: str
+    issued_at: str       # normal form (ledger.invoice.format_timestamp)
+    service_date: str
+    item_code: str       # as billed; normalised by the adjudication like the invoice's own
+    quantity: str        # normal form
+
+    @property
+    def invoice_key(self) -> tuple[str, str, str]:
+        return (self.issuer, self.invoice_code, self.invoice_number)
+
+
+@dataclass(frozen=True, slots=True)
 class Reason:
     """A rule that applied, how many fen it made self-paid (0 for flags), and why in words."""
 

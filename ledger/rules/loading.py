@@ -16,17 +16,31 @@ from types import MappingProxyType
 from typing import Any
 
 from ledger.errors import FieldProblem, InvalidInput
-from ledger.rules.ruleset import BP, ClassBTier, PersonCategory, PersonRules, QuantityLimit, RuleSet
+from ledger.invoice import VisitType
+from ledger.rules.ruleset import (
+    BP,
+    ClassBTier,
+    DuplicateItems,
+    PeriodLimit,
+    PersonCategory,
+    PersonRules,
+    QuantityLimit,
+    RuleSet,
+)
 
 _MAX_FEN = 10**12
 
 _TOP = {"id", "version", "payer", "scheme", "description", "effectiveFrom", "effectiveTo", "persons",
-        "classBFirstSelfPay", "quantityLimits", "codeAliases"}
-_OPTIONAL = {"description", "quantityLimits", "codeAliases"}
-_PERSON = {"deductibleFen", "ratioBp", "annualCapFen", "negativeList"}
+        "classBFirstSelfPay", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits"}
+_OPTIONAL = {"description", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits"}
+_PERSON = {"deductibleFen", "ratioBp", "annualCapFen", "invoiceCapFen", "visitCapFen", "negativeList"}
+_PERSON_OPTIONAL = {"invoiceCapFen", "visitCapFen", "negativeList"}
 _NEGATIVE = {"codes", "prefixes"}
-_TIER = {"fromUnitPriceFen", "selfPayBp"}
+_TIER = {"fromUnitPriceFen", "toUnitPriceFen", "selfPayBp"}
+_VISIT_TYPES = {v.value for v in VisitType}
 _LIMIT = {"maxPerLine", "maxPerDay"}
+_PERIOD = {"days", "maxQuantity"}
+_MAX_PERIOD_DAYS = 366
 
 
 class _Reader:
@@ -133,6 +147,8 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
 
     tiers = _tiers(r, top.get("classBFirstSelfPay"))
     limits = _limits(r, top.get("quantityLimits", {}))
+    duplicates = _duplicates(r, top.get("duplicateItems"))
+    periods = _periods(r, top.get("periodLimits", {}))
     aliases: dict[str, str] = {}
     raw_aliases = r.obj(top.get("codeAliases", {}), "codeAliases", set(top.get("codeAliases", {})) if
                         isinstance(top.get("codeAliases", {}), dict) else set())
@@ -145,6 +161,8 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     # rules are matched after normalisation, so a rule naming an alias would never apply
     for code in sorted(set(limits) & set(aliases)):
         r.add(f"quantityLimits.{code}", "canonical-code", f"is an alias of {aliases[code]}; name the canonical code")
+    for code in sorted(set(periods) & set(aliases)):
+        r.add(f"periodLimits.{code}", "canonical-code", f"is an alias of {aliases[code]}; name the canonical code")
     for cat, rules in persons.items():
         for code in sorted(rules.negative_codes & set(aliases)):
             r.add(f"persons.{cat.value}.negativeList.codes", "canonical-code",
@@ -157,16 +175,24 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
     return RuleSet(id=rid, version=version, payer=payer, scheme=scheme, description=description,
                    effective_from=start, effective_to=end, persons=MappingProxyType(persons),
                    class_b_tiers=tiers, quantity_limits=MappingProxyType(limits),
-                   code_aliases=MappingProxyType(aliases))
+                   code_aliases=MappingProxyType(aliases), duplicate_items=duplicates,
+                   period_limits=MappingProxyType(periods))
 
 
 def _person(r: _Reader, v: Any, path: str) -> PersonRules | None:
-    p = r.obj(v, path, _PERSON, {"negativeList"})
+    p = r.obj(v, path, _PERSON, _PERSON_OPTIONAL)
     if p is None:
         return None
     deductible = r.int_(p.get("deductibleFen"), f"{path}.deductibleFen")
     ratio = r.int_(p.get("ratioBp"), f"{path}.ratioBp", hi=BP)
     cap = r.int_(p.get("annualCapFen"), f"{path}.annualCapFen")
+    invoice_cap = None if "invoiceCapFen" not in p else r.int_(p["invoiceCapFen"], f"{path}.invoiceCapFen")
+    visit_caps: dict[VisitType, int] = {}
+    raw_visits = r.obj(p.get("visitCapFen", {}), f"{path}.visitCapFen", _VISIT_TYPES, _VISIT_TYPES)
+    for visit in sorted(set(raw_visits or {}) & _VISIT_TYPES):
+        assert raw_visits is not None
+        if (fen := r.int_(raw_visits[visit], f"{path}.visitCapFen.{visit}")) is not None:
+            visit_caps[VisitType(visit)] = fen
     codes: list[str] = []
     prefixes: list[str] = []
     neg = r.obj(p.get("negativeList", {}), f"{path}.negativeList", _NEGATIVE, _NEGATIVE)
@@ -175,29 +201,85 @@ def _person(r: _Reader, v: Any, path: str) -> PersonRules | None:
         prefixes = r.codes(neg.get("prefixes", []), f"{path}.negativeList.prefixes")
     if deductible is None or ratio is None or cap is None:
         return None
-    return PersonRules(deductible, ratio, cap, frozenset(codes), tuple(prefixes))
+    return PersonRules(deductible, ratio, cap, frozenset(codes), tuple(prefixes), invoice_cap,
+                       MappingProxyType(visit_caps))
 
 
 def _tiers(r: _Reader, v: Any) -> tuple[ClassBTier, ...]:
+    """The Class B bands: from 0 up, each starting where the previous one ends, the last open."""
     path = "classBFirstSelfPay"
     if not isinstance(v, list) or not v:
         r.add(path, "type", f"must be a non-empty array of tiers, got {v!r}")
         return ()
     tiers: list[ClassBTier] = []
+    at: list[int] = []   # the index in the file of each tier read
     for i, raw in enumerate(v):
-        t = r.obj(raw, f"{path}[{i}]", _TIER)
+        t = r.obj(raw, f"{path}[{i}]", _TIER, {"toUnitPriceFen"})
         if t is None:
             continue
-        start = r.int_(t.get("fromUnitPriceFen"), f"{path}[{i}].fromUnitPriceFen")
-        bp = r.int_(t.get("selfPayBp"), f"{path}[{i}].selfPayBp", hi=BP)
-        if start is not None and bp is not None:
-            if i == 0 and start != 0:
-                r.add(f"{path}[0].fromUnitPriceFen", "starts-at-zero", f"the first tier must start at 0, got {start}")
-            if tiers and start <= tiers[-1].from_unit_price_fen:
-                r.add(f"{path}[{i}].fromUnitPriceFen", "ascending",
-                      f"must be above the previous tier's {tiers[-1].from_unit_price_fen}, got {start}")
-            tiers.append(ClassBTier(start, bp))
+        here = f"{path}[{i}]"
+        start = r.int_(t.get("fromUnitPriceFen"), f"{here}.fromUnitPriceFen")
+        bp = r.int_(t.get("selfPayBp"), f"{here}.selfPayBp", hi=BP)
+        end = None if t.get("toUnitPriceFen") is None else r.int_(t["toUnitPriceFen"], f"{here}.toUnitPriceFen")
+        if start is None or bp is None or (t.get("toUnitPriceFen") is not None and end is None):
+            continue
+        if end is not None and end < start:
+            r.add(f"{here}.toUnitPriceFen", "band-order",
+                  f"must be at or above fromUnitPriceFen {start} (both are inclusive), got {end}")
+        if i == 0 and start != 0:
+            r.add(f"{path}[0].fromUnitPriceFen", "starts-at-zero", f"the first tier must start at 0, got {start}")
+        previous = tiers[-1] if tiers else None
+        if previous is not None and previous.to_unit_price_fen is not None:
+            # the previous band says where it ends: this one must start at the next fen
+            follows = previous.to_unit_price_fen + 1
+            if start < follows:
+                r.add(f"{here}.fromUnitPriceFen", "band-overlap",
+                      f"starts at {start} but {path}[{at[-1]}] runs up to and including "
+                      f"{previous.to_unit_price_fen}; start at {follows}")
+            elif start > follows:
+                r.add(f"{here}.fromUnitPriceFen", "band-gap",
+                      f"starts at {start} but {path}[{at[-1]}] ends at {previous.to_unit_price_fen}: unit prices "
+                      f"{follows} to {start - 1} have no band; start at {follows}")
+        elif previous is not None and start <= previous.from_unit_price_fen:
+            r.add(f"{here}.fromUnitPriceFen", "ascending",
+                  f"must be above the previous tier's {previous.from_unit_price_fen}, got {start}")
+        tiers.append(ClassBTier(start, bp, end))
+        at.append(i)
+    if tiers and at[-1] == len(v) - 1 and tiers[-1].to_unit_price_fen is not None:
+        r.add(f"{path}[{at[-1]}].toUnitPriceFen", "band-gap",
+              f"the last band must be open (no toUnitPriceFen): unit prices above "
+              f"{tiers[-1].to_unit_price_fen} would have no band")
     return tuple(tiers)
+
+
+def _periods(r: _Reader, v: Any) -> dict[str, PeriodLimit]:
+    raw = r.obj(v, "periodLimits", set(v) if isinstance(v, dict) else set())
+    out: dict[str, PeriodLimit] = {}
+    for code, spec in (raw or {}).items():
+        path = f"periodLimits.{code}"
+        s = r.obj(spec, path, _PERIOD)
+        if s is None:
+            continue
+        days = r.int_(s.get("days"), f"{path}.days", lo=1, hi=_MAX_PERIOD_DAYS)
+        most = None
+        if s.get("maxQuantity") is None:
+            if "maxQuantity" in s:
+                r.add(f"{path}.maxQuantity", "decimal-quantity", "must be a positive decimal string, got None")
+        else:
+            most = r.qty(s["maxQuantity"], f"{path}.maxQuantity")
+        if days is not None and most is not None:
+            out[code] = PeriodLimit(days, most)
+    return out
+
+
+def _duplicates(r: _Reader, v: Any) -> DuplicateItems | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or v not in {d.value for d in DuplicateItems}:
+        r.add("duplicateItems", "enum",
+              f"must be one of {', '.join(repr(d.value) for d in DuplicateItems)} or absent, got {v!r}")
+        return None
+    return DuplicateItems(v)
 
 
 def _limits(r: _Reader, v: Any) -> dict[str, QuantityLimit]:

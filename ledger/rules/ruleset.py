@@ -12,12 +12,62 @@ File format (money in integer fen, ratios in basis points, 10000 = 100 %)::
      "effectiveFrom": "2024-01-01", "effectiveTo": "2025-01-01",   # or null: open
      "persons": {"employee": {"deductibleFen": 60000, "ratioBp": 7000,
                               "annualCapFen": 200000,
+                              "invoiceCapFen": 50000,                  # optional
+                              "visitCapFen": {"outpatient": 30000},    # optional
                               "negativeList": {"codes": [...], "prefixes": [...]}},
-                 "retired": {...}, "resident": {...}},             # any subset
-     "classBFirstSelfPay": [{"fromUnitPriceFen": 0, "selfPayBp": 1000},
-                            {"fromUnitPriceFen": 10000, "selfPayBp": 2000}],
+                 "retired": {...}, "resident": {...},
+                 "assistance": {...}, "severe-disability": {...},
+                 "special-relief": {...}},                         # any subset
+     "classBFirstSelfPay": [{"fromUnitPriceFen": 0, "toUnitPriceFen": 10000, "selfPayBp": 1000},
+                            {"fromUnitPriceFen": 10001, "selfPayBp": 2000}],
      "quantityLimits": {"<canonical code>": {"maxPerLine": "2", "maxPerDay": "4"}},
+     "periodLimits": {"<canonical code>": {"days": 30, "maxQuantity": "60"}},   # optional
+     "duplicateItems": "flag",                                     # optional
      "codeAliases": {"<alias code>": "<canonical code>"}}
+
+Person categories (:class:`PersonCategory`): a rule set covers any non-empty subset; a
+claim by a person of a category it does not cover cannot be decided by it.
+
+Caps, per person category, all on what the fund pays (after the deductible and the
+ratio), the tightest one binding:
+
+- ``annualCapFen`` (required): the calendar year's total under this scheme, less what
+  the person was reimbursed earlier in the year;
+- ``invoiceCapFen`` (optional): one invoice;
+- ``visitCapFen`` (optional): one visit, per visit type (``outpatient``, ``inpatient``,
+  ``emergency``, ``pharmacy``; any subset). **One invoice is one visit**: a medical
+  e-invoice is issued per settlement, that is per outpatient or emergency visit, per
+  pharmacy purchase, per inpatient stay at discharge, and the invoice model carries no
+  visit number that could tie several invoices to one visit. So the visit cap applies
+  to each invoice of a listed visit type, and differs from ``invoiceCapFen`` in being
+  set per visit type (an outpatient visit ¥300, an emergency visit ¥1,000) as the
+  policies word it ("每次就诊限额"). An inpatient stay settled in several invoices (a
+  long stay settled part-way) gets the cap per invoice: when the model gains a visit
+  number, the cap must count the other invoices of that visit as the annual cap counts
+  the year.
+
+Class B bands (``classBFirstSelfPay``): each band starts at ``fromUnitPriceFen``
+(inclusive) and may say ``toUnitPriceFen`` ("up to and including"); without it a band
+ends just below the next band's start. Bands start at 0, follow each other without a
+gap or an overlap (a band after one ending at ``t`` starts at ``t + 1``), and the last
+one is open (no ``toUnitPriceFen``), so every unit price has exactly one band.
+
+``duplicateItems`` (optional; absent: off): the same *normalised* item (after
+``codeAliases``) on the same service date in more than one line of one invoice, for
+any code. ``"flag"`` sends the claim to review naming the lines (amounts unchanged);
+``"self-pay-repeats"`` keeps the first line and makes the later ones self-paid in full,
+each naming the line it repeats (no review: the payer decided that repeats are not
+paid; the citizen can appeal).
+
+``periodLimits`` (optional): the most of an item reimbursed to one person over ``days``
+days, counted across every hospital's invoices of that person the payer knows (repeat
+prescriptions beyond the days' supply at several hospitals). A line on service date D
+counts what the person was supplied in the ``days`` days up to and including D: lines of
+other invoices (not voided) with an earlier service date, or the same date and an earlier
+issue time, and the earlier lines of this invoice. Quantity beyond the limit is
+self-paid, its share of the line amount, naming the other invoices' dates. The person's
+earlier lines come in as an argument (:class:`~ledger.rules.decision.EarlierLine`), read
+by the claims use case from the claims repository.
 
 Dates: ``effectiveFrom`` is inclusive and ``effectiveTo`` exclusive, so a version
 ending on the day the next one starts leaves neither a gap nor an overlap. Loading
@@ -30,10 +80,13 @@ raises :class:`InvalidInput` listing every problem, each naming its JSON path
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
+
+from ledger.invoice import VisitType
 
 BP = 10_000  # basis points in 100 %
 
@@ -44,14 +97,26 @@ class PersonCategory(StrEnum):
     EMPLOYEE = "employee"   # 在职职工
     RETIRED = "retired"     # 退休人员
     RESIDENT = "resident"   # 城乡居民
+    ASSISTANCE = "assistance"                # 医疗救助对象: medical assistance recipients
+    SEVERE_DISABILITY = "severe-disability"  # 重度残疾人
+    SPECIAL_RELIEF = "special-relief"        # 特困供养人员: persons in extreme poverty under special relief
+
+
+class DuplicateItems(StrEnum):
+    """What the general duplicate rule does with one normalised item twice on one service date."""
+
+    FLAG = "flag"                           # send to review, amounts unchanged
+    SELF_PAY_REPEATS = "self-pay-repeats"   # the first line counts, the repeats are self-paid
 
 
 @dataclass(frozen=True, slots=True)
 class ClassBTier:
-    """Class B lines whose unit price is at or above ``from_unit_price_fen`` first self-pay ``self_pay_bp``."""
+    """Class B lines whose unit price is at or above ``from_unit_price_fen`` (and at most
+    ``to_unit_price_fen`` when the band says so) first self-pay ``self_pay_bp``."""
 
     from_unit_price_fen: int
     self_pay_bp: int
+    to_unit_price_fen: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +128,14 @@ class QuantityLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodLimit:
+    """Most quantity of an item reimbursed to one person in ``days`` days, across all hospitals."""
+
+    days: int
+    max_quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class PersonRules:
     """One person category's parameters; the negative list holds canonical codes and code prefixes."""
 
@@ -71,6 +144,9 @@ class PersonRules:
     annual_cap_fen: int
     negative_codes: frozenset[str]
     negative_prefixes: tuple[str, ...]
+    invoice_cap_fen: int | None = None
+    #: visit type -> the most the fund pays for one visit (one invoice) of that type
+    visit_cap_fen: Mapping[VisitType, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def negative_entry(self, code: str) -> str | None:
         """The negative-list entry (exact code, else longest prefix) that excludes ``code``."""
@@ -95,6 +171,8 @@ class RuleSet:
     class_b_tiers: tuple[ClassBTier, ...]
     quantity_limits: Mapping[str, QuantityLimit]
     code_aliases: Mapping[str, str]
+    duplicate_items: DuplicateItems | None = None
+    period_limits: Mapping[str, PeriodLimit] = field(default_factory=lambda: MappingProxyType({}))
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)

@@ -194,6 +194,9 @@ def test_the_published_schema_accepts_the_shipped_sets_and_agrees_with_the_loade
         ("persons", {"employee": {**V2["persons"]["employee"], "ratioBp": 17000}}),
         ("version", 0), ("version", True), ("effectiveFrom", "2025-13-45x"), ("surprise", 1),
         ("classBFirstSelfPay", []), ("id", "has space"), ("quantityLimits", {"X": {"maxPerLine": "0"}}),
+        ("duplicateItems", "sometimes"), ("periodLimits", {"X": {"days": 0, "maxQuantity": "1"}}),
+        ("persons", {"employee": {**V2["persons"]["employee"], "visitCapFen": {"spa": 1}}}),
+        ("persons", {"nobody": V2["persons"]["employee"]}),
     ]
     for key, value in broken:
         doc = {**copy.deepcopy(V2), key: value}

@@ -47,6 +47,19 @@ def test_a_decision_in_sentences() -> None:
     ]
 
 
+def test_caps_are_named_in_words() -> None:
+    steps = [{"rule": "ratio", "detail": "¥1,000.00 × 70 %", "amountFen": 70_000},
+             {"rule": "invoice-cap", "detail": "limited to the ¥300.00 cap per invoice", "amountFen": 30_000},
+             {"rule": "visit-cap", "detail": "limited to the ¥200.00 cap per outpatient visit (this invoice)",
+              "amountFen": 20_000},
+             {"rule": "annual-cap", "detail": "within the ¥2,000.00 left of the ¥2,000.00 annual cap",
+              "amountFen": 20_000}]
+    assert explain(claim(decision={"steps": steps}))[1:] == [
+        "Cap per invoice: limited to the ¥300.00 cap per invoice → ¥300.00.",
+        "Cap per visit: limited to the ¥200.00 cap per outpatient visit (this invoice) → ¥200.00.",
+        "Annual cap: within the ¥2,000.00 left of the ¥2,000.00 annual cap → ¥200.00."]
+
+
 def test_refusal_rejection_and_clawback() -> None:
     refused = explain(claim(state=ClaimState.REFUSED, refusal="the hospital voided the invoice"))
     assert refused[-1] == "Not paid: the hospital voided the invoice."

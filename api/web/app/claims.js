@@ -101,7 +101,14 @@ function explanation(ctx, c) {
   const after = (d.yearToDateAfter && d.yearToDateAfter.deductibleUsedFen) || 0;
   const say = [t('sumTotal', { total: money(d.totalFen ?? c.requestedFen) })];
   if (notCovered) say.push(t('sumNotCovered', { amount: money(notCovered), n: reduced.length, eligible: money(d.eligibleFen) }));
+  let prev = null;                              // the amount before this step: a cap is worth saying when it bites
   for (const st of d.steps || []) {
+    const prior = prev;
+    prev = st.amountFen;
+    if (st.rule === 'invoice-cap' || st.rule === 'visit-cap') {
+      if (prior !== null && st.amountFen < prior) say.push(t(st.rule === 'invoice-cap' ? 'stepInvoiceCap' : 'stepVisitCap', { amount: money(st.amountFen) }));
+      continue;
+    }
     if (st.rule === 'deductible' && after > before && !st.amountFen) {
       say.push(t('stepDeductibleAll', { used: money(after - before) }));
       break;                                    // nothing left: the ratio and cap have nothing to act on

@@ -276,7 +276,7 @@ class Person(SQLModel, table=True):
 
     pseudonym: bytes = Field(sa_column=_bytes(32, primary_key=True))
     name: str = Field(default="", max_length=100)       # display name for delegates and clerks
-    category: str = Field(max_length=16)                # employee | retired | resident
+    category: str = Field(max_length=32)                # a ledger.rules.PersonCategory
     enrolled_at: datetime = Field(sa_column=_utc(nullable=False))
 
 

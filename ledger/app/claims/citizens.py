@@ -94,5 +94,6 @@ class CitizenAccess(ClaimsContext):
         ruleset = self.policy.rulebook().in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
         ytd = self.store.year_to_date(person.pseudonym, scheme, int(invoice.issue_date[:4]))
         decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
-                              ruleset=ruleset)
+                              ruleset=ruleset,
+                              earlier=self.earlier_lines(person.pseudonym, fingerprint, invoice, ruleset))
         return min(decision.reimbursable_fen, invoice.total_fen - invoice.fund_paid_fen)

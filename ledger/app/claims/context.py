@@ -16,8 +16,11 @@ from ledger.claims.policy import ClaimsPolicy
 from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.evoucher import VoucherVerifier
 from ledger.identity import national_id_problem, pseudonymise
+from ledger.invoice import Invoice
 from ledger.ports import ClaimsRepository, InvoiceChainState
 from ledger.records import Role
+from ledger.rules import EarlierLine, RuleSet
+from ledger.rules.periods import history_needed
 from ledger.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 #: what a citizen's claim says of who filed it for whom
@@ -48,6 +51,13 @@ class ClaimsContext:
     def payer_id(self) -> str:
         """The payer this service acts for."""
         return self.policy.payer_id
+
+    def earlier_lines(self, person: bytes, fingerprint: bytes, invoice: Invoice,
+                      ruleset: RuleSet) -> list[EarlierLine]:
+        """The person's fee lines on other invoices (any hospital) that ``ruleset``'s period
+        limits count for ``invoice``; none when it bills no limited item."""
+        query = history_needed(invoice, ruleset)
+        return [] if query is None else self.store.earlier_lines(person, query, exclude=fingerprint)
 
     def claim(self, principal: Principal, claim_id: str, *, operation: str = "claim.read") -> Claim:
         """The claim, if ``principal`` may see it; anyone else's is "not found"."""

@@ -103,7 +103,7 @@ class OneTouch(ClaimsContext):
                       fingerprint=fp, invoice=invoice, person=person, actor=actor, relation=relation, scheme=scheme,
                       ruleset=ruleset, available_fen=available_fen(fingerprint=fp, total_fen=invoice.total_fen,
                                                                    on_chain=on_chain),
-                      policy=self.policy)
+                      policy=self.policy, earlier=tuple(self.earlier_lines(person.pseudonym, fp, invoice, ruleset)))
 
     async def wait_async(self, claims: Sequence[Claim], *, timeout: float) -> list[Claim]:
         """Wait until no claim is waiting for its reservation (or ``timeout``): the request holds

@@ -57,7 +57,7 @@ class Reviews(ClaimsContext):
         ruleset = self.policy.rulebook().in_force(payer=self.payer_id, scheme=c.scheme, on=invoice.issue_date)
         ytd = self.store.year_to_date(c.person, c.scheme, c.year)
         decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
-                              ruleset=ruleset)
+                              ruleset=ruleset, earlier=self.earlier_lines(c.person, c.fingerprint, invoice, ruleset))
         deductible, amount = reassess(decision, requested_fen=c.requested_fen, amount_fen=c.amount_fen)
         return self.store.appeal(claim_id, reason=reason, actor=actor_of(principal), deductible_fen=deductible,
                                  amount_fen=amount)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
+from ledger.adapters.sql.base import L
 from ledger.adapters.sql.claims.rows import (
     ACCEPTED_VOIDS,
     CL,
@@ -38,6 +39,8 @@ from ledger.claims.policy import Filing
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
 from ledger.claims.transitions import Change
 from ledger.errors import ClaimBlocked, Conflict, NotFound
+from ledger.rules import EarlierLine
+from ledger.rules.periods import HistoryQuery
 
 _VOIDED = select(void_accepted(bindparam("fp"), bindparam("issuer")))
 _SUB_BY_KEY = select(SUB).where(SUB.c.caller == bindparam("caller"), SUB.c.idempotency_key == bindparam("key"))
@@ -68,6 +71,22 @@ class ClaimRecords(ClaimTables):
                               r.fee_line_count, r.anchored_block,
                               r.void_state in ACCEPTED_VOIDS or (bytes(r.fingerprint), r.issuer) in voided)
                 for r in rows]
+
+    def earlier_lines(self, person: bytes, query: HistoryQuery, *, exclude: bytes) -> list[EarlierLine]:
+        """The person's fee lines billing ``query.codes`` with a service date in its window, on
+        every invoice of any hospital this store knows but ``exclude`` (the invoice being
+        decided) and those voided: what the period limits count."""
+        q = (select(I.c.issuer, I.c.invoice_code, I.c.invoice_number, I.c.issued_at, L.c.service_date,
+                    L.c.item_code, L.c.quantity)
+             .join(L, L.c.invoice_id == I.c.id)
+             .where(I.c.patient == person, I.c.fingerprint != bytes(exclude), L.c.item_code.in_(query.codes),
+                    L.c.service_date >= query.since, L.c.service_date <= query.until,
+                    ~void_accepted(I.c.fingerprint, I.c.issuer))
+             .order_by(L.c.service_date, I.c.issued_at))
+        with self.store._read() as conn:
+            rows = conn.execute(q).all()
+        return [EarlierLine(r.issuer, r.invoice_code, r.invoice_number, r.issued_at, r.service_date, r.item_code,
+                            r.quantity) for r in rows]
 
     def claim_target(self, fingerprint: bytes) -> ClaimTarget | None:
         """What filing needs of an invoice, in one query (the one-touch path reads this for every
