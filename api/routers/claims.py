@@ -26,7 +26,7 @@ from api.schemas import (
     resident_id_field,
 )
 from ledger.app.access import Principal
-from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
+from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService, Enrolee
 from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
 
@@ -77,6 +77,11 @@ class PersonIn(BaseModel):
     name: str = Field(default="", max_length=100)
     # the service checks it, with the resident ID, so that one answer names every broken entry
     category: str = Field(json_schema_extra={"enum": ["employee", "retired", "resident"]})
+    insuredRegion: str | None = Field(
+        default=None, max_length=64, examples=["330600"],
+        description="the region the person is insured in (a division code; a city's code takes in its districts); "
+                    "left out: not recorded, and their care is judged as off-site")
+    offsiteRegistered: bool = Field(default=False, description="registered for off-site care (备案)")
 
 
 class DelegationIn(BaseModel):
@@ -170,7 +175,8 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep, minAmountFen: int |
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")
 def enrol(body: Annotated[list[PersonIn], Field(min_length=1, max_length=20_000)], claims: ClaimsDep,
           principal: PrincipalDep) -> dict[str, Any]:
-    n = claims.enrol([(p.nationalId, p.name, p.category) for p in body], by=principal)
+    n = claims.enrol([Enrolee(p.nationalId, p.name, p.category, p.insuredRegion, p.offsiteRegistered)
+                      for p in body], by=principal)
     return {"enrolled": n}
 
 

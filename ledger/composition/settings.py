@@ -8,6 +8,7 @@ start unless they are given (``EBILL_PEPPER``, ``EBILL_KEYSTORE_PASSPHRASE``).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -53,8 +54,6 @@ class Settings(BaseSettings):
     # claims (issue 5): the payer this instance acts for, its rules and thresholds
     payer_id: str | None = "330600-ybj"           # None: no claims API
     payer_name: str = "Shaoxing Medical Insurance Bureau (development)"
-    schemes: dict[str, str] = Field(default_factory=lambda: {
-        "inpatient": "offsite-inpatient-unregistered", "*": "pharmacy-pooling"})
     rules_dir: Path | None = None                 # extra rule-set JSON files (besides the shipped ones)
     instant_max_fen: int = Field(default=50_000, ge=0)
     two_reviewers_from_fen: int = Field(default=500_000, ge=0)
@@ -82,12 +81,16 @@ class Settings(BaseSettings):
 
     def rulebook(self) -> RuleBook:
         from ledger.rules import RuleBook
+        from ledger.rules.book import read_files
 
+        if os.environ.get("EBILL_SCHEMES"):
+            logging.getLogger("ledger").warning(
+                "EBILL_SCHEMES is set but no longer read: each rule set says what it applies to (appliesTo)")
         shipped = list(RuleBook.shipped())
         if self.rules_dir is None:
             return RuleBook(shipped)
-        extra = RuleBook.from_files(sorted(Path(self.rules_dir).glob("*.json")))
-        return RuleBook([*shipped, *extra])
+        # checked for gaps and overlaps together with the shipped sets, not alone
+        return RuleBook([*shipped, *read_files(sorted(Path(self.rules_dir).glob("*.json")))])
 
     def pepper_bytes(self) -> bytes:
         raw = self.pepper or self._dev_secret("pepper", lambda: secrets.token_hex(32))

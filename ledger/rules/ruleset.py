@@ -35,6 +35,8 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from ledger.rules.scope import EVERYTHING, AppliesTo
+
 BP = 10_000  # basis points in 100 %
 
 
@@ -95,6 +97,10 @@ class RuleSet:
     class_b_tiers: tuple[ClassBTier, ...]
     quantity_limits: Mapping[str, QuantityLimit]
     code_aliases: Mapping[str, str]
+    #: which visit types and insured statuses it applies to (``appliesTo``; :mod:`ledger.rules.scope`)
+    applies_to: AppliesTo = EVERYTHING
+    #: its ``effectiveTo`` ends the coverage on purpose: no successor is expected (``endsCoverage``)
+    ends_coverage: bool = False
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
