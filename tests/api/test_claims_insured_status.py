@@ -70,3 +70,28 @@ def test_an_insured_region_must_not_be_blank(cs: ClaimsStack) -> None:
                        json=[{"nationalId": nid, "category": "employee", "insuredRegion": "  "}])
     assert r.status_code == 422, r.text
     assert "[0].insuredRegion" in r.text
+
+
+def test_the_cli_enrols_the_insured_region_and_registration(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, select
+    from typer.testing import CliRunner
+
+    from ledger.adapters.sql.claims.rows import PE
+    from ledger.cli import app
+
+    home = ["--home", str(tmp_path), "--payer", "330600-ybj"]
+    good, other = "110101199003074477", "330681202006049052"
+    r = CliRunner().invoke(app, ["person", "enrol", "--national-id", good, "--name", "A", "--insured-region", "330600",
+                                 "--offsite-registered", *home])
+    assert r.exit_code == 0, r.output
+    csv = tmp_path / "people.csv"
+    csv.write_text(f"nationalId,name,category,insuredRegion,offsiteRegistered\n{other},B,retired,330100,perhaps\n")
+    r = CliRunner().invoke(app, ["person", "enrol", "--csv", str(csv), *home])
+    assert r.exit_code == 2 and "people.csv row 2 column offsiteRegistered: expected true or false" in r.output
+    csv.write_text(f"nationalId,name,category,insuredRegion,offsiteRegistered\n{other},B,retired,330100,no\n"
+                   f"{good},A,employee,,\n")     # enrolling again replaces the record: no region, not registered
+    r = CliRunner().invoke(app, ["person", "enrol", "--csv", str(csv), *home])
+    assert r.exit_code == 0, r.output
+    with create_engine(f"sqlite:///{tmp_path}/ebill.sqlite").connect() as conn:
+        rows = conn.execute(select(PE.c.name, PE.c.insured_region, PE.c.offsite_registered).order_by(PE.c.name))
+        assert [tuple(row) for row in rows] == [("A", None, False), ("B", "330100", False)]
