@@ -164,14 +164,21 @@ def _who(combos: Iterable[Combination], scheme: str | None,
 
 
 def _care(pairs: set[tuple[VisitType, InsuredStatus]]) -> str:
-    """Pairs in words: ``inpatient care treated locally or treated off-site as an emergency``."""
-    statuses: dict[VisitType, list[InsuredStatus]] = defaultdict(list)
-    for v, s in sorted(pairs):
-        statuses[v].append(s)
+    """Pairs in words: ``emergency and outpatient care; inpatient care treated locally or treated
+    off-site as an emergency``."""
+    statuses: dict[VisitType, set[InsuredStatus]] = defaultdict(set)
+    for v, s in pairs:
+        statuses[v].add(s)
+    visits_of: dict[frozenset[InsuredStatus], list[VisitType]] = defaultdict(list)
+    for v in sorted(statuses):
+        visits_of[frozenset(statuses[v])].append(v)
     parts = []
-    for v, ss in statuses.items():
-        parts.append(f"{v.value} care" + ("" if len(ss) == len(InsuredStatus) else
-                                           " " + " or ".join(STATUS_WORDS[s] for s in InsuredStatus if s in ss)))
+    for ss, vs in visits_of.items():
+        names = [v.value for v in vs]
+        care = (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]) + " care"
+        if len(ss) < len(InsuredStatus):
+            care += " " + " or ".join(STATUS_WORDS[s] for s in InsuredStatus if s in ss)
+        parts.append(care)
     return "; ".join(parts)
 
 
