@@ -78,7 +78,7 @@ class PersonIn(BaseModel):
     # the service checks it, with the resident ID, so that one answer names every broken entry
     category: str = Field(json_schema_extra={"enum": ["employee", "retired", "resident"]})
     insuredRegion: str | None = Field(
-        default=None, max_length=64, examples=["330600"],
+        default=None, min_length=1, max_length=64, pattern=r"\S", examples=["330600"],
         description="the region the person is insured in (a division code; a city's code takes in its districts); "
                     "left out: not recorded, and their care is judged as off-site")
     offsiteRegistered: bool = Field(default=False, description="registered for off-site care (备案)")
