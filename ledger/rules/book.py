@@ -144,7 +144,7 @@ def _winners(sets: Iterable[RuleSet], combo: Combination, day: date) -> list[Rul
 
 
 def _who(combos: Iterable[Combination], scheme: str | None,
-         full: frozenset[tuple[VisitType, InsuredStatus]]) -> list[str]:
+         full: frozenset[tuple[VisitType, InsuredStatus]]) -> list[tuple[str, list[PersonCategory]]]:
     """``combos`` in words, one phrase per group of categories alike (``full``: the pairs that
     read as "all of it")."""
     pairs_of: dict[PersonCategory, set[tuple[VisitType, InsuredStatus]]] = defaultdict(set)
@@ -159,7 +159,7 @@ def _who(combos: Iterable[Combination], scheme: str | None,
         names = [c.value for c in cats]
         who = (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else names[0]
         of_scheme = f" of scheme {scheme}" if scheme else ""
-        phrases.append(f"{who} persons{of_scheme}" + (f" ({text})" if text else ""))
+        phrases.append((f"{who} persons{of_scheme}" + (f" ({text})" if text else ""), cats))
     return phrases
 
 
@@ -211,7 +211,7 @@ def _coverage_problems(sets: list[RuleSet], lineage_overlaps: set[frozenset[str]
     problems = []
     for (la, lb), (day, where) in overlaps.items():
         a, b = by_label[la], by_label[lb]
-        for who in _who(where, None, _PAIRS):
+        for who, _ in _who(where, None, _PAIRS):
             problems.append(FieldProblem(
                 "appliesTo", "no-overlap",
                 f"{who} would be judged by both {_label(a)} (scheme {a.scheme}) and {_label(b)} (scheme "
@@ -229,11 +229,11 @@ def _gap_problems(ended: RuleSet, day: date, where: set[Combination], sets: list
     later = sorted(r.effective_from for r in sets if r.effective_from > day
                    and any(r.applies_to.covers(v, s) and c in r.persons for v, s, c in where))
     problems = []
-    for who in _who(where, ended.scheme, mine):
+    for who, cats in _who(where, ended.scheme, mine):
         lead = f"{who} have no rule set in force from {day}: "
         if successor is not None:
-            dropped = {c for _, _, c in where} - set(successor.persons)
-            path = f"persons.{sorted(dropped)[0].value}" if dropped else "appliesTo"
+            dropped = [c for c in cats if c not in successor.persons]
+            path = f"persons.{dropped[0].value}" if dropped else "appliesTo"
             problems.append(FieldProblem(path, "no-gap", lead + f"{_label(successor)} does not cover them"))
         elif later:
             problems.append(FieldProblem(

@@ -126,6 +126,13 @@ GAPS = [
          rs("sx-pp", 2, "2025-01-01", visits=["outpatient", "pharmacy", "emergency"])],
         [("appliesTo", "employee, retired and resident persons of scheme sx-pp (inpatient care) have no rule set in "
                        "force from 2025-01-01: sx-pp v2 does not cover them")]),
+    Gap("a later version drops one category, and a visit type for another",
+        [rs("pp", 1, "2024-01-01", "2025-01-01", persons=("employee", "retired")),
+         rs("pp", 2, "2025-01-01", persons=("employee",), visits=["outpatient", "pharmacy", "emergency"])],
+        [("appliesTo", "employee persons of scheme pp (inpatient care) have no rule set in force from 2025-01-01: "
+                       "pp v2 does not cover them"),
+         ("persons.retired", "retired persons of scheme pp have no rule set in force from 2025-01-01: pp v2 does not "
+                             "cover them")]),
     Gap("a later version drops an insured status",
         [rs("inp", 1, "2024-01-01", "2025-01-01", visits=["inpatient"], persons=("retired",)),
          rs("inp", 2, "2025-01-01", visits=["inpatient"], statuses=["local", "offsite-registered", "emergency"],
