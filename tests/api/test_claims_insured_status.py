@@ -95,3 +95,22 @@ def test_the_cli_enrols_the_insured_region_and_registration(tmp_path: Path) -> N
     with create_engine(f"sqlite:///{tmp_path}/ebill.sqlite").connect() as conn:
         rows = conn.execute(select(PE.c.name, PE.c.insured_region, PE.c.offsite_registered).order_by(PE.c.name))
         assert [tuple(row) for row in rows] == [("A", None, False), ("B", "330100", False)]
+
+
+def test_a_claim_no_rule_set_covers_says_which_care_person_and_day(cs: ClaimsStack) -> None:
+    nid = next(n for n in sorted({d["patientId"] for d in cs.docs["a"]}) if category_of(n) == "retired")
+    doc = _inpatient_invoice(cs, nid, 9, 50_000)
+    doc.update(issuedAt="2023-12-30T10:00:00+08:00")       # before the first shipped rule set
+    doc["feeLines"][0]["serviceDate"] = "2023-12-30"
+    r = cs.client.post("/v1/invoices", headers=cs.auth("a"), json=[doc])
+    assert r.status_code == 200, r.text
+    fp = r.json()["items"][0]["invoice"]["fingerprint"]
+    cs.worker.drain()
+    r = cs.claim(nid, [fp], "inpatient-2023-rules")
+    assert r.status_code == 409, r.text
+    problem = r.json()
+    assert problem["type"].endswith("/no-rules-in-force")
+    assert problem["detail"] == (f"invoice {fp}: payer 330600-ybj has no rules in force on 2023-12-30 for inpatient "
+                                 "care treated off-site without registration of a retired person: the claim cannot be "
+                                 "decided until the payer's office publishes rules for it")
+    assert cs.claims.store.latest_claims([bytes.fromhex(fp[2:])]) == {}     # nothing stored
