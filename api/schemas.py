@@ -235,11 +235,17 @@ class VoidIn(BaseModel):
         return VoidRequest.parse(code=self.reasonCode.value if self.reasonCode else None, note=self.reason)
 
 
+#: some character Python's ``str.strip`` keeps: JSON Schema's ``\S`` (ECMA-262) counts the
+#: separators U+001C-U+001F and U+0085 as visible, ``strip`` removes them, and the service
+#: refuses a field that strips to nothing
+VISIBLE = r"[^\s\x1c-\x1f\x85]"
+
+
 class HospitalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     institutionId: str = Field(pattern=r"^H[0-9]{11}$", examples=["H33010200001"])
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    region: str = Field(min_length=1, max_length=64, pattern=r"\S", examples=["330100"])
+    name: str = Field(min_length=1, max_length=200, pattern=VISIBLE)
+    region: str = Field(min_length=1, max_length=64, pattern=VISIBLE, examples=["330100"])
 
 
 class HospitalOut(BaseModel):

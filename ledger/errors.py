@@ -19,6 +19,7 @@ and the API maps it to RFC 9457 problem responses in one place::
     ├── Conflict                     the request contradicts recorded state (409)
     │   ├── ClaimBlocked             a claim that would pay twice or wrongly (duplicate, voided, …)
     │   ├── TransitionRefused        an event a claim's state (or the party causing it) does not allow
+    │   ├── NoRulesInForce           the payer has no rule set for the claim's care, person and date
     │   └── AlreadyAnchored          the batch root is on chain already
     ├── VerificationError            a proof, signature or fingerprint does not check out (422)
     │   ├── InclusionProofInvalid    the leaf is not under the root with this proof
@@ -180,6 +181,23 @@ class TransitionRefused(Conflict):
         self.state = state
         self.event = event
         self.by = by
+
+
+class NoRulesInForce(Conflict):
+    """No rule set of the payer applies to a claim: none in force on its invoice date for its
+    visit type, the person's insured status and category. The claim cannot be decided until
+    the payer's office publishes rules for it; the message says which combination in words."""
+
+    kind = "no-rules-in-force"
+
+    def __init__(self, message: str, *, payer: str, visit_type: str, insured_status: str, category: str,
+                 day: str) -> None:
+        super().__init__(message)
+        self.payer = payer
+        self.visit_type = visit_type
+        self.insured_status = insured_status
+        self.category = category
+        self.day = day
 
 
 class AlreadyAnchored(Conflict):

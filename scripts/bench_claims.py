@@ -80,8 +80,7 @@ def main() -> None:
     ap.add_argument("--block-time", type=float, default=1.0)
     ap.add_argument("--gas-limit", type=int, default=300_000_000, help="(b) block gas limit")
     ap.add_argument("--workers", type=int, default=2, help="API worker processes of ebill serve")
-    ap.add_argument("--payer", default="sx-huiminbao")
-    ap.add_argument("--schemes", default='{"*": "supplement"}', help="EBILL_SCHEMES for the payer")
+    ap.add_argument("--payer", default="sx-huiminbao", help="the payer (its shipped rule sets say what they judge)")
     ap.add_argument("--only", choices=("automine", "blocks"), default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = ap.parse_args()
@@ -90,7 +89,7 @@ def main() -> None:
     issuer = VoucherIssuer.generate(ISSUER)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EBILL_") or k == anvil.BINARY_ENV}
     env.update(EBILL_HOME=str(home), EBILL_PEPPER=PEPPER_HEX, EBILL_PAYER_ID=args.payer,
-               EBILL_KEYSTORE_PASSPHRASE="benchmark passphrase, not a secret", EBILL_SCHEMES=args.schemes,
+               EBILL_KEYSTORE_PASSPHRASE="benchmark passphrase, not a secret",
                EBILL_INSTANT_MAX_FEN=str(10**12), EBILL_TWO_REVIEWERS_FROM_FEN=str(10**12), EBILL_CLAIM_WAIT="30",
                EBILL_VOUCHER_PUBLIC_KEY=issuer.public_pem().decode(), EBILL_VOUCHER_ISSUER=ISSUER,
                NO_COLOR="1", TERM="dumb")

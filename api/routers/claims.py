@@ -22,11 +22,12 @@ from api.schemas import (
     CLAIM_ID_PATTERN,
     CLAIM_STATES,
     PERSON_PATTERN,
+    VISIBLE,
     ClaimIdPath,
     resident_id_field,
 )
 from ledger.app.access import Principal
-from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
+from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService, Enrolee
 from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
 from ledger.rules import PersonCategory
@@ -68,7 +69,7 @@ class RequiredReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=500, pattern=VISIBLE)
 
 
 class PersonIn(BaseModel):
@@ -78,6 +79,11 @@ class PersonIn(BaseModel):
     name: str = Field(default="", max_length=100)
     # the service checks it, with the resident ID, so that one answer names every broken entry
     category: str = Field(json_schema_extra={"enum": [c.value for c in PersonCategory]})
+    insuredRegion: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=VISIBLE, examples=["330600"],
+        description="the region the person is insured in (a division code; a city's code takes in its districts); "
+                    "left out: not recorded, and their care is judged as off-site")
+    offsiteRegistered: bool = Field(default=False, description="registered for off-site care (备案)")
 
 
 class DelegationIn(BaseModel):
@@ -171,7 +177,8 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep, minAmountFen: int |
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")
 def enrol(body: Annotated[list[PersonIn], Field(min_length=1, max_length=20_000)], claims: ClaimsDep,
           principal: PrincipalDep) -> dict[str, Any]:
-    n = claims.enrol([(p.nationalId, p.name, p.category) for p in body], by=principal)
+    n = claims.enrol([Enrolee(p.nationalId, p.name, p.category, p.insuredRegion, p.offsiteRegistered)
+                      for p in body], by=principal)
     return {"enrolled": n}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from api.bodies import JsonBodyRoute
@@ -20,7 +20,15 @@ from api.deps import PrincipalDep
 from api.routers.invoices import _PROBLEMS
 from ledger.app.rule_office import RuleOffice
 from ledger.errors import ClaimsUnavailable, InvalidInput
-from ledger.rules.administration import REF_PATTERN, RuleSetEntry, RuleSetState, describe, json_schema, parse_ref
+from ledger.rules.administration import (
+    ID_PATTERN,
+    REF_PATTERN,
+    RuleSetEntry,
+    RuleSetState,
+    describe,
+    json_schema,
+    parse_ref,
+)
 from ledger.rules.administration import in_force_until as until
 
 router = APIRouter(prefix="/v1", tags=["rules"], route_class=JsonBodyRoute)
@@ -109,7 +117,8 @@ def diff_rules(office: OfficeDep, principal: PrincipalDep,
 
 @router.get("/rules/{rule_id}/{version}", responses=_PROBLEMS,
             summary="One version: its document exactly as imported, its state and who acted")
-def show_rule(rule_id: Annotated[str, Field(max_length=64)], version: int, office: OfficeDep,
+def show_rule(rule_id: Annotated[str, Path(pattern=ID_PATTERN)],
+              version: Annotated[int, Path(ge=1, le=1_000_000)], office: OfficeDep,
               principal: PrincipalDep) -> dict[str, Any]:
     entry, doc = office.show(principal, rule_id, version)
     return {**entry_json(entry), "document": doc}

@@ -28,11 +28,18 @@ class PayerRecord:
 
 @dataclass(frozen=True)
 class PersonRecord:
-    """A person insured with this payer, known by the pseudonym of their resident ID."""
+    """A person insured with this payer, known by the pseudonym of their resident ID.
+
+    ``insured_region`` is the region they are insured in (a division code such as
+    ``330600``; None: not recorded, enrolled before it was), ``offsite_registered`` whether
+    they registered for off-site care (备案): with the invoice's hospital they decide which
+    rules judge a claim (:func:`ledger.claims.insured.insured_status`)."""
 
     pseudonym: bytes
     name: str
     category: str
+    insured_region: str | None = None
+    offsite_registered: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The payer's policy: which rules judge a claim, what it pays, whether it pays at once.
 
-A claim on one invoice is judged by the payer's rule set in force on the invoice date, for
-the scheme of the invoice's visit type and the person's category, with the person's
-year-to-date figures (:func:`ledger.rules.adjudicate`). What it pays is the least of
+A claim on one invoice is judged by the payer's rule set in force on the invoice date that
+applies to the invoice's visit type, the person's insured status for it
+(:func:`ledger.claims.insured.insured_status`) and their category
+(:meth:`ledger.rules.RuleBook.rules_for`), with the person's year-to-date figures in that
+rule set's scheme (:func:`ledger.rules.adjudicate`). What it pays is the least of
 
 1. what the rules reimburse,
 2. what the patient paid themselves (the total less the fund's share), and
@@ -21,8 +23,9 @@ the person's lock, so two claims of one person never use the same deductible twi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from ledger.claims.insured import insured_status
 from ledger.claims.model import ClaimDraft, PersonRecord
 from ledger.claims.stamps import InvoiceFigures, left_on_invoice
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState, Event, Party, step
@@ -40,10 +43,6 @@ from ledger.rules import (
 )
 
 
-def _default_schemes() -> dict[str, str]:
-    return {"inpatient": "offsite-inpatient-unregistered", "*": "pharmacy-pooling"}
-
-
 @dataclass(frozen=True)
 class ClaimsPolicy:
     """The payer's knobs: who it is, its rule sets, instant payout and maker-checker thresholds."""
@@ -51,14 +50,16 @@ class ClaimsPolicy:
     payer_id: str
     #: the rule book in force (the rule office's active versions, reloaded when they change)
     rules: RuleSource
-    #: visit type -> scheme ("*" for the rest)
-    schemes: dict[str, str] = field(default_factory=_default_schemes)
     instant_max_fen: int = 50_000            # ¥500: paid at once when nothing is flagged
     two_reviewers_from_fen: int = 500_000    # above ¥5,000: two different reviewers approve
 
-    def scheme_of(self, visit_type: str) -> str:
-        """The scheme an invoice of ``visit_type`` is claimed under."""
-        return self.schemes.get(visit_type) or self.schemes["*"]
+    def rules_for(self, invoice: Invoice, person: PersonRecord, *, hospital_region: str) -> RuleSet:
+        """The rule set that judges ``person``'s claim on ``invoice`` (from a hospital in
+        ``hospital_region``); :class:`~ledger.errors.NoRulesInForce` if none does."""
+        status = insured_status(insured_region=person.insured_region, offsite_registered=person.offsite_registered,
+                                hospital_region=hospital_region, visit_type=invoice.visit_type)
+        return self.rulebook().rules_for(payer=self.payer_id, visit_type=invoice.visit_type, insured_status=status,
+                                       category=person.category, on=invoice.issue_date)
 
     def rulebook(self) -> RuleBook:
         """The rule book in force now."""
@@ -85,12 +86,16 @@ class Filing:
     person: PersonRecord
     actor: str
     relation: str
-    scheme: str
     ruleset: RuleSet
     available_fen: int       # what the invoice has left on chain
     policy: ClaimsPolicy
     #: the person's fee lines on other invoices that the period limits count (ledger.rules.periods)
     earlier: tuple[EarlierLine, ...] | None = None
+
+    @property
+    def scheme(self) -> str:
+        """The scheme the claim counts in (the year-to-date figures are per scheme): its rule set's."""
+        return self.ruleset.scheme
 
     @property
     def year(self) -> int:

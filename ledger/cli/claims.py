@@ -74,30 +74,46 @@ def payer_list(db: DbOpt = None, home: HomeOpt = None) -> None:
         _cli.out.print(f"{p.payer_id}  {p.name}  {p.account}  {chain}")
 
 
+_YES_NO = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
 @person_app.command("enrol")
 def person_enrol(
     national_id: Annotated[str | None, typer.Option("--national-id", help="resident ID (18 characters)")] = None,
     name: Annotated[str, typer.Option(help="display name")] = "",
     category: Annotated[str, typer.Option(help=" | ".join(c.value for c in PersonCategory))] = "employee",
-    from_csv: Annotated[Path | None, typer.Option("--csv", help="CSV with columns nationalId,name,category")] = None,
+    insured_region: Annotated[str | None, typer.Option(
+        "--insured-region", help="the region the person is insured in (a division code, e.g. 330600); "
+                                 "left out: care is judged as off-site")] = None,
+    offsite_registered: Annotated[bool, typer.Option(
+        "--offsite-registered", help="the person registered for off-site care (备案)")] = False,
+    from_csv: Annotated[Path | None, typer.Option(
+        "--csv", help="CSV with columns nationalId,name,category and optionally insuredRegion,offsiteRegistered "
+                      "(true/false)")] = None,
     payer: PayerOpt = None, db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
-    """Enrol insured persons with this payer (only a pseudonym of the ID is stored)."""
+    """Enrol insured persons with this payer (only a pseudonym of the ID is stored); enrolling
+    a person again replaces the payer's record of them."""
     from ledger.app.access import SYSTEM
+    from ledger.app.claims import Enrolee
 
-    entries: list[tuple[str, str, str]] = []
+    entries: list[Enrolee] = []
     sources: list[str] = []  # where each entry came from, to name it in a refusal
     if from_csv is not None:
         with from_csv.open(encoding="utf-8-sig", newline="") as f:
             for row in csv.DictReader(f):
-                entries.append((row.get("nationalId", ""), row.get("name", ""), row.get("category", "")))
                 sources.append(f"{from_csv.name} row {len(sources) + 2} column ")
+                registered = (row.get("offsiteRegistered") or "false").strip().lower()
+                if registered not in _YES_NO:
+                    _cli.fail(f"{sources[-1]}offsiteRegistered: expected true or false, got {registered!r}", 2)
+                entries.append(Enrolee(row.get("nationalId", ""), row.get("name", ""), row.get("category", ""),
+                                       (row.get("insuredRegion") or "").strip() or None, _YES_NO[registered]))
     if national_id:
-        entries.append((national_id, name, category))
+        entries.append(Enrolee(national_id, name, category, insured_region, offsite_registered))
         sources.append("--")
     if not entries:
         _cli.fail("give --national-id or --csv", 2)
-    options = {"nationalId": "national-id", "category": "category"}
+    options = {"nationalId": "national-id", "category": "category", "insuredRegion": "insured-region"}
     with _cli.errors():
         try:
             n = _claims(home, db, payer).enrol(entries, by=SYSTEM)

@@ -7,6 +7,8 @@ ports (``ledger/ports.py``) and never construct an adapter themselves.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,9 +60,14 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
     if not isinstance(service.store, SqlStore):
         raise TypeError(f"the claims tables live in a SQL store, not in {type(service.store).__name__}")
     pem = settings.voucher_public_pem()
+    for gone in ("EBILL_SCHEMES", "EBILL_RULES_DIR"):
+        if os.environ.get(gone):
+            logging.getLogger("ledger").warning(
+                "%s is set but no longer read: rule sets live in the payer's database (ebill rules) and each "
+                "says what it applies to (appliesTo)", gone)
     open_rule_office(service, settings.payer_id)   # (seeds the shipped rule sets at a first start)
     policy = ClaimsPolicy(payer_id=settings.payer_id, rules=LiveRuleBook(service.store),
-                          schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
+                          instant_max_fen=settings.instant_max_fen,
                           two_reviewers_from_fen=settings.two_reviewers_from_fen)
     return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
                          chain_state=chain.invoice_state if chain is not None else None,

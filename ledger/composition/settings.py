@@ -50,8 +50,6 @@ class Settings(BaseSettings):
     # claims (issue 5): the payer this instance acts for, its rules and thresholds
     payer_id: str | None = "330600-ybj"           # None: no claims API
     payer_name: str = "Shaoxing Medical Insurance Bureau (development)"
-    schemes: dict[str, str] = Field(default_factory=lambda: {
-        "inpatient": "offsite-inpatient-unregistered", "*": "pharmacy-pooling"})
     instant_max_fen: int = Field(default=50_000, ge=0)
     two_reviewers_from_fen: int = Field(default=500_000, ge=0)
     claim_wait: float = Field(default=10.0, ge=0, le=120)   # seconds POST /v1/claims waits for the chain

@@ -12,8 +12,9 @@ import re
 from collections.abc import Mapping, Set
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger.errors import FieldProblem, InvalidInput
 from ledger.invoice import VisitType
@@ -27,12 +28,15 @@ from ledger.rules.ruleset import (
     QuantityLimit,
     RuleSet,
 )
+from ledger.rules.scope import EVERYTHING, AppliesTo, InsuredStatus
 
 _MAX_FEN = 10**12
 
 _TOP = {"id", "version", "payer", "scheme", "description", "effectiveFrom", "effectiveTo", "persons",
-        "classBFirstSelfPay", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits"}
-_OPTIONAL = {"description", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits"}
+        "classBFirstSelfPay", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits", "appliesTo",
+        "endsCoverage"}
+_OPTIONAL = {"description", "quantityLimits", "codeAliases", "duplicateItems", "periodLimits", "appliesTo",
+             "endsCoverage"}
 _PERSON = {"deductibleFen", "ratioBp", "annualCapFen", "invoiceCapFen", "visitCapFen", "negativeList"}
 _PERSON_OPTIONAL = {"invoiceCapFen", "visitCapFen", "negativeList"}
 _NEGATIVE = {"codes", "prefixes"}
@@ -168,6 +172,9 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
             r.add(f"persons.{cat.value}.negativeList.codes", "canonical-code",
                   f"{code} is an alias of {aliases[code]}; name the canonical code")
 
+    applies_to = _applies_to(r, top.get("appliesTo", "*"))
+    ends_coverage = _ends_coverage(r, top.get("endsCoverage", False), end)
+
     if r.problems:
         raise InvalidInput(r.problems)
     assert rid and version and payer and scheme and start
@@ -176,7 +183,7 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
                    effective_from=start, effective_to=end, persons=MappingProxyType(persons),
                    class_b_tiers=tiers, quantity_limits=MappingProxyType(limits),
                    code_aliases=MappingProxyType(aliases), duplicate_items=duplicates,
-                   period_limits=MappingProxyType(periods))
+                   period_limits=MappingProxyType(periods), applies_to=applies_to, ends_coverage=ends_coverage)
 
 
 def _person(r: _Reader, v: Any, path: str) -> PersonRules | None:
@@ -296,3 +303,49 @@ def _limits(r: _Reader, v: Any) -> dict[str, QuantityLimit]:
         out[code] = QuantityLimit(r.qty(s.get("maxPerLine"), f"{path}.maxPerLine"),
                                   r.qty(s.get("maxPerDay"), f"{path}.maxPerDay"))
     return out
+
+
+_SCOPE = {"visitTypes", "insuredStatus"}
+E = TypeVar("E", bound=StrEnum)
+
+
+def _applies_to(r: _Reader, v: Any) -> AppliesTo:
+    """``appliesTo``: ``"*"`` (or absent) for everything, else an object whose ``visitTypes`` and
+    ``insuredStatus`` are each ``"*"`` (or absent) or a non-empty array of known values."""
+    if v == "*":
+        return EVERYTHING
+    scope = r.obj(v, "appliesTo", _SCOPE, _SCOPE)
+    if scope is None:
+        return EVERYTHING
+    visits = _names(r, scope.get("visitTypes", "*"), "appliesTo.visitTypes", VisitType)
+    statuses = _names(r, scope.get("insuredStatus", "*"), "appliesTo.insuredStatus", InsuredStatus)
+    return AppliesTo(visits, statuses)
+
+
+def _names(r: _Reader, v: Any, path: str, enum: type[E]) -> frozenset[E] | None:
+    if v == "*":
+        return None
+    known = ", ".join(e.value for e in enum)
+    if not isinstance(v, list) or not v:
+        r.add(path, "type", f'must be "*" or a non-empty array of {known}; got {v!r}')
+        return None
+    out: set[E] = set()
+    for i, name in enumerate(v):
+        if not isinstance(name, str) or name not in {e.value for e in enum}:
+            r.add(f"{path}[{i}]", "enum", f"must be one of {known}; got {name!r}")
+        elif enum(name) in out:
+            r.add(f"{path}[{i}]", "unique", f"{name} is listed twice")
+        else:
+            out.add(enum(name))
+    return frozenset(out)
+
+
+def _ends_coverage(r: _Reader, v: Any, end: date | None) -> bool:
+    """``endsCoverage``: true says that ``effectiveTo`` ends this coverage on purpose, so the
+    book does not ask for a successor; it needs an ``effectiveTo``."""
+    if type(v) is not bool:
+        r.add("endsCoverage", "type", f"must be true or false, got {v!r}")
+        return False
+    if v and end is None:
+        r.add("endsCoverage", "needs-end", "is true, but effectiveTo is null: say the day the coverage ends")
+    return v is True

@@ -3,13 +3,17 @@
 A payer changes its rules a few times a year (a new deductible, a drug added to the
 negative list); a claim must be judged by the rules in force on the invoice's issue
 date, not on the day it is claimed. Rules are therefore *data*, one JSON file per
-version, and a :class:`~ledger.rules.book.RuleBook` picks the version for (payer, scheme, date).
+version, and a :class:`~ledger.rules.book.RuleBook` picks the version that judges a claim
+from (payer, visit type, insured status, person category, date).
 
 File format (money in integer fen, ratios in basis points, 10000 = 100 %)::
 
     {"id": "sx-pharmacy-pooling", "version": 1, "payer": "330600-ybj",
      "scheme": "pharmacy-pooling", "description": "...",
+     "appliesTo": {"visitTypes": ["outpatient", "pharmacy"],       # optional; "*" or absent: all
+                   "insuredStatus": "*"},
      "effectiveFrom": "2024-01-01", "effectiveTo": "2025-01-01",   # or null: open
+     "endsCoverage": false,                                        # optional
      "persons": {"employee": {"deductibleFen": 60000, "ratioBp": 7000,
                               "annualCapFen": 200000,
                               "invoiceCapFen": 50000,                  # optional
@@ -24,6 +28,17 @@ File format (money in integer fen, ratios in basis points, 10000 = 100 %)::
      "periodLimits": {"<canonical code>": {"days": 30, "maxQuantity": "60"}},   # optional
      "duplicateItems": "flag",                                     # optional
      "codeAliases": {"<alias code>": "<canonical code>"}}
+
+``scheme`` names the pot the person's year-to-date deductible and payments count in.
+``appliesTo`` says which claims the set judges (:mod:`ledger.rules.scope`): ``visitTypes``
+(``outpatient``, ``inpatient``, ``emergency``, ``pharmacy``) and ``insuredStatus``
+(``local``, ``offsite-registered``, ``offsite-unregistered``, ``emergency``), each ``"*"``
+(or absent) for all or a non-empty array; ``"appliesTo": "*"`` (or no ``appliesTo``)
+applies to everything. The person categories it judges are the keys of ``persons``. Of
+one payer's sets in force that apply to a claim, the most specific judges it: naming both
+dimensions beats naming one, naming one beats naming none; two that apply to one
+(visit type, insured status, person category) on one day with the same specificity are an
+overlap, and the book refuses them.
 
 Person categories (:class:`PersonCategory`): a rule set covers any non-empty subset; a
 claim by a person of a category it does not cover cannot be decided by it.
@@ -70,11 +85,20 @@ earlier lines come in as an argument (:class:`~ledger.rules.decision.EarlierLine
 by the claims use case from the claims repository.
 
 Dates: ``effectiveFrom`` is inclusive and ``effectiveTo`` exclusive, so a version
-ending on the day the next one starts leaves neither a gap nor an overlap. Loading
-is strict (:mod:`ledger.rules.loading`): an unknown key, a wrong type, a bad date
+ending on the day the next one starts leaves neither a gap nor an overlap. A combination
+one of the payer's versions covers must stay covered on every later day (by its next
+version or any other set): the book refuses a collection with days between versions, a
+later version dropping a person category, visit type or insured status, or a version
+that ends with no successor. To end coverage on purpose (a scheme abolished), the ending
+version says ``"endsCoverage": true`` (it needs an ``effectiveTo``): then nothing is
+expected to follow it.
+
+Loading is strict (:mod:`ledger.rules.loading`): an unknown key, a wrong type, a bad date
 raises :class:`InvalidInput` listing every problem, each naming its JSON path
 (``persons.retired.ratioBp``) with the rule set id in the message;
-:class:`~ledger.rules.book.RuleBook` refuses overlapping versions the same way.
+:class:`~ledger.rules.book.RuleBook` refuses overlaps and gaps the same way, each problem
+worded for the clerk who edits the files ("retired persons of scheme pharmacy-pooling have
+no rule set in force from 2026-01-01: sx-pharmacy-pooling v3 does not cover them").
 """
 
 from __future__ import annotations
@@ -87,6 +111,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from ledger.invoice import VisitType
+from ledger.rules.scope import EVERYTHING, AppliesTo
 
 BP = 10_000  # basis points in 100 %
 
@@ -173,6 +198,10 @@ class RuleSet:
     code_aliases: Mapping[str, str]
     duplicate_items: DuplicateItems | None = None
     period_limits: Mapping[str, PeriodLimit] = field(default_factory=lambda: MappingProxyType({}))
+    #: which visit types and insured statuses it applies to (``appliesTo``; :mod:`ledger.rules.scope`)
+    applies_to: AppliesTo = EVERYTHING
+    #: its ``effectiveTo`` ends the coverage on purpose: no successor is expected (``endsCoverage``)
+    ends_coverage: bool = False
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)

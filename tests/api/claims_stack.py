@@ -84,7 +84,7 @@ class ClaimsStack(Stack):
 def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,
                       two_reviewers_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
                       run_stamper: bool = True, rulebook: RuleBook | None = None, live_rules: bool = False,
-                      schemes: dict[str, str] | None = None, **settings_: Any) -> ClaimsStack:
+                      **settings_: Any) -> ClaimsStack:
     upgrade(url)
     store = SqlStore.open(url)
     service = ledger_service(store, pepper=PEPPER, passphrase="api test passphrase")
@@ -100,8 +100,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     else:
         rules = rulebook or RuleBook.shipped()
     policy = ClaimsPolicy(payer_id=payer, rules=rules, instant_max_fen=instant_max_fen,
-                          two_reviewers_from_fen=two_reviewers_from_fen,
-                          **({"schemes": schemes} if schemes else {}))
+                          two_reviewers_from_fen=two_reviewers_from_fen)
     issuer = voucher_issuer()
     claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=PEPPER,
                            chain_state=session.ledger.invoice_state,

@@ -155,7 +155,7 @@ def two(tmp_path: Path) -> Iterator[tuple[ClaimsStack, ClaimsStack, InvoiceMirro
     a = make_claims_stack(f"sqlite:///{tmp_path}/a.sqlite", tmp_path / "a", session=session, run_stamper=False,
                           instant_max_fen=10**9)
     b = make_claims_stack(f"sqlite:///{tmp_path}/b.sqlite", tmp_path / "b", session=session, payer="sx-huiminbao",
-                          schemes={"*": "supplement"}, run_stamper=False, instant_max_fen=10**9)
+                          run_stamper=False, instant_max_fen=10**9)
     token = a.service.create_credential(role=Role.PAYER, subject="sx-huiminbao", label="B's mirror")
     mirror = InvoiceMirror(b.service.store, session.ledger,
                            HttpBatchFeed("http://testserver", token=token, client=a.client),

@@ -36,7 +36,7 @@ def two(tmp_path: Path) -> Iterator[tuple[ClaimsStack, ClaimsStack, InvoiceMirro
     a = make_claims_stack(f"sqlite:///{tmp_path}/a.sqlite", tmp_path / "a", session=session,
                           instant_max_fen=10**9)
     b = make_claims_stack(f"sqlite:///{tmp_path}/b.sqlite", tmp_path / "b", session=session, payer=PAYER_B,
-                          schemes={"*": "supplement"}, instant_max_fen=10**9)
+                          instant_max_fen=10**9)
     feed_token = a.service.create_credential(role=Role.PAYER, subject=PAYER_B, label="B's mirror")
     mirror = InvoiceMirror(b.service.store, session.ledger,
                            HttpBatchFeed("http://testserver", token=feed_token, client=a.client),

@@ -48,7 +48,8 @@ def test_a_first_start_seeds_this_payers_shipped_sets_as_active(stack: ClaimsSta
     r = stack.client.get("/v1/rules", headers=stack.auth("admin"))
     assert r.status_code == 200, r.text
     sets = r.json()["ruleSets"]
-    assert {s["ref"] for s in sets} == {"sx-pharmacy-pooling@1", "sx-pharmacy-pooling@2", "zj-offsite-inpatient@1"}
+    assert {s["ref"] for s in sets} == {"sx-pharmacy-pooling@1", "sx-pharmacy-pooling@2", "zj-offsite-inpatient@1",
+                                        "sx-inpatient@1"}
     assert {s["state"] for s in sets} == {"active"} and {s["importedBy"] for s in sets} == {"system:seed"}
     audit = stack.client.get("/v1/audit?subject=sx-pharmacy-pooling@2", headers=stack.auth("admin")).json()
     assert [e["action"] for e in audit["entries"]] == ["rules.seeded"]
@@ -96,7 +97,7 @@ def test_a_refused_import_stores_nothing_and_names_file_path_and_rule(stack: Cla
     assert r.status_code == 422, r.text
     assert any(e["rule"] == "no-overlap" and "sx-pharmacy-pooling" in e["message"] for e in r.json()["errors"])
     assert {s["ref"] for s in stack.client.get("/v1/rules", headers=stack.auth("admin")).json()["ruleSets"]} == {
-        "sx-pharmacy-pooling@1", "sx-pharmacy-pooling@2", "zj-offsite-inpatient@1"}
+        "sx-pharmacy-pooling@1", "sx-pharmacy-pooling@2", "zj-offsite-inpatient@1", "sx-inpatient@1"}
 
 
 def test_a_version_is_immutable_and_a_reimport_is_a_no_op(stack: ClaimsStack) -> None:
@@ -128,8 +129,10 @@ def test_two_admins_approving_overlapping_versions_at_once_activate_one(stack: C
     alice = stack.service.authenticate(stack.tokens["admin"])
     bob = stack.service.authenticate(stack.tokens["admin2"])
     carol = Principal(Role.ADMIN, "carol", "k3")
-    first = {**_version(1, "2027-01-01"), "id": "sx-new-a", "scheme": "new-scheme"}
-    second = {**_version(1, "2027-01-01"), "id": "sx-new-b", "scheme": "new-scheme"}
+    # more specific than the pharmacy-pooling sets (so each alone is consistent), alike to each other
+    scope = {"visitTypes": ["pharmacy"], "insuredStatus": ["local"]}
+    first = {**_version(1, "2027-01-01"), "id": "sx-new-a", "scheme": "new-scheme", "appliesTo": scope}
+    second = {**_version(1, "2027-01-01"), "id": "sx-new-b", "scheme": "new-scheme", "appliesTo": scope}
     office.import_(alice, [("a.json", first)])
     office.import_(alice, [("b.json", second)])   # each alone is consistent with the active set
     results: list[Any] = []
@@ -231,3 +234,11 @@ def test_every_worker_judges_by_an_approved_version_within_its_ttl(stack: Claims
         assert book.book().in_force(payer="330600-ybj", scheme="pharmacy-pooling", on="2026-12-31").version == 2
     finally:
         other.close()
+
+
+def test_a_document_of_unexpected_shapes_is_refused_not_a_server_error(stack: ClaimsStack) -> None:
+    """(found by schemathesis: a list inside appliesTo.visitTypes was hashed and answered 500)"""
+    odd = {**copy.deepcopy(V2), "version": 9, "appliesTo": {"visitTypes": [["outpatient"]], "insuredStatus": [{}]}}
+    r = stack.client.post("/v1/rules/validate", json=[odd], headers=stack.auth("admin"))
+    assert r.status_code == 422, r.text
+    assert {e["field"] for e in r.json()["errors"]} == {"appliesTo.visitTypes[0]", "appliesTo.insuredStatus[0]"}

@@ -125,7 +125,7 @@ def test_two_payers_two_databases_one_chain(tmp_path: Path) -> None:
 
     with anvil.AnvilNode(anvil.AnvilConfig(data_dir=tmp_path / "node", port=anvil.free_port())) as node:
         a = Serve(tmp_path / "a", env, node.url)
-        b = Serve(tmp_path / "b", {**env, "EBILL_SCHEMES": json.dumps({"*": "supplement"})}, node.url)
+        b = Serve(tmp_path / "b", env, node.url)
         try:
             h = ds.hospitals[0]
             hospital = json.loads(a.ebill("hospital", "register", "--id", h.code, "--name", h.name,

@@ -35,10 +35,10 @@ def invoice(amount_fen: int, *, fund_paid_fen: int = 0) -> Invoice:
 
 
 def filing(inv: Invoice, *, available: int | None = None, policy: ClaimsPolicy = POLICY) -> Filing:
-    scheme = policy.scheme_of(inv.visit_type.value)
+    person = PersonRecord(b"\x02" * 32, "p", "employee", "330600")
     return Filing(claim_id="clm_1", chain_claim_id=b"\xcc" * 32, fingerprint=b"\x0f" * 32, invoice=inv,
-                  person=PersonRecord(b"\x02" * 32, "p", "employee"), actor="citizen:ab", relation="self",
-                  scheme=scheme, ruleset=BOOK.in_force(payer=PAYER, scheme=scheme, on="2024-06-01"),
+                  person=person, actor="citizen:ab", relation="self",
+                  ruleset=policy.rules_for(inv, person, hospital_region="330602"),
                   available_fen=inv.total_fen if available is None else available, policy=policy)
 
 
@@ -100,9 +100,23 @@ def test_instant_payout_and_maker_checker() -> None:
     assert not POLICY.instant(amount_fen=1, flagged=True)
 
 
-def test_schemes() -> None:
-    assert POLICY.scheme_of("inpatient") == "offsite-inpatient-unregistered"
-    assert POLICY.scheme_of("pharmacy") == POLICY.scheme_of("outpatient") == "pharmacy-pooling"
+@pytest.mark.parametrize(("visit", "region", "registered", "hospital", "label"), [
+    # a local inpatient is judged by the local inpatient rules, not the off-site ones
+    (VisitType.INPATIENT, "330600", False, "330602", "sx-inpatient@v1"),
+    (VisitType.INPATIENT, "330600", False, "310101", "zj-offsite-inpatient@v1"),
+    (VisitType.INPATIENT, "330600", True, "310101", "sx-inpatient@v1"),       # registered: as locally
+    (VisitType.INPATIENT, None, False, "330602", "zj-offsite-inpatient@v1"),  # region unknown: as before
+    (VisitType.PHARMACY, "330600", False, "310101", "sx-pharmacy-pooling@v1"),
+    (VisitType.OUTPATIENT, None, False, "330602", "sx-pharmacy-pooling@v1"),
+    (VisitType.EMERGENCY, "330600", False, "310101", "sx-pharmacy-pooling@v1"),
+])
+def test_the_rules_follow_visit_type_and_insured_status(visit: VisitType, region: str | None, registered: bool,
+                                                        hospital: str, label: str) -> None:
+    inv = replace(invoice(100_000), visit_type=visit)
+    person = PersonRecord(b"\x02" * 32, "p", "retired", region, registered)
+    ruleset = POLICY.rules_for(inv, person, hospital_region=hospital)
+    assert ruleset.label == label
+    assert filing(inv).scheme == filing(inv).ruleset.scheme
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ def shipped_doc(name: str = "pharmacy-pooling-v1.json") -> dict[str, Any]:
 def test_shipped_files_load() -> None:
     book = RuleBook.shipped()
     assert sorted(r.label for r in book) == [
-        "sx-city-supplement@v1", "sx-pharmacy-pooling@v1", "sx-pharmacy-pooling@v2", "zj-offsite-inpatient@v1"]
+        "sx-city-supplement@v1", "sx-inpatient@v1", "sx-pharmacy-pooling@v1", "sx-pharmacy-pooling@v2",
+        "zj-offsite-inpatient@v1"]
     v1 = book.in_force(payer=PAYER, scheme="pharmacy-pooling", on="2024-06-01")
     # DOMAIN.md's pharmacy pooling example
     emp, ret = v1.persons[PersonCategory.EMPLOYEE], v1.persons[PersonCategory.RETIRED]
@@ -81,6 +82,10 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 _DELETE = object()
 
+
+def _ends_open(doc: dict[str, Any]) -> None:
+    doc.update(effectiveTo=None, endsCoverage=True)
+
 BAD = [
     ("unknown top-level key", _set("deductibleFen", 60000), "deductibleFen", "unknown-key"),
     ("misspelt person key", _set("persons.retired.ratioBP", 7500), "persons.retired.ratioBP", "unknown-key"),
@@ -125,6 +130,18 @@ BAD = [
     ("alias target not a string", _set("codeAliases.XZ00000000000000000001", 1),
      "codeAliases.XZ00000000000000000001", "type"),
     ("no person at all", _set("persons", {}), "persons", "non-empty"),
+    ("appliesTo not an object", _set("appliesTo", ["inpatient"]), "appliesTo", "type"),
+    ("unknown appliesTo key", _set("appliesTo", {"visitType": ["inpatient"]}), "appliesTo.visitType", "unknown-key"),
+    ("unknown visit type", _set("appliesTo", {"visitTypes": ["pharmacy", "dental"]}), "appliesTo.visitTypes[1]",
+     "enum"),
+    ("visit type twice", _set("appliesTo", {"visitTypes": ["pharmacy", "pharmacy"]}), "appliesTo.visitTypes[1]",
+     "unique"),
+    ("no visit type", _set("appliesTo", {"visitTypes": []}), "appliesTo.visitTypes", "type"),
+    ("unknown insured status", _set("appliesTo", {"insuredStatus": ["offsite"]}), "appliesTo.insuredStatus[0]",
+     "enum"),
+    ("insured status as a string", _set("appliesTo", {"insuredStatus": "local"}), "appliesTo.insuredStatus", "type"),
+    ("endsCoverage not a boolean", _set("endsCoverage", "yes"), "endsCoverage", "type"),
+    ("endsCoverage without an end", _ends_open, "endsCoverage", "needs-end"),
 ]
 
 
@@ -176,12 +193,11 @@ def test_overlapping_versions_are_refused(first_end: str | None, second_start: s
 
 def test_adjacent_versions_and_other_schemes_do_not_overlap() -> None:
     book = RuleBook([_v(1, "2024-01-01", "2025-01-01"), _v(2, "2025-01-01", None),
-                     _v(1, "2024-01-01", None, id="other", scheme="other-scheme")])
+                     _v(1, "2024-01-01", None, id="other", scheme="other-scheme",
+                        appliesTo={"visitTypes": ["inpatient"]})])
     assert len(book) == 3
-    # a gap between versions: no rules in force in it
-    gap = RuleBook([_v(1, "2024-01-01", "2024-07-01"), _v(2, "2024-08-01", None)])
-    with pytest.raises(NotFound):
-        gap.in_force(payer=PAYER, scheme="pharmacy-pooling", on="2024-07-15")
+    with pytest.raises(NotFound):   # before the first version
+        book.in_force(payer=PAYER, scheme="pharmacy-pooling", on="2023-07-15")
 
 
 def test_same_version_twice_is_refused() -> None:
@@ -191,10 +207,11 @@ def test_same_version_twice_is_refused() -> None:
 
 
 def test_from_files(tmp_path: Path) -> None:
-    for name in ("pharmacy-pooling-v1.json", "offsite-inpatient-v1.json"):
+    for name in ("pharmacy-pooling-v1.json", "pharmacy-pooling-v2.json", "offsite-inpatient-v1.json"):
         (tmp_path / name).write_text(json.dumps(shipped_doc(name)), encoding="utf-8")
     book = RuleBook.from_files(sorted(tmp_path.glob("*.json")))
-    assert sorted(r.label for r in book) == ["sx-pharmacy-pooling@v1", "zj-offsite-inpatient@v1"]
+    assert sorted(r.label for r in book) == ["sx-pharmacy-pooling@v1", "sx-pharmacy-pooling@v2",
+                                             "zj-offsite-inpatient@v1"]
 
 
 def test_negative_list_longest_prefix_and_exact_code() -> None:

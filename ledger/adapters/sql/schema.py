@@ -278,6 +278,10 @@ class Person(SQLModel, table=True):
     name: str = Field(default="", max_length=100)       # display name for delegates and clerks
     category: str = Field(max_length=32)                # a ledger.rules.PersonCategory
     enrolled_at: datetime = Field(sa_column=_utc(nullable=False))
+    #: the region the person is insured in (NULL: not recorded; their care is judged as off-site)
+    insured_region: str | None = Field(default=None, max_length=64)
+    #: registered for off-site care (异地就医备案)
+    offsite_registered: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class Delegation(SQLModel, table=True):

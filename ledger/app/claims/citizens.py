@@ -90,9 +90,8 @@ class CitizenAccess(ClaimsContext):
     def _estimate(self, fingerprint: bytes, person: PersonRecord) -> int:
         """What a claim of the invoice would pay now, before what other payers left."""
         invoice = self.service.store.sealed_invoice(fingerprint).invoice
-        scheme = self.policy.scheme_of(invoice.visit_type.value)
-        ruleset = self.policy.rulebook().in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
-        ytd = self.store.year_to_date(person.pseudonym, scheme, int(invoice.issue_date[:4]))
+        ruleset = self.rules_for(invoice, person)
+        ytd = self.store.year_to_date(person.pseudonym, ruleset.scheme, int(invoice.issue_date[:4]))
         decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
                               ruleset=ruleset,
                               earlier=self.earlier_lines(person.pseudonym, fingerprint, invoice, ruleset))

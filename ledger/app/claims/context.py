@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ledger.app.access import Principal, Reach, authorize, citizen_person
 from ledger.app.service import LedgerService
-from ledger.claims.model import Claim
+from ledger.claims.model import Claim, PersonRecord
 from ledger.claims.policy import ClaimsPolicy
 from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.evoucher import VoucherVerifier
@@ -46,6 +46,16 @@ class ClaimsContext:
         self._voucher = voucher
         self.calendar = calendar
         self.clock = service.clock
+        #: hospital -> region (set once, at registration): read once per process, not per claim
+        self._regions: dict[str, str] = {}
+
+    def rules_for(self, invoice: Invoice, person: PersonRecord) -> RuleSet:
+        """The rule set that judges ``person``'s claim on ``invoice``, by its hospital's region;
+        :class:`~ledger.errors.NoRulesInForce` if none does."""
+        region = self._regions.get(invoice.issuer)
+        if region is None:
+            region = self._regions[invoice.issuer] = self.service.store.hospital(invoice.issuer).region
+        return self.policy.rules_for(invoice, person, hospital_region=region)
 
     @property
     def payer_id(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext
@@ -16,6 +17,18 @@ _PAYER_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}\Z")
 RELATIONS = ("spouse", "parent", "child", "guardian", "other")
 #: problems listed when an enrolment is refused (the count is given)
 _PROBLEMS_LISTED = 100
+
+
+class Enrolee(NamedTuple):
+    """One person to enrol: who, their category, and where they are insured (the region, a
+    division code such as ``330600``; None: not recorded, their care is judged as off-site)
+    and whether they registered for off-site care (备案). A plain (id, name, category) works too."""
+
+    national_id: str
+    name: str
+    category: str
+    insured_region: str | None = None
+    offsite_registered: bool = False
 
 
 class Enrolment(ClaimsContext):
@@ -45,23 +58,30 @@ class Enrolment(ClaimsContext):
         p = self.store.payer(payer_id)
         return p.account, self.service.keys.open(p.sealed_key, owner=p.payer_id, address=p.account)
 
-    def enrol(self, entries: Sequence[tuple[str, str, str]], *, by: Principal) -> int:
-        """Enrol persons ``(resident id, name, category)`` with this payer (admin or payer)."""
+    def enrol(self, entries: Sequence[Enrolee | tuple[str, str, str]], *, by: Principal) -> int:
+        """Enrol persons with this payer (admin or payer); enrolling a person again replaces
+        the payer's record of them."""
         authorize(by, "person.enrol", payer_id=self.payer_id)
         if not 1 <= len(entries) <= 100_000:
             raise InvalidInput.single("(body)", "count", "enrol 1-100,000 persons at a time")
         records, problems = [], []
         categories = {c.value for c in PersonCategory}
-        for n, (nid, name, category) in enumerate(entries):
+        for n, entry in enumerate(entries):
+            nid, name, category, region, registered = Enrolee(*entry)
             why = national_id_problem(nid)
             if why is not None:
                 problems.append(FieldProblem(f"[{n}].nationalId", "resident-id", why))
             if category not in categories:
                 problems.append(FieldProblem(f"[{n}].category", "enum",
                                              f"expected one of {', '.join(c.value for c in PersonCategory)}"))
+            if region is not None and not 1 <= len(region.strip()) <= 64:
+                problems.append(FieldProblem(f"[{n}].insuredRegion", "length",
+                                             "the insured region must be 1-64 characters (a division code such as "
+                                             "330600), or left out"))
             if not problems:
                 records.append(PersonRecord(bytes(pseudonymise(nid, pepper=self._pepper)), name.strip()[:100],
-                                            category))
+                                            category, region.strip() if region is not None else None,
+                                            bool(registered)))
         if problems:  # every broken entry in one answer, as for uploads; nothing is enrolled
             more = len(problems) - _PROBLEMS_LISTED
             raise InvalidInput(problems[:_PROBLEMS_LISTED] + (

@@ -24,7 +24,7 @@ from ledger.claims.model import Claim, PersonRecord
 from ledger.claims.policy import Filing, available_fen
 from ledger.claims.stamps import first_chain_claim_id
 from ledger.claims.states import WAITING_FOR_CHAIN
-from ledger.errors import ClaimBlocked, Conflict, InvalidInput, NotFound
+from ledger.errors import ClaimBlocked, Conflict, InvalidInput, NoRulesInForce, NotFound
 from ledger.records import Role
 
 MAX_FINGERPRINTS = 20
@@ -92,17 +92,16 @@ class OneTouch(ClaimsContext):
         invoice = self.service.store.sealed_invoice(fp).invoice
         if window is not None and invoice.issuer != window:
             raise NotFound(f"no invoice {name}")  # a claims window files on its own hospital's invoices only
-        scheme = self.policy.scheme_of(invoice.visit_type.value)
         try:
-            ruleset = self.policy.rulebook().in_force(payer=self.payer_id, scheme=scheme, on=invoice.issue_date)
-        except NotFound as exc:
-            raise Conflict(f"invoice {name}: {exc}") from None
+            ruleset = self.rules_for(invoice, person)
+        except NoRulesInForce as exc:  # several invoices may be filed at once: say which
+            raise NoRulesInForce(f"invoice {name}: {exc}", payer=exc.payer, visit_type=exc.visit_type,
+                                 insured_status=exc.insured_status, category=exc.category, day=exc.day) from None
         on_chain = self._chain_state(invoice.issuer, fp) if self._chain_state is not None else None
         claim_id = "clm_" + secrets.token_hex(10)
         return Filing(claim_id=claim_id, chain_claim_id=first_chain_claim_id(self.payer_id, claim_id),
-                      fingerprint=fp, invoice=invoice, person=person, actor=actor, relation=relation, scheme=scheme,
-                      ruleset=ruleset, available_fen=available_fen(fingerprint=fp, total_fen=invoice.total_fen,
-                                                                   on_chain=on_chain),
+                      fingerprint=fp, invoice=invoice, person=person, actor=actor, relation=relation, ruleset=ruleset,
+                      available_fen=available_fen(fingerprint=fp, total_fen=invoice.total_fen, on_chain=on_chain),
                       policy=self.policy, earlier=tuple(self.earlier_lines(person.pseudonym, fp, invoice, ruleset)))
 
     async def wait_async(self, claims: Sequence[Claim], *, timeout: float) -> list[Claim]:

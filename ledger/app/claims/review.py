@@ -54,7 +54,8 @@ class Reviews(ClaimsContext):
         if person is None:
             raise Conflict("this person is no longer insured with this payer")
         invoice = self.service.store.sealed_invoice(c.fingerprint).invoice
-        ruleset = self.policy.rulebook().in_force(payer=self.payer_id, scheme=c.scheme, on=invoice.issue_date)
+        # judged again under the rule set it was filed under (its scheme holds the year's figures)
+        ruleset = self.policy.rulebook().version(rule_set_id=c.decision["ruleset"]["id"], on=invoice.issue_date)
         ytd = self.store.year_to_date(c.person, c.scheme, c.year)
         decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
                               ruleset=ruleset, earlier=self.earlier_lines(c.person, c.fingerprint, invoice, ruleset))

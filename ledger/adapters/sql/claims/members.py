@@ -56,12 +56,16 @@ class Members(ClaimTables):
         now = utcnow()
         with self.store._tx() as conn:
             for start in range(0, len(persons), _ENROL_CHUNK):
-                rows = [{"pseudonym": p.pseudonym, "name": p.name, "category": p.category, "enrolled_at": now}
+                rows = [{"pseudonym": p.pseudonym, "name": p.name, "category": p.category, "enrolled_at": now,
+                         "insured_region": p.insured_region, "offsite_registered": p.offsite_registered}
                         for p in persons[start:start + _ENROL_CHUNK]]
                 stmt = self.store._insert(PE).values(rows)
+                # enrolling again replaces the payer's record of the person (region and registration too)
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=["pseudonym"],
-                    set_={"name": stmt.excluded.name, "category": stmt.excluded.category}))
+                    set_={"name": stmt.excluded.name, "category": stmt.excluded.category,
+                          "insured_region": stmt.excluded.insured_region,
+                          "offsite_registered": stmt.excluded.offsite_registered}))
             self.store.audit(conn, actor=actor, action="person.enrol", subject=f"{len(persons)} persons",
                              detail={"count": len(persons)})
         return len(persons)
@@ -70,7 +74,7 @@ class Members(ClaimTables):
         """The person enrolled under ``pseudonym``, or None."""
         with self.store._read() as conn:
             row = conn.execute(select(PE).where(PE.c.pseudonym == pseudonym)).first()
-        return PersonRecord(bytes(row.pseudonym), row.name, row.category) if row else None
+        return _person(row) if row else None
 
     def delegate(self, *, holder: bytes, person: bytes, relation: str, actor: str) -> None:
         """Record (or renew) that ``holder`` may act for ``person``."""
@@ -90,7 +94,7 @@ class Members(ClaimTables):
         with self.store._read() as conn:
             rows = conn.execute(select(PE, D.c.relation).join(D, D.c.person == PE.c.pseudonym)
                                 .where(D.c.holder == holder, D.c.revoked_at.is_(None)).order_by(PE.c.name)).all()
-        return [(PersonRecord(bytes(r.pseudonym), r.name, r.category), r.relation) for r in rows]
+        return [(_person(r), r.relation) for r in rows]
 
     def relation(self, holder: bytes, person: bytes) -> str | None:
         """How ``holder`` may act for ``person`` (a recorded, unrevoked delegation), or None."""
@@ -98,6 +102,11 @@ class Members(ClaimTables):
             found: str | None = conn.execute(select(D.c.relation).where(
                 D.c.holder == holder, D.c.person == person, D.c.revoked_at.is_(None))).scalar_one_or_none()
         return found
+
+
+def _person(row: Any) -> PersonRecord:
+    return PersonRecord(bytes(row.pseudonym), row.name, row.category, row.insured_region,
+                        bool(row.offsite_registered))
 
 
 def _payer(row: Any) -> PayerRecord:
