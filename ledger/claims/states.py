@@ -31,7 +31,7 @@ count towards the person's year (:data:`COUNTING_STATES`); the others hold nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -165,6 +165,68 @@ TABLE: tuple[Rule, ...] = (
     Rule(Event.VOIDED_BEFORE_PAYOUT, (S.APPROVED,), S.REFUSED, Party.STAMPER),
     Rule(Event.CLAWED_BACK, (S.PAID,), S.CLAWBACK, Party.STAMPER),
 )
+
+
+# ---------------------------------------------------------------------- review stages and duties
+
+
+class Stage(StrEnum):
+    """Where a claim stands in the office's review: the machine audit (the payer's rules and
+    fraud flags, when it is filed), a first review, and a final review by another reviewer
+    for claims above :attr:`~ledger.claims.policy.ClaimsPolicy.final_review_from_fen`."""
+
+    MACHINE_AUDIT = "machine-audit"
+    FIRST_REVIEW = "first-review"
+    FINAL_REVIEW = "final-review"
+
+
+class Bar(StrEnum):
+    """What an earlier act of a reviewer bars them from (separation of duties)."""
+
+    REJECTED_IT = "rejected-it"                  # rejected the claim: its appeal is heard by someone else
+    REVIEWED_THIS_ROUND = "reviewed-this-round"  # approved it at this round's first review: not its final reviewer
+
+
+@dataclass(frozen=True)
+class Duty:
+    """Who may act at a ``stage``: the ``by`` party, causing one of ``events``, unless one of
+    ``barred`` applies to them."""
+
+    stage: Stage
+    by: Party
+    events: tuple[Event, ...]
+    barred: frozenset[Bar]
+
+
+#: who may act at each stage of the office's review
+DUTIES: Mapping[Stage, Duty] = {d.stage: d for d in (
+    # the payer's policy decides a claim as it is filed: instant payout, review, or nothing to pay
+    Duty(Stage.MACHINE_AUDIT, Party.CLAIMANT, (Event.FILED, Event.FILED_NOTHING_PAYABLE, Event.FILED_NOTHING_LEFT),
+         frozenset()),
+    # one reviewer decides a claim below the final-review threshold, or approves it for the final review
+    Duty(Stage.FIRST_REVIEW, Party.REVIEWER, (Event.APPROVED, Event.APPROVAL_RECORDED, Event.REJECTED),
+         frozenset({Bar.REJECTED_IT})),
+    # another reviewer decides it for good (maker-checker)
+    Duty(Stage.FINAL_REVIEW, Party.REVIEWER, (Event.APPROVED, Event.REJECTED),
+         frozenset({Bar.REJECTED_IT, Bar.REVIEWED_THIS_ROUND})),
+)}
+
+
+def review_stage(*, approvals: int) -> Stage:
+    """The stage of a claim in review that has ``approvals`` in this round (of the ones it needs):
+    the first review until someone approved it, then the final review."""
+    return Stage.FIRST_REVIEW if approvals == 0 else Stage.FINAL_REVIEW
+
+
+def bar_of(stage: Stage, reviewer: str, *, this_round: Mapping[str, str], rejected_by: Collection[str]) -> Bar | None:
+    """Why ``reviewer`` may not act at ``stage`` (None: they may), given the verdicts of this
+    round (``this_round``: reviewer -> verdict) and who rejected the claim in earlier rounds."""
+    barred = DUTIES[stage].barred
+    if Bar.REJECTED_IT in barred and reviewer in rejected_by:
+        return Bar.REJECTED_IT
+    if Bar.REVIEWED_THIS_ROUND in barred and reviewer in this_round:
+        return Bar.REVIEWED_THIS_ROUND
+    return None
 
 
 @dataclass(frozen=True)

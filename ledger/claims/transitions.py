@@ -15,7 +15,7 @@ claw-back gives the year back, an appeal takes it again, a smaller reservation t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
@@ -38,14 +38,18 @@ from ledger.claims.stamps import (
 )
 from ledger.claims.states import (
     COUNTING_STATES,
+    DUTIES,
     FINALISED_WHEN_RESERVED,
     PAID_STATES,
+    Bar,
     ClaimState,
     Event,
     Party,
+    bar_of,
+    review_stage,
     step,
 )
-from ledger.errors import TransitionRefused
+from ledger.errors import DutiesSeparated, TransitionRefused
 from ledger.rules import YearToDate
 
 #: how the stamper, the payout and the void watch sign the audit trail
@@ -237,15 +241,21 @@ def requeued(check: StampCheck, repair: Repair, *, on_chain: StampStatus) -> Cha
 
 
 def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: str, reason: str,
-           now: datetime) -> tuple[Change, ReviewVerdict]:
+           now: datetime, rejected_by: Collection[str] = ()) -> tuple[Change, ReviewVerdict]:
     """A reviewer's verdict on a claim in review, given the verdicts of this round so far
-    (``earlier``: reviewer -> verdict). Approved once enough different reviewers approved;
-    rejected at the first rejection (its reservation released).
+    (``earlier``: reviewer -> verdict) and who rejected it in earlier rounds (``rejected_by``).
+    Approved once enough different reviewers approved; rejected at the first rejection (its
+    reservation released).
 
-    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim not in review and
-    for a reviewer who reviewed it already (maker-checker).
+    Who may act is :data:`~ledger.claims.states.DUTIES` at the claim's stage: the first
+    review, then (above the final-review threshold) the final review by another reviewer;
+    a reviewer who rejected the claim never decides its appeal.
+
+    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim not in review, and
+    :class:`~ledger.errors.DutiesSeparated` for a reviewer the stage bars.
     """
-    approvals = sum(1 for v in earlier.values() if v == "approve") + (verdict == "approve")
+    before = sum(1 for v in earlier.values() if v == "approve")
+    approvals = before + (verdict == "approve")
     if verdict == "reject":
         event = Event.REJECTED
     elif approvals >= s.reviews_needed:
@@ -253,9 +263,18 @@ def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: s
     else:
         event = Event.APPROVAL_RECORDED
     after = step(s.state, event, by=Party.REVIEWER, refusal=f"claim {s.id} is {s.state}, not in review")
-    if reviewer in earlier:
-        raise TransitionRefused(f"you reviewed claim {s.id} already; a second approval must come from another "
-                                "reviewer (maker-checker)", state=s.state, event=event, by=Party.REVIEWER)
+    stage = review_stage(approvals=before)
+    duty = DUTIES[stage]
+    if event not in duty.events:
+        raise TransitionRefused(f"{event} cannot happen at the {stage} of claim {s.id}", state=s.state, event=event,
+                                by=Party.REVIEWER)
+    bar = bar_of(stage, reviewer, this_round=earlier, rejected_by=rejected_by)
+    if bar is Bar.REJECTED_IT:
+        raise DutiesSeparated(f"you rejected claim {s.id}; its appeal must be decided by another reviewer",
+                              state=s.state, event=event, stage=stage, bar=bar)
+    if bar is Bar.REVIEWED_THIS_ROUND:
+        raise DutiesSeparated(f"you reviewed claim {s.id} already; a second approval must come from another "
+                              "reviewer (maker-checker)", state=s.state, event=event, stage=stage, bar=bar)
     values = ClaimValues()
     if event is Event.REJECTED:
         values |= ClaimValues(rejection=reason, decided_at=now,
@@ -267,7 +286,7 @@ def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: s
                       if s.stamp is StampStatus.RESERVED and s.chain_todo is None else s.chain_todo)
     round_ = review_round(s)
     detail = {"reason": reason, "round": round_, "approvals": approvals, "needed": s.reviews_needed,
-              "state": after}
+              "state": after, "stage": stage}
     change = _change(s, event, Party.REVIEWER, values, actor=reviewer, action=f"claim.review.{verdict}",
                      detail=detail, names_state=False)
     return change, ReviewVerdict(reviewer, verdict, reason, round_)

@@ -108,6 +108,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     tokens, docs = register_hospitals(service)
     tokens["payer"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer one")
     tokens["payer2"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer two")
+    tokens["payer3"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer three")
     tokens["other-payer"] = service.create_credential(role=Role.PAYER, subject="P999999", label="another payer")
     tokens["auditor"] = service.create_credential(role=Role.AUDITOR, subject="audit-office")
     tokens["admin"] = service.create_credential(role=Role.ADMIN, subject="bureau")

@@ -121,6 +121,7 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     assert first.status_code == 202 and first.json()["state"] == "in-review"
     twice = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
     assert twice.status_code == 409 and "another reviewer" in twice.json()["detail"]
+    assert twice.json()["type"].endswith("/separation-of-duties")
     rejected = cs.client.post(f"/v1/claims/{claim['id']}/reject", json={"reason": "fee list looks unbundled"},
                               headers=cs.auth("payer2"))
     assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
@@ -136,8 +137,25 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     cs.stamper.drain()
     got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
     assert got["state"] == "in-review" and got["stamp"]["status"] == "reserved" and got["stamp"]["attempt"] == 2
-    for who in ("payer", "payer2"):
-        cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"}, headers=cs.auth(who))
+    # the appeal is heard by someone else: the rejecter may neither approve nor reject it, at either stage
+    for verb in ("approve", "reject"):
+        by_rejecter = cs.client.post(f"/v1/claims/{claim['id']}/{verb}", json={"reason": "on appeal"},
+                                     headers=cs.auth("payer2"))
+        assert by_rejecter.status_code == 409, by_rejecter.text
+        assert by_rejecter.headers["content-type"] == "application/problem+json"
+        assert by_rejecter.json()["type"].endswith("/separation-of-duties")
+        assert "its appeal must be decided by another reviewer" in by_rejecter.json()["detail"]
+    assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"},
+                          headers=cs.auth("payer")).status_code == 202
+    by_rejecter = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"},
+                                 headers=cs.auth("payer2"))
+    assert by_rejecter.status_code == 409 and by_rejecter.json()["type"].endswith("/separation-of-duties")
+    final = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"},
+                           headers=cs.auth("payer3"))
+    assert final.status_code == 200 and final.json()["state"] == "approved", final.text
+    audit = cs.client.get(f"/v1/claims/{claim['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
+    assert [e["actor"] for e in audit if e["action"].startswith("claim.review.")][-2:] == [
+        first.json()["review"]["reviews"][0]["reviewer"], final.json()["review"]["reviews"][-1]["reviewer"]]
     cs.stamper.drain()
     got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
     assert got["state"] == "paid" and got["stamp"]["status"] == "finalized"

@@ -32,7 +32,7 @@ from ledger.claims.stamps import (
     next_chain_claim_id,
 )
 from ledger.claims.states import ClaimState, Event
-from ledger.errors import TransitionRefused
+from ledger.errors import DutiesSeparated, TransitionRefused
 
 S, OP, ST = ClaimState, StampOp, StampStatus
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -181,14 +181,57 @@ def test_review(needed: int, earlier: dict[str, str], reviewer: str, verdict: st
     change, given = t.review(s, earlier=earlier, reviewer=reviewer, verdict=verdict, reason="why", now=NOW)
     assert (change.after, dict(change.values), change.year) == (after, values, year)
     assert (change.actor, change.action) == (reviewer, f"claim.review.{verdict}")
-    assert change.detail == {"reason": "why", "round": 1, "approvals": approvals, "needed": needed, "state": after}
+    stage = "first-review" if approvals - (verdict == "approve") == 0 else "final-review"
+    assert change.detail == {"reason": "why", "round": 1, "approvals": approvals, "needed": needed, "state": after,
+                             "stage": stage}
     assert given == t.ReviewVerdict(reviewer, verdict, "why", 1)
 
 
 def test_a_second_approval_comes_from_another_reviewer() -> None:
-    with pytest.raises(TransitionRefused, match="you reviewed claim clm_1 already; a second approval must come"):
-        t.review(standing(S.IN_REVIEW, reviews_needed=2), earlier={"r1": "approve"}, reviewer="r1",
-                 verdict="approve", reason="ok", now=NOW)
+    for verdict in ("approve", "reject"):
+        with pytest.raises(DutiesSeparated, match="you reviewed claim clm_1 already; a second approval must come") as e:
+            t.review(standing(S.IN_REVIEW, reviews_needed=2), earlier={"r1": "approve"}, reviewer="r1",
+                     verdict=verdict, reason="ok", now=NOW)
+        assert (e.value.stage, e.value.bar, e.value.kind) == ("final-review", "reviewed-this-round",
+                                                              "separation-of-duties")
+
+
+# (reviews needed, this round's verdicts, who rejected before, reviewer, verdict) -> refused (the bar) or the state
+APPEAL_CASES: list[tuple[int, dict[str, str], set[str], str, str, str | ClaimState]] = [
+    # the rejecter may neither approve nor reject the appeal, at the first review or the final one
+    (1, {}, {"r1"}, "r1", "approve", "rejected-it"),
+    (1, {}, {"r1"}, "r1", "reject", "rejected-it"),
+    (2, {}, {"r1"}, "r1", "approve", "rejected-it"),
+    (2, {"r2": "approve"}, {"r1"}, "r1", "approve", "rejected-it"),
+    (2, {"r2": "approve"}, {"r1"}, "r1", "reject", "rejected-it"),
+    # anyone else may, but the final reviewer is not the first
+    (1, {}, {"r1"}, "r2", "approve", S.APPROVED),
+    (1, {}, {"r1"}, "r2", "reject", S.REJECTED),
+    (2, {}, {"r1"}, "r2", "approve", S.IN_REVIEW),
+    (2, {"r2": "approve"}, {"r1"}, "r2", "approve", "reviewed-this-round"),
+    (2, {"r2": "approve"}, {"r1"}, "r3", "approve", S.APPROVED),
+    (2, {"r2": "approve"}, {"r1"}, "r3", "reject", S.REJECTED),
+    # two rejecters over time (a round-one approver who did not reject may hear the appeal)
+    (1, {}, {"r1", "r2"}, "r2", "approve", "rejected-it"),
+    (1, {}, {"r1"}, "r0", "approve", S.APPROVED),
+]
+
+
+@pytest.mark.parametrize(("needed", "earlier", "rejected_by", "reviewer", "verdict", "expected"), APPEAL_CASES)
+def test_an_appeal_is_heard_by_someone_else(needed: int, earlier: dict[str, str], rejected_by: set[str],
+                                            reviewer: str, verdict: str, expected: str | ClaimState) -> None:
+    s = standing(S.IN_REVIEW, reviews_needed=needed, appealed=True, stamp=ST.RESERVED)
+    if isinstance(expected, ClaimState):
+        change, given = t.review(s, earlier=earlier, reviewer=reviewer, verdict=verdict, reason="why", now=NOW,
+                                 rejected_by=rejected_by)
+        assert change.after is expected and given.round == 2
+        return
+    with pytest.raises(DutiesSeparated) as refused:
+        t.review(s, earlier=earlier, reviewer=reviewer, verdict=verdict, reason="why", now=NOW,
+                 rejected_by=rejected_by)
+    assert refused.value.bar == expected
+    if expected == "rejected-it":
+        assert str(refused.value) == "you rejected claim clm_1; its appeal must be decided by another reviewer"
 
 
 @pytest.mark.parametrize("state", [s for s in ClaimState if s is not S.IN_REVIEW])

@@ -227,10 +227,14 @@ class ClaimRecords(ClaimTables):
         now = utcnow()
         with self.store._tx() as conn:
             c = self._locked(conn, claim_id)
-            earlier = {r.reviewer: r.verdict for r in conn.execute(
-                select(RV).where(RV.c.claim_id == claim_id, RV.c.round == transitions.review_round(c.standing)))}
+            round_ = transitions.review_round(c.standing)
+            verdicts = conn.execute(select(RV.c.reviewer, RV.c.verdict, RV.c.round).where(RV.c.claim_id == claim_id)
+                                    ).all()
+            earlier = {r.reviewer: r.verdict for r in verdicts if r.round == round_}
+            # whoever rejected the claim does not hear its appeal (separation of duties)
+            rejected_by = {r.reviewer for r in verdicts if r.verdict == "reject" and r.round < round_}
             change, given = transitions.review(c.standing, earlier=earlier, reviewer=reviewer, verdict=verdict,
-                                               reason=reason, now=now)
+                                               reason=reason, now=now, rejected_by=rejected_by)
             conn.execute(RV.insert().values(claim_id=claim_id, round=given.round, reviewer=given.reviewer,
                                             verdict=given.verdict, reason=given.reason, at=now))
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
