@@ -30,6 +30,7 @@ def claim_json(c: Claim, *, calendar: WorkCalendar, now: datetime | None = None)
         "payment": {"reference": c.payment_ref, "paidAt": _iso(c.paid_at)} if c.payment_ref else None,
         "review": {"reviews": [{"reviewer": r.reviewer, "verdict": r.verdict, "reason": r.reason, "round": r.round,
                                 "at": _iso(r.at)} for r in c.reviews],
+                   "round": c.review_round, "approvals": c.approvals,
                    "reviewsNeeded": c.reviews_needed, "needsTwoReviewers": c.reviews_needed > 1},
         "refusal": c.refusal, "rejection": c.rejection, "appeal": c.appeal,
         "slaWorkingDays": round(sla, 2), "dueAt": _iso(calendar.add(c.created_at, SLA_WORKING_DAYS)),

@@ -161,6 +161,17 @@ class Claim:
     hospital_name: str = ""
 
     @property
+    def review_round(self) -> int:
+        """The round of reviews the claim is in: 2 after an appeal, else 1."""
+        return 2 if self.appeal is not None else 1
+
+    @property
+    def approvals(self) -> int:
+        """The approvals of the current round (what maker-checker counts: a rejection before an
+        appeal, or an approval of an earlier round, does not count)."""
+        return sum(1 for r in self.reviews if r.round == self.review_round and r.verdict == "approve")
+
+    @property
     def standing(self) -> Standing:
         """The part of the claim the state machine reads."""
         return Standing(self.id, self.state, self.instant, self.amount_fen, self.deductible_used_fen,

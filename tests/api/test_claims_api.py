@@ -119,6 +119,11 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={}, headers=cs.auth("a")).status_code == 403
     first = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
     assert first.status_code == 202 and first.json()["state"] == "in-review"
+    # the queue counts the first approval: 1 of 2 (it showed 0/2, having read no reviews)
+    queued = cs.client.get("/v1/review/queue", headers=cs.auth("payer")).json()["claims"][0]
+    assert (queued["review"]["approvals"], queued["review"]["reviewsNeeded"], len(queued["review"]["reviews"])) \
+        == (1, 2, 1)
+    assert queued["review"] == first.json()["review"]
     twice = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
     assert twice.status_code == 409 and "another reviewer" in twice.json()["detail"]
     assert twice.json()["type"].endswith("/separation-of-duties")
@@ -137,6 +142,9 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     cs.stamper.drain()
     got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
     assert got["state"] == "in-review" and got["stamp"]["status"] == "reserved" and got["stamp"]["attempt"] == 2
+    # round two starts with no approvals: round one's approval and rejection do not count
+    queued = cs.client.get("/v1/review/queue", headers=cs.auth("payer")).json()["claims"][0]
+    assert (queued["review"]["round"], queued["review"]["approvals"], len(queued["review"]["reviews"])) == (2, 0, 2)
     # the appeal is heard by someone else: the rejecter may neither approve nor reject it, at either stage
     for verb in ("approve", "reject"):
         by_rejecter = cs.client.post(f"/v1/claims/{claim['id']}/{verb}", json={"reason": "on appeal"},

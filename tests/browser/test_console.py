@@ -5,6 +5,7 @@ photo of a QR code, a forged payload and a fingerprint, the dashboard, and what 
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -92,6 +93,9 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
     second = page_for(PHONE)
     sign_in(second, "/console/", d.tokens["payer2"])
     second.get_by_role("heading", name="Review queue").wait_for()
+    queued = second.locator(f'tr[data-claim="{claim["id"]}"]')
+    queued.wait_for()
+    assert "1/2" in queued.inner_text()          # the first approval counts (the queue showed 0/2)
     second.locator(f'tr[data-claim="{claim["id"]}"] a').click()
     second.locator("#decision-reason").fill("Second check: agreed.")
     shoot_both(second, "console-claim-second-reviewer")
@@ -222,3 +226,11 @@ def test_reviewer_rejects_and_the_citizen_appeals_for_her_parent(page_for: Any, 
     assert li.locator("#appeal-reason").count() == 0                      # one appeal only
     claim = d.http("GET", f"/v1/claims/{claim_id}", d.citizens["li"].token).json()
     assert claim["appeal"] is not None and claim["person"] != claim["actor"].split(":")[-1]
+    # the appeal is heard by someone else: the reviewer who rejected it is told so, with nothing to press
+    for _ in range(100):
+        if d.http("GET", f"/v1/claims/{claim_id}", d.tokens["payer"]).json()["state"] == "in-review":
+            break
+        time.sleep(0.2)
+    payer.reload()
+    payer.get_by_text("Its appeal must be decided by another reviewer").wait_for()
+    assert payer.locator("#approve").count() == 0

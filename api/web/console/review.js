@@ -58,7 +58,7 @@ export async function renderQueue(ctx) {
     h('td', {}, ((c.decision && c.decision.flags) || c.flags || []).map((f) => h('span', { class: 'badge warn' }, flagText(f)))),
     h('td', { class: 'num nowrap' }, t('ageDays', { n: (c.slaWorkingDays ?? 0).toFixed(1) })),
     h('td', { class: 'nowrap' }, ctx.day(c.dueAt), c.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null),
-    h('td', { class: 'nowrap' }, `${((c.review && c.review.reviews) || []).length}/${(c.review && c.review.reviewsNeeded) || 1}`,
+    h('td', { class: 'nowrap reviews' }, `${(c.review && c.review.approvals) || 0}/${(c.review && c.review.reviewsNeeded) || 1}`,
       c.review && c.review.needsTwoReviewers ? [' ', h('span', { class: 'badge', title: t('needsTwo') }, t('twoReviewers'))] : null)));
   main.lastChild.replaceWith(h('section', {},
     h('div', { class: 'spread' }, h('p', { class: 'count' }, t('queueCount', { n: items.length })),
@@ -131,10 +131,15 @@ function decisionPanel(ctx, c, reload) {
     h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, out, h('div', { class: 'row' }, approve, reject));
 }
 
-/** Whether the signed-in reviewer reviewed this claim already (maker-checker: the second must be someone else). */
-function reviewedByMe(ctx, c) {
+/** Why the signed-in reviewer may not decide this claim (the server's separation of duties), or null:
+ * they rejected it before its appeal, or approved it in this round (the final reviewer is not the first). */
+function barredForMe(ctx, c) {
   const mine = ctx.state.me && ctx.state.me.keyId;
-  return !!mine && ((c.review && c.review.reviews) || []).some((r) => String(r.reviewer).endsWith(`:${mine}`));
+  const round = (c.review && c.review.round) || 1;
+  const byMe = ((c.review && c.review.reviews) || []).filter((r) => mine && String(r.reviewer).endsWith(`:${mine}`));
+  if (byMe.some((r) => r.verdict === 'reject' && r.round < round)) return 'appealOtherReviewer';
+  if (byMe.some((r) => r.round === round)) return 'secondReviewer';
+  return null;
 }
 
 function reviews(ctx, c) {
@@ -234,8 +239,8 @@ export async function renderClaim(ctx, id) {
           c.rejection ? h('p', { class: 'alert error' }, `${t('rejectionTitle')}: ${c.rejection.reason || c.rejection.detail || c.rejection}`) : null,
           c.appeal ? h('p', { class: 'alert info' }, `${t('appealTitle')}: ${c.appeal.reason || c.appeal}`) : null,
           reviews(ctx, c)),
-        isPayer && c.state === 'in-review' ? (reviewedByMe(ctx, c)
-          ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t('secondReviewer')))
+        isPayer && c.state === 'in-review' ? (barredForMe(ctx, c)
+          ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t(barredForMe(ctx, c))))
           : decisionPanel(ctx, c, load)) : null),
       d.flags && d.flags.length ? h('section', { class: 'card' }, h('h2', {}, t('flagsTitle')),
         h('ul', {}, d.flags.map((f) => h('li', {}, h('code', {}, flagText(f)), f.detail ? ` ${f.detail}` : '')))) : null,

@@ -26,7 +26,8 @@ class Reviews(ClaimsContext):
               older_than_days: float | None = None, limit: int = 200, now: datetime | None = None) -> list[Claim]:
         """Claims in review, oldest first, filtered by amount, flag and age in working days."""
         authorize(principal, "claim.review", payer_id=self.payer_id)
-        claims = self.store.claims(states=[ClaimState.IN_REVIEW], limit=max(1, min(limit, 1000)), oldest_first=True)
+        claims = self.store.claims(states=[ClaimState.IN_REVIEW], limit=max(1, min(limit, 1000)), oldest_first=True,
+                                   with_reviews=True)
         now = now or self.clock.now()
         return [c for c in claims
                 if (min_amount_fen is None or c.amount_fen >= min_amount_fen)

@@ -33,7 +33,7 @@ from ledger.adapters.sql.claims.rows import (
 )
 from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
-from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Submission
+from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Review, Submission
 from ledger.claims.policy import Filing
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
 from ledger.claims.transitions import Change
@@ -187,8 +187,10 @@ class ClaimRecords(ClaimTables):
         return replace(found[0], reviews=reviews)
 
     def claims(self, *, persons: Sequence[bytes] | None = None, states: Sequence[ClaimState] | None = None,
-               after: str | None = None, limit: int = 100, oldest_first: bool = False) -> list[Claim]:
-        """Claims of ``persons`` in ``states`` (None: any), by creation, paged by claim id."""
+               after: str | None = None, limit: int = 100, oldest_first: bool = False,
+               with_reviews: bool = False) -> list[Claim]:
+        """Claims of ``persons`` in ``states`` (None: any), by creation, paged by claim id; with
+        their reviewers' verdicts if ``with_reviews`` (the review queue counts approvals)."""
         cond: list[Any] = []
         if persons is not None:
             cond.append(CL.c.person.in_(list(persons)))
@@ -197,7 +199,18 @@ class ClaimRecords(ClaimTables):
         if after:
             cond.append(CL.c.id > after if oldest_first else CL.c.id < after)
         with self.store._read() as conn:
-            return self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
+            found = self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
+            return self._with_reviews(conn, found) if with_reviews else found
+
+    def _with_reviews(self, conn: Connection, claims: list[Claim]) -> list[Claim]:
+        """``claims`` with their reviews, read in one query."""
+        if not claims:
+            return claims
+        by_claim: dict[str, list[Review]] = {}
+        q = select(RV).where(RV.c.claim_id.in_([c.id for c in claims])).order_by(RV.c.at, RV.c.round, RV.c.reviewer)
+        for r in conn.execute(q):
+            by_claim.setdefault(r.claim_id, []).append(review_of(r))
+        return [replace(c, reviews=tuple(by_claim.get(c.id, ()))) for c in claims]
 
     def moved_on(self, claim_ids: Sequence[str], *, from_states: Sequence[ClaimState]) -> list[Claim]:
         """Those of ``claim_ids`` no longer in ``from_states`` (one query, for many waiting requests).
