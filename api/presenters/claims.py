@@ -8,6 +8,7 @@ from typing import Any
 from ledger.app.claims import SLA_WORKING_DAYS
 from ledger.app.claims.citizens import Citizen, InvoiceToClaim
 from ledger.claims import Claim, explain
+from ledger.claims.queue import why_in_review
 from ledger.workdays import WorkCalendar
 
 
@@ -37,6 +38,13 @@ def claim_json(c: Claim, *, calendar: WorkCalendar, now: datetime | None = None)
         "overdue": c.decided_at is None and sla > SLA_WORKING_DAYS,
         "createdAt": _iso(c.created_at), "updatedAt": _iso(c.updated_at), "decidedAt": _iso(c.decided_at),
     }
+
+
+def queued_json(c: Claim, *, calendar: WorkCalendar, instant_max_fen: int) -> dict[str, Any]:
+    """A claim in the review queue: :func:`claim_json` and ``why`` it is there (codes the console
+    translates, each with its detail in words)."""
+    return {**claim_json(c, calendar=calendar), "why": [r.to_json() for r in why_in_review(
+        c, instant_max_fen=instant_max_fen)]}
 
 
 def invoices_json(person: bytes, invoices: list[InvoiceToClaim], *, calendar: WorkCalendar) -> dict[str, Any]:

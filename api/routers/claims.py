@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep
-from api.presenters.claims import claim_json, invoices_json
+from api.presenters.claims import claim_json, invoices_json, queued_json
 from api.routers.invoices import _PROBLEMS
 from api.schemas import (
     CLAIM_ID_PATTERN,
@@ -158,13 +158,26 @@ def reject(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, pri
                       calendar=claims.calendar)
 
 
-@router.get("/review/queue", responses=_PROBLEMS, summary="Claims waiting for review, oldest first, with SLA age")
-def review_queue(claims: ClaimsDep, principal: PrincipalDep, minAmountFen: int | None = None,
-                 flag: str | None = None, olderThanDays: float | None = None,
+@router.get("/review/queue", responses=_PROBLEMS,
+            summary="Claims waiting for review, oldest first, with SLA age and why each is there; searchable")
+def review_queue(claims: ClaimsDep, principal: PrincipalDep,
+                 minAmountFen: Annotated[int | None, Query(ge=0)] = None,
+                 flag: Annotated[str | None, Query(max_length=64)] = None,
+                 olderThanDays: Annotated[float | None, Query(ge=0)] = None,
+                 claim: Annotated[str | None, Query(pattern=r"^(clm_)?[0-9a-f]{20}$", description="a claim id")] = None,
+                 invoice: Annotated[str | None, Query(min_length=1, max_length=66,
+                                                      description="an invoice number, or its fingerprint 0x + 64 hex")
+                                    ] = None,
+                 person: Annotated[str | None, Query(pattern=PERSON_PATTERN, description="a pseudonym")] = None,
+                 hospital: Annotated[str | None, Query(min_length=1, max_length=100,
+                                                       description="a hospital's code, or a part of its name")] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-    found = claims.queue(principal, min_amount_fen=minAmountFen, flag=flag, older_than_days=olderThanDays,
-                         limit=limit)
-    return {"slaWorkingDays": SLA_WORKING_DAYS, "claims": [claim_json(c, calendar=claims.calendar) for c in found]}
+    search = claims.queue_search(claim=claim, invoice=invoice, person=person, hospital=hospital,
+                                 min_amount_fen=minAmountFen, flag=flag)
+    found = claims.queue(principal, search=search, older_than_days=olderThanDays, limit=limit)
+    instant_max = claims.policy.instant_max_fen
+    return {"slaWorkingDays": SLA_WORKING_DAYS,
+            "claims": [queued_json(c, calendar=claims.calendar, instant_max_fen=instant_max) for c in found]}
 
 
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")

@@ -55,6 +55,8 @@ from ledger.rules import YearToDate
 #: how the stamper, the payout and the void watch sign the audit trail
 STAMPER = "system:stamper"
 PAYOUT = "system:payout"
+#: how a refusal of the payout by the bank begins (the review queue says why the claim is back)
+PAYOUT_REFUSED = "payout refused: "
 #: longest refusal and reason stored with a claim
 _REFUSAL_CHARS = 300
 
@@ -333,7 +335,7 @@ def payout_held(s: Standing, *, reason: str) -> Change:
     """The bank refused an approved claim's payout for good: back to review with its answer,
     for a person to sort out."""
     return _change(s, Event.PAYOUT_HELD, Party.PAYOUT,
-                   ClaimValues(refusal=f"payout refused: {reason}"[:_REFUSAL_CHARS]), actor=PAYOUT,
+                   ClaimValues(refusal=f"{PAYOUT_REFUSED}{reason}"[:_REFUSAL_CHARS]), actor=PAYOUT,
                    action="claim.payout-held", detail={"reason": reason[:500]}, names_state=False)
 
 

@@ -278,3 +278,66 @@ def test_claims_on_both_databases_with_concurrent_taps_by_one_person(cs_any: Cla
     assert {c["id"] for c in listing} == {c["id"] for c in claims}
     stats = cs.client.get("/v1/stats/claims", headers=cs.auth("auditor")).json()
     assert sum(sum(d["byState"].values()) for d in stats["perDay"]) == len(claims)
+
+
+def _all_in_review(cs: ClaimsStack) -> list[dict[str, Any]]:
+    """Every claimable invoice of every hospital claimed, each sent to review (nothing is paid at once)."""
+    for who in cs.docs:
+        cs.upload_all(who)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0})
+    out = []
+    for n, (fp, nid) in enumerate(sorted(cs.patients.items())):
+        listing = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]
+        if any(i["fingerprint"] == fp and i["claimable"] and i["estimateFen"] for i in listing):
+            r = cs.claim(nid, [fp], f"tap-search-{n:04d}")
+            assert r.status_code in (201, 202), r.text
+            out.extend(r.json()["claims"])
+    assert len(out) >= 3 and len({c["issuer"] for c in out}) >= 2, out
+    assert all(c["state"] == "in-review" for c in out), [c["state"] for c in out]
+    return out
+
+
+def test_the_queue_says_why_and_searches_by_invoice_claim_person_and_hospital(cs_any: ClaimsStack) -> None:
+    cs = cs_any
+    claims = _all_in_review(cs)
+    payer = cs.auth("payer")
+
+    def ids(**params: Any) -> list[str]:
+        r = cs.client.get("/v1/review/queue", params=params, headers=payer)
+        assert r.status_code == 200, r.text
+        return sorted(c["id"] for c in r.json()["claims"])
+
+    everything = cs.client.get("/v1/review/queue", headers=payer).json()["claims"]
+    assert sorted(c["id"] for c in everything) == sorted(c["id"] for c in claims)
+    # why each is there: above the (now ¥0) instant threshold, and every flag in words
+    for c in everything:
+        codes = [w["code"] for w in c["why"]]
+        assert "over-instant-threshold" in codes and c["why"][-1]["thresholdFen"] == 0
+        assert [w["rule"] for w in c["why"] if w["code"] == "flagged"] == c["flags"]
+        assert all(w["detail"] for w in c["why"])
+    one, other = claims[0], claims[1]
+    assert ids(claim=one["id"]) == [one["id"]]
+    assert ids(claim=one["id"].removeprefix("clm_")) == [one["id"]]
+    assert ids(invoice=one["fingerprint"]) == [one["id"]]
+    assert ids(invoice=one["fingerprint"].upper().replace("0X", "0x")) == [one["id"]]
+    assert one["id"] in ids(invoice=one["invoiceNumber"])
+    assert ids(person=one["person"]) == sorted(c["id"] for c in claims if c["person"] == one["person"])
+    assert ids(person="0x" + one["person"]) == ids(person=one["person"])
+    by_hospital = sorted(c["id"] for c in claims if c["issuer"] == one["issuer"])
+    assert ids(hospital=one["issuer"]) == ids(hospital=one["issuer"].lower()) == by_hospital
+    name_part = one["hospitalName"][:2]      # 上海 of 上海市第一人民医院: a part of the name
+    assert 0 < len(ids(hospital=name_part)) < len(claims)
+    assert ids(hospital=name_part) == sorted(c["id"] for c in claims if name_part in c["hospitalName"])
+    # criteria combine; a search that matches nothing is an empty queue, not an error
+    assert ids(claim=one["id"], person=other["person"]) == ([one["id"]] if one["person"] == other["person"] else [])
+    assert ids(invoice="no-such-number") == [] and ids(hospital="%") == [] and ids(hospital="_") == []
+    assert ids(claim="clm_" + "0" * 20) == []
+    # what cannot be read is a 422 naming the parameter; another role is a 403
+    for bad in ({"claim": "clm_xyz"}, {"person": "abc"}, {"invoice": "0x1234"}, {"invoice": ""},
+                {"minAmountFen": -1}, {"hospital": "x" * 101}):
+        r = cs.client.get("/v1/review/queue", params=bad, headers=payer)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", (bad, r.text)
+        assert next(iter(bad)) in r.text
+    for who in ("auditor", "a", "other-payer"):
+        assert cs.client.get("/v1/review/queue", params={"claim": one["id"]}, headers=cs.auth(who)).status_code == 403
+    assert cs.client.get("/v1/review/queue", headers=cs.citizen(cs.patients[one["fingerprint"]])).status_code == 403

@@ -43,12 +43,28 @@ def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment)
     row.wait_for()
     assert "wd" in row.inner_text() and "0/1" in row.inner_text()
     shoot_both(page, "console-queue")
-    # filters narrow the queue
+    # why it is there: above the instant payout (¥500), each reason in words on hover
+    why = row.locator("[data-why=over-instant-threshold]")
+    assert why.inner_text().startswith("Above instant payout") and "paid at once" in why.get_attribute("title")
+    # filters and the search narrow the queue
     page.locator("#f-min").fill("100000")
     page.get_by_role("button", name="Apply filters").click()
     page.get_by_text("Nothing waiting for review.").wait_for()
     page.get_by_role("button", name="Reset").click()
     row.wait_for()
+    for field, value, found in (("#f-claim", claim["id"], True), ("#f-invoice", claim["fingerprint"], True),
+                                ("#f-person", claim["person"], True), ("#f-hospital", claim["issuer"], True),
+                                ("#f-hospital", "no such hospital", False)):
+        page.locator(field).fill(value)
+        page.get_by_role("button", name="Apply filters").click()
+        if found:
+            page.wait_for_function("() => location.hash.includes('?')")
+            row.wait_for()
+            assert page.locator("table.queue tbody tr").count() >= 1
+        else:
+            page.get_by_text("Nothing waiting for review.").wait_for()
+        page.get_by_role("button", name="Reset").click()
+        row.wait_for()
 
     row.get_by_role("link").click()
     page.get_by_role("heading", name=f"Claim {claim['id']}").wait_for()

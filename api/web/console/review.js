@@ -20,27 +20,45 @@ const flagText = (f) => (typeof f === 'string' ? f : (f.rule || f.kind || f.code
 
 // ---------------------------------------------------------------------- queue
 
+// the queue's search fields: [query parameter, input id, label key, input type]; amounts are typed in yuan
+const SEARCH = [['invoice', 'f-invoice', 'fInvoice', 'search'], ['claim', 'f-claim', 'fClaim', 'search'],
+  ['person', 'f-person', 'fPerson', 'search'], ['hospital', 'f-hospital', 'fHospital', 'search'],
+  ['minAmountFen', 'f-min', 'fMinAmount', 'number'], ['flag', 'f-flag', 'fFlag', 'text'], ['olderThanDays', 'f-older', 'fOlder', 'number']];
+
+/** Why a claim is in the queue, one badge per reason (the server's words, with amounts and flag details, as its title). */
+function whyBadges(ctx, c) {
+  const { t } = ctx;
+  return (c.why || []).map((w) => {
+    const label = w.code === 'flagged' ? t('why_flagged', { rule: w.rule })
+      : w.code === 'over-instant-threshold' ? t('why_over')
+        : w.code === 'final-review' ? t('why_final', { approvals: w.approvals, needed: w.needed })
+          : ctx.i18n.has(`why_${w.code}`) ? t(`why_${w.code}`) : w.code;
+    return h('span', { class: `badge ${w.code === 'flagged' || w.code === 'appeal' ? 'warn' : ''}`.trim(), title: w.detail, dataset: { why: w.code } }, label);
+  });
+}
+
 export async function renderQueue(ctx) {
   const { t, api, main } = ctx;
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
-  const minYuan = h('input', { type: 'number', id: 'f-min', min: '0', step: '1', value: q.get('minAmountFen') ? String(q.get('minAmountFen') / 100) : '' });
-  const flag = h('input', { type: 'text', id: 'f-flag', value: q.get('flag') || '', placeholder: t('fAny') });
-  const older = h('input', { type: 'number', id: 'f-older', min: '0', step: '1', value: q.get('olderThanDays') || '' });
+  const inputs = new Map(SEARCH.map(([key, id, , type]) => {
+    const shown = key === 'minAmountFen' && q.get(key) ? String(q.get(key) / 100) : q.get(key) || '';
+    const attrs = { type, id, value: shown, name: key };
+    if (type === 'number') Object.assign(attrs, { min: '0', step: '1' });
+    if (key === 'flag') attrs.placeholder = t('fAny');
+    return [key, h('input', attrs)];
+  }));
   const params = new URLSearchParams();
-  if (q.get('minAmountFen')) params.set('minAmountFen', q.get('minAmountFen'));
-  if (q.get('flag')) params.set('flag', q.get('flag'));
-  if (q.get('olderThanDays')) params.set('olderThanDays', q.get('olderThanDays'));
+  for (const [key] of SEARCH) if (q.get(key)) params.set(key, q.get(key));
   const filters = h('form', { class: 'filters', role: 'search', onsubmit: (ev) => {
     ev.preventDefault();
     const p = new URLSearchParams();
-    if (minYuan.value) p.set('minAmountFen', String(Math.round(Number(minYuan.value) * 100)));
-    if (flag.value.trim()) p.set('flag', flag.value.trim());
-    if (older.value) p.set('olderThanDays', older.value);
+    for (const [key, input] of inputs) {
+      const v = input.value.trim();
+      if (v) p.set(key, key === 'minAmountFen' ? String(Math.round(Number(v) * 100)) : v);
+    }
     ctx.go(`#/queue${p.toString() ? `?${p}` : ''}`);
   } },
-  h('div', {}, h('label', { for: 'f-min' }, t('fMinAmount')), minYuan),
-  h('div', {}, h('label', { for: 'f-flag' }, t('fFlag')), flag),
-  h('div', {}, h('label', { for: 'f-older' }, t('fOlder')), older),
+  SEARCH.map(([key, id, label]) => h('div', {}, h('label', { for: id }, t(label)), inputs.get(key))),
   h('div', { class: 'row' }, h('button', { type: 'submit' }, t('apply')),
     h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go('#/queue') }, t('reset'))));
   const filtered = [...params.keys()].length;
@@ -55,7 +73,7 @@ export async function renderQueue(ctx) {
     h('td', { class: 'nowrap' }, h('code', { title: c.person }, short(c.person, 4))),
     h('td', { class: 'num' }, money(ctx, c.requestedFen)),
     h('td', { class: 'num' }, money(ctx, c.amountFen)),
-    h('td', {}, ((c.decision && c.decision.flags) || c.flags || []).map((f) => h('span', { class: 'badge warn' }, flagText(f)))),
+    h('td', { class: 'why' }, whyBadges(ctx, c)),
     h('td', { class: 'num nowrap' }, t('ageDays', { n: (c.slaWorkingDays ?? 0).toFixed(1) })),
     h('td', { class: 'nowrap' }, ctx.day(c.dueAt), c.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null),
     h('td', { class: 'nowrap reviews' }, `${(c.review && c.review.approvals) || 0}/${(c.review && c.review.reviewsNeeded) || 1}`,
@@ -64,7 +82,7 @@ export async function renderQueue(ctx) {
     h('div', { class: 'spread' }, h('p', { class: 'count' }, t('queueCount', { n: items.length })),
       h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go(location.hash) }, t('refresh'))),
     items.length ? table([t('colClaim'), t('colInvoice'), t('colPerson'), [t('colRequested'), 'num'], [t('colAmount'), 'num'],
-      t('colFlags'), [t('colAge'), 'num'], t('colDue'), t('colReviews')], rows, 'queue')
+      t('colWhyQueued'), [t('colAge'), 'num'], t('colDue'), t('colReviews')], rows, 'queue')
       : h('p', { class: 'card muted' }, t('queueEmpty'))));
 }
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from ledger.app.access import Principal, authorize
-from ledger.app.claims.context import ClaimsContext, actor_of
+from ledger.app.claims.context import ClaimsContext, actor_of, person_arg
 from ledger.claims.model import Claim
 from ledger.claims.policy import reassess
+from ledger.claims.queue import QueueSearch
 from ledger.claims.states import ClaimState
 from ledger.errors import Conflict, InvalidInput
 from ledger.rules import PersonCategory, YearToDate, adjudicate
@@ -22,17 +23,42 @@ _REASON_CHARS = 500
 class Reviews(ClaimsContext):
     """The review queue, verdicts and appeals."""
 
-    def queue(self, principal: Principal, *, min_amount_fen: int | None = None, flag: str | None = None,
-              older_than_days: float | None = None, limit: int = 200, now: datetime | None = None) -> list[Claim]:
-        """Claims in review, oldest first, filtered by amount, flag and age in working days."""
+    def queue(self, principal: Principal, *, search: QueueSearch | None = None, older_than_days: float | None = None,
+              limit: int = 200, now: datetime | None = None) -> list[Claim]:
+        """Claims in review that match ``search``, oldest first, with their reviews; those at least
+        ``older_than_days`` working days old if given."""
         authorize(principal, "claim.review", payer_id=self.payer_id)
         claims = self.store.claims(states=[ClaimState.IN_REVIEW], limit=max(1, min(limit, 1000)), oldest_first=True,
-                                   with_reviews=True)
+                                   with_reviews=True, search=search)
         now = now or self.clock.now()
+        # oldest first: the claims old enough are the first ones, so the limit cuts none of them
         return [c for c in claims
-                if (min_amount_fen is None or c.amount_fen >= min_amount_fen)
-                and (flag is None or flag in c.flags)
-                and (older_than_days is None or self.calendar.elapsed(c.created_at, now) >= older_than_days)]
+                if older_than_days is None or self.calendar.elapsed(c.created_at, now) >= older_than_days]
+
+    def queue_search(self, *, claim: str | None = None, invoice: str | None = None, person: str | None = None,
+                     hospital: str | None = None, min_amount_fen: int | None = None,
+                     flag: str | None = None) -> QueueSearch:
+        """A queue search from what a reviewer typed: an invoice by its fingerprint (0x + 64 hex)
+        or its number, a person by their pseudonym, a hospital by its code or a
+        part of its name. :class:`InvalidInput` names the field that cannot be read."""
+        fingerprint = number = None
+        if invoice is not None and (invoice := invoice.strip()):
+            raw = invoice.lower().removeprefix("0x")
+            if invoice.lower().startswith("0x") or len(raw) == 64:
+                if len(raw) != 64 or not all(ch in "0123456789abcdef" for ch in raw):
+                    raise InvalidInput.single("invoice", "fingerprint", "an invoice fingerprint is 0x + 64 hex digits")
+                fingerprint = bytes.fromhex(raw)
+            else:
+                number = invoice
+        who = None
+        if person is not None and (person := person.strip()):
+            # by pseudonym only: a resident ID in a query string would be written to access logs
+            who = person_arg(person, field="person")
+        if claim is not None and (claim := claim.strip().lower()) and not claim.startswith("clm_"):
+            claim = "clm_" + claim
+        return QueueSearch(claim_id=claim or None, fingerprint=fingerprint, invoice_number=number, person=who,
+                           hospital=(hospital or "").strip() or None, min_amount_fen=min_amount_fen,
+                           flag=(flag or "").strip() or None)
 
     def review(self, principal: Principal, claim_id: str, *, verdict: str, reason: str) -> Claim:
         """A reviewer's verdict (``approve`` or ``reject``, which needs a reason)."""

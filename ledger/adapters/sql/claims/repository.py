@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql.claims.rows import (
@@ -35,6 +35,7 @@ from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
 from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Review, Submission
 from ledger.claims.policy import Filing
+from ledger.claims.queue import QueueSearch
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
 from ledger.claims.transitions import Change
 from ledger.errors import ClaimBlocked, Conflict, NotFound
@@ -44,6 +45,34 @@ _SUB_BY_KEY = select(SUB).where(SUB.c.caller == bindparam("caller"), SUB.c.idemp
 #: the invoice's claim at this payer that stops another one (the unique index says the same)
 _LIVE_CLAIM = select(CL.c.id, CL.c.state).where(CL.c.fingerprint == bindparam("fp"),
                                                 CL.c.state != CLAIMABLE_AGAIN.value)
+
+
+def _search(q: QueueSearch) -> list[Any]:
+    """The conditions of a queue search (the limit then applies to what matches)."""
+    cond: list[Any] = []
+    if q.claim_id is not None:
+        cond.append(CL.c.id == q.claim_id)
+    if q.fingerprint is not None:
+        cond.append(CL.c.fingerprint == q.fingerprint)
+    if q.invoice_number is not None:
+        cond.append(I.c.invoice_number == q.invoice_number)
+    if q.person is not None:
+        cond.append(CL.c.person == q.person)
+    if q.hospital is not None:
+        named = select(H.c.institution_id).where(func.lower(H.c.name).like(f"%{_like(q.hospital.lower())}%",
+                                                                           escape="\\"))
+        cond.append(or_(func.upper(CL.c.issuer) == q.hospital.upper(), CL.c.issuer.in_(named)))
+    if q.min_amount_fen is not None:
+        cond.append(CL.c.amount_fen >= q.min_amount_fen)
+    if q.flag is not None:
+        # the flags column is a JSON list of rule ids: the id between its quotes
+        cond.append(CL.c.flags.like(f'%"{_like(q.flag)}"%', escape="\\"))
+    return cond
+
+
+def _like(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (by a backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class ClaimRecords(ClaimTables):
@@ -188,10 +217,11 @@ class ClaimRecords(ClaimTables):
 
     def claims(self, *, persons: Sequence[bytes] | None = None, states: Sequence[ClaimState] | None = None,
                after: str | None = None, limit: int = 100, oldest_first: bool = False,
-               with_reviews: bool = False) -> list[Claim]:
-        """Claims of ``persons`` in ``states`` (None: any), by creation, paged by claim id; with
-        their reviewers' verdicts if ``with_reviews`` (the review queue counts approvals)."""
-        cond: list[Any] = []
+               with_reviews: bool = False, search: QueueSearch | None = None) -> list[Claim]:
+        """Claims of ``persons`` in ``states`` (None: any) that match ``search``, by creation, paged
+        by claim id; with their reviewers' verdicts if ``with_reviews`` (the review queue counts
+        approvals)."""
+        cond: list[Any] = _search(search) if search is not None else []
         if persons is not None:
             cond.append(CL.c.person.in_(list(persons)))
         if states:
