@@ -9,6 +9,7 @@ from ledger.app.claims import SLA_WORKING_DAYS
 from ledger.app.claims.citizens import Citizen, InvoiceToClaim
 from ledger.claims import Claim, explain
 from ledger.claims.queue import why_in_review
+from ledger.claims.states import ClaimState, review_stage, review_stages
 from ledger.workdays import WorkCalendar
 
 
@@ -32,6 +33,8 @@ def claim_json(c: Claim, *, calendar: WorkCalendar, now: datetime | None = None)
         "review": {"reviews": [{"reviewer": r.reviewer, "verdict": r.verdict, "reason": r.reason, "round": r.round,
                                 "at": _iso(r.at)} for r in c.reviews],
                    "round": c.review_round, "approvals": c.approvals,
+                   "stages": list(review_stages(c.reviews_needed)),
+                   "stage": review_stage(approvals=c.approvals) if c.state is ClaimState.IN_REVIEW else None,
                    "reviewsNeeded": c.reviews_needed, "needsTwoReviewers": c.reviews_needed > 1},
         "refusal": c.refusal, "rejection": c.rejection, "appeal": c.appeal,
         "slaWorkingDays": round(sla, 2), "dueAt": _iso(calendar.add(c.created_at, SLA_WORKING_DAYS)),

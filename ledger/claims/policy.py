@@ -11,9 +11,11 @@ year-to-date figures (:func:`ledger.rules.adjudicate`). What it pays is the leas
 Then (:func:`decide`): the rules pay ¥0 → ``nothing-payable`` (the deductible still counts
 for the year); something reimbursable but nothing left to pay → ``refused``; else
 ``submitted``, to be reserved on chain. It is paid at once (*instant*) when no fraud flag
-was raised and it is at most :attr:`ClaimsPolicy.instant_max_fen`; otherwise a reviewer
-decides, and above :attr:`ClaimsPolicy.two_reviewers_from_fen` two different reviewers
-must approve (maker-checker).
+was raised and it is at most :attr:`ClaimsPolicy.instant_max_fen`; otherwise it goes
+through the office's stages (:meth:`ClaimsPolicy.stages`): the machine audit (this
+decision), a first review, and above :attr:`ClaimsPolicy.final_review_from_fen` a final
+review by another reviewer (maker-checker; who may act at each stage is
+:data:`ledger.claims.states.DUTIES`).
 
 Pure: the year-to-date figures come in as an argument (the repository reads them under
 the person's lock, so two claims of one person never use the same deductible twice).
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ledger.claims.model import ClaimDraft, PersonRecord
 from ledger.claims.stamps import InvoiceFigures, left_on_invoice
-from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState, Event, Party, step
+from ledger.claims.states import CLAIMABLE_AGAIN, DUTIES, ClaimState, Event, Party, Stage, step
 from ledger.errors import ClaimBlocked
 from ledger.invoice import Invoice
 from ledger.rules import Decision, PersonCategory, RuleBook, RuleSet, YearToDate, adjudicate
@@ -37,14 +39,14 @@ def _default_schemes() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ClaimsPolicy:
-    """The payer's knobs: who it is, its rule sets, instant payout and maker-checker thresholds."""
+    """The payer's knobs: who it is, its rule sets, instant payout and final-review thresholds."""
 
     payer_id: str
     rulebook: RuleBook
     #: visit type -> scheme ("*" for the rest)
     schemes: dict[str, str] = field(default_factory=_default_schemes)
     instant_max_fen: int = 50_000            # ¥500: paid at once when nothing is flagged
-    two_reviewers_from_fen: int = 500_000    # above ¥5,000: two different reviewers approve
+    final_review_from_fen: int = 500_000     # above ¥5,000: a final review by a second reviewer
 
     def scheme_of(self, visit_type: str) -> str:
         """The scheme an invoice of ``visit_type`` is claimed under."""
@@ -54,9 +56,15 @@ class ClaimsPolicy:
         """True if a claim of ``amount_fen`` is approved as soon as the chain reserved it."""
         return not flagged and amount_fen <= self.instant_max_fen
 
+    def stages(self, amount_fen: int) -> tuple[Stage, ...]:
+        """The stages a claim of ``amount_fen`` that is not paid at once goes through."""
+        final = (Stage.FINAL_REVIEW,) if amount_fen > self.final_review_from_fen else ()
+        return (Stage.MACHINE_AUDIT, Stage.FIRST_REVIEW, *final)
+
     def reviewers_needed(self, amount_fen: int) -> int:
-        """How many different reviewers must approve a claim of ``amount_fen`` under review."""
-        return 2 if amount_fen > self.two_reviewers_from_fen else 1
+        """How many different reviewers must approve a claim of ``amount_fen`` under review: one
+        per review stage."""
+        return sum(1 for st in self.stages(amount_fen) if DUTIES[st].by is Party.REVIEWER)
 
 
 @dataclass(frozen=True)

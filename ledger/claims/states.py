@@ -212,6 +212,12 @@ DUTIES: Mapping[Stage, Duty] = {d.stage: d for d in (
 )}
 
 
+def review_stages(reviews_needed: int) -> tuple[Stage, ...]:
+    """The review stages of a claim that needs ``reviews_needed`` approvals (what its policy
+    decided when it was filed): the first review, and the final review if it needs two."""
+    return (Stage.FIRST_REVIEW, Stage.FINAL_REVIEW)[:max(1, min(reviews_needed, 2))]
+
+
 def review_stage(*, approvals: int) -> Stage:
     """The stage of a claim in review that has ``approvals`` in this round (of the ones it needs):
     the first review until someone approved it, then the final review."""

@@ -58,7 +58,7 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
     pem = settings.voucher_public_pem()
     policy = ClaimsPolicy(payer_id=settings.payer_id, rulebook=settings.rulebook(),
                           schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
-                          two_reviewers_from_fen=settings.two_reviewers_from_fen)
+                          final_review_from_fen=settings.final_review_from_fen)
     return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
                          chain_state=chain.invoice_state if chain is not None else None,
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)

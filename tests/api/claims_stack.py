@@ -82,7 +82,7 @@ class ClaimsStack(Stack):
 
 
 def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,
-                      two_reviewers_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
+                      final_review_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
                       run_stamper: bool = True, rulebook: RuleBook | None = None,
                       schemes: dict[str, str] | None = None, **settings_: Any) -> ClaimsStack:
     upgrade(url)
@@ -92,7 +92,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))
     policy = ClaimsPolicy(payer_id=payer, rulebook=rulebook or RuleBook.shipped(), instant_max_fen=instant_max_fen,
-                          two_reviewers_from_fen=two_reviewers_from_fen,
+                          final_review_from_fen=final_review_from_fen,
                           **({"schemes": schemes} if schemes else {}))
     issuer = voucher_issuer()
     claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=PEPPER,

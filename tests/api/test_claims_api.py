@@ -107,7 +107,7 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     fp, nid, _ = _mine(cs)
     # everything goes to review, and two reviewers approve above ¥0
     cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0,
-                                                    "two_reviewers_from_fen": 0})
+                                                    "final_review_from_fen": 0})
     claim = cs.claim(nid, [fp], "tap-review-1").json()["claims"][0]
     assert claim["state"] == "in-review" and claim["review"]["needsTwoReviewers"]
     queue = cs.client.get("/v1/review/queue", headers=cs.auth("payer")).json()["claims"]
@@ -124,6 +124,8 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     assert (queued["review"]["approvals"], queued["review"]["reviewsNeeded"], len(queued["review"]["reviews"])) \
         == (1, 2, 1)
     assert queued["review"] == first.json()["review"]
+    assert (queued["review"]["stages"], queued["review"]["stage"]) == (["first-review", "final-review"], "final-review")
+    assert claim["review"]["stage"] == "first-review"
     twice = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
     assert twice.status_code == 409 and "another reviewer" in twice.json()["detail"]
     assert twice.json()["type"].endswith("/separation-of-duties")

@@ -96,6 +96,7 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
     first = page_for(DESKTOP)
     sign_in(first, f"/console/#/claims/{claim['id']}", d.tokens["payer"])      # a deep link survives sign-in
     first.get_by_text("Needs two reviewers").wait_for()
+    assert first.locator(".decide [data-stage]").inner_text() == "First review"
     first.locator("#decision-reason").fill("Amount matches the discharge summary.")
     first.get_by_role("button", name="Approve").click()
     first.get_by_role("status").filter(has_text="a second reviewer must approve").first.wait_for()
@@ -113,6 +114,7 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
     queued.wait_for()
     assert "1/2" in queued.inner_text()          # the first approval counts (the queue showed 0/2)
     second.locator(f'tr[data-claim="{claim["id"]}"] a').click()
+    second.locator(".decide [data-stage=final-review]").wait_for()              # the second reviewer's is the final
     second.locator("#decision-reason").fill("Second check: agreed.")
     shoot_both(second, "console-claim-second-reviewer")
     second.get_by_role("button", name="Approve").click()

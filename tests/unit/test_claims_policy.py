@@ -13,7 +13,8 @@ import pytest
 
 from ledger.claims.model import PersonRecord
 from ledger.claims.policy import ClaimsPolicy, Filing, available_fen, decide, reassess, why_not_claimable
-from ledger.claims.states import ClaimState
+from ledger.claims.states import ClaimState, review_stages
+from ledger.composition.settings import Settings
 from ledger.errors import ClaimBlocked
 from ledger.hashing import Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
@@ -91,13 +92,38 @@ def test_decide(case: Case) -> None:
 def test_instant_payout_and_maker_checker() -> None:
     d = decide(filing(invoice(100_000)), YearToDate())
     assert d.instant and d.reviews_needed == 1 and d.flags == ()
-    strict = replace(POLICY, instant_max_fen=27_999, two_reviewers_from_fen=27_999)
+    strict = replace(POLICY, instant_max_fen=27_999, final_review_from_fen=27_999)
     d = decide(filing(invoice(100_000), policy=strict), YearToDate())
     assert not d.instant and d.reviews_needed == 2
-    at_threshold = replace(POLICY, instant_max_fen=28_000, two_reviewers_from_fen=28_000)
+    at_threshold = replace(POLICY, instant_max_fen=28_000, final_review_from_fen=28_000)
     d = decide(filing(invoice(100_000), policy=at_threshold), YearToDate())
     assert d.instant and d.reviews_needed == 1
     assert not POLICY.instant(amount_fen=1, flagged=True)
+
+
+@pytest.mark.parametrize(("threshold", "amount", "stages"), [
+    (500_000, 500_000, ("machine-audit", "first-review")),                  # at the threshold: one review
+    (500_000, 500_001, ("machine-audit", "first-review", "final-review")),  # a fen above: a final review too
+    (0, 1, ("machine-audit", "first-review", "final-review")),              # every claim has a final review
+    (10**12, 10**11, ("machine-audit", "first-review")),                    # no claim has one
+])
+def test_the_office_stages_follow_the_final_review_threshold(threshold: int, amount: int,
+                                                              stages: tuple[str, ...]) -> None:
+    policy = replace(POLICY, final_review_from_fen=threshold)
+    assert policy.stages(amount) == stages
+    assert policy.reviewers_needed(amount) == len(stages) - 1   # one approval per review stage
+    assert review_stages(policy.reviewers_needed(amount)) == stages[1:]
+
+
+def test_the_final_review_threshold_is_read_under_both_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().final_review_from_fen == 500_000
+    monkeypatch.setenv("EBILL_TWO_REVIEWERS_FROM_FEN", "7")       # its name before review stages
+    assert Settings().final_review_from_fen == 7
+    monkeypatch.setenv("EBILL_FINAL_REVIEW_FROM_FEN", "9")
+    assert Settings().final_review_from_fen == 9
+    monkeypatch.setenv("EBILL_FINAL_REVIEW_FROM_FEN", "-1")
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        Settings()
 
 
 def test_schemes() -> None:

@@ -23,6 +23,7 @@ from ledger.claims.states import (
     Stage,
     bar_of,
     review_stage,
+    review_stages,
     step,
 )
 from ledger.errors import Conflict, TransitionRefused
@@ -174,3 +175,8 @@ BAR_CASES: list[tuple[Stage, dict[str, str], set[str], str, Bar | None]] = [
 def test_who_a_stage_bars(stage: Stage, this_round: dict[str, str], rejected_by: set[str], reviewer: str,
                           bar: Bar | None) -> None:
     assert bar_of(stage, reviewer, this_round=this_round, rejected_by=rejected_by) is bar
+
+
+def test_the_review_stages_of_a_claim() -> None:
+    assert review_stages(1) == (Stage.FIRST_REVIEW,)
+    assert review_stages(2) == (Stage.FIRST_REVIEW, Stage.FINAL_REVIEW)

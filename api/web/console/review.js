@@ -144,7 +144,8 @@ function decisionPanel(ctx, c, reload) {
   };
   approve.addEventListener('click', () => decide('approve'));
   reject.addEventListener('click', () => decide('reject'));
-  return h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')),
+  const stage = c.review && c.review.stage;
+  return h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle'), stage ? h('span', { class: 'badge', dataset: { stage } }, t(`stage_${stage}`)) : null),
     c.review && c.review.needsTwoReviewers ? h('p', { class: 'alert warn' }, t('needsTwo')) : null,
     h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, out, h('div', { class: 'row' }, approve, reject));
 }
