@@ -86,6 +86,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", _CLAIM + "/approve"): _control("claim.review"),
     ("POST", _CLAIM + "/reject"): _control("claim.review"),
     ("GET", "/v1/review/queue"): _read("claim.review"),
+    ("POST", _CLAIM + "/post-audit"): _control("claim.review"),
+    ("GET", "/v1/review/post-payment"): _read("claim.review"),
     ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
     ("POST", "/v1/delegations"): _control("delegation.grant"),
     ("GET", "/v1/stats/claims"): _read("claim.stats"),

@@ -37,6 +37,7 @@ def claim_json(c: Claim, *, calendar: WorkCalendar, now: datetime | None = None)
                    "stage": review_stage(approvals=c.approvals) if c.state is ClaimState.IN_REVIEW else None,
                    "reviewsNeeded": c.reviews_needed, "needsTwoReviewers": c.reviews_needed > 1},
         "refusal": c.refusal, "rejection": c.rejection, "appeal": c.appeal,
+        "postAudit": _value(c.post_audit),
         "slaWorkingDays": round(sla, 2), "dueAt": _iso(calendar.add(c.created_at, SLA_WORKING_DAYS)),
         "overdue": c.decided_at is None and sla > SLA_WORKING_DAYS,
         "createdAt": _iso(c.created_at), "updatedAt": _iso(c.updated_at), "decidedAt": _iso(c.decided_at),

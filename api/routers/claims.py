@@ -180,6 +180,31 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep,
             "claims": [queued_json(c, calendar=claims.calendar, instant_max_fen=instant_max) for c in found]}
 
 
+class PostAuditIn(BaseModel):
+    """A post-payment auditor's verdict: nothing wrong, or a finding that asks the money back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["cleared", "finding"]
+    reason: str = Field(default="", max_length=500)
+
+
+@router.get("/review/post-payment", responses=_PROBLEMS,
+            summary="Paid claims drawn for a post-payment audit, not audited yet, oldest first")
+def post_payment_queue(claims: ClaimsDep, principal: PrincipalDep,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    found = claims.post_payment_queue(principal, limit=limit)
+    return {"shareBp": claims.policy.post_audit_share_bp,
+            "claims": [claim_json(c, calendar=claims.calendar) for c in found]}
+
+
+@router.post("/claims/{claim_id}/post-audit", responses=_PROBLEMS,
+             summary="Audit a drawn, paid claim after the payout: cleared, or a finding that requests a claw-back")
+def post_audit(claim_id: ClaimIdPath, body: PostAuditIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    c = claims.post_audit(principal, claim_id, finding=body.outcome == "finding", reason=body.reason)
+    return claim_json(c, calendar=claims.calendar)
+
+
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")
 def enrol(body: Annotated[list[PersonIn], Field(min_length=1, max_length=20_000)], claims: ClaimsDep,
           principal: PrincipalDep) -> dict[str, Any]:

@@ -15,7 +15,8 @@ was raised and it is at most :attr:`ClaimsPolicy.instant_max_fen`; otherwise it 
 through the office's stages (:meth:`ClaimsPolicy.stages`): the machine audit (this
 decision), a first review, and above :attr:`ClaimsPolicy.final_review_from_fen` a final
 review by another reviewer (maker-checker; who may act at each stage is
-:data:`ledger.claims.states.DUTIES`).
+:data:`ledger.claims.states.DUTIES`). A share of the claims paid at once is drawn for a
+post-payment audit (:meth:`ClaimsPolicy.post_audit`).
 
 Pure: the year-to-date figures come in as an argument (the repository reads them under
 the person's lock, so two claims of one person never use the same deductible twice).
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ledger.claims.model import ClaimDraft, PersonRecord
+from ledger.claims.sampling import PostAudit, sampled
 from ledger.claims.stamps import InvoiceFigures, left_on_invoice
 from ledger.claims.states import CLAIMABLE_AGAIN, DUTIES, ClaimState, Event, Party, Stage, step
 from ledger.errors import ClaimBlocked
@@ -47,6 +49,10 @@ class ClaimsPolicy:
     schemes: dict[str, str] = field(default_factory=_default_schemes)
     instant_max_fen: int = 50_000            # ¥500: paid at once when nothing is flagged
     final_review_from_fen: int = 500_000     # above ¥5,000: a final review by a second reviewer
+    #: the share of instantly paid claims drawn for a post-payment audit, in basis points, and
+    #: the secret key of the draw (:mod:`ledger.claims.sampling`)
+    post_audit_share_bp: int = 0
+    sample_key: bytes = field(default=b"", repr=False)
 
     def scheme_of(self, visit_type: str) -> str:
         """The scheme an invoice of ``visit_type`` is claimed under."""
@@ -55,6 +61,13 @@ class ClaimsPolicy:
     def instant(self, *, amount_fen: int, flagged: bool) -> bool:
         """True if a claim of ``amount_fen`` is approved as soon as the chain reserved it."""
         return not flagged and amount_fen <= self.instant_max_fen
+
+    def post_audit(self, claim_id: str, *, instant: bool) -> PostAudit | None:
+        """DUE if the claim ``claim_id``, paid at once when ``instant``, is drawn for a
+        post-payment audit; None otherwise (a claim a reviewer decided was looked at already)."""
+        if not instant or self.post_audit_share_bp == 0:
+            return None
+        return PostAudit.DUE if sampled(claim_id, key=self.sample_key, share_bp=self.post_audit_share_bp) else None
 
     def stages(self, amount_fen: int) -> tuple[Stage, ...]:
         """The stages a claim of ``amount_fen`` that is not paid at once goes through."""
@@ -116,15 +129,16 @@ def decide(filing: Filing, year_to_date: YearToDate) -> ClaimDraft:
     doc["cap"] = {"patientShareFen": patient_share, "availableOnChainFen": available, "amountFen": amount}
     flags = tuple(f.rule for f in decision.flags)
     policy = filing.policy
+    instant = policy.instant(amount_fen=amount, flagged=bool(flags))
     return ClaimDraft(
         id=filing.claim_id, payer_id=policy.payer_id, fingerprint=filing.fingerprint, issuer=invoice.issuer,
         person=filing.person.pseudonym, actor=filing.actor, relation=filing.relation, scheme=filing.scheme,
         year=filing.year, requested_fen=patient_share, decided_fen=decision.reimbursable_fen,
         amount_fen=0 if event is Event.FILED_NOTHING_LEFT else amount,
         deductible_used_fen=decision.deductible_used_fen, decision=doc, flags=flags,
-        instant=policy.instant(amount_fen=amount, flagged=bool(flags)),
-        reviews_needed=policy.reviewers_needed(amount), chain_claim_id=filing.chain_claim_id, state=state,
-        refusal=refusal)
+        instant=instant, reviews_needed=policy.reviewers_needed(amount), chain_claim_id=filing.chain_claim_id,
+        state=state, refusal=refusal,
+        post_audit=policy.post_audit(filing.claim_id, instant=instant) if event is Event.FILED else None)
 
 
 def reassess(decision: Decision, *, requested_fen: int, amount_fen: int) -> tuple[int, int]:

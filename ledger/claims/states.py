@@ -19,6 +19,8 @@ The main road, and the turns off it::
     submitted, in-review, approved, appealed, nothing-payable ─VOIDED→ refused
     approved (finalised) ─VOIDED_BEFORE_PAYOUT→ refused  (the void is on chain: nothing is paid)
     paid ─CLAWED_BACK→ clawback                          (voided after the payout: owed back)
+    paid ─AUDIT_FOUND→ clawback                          (a post-payment audit found it wrong: owed back)
+    paid ─AUDIT_CLEARED→ paid                            (a post-payment audit found nothing)
     approved ─PAYOUT_HELD→ in-review                     (the bank refused the payout for good)
 
 The chain's answers to a stamp mostly leave the state alone (a stamp made again after
@@ -80,6 +82,8 @@ class Event(StrEnum):
     VOIDED = "voided"                              # before the finalisation: nothing was paid
     VOIDED_BEFORE_PAYOUT = "voided-before-payout"  # finalised, not paid, and the void is on chain
     CLAWED_BACK = "clawed-back"
+    AUDIT_CLEARED = "audit-cleared"                # a sampled paid claim: the post-payment audit found nothing
+    AUDIT_FOUND = "audit-found"                    # ... found it wrong: a claw-back is requested
 
 
 class Party(StrEnum):
@@ -164,6 +168,9 @@ TABLE: tuple[Rule, ...] = (
          Party.STAMPER),
     Rule(Event.VOIDED_BEFORE_PAYOUT, (S.APPROVED,), S.REFUSED, Party.STAMPER),
     Rule(Event.CLAWED_BACK, (S.PAID,), S.CLAWBACK, Party.STAMPER),
+    # the post-payment audit of a sampled claim (see transitions.post_audit)
+    Rule(Event.AUDIT_CLEARED, (S.PAID,), None, Party.REVIEWER),
+    Rule(Event.AUDIT_FOUND, (S.PAID,), S.CLAWBACK, Party.REVIEWER),
 )
 
 
@@ -178,6 +185,7 @@ class Stage(StrEnum):
     MACHINE_AUDIT = "machine-audit"
     FIRST_REVIEW = "first-review"
     FINAL_REVIEW = "final-review"
+    POST_PAYMENT_AUDIT = "post-payment-audit"     # a sampled claim paid at once, looked at after the payout
 
 
 class Bar(StrEnum):
@@ -185,6 +193,7 @@ class Bar(StrEnum):
 
     REJECTED_IT = "rejected-it"                  # rejected the claim: its appeal is heard by someone else
     REVIEWED_THIS_ROUND = "reviewed-this-round"  # approved it at this round's first review: not its final reviewer
+    APPROVED_IT = "approved-it"                  # approved its payment: not its post-payment auditor
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,9 @@ DUTIES: Mapping[Stage, Duty] = {d.stage: d for d in (
     # another reviewer decides it for good (maker-checker)
     Duty(Stage.FINAL_REVIEW, Party.REVIEWER, (Event.APPROVED, Event.REJECTED),
          frozenset({Bar.REJECTED_IT, Bar.REVIEWED_THIS_ROUND})),
+    # after the payout, a sampled claim is audited by someone who did not approve its payment
+    Duty(Stage.POST_PAYMENT_AUDIT, Party.REVIEWER, (Event.AUDIT_CLEARED, Event.AUDIT_FOUND),
+         frozenset({Bar.APPROVED_IT})),
 )}
 
 
@@ -224,14 +236,18 @@ def review_stage(*, approvals: int) -> Stage:
     return Stage.FIRST_REVIEW if approvals == 0 else Stage.FINAL_REVIEW
 
 
-def bar_of(stage: Stage, reviewer: str, *, this_round: Mapping[str, str], rejected_by: Collection[str]) -> Bar | None:
+def bar_of(stage: Stage, reviewer: str, *, this_round: Mapping[str, str], rejected_by: Collection[str],
+           approved_by: Collection[str] = ()) -> Bar | None:
     """Why ``reviewer`` may not act at ``stage`` (None: they may), given the verdicts of this
-    round (``this_round``: reviewer -> verdict) and who rejected the claim in earlier rounds."""
+    round (``this_round``: reviewer -> verdict), who rejected the claim in earlier rounds and
+    who approved it in any round."""
     barred = DUTIES[stage].barred
     if Bar.REJECTED_IT in barred and reviewer in rejected_by:
         return Bar.REJECTED_IT
     if Bar.REVIEWED_THIS_ROUND in barred and reviewer in this_round:
         return Bar.REVIEWED_THIS_ROUND
+    if Bar.APPROVED_IT in barred and reviewer in approved_by:
+        return Bar.APPROVED_IT
     return None
 
 

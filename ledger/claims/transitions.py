@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
 from ledger.claims.policy import Filing, decide
+from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import (
     VOIDED_REFUSAL,
     Done,
@@ -45,6 +46,7 @@ from ledger.claims.states import (
     ClaimState,
     Event,
     Party,
+    Stage,
     bar_of,
     review_stage,
     step,
@@ -80,6 +82,7 @@ class ClaimValues(TypedDict, total=False):
     decision: dict[str, Any]
     payment_ref: str
     paid_at: datetime
+    post_audit: PostAudit
 
 
 class YearDelta(NamedTuple):
@@ -320,6 +323,38 @@ def appeal(s: Standing, *, reason: str, actor: str, deductible_fen: int, amount_
                       chain_claim_id=next_chain_claim_id(s.chain_claim_id, s.attempt + 1))
     return _change(s, event, Party.CLAIMANT, values, actor=actor, action="claim.appealed", detail={"reason": reason},
                    names_state=False)
+
+
+# ---------------------------------------------------------------------- the post-payment audit
+
+
+def post_audit(s: Standing, *, finding: bool, auditor: str, reason: str, approved_by: Collection[str]) -> Change:
+    """A post-payment auditor's verdict on a sampled, paid claim: nothing wrong (it stays
+    paid), or a finding that asks its money back (a claw-back: the claim is ``clawback`` and
+    gives the person's year back, as a void after the payout does). Once per claim.
+
+    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim that is not paid,
+    not drawn, or audited already, and :class:`~ledger.errors.DutiesSeparated` for an
+    auditor who approved its payment.
+    """
+    event = Event.AUDIT_FOUND if finding else Event.AUDIT_CLEARED
+    step(s.state, event, by=Party.REVIEWER, refusal=f"claim {s.id} is {s.state}: only a paid claim is audited "
+                                                    "after the payout")
+    if s.post_audit is not PostAudit.DUE:
+        why = ("was not drawn for a post-payment audit" if s.post_audit is None
+               else f"was audited already ({s.post_audit})")
+        raise TransitionRefused(f"claim {s.id} {why}", state=s.state, event=event, by=Party.REVIEWER)
+    stage = Stage.POST_PAYMENT_AUDIT
+    if bar_of(stage, auditor, this_round={}, rejected_by=(), approved_by=approved_by) is Bar.APPROVED_IT:
+        raise DutiesSeparated(f"you approved claim {s.id}; its post-payment audit must be done by someone else",
+                              state=s.state, event=event, stage=stage, bar=Bar.APPROVED_IT)
+    outcome = PostAudit.FINDING if finding else PostAudit.CLEARED
+    detail: dict[str, Any] = {"reason": reason, "outcome": outcome, "stage": stage}
+    if finding:
+        detail |= {"amountDueFen": s.amount_fen, "reversed": {"deductibleUsedFen": s.deductible_used_fen,
+                                                             "reimbursedFen": s.amount_fen}}
+    return _change(s, event, Party.REVIEWER, ClaimValues(post_audit=outcome), actor=auditor,
+                   action=f"claim.post-audit.{outcome}", detail=detail, names_state=False)
 
 
 # ---------------------------------------------------------------------- the bank

@@ -51,15 +51,18 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
     from ledger.adapters.sql.claims import ClaimStore
     from ledger.adapters.sql.store import SqlStore
     from ledger.app.claims import ClaimsPolicy, ClaimsService
+    from ledger.claims.sampling import sample_key
     from ledger.evoucher import VoucherVerifier
 
     if not isinstance(service.store, SqlStore):
         raise TypeError(f"the claims tables live in a SQL store, not in {type(service.store).__name__}")
     pem = settings.voucher_public_pem()
+    pepper = settings.pepper_bytes()
     policy = ClaimsPolicy(payer_id=settings.payer_id, rulebook=settings.rulebook(),
                           schemes=dict(settings.schemes), instant_max_fen=settings.instant_max_fen,
-                          final_review_from_fen=settings.final_review_from_fen)
-    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
+                          final_review_from_fen=settings.final_review_from_fen,
+                          post_audit_share_bp=settings.post_audit_share_bp, sample_key=sample_key(pepper))
+    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=pepper,
                          chain_state=chain.invoice_state if chain is not None else None,
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
 

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     final_review_from_fen: int = Field(default=500_000, ge=0, validation_alias=AliasChoices(
         "final_review_from_fen", "EBILL_FINAL_REVIEW_FROM_FEN",
         "two_reviewers_from_fen", "EBILL_TWO_REVIEWERS_FROM_FEN"))
+    #: the share of instantly paid claims drawn for a post-payment audit, in basis points (200: 2 %); the
+    #: draw's key is derived from the pepper, so it is secret and the same in every API worker
+    post_audit_share_bp: int = Field(default=200, ge=0, le=10_000)
     claim_wait: float = Field(default=10.0, ge=0, le=120)   # seconds POST /v1/claims waits for the chain
     voucher_issuer: str = "dev-evoucher"
     voucher_public_key: str | None = None         # PEM, or a path to a PEM file (production: required)

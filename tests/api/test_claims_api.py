@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from claims_stack import PAYER, ClaimsStack, make_claims_stack
 
+from ledger.claims.sampling import sample_key
+
 
 @pytest.fixture
 def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
@@ -343,3 +345,63 @@ def test_the_queue_says_why_and_searches_by_invoice_claim_person_and_hospital(cs
     for who in ("auditor", "a", "other-payer"):
         assert cs.client.get("/v1/review/queue", params={"claim": one["id"]}, headers=cs.auth(who)).status_code == 403
     assert cs.client.get("/v1/review/queue", headers=cs.citizen(cs.patients[one["fingerprint"]])).status_code == 403
+
+
+def test_post_payment_sampling_and_a_finding_requests_a_clawback(cs: ClaimsStack) -> None:
+    for who in cs.docs:
+        cs.upload_all(who)
+    mine = [(fp, nid) for fp, nid in sorted(cs.patients.items())
+            if any(i["fingerprint"] == fp and i["claimable"] and i["estimateFen"]
+                   for i in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"])]
+    assert len(mine) >= 3
+    policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 10**9,
+                                           "post_audit_share_bp": 10_000, "sample_key": sample_key(b"k" * 32)})
+    cs.claims.policy = policy
+    paid = []
+    for n, (fp, nid) in enumerate(mine[:2]):
+        paid.append(cs.claim(nid, [fp], f"tap-sample-{n:03d}").json()["claims"][0])
+    cs.claims.policy = policy.__class__(**{**policy.__dict__, "post_audit_share_bp": 0})   # none drawn now
+    undrawn = cs.claim(mine[2][1], [mine[2][0]], "tap-sample-xyz").json()["claims"][0]
+    cs.stamper.drain()
+    payer = cs.auth("payer")
+    for c in (*paid, undrawn):
+        assert cs.client.get(f"/v1/claims/{c['id']}", headers=payer).json()["state"] == "paid"
+    queue = cs.client.get("/v1/review/post-payment", headers=payer).json()
+    assert queue["shareBp"] == 0 and [c["id"] for c in queue["claims"]] == [c["id"] for c in paid]
+    assert {c["postAudit"] for c in queue["claims"]} == {"due"}
+    found, cleared = paid
+    url = f"/v1/claims/{found['id']}/post-audit"
+    # only this payer's reviewers audit; a finding needs a reason; the outcome is one of two
+    for who in (cs.citizen(cs.patients[found["fingerprint"]]), cs.auth("auditor"), cs.auth("other-payer"),
+                cs.auth("a"), cs.auth("clerk")):
+        assert cs.client.get("/v1/review/post-payment", headers=who).status_code == 403
+        assert cs.client.post(url, json={"outcome": "finding", "reason": "x"}, headers=who).status_code == 403
+    r = cs.client.post(url, json={"outcome": "finding"}, headers=payer)
+    assert r.status_code == 422 and "reason" in r.text
+    assert cs.client.post(url, json={"outcome": "clawback", "reason": "x"}, headers=payer).status_code == 422
+    stored = cs.claims.store.claim(found["id"])
+    before = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    r = cs.client.post(url, json={"outcome": "finding", "reason": "the stay was billed twice"}, headers=payer)
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["postAudit"]) == ("clawback", "finding")
+    after = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    assert after[1] == before[1] - found["amountFen"]                      # the person's year is given back
+    # the money moved already: the chain keeps the payment, the claw-back is asked for off chain
+    state = cs.session.ledger.invoice_state(found["issuer"], bytes.fromhex(found["fingerprint"][2:]))
+    assert state.paid_fen == found["amountFen"]
+    again = cs.client.post(url, json={"outcome": "cleared"}, headers=payer)
+    assert again.status_code == 409 and "only a paid claim" in again.json()["detail"]
+    r = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "cleared"}, headers=payer)
+    assert (r.status_code, r.json()["state"], r.json()["postAudit"]) == (200, "paid", "cleared")
+    again = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "finding", "reason": "late"},
+                           headers=payer)
+    assert again.status_code == 409 and "audited already (cleared)" in again.json()["detail"]
+    r = cs.client.post(f"/v1/claims/{undrawn['id']}/post-audit", json={"outcome": "finding", "reason": "x"},
+                       headers=payer)
+    assert r.status_code == 409 and "not drawn" in r.json()["detail"]
+    assert cs.client.get("/v1/review/post-payment", headers=payer).json()["claims"] == []
+    audit = cs.client.get(f"/v1/claims/{found['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
+    entry = next(e for e in audit if e["action"] == "claim.post-audit.finding")
+    assert entry["detail"]["amountDueFen"] == found["amountFen"] and "billed twice" in entry["detail"]["reason"]
+    stats = cs.client.get("/v1/stats/claims", headers=payer).json()
+    assert stats["blocked"]["clawbacks"] == {"claims": 1, "amountFen": found["amountFen"]}

@@ -13,6 +13,7 @@ import pytest
 
 from ledger.claims.model import PersonRecord
 from ledger.claims.policy import ClaimsPolicy, Filing, available_fen, decide, reassess, why_not_claimable
+from ledger.claims.sampling import PostAudit, draw, sample_key
 from ledger.claims.states import ClaimState, review_stages
 from ledger.composition.settings import Settings
 from ledger.errors import ClaimBlocked
@@ -124,6 +125,21 @@ def test_the_final_review_threshold_is_read_under_both_names(monkeypatch: pytest
     monkeypatch.setenv("EBILL_FINAL_REVIEW_FROM_FEN", "-1")
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         Settings()
+
+
+def test_a_share_of_instant_claims_is_drawn_for_a_post_payment_audit() -> None:
+    key = sample_key(b"\x33" * 32)
+    every = replace(POLICY, post_audit_share_bp=10_000, sample_key=key)
+    d = decide(filing(invoice(100_000), policy=every), YearToDate())
+    assert d.instant and d.post_audit is PostAudit.DUE
+    # a claim a reviewer decides is not drawn; nor any when the share is 0
+    reviewed = replace(every, instant_max_fen=0)
+    assert decide(filing(invoice(100_000), policy=reviewed), YearToDate()).post_audit is None
+    assert decide(filing(invoice(100_000)), YearToDate()).post_audit is None
+    # the draw follows the claim id under the key
+    some = replace(POLICY, post_audit_share_bp=5_000, sample_key=key)
+    assert [some.post_audit(f"clm_{i}", instant=True) is PostAudit.DUE for i in range(40)] == [
+        draw(f"clm_{i}", key=key) < 5_000 for i in range(40)]
 
 
 def test_schemes() -> None:

@@ -2,7 +2,7 @@
 
 The table below is written out by hand from the behaviour of issue 11 (docs/claims-api.md,
 the claims tests), independently of ``ledger.claims.states.TABLE``: every (state, event,
-party) is tried, 10 x 25 x 4 cases, without a database.
+party) is tried, 10 x 27 x 4 cases, without a database.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ ALLOWED = [
     (E.VOIDED, (S.SUBMITTED, S.IN_REVIEW, S.APPROVED, S.APPEALED, S.NOTHING_PAYABLE), S.REFUSED, Party.STAMPER),
     (E.VOIDED_BEFORE_PAYOUT, (S.APPROVED,), S.REFUSED, Party.STAMPER),
     (E.CLAWED_BACK, (S.PAID,), S.CLAWBACK, Party.STAMPER),
+    # the post-payment audit of a sampled claim
+    (E.AUDIT_CLEARED, (S.PAID,), SAME, Party.REVIEWER),
+    (E.AUDIT_FOUND, (S.PAID,), S.CLAWBACK, Party.REVIEWER),
 ]
 
 EXPECTED: dict[tuple[ClaimState | None, Event], tuple[ClaimState, Party]] = {}
@@ -140,6 +143,7 @@ STAGES = {
     Stage.MACHINE_AUDIT: (Party.CLAIMANT, {E.FILED, E.FILED_NOTHING_PAYABLE, E.FILED_NOTHING_LEFT}, set()),
     Stage.FIRST_REVIEW: (Party.REVIEWER, {E.APPROVED, E.APPROVAL_RECORDED, E.REJECTED}, {Bar.REJECTED_IT}),
     Stage.FINAL_REVIEW: (Party.REVIEWER, {E.APPROVED, E.REJECTED}, {Bar.REJECTED_IT, Bar.REVIEWED_THIS_ROUND}),
+    Stage.POST_PAYMENT_AUDIT: (Party.REVIEWER, {E.AUDIT_CLEARED, E.AUDIT_FOUND}, {Bar.APPROVED_IT}),
 }
 
 
@@ -160,6 +164,12 @@ def test_the_stage_follows_the_approvals_of_the_round() -> None:
 # (stage, this round's verdicts, earlier rejecters, reviewer) -> the bar, or None (may act)
 BAR_CASES: list[tuple[Stage, dict[str, str], set[str], str, Bar | None]] = [
     (Stage.FIRST_REVIEW, {}, set(), "r1", None),
+    # approvers ("a1": see the test) are barred from the post-payment audit only
+    (Stage.POST_PAYMENT_AUDIT, {}, set(), "a1", Bar.APPROVED_IT),
+    (Stage.POST_PAYMENT_AUDIT, {}, {"r1"}, "r1", None),
+    (Stage.POST_PAYMENT_AUDIT, {}, set(), "r2", None),
+    (Stage.FIRST_REVIEW, {}, set(), "a1", None),
+    (Stage.FINAL_REVIEW, {"r1": "approve"}, set(), "a1", None),
     (Stage.FIRST_REVIEW, {}, {"r1"}, "r1", Bar.REJECTED_IT),
     (Stage.FIRST_REVIEW, {}, {"r1"}, "r2", None),
     (Stage.FINAL_REVIEW, {"r1": "approve"}, set(), "r1", Bar.REVIEWED_THIS_ROUND),
@@ -174,7 +184,7 @@ BAR_CASES: list[tuple[Stage, dict[str, str], set[str], str, Bar | None]] = [
 @pytest.mark.parametrize(("stage", "this_round", "rejected_by", "reviewer", "bar"), BAR_CASES)
 def test_who_a_stage_bars(stage: Stage, this_round: dict[str, str], rejected_by: set[str], reviewer: str,
                           bar: Bar | None) -> None:
-    assert bar_of(stage, reviewer, this_round=this_round, rejected_by=rejected_by) is bar
+    assert bar_of(stage, reviewer, this_round=this_round, rejected_by=rejected_by, approved_by={"a1"}) is bar
 
 
 def test_the_review_stages_of_a_claim() -> None:

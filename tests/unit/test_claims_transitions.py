@@ -6,6 +6,7 @@ claims API and money tests run them against SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from ledger.claims import transitions as t
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
+from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import (
     VOIDED_REFUSAL,
     ChainOutcome,
@@ -245,6 +247,42 @@ def test_an_appealed_claim_is_reviewed_in_round_two() -> None:
     change, given = t.review(standing(S.IN_REVIEW, appealed=True), earlier={}, reviewer="r1", verdict="approve",
                              reason="ok", now=NOW)
     assert given.round == change.detail["round"] == 2
+
+
+# ---------------------------------------------------------------------- the post-payment audit
+
+# (state, drawn, finding, auditor) -> refused (a message) or (state after, post_audit, year effect)
+POST_AUDIT_CASES: list[tuple[ClaimState, PostAudit | None, bool, str, str | tuple[ClaimState, str, t.YearDelta]]] = [
+    (S.PAID, PostAudit.DUE, False, "r2", (S.PAID, "cleared", t.YearDelta(0, 0))),
+    # a finding asks the money back: a claw-back, and the person's year is given back
+    (S.PAID, PostAudit.DUE, True, "r2", (S.CLAWBACK, "finding", GIVEN_BACK)),
+    # not drawn, audited already, not paid (yet, or any more), or by the reviewer who approved it
+    (S.PAID, None, True, "r2", "claim clm_1 was not drawn for a post-payment audit"),
+    (S.PAID, PostAudit.CLEARED, True, "r2", "claim clm_1 was audited already (cleared)"),
+    (S.CLAWBACK, PostAudit.FINDING, True, "r2", "claim clm_1 is clawback: only a paid claim is audited"),
+    (S.APPROVED, PostAudit.DUE, True, "r2", "claim clm_1 is approved: only a paid claim is audited"),
+    (S.REFUSED, PostAudit.DUE, False, "r2", "claim clm_1 is refused: only a paid claim is audited"),
+    (S.PAID, PostAudit.DUE, True, "r1", "you approved claim clm_1; its post-payment audit must be done by someone"),
+    (S.PAID, PostAudit.DUE, False, "r1", "you approved claim clm_1; its post-payment audit must be done by someone"),
+]
+
+
+@pytest.mark.parametrize(("state", "drawn", "finding", "auditor", "expected"), POST_AUDIT_CASES)
+def test_post_audit(state: ClaimState, drawn: PostAudit | None, finding: bool, auditor: str,
+                    expected: str | tuple[ClaimState, str, t.YearDelta]) -> None:
+    s = standing(state, post_audit=drawn, stamp=ST.FINALIZED)
+    if isinstance(expected, str):
+        with pytest.raises(TransitionRefused, match="^" + re.escape(expected)):
+            t.post_audit(s, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+        return
+    change = t.post_audit(s, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+    after, outcome, year = expected
+    assert (change.after, change.values.get("post_audit"), change.year) == (after, outcome, year)
+    assert (change.actor, change.action) == (auditor, f"claim.post-audit.{outcome}")
+    assert "chain_todo" not in change.values   # the chain keeps the payment: the money comes back off chain
+    if finding:
+        assert change.values["state"] is S.CLAWBACK
+        assert change.detail["amountDueFen"] == AMOUNT and change.detail["stage"] == "post-payment-audit"
 
 
 # ---------------------------------------------------------------------- the citizen's appeal

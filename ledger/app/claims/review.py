@@ -10,6 +10,7 @@ from ledger.app.claims.context import ClaimsContext, actor_of, person_arg
 from ledger.claims.model import Claim
 from ledger.claims.policy import reassess
 from ledger.claims.queue import QueueSearch
+from ledger.claims.sampling import PostAudit
 from ledger.claims.states import ClaimState
 from ledger.errors import Conflict, InvalidInput
 from ledger.rules import PersonCategory, YearToDate, adjudicate
@@ -69,6 +70,24 @@ class Reviews(ClaimsContext):
         if len(reason) > _REASON_CHARS:
             raise InvalidInput.single("reason", "length", f"at most {_REASON_CHARS} characters")
         return self.store.review(claim_id, reviewer=actor_of(principal), verdict=verdict, reason=reason or "approved")
+
+    def post_payment_queue(self, principal: Principal, *, limit: int = 200) -> list[Claim]:
+        """Paid claims drawn for a post-payment audit and not audited yet, oldest first."""
+        authorize(principal, "claim.review", payer_id=self.payer_id)
+        return self.store.claims(states=[ClaimState.PAID], post_audit=PostAudit.DUE, limit=max(1, min(limit, 1000)),
+                                 oldest_first=True, with_reviews=True)
+
+    def post_audit(self, principal: Principal, claim_id: str, *, finding: bool, reason: str) -> Claim:
+        """A post-payment auditor's verdict on a drawn, paid claim: nothing wrong, or a finding
+        (with a reason the hospital and the citizen can read) that asks its money back."""
+        authorize(principal, "claim.review", payer_id=self.payer_id)
+        reason = (reason or "").strip()
+        if finding and not reason:
+            raise InvalidInput.single("reason", "required", "a finding needs a reason the hospital can read")
+        if len(reason) > _REASON_CHARS:
+            raise InvalidInput.single("reason", "length", f"at most {_REASON_CHARS} characters")
+        return self.store.post_audit(claim_id, auditor=actor_of(principal), finding=finding,
+                                     reason=reason or "nothing found")
 
     def appeal(self, principal: Principal, claim_id: str, *, reason: str) -> Claim:
         """The citizen's appeal of a rejection (once), its amounts judged again as of now."""

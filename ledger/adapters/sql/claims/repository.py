@@ -36,6 +36,7 @@ from ledger.claims import transitions
 from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Review, Submission
 from ledger.claims.policy import Filing
 from ledger.claims.queue import QueueSearch
+from ledger.claims.sampling import PostAudit
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
 from ledger.claims.transitions import Change
 from ledger.errors import ClaimBlocked, Conflict, NotFound
@@ -176,7 +177,8 @@ class ClaimRecords(ClaimTables):
             flags=json.dumps(list(d.flags)), instant=d.instant, reviews_needed=d.reviews_needed, attempt=1,
             chain_claim_id=d.chain_claim_id, chain_todo=todo.value if todo else None,
             stamp=None, stamp_tx=None, stamp_block=None, rejection=None, appeal=None, payment_ref=None,
-            paid_at=None, refusal=d.refusal, created_at=now, updated_at=now, decided_at=v.get("decided_at")))
+            paid_at=None, refusal=d.refusal, created_at=now, updated_at=now, decided_at=v.get("decided_at"),
+            post_audit=d.post_audit.value if d.post_audit else None))
         if change.year != (0, 0):
             self.years.add(conn, d.person, d.scheme, d.year, *change.year)
         audit_many(conn, now, [(change.actor, change.action, d.id, change.detail)])
@@ -217,11 +219,14 @@ class ClaimRecords(ClaimTables):
 
     def claims(self, *, persons: Sequence[bytes] | None = None, states: Sequence[ClaimState] | None = None,
                after: str | None = None, limit: int = 100, oldest_first: bool = False,
-               with_reviews: bool = False, search: QueueSearch | None = None) -> list[Claim]:
-        """Claims of ``persons`` in ``states`` (None: any) that match ``search``, by creation, paged
-        by claim id; with their reviewers' verdicts if ``with_reviews`` (the review queue counts
-        approvals)."""
+               with_reviews: bool = False, search: QueueSearch | None = None,
+               post_audit: PostAudit | None = None) -> list[Claim]:
+        """Claims of ``persons`` in ``states`` (None: any) that match ``search`` (and stand at
+        ``post_audit`` in the post-payment audit, if given), by creation, paged by claim id;
+        with their reviewers' verdicts if ``with_reviews`` (the review queue counts approvals)."""
         cond: list[Any] = _search(search) if search is not None else []
+        if post_audit is not None:
+            cond.append(CL.c.post_audit == post_audit.value)
         if persons is not None:
             cond.append(CL.c.person.in_(list(persons)))
         if states:
@@ -290,5 +295,20 @@ class ClaimRecords(ClaimTables):
             c = self._locked(conn, claim_id)
             change = transitions.appeal(c.standing, reason=reason, actor=actor, deductible_fen=deductible_fen,
                                         amount_fen=amount_fen)
+            self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
+        return self.claim(claim_id)
+
+    # ------------------------------------------------------------------ the post-payment audit
+
+    def post_audit(self, claim_id: str, *, auditor: str, finding: bool, reason: str) -> Claim:
+        """Record a post-payment auditor's verdict as :func:`ledger.claims.transitions.post_audit`
+        decides it (whoever approved the claim's payment may not audit it)."""
+        now = utcnow()
+        with self.store._tx() as conn:
+            c = self._locked(conn, claim_id)
+            approved_by = set(conn.execute(select(RV.c.reviewer).where(RV.c.claim_id == claim_id,
+                                                                       RV.c.verdict == "approve")).scalars())
+            change = transitions.post_audit(c.standing, finding=finding, auditor=auditor, reason=reason,
+                                            approved_by=approved_by)
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
         return self.claim(claim_id)
