@@ -3,7 +3,8 @@
 Read from the stored decision document (:meth:`ledger.rules.Decision.to_json` with the
 payer's cap) and the claim's outcome: the lines with a share to pay oneself and why, the
 invoice-level steps (deductible, ratio, annual cap), the cap by what was self-paid and
-what other payers left, the review flags, and a refusal, rejection or claw-back.
+what other payers left, the review flags, and a refusal, rejection or claw-back (after a
+void, or a post-payment audit's finding).
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ def explain(c: Claim) -> list[str]:
         out.append(f"Not paid: {c.refusal}.")
     if c.rejection:
         out.append(f"Rejected by the reviewer: {c.rejection}.")
-    if c.state is ClaimState.CLAWBACK:
+    finding = d.get("postAuditFinding")
+    if c.state is ClaimState.CLAWBACK and finding:
+        out.append(f"Owed back: an audit after the payment found that ¥{yuan(finding['amountDueFen'])} should not "
+                   f"have been paid — {finding['reason']}.")
+    elif c.state is ClaimState.CLAWBACK:
         out.append(f"Owed back: the hospital voided the invoice after ¥{yuan(c.amount_fen)} was paid.")
     reversed_ = d.get("reversed")
     if reversed_:

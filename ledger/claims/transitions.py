@@ -328,7 +328,7 @@ def appeal(s: Standing, *, reason: str, actor: str, deductible_fen: int, amount_
 # ---------------------------------------------------------------------- the post-payment audit
 
 
-def post_audit(s: Standing, *, finding: bool, auditor: str, reason: str, approved_by: Collection[str]) -> Change:
+def post_audit(c: Claim, *, finding: bool, auditor: str, reason: str, approved_by: Collection[str]) -> Change:
     """A post-payment auditor's verdict on a sampled, paid claim: nothing wrong (it stays
     paid), or a finding that asks its money back (a claw-back: the claim is ``clawback`` and
     gives the person's year back, as a void after the payout does). Once per claim.
@@ -337,6 +337,7 @@ def post_audit(s: Standing, *, finding: bool, auditor: str, reason: str, approve
     not drawn, or audited already, and :class:`~ledger.errors.DutiesSeparated` for an
     auditor who approved its payment.
     """
+    s = c.standing
     event = Event.AUDIT_FOUND if finding else Event.AUDIT_CLEARED
     step(s.state, event, by=Party.REVIEWER, refusal=f"claim {s.id} is {s.state}: only a paid claim is audited "
                                                     "after the payout")
@@ -350,11 +351,15 @@ def post_audit(s: Standing, *, finding: bool, auditor: str, reason: str, approve
                               state=s.state, event=event, stage=stage, bar=Bar.APPROVED_IT)
     outcome = PostAudit.FINDING if finding else PostAudit.CLEARED
     detail: dict[str, Any] = {"reason": reason, "outcome": outcome, "stage": stage}
+    values = ClaimValues(post_audit=outcome)
     if finding:
-        detail |= {"amountDueFen": s.amount_fen, "reversed": {"deductibleUsedFen": s.deductible_used_fen,
-                                                             "reimbursedFen": s.amount_fen}}
-    return _change(s, event, Party.REVIEWER, ClaimValues(post_audit=outcome), actor=auditor,
-                   action=f"claim.post-audit.{outcome}", detail=detail, names_state=False)
+        reversed_ = {"deductibleUsedFen": s.deductible_used_fen, "reimbursedFen": s.amount_fen}
+        finding_doc = {"reason": reason, "amountDueFen": s.amount_fen}
+        detail |= {"amountDueFen": s.amount_fen, "reversed": reversed_}
+        # the decision keeps what the finding asks back and what the year was given back (the citizen reads it)
+        values |= ClaimValues(decision={**c.decision, "postAuditFinding": finding_doc, "reversed": reversed_})
+    return _change(s, event, Party.REVIEWER, values, actor=auditor, action=f"claim.post-audit.{outcome}",
+                   detail=detail, names_state=False)
 
 
 # ---------------------------------------------------------------------- the bank

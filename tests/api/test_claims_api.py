@@ -384,6 +384,9 @@ def test_post_payment_sampling_and_a_finding_requests_a_clawback(cs: ClaimsStack
     r = cs.client.post(url, json={"outcome": "finding", "reason": "the stay was billed twice"}, headers=payer)
     assert r.status_code == 200, r.text
     assert (r.json()["state"], r.json()["postAudit"]) == ("clawback", "finding")
+    said = cs.client.get(f"/v1/claims/{found['id']}", headers=cs.citizen(cs.patients[found["fingerprint"]])).json()
+    assert "an audit after the payment found" in " ".join(said["explanation"]) and "billed twice" in " ".join(
+        said["explanation"])
     after = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
     assert after[1] == before[1] - found["amountFen"]                      # the person's year is given back
     # the money moved already: the chain keeps the payment, the claw-back is asked for off chain

@@ -270,12 +270,12 @@ POST_AUDIT_CASES: list[tuple[ClaimState, PostAudit | None, bool, str, str | tupl
 @pytest.mark.parametrize(("state", "drawn", "finding", "auditor", "expected"), POST_AUDIT_CASES)
 def test_post_audit(state: ClaimState, drawn: PostAudit | None, finding: bool, auditor: str,
                     expected: str | tuple[ClaimState, str, t.YearDelta]) -> None:
-    s = standing(state, post_audit=drawn, stamp=ST.FINALIZED)
+    c = replace(claim(state, stamp=ST.FINALIZED, payment="bank-1"), post_audit=drawn)
     if isinstance(expected, str):
         with pytest.raises(TransitionRefused, match="^" + re.escape(expected)):
-            t.post_audit(s, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+            t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
         return
-    change = t.post_audit(s, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+    change = t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
     after, outcome, year = expected
     assert (change.after, change.values.get("post_audit"), change.year) == (after, outcome, year)
     assert (change.actor, change.action) == (auditor, f"claim.post-audit.{outcome}")
@@ -283,6 +283,11 @@ def test_post_audit(state: ClaimState, drawn: PostAudit | None, finding: bool, a
     if finding:
         assert change.values["state"] is S.CLAWBACK
         assert change.detail["amountDueFen"] == AMOUNT and change.detail["stage"] == "post-payment-audit"
+        reversed_ = {"deductibleUsedFen": DEDUCTIBLE, "reimbursedFen": AMOUNT}
+        assert change.values["decision"] == {"reimbursableFen": AMOUNT, "reversed": reversed_,
+                                             "postAuditFinding": {"reason": "why", "amountDueFen": AMOUNT}}
+    else:
+        assert "decision" not in change.values
 
 
 # ---------------------------------------------------------------------- the citizen's appeal

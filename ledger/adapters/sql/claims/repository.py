@@ -308,7 +308,7 @@ class ClaimRecords(ClaimTables):
             c = self._locked(conn, claim_id)
             approved_by = set(conn.execute(select(RV.c.reviewer).where(RV.c.claim_id == claim_id,
                                                                        RV.c.verdict == "approve")).scalars())
-            change = transitions.post_audit(c.standing, finding=finding, auditor=auditor, reason=reason,
+            change = transitions.post_audit(c, finding=finding, auditor=auditor, reason=reason,
                                             approved_by=approved_by)
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
         return self.claim(claim_id)
