@@ -181,12 +181,13 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep,
 
 
 class PostAuditIn(BaseModel):
-    """A post-payment auditor's verdict: nothing wrong, or a finding that asks the money back."""
+    """A post-payment auditor's verdict: nothing wrong, or a finding that asks the money back; either
+    with what was checked or found, in words (the audit trail keeps it; a finding's reason is the citizen's)."""
 
     model_config = ConfigDict(extra="forbid")
 
     outcome: Literal["cleared", "finding"]
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
 
 
 @router.get("/review/post-payment", responses=_PROBLEMS,

@@ -392,9 +392,12 @@ def test_post_payment_sampling_and_a_finding_requests_a_clawback(cs: ClaimsStack
     # the money moved already: the chain keeps the payment, the claw-back is asked for off chain
     state = cs.session.ledger.invoice_state(found["issuer"], bytes.fromhex(found["fingerprint"][2:]))
     assert state.paid_fen == found["amountFen"]
-    again = cs.client.post(url, json={"outcome": "cleared"}, headers=payer)
+    again = cs.client.post(url, json={"outcome": "cleared", "reason": "checked"}, headers=payer)
     assert again.status_code == 409 and "only a paid claim" in again.json()["detail"]
-    r = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "cleared"}, headers=payer)
+    assert cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "cleared", "reason": " "},
+                          headers=payer).status_code == 422
+    r = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit",
+                       json={"outcome": "cleared", "reason": "referral and discharge summary match"}, headers=payer)
     assert (r.status_code, r.json()["state"], r.json()["postAudit"]) == (200, "paid", "cleared")
     again = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "finding", "reason": "late"},
                            headers=payer)

@@ -78,16 +78,13 @@ class Reviews(ClaimsContext):
                                  oldest_first=True, with_reviews=True)
 
     def post_audit(self, principal: Principal, claim_id: str, *, finding: bool, reason: str) -> Claim:
-        """A post-payment auditor's verdict on a drawn, paid claim: nothing wrong, or a finding
-        (with a reason the hospital and the citizen can read) that asks its money back."""
+        """A post-payment auditor's verdict on a drawn, paid claim: nothing wrong, or a finding that
+        asks its money back; either with a reason (a finding's is read by the citizen)."""
         authorize(principal, "claim.review", payer_id=self.payer_id)
         reason = (reason or "").strip()
-        if finding and not reason:
-            raise InvalidInput.single("reason", "required", "a finding needs a reason the hospital can read")
-        if len(reason) > _REASON_CHARS:
-            raise InvalidInput.single("reason", "length", f"at most {_REASON_CHARS} characters")
-        return self.store.post_audit(claim_id, auditor=actor_of(principal), finding=finding,
-                                     reason=reason or "nothing found")
+        if not reason or len(reason) > _REASON_CHARS:
+            raise InvalidInput.single("reason", "length", "say in 1-500 characters what was checked or found")
+        return self.store.post_audit(claim_id, auditor=actor_of(principal), finding=finding, reason=reason)
 
     def appeal(self, principal: Principal, claim_id: str, *, reason: str) -> Claim:
         """The citizen's appeal of a rejection (once), its amounts judged again as of now."""
