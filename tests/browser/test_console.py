@@ -38,7 +38,7 @@ def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment)
     shoot_both(page, "console-signin")
     sign_in(page, "/console/", d.tokens["payer"])
     page.get_by_role("heading", name="Review queue").wait_for()
-    assert _nav(page) == ["Review queue", "Claims", "Verify", "Dashboard"]      # no audit trail for a payer
+    assert _nav(page) == ["Review queue", "Post-payment audit", "Claims", "Verify", "Dashboard"]  # no audit trail
     row = page.locator(f'table.queue tr[data-claim="{claim["id"]}"]')
     row.wait_for()
     assert "wd" in row.inner_text() and "0/1" in row.inner_text()
@@ -252,3 +252,45 @@ def test_reviewer_rejects_and_the_citizen_appeals_for_her_parent(page_for: Any, 
     payer.reload()
     payer.get_by_text("Its appeal must be decided by another reviewer").wait_for()
     assert payer.locator("#approve").count() == 0
+
+
+def test_a_post_payment_finding_requests_a_clawback(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    paid = None
+    for who, citizen in d.citizens.items():
+        invoices = d.http("GET", "/v1/me/invoices", citizen.token).json()["invoices"]
+        small = [i for i in invoices if i["claimable"] and 0 < i["estimateFen"] <= 50_000]
+        if small:
+            r = d.http("POST", "/v1/claims", citizen.token, headers={"Idempotency-Key": uuid.uuid4().hex},
+                       json={"fingerprints": [small[0]["fingerprint"]]})
+            assert r.status_code in (201, 202), r.text
+            paid, owner = r.json()["claims"][0], who
+            break
+    assert paid is not None, "no invoice small enough to be paid at once"
+    for _ in range(150):
+        paid = d.http("GET", f"/v1/claims/{paid['id']}", d.tokens["payer"]).json()
+        if paid["state"] == "paid":
+            break
+        time.sleep(0.2)
+    assert (paid["state"], paid["postAudit"]) == ("paid", "due"), paid
+    page = page_for(DESKTOP)
+    sign_in(page, "/console/#/postaudit", d.tokens["payer"])
+    page.get_by_role("heading", name="Post-payment audit").wait_for()
+    row = page.locator(f'table.post-audit tr[data-claim="{paid["id"]}"]')
+    row.wait_for()
+    assert "100.00 %" in page.locator("main").inner_text()
+    row.get_by_role("link").click()
+    page.locator("#audit-finding").wait_for()
+    page.locator("#audit-finding").click()
+    page.get_by_role("alert").filter(has_text="Say what you checked").wait_for()   # a verdict needs a reason
+    page.locator("#audit-reason").fill("The same stay is billed on another invoice.")
+    shoot_both(page, "console-post-audit")
+    page.locator("#audit-finding").click()
+    page.locator(".spread [data-state=clawback]").wait_for(timeout=30_000)
+    assert page.locator("#audit-finding").count() == 0                             # audited once
+    got = d.http("GET", f"/v1/claims/{paid['id']}", d.citizens[owner].token).json()
+    assert (got["state"], got["postAudit"]) == ("clawback", "finding")
+    assert "billed on another invoice" in " ".join(got["explanation"])
+    page.goto("/console/#/postaudit")
+    page.get_by_role("heading", name="Post-payment audit").wait_for()
+    assert page.locator(f'tr[data-claim="{paid["id"]}"]').count() == 0

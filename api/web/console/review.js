@@ -150,6 +150,54 @@ function decisionPanel(ctx, c, reload) {
     h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, out, h('div', { class: 'row' }, approve, reject));
 }
 
+// ---------------------------------------------------------------------- the post-payment audit
+
+const auditDue = (c) => c.state === 'paid' && c.postAudit === 'due';
+
+/** A drawn, paid claim's audit: nothing wrong, or a finding that asks the money back (a claw-back). */
+function postAuditPanel(ctx, c, reload) {
+  const { t, api } = ctx;
+  const reason = h('textarea', { id: 'audit-reason', rows: '3', required: true });
+  const out = h('div', { 'aria-live': 'polite', class: 'decision-out' });
+  const cleared = h('button', { type: 'button', id: 'audit-cleared' }, t('auditCleared'));
+  const finding = h('button', { type: 'button', id: 'audit-finding', class: 'danger' }, t('auditFinding'));
+  const decide = async (outcome) => {
+    clear(out);
+    const text = reason.value.trim();
+    if (!text) { out.append(ctx.errorBox(t('auditReasonMissing'))); reason.focus(); return; }
+    cleared.disabled = true; finding.disabled = true;
+    try {
+      await api.post(`/v1/claims/${encodeURIComponent(c.id)}/post-audit`, { outcome, reason: text });
+      ctx.toast(outcome === 'finding' ? t('auditFound') : t('auditDone'));
+      await reload();
+    } catch (err) {
+      cleared.disabled = false; finding.disabled = false;
+      out.append(ctx.errorBox(err));
+    }
+  };
+  cleared.addEventListener('click', () => decide('cleared'));
+  finding.addEventListener('click', () => decide('finding'));
+  return h('section', { class: 'card decide' }, h('h2', {}, t('postAuditTitle')), h('p', { class: 'muted' }, t('postAuditIntro')),
+    h('label', { for: 'audit-reason' }, t('auditReasonLabel')), reason, out, h('div', { class: 'row' }, cleared, finding));
+}
+
+export async function renderPostAudit(ctx) {
+  const { t, api, main } = ctx;
+  clear(main, h('h1', {}, t('postAuditTitle')), ctx.loading());
+  const doc = await api.get('/v1/review/post-payment');
+  const items = doc.claims || [];
+  const rows = items.map((c) => h('tr', { dataset: { claim: c.id } },
+    h('td', {}, claimLink(c)), h('td', {}, `${c.issuer} · ${c.invoiceNumber}`),
+    h('td', { class: 'nowrap' }, h('code', { title: c.person }, short(c.person, 4))),
+    h('td', { class: 'num' }, money(ctx, c.amountFen)),
+    h('td', { class: 'nowrap' }, c.payment && c.payment.paidAt ? ctx.when(c.payment.paidAt) : '')));
+  main.lastChild.replaceWith(h('section', {},
+    h('p', { class: 'muted' }, t('postAuditQueueIntro', { share: ((doc.shareBp || 0) / 100).toFixed(2) })),
+    h('p', { class: 'count' }, t('postAuditCount', { n: items.length })),
+    items.length ? table([t('colClaim'), t('colInvoice'), t('colPerson'), [t('colPaid'), 'num'], t('colPaidAt')], rows, 'post-audit')
+      : h('p', { class: 'card muted' }, t('postAuditEmpty'))));
+}
+
 /** Why the signed-in reviewer may not decide this claim (the server's separation of duties), or null:
  * they rejected it before its appeal, or approved it in this round (the final reviewer is not the first). */
 function barredForMe(ctx, c) {
@@ -247,7 +295,7 @@ export async function renderClaim(ctx, id) {
     clear(main, h('p', {}, back),
       h('div', { class: 'spread' }, h('h1', {}, t('claimTitle', { id: c.id })), badge(t, c.state)),
       notice ? h('div', { class: 'alert warn', role: 'status' }, notice) : null,
-      h('div', { class: isPayer && c.state === 'in-review' ? 'cols' : '' },
+      h('div', { class: isPayer && (c.state === 'in-review' || auditDue(c)) ? 'cols' : '' },
         h('section', { class: 'card' },
           facts([[t('person'), h('code', { title: c.person }, short(c.person, 8))], [t('actor'), c.actor], [t('onBehalfOf'), c.onBehalfOf],
             [t('payer'), c.payer], [t('created'), ctx.when(c.createdAt)], [t('updated'), ctx.when(c.updatedAt)],
@@ -260,7 +308,8 @@ export async function renderClaim(ctx, id) {
           reviews(ctx, c)),
         isPayer && c.state === 'in-review' ? (barredForMe(ctx, c)
           ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t(barredForMe(ctx, c))))
-          : decisionPanel(ctx, c, load)) : null),
+          : decisionPanel(ctx, c, load)) : null,
+        isPayer && auditDue(c) ? postAuditPanel(ctx, c, load) : null),
       d.flags && d.flags.length ? h('section', { class: 'card' }, h('h2', {}, t('flagsTitle')),
         h('ul', {}, d.flags.map((f) => h('li', {}, h('code', {}, flagText(f)), f.detail ? ` ${f.detail}` : '')))) : null,
       h('section', { class: 'card' }, h('h2', {}, t('stepsTitle')),
