@@ -13,6 +13,8 @@ The main road, and the turns off it::
     (filed) ─FILED→ submitted ─RESERVED_INSTANT→ approved ─FINALIZED→ approved ─PAID→ paid
                         └─RESERVED→ in-review ─APPROVED→ approved        (finalised first)
                                         ├─APPROVAL_RECORDED→ in-review   (one of two reviewers)
+                                        ├─APPROVED_IN_PART→ approved     (some lines not approved: released,
+                                        │                                 reserved again for less, finalised)
                                         └─REJECTED→ rejected ─APPEALED→ appealed ─RESERVED→ in-review
     (filed) ─FILED_NOTHING_PAYABLE→ nothing-payable     (the rules pay ¥0; the deductible counts)
     (filed) ─FILED_NOTHING_LEFT→ refused                (other payers took it all, or nothing was self-paid)
@@ -74,6 +76,7 @@ class Event(StrEnum):
     RELEASE_REFUSED = "release-refused"
     APPROVAL_RECORDED = "approval-recorded"        # one approval; another reviewer must approve too
     APPROVED = "approved"
+    APPROVED_IN_PART = "approved-in-part"          # some fee lines not approved: it pays less
     REJECTED = "rejected"
     APPEALED = "appealed"                          # released already: reserved again under a new id
     APPEALED_BEFORE_RELEASE = "appealed-before-release"  # the reservation is still held: back to review
@@ -111,6 +114,9 @@ FINALISED_WHEN_RESERVED: frozenset[ClaimState] = frozenset((S.APPROVED, S.PAID, 
 WAITING_FOR_CHAIN: tuple[ClaimState, ...] = (S.SUBMITTED,)
 #: the one state after which an invoice may be claimed again at this payer
 CLAIMABLE_AGAIN = S.REFUSED
+#: an approved claim whose reservation is released was approved in part: its smaller amount is
+#: reserved again under a new chain claim id once the old reservation is given back (then finalised)
+RESERVED_AGAIN_AFTER_RELEASE: frozenset[ClaimState] = frozenset((S.APPROVED,))
 #: claims whose money the bank has paid: a refusal or a void on chain no longer refuses them
 PAID_STATES: frozenset[ClaimState] = frozenset((S.PAID, S.CLAWBACK))
 
@@ -156,6 +162,7 @@ TABLE: tuple[Rule, ...] = (
     # reviewers (maker-checker: two different approvals above the threshold)
     Rule(Event.APPROVAL_RECORDED, (S.IN_REVIEW,), None, Party.REVIEWER),
     Rule(Event.APPROVED, (S.IN_REVIEW,), S.APPROVED, Party.REVIEWER),
+    Rule(Event.APPROVED_IN_PART, (S.IN_REVIEW,), S.APPROVED, Party.REVIEWER),
     Rule(Event.REJECTED, (S.IN_REVIEW,), S.REJECTED, Party.REVIEWER),
     # the citizen's appeal (once: see transitions.appeal)
     Rule(Event.APPEALED, (S.REJECTED,), S.APPEALED, Party.CLAIMANT),
@@ -213,10 +220,11 @@ DUTIES: Mapping[Stage, Duty] = {d.stage: d for d in (
     Duty(Stage.MACHINE_AUDIT, Party.CLAIMANT, (Event.FILED, Event.FILED_NOTHING_PAYABLE, Event.FILED_NOTHING_LEFT),
          frozenset()),
     # one reviewer decides a claim below the final-review threshold, or approves it for the final review
-    Duty(Stage.FIRST_REVIEW, Party.REVIEWER, (Event.APPROVED, Event.APPROVAL_RECORDED, Event.REJECTED),
+    Duty(Stage.FIRST_REVIEW, Party.REVIEWER,
+         (Event.APPROVED, Event.APPROVED_IN_PART, Event.APPROVAL_RECORDED, Event.REJECTED),
          frozenset({Bar.REJECTED_IT})),
     # another reviewer decides it for good (maker-checker)
-    Duty(Stage.FINAL_REVIEW, Party.REVIEWER, (Event.APPROVED, Event.REJECTED),
+    Duty(Stage.FINAL_REVIEW, Party.REVIEWER, (Event.APPROVED, Event.APPROVED_IN_PART, Event.REJECTED),
          frozenset({Bar.REJECTED_IT, Bar.REVIEWED_THIS_ROUND})),
     # after the payout, a sampled claim is audited by someone who did not approve its payment
     Duty(Stage.POST_PAYMENT_AUDIT, Party.REVIEWER, (Event.AUDIT_CLEARED, Event.AUDIT_FOUND),

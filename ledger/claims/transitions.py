@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
 
+from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
 from ledger.claims.policy import Filing, decide
 from ledger.claims.sampling import PostAudit
@@ -42,6 +43,7 @@ from ledger.claims.states import (
     DUTIES,
     FINALISED_WHEN_RESERVED,
     PAID_STATES,
+    RESERVED_AGAIN_AFTER_RELEASE,
     Bar,
     ClaimState,
     Event,
@@ -191,8 +193,8 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
             actor=STAMPER, action=f"claim.stamp.{op.stamped}", detail=note)
     if isinstance(out, Done):
         event = Event.FINALIZED if op is StampOp.FINALIZE else Event.RELEASED
-        return _change(s, event, Party.STAMPER, stamped | ClaimValues(chain_todo=None), actor=STAMPER,
-                       action=f"claim.stamp.{op.stamped}", detail=note)
+        return _change(s, event, Party.STAMPER, stamped | ClaimValues(chain_todo=None) | _reserve_again(s, op),
+                       actor=STAMPER, action=f"claim.stamp.{op.stamped}", detail=note)
     if isinstance(out, Retry):
         return _change(s, Event.STAMP_RETRY, Party.STAMPER, ClaimValues(refusal=out.reason[:_REFUSAL_CHARS]),
                        actor=STAMPER, action="claim.stamp.retry", detail=note)
@@ -205,6 +207,7 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
         # the chain lost the reservation with its blocks: reserve it again under the same chain
         # claim id (then finalise it again); a release has nothing left to release
         values = ClaimValues(stamp=None, chain_todo=StampOp.RESERVE if op is StampOp.FINALIZE else None)
+        values |= _reserve_again(s, op)
         return _change(s, Event.STAMP_LOST, Party.STAMPER, values, actor=STAMPER,
                        action="claim.stamp.lost" if op is StampOp.FINALIZE else "claim.stamp.nothing-to-release",
                        detail=note)
@@ -220,8 +223,10 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
         return _change(s, Event.FINALIZE_VOIDED_FIRST, Party.STAMPER, values, actor=STAMPER,
                        action="claim.stamp.finalize-refused", detail=detail)
     if op is StampOp.RELEASE:   # the claim is decided already: its refusal or rejection stands
-        return _change(s, Event.RELEASE_REFUSED, Party.STAMPER, ClaimValues(chain_todo=None), actor=STAMPER,
-                       action="claim.stamp.release-refused", detail=detail)
+        # (an approval in part goes on: the chain holds the total, so the smaller reservation
+        # cannot take what the one it could not release still holds)
+        return _change(s, Event.RELEASE_REFUSED, Party.STAMPER, ClaimValues(chain_todo=None) | _reserve_again(s, op),
+                       actor=STAMPER, action="claim.stamp.release-refused", detail=detail)
     if s.state in PAID_STATES:
         # the bank paid it and the chain lost the stamp, and will not take it again (another
         # payer reserved the invoice meanwhile): a person must look
@@ -229,6 +234,15 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
                                       f"{out.reason}"[:_REFUSAL_CHARS])
     return _change(s, Event.CHAIN_REFUSED, Party.STAMPER, ClaimValues(chain_todo=None) | refusal, actor=STAMPER,
                    action=f"claim.stamp.{op}-refused", detail=detail)
+
+
+def _reserve_again(s: Standing, op: StampOp) -> ClaimValues:
+    """After the release of a claim approved in part (:data:`RESERVED_AGAIN_AFTER_RELEASE`), its
+    smaller amount is reserved under the next chain claim id; nothing for any other claim."""
+    if op is not StampOp.RELEASE or s.state not in RESERVED_AGAIN_AFTER_RELEASE:
+        return ClaimValues()
+    return ClaimValues(chain_todo=StampOp.RESERVE, attempt=s.attempt + 1,
+                       chain_claim_id=next_chain_claim_id(s.chain_claim_id, s.attempt + 1))
 
 
 def requeued(check: StampCheck, repair: Repair, *, on_chain: StampStatus) -> Change:
@@ -246,7 +260,8 @@ def requeued(check: StampCheck, repair: Repair, *, on_chain: StampStatus) -> Cha
 
 
 def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: str, reason: str,
-           now: datetime, rejected_by: Collection[str] = ()) -> tuple[Change, ReviewVerdict]:
+           now: datetime, rejected_by: Collection[str] = (), in_part: InPart | None = None
+           ) -> tuple[Change, ReviewVerdict]:
     """A reviewer's verdict on a claim in review, given the verdicts of this round so far
     (``earlier``: reviewer -> verdict) and who rejected it in earlier rounds (``rejected_by``).
     Approved once enough different reviewers approved; rejected at the first rejection (its
@@ -256,18 +271,35 @@ def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: s
     review, then (above the final-review threshold) the final review by another reviewer;
     a reviewer who rejected the claim never decides its appeal.
 
-    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim not in review, and
-    :class:`~ledger.errors.DutiesSeparated` for a reviewer the stage bars.
+    An approval ``in_part`` (:func:`ledger.claims.lines.judge_in_part`) decides the claim for
+    what the approved lines pay: a smaller amount releases the reservation, then reserves the
+    smaller amount again under a new chain claim id (see :func:`after_stamp`) before it is
+    finalised; the person's year takes the new figures at once.
+
+    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim not in review, an
+    approval in part that would not decide it (a first of two approvals) or whose
+    reservation is changing on chain, and :class:`~ledger.errors.DutiesSeparated` for a
+    reviewer the stage bars.
     """
+    if in_part is not None and verdict != "approve":
+        raise ValueError("only an approval is given in part")
     before = sum(1 for v in earlier.values() if v == "approve")
     approvals = before + (verdict == "approve")
     if verdict == "reject":
         event = Event.REJECTED
     elif approvals >= s.reviews_needed:
-        event = Event.APPROVED
+        event = Event.APPROVED if in_part is None else Event.APPROVED_IN_PART
     else:
         event = Event.APPROVAL_RECORDED
     after = step(s.state, event, by=Party.REVIEWER, refusal=f"claim {s.id} is {s.state}, not in review")
+    if in_part is not None and event is not Event.APPROVED_IN_PART:
+        raise TransitionRefused(f"claim {s.id} needs {s.reviews_needed} approvals: approve it in full for its final "
+                                "review, or reject it; the final reviewer may approve it in part", state=s.state,
+                                event=event, by=Party.REVIEWER)
+    reduced = in_part is not None and in_part.amount_fen < s.amount_fen
+    if reduced and not (s.stamp is StampStatus.RESERVED and s.chain_todo is None):
+        raise TransitionRefused(f"claim {s.id}'s reservation is being changed on chain; try again in a moment",
+                                state=s.state, event=event, by=Party.REVIEWER)
     stage = review_stage(approvals=before)
     duty = DUTIES[stage]
     if event not in duty.events:
@@ -284,14 +316,21 @@ def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: s
     if event is Event.REJECTED:
         values |= ClaimValues(rejection=reason, decided_at=now,
                       chain_todo=StampOp.RELEASE if s.stamp is StampStatus.RESERVED else None)
-    elif event is Event.APPROVED:
+    elif event is Event.APPROVED or (event is Event.APPROVED_IN_PART and not reduced):
         # finalised on chain before the bank pays (a claim reserved again after lost blocks is
         # finalised once that reservation is back)
         values |= ClaimValues(decided_at=now, chain_todo=StampOp.FINALIZE
                       if s.stamp is StampStatus.RESERVED and s.chain_todo is None else s.chain_todo)
+    elif event is Event.APPROVED_IN_PART:   # for less: the reservation is given back, then reserved again for less
+        values |= ClaimValues(decided_at=now, chain_todo=StampOp.RELEASE)
+    if in_part is not None:
+        values |= ClaimValues(amount_fen=in_part.amount_fen, deductible_used_fen=in_part.deductible_used_fen,
+                              decision=in_part.decision)
     round_ = review_round(s)
-    detail = {"reason": reason, "round": round_, "approvals": approvals, "needed": s.reviews_needed,
-              "state": after, "stage": stage}
+    detail: dict[str, Any] = {"reason": reason, "round": round_, "approvals": approvals,
+                              "needed": s.reviews_needed, "state": after, "stage": stage}
+    if in_part is not None:
+        detail["inPart"] = in_part.decision["review"]
     change = _change(s, event, Party.REVIEWER, values, actor=reviewer, action=f"claim.review.{verdict}",
                      detail=detail, names_state=False)
     return change, ReviewVerdict(reviewer, verdict, reason, round_)

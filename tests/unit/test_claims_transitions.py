@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ledger.claims import transitions as t
+from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
 from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import (
@@ -83,6 +84,17 @@ STAMP_CASES: list[tuple[ClaimState, bool, StampOp, ChainOutcome, ClaimState, dic
      {"stamp": ST.FINALIZED, "chain_todo": None, **STAMPED}, (0, 0), "claim.stamp.finalized"),
     (S.REFUSED, False, OP.RELEASE, Done(), S.REFUSED,
      {"stamp": ST.RELEASED, "chain_todo": None, **STAMPED}, (0, 0), "claim.stamp.released"),
+    # approved in part: the old reservation given back (or lost, or not releasable: the chain holds the
+    # total), the smaller amount reserved again under the next chain claim id, then finalised
+    (S.APPROVED, False, OP.RELEASE, Done(), S.APPROVED,
+     {"stamp": ST.RELEASED, "chain_todo": OP.RESERVE, "attempt": 2, "chain_claim_id": next_chain_claim_id(CHAIN_ID, 2),
+      **STAMPED}, (0, 0), "claim.stamp.released"),
+    (S.APPROVED, False, OP.RELEASE, Lost("lost"), S.APPROVED,
+     {"stamp": None, "chain_todo": OP.RESERVE, "attempt": 2, "chain_claim_id": next_chain_claim_id(CHAIN_ID, 2)},
+     (0, 0), "claim.stamp.nothing-to-release"),
+    (S.APPROVED, False, OP.RELEASE, Refused("paused"), S.APPROVED,
+     {"chain_todo": OP.RESERVE, "attempt": 2, "chain_claim_id": next_chain_claim_id(CHAIN_ID, 2)},
+     (0, 0), "claim.stamp.release-refused"),
     # not yet: noted, tried again next round
     (S.SUBMITTED, False, OP.RESERVE, Retry("the invoice's batch is not on chain (yet)"), S.SUBMITTED,
      {"refusal": "the invoice's batch is not on chain (yet)"}, (0, 0), "claim.stamp.retry"),
@@ -187,6 +199,46 @@ def test_review(needed: int, earlier: dict[str, str], reviewer: str, verdict: st
     assert change.detail == {"reason": "why", "round": 1, "approvals": approvals, "needed": needed, "state": after,
                              "stage": stage}
     assert given == t.ReviewVerdict(reviewer, verdict, "why", 1)
+
+
+IN_PART = InPart(amount_fen=20_000, deductible_used_fen=55_000,
+                 decision={"reimbursableFen": AMOUNT, "review": {"lines": [{"seq": 2}], "amountFen": 20_000}})
+
+
+def test_an_approval_in_part_releases_then_reserves_less() -> None:
+    s = standing(S.IN_REVIEW, stamp=ST.RESERVED)
+    change, given = t.review(s, earlier={}, reviewer="r1", verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    assert change.event is Event.APPROVED_IN_PART and change.after is S.APPROVED
+    assert dict(change.values) == {"state": S.APPROVED, "decided_at": NOW, "chain_todo": OP.RELEASE,
+                                   "amount_fen": 20_000, "deductible_used_fen": 55_000, "decision": IN_PART.decision}
+    assert change.year == t.YearDelta(55_000 - DEDUCTIBLE, 20_000 - AMOUNT)   # the year takes the new figures
+    assert change.detail["inPart"] == IN_PART.decision["review"] and given.verdict == "approve"
+    # the same amount (the lines were not what it paid for): finalised as a full approval is
+    same = replace(IN_PART, amount_fen=AMOUNT, deductible_used_fen=DEDUCTIBLE)
+    change, _ = t.review(s, earlier={}, reviewer="r1", verdict="approve", reason="ok", now=NOW, in_part=same)
+    assert (change.values["chain_todo"], change.year) == (OP.FINALIZE, t.YearDelta(0, 0))
+    # at the final review of two
+    change, _ = t.review(standing(S.IN_REVIEW, stamp=ST.RESERVED, reviews_needed=2), earlier={"r1": "approve"},
+                         reviewer="r2", verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    assert change.event is Event.APPROVED_IN_PART and change.detail["stage"] == "final-review"
+
+
+def test_what_cannot_be_approved_in_part() -> None:
+    # the first of two approvals does not decide: in full, or a rejection
+    with pytest.raises(TransitionRefused, match="needs 2 approvals: approve it in full for its final review"):
+        t.review(standing(S.IN_REVIEW, stamp=ST.RESERVED, reviews_needed=2), earlier={}, reviewer="r1",
+                 verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    # a reservation still being made (lost blocks) or released cannot be swapped for a smaller one yet
+    for stamp, todo in ((None, OP.RESERVE), (ST.RESERVED, OP.RELEASE), (ST.RELEASED, None)):
+        with pytest.raises(TransitionRefused, match="reservation is being changed on chain; try again"):
+            t.review(standing(S.IN_REVIEW, stamp=stamp, chain_todo=todo), earlier={}, reviewer="r1",
+                     verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    with pytest.raises(DutiesSeparated):   # the duties hold for it as for any approval
+        t.review(standing(S.IN_REVIEW, stamp=ST.RESERVED, appealed=True), earlier={}, reviewer="r1",
+                 verdict="approve", reason="ok", now=NOW, in_part=IN_PART, rejected_by={"r1"})
+    with pytest.raises(ValueError, match="only an approval"):
+        t.review(standing(S.IN_REVIEW), earlier={}, reviewer="r1", verdict="reject", reason="no", now=NOW,
+                 in_part=IN_PART)
 
 
 def test_a_second_approval_comes_from_another_reviewer() -> None:
