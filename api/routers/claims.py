@@ -27,6 +27,7 @@ from api.schemas import (
 )
 from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService
+from ledger.claims.lines import LineReason, LineVerdict
 from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
 
@@ -56,10 +57,24 @@ class ClaimIn(BaseModel):
     nationalId: str | None = resident_id_field("the citizen's resident ID (claims-window clerks)", default=None)
 
 
-class ReasonIn(BaseModel):
+class LineIn(BaseModel):
+    """A fee line the reviewer does not approve, with a coded reason (and a note, if any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(ge=1, le=100_000, description="the fee line's seq on the invoice")
+    reason: LineReason
+    note: str = Field(default="", max_length=100)
+
+
+class ApproveIn(BaseModel):
+    """An approval, in full or (with ``lines``) in part."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
+    lines: list[LineIn] = Field(default_factory=list, max_length=1000,
+                                description="fee lines not approved; the claim pays what the others pay")
 
 
 class RequiredReasonIn(BaseModel):
@@ -143,10 +158,12 @@ def appeal(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, pri
 
 
 @router.post("/claims/{claim_id}/approve", responses=_PROBLEMS,
-             summary="Approve a claim in review (payer reviewer; two different reviewers above the threshold)")
-def approve(claim_id: ClaimIdPath, body: ReasonIn, response: Response, claims: ClaimsDep,
+             summary="Approve a claim in review, in full or without some fee lines (payer reviewer; a final review "
+                     "by another reviewer above the threshold)")
+def approve(claim_id: ClaimIdPath, body: ApproveIn, response: Response, claims: ClaimsDep,
             principal: PrincipalDep) -> dict[str, Any]:
-    c = claims.review(principal, claim_id, verdict="approve", reason=body.reason)
+    c = claims.review(principal, claim_id, verdict="approve", reason=body.reason,
+                      lines=[LineVerdict(li.seq, li.reason, li.note.strip()) for li in body.lines])
     if c.state is ClaimState.IN_REVIEW:
         response.status_code = 202   # maker-checker: a second reviewer must approve too
     return claim_json(c, calendar=claims.calendar)

@@ -35,6 +35,14 @@ def explain(c: Claim) -> list[str]:
                    f" and what the invoice has left after other payers (¥{yuan(cap['availableOnChainFen'])}).")
     for f in d.get("flags", []):
         out.append(f"Sent to a reviewer: {f['detail']}.")
+    review = d.get("review") or {}
+    for line in review.get("lines", []):
+        note = f" ({line['note']})" if line.get("note") else ""
+        out.append(f"Line {line['seq']} ({line['itemCode']}, ¥{yuan(line['amountFen'])}) was not approved by the "
+                   f"reviewer: {line['words']}{note}.")
+    if review.get("lines"):
+        out.append(f"The reviewer approved the other lines: ¥{yuan(review['amountFen'])} instead of "
+                   f"¥{yuan(review['amountBeforeFen'])}.")
     if c.refusal:
         out.append(f"Not paid: {c.refusal}.")
     if c.rejection:

@@ -411,3 +411,78 @@ def test_post_payment_sampling_and_a_finding_requests_a_clawback(cs: ClaimsStack
     assert entry["detail"]["amountDueFen"] == found["amountFen"] and "billed twice" in entry["detail"]["reason"]
     stats = cs.client.get("/v1/stats/claims", headers=payer).json()
     assert stats["blocked"]["clawbacks"] == {"claims": 1, "amountFen": found["amountFen"]}
+
+
+def test_approval_in_part_pays_the_other_lines_and_the_chain_holds_that(cs: ClaimsStack) -> None:
+    for who in cs.docs:
+        cs.upload_all(who)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0})
+    # an invoice with several lines the rules pay for, claimed into review (one reviewer decides)
+    candidates = []
+    for fp, nid in sorted(cs.patients.items()):
+        for inv in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]:
+            if inv["fingerprint"] == fp and inv["claimable"] and inv["estimateFen"] and inv["feeLineCount"] >= 3:
+                candidates.append((inv["estimateFen"], fp, nid))
+    _, fp, nid = max(candidates)       # the largest: without its smallest paying line it still pays
+    claim = cs.claim(nid, [fp], "tap-in-part-1").json()["claims"][0]
+    assert claim["state"] == "in-review" and claim["review"]["reviewsNeeded"] == 1
+    paying = sorted((li for li in claim["decision"]["lines"] if li["eligibleFen"] > 0),
+                    key=lambda li: -li["eligibleFen"])
+    assert len(paying) >= 2
+    url, payer = f"/v1/claims/{claim['id']}/approve", cs.auth("payer")
+    stored = cs.claims.store.claim(claim["id"])
+    year_before = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    # what cannot be approved in part is refused, and nothing is stored
+    every = [{"seq": li["seq"], "reason": "not-covered"} for li in claim["decision"]["lines"]]
+    for body, status, says in (
+            ({"lines": [{"seq": 99_999, "reason": "not-covered"}]}, 422, "lines[0].seq"),
+            ({"lines": [{"seq": paying[0]["seq"], "reason": "because"}]}, 422, "reason"),
+            ({"lines": [{"seq": paying[0]["seq"], "reason": "not-covered"}] * 2}, 422, "lines[1].seq"),
+            ({"lines": every}, 422, "reject the claim instead")):
+        r = cs.client.post(url, json=body, headers=payer)
+        assert r.status_code == status and says in r.text, (body, r.text)
+    r = cs.client.post(f"/v1/claims/{claim['id']}/reject", json={"reason": "x", "lines": every[:1]}, headers=payer)
+    assert r.status_code == 422
+    assert cs.client.post(url, json={"lines": every[:1]}, headers=cs.citizen(nid)).status_code == 403
+    assert cs.client.post(url, json={"lines": every[:1]}, headers=cs.auth("other-payer")).status_code == 403
+    assert cs.client.get(f"/v1/claims/{claim['id']}", headers=payer).json()["state"] == "in-review"
+
+    seq = paying[-1]["seq"]
+    r = cs.client.post(url, json={"reason": "the rest is in order", "lines": [
+        {"seq": seq, "reason": "not-medically-necessary", "note": "no indication in the record"}]}, headers=payer)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    before, after = claim["amountFen"], got["amountFen"]
+    assert got["state"] == "approved" and 0 < after < before
+    assert got["decision"]["review"]["lines"][0]["reason"] == "not-medically-necessary"
+    year_after = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    assert year_after[1] - year_before[1] == after - before          # the year counts what it now pays
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
+    assert (got["state"], got["stamp"]["status"], got["stamp"]["attempt"]) == ("paid", "finalized", 2), got["stamp"]
+    # the chain gave back the first reservation and holds the smaller payment only
+    state = cs.session.ledger.invoice_state(claim["issuer"], bytes.fromhex(fp[2:]))
+    assert (state.reserved_fen, state.paid_fen) == (0, after)
+    said = " ".join(got["explanation"])
+    assert f"Line {seq}" in said and "not medically necessary" in said and "no indication" in said
+    audit = cs.client.get(f"/v1/claims/{claim['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
+    actions = [e["action"] for e in audit]
+    assert actions.index("claim.review.approve") < actions.index("claim.stamp.released") \
+        < actions.index("claim.stamp.finalized") < actions.index("claim.paid")
+
+
+def test_approval_in_part_waits_for_the_final_review(cs: ClaimsStack) -> None:
+    fp, nid, _ = _mine(cs)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0,
+                                                    "final_review_from_fen": 0})
+    claim = cs.claim(nid, [fp], "tap-in-part-2").json()["claims"][0]
+    seq = next(li["seq"] for li in claim["decision"]["lines"] if li["eligibleFen"] > 0)
+    lines = [{"seq": seq, "reason": "duplicate-billing"}]
+    r = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"lines": lines}, headers=cs.auth("payer"))
+    assert r.status_code == 409 and "the final reviewer may approve it in part" in r.json()["detail"]
+    assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={}, headers=cs.auth("payer")).status_code == 202
+    # the first reviewer may not finish it in part either; the final reviewer may
+    r = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"lines": lines}, headers=cs.auth("payer"))
+    assert r.status_code == 409 and r.json()["type"].endswith("/separation-of-duties")
+    r = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"lines": lines}, headers=cs.auth("payer2"))
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.text

@@ -3,10 +3,12 @@ citizens appeal a rejection once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext, actor_of, person_arg
+from ledger.claims.lines import InPart, LineVerdict, judge_in_part
 from ledger.claims.model import Claim
 from ledger.claims.policy import reassess
 from ledger.claims.queue import QueueSearch
@@ -61,15 +63,44 @@ class Reviews(ClaimsContext):
                            hospital=(hospital or "").strip() or None, min_amount_fen=min_amount_fen,
                            flag=(flag or "").strip() or None)
 
-    def review(self, principal: Principal, claim_id: str, *, verdict: str, reason: str) -> Claim:
-        """A reviewer's verdict (``approve`` or ``reject``, which needs a reason)."""
+    def review(self, principal: Principal, claim_id: str, *, verdict: str, reason: str,
+               lines: Sequence[LineVerdict] = ()) -> Claim:
+        """A reviewer's verdict (``approve`` or ``reject``, which needs a reason); an approval
+        with ``lines`` not approved (each with a coded reason) pays what the other lines pay."""
         authorize(principal, "claim.review", payer_id=self.payer_id)
         reason = (reason or "").strip()
         if verdict == "reject" and not reason:
             raise InvalidInput.single("reason", "required", "a rejection needs a reason the citizen can read")
         if len(reason) > _REASON_CHARS:
             raise InvalidInput.single("reason", "length", f"at most {_REASON_CHARS} characters")
-        return self.store.review(claim_id, reviewer=actor_of(principal), verdict=verdict, reason=reason or "approved")
+        if lines and verdict != "approve":
+            raise InvalidInput.single("lines", "approve-only", "lines are not approved within an approval; a "
+                                                               "rejection refuses them all")
+        if not lines:
+            return self.store.review(claim_id, reviewer=actor_of(principal), verdict=verdict,
+                                     reason=reason or "approved")
+        c = self.store.claim(claim_id)
+        in_part = self._in_part(c, lines)
+        return self.store.review(claim_id, reviewer=actor_of(principal), verdict=verdict,
+                                 reason=reason or "approved in part", in_part=in_part,
+                                 judged=(c.amount_fen, c.deductible_used_fen))
+
+    def _in_part(self, c: Claim, lines: Sequence[LineVerdict]) -> InPart:
+        """What claim ``c`` pays without ``lines``: its rules applied again (as an appeal does),
+        with the person's year as it stood without this claim."""
+        if c.state is not ClaimState.IN_REVIEW:
+            raise Conflict(f"claim {c.id} is {c.state}, not in review")
+        person = self.store.person(c.person)
+        if person is None:
+            raise Conflict("this person is no longer insured with this payer")
+        invoice = self.service.store.sealed_invoice(c.fingerprint).invoice
+        ruleset = self.policy.rulebook.in_force(payer=self.payer_id, scheme=c.scheme, on=invoice.issue_date)
+        deductible, reimbursed = self.store.year_to_date(c.person, c.scheme, c.year)
+        # a claim in review counts towards the year: judged again, it must not count against itself
+        without = YearToDate(deductible - c.deductible_used_fen, reimbursed - c.amount_fen)
+        return judge_in_part(invoice, lines, person=PersonCategory(person.category), year_without_claim=without,
+                             ruleset=ruleset, decision=c.decision, amount_fen=c.amount_fen,
+                             requested_fen=c.requested_fen)
 
     def post_payment_queue(self, principal: Principal, *, limit: int = 200) -> list[Claim]:
         """Paid claims drawn for a post-payment audit and not audited yet, oldest first."""

@@ -33,6 +33,7 @@ from ledger.adapters.sql.claims.rows import (
 )
 from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
+from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Review, Submission
 from ledger.claims.policy import Filing
 from ledger.claims.queue import QueueSearch
@@ -270,11 +271,16 @@ class ClaimRecords(ClaimTables):
 
     # ------------------------------------------------------------------ reviews and appeals
 
-    def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str) -> Claim:
-        """Record a reviewer's verdict as :func:`ledger.claims.transitions.review` decides it."""
+    def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str, in_part: InPart | None = None,
+               judged: tuple[int, int] | None = None) -> Claim:
+        """Record a reviewer's verdict as :func:`ledger.claims.transitions.review` decides it; an
+        approval ``in_part`` was judged on the claim's (amount, deductible used) ``judged``: a
+        claim whose figures moved since is a :class:`Conflict`."""
         now = utcnow()
         with self.store._tx() as conn:
             c = self._locked(conn, claim_id)
+            if in_part is not None and judged != (c.amount_fen, c.deductible_used_fen):
+                raise Conflict(f"claim {claim_id} changed while its lines were judged; look at it again")
             round_ = transitions.review_round(c.standing)
             verdicts = conn.execute(select(RV.c.reviewer, RV.c.verdict, RV.c.round).where(RV.c.claim_id == claim_id)
                                     ).all()
@@ -282,7 +288,7 @@ class ClaimRecords(ClaimTables):
             # whoever rejected the claim does not hear its appeal (separation of duties)
             rejected_by = {r.reviewer for r in verdicts if r.verdict == "reject" and r.round < round_}
             change, given = transitions.review(c.standing, earlier=earlier, reviewer=reviewer, verdict=verdict,
-                                               reason=reason, now=now, rejected_by=rejected_by)
+                                               reason=reason, now=now, rejected_by=rejected_by, in_part=in_part)
             conn.execute(RV.insert().values(claim_id=claim_id, round=given.round, reviewer=given.reviewer,
                                             verdict=given.verdict, reason=given.reason, at=now))
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
