@@ -122,8 +122,35 @@ function facts(pairs) {
     .map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
+// the reasons a fee line is left out of an approval (the API's codes, ledger/claims/lines.py)
+const LINE_REASONS = ['not-medically-necessary', 'not-covered', 'quantity-above-limit', 'unbundled', 'duplicate-billing',
+  'no-prescription-or-referral', 'documentation-missing', 'price-above-standard'];
+
+/** The lines the rules pay for, each with a box to leave it out and its reason; null when this approval does not
+ * decide the claim (the first of two: only the final reviewer approves in part). */
+function leaveOutLines(ctx, c) {
+  const { t } = ctx;
+  const r = c.review || {};
+  if ((r.reviewsNeeded || 1) - (r.approvals || 0) > 1) return null;
+  const paying = ((c.decision && c.decision.lines) || []).filter((li) => li.eligibleFen > 0);
+  if (paying.length < 2) return null;
+  const rows = paying.map((li) => {
+    const box = h('input', { type: 'checkbox', id: `leave-out-${li.seq}`, dataset: { seq: String(li.seq) } });
+    const why = h('select', { 'aria-label': t('lineReasonLabel', { seq: li.seq }), dataset: { seq: String(li.seq) } },
+      LINE_REASONS.map((code) => h('option', { value: code }, t(`lineReason_${code}`))));
+    return h('tr', {}, h('td', {}, box), h('td', { class: 'num' }, h('label', { for: box.id }, String(li.seq))),
+      h('td', {}, h('code', {}, li.itemCode)), h('td', { class: 'num' }, money(ctx, li.eligibleFen)), h('td', {}, why));
+  });
+  const panel = h('details', { class: 'leave-out' }, h('summary', {}, t('inPartTitle')), h('p', { class: 'muted small' }, t('inPartIntro')),
+    table(['', [t('colSeq'), 'num'], t('colCode'), [t('colEligible'), 'num'], t('colWhyLine')], rows, 'compact leave-out-lines'));
+  panel.chosen = () => rows.map((row) => row.querySelector('input')).filter((box) => box.checked)
+    .map((box) => ({ seq: Number(box.dataset.seq), reason: panel.querySelector(`select[data-seq="${box.dataset.seq}"]`).value }));
+  return panel;
+}
+
 function decisionPanel(ctx, c, reload) {
   const { t, api } = ctx;
+  const leaveOut = leaveOutLines(ctx, c);
   const reason = h('textarea', { id: 'decision-reason', rows: '3', required: true });
   const out = h('div', { 'aria-live': 'polite', class: 'decision-out' });
   const approve = h('button', { type: 'button', id: 'approve' }, t('approve'));
@@ -134,8 +161,10 @@ function decisionPanel(ctx, c, reload) {
     if (!text) { out.append(ctx.errorBox(t('reasonMissing'))); reason.focus(); return; }
     approve.disabled = true; reject.disabled = true;
     try {
-      const { status } = await api.post(`/v1/claims/${encodeURIComponent(c.id)}/${verb}`, { reason: text });
-      if (status !== 202) ctx.toast(verb === 'approve' ? t('approved') : t('rejected'));
+      const lines = verb === 'approve' && leaveOut ? leaveOut.chosen() : [];
+      const body = lines.length ? { reason: text, lines } : { reason: text };
+      const { status } = await api.post(`/v1/claims/${encodeURIComponent(c.id)}/${verb}`, body);
+      if (status !== 202) ctx.toast(verb === 'approve' ? t(lines.length ? 'approvedInPart' : 'approved') : t('rejected'));
       await reload(status === 202 ? t('makerChecker') : null);
     } catch (err) {
       approve.disabled = false; reject.disabled = false;
@@ -147,7 +176,7 @@ function decisionPanel(ctx, c, reload) {
   const stage = c.review && c.review.stage;
   return h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle'), stage ? h('span', { class: 'badge', dataset: { stage } }, t(`stage_${stage}`)) : null),
     c.review && c.review.needsTwoReviewers ? h('p', { class: 'alert warn' }, t('needsTwo')) : null,
-    h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, out, h('div', { class: 'row' }, approve, reject));
+    h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, leaveOut, out, h('div', { class: 'row' }, approve, reject));
 }
 
 // ---------------------------------------------------------------------- the post-payment audit
@@ -310,6 +339,11 @@ export async function renderClaim(ctx, id) {
           ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t(barredForMe(ctx, c))))
           : decisionPanel(ctx, c, load)) : null,
         isPayer && auditDue(c) ? postAuditPanel(ctx, c, load) : null),
+      d.review && d.review.lines && d.review.lines.length ? h('section', { class: 'card not-approved' }, h('h2', {}, t('notApprovedTitle')),
+        h('p', {}, t('notApprovedAmounts', { before: money(ctx, d.review.amountBeforeFen), after: money(ctx, d.review.amountFen) })),
+        h('ul', {}, d.review.lines.map((li) => h('li', { dataset: { seq: String(li.seq) } }, h('code', {}, `${li.seq} · ${li.itemCode}`),
+          ` ${money(ctx, li.amountFen)} — ${ctx.i18n.has(`lineReason_${li.reason}`) ? t(`lineReason_${li.reason}`) : li.reason}`,
+          li.note ? ` (${li.note})` : '')))) : null,
       d.flags && d.flags.length ? h('section', { class: 'card' }, h('h2', {}, t('flagsTitle')),
         h('ul', {}, d.flags.map((f) => h('li', {}, h('code', {}, flagText(f)), f.detail ? ` ${f.detail}` : '')))) : null,
       h('section', { class: 'card' }, h('h2', {}, t('stepsTitle')),
