@@ -486,3 +486,57 @@ def test_approval_in_part_waits_for_the_final_review(cs: ClaimsStack) -> None:
     assert r.status_code == 409 and r.json()["type"].endswith("/separation-of-duties")
     r = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"lines": lines}, headers=cs.auth("payer2"))
     assert r.status_code == 200 and r.json()["state"] == "approved", r.text
+
+
+@pytest.fixture
+def cs_manual(tmp_path: Path) -> Iterator[ClaimsStack]:
+    """A stack whose stamper runs only when the test ticks it (to stop it between sending and recording)."""
+    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, run_stamper=False, instant_max_fen=0)
+    yield s
+    s.stop()
+
+
+def _send_without_recording(cs: ClaimsStack) -> None:
+    """The stamper's round as a crash cuts it short: the chain takes the stamps, nothing is recorded."""
+    sent = cs.stamper._send_stamps(cs.claims.store.stamp_tasks(limit=1000))
+    assert sent
+    for _, _, outcomes in sent:
+        assert all(o.refused is None for o in outcomes.result())
+
+
+def test_approval_in_part_survives_crashes_between_release_reservation_and_payment(cs_manual: ClaimsStack) -> None:
+    cs = cs_manual
+    for who in cs.docs:
+        cs.upload_all(who)
+    candidates = [(inv["estimateFen"], fp, nid) for fp, nid in sorted(cs.patients.items())
+                  for inv in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]
+                  if inv["fingerprint"] == fp and inv["claimable"] and inv["estimateFen"] and inv["feeLineCount"] >= 3]
+    _, fp, nid = max(candidates)
+    r = cs.claim(nid, [fp], "tap-in-part-crash")
+    cs.stamper.drain()
+    claim = cs.client.get(f"/v1/claims/{r.json()['claims'][0]['id']}", headers=cs.auth("payer")).json()
+    assert claim["state"] == "in-review"
+    line = max((li for li in claim["decision"]["lines"] if 0 < li["eligibleFen"] < claim["amountFen"]),
+               key=lambda li: li["eligibleFen"])
+    got = cs.client.post(f"/v1/claims/{claim['id']}/approve", headers=cs.auth("payer"), json={
+        "reason": "ok", "lines": [{"seq": line["seq"], "reason": "unbundled"}]}).json()
+    amount = got["amountFen"]
+    assert 0 < amount < claim["amountFen"]
+    fingerprint = bytes.fromhex(fp[2:])
+    cs.stamper._ensure_registered()
+    # crash 1: the release is on chain, not recorded; sent again, the chain says released: reserve again
+    _send_without_recording(cs)
+    assert cs.session.ledger.invoice_state(claim["issuer"], fingerprint).reserved_fen == 0
+    cs.stamper.tick()
+    stored = cs.claims.store.claim(claim["id"])
+    assert (stored.stamp, stored.chain_todo, stored.attempt) == ("released", "reserve", 2)
+    # crash 2: the smaller reservation is on chain, not recorded; sent again, the chain holds it: finalise
+    _send_without_recording(cs)
+    assert cs.session.ledger.invoice_state(claim["issuer"], fingerprint).reserved_fen == amount
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.auth("payer")).json()
+    assert (got["state"], got["stamp"]["status"], got["stamp"]["attempt"]) == ("paid", "finalized", 2)
+    state = cs.session.ledger.invoice_state(claim["issuer"], fingerprint)
+    assert (state.reserved_fen, state.paid_fen) == (0, amount)       # the old reservation is gone, paid once
+    paid = [p for p in cs.bank.payments() if p.amount_fen == amount]
+    assert len(paid) == 1 and sum(p.amount_fen for p in cs.bank.payments()) == amount

@@ -421,6 +421,12 @@ VOID_CASES: list[tuple[Claim, bool, tuple[ClaimState, dict[str, Any]] | None]] =
      (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": OP.RELEASE})),
     (claim(S.IN_REVIEW), False,
      (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": None})),
+    # approved in part, at each step of swapping its reservation for a smaller one: whatever is (or may
+    # be) reserved is released, and it is never reserved again (the claim is refused, not approved)
+    (claim(S.APPROVED, stamp=ST.RESERVED, todo=OP.RELEASE), False,
+     (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": OP.RELEASE})),
+    (claim(S.APPROVED, stamp=ST.RELEASED, todo=OP.RESERVE), False,
+     (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": OP.RELEASE})),
     (claim(S.NOTHING_PAYABLE, amount=0), False,
      (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": None})),
     # finalised, not paid: the payout waits for the void to reach the chain, then nothing is paid
