@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ledger.claims.model import ClaimDraft, PersonRecord
-from ledger.claims.sampling import PostAudit, sampled
+from ledger.claims.sampling import ALL_BP, PostAudit, sampled
 from ledger.claims.stamps import InvoiceFigures, left_on_invoice
 from ledger.claims.states import CLAIMABLE_AGAIN, DUTIES, ClaimState, Event, Party, Stage, step
 from ledger.errors import ClaimBlocked
@@ -53,6 +53,14 @@ class ClaimsPolicy:
     #: the secret key of the draw (:mod:`ledger.claims.sampling`)
     post_audit_share_bp: int = 0
     sample_key: bytes = field(default=b"", repr=False)
+
+    def __post_init__(self) -> None:
+        # refused when the policy is built (at start), not at the first claim drawn
+        if not 0 <= self.post_audit_share_bp <= ALL_BP:
+            raise ValueError(f"the post-payment audit share is 0 to {ALL_BP} basis points, "
+                             f"not {self.post_audit_share_bp}")
+        if self.post_audit_share_bp and not self.sample_key:
+            raise ValueError("a post-payment audit share needs a secret sampling key")
 
     def scheme_of(self, visit_type: str) -> str:
         """The scheme an invoice of ``visit_type`` is claimed under."""

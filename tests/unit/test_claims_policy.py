@@ -142,6 +142,13 @@ def test_a_share_of_instant_claims_is_drawn_for_a_post_payment_audit() -> None:
         draw(f"clm_{i}", key=key) < 5_000 for i in range(40)]
 
 
+def test_a_sampling_share_without_a_key_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="needs a secret sampling key"):
+        replace(POLICY, post_audit_share_bp=200)
+    with pytest.raises(ValueError, match="0 to 10000 basis points, not 10001"):
+        replace(POLICY, post_audit_share_bp=10_001, sample_key=b"k")
+
+
 def test_schemes() -> None:
     assert POLICY.scheme_of("inpatient") == "offsite-inpatient-unregistered"
     assert POLICY.scheme_of("pharmacy") == POLICY.scheme_of("outpatient") == "pharmacy-pooling"
