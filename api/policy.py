@@ -18,6 +18,9 @@ MIB = 1024 * KIB
 NO_BODY = 0
 #: control requests (a claim of 20 invoices, a review with a 500-character reason, a void)
 CONTROL = 16 * KIB
+#: an approval in part: up to 1,000 fee lines not approved (an inpatient bill has hundreds), each with a
+#: 100-character note (1.3 MB at worst, every character escaped)
+REVIEW = 2 * MIB
 #: enrolment of up to ~20,000 persons per request (the CLI reads larger files directly)
 ENROLMENT = 2 * MIB
 #: rule-set documents to import or check (a city's whole rule library is a few hundred KiB)
@@ -85,9 +88,11 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", _CLAIM): _read("claim.read"),
     ("GET", _CLAIM + "/audit"): _read("claim.read"),
     ("POST", _CLAIM + "/appeal"): _control("claim.appeal"),
-    ("POST", _CLAIM + "/approve"): _control("claim.review"),
+    ("POST", _CLAIM + "/approve"): RoutePolicy("claim.review", REVIEW),
     ("POST", _CLAIM + "/reject"): _control("claim.review"),
     ("GET", "/v1/review/queue"): _read("claim.review"),
+    ("POST", _CLAIM + "/post-audit"): _control("claim.review"),
+    ("GET", "/v1/review/post-payment"): _read("claim.review"),
     ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
     ("POST", "/v1/delegations"): _control("delegation.grant"),
     ("GET", "/v1/stats/claims"): _read("claim.stats"),

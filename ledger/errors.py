@@ -19,6 +19,7 @@ and the API maps it to RFC 9457 problem responses in one place::
     ├── Conflict                     the request contradicts recorded state (409)
     │   ├── ClaimBlocked             a claim that would pay twice or wrongly (duplicate, voided, …)
     │   ├── TransitionRefused        an event a claim's state (or the party causing it) does not allow
+    │   │   └── DutiesSeparated      a reviewer barred from this stage (the rejecter of an appeal, maker-checker)
     │   ├── NoRulesInForce           the payer has no rule set for the claim's care, person and date
     │   └── AlreadyAnchored          the batch root is on chain already
     ├── VerificationError            a proof, signature or fingerprint does not check out (422)
@@ -198,6 +199,19 @@ class NoRulesInForce(Conflict):
         self.insured_status = insured_status
         self.category = category
         self.day = day
+
+
+class DutiesSeparated(TransitionRefused):
+    """A reviewer the claim's review stage bars (:data:`ledger.claims.states.DUTIES`): the one
+    who rejected a claim may not decide its appeal, the first reviewer is not the final one.
+    ``bar`` names the rule, ``stage`` the stage."""
+
+    kind = "separation-of-duties"
+
+    def __init__(self, message: str, *, state: str | None, event: str, stage: str, bar: str) -> None:
+        super().__init__(message, state=state, event=event, by="reviewer")
+        self.stage = stage
+        self.bar = bar
 
 
 class AlreadyAnchored(Conflict):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ledger.claims.lines import InPart
 from ledger.claims.model import (
     Claim,
     ClaimTarget,
@@ -22,6 +23,8 @@ from ledger.claims.model import (
     Submission,
 )
 from ledger.claims.policy import Filing
+from ledger.claims.queue import QueueSearch
+from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import Repair, StampResult, StampStatus, StampTask
 from ledger.claims.states import ClaimState
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
@@ -365,10 +368,14 @@ class ClaimsRepository(Protocol):
     def latest_claims(self, fingerprints: Sequence[bytes]) -> dict[bytes, Claim]: ...
     def claim(self, claim_id: str) -> Claim: ...
     def claims(self, *, persons: Sequence[bytes] | None = None, states: Sequence[ClaimState] | None = None,
-               after: str | None = None, limit: int = 100, oldest_first: bool = False) -> list[Claim]: ...
+               after: str | None = None, limit: int = 100, oldest_first: bool = False,
+               with_reviews: bool = False, search: QueueSearch | None = None,
+               post_audit: PostAudit | None = None) -> list[Claim]: ...
     def moved_on(self, claim_ids: Sequence[str], *, from_states: Sequence[ClaimState]) -> list[Claim]: ...
-    def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str) -> Claim: ...
+    def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str, in_part: InPart | None = None,
+               judged: tuple[int, int] | None = None) -> Claim: ...
     def appeal(self, claim_id: str, *, reason: str, actor: str, deductible_fen: int, amount_fen: int) -> Claim: ...
+    def post_audit(self, claim_id: str, *, auditor: str, finding: bool, reason: str) -> Claim: ...
     def stats(self, *, since: datetime | None = None) -> dict[str, Any]: ...
 
     # the stamper's outbox, payouts and voids

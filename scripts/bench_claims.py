@@ -90,7 +90,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EBILL_") or k == anvil.BINARY_ENV}
     env.update(EBILL_HOME=str(home), EBILL_PEPPER=PEPPER_HEX, EBILL_PAYER_ID=args.payer,
                EBILL_KEYSTORE_PASSPHRASE="benchmark passphrase, not a secret",
-               EBILL_INSTANT_MAX_FEN=str(10**12), EBILL_TWO_REVIEWERS_FROM_FEN=str(10**12), EBILL_CLAIM_WAIT="30",
+               EBILL_INSTANT_MAX_FEN=str(10**12), EBILL_FINAL_REVIEW_FROM_FEN=str(10**12), EBILL_CLAIM_WAIT="30",
                EBILL_VOUCHER_PUBLIC_KEY=issuer.public_pem().decode(), EBILL_VOUCHER_ISSUER=ISSUER,
                NO_COLOR="1", TERM="dumb")
     bench = Bench(home, env, args)

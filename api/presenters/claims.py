@@ -8,6 +8,8 @@ from typing import Any
 from ledger.app.claims import SLA_WORKING_DAYS
 from ledger.app.claims.citizens import Citizen, InvoiceToClaim
 from ledger.claims import Claim, explain
+from ledger.claims.queue import why_in_review
+from ledger.claims.states import ClaimState, review_stage, review_stages
 from ledger.workdays import WorkCalendar
 
 
@@ -30,12 +32,23 @@ def claim_json(c: Claim, *, calendar: WorkCalendar, now: datetime | None = None)
         "payment": {"reference": c.payment_ref, "paidAt": _iso(c.paid_at)} if c.payment_ref else None,
         "review": {"reviews": [{"reviewer": r.reviewer, "verdict": r.verdict, "reason": r.reason, "round": r.round,
                                 "at": _iso(r.at)} for r in c.reviews],
+                   "round": c.review_round, "approvals": c.approvals,
+                   "stages": list(review_stages(c.reviews_needed)),
+                   "stage": review_stage(approvals=c.approvals) if c.state is ClaimState.IN_REVIEW else None,
                    "reviewsNeeded": c.reviews_needed, "needsTwoReviewers": c.reviews_needed > 1},
         "refusal": c.refusal, "rejection": c.rejection, "appeal": c.appeal,
+        "postAudit": _value(c.post_audit),
         "slaWorkingDays": round(sla, 2), "dueAt": _iso(calendar.add(c.created_at, SLA_WORKING_DAYS)),
         "overdue": c.decided_at is None and sla > SLA_WORKING_DAYS,
         "createdAt": _iso(c.created_at), "updatedAt": _iso(c.updated_at), "decidedAt": _iso(c.decided_at),
     }
+
+
+def queued_json(c: Claim, *, calendar: WorkCalendar, instant_max_fen: int) -> dict[str, Any]:
+    """A claim in the review queue: :func:`claim_json` and ``why`` it is there (codes the console
+    translates, each with its detail in words)."""
+    return {**claim_json(c, calendar=calendar), "why": [r.to_json() for r in why_in_review(
+        c, instant_max_fen=instant_max_fen)]}
 
 
 def invoices_json(person: bytes, invoices: list[InvoiceToClaim], *, calendar: WorkCalendar) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep
-from api.presenters.claims import claim_json, invoices_json
+from api.presenters.claims import claim_json, invoices_json, queued_json
 from api.routers.invoices import _PROBLEMS
 from api.schemas import (
     CLAIM_ID_PATTERN,
@@ -28,6 +28,7 @@ from api.schemas import (
 )
 from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService, Enrolee
+from ledger.claims.lines import LineReason, LineVerdict
 from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
 from ledger.rules import PersonCategory
@@ -58,10 +59,24 @@ class ClaimIn(BaseModel):
     nationalId: str | None = resident_id_field("the citizen's resident ID (claims-window clerks)", default=None)
 
 
-class ReasonIn(BaseModel):
+class LineIn(BaseModel):
+    """A fee line the reviewer does not approve, with a coded reason (and a note, if any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(ge=1, le=100_000, description="the fee line's seq on the invoice")
+    reason: LineReason
+    note: str = Field(default="", max_length=100)
+
+
+class ApproveIn(BaseModel):
+    """An approval, in full or (with ``lines``) in part."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
+    lines: list[LineIn] = Field(default_factory=list, max_length=1000,
+                                description="fee lines not approved; the claim pays what the others pay")
 
 
 class RequiredReasonIn(BaseModel):
@@ -150,10 +165,12 @@ def appeal(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, pri
 
 
 @router.post("/claims/{claim_id}/approve", responses=_PROBLEMS,
-             summary="Approve a claim in review (payer reviewer; two different reviewers above the threshold)")
-def approve(claim_id: ClaimIdPath, body: ReasonIn, response: Response, claims: ClaimsDep,
+             summary="Approve a claim in review, in full or without some fee lines (payer reviewer; a final review "
+                     "by another reviewer above the threshold)")
+def approve(claim_id: ClaimIdPath, body: ApproveIn, response: Response, claims: ClaimsDep,
             principal: PrincipalDep) -> dict[str, Any]:
-    c = claims.review(principal, claim_id, verdict="approve", reason=body.reason)
+    c = claims.review(principal, claim_id, verdict="approve", reason=body.reason,
+                      lines=[LineVerdict(li.seq, li.reason, li.note.strip()) for li in body.lines])
     if c.state is ClaimState.IN_REVIEW:
         response.status_code = 202   # maker-checker: a second reviewer must approve too
     return claim_json(c, calendar=claims.calendar)
@@ -165,13 +182,52 @@ def reject(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, pri
                       calendar=claims.calendar)
 
 
-@router.get("/review/queue", responses=_PROBLEMS, summary="Claims waiting for review, oldest first, with SLA age")
-def review_queue(claims: ClaimsDep, principal: PrincipalDep, minAmountFen: int | None = None,
-                 flag: str | None = None, olderThanDays: float | None = None,
+@router.get("/review/queue", responses=_PROBLEMS,
+            summary="Claims waiting for review, oldest first, with SLA age and why each is there; searchable")
+def review_queue(claims: ClaimsDep, principal: PrincipalDep,
+                 minAmountFen: Annotated[int | None, Query(ge=0)] = None,
+                 flag: Annotated[str | None, Query(max_length=64)] = None,
+                 olderThanDays: Annotated[float | None, Query(ge=0)] = None,
+                 claim: Annotated[str | None, Query(pattern=r"^(clm_)?[0-9a-f]{20}$", description="a claim id")] = None,
+                 invoice: Annotated[str | None, Query(min_length=1, max_length=66,
+                                                      description="a fingerprint (64 hex, 0x optional), else a number")
+                                    ] = None,
+                 person: Annotated[str | None, Query(pattern=PERSON_PATTERN, description="a pseudonym")] = None,
+                 hospital: Annotated[str | None, Query(min_length=1, max_length=100,
+                                                       description="a hospital's code, or a part of its name")] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-    found = claims.queue(principal, min_amount_fen=minAmountFen, flag=flag, older_than_days=olderThanDays,
-                         limit=limit)
-    return {"slaWorkingDays": SLA_WORKING_DAYS, "claims": [claim_json(c, calendar=claims.calendar) for c in found]}
+    search = claims.queue_search(claim=claim, invoice=invoice, person=person, hospital=hospital,
+                                 min_amount_fen=minAmountFen, flag=flag)
+    found = claims.queue(principal, search=search, older_than_days=olderThanDays, limit=limit)
+    instant_max = claims.policy.instant_max_fen
+    return {"slaWorkingDays": SLA_WORKING_DAYS,
+            "claims": [queued_json(c, calendar=claims.calendar, instant_max_fen=instant_max) for c in found]}
+
+
+class PostAuditIn(BaseModel):
+    """A post-payment auditor's verdict: nothing wrong, or a finding that asks the money back; either
+    with what was checked or found, in words (the audit trail keeps it; a finding's reason is the citizen's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["cleared", "finding"]
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
+@router.get("/review/post-payment", responses=_PROBLEMS,
+            summary="Paid claims drawn for a post-payment audit, not audited yet, oldest first")
+def post_payment_queue(claims: ClaimsDep, principal: PrincipalDep,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    found = claims.post_payment_queue(principal, limit=limit)
+    return {"shareBp": claims.policy.post_audit_share_bp,
+            "claims": [claim_json(c, calendar=claims.calendar) for c in found]}
+
+
+@router.post("/claims/{claim_id}/post-audit", responses=_PROBLEMS,
+             summary="Audit a drawn, paid claim after the payout: cleared, or a finding that requests a claw-back")
+def post_audit(claim_id: ClaimIdPath, body: PostAuditIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
+    c = claims.post_audit(principal, claim_id, finding=body.outcome == "finding", reason=body.reason)
+    return claim_json(c, calendar=claims.calendar)
 
 
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")

@@ -4,7 +4,7 @@ Read from the stored decision document (:meth:`ledger.rules.Decision.to_json` wi
 payer's cap) and the claim's outcome: the lines with a share to pay oneself and why, the
 invoice-level steps (deductible, ratio, the caps per invoice and per visit, annual cap),
 the cap by what was self-paid and what other payers left, the review flags, and a
-refusal, rejection or claw-back.
+refusal, rejection or claw-back (after a void, or a post-payment audit's finding).
 """
 
 from __future__ import annotations
@@ -38,11 +38,23 @@ def explain(c: Claim) -> list[str]:
                    f" and what the invoice has left after other payers (¥{yuan(cap['availableOnChainFen'])}).")
     for f in d.get("flags", []):
         out.append(f"Sent to a reviewer: {f['detail']}.")
+    review = d.get("review") or {}
+    for line in review.get("lines", []):
+        note = f" ({line['note']})" if line.get("note") else ""
+        out.append(f"Line {line['seq']} ({line['itemCode']}, ¥{yuan(line['amountFen'])}) was not approved by the "
+                   f"reviewer: {line['words']}{note}.")
+    if review.get("lines"):
+        out.append(f"The reviewer approved the other lines: ¥{yuan(review['amountFen'])} instead of "
+                   f"¥{yuan(review['amountBeforeFen'])}.")
     if c.refusal:
         out.append(f"Not paid: {c.refusal}.")
     if c.rejection:
         out.append(f"Rejected by the reviewer: {c.rejection}.")
-    if c.state is ClaimState.CLAWBACK:
+    finding = d.get("postAuditFinding")
+    if c.state is ClaimState.CLAWBACK and finding:
+        out.append(f"Owed back: an audit after the payment found that ¥{yuan(finding['amountDueFen'])} should not "
+                   f"have been paid — {finding['reason']}.")
+    elif c.state is ClaimState.CLAWBACK:
         out.append(f"Owed back: the hospital voided the invoice after ¥{yuan(c.amount_fen)} was paid.")
     reversed_ = d.get("reversed")
     if reversed_:

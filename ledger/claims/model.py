@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import StampOp, StampStatus
 from ledger.claims.states import ClaimState
 
@@ -95,6 +96,7 @@ class ClaimDraft:
     chain_claim_id: bytes
     state: ClaimState = ClaimState.SUBMITTED
     refusal: str | None = None
+    post_audit: PostAudit | None = None    # DUE: drawn for a post-payment audit
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Standing:
     chain_claim_id: bytes
     chain_todo: StampOp | None
     stamp: StampStatus | None
+    post_audit: PostAudit | None = None
 
 
 @dataclass(frozen=True)
@@ -166,13 +169,25 @@ class Claim:
     decided_at: datetime | None
     reviews: tuple[Review, ...] = ()
     hospital_name: str = ""
+    post_audit: PostAudit | None = None
+
+    @property
+    def review_round(self) -> int:
+        """The round of reviews the claim is in: 2 after an appeal, else 1."""
+        return 2 if self.appeal is not None else 1
+
+    @property
+    def approvals(self) -> int:
+        """The approvals of the current round (what maker-checker counts: a rejection before an
+        appeal, or an approval of an earlier round, does not count)."""
+        return sum(1 for r in self.reviews if r.round == self.review_round and r.verdict == "approve")
 
     @property
     def standing(self) -> Standing:
         """The part of the claim the state machine reads."""
         return Standing(self.id, self.state, self.instant, self.amount_fen, self.deductible_used_fen,
                         self.reviews_needed, self.appeal is not None, self.attempt, self.chain_claim_id,
-                        self.chain_todo, self.stamp)
+                        self.chain_todo, self.stamp, self.post_audit)
 
 
 @dataclass(frozen=True)

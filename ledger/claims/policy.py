@@ -13,9 +13,12 @@ rule set's scheme (:func:`ledger.rules.adjudicate`). What it pays is the least o
 Then (:func:`decide`): the rules pay ¥0 → ``nothing-payable`` (the deductible still counts
 for the year); something reimbursable but nothing left to pay → ``refused``; else
 ``submitted``, to be reserved on chain. It is paid at once (*instant*) when no fraud flag
-was raised and it is at most :attr:`ClaimsPolicy.instant_max_fen`; otherwise a reviewer
-decides, and above :attr:`ClaimsPolicy.two_reviewers_from_fen` two different reviewers
-must approve (maker-checker).
+was raised and it is at most :attr:`ClaimsPolicy.instant_max_fen`; otherwise it goes
+through the office's stages (:meth:`ClaimsPolicy.stages`): the machine audit (this
+decision), a first review, and above :attr:`ClaimsPolicy.final_review_from_fen` a final
+review by another reviewer (maker-checker; who may act at each stage is
+:data:`ledger.claims.states.DUTIES`). A share of the claims paid at once is drawn for a
+post-payment audit (:meth:`ClaimsPolicy.post_audit`).
 
 Pure: the year-to-date figures come in as an argument (the repository reads them under
 the person's lock, so two claims of one person never use the same deductible twice).
@@ -23,12 +26,13 @@ the person's lock, so two claims of one person never use the same deductible twi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger.claims.insured import insured_status
 from ledger.claims.model import ClaimDraft, PersonRecord
+from ledger.claims.sampling import ALL_BP, PostAudit, sampled
 from ledger.claims.stamps import InvoiceFigures, left_on_invoice
-from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState, Event, Party, step
+from ledger.claims.states import CLAIMABLE_AGAIN, DUTIES, ClaimState, Event, Party, Stage, step
 from ledger.errors import ClaimBlocked
 from ledger.invoice import Invoice
 from ledger.rules import (
@@ -45,13 +49,25 @@ from ledger.rules import (
 
 @dataclass(frozen=True)
 class ClaimsPolicy:
-    """The payer's knobs: who it is, its rule sets, instant payout and maker-checker thresholds."""
+    """The payer's knobs: who it is, its rule sets, instant payout and final-review thresholds."""
 
     payer_id: str
     #: the rule book in force (the rule office's active versions, reloaded when they change)
     rules: RuleSource
     instant_max_fen: int = 50_000            # ¥500: paid at once when nothing is flagged
-    two_reviewers_from_fen: int = 500_000    # above ¥5,000: two different reviewers approve
+    final_review_from_fen: int = 500_000     # above ¥5,000: a final review by a second reviewer
+    #: the share of instantly paid claims drawn for a post-payment audit, in basis points, and
+    #: the secret key of the draw (:mod:`ledger.claims.sampling`)
+    post_audit_share_bp: int = 0
+    sample_key: bytes = field(default=b"", repr=False)
+
+    def __post_init__(self) -> None:
+        # refused when the policy is built (at start), not at the first claim drawn
+        if not 0 <= self.post_audit_share_bp <= ALL_BP:
+            raise ValueError(f"the post-payment audit share is 0 to {ALL_BP} basis points, "
+                             f"not {self.post_audit_share_bp}")
+        if self.post_audit_share_bp and not self.sample_key:
+            raise ValueError("a post-payment audit share needs a secret sampling key")
 
     def rules_for(self, invoice: Invoice, person: PersonRecord, *, hospital_region: str) -> RuleSet:
         """The rule set that judges ``person``'s claim on ``invoice`` (from a hospital in
@@ -69,9 +85,22 @@ class ClaimsPolicy:
         """True if a claim of ``amount_fen`` is approved as soon as the chain reserved it."""
         return not flagged and amount_fen <= self.instant_max_fen
 
+    def post_audit(self, claim_id: str, *, instant: bool) -> PostAudit | None:
+        """DUE if the claim ``claim_id``, paid at once when ``instant``, is drawn for a
+        post-payment audit; None otherwise (a claim a reviewer decided was looked at already)."""
+        if not instant or self.post_audit_share_bp == 0:
+            return None
+        return PostAudit.DUE if sampled(claim_id, key=self.sample_key, share_bp=self.post_audit_share_bp) else None
+
+    def stages(self, amount_fen: int) -> tuple[Stage, ...]:
+        """The stages a claim of ``amount_fen`` that is not paid at once goes through."""
+        final = (Stage.FINAL_REVIEW,) if amount_fen > self.final_review_from_fen else ()
+        return (Stage.MACHINE_AUDIT, Stage.FIRST_REVIEW, *final)
+
     def reviewers_needed(self, amount_fen: int) -> int:
-        """How many different reviewers must approve a claim of ``amount_fen`` under review."""
-        return 2 if amount_fen > self.two_reviewers_from_fen else 1
+        """How many different reviewers must approve a claim of ``amount_fen`` under review: one
+        per review stage."""
+        return sum(1 for st in self.stages(amount_fen) if DUTIES[st].by is Party.REVIEWER)
 
 
 @dataclass(frozen=True)
@@ -129,15 +158,16 @@ def decide(filing: Filing, year_to_date: YearToDate) -> ClaimDraft:
     doc["cap"] = {"patientShareFen": patient_share, "availableOnChainFen": available, "amountFen": amount}
     flags = tuple(f.rule for f in decision.flags)
     policy = filing.policy
+    instant = policy.instant(amount_fen=amount, flagged=bool(flags))
     return ClaimDraft(
         id=filing.claim_id, payer_id=policy.payer_id, fingerprint=filing.fingerprint, issuer=invoice.issuer,
         person=filing.person.pseudonym, actor=filing.actor, relation=filing.relation, scheme=filing.scheme,
         year=filing.year, requested_fen=patient_share, decided_fen=decision.reimbursable_fen,
         amount_fen=0 if event is Event.FILED_NOTHING_LEFT else amount,
         deductible_used_fen=decision.deductible_used_fen, decision=doc, flags=flags,
-        instant=policy.instant(amount_fen=amount, flagged=bool(flags)),
-        reviews_needed=policy.reviewers_needed(amount), chain_claim_id=filing.chain_claim_id, state=state,
-        refusal=refusal)
+        instant=instant, reviews_needed=policy.reviewers_needed(amount), chain_claim_id=filing.chain_claim_id,
+        state=state, refusal=refusal,
+        post_audit=policy.post_audit(filing.claim_id, instant=instant) if event is Event.FILED else None)
 
 
 def reassess(decision: Decision, *, requested_fen: int, amount_fen: int) -> tuple[int, int]:

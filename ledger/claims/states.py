@@ -13,12 +13,16 @@ The main road, and the turns off it::
     (filed) ─FILED→ submitted ─RESERVED_INSTANT→ approved ─FINALIZED→ approved ─PAID→ paid
                         └─RESERVED→ in-review ─APPROVED→ approved        (finalised first)
                                         ├─APPROVAL_RECORDED→ in-review   (one of two reviewers)
+                                        ├─APPROVED_IN_PART→ approved     (some lines not approved: released,
+                                        │                                 reserved again for less, finalised)
                                         └─REJECTED→ rejected ─APPEALED→ appealed ─RESERVED→ in-review
     (filed) ─FILED_NOTHING_PAYABLE→ nothing-payable     (the rules pay ¥0; the deductible counts)
     (filed) ─FILED_NOTHING_LEFT→ refused                (other payers took it all, or nothing was self-paid)
     submitted, in-review, approved, appealed, nothing-payable ─VOIDED→ refused
     approved (finalised) ─VOIDED_BEFORE_PAYOUT→ refused  (the void is on chain: nothing is paid)
     paid ─CLAWED_BACK→ clawback                          (voided after the payout: owed back)
+    paid ─AUDIT_FOUND→ clawback                          (a post-payment audit found it wrong: owed back)
+    paid ─AUDIT_CLEARED→ paid                            (a post-payment audit found nothing)
     approved ─PAYOUT_HELD→ in-review                     (the bank refused the payout for good)
 
 The chain's answers to a stamp mostly leave the state alone (a stamp made again after
@@ -31,7 +35,7 @@ count towards the person's year (:data:`COUNTING_STATES`); the others hold nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -72,6 +76,7 @@ class Event(StrEnum):
     RELEASE_REFUSED = "release-refused"
     APPROVAL_RECORDED = "approval-recorded"        # one approval; another reviewer must approve too
     APPROVED = "approved"
+    APPROVED_IN_PART = "approved-in-part"          # some fee lines not approved: it pays less
     REJECTED = "rejected"
     APPEALED = "appealed"                          # released already: reserved again under a new id
     APPEALED_BEFORE_RELEASE = "appealed-before-release"  # the reservation is still held: back to review
@@ -80,6 +85,8 @@ class Event(StrEnum):
     VOIDED = "voided"                              # before the finalisation: nothing was paid
     VOIDED_BEFORE_PAYOUT = "voided-before-payout"  # finalised, not paid, and the void is on chain
     CLAWED_BACK = "clawed-back"
+    AUDIT_CLEARED = "audit-cleared"                # a sampled paid claim: the post-payment audit found nothing
+    AUDIT_FOUND = "audit-found"                    # ... found it wrong: a claw-back is requested
 
 
 class Party(StrEnum):
@@ -107,6 +114,9 @@ FINALISED_WHEN_RESERVED: frozenset[ClaimState] = frozenset((S.APPROVED, S.PAID, 
 WAITING_FOR_CHAIN: tuple[ClaimState, ...] = (S.SUBMITTED,)
 #: the one state after which an invoice may be claimed again at this payer
 CLAIMABLE_AGAIN = S.REFUSED
+#: an approved claim whose reservation is released was approved in part: its smaller amount is
+#: reserved again under a new chain claim id once the old reservation is given back (then finalised)
+RESERVED_AGAIN_AFTER_RELEASE: frozenset[ClaimState] = frozenset((S.APPROVED,))
 #: claims whose money the bank has paid: a refusal or a void on chain no longer refuses them
 PAID_STATES: frozenset[ClaimState] = frozenset((S.PAID, S.CLAWBACK))
 
@@ -152,6 +162,7 @@ TABLE: tuple[Rule, ...] = (
     # reviewers (maker-checker: two different approvals above the threshold)
     Rule(Event.APPROVAL_RECORDED, (S.IN_REVIEW,), None, Party.REVIEWER),
     Rule(Event.APPROVED, (S.IN_REVIEW,), S.APPROVED, Party.REVIEWER),
+    Rule(Event.APPROVED_IN_PART, (S.IN_REVIEW,), S.APPROVED, Party.REVIEWER),
     Rule(Event.REJECTED, (S.IN_REVIEW,), S.REJECTED, Party.REVIEWER),
     # the citizen's appeal (once: see transitions.appeal)
     Rule(Event.APPEALED, (S.REJECTED,), S.APPEALED, Party.CLAIMANT),
@@ -164,7 +175,88 @@ TABLE: tuple[Rule, ...] = (
          Party.STAMPER),
     Rule(Event.VOIDED_BEFORE_PAYOUT, (S.APPROVED,), S.REFUSED, Party.STAMPER),
     Rule(Event.CLAWED_BACK, (S.PAID,), S.CLAWBACK, Party.STAMPER),
+    # the post-payment audit of a sampled claim (see transitions.post_audit)
+    Rule(Event.AUDIT_CLEARED, (S.PAID,), None, Party.REVIEWER),
+    Rule(Event.AUDIT_FOUND, (S.PAID,), S.CLAWBACK, Party.REVIEWER),
 )
+
+
+# ---------------------------------------------------------------------- review stages and duties
+
+
+class Stage(StrEnum):
+    """Where a claim stands in the office's review: the machine audit (the payer's rules and
+    fraud flags, when it is filed), a first review, and a final review by another reviewer
+    for claims above :attr:`~ledger.claims.policy.ClaimsPolicy.final_review_from_fen`."""
+
+    MACHINE_AUDIT = "machine-audit"
+    FIRST_REVIEW = "first-review"
+    FINAL_REVIEW = "final-review"
+    POST_PAYMENT_AUDIT = "post-payment-audit"     # a sampled claim paid at once, looked at after the payout
+
+
+class Bar(StrEnum):
+    """What an earlier act of a reviewer bars them from (separation of duties)."""
+
+    REJECTED_IT = "rejected-it"                  # rejected the claim: its appeal is heard by someone else
+    REVIEWED_THIS_ROUND = "reviewed-this-round"  # approved it at this round's first review: not its final reviewer
+    APPROVED_IT = "approved-it"                  # approved its payment: not its post-payment auditor
+
+
+@dataclass(frozen=True)
+class Duty:
+    """Who may act at a ``stage``: the ``by`` party, causing one of ``events``, unless one of
+    ``barred`` applies to them."""
+
+    stage: Stage
+    by: Party
+    events: tuple[Event, ...]
+    barred: frozenset[Bar]
+
+
+#: who may act at each stage of the office's review
+DUTIES: Mapping[Stage, Duty] = {d.stage: d for d in (
+    # the payer's policy decides a claim as it is filed: instant payout, review, or nothing to pay
+    Duty(Stage.MACHINE_AUDIT, Party.CLAIMANT, (Event.FILED, Event.FILED_NOTHING_PAYABLE, Event.FILED_NOTHING_LEFT),
+         frozenset()),
+    # one reviewer decides a claim below the final-review threshold, or approves it for the final review
+    Duty(Stage.FIRST_REVIEW, Party.REVIEWER,
+         (Event.APPROVED, Event.APPROVED_IN_PART, Event.APPROVAL_RECORDED, Event.REJECTED),
+         frozenset({Bar.REJECTED_IT})),
+    # another reviewer decides it for good (maker-checker)
+    Duty(Stage.FINAL_REVIEW, Party.REVIEWER, (Event.APPROVED, Event.APPROVED_IN_PART, Event.REJECTED),
+         frozenset({Bar.REJECTED_IT, Bar.REVIEWED_THIS_ROUND})),
+    # after the payout, a sampled claim is audited by someone who did not approve its payment
+    Duty(Stage.POST_PAYMENT_AUDIT, Party.REVIEWER, (Event.AUDIT_CLEARED, Event.AUDIT_FOUND),
+         frozenset({Bar.APPROVED_IT})),
+)}
+
+
+def review_stages(reviews_needed: int) -> tuple[Stage, ...]:
+    """The review stages of a claim that needs ``reviews_needed`` approvals (what its policy
+    decided when it was filed): the first review, and the final review if it needs two."""
+    return (Stage.FIRST_REVIEW, Stage.FINAL_REVIEW)[:max(1, min(reviews_needed, 2))]
+
+
+def review_stage(*, approvals: int) -> Stage:
+    """The stage of a claim in review that has ``approvals`` in this round (of the ones it needs):
+    the first review until someone approved it, then the final review."""
+    return Stage.FIRST_REVIEW if approvals == 0 else Stage.FINAL_REVIEW
+
+
+def bar_of(stage: Stage, reviewer: str, *, this_round: Mapping[str, str], rejected_by: Collection[str],
+           approved_by: Collection[str] = ()) -> Bar | None:
+    """Why ``reviewer`` may not act at ``stage`` (None: they may), given the verdicts of this
+    round (``this_round``: reviewer -> verdict), who rejected the claim in earlier rounds and
+    who approved it in any round."""
+    barred = DUTIES[stage].barred
+    if Bar.REJECTED_IT in barred and reviewer in rejected_by:
+        return Bar.REJECTED_IT
+    if Bar.REVIEWED_THIS_ROUND in barred and reviewer in this_round:
+        return Bar.REVIEWED_THIS_ROUND
+    if Bar.APPROVED_IT in barred and reviewer in approved_by:
+        return Bar.APPROVED_IT
+    return None
 
 
 @dataclass(frozen=True)

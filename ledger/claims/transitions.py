@@ -15,13 +15,15 @@ claw-back gives the year back, an appeal takes it again, a smaller reservation t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
 
+from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
 from ledger.claims.policy import Filing, decide
+from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import (
     VOIDED_REFUSAL,
     Done,
@@ -38,19 +40,27 @@ from ledger.claims.stamps import (
 )
 from ledger.claims.states import (
     COUNTING_STATES,
+    DUTIES,
     FINALISED_WHEN_RESERVED,
     PAID_STATES,
+    RESERVED_AGAIN_AFTER_RELEASE,
+    Bar,
     ClaimState,
     Event,
     Party,
+    Stage,
+    bar_of,
+    review_stage,
     step,
 )
-from ledger.errors import TransitionRefused
+from ledger.errors import DutiesSeparated, TransitionRefused
 from ledger.rules import YearToDate
 
 #: how the stamper, the payout and the void watch sign the audit trail
 STAMPER = "system:stamper"
 PAYOUT = "system:payout"
+#: how a refusal of the payout by the bank begins (the review queue says why the claim is back)
+PAYOUT_REFUSED = "payout refused: "
 #: longest refusal and reason stored with a claim
 _REFUSAL_CHARS = 300
 
@@ -74,6 +84,7 @@ class ClaimValues(TypedDict, total=False):
     decision: dict[str, Any]
     payment_ref: str
     paid_at: datetime
+    post_audit: PostAudit
 
 
 class YearDelta(NamedTuple):
@@ -182,8 +193,8 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
             actor=STAMPER, action=f"claim.stamp.{op.stamped}", detail=note)
     if isinstance(out, Done):
         event = Event.FINALIZED if op is StampOp.FINALIZE else Event.RELEASED
-        return _change(s, event, Party.STAMPER, stamped | ClaimValues(chain_todo=None), actor=STAMPER,
-                       action=f"claim.stamp.{op.stamped}", detail=note)
+        return _change(s, event, Party.STAMPER, stamped | ClaimValues(chain_todo=None) | _reserve_again(s, op),
+                       actor=STAMPER, action=f"claim.stamp.{op.stamped}", detail=note)
     if isinstance(out, Retry):
         return _change(s, Event.STAMP_RETRY, Party.STAMPER, ClaimValues(refusal=out.reason[:_REFUSAL_CHARS]),
                        actor=STAMPER, action="claim.stamp.retry", detail=note)
@@ -196,6 +207,7 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
         # the chain lost the reservation with its blocks: reserve it again under the same chain
         # claim id (then finalise it again); a release has nothing left to release
         values = ClaimValues(stamp=None, chain_todo=StampOp.RESERVE if op is StampOp.FINALIZE else None)
+        values |= _reserve_again(s, op)
         return _change(s, Event.STAMP_LOST, Party.STAMPER, values, actor=STAMPER,
                        action="claim.stamp.lost" if op is StampOp.FINALIZE else "claim.stamp.nothing-to-release",
                        detail=note)
@@ -211,8 +223,10 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
         return _change(s, Event.FINALIZE_VOIDED_FIRST, Party.STAMPER, values, actor=STAMPER,
                        action="claim.stamp.finalize-refused", detail=detail)
     if op is StampOp.RELEASE:   # the claim is decided already: its refusal or rejection stands
-        return _change(s, Event.RELEASE_REFUSED, Party.STAMPER, ClaimValues(chain_todo=None), actor=STAMPER,
-                       action="claim.stamp.release-refused", detail=detail)
+        # (an approval in part goes on: the chain holds the total, so the smaller reservation
+        # cannot take what the one it could not release still holds)
+        return _change(s, Event.RELEASE_REFUSED, Party.STAMPER, ClaimValues(chain_todo=None) | _reserve_again(s, op),
+                       actor=STAMPER, action="claim.stamp.release-refused", detail=detail)
     if s.state in PAID_STATES:
         # the bank paid it and the chain lost the stamp, and will not take it again (another
         # payer reserved the invoice meanwhile): a person must look
@@ -220,6 +234,15 @@ def after_stamp(s: Standing, result: StampResult, *, now: datetime) -> Change:
                                       f"{out.reason}"[:_REFUSAL_CHARS])
     return _change(s, Event.CHAIN_REFUSED, Party.STAMPER, ClaimValues(chain_todo=None) | refusal, actor=STAMPER,
                    action=f"claim.stamp.{op}-refused", detail=detail)
+
+
+def _reserve_again(s: Standing, op: StampOp) -> ClaimValues:
+    """After the release of a claim approved in part (:data:`RESERVED_AGAIN_AFTER_RELEASE`), its
+    smaller amount is reserved under the next chain claim id; nothing for any other claim."""
+    if op is not StampOp.RELEASE or s.state not in RESERVED_AGAIN_AFTER_RELEASE:
+        return ClaimValues()
+    return ClaimValues(chain_todo=StampOp.RESERVE, attempt=s.attempt + 1,
+                       chain_claim_id=next_chain_claim_id(s.chain_claim_id, s.attempt + 1))
 
 
 def requeued(check: StampCheck, repair: Repair, *, on_chain: StampStatus) -> Change:
@@ -237,37 +260,77 @@ def requeued(check: StampCheck, repair: Repair, *, on_chain: StampStatus) -> Cha
 
 
 def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: str, reason: str,
-           now: datetime) -> tuple[Change, ReviewVerdict]:
+           now: datetime, rejected_by: Collection[str] = (), in_part: InPart | None = None
+           ) -> tuple[Change, ReviewVerdict]:
     """A reviewer's verdict on a claim in review, given the verdicts of this round so far
-    (``earlier``: reviewer -> verdict). Approved once enough different reviewers approved;
-    rejected at the first rejection (its reservation released).
+    (``earlier``: reviewer -> verdict) and who rejected it in earlier rounds (``rejected_by``).
+    Approved once enough different reviewers approved; rejected at the first rejection (its
+    reservation released).
 
-    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim not in review and
-    for a reviewer who reviewed it already (maker-checker).
+    Who may act is :data:`~ledger.claims.states.DUTIES` at the claim's stage: the first
+    review, then (above the final-review threshold) the final review by another reviewer;
+    a reviewer who rejected the claim never decides its appeal.
+
+    An approval ``in_part`` (:func:`ledger.claims.lines.judge_in_part`) decides the claim for
+    what the approved lines pay: a smaller amount releases the reservation, then reserves the
+    smaller amount again under a new chain claim id (see :func:`after_stamp`) before it is
+    finalised; the person's year takes the new figures at once.
+
+    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim not in review, an
+    approval in part that would not decide it (a first of two approvals) or whose
+    reservation is changing on chain, and :class:`~ledger.errors.DutiesSeparated` for a
+    reviewer the stage bars.
     """
-    approvals = sum(1 for v in earlier.values() if v == "approve") + (verdict == "approve")
+    if in_part is not None and verdict != "approve":
+        raise ValueError("only an approval is given in part")
+    before = sum(1 for v in earlier.values() if v == "approve")
+    approvals = before + (verdict == "approve")
     if verdict == "reject":
         event = Event.REJECTED
     elif approvals >= s.reviews_needed:
-        event = Event.APPROVED
+        event = Event.APPROVED if in_part is None else Event.APPROVED_IN_PART
     else:
         event = Event.APPROVAL_RECORDED
     after = step(s.state, event, by=Party.REVIEWER, refusal=f"claim {s.id} is {s.state}, not in review")
-    if reviewer in earlier:
-        raise TransitionRefused(f"you reviewed claim {s.id} already; a second approval must come from another "
-                                "reviewer (maker-checker)", state=s.state, event=event, by=Party.REVIEWER)
+    if in_part is not None and event is not Event.APPROVED_IN_PART:
+        raise TransitionRefused(f"claim {s.id} needs {s.reviews_needed} approvals: approve it in full for its final "
+                                "review, or reject it; the final reviewer may approve it in part", state=s.state,
+                                event=event, by=Party.REVIEWER)
+    reduced = in_part is not None and in_part.amount_fen < s.amount_fen
+    if reduced and not (s.stamp is StampStatus.RESERVED and s.chain_todo is None):
+        raise TransitionRefused(f"claim {s.id}'s reservation is being changed on chain; try again in a moment",
+                                state=s.state, event=event, by=Party.REVIEWER)
+    stage = review_stage(approvals=before)
+    duty = DUTIES[stage]
+    if event not in duty.events:
+        raise TransitionRefused(f"{event} cannot happen at the {stage} of claim {s.id}", state=s.state, event=event,
+                                by=Party.REVIEWER)
+    bar = bar_of(stage, reviewer, this_round=earlier, rejected_by=rejected_by)
+    if bar is Bar.REJECTED_IT:
+        raise DutiesSeparated(f"you rejected claim {s.id}; its appeal must be decided by another reviewer",
+                              state=s.state, event=event, stage=stage, bar=bar)
+    if bar is Bar.REVIEWED_THIS_ROUND:
+        raise DutiesSeparated(f"you reviewed claim {s.id} already; a second approval must come from another "
+                              "reviewer (maker-checker)", state=s.state, event=event, stage=stage, bar=bar)
     values = ClaimValues()
     if event is Event.REJECTED:
         values |= ClaimValues(rejection=reason, decided_at=now,
                       chain_todo=StampOp.RELEASE if s.stamp is StampStatus.RESERVED else None)
-    elif event is Event.APPROVED:
+    elif event is Event.APPROVED or (event is Event.APPROVED_IN_PART and not reduced):
         # finalised on chain before the bank pays (a claim reserved again after lost blocks is
         # finalised once that reservation is back)
         values |= ClaimValues(decided_at=now, chain_todo=StampOp.FINALIZE
                       if s.stamp is StampStatus.RESERVED and s.chain_todo is None else s.chain_todo)
+    elif event is Event.APPROVED_IN_PART:   # for less: the reservation is given back, then reserved again for less
+        values |= ClaimValues(decided_at=now, chain_todo=StampOp.RELEASE)
+    if in_part is not None:
+        values |= ClaimValues(amount_fen=in_part.amount_fen, deductible_used_fen=in_part.deductible_used_fen,
+                              decision=in_part.decision)
     round_ = review_round(s)
-    detail = {"reason": reason, "round": round_, "approvals": approvals, "needed": s.reviews_needed,
-              "state": after}
+    detail: dict[str, Any] = {"reason": reason, "round": round_, "approvals": approvals,
+                              "needed": s.reviews_needed, "state": after, "stage": stage}
+    if in_part is not None:
+        detail["inPart"] = in_part.decision["review"]
     change = _change(s, event, Party.REVIEWER, values, actor=reviewer, action=f"claim.review.{verdict}",
                      detail=detail, names_state=False)
     return change, ReviewVerdict(reviewer, verdict, reason, round_)
@@ -301,6 +364,43 @@ def appeal(s: Standing, *, reason: str, actor: str, deductible_fen: int, amount_
                    names_state=False)
 
 
+# ---------------------------------------------------------------------- the post-payment audit
+
+
+def post_audit(c: Claim, *, finding: bool, auditor: str, reason: str, approved_by: Collection[str]) -> Change:
+    """A post-payment auditor's verdict on a sampled, paid claim: nothing wrong (it stays
+    paid), or a finding that asks its money back (a claw-back: the claim is ``clawback`` and
+    gives the person's year back, as a void after the payout does). Once per claim.
+
+    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim that is not paid,
+    not drawn, or audited already, and :class:`~ledger.errors.DutiesSeparated` for an
+    auditor who approved its payment.
+    """
+    s = c.standing
+    event = Event.AUDIT_FOUND if finding else Event.AUDIT_CLEARED
+    step(s.state, event, by=Party.REVIEWER, refusal=f"claim {s.id} is {s.state}: only a paid claim is audited "
+                                                    "after the payout")
+    if s.post_audit is not PostAudit.DUE:
+        why = ("was not drawn for a post-payment audit" if s.post_audit is None
+               else f"was audited already ({s.post_audit})")
+        raise TransitionRefused(f"claim {s.id} {why}", state=s.state, event=event, by=Party.REVIEWER)
+    stage = Stage.POST_PAYMENT_AUDIT
+    if bar_of(stage, auditor, this_round={}, rejected_by=(), approved_by=approved_by) is Bar.APPROVED_IT:
+        raise DutiesSeparated(f"you approved claim {s.id}; its post-payment audit must be done by someone else",
+                              state=s.state, event=event, stage=stage, bar=Bar.APPROVED_IT)
+    outcome = PostAudit.FINDING if finding else PostAudit.CLEARED
+    detail: dict[str, Any] = {"reason": reason, "outcome": outcome, "stage": stage}
+    values = ClaimValues(post_audit=outcome)
+    if finding:
+        reversed_ = {"deductibleUsedFen": s.deductible_used_fen, "reimbursedFen": s.amount_fen}
+        finding_doc = {"reason": reason, "amountDueFen": s.amount_fen}
+        detail |= {"amountDueFen": s.amount_fen, "reversed": reversed_}
+        # the decision keeps what the finding asks back and what the year was given back (the citizen reads it)
+        values |= ClaimValues(decision={**c.decision, "postAuditFinding": finding_doc, "reversed": reversed_})
+    return _change(s, event, Party.REVIEWER, values, actor=auditor, action=f"claim.post-audit.{outcome}",
+                   detail=detail, names_state=False)
+
+
 # ---------------------------------------------------------------------- the bank
 
 
@@ -314,7 +414,7 @@ def payout_held(s: Standing, *, reason: str) -> Change:
     """The bank refused an approved claim's payout for good: back to review with its answer,
     for a person to sort out."""
     return _change(s, Event.PAYOUT_HELD, Party.PAYOUT,
-                   ClaimValues(refusal=f"payout refused: {reason}"[:_REFUSAL_CHARS]), actor=PAYOUT,
+                   ClaimValues(refusal=f"{PAYOUT_REFUSED}{reason}"[:_REFUSAL_CHARS]), actor=PAYOUT,
                    action="claim.payout-held", detail={"reason": reason[:500]}, names_state=False)
 
 

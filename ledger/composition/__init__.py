@@ -55,6 +55,7 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
     from ledger.adapters.sql.store import SqlStore
     from ledger.app.claims import ClaimsPolicy, ClaimsService
     from ledger.app.rule_office import LiveRuleBook
+    from ledger.claims.sampling import sample_key
     from ledger.evoucher import VoucherVerifier
 
     if not isinstance(service.store, SqlStore):
@@ -66,10 +67,12 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
                 "%s is set but no longer read: rule sets live in the payer's database (ebill rules) and each "
                 "says what it applies to (appliesTo)", gone)
     open_rule_office(service, settings.payer_id)   # (seeds the shipped rule sets at a first start)
+    pepper = settings.pepper_bytes()
     policy = ClaimsPolicy(payer_id=settings.payer_id, rules=LiveRuleBook(service.store),
                           instant_max_fen=settings.instant_max_fen,
-                          two_reviewers_from_fen=settings.two_reviewers_from_fen)
-    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=settings.pepper_bytes(),
+                          final_review_from_fen=settings.final_review_from_fen,
+                          post_audit_share_bp=settings.post_audit_share_bp, sample_key=sample_key(pepper))
+    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=pepper,
                          chain_state=chain.invoice_state if chain is not None else None,
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
 

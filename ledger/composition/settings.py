@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
@@ -51,7 +51,14 @@ class Settings(BaseSettings):
     payer_id: str | None = "330600-ybj"           # None: no claims API
     payer_name: str = "Shaoxing Medical Insurance Bureau (development)"
     instant_max_fen: int = Field(default=50_000, ge=0)
-    two_reviewers_from_fen: int = Field(default=500_000, ge=0)
+    #: above this a claim has a final review by a second reviewer (``EBILL_TWO_REVIEWERS_FROM_FEN``, its
+    #: name before review stages, is still read)
+    final_review_from_fen: int = Field(default=500_000, ge=0, validation_alias=AliasChoices(
+        "final_review_from_fen", "EBILL_FINAL_REVIEW_FROM_FEN",
+        "two_reviewers_from_fen", "EBILL_TWO_REVIEWERS_FROM_FEN"))
+    #: the share of instantly paid claims drawn for a post-payment audit, in basis points (200: 2 %); the
+    #: draw's key is derived from the pepper, so it is secret and the same in every API worker
+    post_audit_share_bp: int = Field(default=200, ge=0, le=10_000)
     claim_wait: float = Field(default=10.0, ge=0, le=120)   # seconds POST /v1/claims waits for the chain
     voucher_issuer: str = "dev-evoucher"
     voucher_public_key: str | None = None         # PEM, or a path to a PEM file (production: required)

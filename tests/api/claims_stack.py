@@ -82,7 +82,7 @@ class ClaimsStack(Stack):
 
 
 def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,
-                      two_reviewers_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
+                      final_review_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
                       run_stamper: bool = True, rulebook: RuleBook | None = None, live_rules: bool = False,
                       **settings_: Any) -> ClaimsStack:
     upgrade(url)
@@ -100,7 +100,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     else:
         rules = rulebook or RuleBook.shipped()
     policy = ClaimsPolicy(payer_id=payer, rules=rules, instant_max_fen=instant_max_fen,
-                          two_reviewers_from_fen=two_reviewers_from_fen)
+                          final_review_from_fen=final_review_from_fen)
     issuer = voucher_issuer()
     claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=PEPPER,
                            chain_state=session.ledger.invoice_state,
@@ -115,6 +115,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     tokens, docs = register_hospitals(service)
     tokens["payer"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer one")
     tokens["payer2"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer two")
+    tokens["payer3"] = service.create_credential(role=Role.PAYER, subject=payer, label="reviewer three")
     tokens["other-payer"] = service.create_credential(role=Role.PAYER, subject="P999999", label="another payer")
     tokens["auditor"] = service.create_credential(role=Role.AUDITOR, subject="audit-office")
     tokens["admin"] = service.create_credential(role=Role.ADMIN, subject="bureau")

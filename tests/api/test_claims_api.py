@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from claims_stack import PAYER, ClaimsStack, make_claims_stack
 
+from ledger.claims.sampling import sample_key
+
 
 @pytest.fixture
 def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
@@ -107,7 +109,7 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     fp, nid, _ = _mine(cs)
     # everything goes to review, and two reviewers approve above ¥0
     cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0,
-                                                    "two_reviewers_from_fen": 0})
+                                                    "final_review_from_fen": 0})
     claim = cs.claim(nid, [fp], "tap-review-1").json()["claims"][0]
     assert claim["state"] == "in-review" and claim["review"]["needsTwoReviewers"]
     queue = cs.client.get("/v1/review/queue", headers=cs.auth("payer")).json()["claims"]
@@ -119,8 +121,16 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={}, headers=cs.auth("a")).status_code == 403
     first = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
     assert first.status_code == 202 and first.json()["state"] == "in-review"
+    # the queue counts the first approval: 1 of 2 (it showed 0/2, having read no reviews)
+    queued = cs.client.get("/v1/review/queue", headers=cs.auth("payer")).json()["claims"][0]
+    assert (queued["review"]["approvals"], queued["review"]["reviewsNeeded"], len(queued["review"]["reviews"])) \
+        == (1, 2, 1)
+    assert queued["review"] == first.json()["review"]
+    assert (queued["review"]["stages"], queued["review"]["stage"]) == (["first-review", "final-review"], "final-review")
+    assert claim["review"]["stage"] == "first-review"
     twice = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "ok"}, headers=cs.auth("payer"))
     assert twice.status_code == 409 and "another reviewer" in twice.json()["detail"]
+    assert twice.json()["type"].endswith("/separation-of-duties")
     rejected = cs.client.post(f"/v1/claims/{claim['id']}/reject", json={"reason": "fee list looks unbundled"},
                               headers=cs.auth("payer2"))
     assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
@@ -136,8 +146,28 @@ def test_review_maker_checker_reject_and_appeal(cs: ClaimsStack) -> None:
     cs.stamper.drain()
     got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
     assert got["state"] == "in-review" and got["stamp"]["status"] == "reserved" and got["stamp"]["attempt"] == 2
-    for who in ("payer", "payer2"):
-        cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"}, headers=cs.auth(who))
+    # round two starts with no approvals: round one's approval and rejection do not count
+    queued = cs.client.get("/v1/review/queue", headers=cs.auth("payer")).json()["claims"][0]
+    assert (queued["review"]["round"], queued["review"]["approvals"], len(queued["review"]["reviews"])) == (2, 0, 2)
+    # the appeal is heard by someone else: the rejecter may neither approve nor reject it, at either stage
+    for verb in ("approve", "reject"):
+        by_rejecter = cs.client.post(f"/v1/claims/{claim['id']}/{verb}", json={"reason": "on appeal"},
+                                     headers=cs.auth("payer2"))
+        assert by_rejecter.status_code == 409, by_rejecter.text
+        assert by_rejecter.headers["content-type"] == "application/problem+json"
+        assert by_rejecter.json()["type"].endswith("/separation-of-duties")
+        assert "its appeal must be decided by another reviewer" in by_rejecter.json()["detail"]
+    assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"},
+                          headers=cs.auth("payer")).status_code == 202
+    by_rejecter = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"},
+                                 headers=cs.auth("payer2"))
+    assert by_rejecter.status_code == 409 and by_rejecter.json()["type"].endswith("/separation-of-duties")
+    final = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"reason": "on appeal"},
+                           headers=cs.auth("payer3"))
+    assert final.status_code == 200 and final.json()["state"] == "approved", final.text
+    audit = cs.client.get(f"/v1/claims/{claim['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
+    assert [e["actor"] for e in audit if e["action"].startswith("claim.review.")][-2:] == [
+        first.json()["review"]["reviews"][0]["reviewer"], final.json()["review"]["reviews"][-1]["reviewer"]]
     cs.stamper.drain()
     got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
     assert got["state"] == "paid" and got["stamp"]["status"] == "finalized"
@@ -252,3 +282,262 @@ def test_claims_on_both_databases_with_concurrent_taps_by_one_person(cs_any: Cla
     assert {c["id"] for c in listing} == {c["id"] for c in claims}
     stats = cs.client.get("/v1/stats/claims", headers=cs.auth("auditor")).json()
     assert sum(sum(d["byState"].values()) for d in stats["perDay"]) == len(claims)
+
+
+def _all_in_review(cs: ClaimsStack) -> list[dict[str, Any]]:
+    """Every claimable invoice of every hospital claimed, each sent to review (nothing is paid at once)."""
+    for who in cs.docs:
+        cs.upload_all(who)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0})
+    out = []
+    for n, (fp, nid) in enumerate(sorted(cs.patients.items())):
+        listing = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]
+        if any(i["fingerprint"] == fp and i["claimable"] and i["estimateFen"] for i in listing):
+            r = cs.claim(nid, [fp], f"tap-search-{n:04d}")
+            assert r.status_code in (201, 202), r.text
+            out.extend(r.json()["claims"])
+    assert len(out) >= 3 and len({c["issuer"] for c in out}) >= 2, out
+    assert all(c["state"] == "in-review" for c in out), [c["state"] for c in out]
+    return out
+
+
+def test_the_queue_says_why_and_searches_by_invoice_claim_person_and_hospital(cs_any: ClaimsStack) -> None:
+    cs = cs_any
+    claims = _all_in_review(cs)
+    payer = cs.auth("payer")
+
+    def ids(**params: Any) -> list[str]:
+        r = cs.client.get("/v1/review/queue", params=params, headers=payer)
+        assert r.status_code == 200, r.text
+        return sorted(c["id"] for c in r.json()["claims"])
+
+    everything = cs.client.get("/v1/review/queue", headers=payer).json()["claims"]
+    assert sorted(c["id"] for c in everything) == sorted(c["id"] for c in claims)
+    # why each is there: above the (now ¥0) instant threshold, and every flag in words
+    for c in everything:
+        codes = [w["code"] for w in c["why"]]
+        assert "over-instant-threshold" in codes and c["why"][-1]["thresholdFen"] == 0
+        assert [w["rule"] for w in c["why"] if w["code"] == "flagged"] == c["flags"]
+        assert all(w["detail"] for w in c["why"])
+    one, other = claims[0], claims[1]
+    assert ids(claim=one["id"]) == [one["id"]]
+    assert ids(claim=one["id"].removeprefix("clm_")) == [one["id"]]
+    assert ids(invoice=one["fingerprint"]) == [one["id"]]
+    assert ids(invoice=one["fingerprint"].upper().replace("0X", "0x")) == [one["id"]]
+    assert one["id"] in ids(invoice=one["invoiceNumber"])
+    assert ids(person=one["person"]) == sorted(c["id"] for c in claims if c["person"] == one["person"])
+    assert ids(person="0x" + one["person"]) == ids(person=one["person"])
+    by_hospital = sorted(c["id"] for c in claims if c["issuer"] == one["issuer"])
+    assert ids(hospital=one["issuer"]) == ids(hospital=one["issuer"].lower()) == by_hospital
+    name_part = one["hospitalName"][:2]      # 上海 of 上海市第一人民医院: a part of the name
+    assert 0 < len(ids(hospital=name_part)) < len(claims)
+    assert ids(hospital=name_part) == sorted(c["id"] for c in claims if name_part in c["hospitalName"])
+    # criteria combine; a search that matches nothing is an empty queue, not an error
+    assert ids(claim=one["id"], person=other["person"]) == ([one["id"]] if one["person"] == other["person"] else [])
+    assert ids(invoice="no-such-number") == [] and ids(hospital="%") == [] and ids(hospital="_") == []
+    assert ids(invoice="0x1234") == []   # a mistyped fingerprint finds nothing, as a search box does
+    assert ids(claim="clm_" + "0" * 20) == []
+    # what cannot be read is a 422 naming the parameter; another role is a 403
+    for bad in ({"claim": "clm_xyz"}, {"person": "abc"}, {"invoice": ""},
+                {"minAmountFen": -1}, {"hospital": "x" * 101}):
+        r = cs.client.get("/v1/review/queue", params=bad, headers=payer)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", (bad, r.text)
+        assert next(iter(bad)) in r.text
+    for who in ("auditor", "a", "other-payer"):
+        assert cs.client.get("/v1/review/queue", params={"claim": one["id"]}, headers=cs.auth(who)).status_code == 403
+    assert cs.client.get("/v1/review/queue", headers=cs.citizen(cs.patients[one["fingerprint"]])).status_code == 403
+
+
+def test_post_payment_sampling_and_a_finding_requests_a_clawback(cs: ClaimsStack) -> None:
+    for who in cs.docs:
+        cs.upload_all(who)
+    mine = [(fp, nid) for fp, nid in sorted(cs.patients.items())
+            if any(i["fingerprint"] == fp and i["claimable"] and i["estimateFen"]
+                   for i in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"])]
+    assert len(mine) >= 3
+    policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 10**9,
+                                           "post_audit_share_bp": 10_000, "sample_key": sample_key(b"k" * 32)})
+    cs.claims.policy = policy
+    paid = []
+    for n, (fp, nid) in enumerate(mine[:2]):
+        paid.append(cs.claim(nid, [fp], f"tap-sample-{n:03d}").json()["claims"][0])
+    cs.claims.policy = policy.__class__(**{**policy.__dict__, "post_audit_share_bp": 0})   # none drawn now
+    undrawn = cs.claim(mine[2][1], [mine[2][0]], "tap-sample-xyz").json()["claims"][0]
+    cs.stamper.drain()
+    payer = cs.auth("payer")
+    for c in (*paid, undrawn):
+        assert cs.client.get(f"/v1/claims/{c['id']}", headers=payer).json()["state"] == "paid"
+    queue = cs.client.get("/v1/review/post-payment", headers=payer).json()
+    assert queue["shareBp"] == 0 and [c["id"] for c in queue["claims"]] == [c["id"] for c in paid]
+    assert {c["postAudit"] for c in queue["claims"]} == {"due"}
+    found, cleared = paid
+    url = f"/v1/claims/{found['id']}/post-audit"
+    # only this payer's reviewers audit; a finding needs a reason; the outcome is one of two
+    for who in (cs.citizen(cs.patients[found["fingerprint"]]), cs.auth("auditor"), cs.auth("other-payer"),
+                cs.auth("a"), cs.auth("clerk")):
+        assert cs.client.get("/v1/review/post-payment", headers=who).status_code == 403
+        assert cs.client.post(url, json={"outcome": "finding", "reason": "x"}, headers=who).status_code == 403
+    r = cs.client.post(url, json={"outcome": "finding"}, headers=payer)
+    assert r.status_code == 422 and "reason" in r.text
+    assert cs.client.post(url, json={"outcome": "clawback", "reason": "x"}, headers=payer).status_code == 422
+    stored = cs.claims.store.claim(found["id"])
+    before = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    r = cs.client.post(url, json={"outcome": "finding", "reason": "the stay was billed twice"}, headers=payer)
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["postAudit"]) == ("clawback", "finding")
+    said = cs.client.get(f"/v1/claims/{found['id']}", headers=cs.citizen(cs.patients[found["fingerprint"]])).json()
+    assert "an audit after the payment found" in " ".join(said["explanation"]) and "billed twice" in " ".join(
+        said["explanation"])
+    after = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    assert after[1] == before[1] - found["amountFen"]                      # the person's year is given back
+    # the money moved already: the chain keeps the payment, the claw-back is asked for off chain
+    state = cs.session.ledger.invoice_state(found["issuer"], bytes.fromhex(found["fingerprint"][2:]))
+    assert state.paid_fen == found["amountFen"]
+    again = cs.client.post(url, json={"outcome": "cleared", "reason": "checked"}, headers=payer)
+    assert again.status_code == 409 and "only a paid claim" in again.json()["detail"]
+    assert cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "cleared", "reason": " "},
+                          headers=payer).status_code == 422
+    r = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit",
+                       json={"outcome": "cleared", "reason": "referral and discharge summary match"}, headers=payer)
+    assert (r.status_code, r.json()["state"], r.json()["postAudit"]) == (200, "paid", "cleared")
+    again = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "finding", "reason": "late"},
+                           headers=payer)
+    assert again.status_code == 409 and "audited already (cleared)" in again.json()["detail"]
+    r = cs.client.post(f"/v1/claims/{undrawn['id']}/post-audit", json={"outcome": "finding", "reason": "x"},
+                       headers=payer)
+    assert r.status_code == 409 and "not drawn" in r.json()["detail"]
+    assert cs.client.get("/v1/review/post-payment", headers=payer).json()["claims"] == []
+    audit = cs.client.get(f"/v1/claims/{found['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
+    entry = next(e for e in audit if e["action"] == "claim.post-audit.finding")
+    assert entry["detail"]["amountDueFen"] == found["amountFen"] and "billed twice" in entry["detail"]["reason"]
+    stats = cs.client.get("/v1/stats/claims", headers=payer).json()
+    assert stats["blocked"]["clawbacks"] == {"claims": 1, "amountFen": found["amountFen"]}
+
+
+def test_approval_in_part_pays_the_other_lines_and_the_chain_holds_that(cs: ClaimsStack) -> None:
+    for who in cs.docs:
+        cs.upload_all(who)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0})
+    # an invoice with several lines the rules pay for, claimed into review (one reviewer decides)
+    candidates = []
+    for fp, nid in sorted(cs.patients.items()):
+        for inv in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]:
+            if inv["fingerprint"] == fp and inv["claimable"] and inv["estimateFen"] and inv["feeLineCount"] >= 3:
+                candidates.append((inv["estimateFen"], fp, nid))
+    _, fp, nid = max(candidates)       # the largest: without its smallest paying line it still pays
+    claim = cs.claim(nid, [fp], "tap-in-part-1").json()["claims"][0]
+    assert claim["state"] == "in-review" and claim["review"]["reviewsNeeded"] == 1
+    paying = sorted((li for li in claim["decision"]["lines"] if li["eligibleFen"] > 0),
+                    key=lambda li: -li["eligibleFen"])
+    assert len(paying) >= 2
+    url, payer = f"/v1/claims/{claim['id']}/approve", cs.auth("payer")
+    stored = cs.claims.store.claim(claim["id"])
+    year_before = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    # what cannot be approved in part is refused, and nothing is stored
+    every = [{"seq": li["seq"], "reason": "not-covered"} for li in claim["decision"]["lines"]]
+    for body, status, says in (
+            ({"lines": [{"seq": 99_999, "reason": "not-covered"}]}, 422, "lines[0].seq"),
+            ({"lines": [{"seq": paying[0]["seq"], "reason": "because"}]}, 422, "reason"),
+            ({"lines": [{"seq": paying[0]["seq"], "reason": "not-covered"}] * 2}, 422, "lines[1].seq"),
+            ({"lines": every}, 422, "reject the claim instead")):
+        r = cs.client.post(url, json=body, headers=payer)
+        assert r.status_code == status and says in r.text, (body, r.text)
+    r = cs.client.post(f"/v1/claims/{claim['id']}/reject", json={"reason": "x", "lines": every[:1]}, headers=payer)
+    assert r.status_code == 422
+    assert cs.client.post(url, json={"lines": every[:1]}, headers=cs.citizen(nid)).status_code == 403
+    assert cs.client.post(url, json={"lines": every[:1]}, headers=cs.auth("other-payer")).status_code == 403
+    assert cs.client.get(f"/v1/claims/{claim['id']}", headers=payer).json()["state"] == "in-review"
+
+    seq = paying[-1]["seq"]
+    r = cs.client.post(url, json={"reason": "the rest is in order", "lines": [
+        {"seq": seq, "reason": "not-medically-necessary", "note": "no indication in the record"}]}, headers=payer)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    before, after = claim["amountFen"], got["amountFen"]
+    assert got["state"] == "approved" and 0 < after < before
+    assert got["decision"]["review"]["lines"][0]["reason"] == "not-medically-necessary"
+    year_after = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
+    assert year_after[1] - year_before[1] == after - before          # the year counts what it now pays
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.citizen(nid)).json()
+    assert (got["state"], got["stamp"]["status"], got["stamp"]["attempt"]) == ("paid", "finalized", 2), got["stamp"]
+    # the chain gave back the first reservation and holds the smaller payment only
+    state = cs.session.ledger.invoice_state(claim["issuer"], bytes.fromhex(fp[2:]))
+    assert (state.reserved_fen, state.paid_fen) == (0, after)
+    said = " ".join(got["explanation"])
+    assert f"Line {seq}" in said and "not medically necessary" in said and "no indication" in said
+    audit = cs.client.get(f"/v1/claims/{claim['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
+    actions = [e["action"] for e in audit]
+    assert actions.index("claim.review.approve") < actions.index("claim.stamp.released") \
+        < actions.index("claim.stamp.finalized") < actions.index("claim.paid")
+
+
+def test_approval_in_part_waits_for_the_final_review(cs: ClaimsStack) -> None:
+    fp, nid, _ = _mine(cs)
+    cs.claims.policy = cs.claims.policy.__class__(**{**cs.claims.policy.__dict__, "instant_max_fen": 0,
+                                                    "final_review_from_fen": 0})
+    claim = cs.claim(nid, [fp], "tap-in-part-2").json()["claims"][0]
+    seq = next(li["seq"] for li in claim["decision"]["lines"] if li["eligibleFen"] > 0)
+    lines = [{"seq": seq, "reason": "duplicate-billing"}]
+    r = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"lines": lines}, headers=cs.auth("payer"))
+    assert r.status_code == 409 and "the final reviewer may approve it in part" in r.json()["detail"]
+    assert cs.client.post(f"/v1/claims/{claim['id']}/approve", json={}, headers=cs.auth("payer")).status_code == 202
+    # the first reviewer may not finish it in part either; the final reviewer may
+    r = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"lines": lines}, headers=cs.auth("payer"))
+    assert r.status_code == 409 and r.json()["type"].endswith("/separation-of-duties")
+    r = cs.client.post(f"/v1/claims/{claim['id']}/approve", json={"lines": lines}, headers=cs.auth("payer2"))
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.text
+
+
+@pytest.fixture
+def cs_manual(tmp_path: Path) -> Iterator[ClaimsStack]:
+    """A stack whose stamper runs only when the test ticks it (to stop it between sending and recording)."""
+    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, run_stamper=False, instant_max_fen=0)
+    yield s
+    s.stop()
+
+
+def _send_without_recording(cs: ClaimsStack) -> None:
+    """The stamper's round as a crash cuts it short: the chain takes the stamps, nothing is recorded."""
+    sent = cs.stamper._send_stamps(cs.claims.store.stamp_tasks(limit=1000))
+    assert sent
+    for _, _, outcomes in sent:
+        assert all(o.refused is None for o in outcomes.result())
+
+
+def test_approval_in_part_survives_crashes_between_release_reservation_and_payment(cs_manual: ClaimsStack) -> None:
+    cs = cs_manual
+    for who in cs.docs:
+        cs.upload_all(who)
+    candidates = [(inv["estimateFen"], fp, nid) for fp, nid in sorted(cs.patients.items())
+                  for inv in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]
+                  if inv["fingerprint"] == fp and inv["claimable"] and inv["estimateFen"] and inv["feeLineCount"] >= 3]
+    _, fp, nid = max(candidates)
+    r = cs.claim(nid, [fp], "tap-in-part-crash")
+    cs.stamper.drain()
+    claim = cs.client.get(f"/v1/claims/{r.json()['claims'][0]['id']}", headers=cs.auth("payer")).json()
+    assert claim["state"] == "in-review"
+    line = max((li for li in claim["decision"]["lines"] if 0 < li["eligibleFen"] < claim["amountFen"]),
+               key=lambda li: li["eligibleFen"])
+    got = cs.client.post(f"/v1/claims/{claim['id']}/approve", headers=cs.auth("payer"), json={
+        "reason": "ok", "lines": [{"seq": line["seq"], "reason": "unbundled"}]}).json()
+    amount = got["amountFen"]
+    assert 0 < amount < claim["amountFen"]
+    fingerprint = bytes.fromhex(fp[2:])
+    cs.stamper._ensure_registered()
+    # crash 1: the release is on chain, not recorded; sent again, the chain says released: reserve again
+    _send_without_recording(cs)
+    assert cs.session.ledger.invoice_state(claim["issuer"], fingerprint).reserved_fen == 0
+    cs.stamper.tick()
+    stored = cs.claims.store.claim(claim["id"])
+    assert (stored.stamp, stored.chain_todo, stored.attempt) == ("released", "reserve", 2)
+    # crash 2: the smaller reservation is on chain, not recorded; sent again, the chain holds it: finalise
+    _send_without_recording(cs)
+    assert cs.session.ledger.invoice_state(claim["issuer"], fingerprint).reserved_fen == amount
+    cs.stamper.drain()
+    got = cs.client.get(f"/v1/claims/{claim['id']}", headers=cs.auth("payer")).json()
+    assert (got["state"], got["stamp"]["status"], got["stamp"]["attempt"]) == ("paid", "finalized", 2)
+    state = cs.session.ledger.invoice_state(claim["issuer"], fingerprint)
+    assert (state.reserved_fen, state.paid_fen) == (0, amount)       # the old reservation is gone, paid once
+    paid = [p for p in cs.bank.payments() if p.amount_fen == amount]
+    assert len(paid) == 1 and sum(p.amount_fen for p in cs.bank.payments()) == amount

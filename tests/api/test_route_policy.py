@@ -162,6 +162,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/claims/{claim_id}/approve"): _body("/v1/claims/{claim_id}/approve", lambda w, c: {"reason": ""}),
     ("POST", "/v1/claims/{claim_id}/reject"): _body("/v1/claims/{claim_id}/reject",
                                                     lambda w, c: {"reason": "policy walk"}),
+    ("POST", "/v1/claims/{claim_id}/post-audit"): _body("/v1/claims/{claim_id}/post-audit",
+                                                        lambda w, c: {"outcome": "cleared", "reason": "policy walk"}),
     ("POST", "/v1/persons"): _body("/v1/persons", lambda w, c: [
         {"nationalId": "11010519491231002X", "name": "relative", "category": "employee"}]),
     ("POST", "/v1/delegations"): _body("/v1/delegations", lambda w, c: {

@@ -161,7 +161,8 @@ def start(home: Path) -> Deployment:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EBILL_") or k == anvil.BINARY_ENV}
     env.update(EBILL_HOME=str(home), NO_COLOR="1", TERM="dumb", COLUMNS="200", PYTHONUNBUFFERED="1",
                EBILL_PUBLIC_RATE_LIMIT="1000000/minute",  # the harness polls /v1/health from one address
-               EBILL_PAYER_ID=PAYER)
+               EBILL_PAYER_ID=PAYER,
+               EBILL_POST_AUDIT_SHARE_BP="10000")   # every claim paid at once is drawn for a post-payment audit
     (code, name), docs, patients = _documents()
     def store() -> tuple[dict[str, Any], str]:    # one after the other: the first migrates the new database
         hospital = json.loads(_ebill(env, "hospital", "register", "--home", str(home), "--id", code, "--name", name,

@@ -5,6 +5,7 @@ photo of a QR code, a forged payload and a fingerprint, the dashboard, and what 
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -37,17 +38,33 @@ def test_reviewer_approves_a_queued_claim(page_for: Any, deployment: Deployment)
     shoot_both(page, "console-signin")
     sign_in(page, "/console/", d.tokens["payer"])
     page.get_by_role("heading", name="Review queue").wait_for()
-    assert _nav(page) == ["Review queue", "Claims", "Verify", "Dashboard"]      # no audit trail for a payer
+    assert _nav(page) == ["Review queue", "Post-payment audit", "Claims", "Verify", "Dashboard"]  # no audit trail
     row = page.locator(f'table.queue tr[data-claim="{claim["id"]}"]')
     row.wait_for()
     assert "wd" in row.inner_text() and "0/1" in row.inner_text()
     shoot_both(page, "console-queue")
-    # filters narrow the queue
+    # why it is there: above the instant payout (¥500), each reason in words on hover
+    why = row.locator("[data-why=over-instant-threshold]")
+    assert why.inner_text().startswith("Above instant payout") and "paid at once" in why.get_attribute("title")
+    # filters and the search narrow the queue
     page.locator("#f-min").fill("100000")
     page.get_by_role("button", name="Apply filters").click()
     page.get_by_text("Nothing waiting for review.").wait_for()
     page.get_by_role("button", name="Reset").click()
     row.wait_for()
+    for field, value, found in (("#f-claim", claim["id"], True), ("#f-invoice", claim["fingerprint"], True),
+                                ("#f-person", claim["person"], True), ("#f-hospital", claim["issuer"], True),
+                                ("#f-hospital", "no such hospital", False)):
+        page.locator(field).fill(value)
+        page.get_by_role("button", name="Apply filters").click()
+        if found:
+            page.wait_for_function("() => location.hash.includes('?')")
+            row.wait_for()
+            assert page.locator("table.queue tbody tr").count() >= 1
+        else:
+            page.get_by_text("Nothing waiting for review.").wait_for()
+        page.get_by_role("button", name="Reset").click()
+        row.wait_for()
 
     row.get_by_role("link").click()
     page.get_by_role("heading", name=f"Claim {claim['id']}").wait_for()
@@ -79,6 +96,7 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
     first = page_for(DESKTOP)
     sign_in(first, f"/console/#/claims/{claim['id']}", d.tokens["payer"])      # a deep link survives sign-in
     first.get_by_text("Needs two reviewers").wait_for()
+    assert first.locator(".decide [data-stage]").inner_text() == "First review"
     first.locator("#decision-reason").fill("Amount matches the discharge summary.")
     first.get_by_role("button", name="Approve").click()
     first.get_by_role("status").filter(has_text="a second reviewer must approve").first.wait_for()
@@ -92,7 +110,11 @@ def test_maker_checker_needs_a_second_reviewer(page_for: Any, deployment: Deploy
     second = page_for(PHONE)
     sign_in(second, "/console/", d.tokens["payer2"])
     second.get_by_role("heading", name="Review queue").wait_for()
+    queued = second.locator(f'tr[data-claim="{claim["id"]}"]')
+    queued.wait_for()
+    assert "1/2" in queued.inner_text()          # the first approval counts (the queue showed 0/2)
     second.locator(f'tr[data-claim="{claim["id"]}"] a').click()
+    second.locator(".decide [data-stage=final-review]").wait_for()              # the second reviewer's is the final
     second.locator("#decision-reason").fill("Second check: agreed.")
     shoot_both(second, "console-claim-second-reviewer")
     second.get_by_role("button", name="Approve").click()
@@ -222,3 +244,95 @@ def test_reviewer_rejects_and_the_citizen_appeals_for_her_parent(page_for: Any, 
     assert li.locator("#appeal-reason").count() == 0                      # one appeal only
     claim = d.http("GET", f"/v1/claims/{claim_id}", d.citizens["li"].token).json()
     assert claim["appeal"] is not None and claim["person"] != claim["actor"].split(":")[-1]
+    # the appeal is heard by someone else: the reviewer who rejected it is told so, with nothing to press
+    for _ in range(100):
+        if d.http("GET", f"/v1/claims/{claim_id}", d.tokens["payer"]).json()["state"] == "in-review":
+            break
+        time.sleep(0.2)
+    payer.reload()
+    payer.get_by_text("Its appeal must be decided by another reviewer").wait_for()
+    assert payer.locator("#approve").count() == 0
+
+
+def test_a_post_payment_finding_requests_a_clawback(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    paid = None
+    for who, citizen in d.citizens.items():
+        invoices = d.http("GET", "/v1/me/invoices", citizen.token).json()["invoices"]
+        small = [i for i in invoices if i["claimable"] and 0 < i["estimateFen"] <= 50_000]
+        if small:
+            r = d.http("POST", "/v1/claims", citizen.token, headers={"Idempotency-Key": uuid.uuid4().hex},
+                       json={"fingerprints": [small[0]["fingerprint"]]})
+            assert r.status_code in (201, 202), r.text
+            paid, owner = r.json()["claims"][0], who
+            break
+    assert paid is not None, "no invoice small enough to be paid at once"
+    for _ in range(150):
+        paid = d.http("GET", f"/v1/claims/{paid['id']}", d.tokens["payer"]).json()
+        if paid["state"] == "paid":
+            break
+        time.sleep(0.2)
+    assert (paid["state"], paid["postAudit"]) == ("paid", "due"), paid
+    page = page_for(DESKTOP)
+    sign_in(page, "/console/#/postaudit", d.tokens["payer"])
+    page.get_by_role("heading", name="Post-payment audit").wait_for()
+    row = page.locator(f'table.post-audit tr[data-claim="{paid["id"]}"]')
+    row.wait_for()
+    assert "100.00 %" in page.locator("main").inner_text()
+    row.get_by_role("link").click()
+    page.locator("#audit-finding").wait_for()
+    page.locator("#audit-finding").click()
+    page.get_by_role("alert").filter(has_text="Say what you checked").wait_for()   # a verdict needs a reason
+    page.locator("#audit-reason").fill("The same stay is billed on another invoice.")
+    shoot_both(page, "console-post-audit")
+    page.locator("#audit-finding").click()
+    page.locator(".spread [data-state=clawback]").wait_for(timeout=30_000)
+    assert page.locator("#audit-finding").count() == 0                             # audited once
+    got = d.http("GET", f"/v1/claims/{paid['id']}", d.citizens[owner].token).json()
+    assert (got["state"], got["postAudit"]) == ("clawback", "finding")
+    assert "billed on another invoice" in " ".join(got["explanation"])
+    page.goto("/console/#/postaudit")
+    page.get_by_role("heading", name="Post-payment audit").wait_for()
+    assert page.locator(f'tr[data-claim="{paid["id"]}"]').count() == 0
+
+
+def test_a_reviewer_approves_without_some_lines(page_for: Any, deployment: Deployment) -> None:
+    d = deployment
+    claim = None
+    for citizen in d.citizens.values():
+        invoices = d.http("GET", "/v1/me/invoices", citizen.token).json()["invoices"]
+        fits = sorted((i for i in invoices if i["claimable"] and 50_000 < i["estimateFen"] <= 500_000
+                       and i["feeLineCount"] >= 3), key=lambda i: -i["estimateFen"])
+        if fits:
+            r = d.http("POST", "/v1/claims", citizen.token, headers={"Idempotency-Key": uuid.uuid4().hex},
+                       json={"fingerprints": [fits[0]["fingerprint"]]})
+            assert r.status_code in (201, 202), r.text
+            claim = r.json()["claims"][0]
+            break
+    assert claim is not None and claim["state"] == "in-review", claim
+    # the largest line the rules pay for that is less than the claim: without it, it pays less, but not nothing
+    # (a line of a few fen would not move the amount: the ratio's rounding absorbs it)
+    smallest = max((li for li in claim["decision"]["lines"] if 0 < li["eligibleFen"] < claim["amountFen"]),
+                   key=lambda li: li["eligibleFen"])
+    page = page_for(DESKTOP)
+    sign_in(page, f"/console/#/claims/{claim['id']}", d.tokens["payer"])
+    page.locator("details.leave-out summary").click()
+    page.locator(f"#leave-out-{smallest['seq']}").check()
+    page.locator(f'select[data-seq="{smallest["seq"]}"]').select_option("duplicate-billing")
+    page.locator("#decision-reason").fill("The other lines match the discharge summary.")
+    shoot_both(page, "console-approve-in-part")
+    page.get_by_role("button", name="Approve").click()
+    page.locator(".not-approved").wait_for(timeout=30_000)
+    assert f"{smallest['seq']} · {smallest['itemCode']}" in page.locator(".not-approved").inner_text()
+    assert "Billed twice" in page.locator(".not-approved").inner_text()
+    got = d.http("GET", f"/v1/claims/{claim['id']}", d.tokens["auditor"]).json()
+    assert got["state"] in ("approved", "paid") and 0 < got["amountFen"] < claim["amountFen"]
+    assert got["decision"]["review"]["lines"] == [{
+        "seq": smallest["seq"], "itemCode": smallest["itemCode"], "amountFen": smallest["amountFen"],
+        "reason": "duplicate-billing", "words": "billed twice", "note": ""}]
+    for _ in range(150):     # released, reserved again for less, finalised, paid
+        got = d.http("GET", f"/v1/claims/{claim['id']}", d.tokens["auditor"]).json()
+        if got["state"] == "paid":
+            break
+        time.sleep(0.2)
+    assert (got["state"], got["stamp"]["status"], got["stamp"]["attempt"]) == ("paid", "finalized", 2), got["stamp"]

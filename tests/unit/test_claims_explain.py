@@ -73,6 +73,18 @@ def test_refusal_rejection_and_clawback() -> None:
         "taken off your year-to-date figures."]
 
 
+def test_a_clawback_after_a_post_payment_finding_says_so() -> None:
+    found = explain(claim(state=ClaimState.CLAWBACK, decision={
+        **DECISION, "postAuditFinding": {"reason": "the stay was billed twice", "amountDueFen": 10_000},
+        "reversed": {"deductibleUsedFen": 60_000, "reimbursedFen": 10_000}}))
+    assert found[-2:] == [
+        "Owed back: an audit after the payment found that ¥100.00 should not have been paid — the stay was billed "
+        "twice.",
+        "This claim no longer counts towards your year: ¥600.00 of deductible and ¥100.00 of reimbursement were "
+        "taken off your year-to-date figures."]
+    assert not any("voided" in line for line in found)
+
+
 def test_many_lines_are_counted_after_fifty() -> None:
     lines = [{"seq": n, "itemCode": "X", "amountFen": 100, "selfPaidFen": 100, "reasons": [{"detail": "d"}]}
              for n in range(1, 61)]

@@ -13,7 +13,9 @@ import pytest
 
 from ledger.claims.model import PersonRecord
 from ledger.claims.policy import ClaimsPolicy, Filing, available_fen, decide, reassess, why_not_claimable
-from ledger.claims.states import ClaimState
+from ledger.claims.sampling import PostAudit, draw, sample_key
+from ledger.claims.states import ClaimState, review_stages
+from ledger.composition.settings import Settings
 from ledger.errors import ClaimBlocked
 from ledger.hashing import Hash32
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
@@ -91,10 +93,10 @@ def test_decide(case: Case) -> None:
 def test_instant_payout_and_maker_checker() -> None:
     d = decide(filing(invoice(100_000)), YearToDate())
     assert d.instant and d.reviews_needed == 1 and d.flags == ()
-    strict = replace(POLICY, instant_max_fen=27_999, two_reviewers_from_fen=27_999)
+    strict = replace(POLICY, instant_max_fen=27_999, final_review_from_fen=27_999)
     d = decide(filing(invoice(100_000), policy=strict), YearToDate())
     assert not d.instant and d.reviews_needed == 2
-    at_threshold = replace(POLICY, instant_max_fen=28_000, two_reviewers_from_fen=28_000)
+    at_threshold = replace(POLICY, instant_max_fen=28_000, final_review_from_fen=28_000)
     d = decide(filing(invoice(100_000), policy=at_threshold), YearToDate())
     assert d.instant and d.reviews_needed == 1
     assert not POLICY.instant(amount_fen=1, flagged=True)
@@ -117,6 +119,54 @@ def test_the_rules_follow_visit_type_and_insured_status(visit: VisitType, region
     ruleset = POLICY.rules_for(inv, person, hospital_region=hospital)
     assert ruleset.label == label
     assert filing(inv).scheme == filing(inv).ruleset.scheme
+
+
+@pytest.mark.parametrize(("threshold", "amount", "stages"), [
+    (500_000, 500_000, ("machine-audit", "first-review")),                  # at the threshold: one review
+    (500_000, 500_001, ("machine-audit", "first-review", "final-review")),  # a fen above: a final review too
+    (0, 1, ("machine-audit", "first-review", "final-review")),              # every claim has a final review
+    (10**12, 10**11, ("machine-audit", "first-review")),                    # no claim has one
+])
+def test_the_office_stages_follow_the_final_review_threshold(threshold: int, amount: int,
+                                                              stages: tuple[str, ...]) -> None:
+    policy = replace(POLICY, final_review_from_fen=threshold)
+    assert policy.stages(amount) == stages
+    assert policy.reviewers_needed(amount) == len(stages) - 1   # one approval per review stage
+    assert review_stages(policy.reviewers_needed(amount)) == stages[1:]
+
+
+def test_the_final_review_threshold_is_read_under_both_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().final_review_from_fen == 500_000
+    monkeypatch.setenv("EBILL_TWO_REVIEWERS_FROM_FEN", "7")       # its name before review stages
+    assert Settings().final_review_from_fen == 7
+    monkeypatch.setenv("EBILL_FINAL_REVIEW_FROM_FEN", "9")
+    assert Settings().final_review_from_fen == 9
+    monkeypatch.setenv("EBILL_FINAL_REVIEW_FROM_FEN", "-1")
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        Settings()
+
+
+def test_a_share_of_instant_claims_is_drawn_for_a_post_payment_audit() -> None:
+    key = sample_key(b"\x33" * 32)
+    every = replace(POLICY, post_audit_share_bp=10_000, sample_key=key)
+    d = decide(filing(invoice(100_000), policy=every), YearToDate())
+    assert d.instant and d.post_audit is PostAudit.DUE
+    # a claim a reviewer decides is not drawn; nor any when the share is 0
+    reviewed = replace(every, instant_max_fen=0)
+    assert decide(filing(invoice(100_000), policy=reviewed), YearToDate()).post_audit is None
+    assert decide(filing(invoice(100_000)), YearToDate()).post_audit is None
+    # the draw follows the claim id under the key
+    some = replace(POLICY, post_audit_share_bp=5_000, sample_key=key)
+    assert [some.post_audit(f"clm_{i}", instant=True) is PostAudit.DUE for i in range(40)] == [
+        draw(f"clm_{i}", key=key) < 5_000 for i in range(40)]
+
+
+def test_a_sampling_share_without_a_key_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="needs a secret sampling key"):
+        replace(POLICY, post_audit_share_bp=200)
+    with pytest.raises(ValueError, match="0 to 10000 basis points, not 10001"):
+        replace(POLICY, post_audit_share_bp=10_001, sample_key=b"k")
+
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The table below is written out by hand from the behaviour of issue 11 (docs/claims-api.md,
 the claims tests), independently of ``ledger.claims.states.TABLE``: every (state, event,
-party) is tried, 10 x 25 x 4 cases, without a database.
+party) is tried, 10 x 28 x 4 cases, without a database.
 """
 
 from __future__ import annotations
@@ -12,12 +12,18 @@ import pytest
 from ledger.claims.states import (
     COUNTING_STATES,
     DEAD_STATES,
+    DUTIES,
     LIVE_STATES,
     TABLE,
     TRANSITIONS,
+    Bar,
     ClaimState,
     Event,
     Party,
+    Stage,
+    bar_of,
+    review_stage,
+    review_stages,
     step,
 )
 from ledger.errors import Conflict, TransitionRefused
@@ -56,6 +62,7 @@ ALLOWED = [
     # reviewers
     (E.APPROVAL_RECORDED, (S.IN_REVIEW,), SAME, Party.REVIEWER),
     (E.APPROVED, (S.IN_REVIEW,), S.APPROVED, Party.REVIEWER),
+    (E.APPROVED_IN_PART, (S.IN_REVIEW,), S.APPROVED, Party.REVIEWER),
     (E.REJECTED, (S.IN_REVIEW,), S.REJECTED, Party.REVIEWER),
     # the citizen's appeal
     (E.APPEALED, (S.REJECTED,), S.APPEALED, Party.CLAIMANT),
@@ -67,6 +74,9 @@ ALLOWED = [
     (E.VOIDED, (S.SUBMITTED, S.IN_REVIEW, S.APPROVED, S.APPEALED, S.NOTHING_PAYABLE), S.REFUSED, Party.STAMPER),
     (E.VOIDED_BEFORE_PAYOUT, (S.APPROVED,), S.REFUSED, Party.STAMPER),
     (E.CLAWED_BACK, (S.PAID,), S.CLAWBACK, Party.STAMPER),
+    # the post-payment audit of a sampled claim
+    (E.AUDIT_CLEARED, (S.PAID,), SAME, Party.REVIEWER),
+    (E.AUDIT_FOUND, (S.PAID,), S.CLAWBACK, Party.REVIEWER),
 ]
 
 EXPECTED: dict[tuple[ClaimState | None, Event], tuple[ClaimState, Party]] = {}
@@ -125,3 +135,61 @@ def test_what_counts_for_the_year() -> None:
 def test_a_rule_names_its_events_origins_once() -> None:
     seen = [(o, r.event) for r in TABLE for o in r.origins]
     assert len(seen) == len(set(seen)) == len(TRANSITIONS)
+
+
+# ---------------------------------------------------------------------- review stages: who may act
+
+# (stage) -> (the party, the events it may cause, what bars a reviewer), written out by hand
+STAGES = {
+    Stage.MACHINE_AUDIT: (Party.CLAIMANT, {E.FILED, E.FILED_NOTHING_PAYABLE, E.FILED_NOTHING_LEFT}, set()),
+    Stage.FIRST_REVIEW: (Party.REVIEWER, {E.APPROVED, E.APPROVED_IN_PART, E.APPROVAL_RECORDED, E.REJECTED},
+                         {Bar.REJECTED_IT}),
+    Stage.FINAL_REVIEW: (Party.REVIEWER, {E.APPROVED, E.APPROVED_IN_PART, E.REJECTED},
+                         {Bar.REJECTED_IT, Bar.REVIEWED_THIS_ROUND}),
+    Stage.POST_PAYMENT_AUDIT: (Party.REVIEWER, {E.AUDIT_CLEARED, E.AUDIT_FOUND}, {Bar.APPROVED_IT}),
+}
+
+
+def test_the_duties_are_the_ones_written_out_here() -> None:
+    assert {st: (d.by, set(d.events), set(d.barred)) for st, d in DUTIES.items()} == STAGES
+    # each stage's events are the table's, caused by the stage's party
+    for d in DUTIES.values():
+        for event in d.events:
+            assert {m.by for (_, e), m in TRANSITIONS.items() if e is event} == {d.by}
+
+
+def test_the_stage_follows_the_approvals_of_the_round() -> None:
+    assert review_stage(approvals=0) is Stage.FIRST_REVIEW
+    assert review_stage(approvals=1) is Stage.FINAL_REVIEW
+    assert review_stage(approvals=2) is Stage.FINAL_REVIEW   # approved, then the bank held it
+
+
+# (stage, this round's verdicts, earlier rejecters, reviewer) -> the bar, or None (may act)
+BAR_CASES: list[tuple[Stage, dict[str, str], set[str], str, Bar | None]] = [
+    (Stage.FIRST_REVIEW, {}, set(), "r1", None),
+    # approvers ("a1": see the test) are barred from the post-payment audit only
+    (Stage.POST_PAYMENT_AUDIT, {}, set(), "a1", Bar.APPROVED_IT),
+    (Stage.POST_PAYMENT_AUDIT, {}, {"r1"}, "r1", None),
+    (Stage.POST_PAYMENT_AUDIT, {}, set(), "r2", None),
+    (Stage.FIRST_REVIEW, {}, set(), "a1", None),
+    (Stage.FINAL_REVIEW, {"r1": "approve"}, set(), "a1", None),
+    (Stage.FIRST_REVIEW, {}, {"r1"}, "r1", Bar.REJECTED_IT),
+    (Stage.FIRST_REVIEW, {}, {"r1"}, "r2", None),
+    (Stage.FINAL_REVIEW, {"r1": "approve"}, set(), "r1", Bar.REVIEWED_THIS_ROUND),
+    (Stage.FINAL_REVIEW, {"r1": "approve"}, set(), "r2", None),
+    (Stage.FINAL_REVIEW, {"r2": "approve"}, {"r1"}, "r1", Bar.REJECTED_IT),
+    (Stage.FINAL_REVIEW, {"r1": "approve"}, {"r1"}, "r1", Bar.REJECTED_IT),   # the appeal bar is named first
+    (Stage.FINAL_REVIEW, {"r2": "approve"}, {"r1"}, "r3", None),
+    (Stage.MACHINE_AUDIT, {}, {"r1"}, "r1", None),   # no person acts at the machine audit
+]
+
+
+@pytest.mark.parametrize(("stage", "this_round", "rejected_by", "reviewer", "bar"), BAR_CASES)
+def test_who_a_stage_bars(stage: Stage, this_round: dict[str, str], rejected_by: set[str], reviewer: str,
+                          bar: Bar | None) -> None:
+    assert bar_of(stage, reviewer, this_round=this_round, rejected_by=rejected_by, approved_by={"a1"}) is bar
+
+
+def test_the_review_stages_of_a_claim() -> None:
+    assert review_stages(1) == (Stage.FIRST_REVIEW,)
+    assert review_stages(2) == (Stage.FIRST_REVIEW, Stage.FINAL_REVIEW)

@@ -6,6 +6,7 @@ claims API and money tests run them against SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 
 from ledger.claims import transitions as t
+from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
+from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import (
     VOIDED_REFUSAL,
     ChainOutcome,
@@ -32,7 +35,7 @@ from ledger.claims.stamps import (
     next_chain_claim_id,
 )
 from ledger.claims.states import ClaimState, Event
-from ledger.errors import TransitionRefused
+from ledger.errors import DutiesSeparated, TransitionRefused
 
 S, OP, ST = ClaimState, StampOp, StampStatus
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -81,6 +84,17 @@ STAMP_CASES: list[tuple[ClaimState, bool, StampOp, ChainOutcome, ClaimState, dic
      {"stamp": ST.FINALIZED, "chain_todo": None, **STAMPED}, (0, 0), "claim.stamp.finalized"),
     (S.REFUSED, False, OP.RELEASE, Done(), S.REFUSED,
      {"stamp": ST.RELEASED, "chain_todo": None, **STAMPED}, (0, 0), "claim.stamp.released"),
+    # approved in part: the old reservation given back (or lost, or not releasable: the chain holds the
+    # total), the smaller amount reserved again under the next chain claim id, then finalised
+    (S.APPROVED, False, OP.RELEASE, Done(), S.APPROVED,
+     {"stamp": ST.RELEASED, "chain_todo": OP.RESERVE, "attempt": 2, "chain_claim_id": next_chain_claim_id(CHAIN_ID, 2),
+      **STAMPED}, (0, 0), "claim.stamp.released"),
+    (S.APPROVED, False, OP.RELEASE, Lost("lost"), S.APPROVED,
+     {"stamp": None, "chain_todo": OP.RESERVE, "attempt": 2, "chain_claim_id": next_chain_claim_id(CHAIN_ID, 2)},
+     (0, 0), "claim.stamp.nothing-to-release"),
+    (S.APPROVED, False, OP.RELEASE, Refused("paused"), S.APPROVED,
+     {"chain_todo": OP.RESERVE, "attempt": 2, "chain_claim_id": next_chain_claim_id(CHAIN_ID, 2)},
+     (0, 0), "claim.stamp.release-refused"),
     # not yet: noted, tried again next round
     (S.SUBMITTED, False, OP.RESERVE, Retry("the invoice's batch is not on chain (yet)"), S.SUBMITTED,
      {"refusal": "the invoice's batch is not on chain (yet)"}, (0, 0), "claim.stamp.retry"),
@@ -181,14 +195,97 @@ def test_review(needed: int, earlier: dict[str, str], reviewer: str, verdict: st
     change, given = t.review(s, earlier=earlier, reviewer=reviewer, verdict=verdict, reason="why", now=NOW)
     assert (change.after, dict(change.values), change.year) == (after, values, year)
     assert (change.actor, change.action) == (reviewer, f"claim.review.{verdict}")
-    assert change.detail == {"reason": "why", "round": 1, "approvals": approvals, "needed": needed, "state": after}
+    stage = "first-review" if approvals - (verdict == "approve") == 0 else "final-review"
+    assert change.detail == {"reason": "why", "round": 1, "approvals": approvals, "needed": needed, "state": after,
+                             "stage": stage}
     assert given == t.ReviewVerdict(reviewer, verdict, "why", 1)
 
 
+IN_PART = InPart(amount_fen=20_000, deductible_used_fen=55_000,
+                 decision={"reimbursableFen": AMOUNT, "review": {"lines": [{"seq": 2}], "amountFen": 20_000}})
+
+
+def test_an_approval_in_part_releases_then_reserves_less() -> None:
+    s = standing(S.IN_REVIEW, stamp=ST.RESERVED)
+    change, given = t.review(s, earlier={}, reviewer="r1", verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    assert change.event is Event.APPROVED_IN_PART and change.after is S.APPROVED
+    assert dict(change.values) == {"state": S.APPROVED, "decided_at": NOW, "chain_todo": OP.RELEASE,
+                                   "amount_fen": 20_000, "deductible_used_fen": 55_000, "decision": IN_PART.decision}
+    assert change.year == t.YearDelta(55_000 - DEDUCTIBLE, 20_000 - AMOUNT)   # the year takes the new figures
+    assert change.detail["inPart"] == IN_PART.decision["review"] and given.verdict == "approve"
+    # the same amount (the lines were not what it paid for): finalised as a full approval is
+    same = replace(IN_PART, amount_fen=AMOUNT, deductible_used_fen=DEDUCTIBLE)
+    change, _ = t.review(s, earlier={}, reviewer="r1", verdict="approve", reason="ok", now=NOW, in_part=same)
+    assert (change.values["chain_todo"], change.year) == (OP.FINALIZE, t.YearDelta(0, 0))
+    # at the final review of two
+    change, _ = t.review(standing(S.IN_REVIEW, stamp=ST.RESERVED, reviews_needed=2), earlier={"r1": "approve"},
+                         reviewer="r2", verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    assert change.event is Event.APPROVED_IN_PART and change.detail["stage"] == "final-review"
+
+
+def test_what_cannot_be_approved_in_part() -> None:
+    # the first of two approvals does not decide: in full, or a rejection
+    with pytest.raises(TransitionRefused, match="needs 2 approvals: approve it in full for its final review"):
+        t.review(standing(S.IN_REVIEW, stamp=ST.RESERVED, reviews_needed=2), earlier={}, reviewer="r1",
+                 verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    # a reservation still being made (lost blocks) or released cannot be swapped for a smaller one yet
+    for stamp, todo in ((None, OP.RESERVE), (ST.RESERVED, OP.RELEASE), (ST.RELEASED, None)):
+        with pytest.raises(TransitionRefused, match="reservation is being changed on chain; try again"):
+            t.review(standing(S.IN_REVIEW, stamp=stamp, chain_todo=todo), earlier={}, reviewer="r1",
+                     verdict="approve", reason="ok", now=NOW, in_part=IN_PART)
+    with pytest.raises(DutiesSeparated):   # the duties hold for it as for any approval
+        t.review(standing(S.IN_REVIEW, stamp=ST.RESERVED, appealed=True), earlier={}, reviewer="r1",
+                 verdict="approve", reason="ok", now=NOW, in_part=IN_PART, rejected_by={"r1"})
+    with pytest.raises(ValueError, match="only an approval"):
+        t.review(standing(S.IN_REVIEW), earlier={}, reviewer="r1", verdict="reject", reason="no", now=NOW,
+                 in_part=IN_PART)
+
+
 def test_a_second_approval_comes_from_another_reviewer() -> None:
-    with pytest.raises(TransitionRefused, match="you reviewed claim clm_1 already; a second approval must come"):
-        t.review(standing(S.IN_REVIEW, reviews_needed=2), earlier={"r1": "approve"}, reviewer="r1",
-                 verdict="approve", reason="ok", now=NOW)
+    for verdict in ("approve", "reject"):
+        with pytest.raises(DutiesSeparated, match="you reviewed claim clm_1 already; a second approval must come") as e:
+            t.review(standing(S.IN_REVIEW, reviews_needed=2), earlier={"r1": "approve"}, reviewer="r1",
+                     verdict=verdict, reason="ok", now=NOW)
+        assert (e.value.stage, e.value.bar, e.value.kind) == ("final-review", "reviewed-this-round",
+                                                              "separation-of-duties")
+
+
+# (reviews needed, this round's verdicts, who rejected before, reviewer, verdict) -> refused (the bar) or the state
+APPEAL_CASES: list[tuple[int, dict[str, str], set[str], str, str, str | ClaimState]] = [
+    # the rejecter may neither approve nor reject the appeal, at the first review or the final one
+    (1, {}, {"r1"}, "r1", "approve", "rejected-it"),
+    (1, {}, {"r1"}, "r1", "reject", "rejected-it"),
+    (2, {}, {"r1"}, "r1", "approve", "rejected-it"),
+    (2, {"r2": "approve"}, {"r1"}, "r1", "approve", "rejected-it"),
+    (2, {"r2": "approve"}, {"r1"}, "r1", "reject", "rejected-it"),
+    # anyone else may, but the final reviewer is not the first
+    (1, {}, {"r1"}, "r2", "approve", S.APPROVED),
+    (1, {}, {"r1"}, "r2", "reject", S.REJECTED),
+    (2, {}, {"r1"}, "r2", "approve", S.IN_REVIEW),
+    (2, {"r2": "approve"}, {"r1"}, "r2", "approve", "reviewed-this-round"),
+    (2, {"r2": "approve"}, {"r1"}, "r3", "approve", S.APPROVED),
+    (2, {"r2": "approve"}, {"r1"}, "r3", "reject", S.REJECTED),
+    # two rejecters over time (a round-one approver who did not reject may hear the appeal)
+    (1, {}, {"r1", "r2"}, "r2", "approve", "rejected-it"),
+    (1, {}, {"r1"}, "r0", "approve", S.APPROVED),
+]
+
+
+@pytest.mark.parametrize(("needed", "earlier", "rejected_by", "reviewer", "verdict", "expected"), APPEAL_CASES)
+def test_an_appeal_is_heard_by_someone_else(needed: int, earlier: dict[str, str], rejected_by: set[str],
+                                            reviewer: str, verdict: str, expected: str | ClaimState) -> None:
+    s = standing(S.IN_REVIEW, reviews_needed=needed, appealed=True, stamp=ST.RESERVED)
+    if isinstance(expected, ClaimState):
+        change, given = t.review(s, earlier=earlier, reviewer=reviewer, verdict=verdict, reason="why", now=NOW,
+                                 rejected_by=rejected_by)
+        assert change.after is expected and given.round == 2
+        return
+    with pytest.raises(DutiesSeparated) as refused:
+        t.review(s, earlier=earlier, reviewer=reviewer, verdict=verdict, reason="why", now=NOW,
+                 rejected_by=rejected_by)
+    assert refused.value.bar == expected
+    if expected == "rejected-it":
+        assert str(refused.value) == "you rejected claim clm_1; its appeal must be decided by another reviewer"
 
 
 @pytest.mark.parametrize("state", [s for s in ClaimState if s is not S.IN_REVIEW])
@@ -202,6 +299,47 @@ def test_an_appealed_claim_is_reviewed_in_round_two() -> None:
     change, given = t.review(standing(S.IN_REVIEW, appealed=True), earlier={}, reviewer="r1", verdict="approve",
                              reason="ok", now=NOW)
     assert given.round == change.detail["round"] == 2
+
+
+# ---------------------------------------------------------------------- the post-payment audit
+
+# (state, drawn, finding, auditor) -> refused (a message) or (state after, post_audit, year effect)
+POST_AUDIT_CASES: list[tuple[ClaimState, PostAudit | None, bool, str, str | tuple[ClaimState, str, t.YearDelta]]] = [
+    (S.PAID, PostAudit.DUE, False, "r2", (S.PAID, "cleared", t.YearDelta(0, 0))),
+    # a finding asks the money back: a claw-back, and the person's year is given back
+    (S.PAID, PostAudit.DUE, True, "r2", (S.CLAWBACK, "finding", GIVEN_BACK)),
+    # not drawn, audited already, not paid (yet, or any more), or by the reviewer who approved it
+    (S.PAID, None, True, "r2", "claim clm_1 was not drawn for a post-payment audit"),
+    (S.PAID, PostAudit.CLEARED, True, "r2", "claim clm_1 was audited already (cleared)"),
+    (S.CLAWBACK, PostAudit.FINDING, True, "r2", "claim clm_1 is clawback: only a paid claim is audited"),
+    (S.APPROVED, PostAudit.DUE, True, "r2", "claim clm_1 is approved: only a paid claim is audited"),
+    (S.REFUSED, PostAudit.DUE, False, "r2", "claim clm_1 is refused: only a paid claim is audited"),
+    (S.PAID, PostAudit.DUE, True, "r1", "you approved claim clm_1; its post-payment audit must be done by someone"),
+    (S.PAID, PostAudit.DUE, False, "r1", "you approved claim clm_1; its post-payment audit must be done by someone"),
+]
+
+
+@pytest.mark.parametrize(("state", "drawn", "finding", "auditor", "expected"), POST_AUDIT_CASES)
+def test_post_audit(state: ClaimState, drawn: PostAudit | None, finding: bool, auditor: str,
+                    expected: str | tuple[ClaimState, str, t.YearDelta]) -> None:
+    c = replace(claim(state, stamp=ST.FINALIZED, payment="bank-1"), post_audit=drawn)
+    if isinstance(expected, str):
+        with pytest.raises(TransitionRefused, match="^" + re.escape(expected)):
+            t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+        return
+    change = t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+    after, outcome, year = expected
+    assert (change.after, change.values.get("post_audit"), change.year) == (after, outcome, year)
+    assert (change.actor, change.action) == (auditor, f"claim.post-audit.{outcome}")
+    assert "chain_todo" not in change.values   # the chain keeps the payment: the money comes back off chain
+    if finding:
+        assert change.values["state"] is S.CLAWBACK
+        assert change.detail["amountDueFen"] == AMOUNT and change.detail["stage"] == "post-payment-audit"
+        reversed_ = {"deductibleUsedFen": DEDUCTIBLE, "reimbursedFen": AMOUNT}
+        assert change.values["decision"] == {"reimbursableFen": AMOUNT, "reversed": reversed_,
+                                             "postAuditFinding": {"reason": "why", "amountDueFen": AMOUNT}}
+    else:
+        assert "decision" not in change.values
 
 
 # ---------------------------------------------------------------------- the citizen's appeal
@@ -283,6 +421,12 @@ VOID_CASES: list[tuple[Claim, bool, tuple[ClaimState, dict[str, Any]] | None]] =
      (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": OP.RELEASE})),
     (claim(S.IN_REVIEW), False,
      (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": None})),
+    # approved in part, at each step of swapping its reservation for a smaller one: whatever is (or may
+    # be) reserved is released, and it is never reserved again (the claim is refused, not approved)
+    (claim(S.APPROVED, stamp=ST.RESERVED, todo=OP.RELEASE), False,
+     (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": OP.RELEASE})),
+    (claim(S.APPROVED, stamp=ST.RELEASED, todo=OP.RESERVE), False,
+     (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": OP.RELEASE})),
     (claim(S.NOTHING_PAYABLE, amount=0), False,
      (S.REFUSED, {"state": S.REFUSED, "refusal": VOIDED_REFUSAL, "decided_at": NOW, "chain_todo": None})),
     # finalised, not paid: the payout waits for the void to reach the chain, then nothing is paid

@@ -9,6 +9,7 @@ import { clear, day, focusHeading, h, rich, when } from '/assets/shared/dom.js';
 const TOKEN = 'ebill.staff.token';
 const SECTIONS = {
   queue: ['payer'],
+  postaudit: ['payer'],
   claims: ['payer', 'auditor'],
   verify: ['payer', 'auditor', 'admin', 'hospital', 'clerk'],
   dashboard: ['payer', 'auditor'],
@@ -144,6 +145,7 @@ async function route() {
   const vctx = { ...ctx, main: view };
   try {
     if (section === 'queue') await (await import('./review.js')).renderQueue(vctx);
+    else if (section === 'postaudit') await (await import('./review.js')).renderPostAudit(vctx);
     else if (section === 'claims' && id) await (await import('./review.js')).renderClaim(vctx, decodeURIComponent(id));
     else if (section === 'claims') await (await import('./review.js')).renderClaims(vctx);
     else if (section === 'verify') await (await import('./verify.js')).renderVerify(vctx);

@@ -20,27 +20,45 @@ const flagText = (f) => (typeof f === 'string' ? f : (f.rule || f.kind || f.code
 
 // ---------------------------------------------------------------------- queue
 
+// the queue's search fields: [query parameter, input id, label key, input type]; amounts are typed in yuan
+const SEARCH = [['invoice', 'f-invoice', 'fInvoice', 'search'], ['claim', 'f-claim', 'fClaim', 'search'],
+  ['person', 'f-person', 'fPerson', 'search'], ['hospital', 'f-hospital', 'fHospital', 'search'],
+  ['minAmountFen', 'f-min', 'fMinAmount', 'number'], ['flag', 'f-flag', 'fFlag', 'text'], ['olderThanDays', 'f-older', 'fOlder', 'number']];
+
+/** Why a claim is in the queue, one badge per reason (the server's words, with amounts and flag details, as its title). */
+function whyBadges(ctx, c) {
+  const { t } = ctx;
+  return (c.why || []).map((w) => {
+    const label = w.code === 'flagged' ? t('why_flagged', { rule: w.rule })
+      : w.code === 'over-instant-threshold' ? t('why_over')
+        : w.code === 'final-review' ? t('why_final', { approvals: w.approvals, needed: w.needed })
+          : ctx.i18n.has(`why_${w.code}`) ? t(`why_${w.code}`) : w.code;
+    return h('span', { class: `badge ${w.code === 'flagged' || w.code === 'appeal' ? 'warn' : ''}`.trim(), title: w.detail, dataset: { why: w.code } }, label);
+  });
+}
+
 export async function renderQueue(ctx) {
   const { t, api, main } = ctx;
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
-  const minYuan = h('input', { type: 'number', id: 'f-min', min: '0', step: '1', value: q.get('minAmountFen') ? String(q.get('minAmountFen') / 100) : '' });
-  const flag = h('input', { type: 'text', id: 'f-flag', value: q.get('flag') || '', placeholder: t('fAny') });
-  const older = h('input', { type: 'number', id: 'f-older', min: '0', step: '1', value: q.get('olderThanDays') || '' });
+  const inputs = new Map(SEARCH.map(([key, id, , type]) => {
+    const shown = key === 'minAmountFen' && q.get(key) ? String(q.get(key) / 100) : q.get(key) || '';
+    const attrs = { type, id, value: shown, name: key };
+    if (type === 'number') Object.assign(attrs, { min: '0', step: '1' });
+    if (key === 'flag') attrs.placeholder = t('fAny');
+    return [key, h('input', attrs)];
+  }));
   const params = new URLSearchParams();
-  if (q.get('minAmountFen')) params.set('minAmountFen', q.get('minAmountFen'));
-  if (q.get('flag')) params.set('flag', q.get('flag'));
-  if (q.get('olderThanDays')) params.set('olderThanDays', q.get('olderThanDays'));
+  for (const [key] of SEARCH) if (q.get(key)) params.set(key, q.get(key));
   const filters = h('form', { class: 'filters', role: 'search', onsubmit: (ev) => {
     ev.preventDefault();
     const p = new URLSearchParams();
-    if (minYuan.value) p.set('minAmountFen', String(Math.round(Number(minYuan.value) * 100)));
-    if (flag.value.trim()) p.set('flag', flag.value.trim());
-    if (older.value) p.set('olderThanDays', older.value);
+    for (const [key, input] of inputs) {
+      const v = input.value.trim();
+      if (v) p.set(key, key === 'minAmountFen' ? String(Math.round(Number(v) * 100)) : v);
+    }
     ctx.go(`#/queue${p.toString() ? `?${p}` : ''}`);
   } },
-  h('div', {}, h('label', { for: 'f-min' }, t('fMinAmount')), minYuan),
-  h('div', {}, h('label', { for: 'f-flag' }, t('fFlag')), flag),
-  h('div', {}, h('label', { for: 'f-older' }, t('fOlder')), older),
+  SEARCH.map(([key, id, label]) => h('div', {}, h('label', { for: id }, t(label)), inputs.get(key))),
   h('div', { class: 'row' }, h('button', { type: 'submit' }, t('apply')),
     h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go('#/queue') }, t('reset'))));
   const filtered = [...params.keys()].length;
@@ -55,16 +73,16 @@ export async function renderQueue(ctx) {
     h('td', { class: 'nowrap' }, h('code', { title: c.person }, short(c.person, 4))),
     h('td', { class: 'num' }, money(ctx, c.requestedFen)),
     h('td', { class: 'num' }, money(ctx, c.amountFen)),
-    h('td', {}, ((c.decision && c.decision.flags) || c.flags || []).map((f) => h('span', { class: 'badge warn' }, flagText(f)))),
+    h('td', { class: 'why' }, whyBadges(ctx, c)),
     h('td', { class: 'num nowrap' }, t('ageDays', { n: (c.slaWorkingDays ?? 0).toFixed(1) })),
     h('td', { class: 'nowrap' }, ctx.day(c.dueAt), c.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null),
-    h('td', { class: 'nowrap' }, `${((c.review && c.review.reviews) || []).length}/${(c.review && c.review.reviewsNeeded) || 1}`,
+    h('td', { class: 'nowrap reviews' }, `${(c.review && c.review.approvals) || 0}/${(c.review && c.review.reviewsNeeded) || 1}`,
       c.review && c.review.needsTwoReviewers ? [' ', h('span', { class: 'badge', title: t('needsTwo') }, t('twoReviewers'))] : null)));
   main.lastChild.replaceWith(h('section', {},
     h('div', { class: 'spread' }, h('p', { class: 'count' }, t('queueCount', { n: items.length })),
       h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go(location.hash) }, t('refresh'))),
     items.length ? table([t('colClaim'), t('colInvoice'), t('colPerson'), [t('colRequested'), 'num'], [t('colAmount'), 'num'],
-      t('colFlags'), [t('colAge'), 'num'], t('colDue'), t('colReviews')], rows, 'queue')
+      t('colWhyQueued'), [t('colAge'), 'num'], t('colDue'), t('colReviews')], rows, 'queue')
       : h('p', { class: 'card muted' }, t('queueEmpty'))));
 }
 
@@ -104,8 +122,35 @@ function facts(pairs) {
     .map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
+// the reasons a fee line is left out of an approval (the API's codes, ledger/claims/lines.py)
+const LINE_REASONS = ['not-medically-necessary', 'not-covered', 'quantity-above-limit', 'unbundled', 'duplicate-billing',
+  'no-prescription-or-referral', 'documentation-missing', 'price-above-standard'];
+
+/** The lines the rules pay for, each with a box to leave it out and its reason; null when this approval does not
+ * decide the claim (the first of two: only the final reviewer approves in part). */
+function leaveOutLines(ctx, c) {
+  const { t } = ctx;
+  const r = c.review || {};
+  if ((r.reviewsNeeded || 1) - (r.approvals || 0) > 1) return null;
+  const paying = ((c.decision && c.decision.lines) || []).filter((li) => li.eligibleFen > 0);
+  if (paying.length < 2) return null;
+  const rows = paying.map((li) => {
+    const box = h('input', { type: 'checkbox', id: `leave-out-${li.seq}`, dataset: { seq: String(li.seq) } });
+    const why = h('select', { 'aria-label': t('lineReasonLabel', { seq: li.seq }), dataset: { seq: String(li.seq) } },
+      LINE_REASONS.map((code) => h('option', { value: code }, t(`lineReason_${code}`))));
+    return h('tr', {}, h('td', {}, box), h('td', { class: 'num' }, h('label', { for: box.id }, String(li.seq))),
+      h('td', {}, h('code', {}, li.itemCode)), h('td', { class: 'num' }, money(ctx, li.eligibleFen)), h('td', {}, why));
+  });
+  const panel = h('details', { class: 'leave-out' }, h('summary', {}, t('inPartTitle')), h('p', { class: 'muted small' }, t('inPartIntro')),
+    table(['', [t('colSeq'), 'num'], t('colCode'), [t('colEligible'), 'num'], t('colWhyLine')], rows, 'compact leave-out-lines'));
+  panel.chosen = () => rows.map((row) => row.querySelector('input')).filter((box) => box.checked)
+    .map((box) => ({ seq: Number(box.dataset.seq), reason: panel.querySelector(`select[data-seq="${box.dataset.seq}"]`).value }));
+  return panel;
+}
+
 function decisionPanel(ctx, c, reload) {
   const { t, api } = ctx;
+  const leaveOut = leaveOutLines(ctx, c);
   const reason = h('textarea', { id: 'decision-reason', rows: '3', required: true });
   const out = h('div', { 'aria-live': 'polite', class: 'decision-out' });
   const approve = h('button', { type: 'button', id: 'approve' }, t('approve'));
@@ -116,8 +161,10 @@ function decisionPanel(ctx, c, reload) {
     if (!text) { out.append(ctx.errorBox(t('reasonMissing'))); reason.focus(); return; }
     approve.disabled = true; reject.disabled = true;
     try {
-      const { status } = await api.post(`/v1/claims/${encodeURIComponent(c.id)}/${verb}`, { reason: text });
-      if (status !== 202) ctx.toast(verb === 'approve' ? t('approved') : t('rejected'));
+      const lines = verb === 'approve' && leaveOut ? leaveOut.chosen() : [];
+      const body = lines.length ? { reason: text, lines } : { reason: text };
+      const { status } = await api.post(`/v1/claims/${encodeURIComponent(c.id)}/${verb}`, body);
+      if (status !== 202) ctx.toast(verb === 'approve' ? t(lines.length ? 'approvedInPart' : 'approved') : t('rejected'));
       await reload(status === 202 ? t('makerChecker') : null);
     } catch (err) {
       approve.disabled = false; reject.disabled = false;
@@ -126,15 +173,69 @@ function decisionPanel(ctx, c, reload) {
   };
   approve.addEventListener('click', () => decide('approve'));
   reject.addEventListener('click', () => decide('reject'));
-  return h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')),
+  const stage = c.review && c.review.stage;
+  return h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle'), stage ? h('span', { class: 'badge', dataset: { stage } }, t(`stage_${stage}`)) : null),
     c.review && c.review.needsTwoReviewers ? h('p', { class: 'alert warn' }, t('needsTwo')) : null,
-    h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, out, h('div', { class: 'row' }, approve, reject));
+    h('label', { for: 'decision-reason' }, t('reasonLabel')), reason, leaveOut, out, h('div', { class: 'row' }, approve, reject));
 }
 
-/** Whether the signed-in reviewer reviewed this claim already (maker-checker: the second must be someone else). */
-function reviewedByMe(ctx, c) {
+// ---------------------------------------------------------------------- the post-payment audit
+
+const auditDue = (c) => c.state === 'paid' && c.postAudit === 'due';
+
+/** A drawn, paid claim's audit: nothing wrong, or a finding that asks the money back (a claw-back). */
+function postAuditPanel(ctx, c, reload) {
+  const { t, api } = ctx;
+  const reason = h('textarea', { id: 'audit-reason', rows: '3', required: true });
+  const out = h('div', { 'aria-live': 'polite', class: 'decision-out' });
+  const cleared = h('button', { type: 'button', id: 'audit-cleared' }, t('auditCleared'));
+  const finding = h('button', { type: 'button', id: 'audit-finding', class: 'danger' }, t('auditFinding'));
+  const decide = async (outcome) => {
+    clear(out);
+    const text = reason.value.trim();
+    if (!text) { out.append(ctx.errorBox(t('auditReasonMissing'))); reason.focus(); return; }
+    cleared.disabled = true; finding.disabled = true;
+    try {
+      await api.post(`/v1/claims/${encodeURIComponent(c.id)}/post-audit`, { outcome, reason: text });
+      ctx.toast(outcome === 'finding' ? t('auditFound') : t('auditDone'));
+      await reload();
+    } catch (err) {
+      cleared.disabled = false; finding.disabled = false;
+      out.append(ctx.errorBox(err));
+    }
+  };
+  cleared.addEventListener('click', () => decide('cleared'));
+  finding.addEventListener('click', () => decide('finding'));
+  return h('section', { class: 'card decide' }, h('h2', {}, t('postAuditTitle')), h('p', { class: 'muted' }, t('postAuditIntro')),
+    h('label', { for: 'audit-reason' }, t('auditReasonLabel')), reason, out, h('div', { class: 'row' }, cleared, finding));
+}
+
+export async function renderPostAudit(ctx) {
+  const { t, api, main } = ctx;
+  clear(main, h('h1', {}, t('postAuditTitle')), ctx.loading());
+  const doc = await api.get('/v1/review/post-payment');
+  const items = doc.claims || [];
+  const rows = items.map((c) => h('tr', { dataset: { claim: c.id } },
+    h('td', {}, claimLink(c)), h('td', {}, `${c.issuer} · ${c.invoiceNumber}`),
+    h('td', { class: 'nowrap' }, h('code', { title: c.person }, short(c.person, 4))),
+    h('td', { class: 'num' }, money(ctx, c.amountFen)),
+    h('td', { class: 'nowrap' }, c.payment && c.payment.paidAt ? ctx.when(c.payment.paidAt) : '')));
+  main.lastChild.replaceWith(h('section', {},
+    h('p', { class: 'muted' }, t('postAuditQueueIntro', { share: ((doc.shareBp || 0) / 100).toFixed(2) })),
+    h('p', { class: 'count' }, t('postAuditCount', { n: items.length })),
+    items.length ? table([t('colClaim'), t('colInvoice'), t('colPerson'), [t('colPaid'), 'num'], t('colPaidAt')], rows, 'post-audit')
+      : h('p', { class: 'card muted' }, t('postAuditEmpty'))));
+}
+
+/** Why the signed-in reviewer may not decide this claim (the server's separation of duties), or null:
+ * they rejected it before its appeal, or approved it in this round (the final reviewer is not the first). */
+function barredForMe(ctx, c) {
   const mine = ctx.state.me && ctx.state.me.keyId;
-  return !!mine && ((c.review && c.review.reviews) || []).some((r) => String(r.reviewer).endsWith(`:${mine}`));
+  const round = (c.review && c.review.round) || 1;
+  const byMe = ((c.review && c.review.reviews) || []).filter((r) => mine && String(r.reviewer).endsWith(`:${mine}`));
+  if (byMe.some((r) => r.verdict === 'reject' && r.round < round)) return 'appealOtherReviewer';
+  if (byMe.some((r) => r.round === round)) return 'secondReviewer';
+  return null;
 }
 
 function reviews(ctx, c) {
@@ -223,7 +324,7 @@ export async function renderClaim(ctx, id) {
     clear(main, h('p', {}, back),
       h('div', { class: 'spread' }, h('h1', {}, t('claimTitle', { id: c.id })), badge(t, c.state)),
       notice ? h('div', { class: 'alert warn', role: 'status' }, notice) : null,
-      h('div', { class: isPayer && c.state === 'in-review' ? 'cols' : '' },
+      h('div', { class: isPayer && (c.state === 'in-review' || auditDue(c)) ? 'cols' : '' },
         h('section', { class: 'card' },
           facts([[t('person'), h('code', { title: c.person }, short(c.person, 8))], [t('actor'), c.actor], [t('onBehalfOf'), c.onBehalfOf],
             [t('payer'), c.payer], [t('created'), ctx.when(c.createdAt)], [t('updated'), ctx.when(c.updatedAt)],
@@ -234,9 +335,15 @@ export async function renderClaim(ctx, id) {
           c.rejection ? h('p', { class: 'alert error' }, `${t('rejectionTitle')}: ${c.rejection.reason || c.rejection.detail || c.rejection}`) : null,
           c.appeal ? h('p', { class: 'alert info' }, `${t('appealTitle')}: ${c.appeal.reason || c.appeal}`) : null,
           reviews(ctx, c)),
-        isPayer && c.state === 'in-review' ? (reviewedByMe(ctx, c)
-          ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t('secondReviewer')))
-          : decisionPanel(ctx, c, load)) : null),
+        isPayer && c.state === 'in-review' ? (barredForMe(ctx, c)
+          ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t(barredForMe(ctx, c))))
+          : decisionPanel(ctx, c, load)) : null,
+        isPayer && auditDue(c) ? postAuditPanel(ctx, c, load) : null),
+      d.review && d.review.lines && d.review.lines.length ? h('section', { class: 'card not-approved' }, h('h2', {}, t('notApprovedTitle')),
+        h('p', {}, t('notApprovedAmounts', { before: money(ctx, d.review.amountBeforeFen), after: money(ctx, d.review.amountFen) })),
+        h('ul', {}, d.review.lines.map((li) => h('li', { dataset: { seq: String(li.seq) } }, h('code', {}, `${li.seq} · ${li.itemCode}`),
+          ` ${money(ctx, li.amountFen)} — ${ctx.i18n.has(`lineReason_${li.reason}`) ? t(`lineReason_${li.reason}`) : li.reason}`,
+          li.note ? ` (${li.note})` : '')))) : null,
       d.flags && d.flags.length ? h('section', { class: 'card' }, h('h2', {}, t('flagsTitle')),
         h('ul', {}, d.flags.map((f) => h('li', {}, h('code', {}, flagText(f)), f.detail ? ` ${f.detail}` : '')))) : null,
       h('section', { class: 'card' }, h('h2', {}, t('stepsTitle')),

@@ -332,7 +332,8 @@ class ClaimRow(SQLModel, table=True):
     ``state``: submitted → in-review | approved (instant) → paid (once finalised on
     chain); in-review → approved; rejected → appealed → in-review; refused (the chain
     would not reserve or finalise, or the invoice was voided before the payout);
-    nothing-payable; clawback (voided after payment). ``stamp`` mirrors the on-chain claim status
+    nothing-payable; clawback (voided after payment, or a post-payment audit found it
+    wrong). ``stamp`` mirrors the on-chain claim status
     (reserved | released | finalized) of ``chain_claim_id``; a new attempt (an
     appeal, a retry with a smaller amount) gets a new chain claim id.
     """
@@ -347,6 +348,9 @@ class ClaimRow(SQLModel, table=True):
         # the stamper's outbox: claims whose chain stamp must change
         Index("ix_claims_chain_todo", "chain_todo",
               sqlite_where=text("chain_todo IS NOT NULL"), postgresql_where=text("chain_todo IS NOT NULL")),
+        # the post-payment audit queue: claims drawn and not audited yet
+        Index("ix_claims_post_audit_due", "created_at",
+              sqlite_where=text("post_audit = 'due'"), postgresql_where=text("post_audit = 'due'")),
     )
 
     id: str = Field(primary_key=True, max_length=24)
@@ -383,6 +387,8 @@ class ClaimRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     updated_at: datetime = Field(sa_column=_utc(nullable=False))
     decided_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    #: due | cleared | finding for a claim drawn for a post-payment audit (ledger.claims.sampling), else NULL
+    post_audit: str | None = Field(default=None, max_length=8)
 
 
 class ClaimReview(SQLModel, table=True):

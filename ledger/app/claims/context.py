@@ -129,9 +129,10 @@ def actor_of(principal: Principal) -> str:
     return principal.actor[:80]
 
 
-def person_arg(text: str) -> bytes:
-    """A person named by their pseudonym (64 hex digits, ``0x`` optional)."""
+def person_arg(text: str, *, field: str = "for") -> bytes:
+    """A person named by their pseudonym (64 hex digits, ``0x`` optional); :class:`InvalidInput`
+    naming ``field`` for anything else."""
     raw = text.lower().removeprefix("0x")
     if len(raw) != 64 or not all(ch in "0123456789abcdef" for ch in raw):
-        raise InvalidInput.single("for", "person", "a person is named by their 64-hex-digit pseudonym")
+        raise InvalidInput.single(field, "person", "a person is named by their 64-hex-digit pseudonym")
     return bytes.fromhex(raw)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql.base import L
@@ -34,8 +34,11 @@ from ledger.adapters.sql.claims.rows import (
 )
 from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
-from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Submission
+from ledger.claims.lines import InPart
+from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Review, Submission
 from ledger.claims.policy import Filing
+from ledger.claims.queue import QueueSearch
+from ledger.claims.sampling import PostAudit
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
 from ledger.claims.transitions import Change
 from ledger.errors import ClaimBlocked, Conflict, NotFound
@@ -47,6 +50,34 @@ _SUB_BY_KEY = select(SUB).where(SUB.c.caller == bindparam("caller"), SUB.c.idemp
 #: the invoice's claim at this payer that stops another one (the unique index says the same)
 _LIVE_CLAIM = select(CL.c.id, CL.c.state).where(CL.c.fingerprint == bindparam("fp"),
                                                 CL.c.state != CLAIMABLE_AGAIN.value)
+
+
+def _search(q: QueueSearch) -> list[Any]:
+    """The conditions of a queue search (the limit then applies to what matches)."""
+    cond: list[Any] = []
+    if q.claim_id is not None:
+        cond.append(CL.c.id == q.claim_id)
+    if q.fingerprint is not None:
+        cond.append(CL.c.fingerprint == q.fingerprint)
+    if q.invoice_number is not None:
+        cond.append(I.c.invoice_number == q.invoice_number)
+    if q.person is not None:
+        cond.append(CL.c.person == q.person)
+    if q.hospital is not None:
+        named = select(H.c.institution_id).where(func.lower(H.c.name).like(f"%{_like(q.hospital.lower())}%",
+                                                                           escape="\\"))
+        cond.append(or_(func.upper(CL.c.issuer) == q.hospital.upper(), CL.c.issuer.in_(named)))
+    if q.min_amount_fen is not None:
+        cond.append(CL.c.amount_fen >= q.min_amount_fen)
+    if q.flag is not None:
+        # the flags column is a JSON list of rule ids: the id between its quotes
+        cond.append(CL.c.flags.like(f'%"{_like(q.flag)}"%', escape="\\"))
+    return cond
+
+
+def _like(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (by a backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class ClaimRecords(ClaimTables):
@@ -166,7 +197,8 @@ class ClaimRecords(ClaimTables):
             flags=json.dumps(list(d.flags)), instant=d.instant, reviews_needed=d.reviews_needed, attempt=1,
             chain_claim_id=d.chain_claim_id, chain_todo=todo.value if todo else None,
             stamp=None, stamp_tx=None, stamp_block=None, rejection=None, appeal=None, payment_ref=None,
-            paid_at=None, refusal=d.refusal, created_at=now, updated_at=now, decided_at=v.get("decided_at")))
+            paid_at=None, refusal=d.refusal, created_at=now, updated_at=now, decided_at=v.get("decided_at"),
+            post_audit=d.post_audit.value if d.post_audit else None))
         if change.year != (0, 0):
             self.years.add(conn, d.person, d.scheme, d.year, *change.year)
         audit_many(conn, now, [(change.actor, change.action, d.id, change.detail)])
@@ -206,9 +238,15 @@ class ClaimRecords(ClaimTables):
         return replace(found[0], reviews=reviews)
 
     def claims(self, *, persons: Sequence[bytes] | None = None, states: Sequence[ClaimState] | None = None,
-               after: str | None = None, limit: int = 100, oldest_first: bool = False) -> list[Claim]:
-        """Claims of ``persons`` in ``states`` (None: any), by creation, paged by claim id."""
-        cond: list[Any] = []
+               after: str | None = None, limit: int = 100, oldest_first: bool = False,
+               with_reviews: bool = False, search: QueueSearch | None = None,
+               post_audit: PostAudit | None = None) -> list[Claim]:
+        """Claims of ``persons`` in ``states`` (None: any) that match ``search`` (and stand at
+        ``post_audit`` in the post-payment audit, if given), by creation, paged by claim id;
+        with their reviewers' verdicts if ``with_reviews`` (the review queue counts approvals)."""
+        cond: list[Any] = _search(search) if search is not None else []
+        if post_audit is not None:
+            cond.append(CL.c.post_audit == post_audit.value)
         if persons is not None:
             cond.append(CL.c.person.in_(list(persons)))
         if states:
@@ -216,7 +254,18 @@ class ClaimRecords(ClaimTables):
         if after:
             cond.append(CL.c.id > after if oldest_first else CL.c.id < after)
         with self.store._read() as conn:
-            return self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
+            found = self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
+            return self._with_reviews(conn, found) if with_reviews else found
+
+    def _with_reviews(self, conn: Connection, claims: list[Claim]) -> list[Claim]:
+        """``claims`` with their reviews, read in one query."""
+        if not claims:
+            return claims
+        by_claim: dict[str, list[Review]] = {}
+        q = select(RV).where(RV.c.claim_id.in_([c.id for c in claims])).order_by(RV.c.at, RV.c.round, RV.c.reviewer)
+        for r in conn.execute(q):
+            by_claim.setdefault(r.claim_id, []).append(review_of(r))
+        return [replace(c, reviews=tuple(by_claim.get(c.id, ()))) for c in claims]
 
     def moved_on(self, claim_ids: Sequence[str], *, from_states: Sequence[ClaimState]) -> list[Claim]:
         """Those of ``claim_ids`` no longer in ``from_states`` (one query, for many waiting requests).
@@ -241,15 +290,24 @@ class ClaimRecords(ClaimTables):
 
     # ------------------------------------------------------------------ reviews and appeals
 
-    def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str) -> Claim:
-        """Record a reviewer's verdict as :func:`ledger.claims.transitions.review` decides it."""
+    def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str, in_part: InPart | None = None,
+               judged: tuple[int, int] | None = None) -> Claim:
+        """Record a reviewer's verdict as :func:`ledger.claims.transitions.review` decides it; an
+        approval ``in_part`` was judged on the claim's (amount, deductible used) ``judged``: a
+        claim whose figures moved since is a :class:`Conflict`."""
         now = utcnow()
         with self.store._tx() as conn:
             c = self._locked(conn, claim_id)
-            earlier = {r.reviewer: r.verdict for r in conn.execute(
-                select(RV).where(RV.c.claim_id == claim_id, RV.c.round == transitions.review_round(c.standing)))}
+            if in_part is not None and judged != (c.amount_fen, c.deductible_used_fen):
+                raise Conflict(f"claim {claim_id} changed while its lines were judged; look at it again")
+            round_ = transitions.review_round(c.standing)
+            verdicts = conn.execute(select(RV.c.reviewer, RV.c.verdict, RV.c.round).where(RV.c.claim_id == claim_id)
+                                    ).all()
+            earlier = {r.reviewer: r.verdict for r in verdicts if r.round == round_}
+            # whoever rejected the claim does not hear its appeal (separation of duties)
+            rejected_by = {r.reviewer for r in verdicts if r.verdict == "reject" and r.round < round_}
             change, given = transitions.review(c.standing, earlier=earlier, reviewer=reviewer, verdict=verdict,
-                                               reason=reason, now=now)
+                                               reason=reason, now=now, rejected_by=rejected_by, in_part=in_part)
             conn.execute(RV.insert().values(claim_id=claim_id, round=given.round, reviewer=given.reviewer,
                                             verdict=given.verdict, reason=given.reason, at=now))
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
@@ -262,5 +320,20 @@ class ClaimRecords(ClaimTables):
             c = self._locked(conn, claim_id)
             change = transitions.appeal(c.standing, reason=reason, actor=actor, deductible_fen=deductible_fen,
                                         amount_fen=amount_fen)
+            self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
+        return self.claim(claim_id)
+
+    # ------------------------------------------------------------------ the post-payment audit
+
+    def post_audit(self, claim_id: str, *, auditor: str, finding: bool, reason: str) -> Claim:
+        """Record a post-payment auditor's verdict as :func:`ledger.claims.transitions.post_audit`
+        decides it (whoever approved the claim's payment may not audit it)."""
+        now = utcnow()
+        with self.store._tx() as conn:
+            c = self._locked(conn, claim_id)
+            approved_by = set(conn.execute(select(RV.c.reviewer).where(RV.c.claim_id == claim_id,
+                                                                       RV.c.verdict == "approve")).scalars())
+            change = transitions.post_audit(c, finding=finding, auditor=auditor, reason=reason,
+                                            approved_by=approved_by)
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
         return self.claim(claim_id)

@@ -20,6 +20,7 @@ from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.claims.years import YearFigures
 from ledger.adapters.sql.store import A, E, I, SqlStore, V, _aware
 from ledger.claims.model import Claim, Review, Standing
+from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import StampOp, StampStatus
 from ledger.claims.states import ClaimState
 from ledger.claims.transitions import Change
@@ -43,7 +44,7 @@ CLAIM_COLS = (CL, I.c.invoice_code, I.c.invoice_number,
 #: what the state machine reads of a claim whose stamp changed (not its decision document)
 STANDING_COLS = (CL.c.id, CL.c.state, CL.c.instant, CL.c.amount_fen, CL.c.deductible_used_fen, CL.c.reviews_needed,
                  CL.c.appeal.is_not(None).label("appealed"), CL.c.attempt, CL.c.chain_claim_id, CL.c.chain_todo,
-                 CL.c.stamp, CL.c.person, CL.c.scheme, CL.c.year)
+                 CL.c.stamp, CL.c.person, CL.c.scheme, CL.c.year, CL.c.post_audit)
 
 
 class ClaimTables:
@@ -91,7 +92,7 @@ class ClaimTables:
 
 
 def _column_value(value: Any) -> Any:
-    if isinstance(value, ClaimState | StampOp | StampStatus):
+    if isinstance(value, ClaimState | StampOp | StampStatus | PostAudit):
         return value.value
     if isinstance(value, dict):   # the decision document
         return json.dumps(value, ensure_ascii=False)
@@ -120,14 +121,16 @@ def claim_of(r: Any) -> Claim:
         stamp=StampStatus(r.stamp) if r.stamp else None, stamp_tx=r.stamp_tx,
         stamp_block=r.stamp_block, refusal=r.refusal, rejection=r.rejection, appeal=r.appeal,
         payment_ref=r.payment_ref, paid_at=_aware(r.paid_at), created_at=_utc(r.created_at),
-        updated_at=_utc(r.updated_at), decided_at=_aware(r.decided_at))
+        updated_at=_utc(r.updated_at), decided_at=_aware(r.decided_at),
+        post_audit=PostAudit(r.post_audit) if r.post_audit else None)
 
 
 def standing_of(r: Any) -> Standing:
     """The state machine's view of a claim from a row of :data:`STANDING_COLS`."""
     return Standing(r.id, ClaimState(r.state), bool(r.instant), r.amount_fen, r.deductible_used_fen, r.reviews_needed,
                     bool(r.appealed), r.attempt, bytes(r.chain_claim_id),
-                    StampOp(r.chain_todo) if r.chain_todo else None, StampStatus(r.stamp) if r.stamp else None)
+                    StampOp(r.chain_todo) if r.chain_todo else None, StampStatus(r.stamp) if r.stamp else None,
+                    PostAudit(r.post_audit) if r.post_audit else None)
 
 
 def review_of(r: Any) -> Review:
