@@ -132,8 +132,9 @@ async def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal
     stored = await claims.wait_async(stored, timeout=settings.claim_wait)
     if replay:
         response.status_code = 200
-    if any(c.state is ClaimState.SUBMITTED for c in stored):
-        response.status_code = 202   # stored; the chain has not confirmed yet (poll GET /v1/claims/{id})
+    if any(c.state in (ClaimState.SUBMITTED, ClaimState.WAITING) for c in stored):
+        # stored; the chain has not confirmed yet, or earlier payers decide first (poll GET /v1/claims/{id})
+        response.status_code = 202
     return {"submission": submission, "replayed": replay,
             "claims": [claim_json(c, calendar=claims.calendar) for c in stored]}
 

@@ -10,7 +10,10 @@ lease (one sender per payer account, so nonces never collide). Each round:
 2. every claim whose ``chain_todo`` is set is stamped: the round's reservations,
    finalisations and releases go out together (``reserveMany``, ``finalizeMany``,
    ``releaseMany``, one block), and each claim's outcome is read from the receipt's events;
-3. claims approved *and finalised on chain* are paid through the payout port,
+3. claims waiting for earlier payers (payers in order) are decided once the chain shows the
+   earlier payers decided, or their window passed (every second, and when forced): they
+   join the outbox of step 2 like any new claim;
+4. claims approved *and finalised on chain* are paid through the payout port,
    idempotently by claim id, while the chain mines step 2's transactions, and recorded
    paid in one transaction.
 
@@ -93,6 +96,9 @@ _MIN_PAYOUTS = 20
 #: not rebuilt); and how many claims a check asks the contract about (the rest: next check)
 _RECONCILE_EVERY = 2.0
 _ASK_AT_MOST = 200
+#: seconds between two looks at the claims waiting for earlier payers (one indexed query when
+#: there are none: a payer outside an order of payers pays nothing more per claim)
+_WAITING_EVERY = 1.0
 
 
 @dataclass
@@ -105,12 +111,14 @@ class StampReport:
     voided: int = 0
     #: claims whose stamp the chain lost, put back in the outbox
     lost: int = 0
+    #: claims that waited for earlier payers, decided
+    decided: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
         return bool(self.reserved or self.finalized or self.released or self.refused or self.paid or self.voided
-                    or self.lost)
+                    or self.lost or self.decided)
 
 
 class ClaimStamper:
@@ -129,6 +137,7 @@ class ClaimStamper:
         self._stop = threading.Event()
         self._lease_at = 0.0
         self._voids_at = 0.0
+        self._waiting_at = 0.0
         self._generation: str | None = None    # the chain index rebuild last seen (None: not yet)
         self._checked_block = -1               # stamps up to this block are known to be on chain
         self._reconciled_at = 0.0
@@ -187,6 +196,9 @@ class ClaimStamper:
             self._voids_at = now
             report.voided = len(self.claims.store.apply_voids())
             self._reconcile(report, now=now, force=force_voids)
+        if force_voids or now - self._waiting_at > _WAITING_EVERY:
+            self._waiting_at = now
+            report.decided = len(self.claims.decide_waiting())
         tasks = self.claims.store.stamp_tasks(limit=1000)
         sent = self._send_stamps(tasks) if tasks else []
         # the bank is paid while the chain mines this round's stamps (a block can take a

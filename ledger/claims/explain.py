@@ -4,10 +4,14 @@ Read from the stored decision document (:meth:`ledger.rules.Decision.to_json` wi
 payer's cap) and the claim's outcome: the lines with a share to pay oneself and why, the
 invoice-level steps (deductible, ratio, the caps per invoice and per visit, annual cap),
 the cap by what was self-paid and what other payers left, the review flags, and a
-refusal, rejection or claw-back (after a void, or a post-payment audit's finding).
+refusal, rejection or claw-back (after a void, or a post-payment audit's finding); for a
+payer in an order of payers, what the earlier payers had on the invoice, or why the claim
+still waits for them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ledger.claims.model import Claim
 from ledger.claims.states import ClaimState
@@ -22,6 +26,9 @@ def explain(c: Claim) -> list[str]:
     """The decision in plain sentences, for the citizen."""
     d = c.decision
     out: list[str] = []
+    if c.state is ClaimState.WAITING:
+        out.append(f"Not decided yet: {d.get('waiting', 'waiting for earlier payers to decide first')}.")
+    out.extend(_earlier_payers(d.get("earlierPayers")))
     reduced = [line for line in d.get("lines", []) if line.get("selfPaidFen")]
     for line in reduced[:_LINES_SHOWN]:
         why = "; ".join(r["detail"] for r in line["reasons"])
@@ -61,6 +68,22 @@ def explain(c: Claim) -> list[str]:
         out.append(f"This claim no longer counts towards your year: ¥{yuan(reversed_['deductibleUsedFen'])} of "
                    f"deductible and ¥{yuan(reversed_['reimbursedFen'])} of reimbursement were taken off your "
                    "year-to-date figures.")
+    return out
+
+
+def _earlier_payers(e: dict[str, Any] | None) -> list[str]:
+    """The earlier payers' figures a payer in an order decided with (or waits for)."""
+    if not e:
+        return []
+    out = []
+    for p in e.get("payers", []):
+        held = f"¥{yuan(p['paidFen'])} paid" + (f" and ¥{yuan(p['reservedFen'])} reserved" if p["reservedFen"] else "")
+        state = ("has decided" if p["decided"] else "is still deciding" if p.get("claims")
+                 else "has no claim on this invoice yet")
+        out.append(f"Earlier payer {p['payer']}: {held} on this invoice; it {state}.")
+    if e.get("undecided") and e.get("windowPassed"):
+        out.append(f"Decided without waiting longer for {', '.join(e['undecided'])}: {e['waitDays']} days after the "
+                   "invoice was issued, what the chain showed of the earlier payers was counted.")
     return out
 
 

@@ -20,6 +20,11 @@ review by another reviewer (maker-checker; who may act at each stage is
 :data:`ledger.claims.states.DUTIES`). A share of the claims paid at once is drawn for a
 post-payment audit (:meth:`ClaimsPolicy.post_audit`).
 
+A payer in an order of payers (its rule set's ``coordination``) decides only once the
+earlier payers have (:mod:`ledger.rules.coordination`): until then :func:`decide` files the
+claim to wait (``waiting-for-earlier-payers``, nothing counted, nothing reserved), and the
+stamper decides it again with what the chain then shows.
+
 Pure: the year-to-date figures come in as an argument (the repository reads them under
 the person's lock, so two claims of one person never use the same deductible twice).
 """
@@ -45,6 +50,7 @@ from ledger.rules import (
     YearToDate,
     adjudicate,
 )
+from ledger.rules.coordination import EarlierPayers
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,8 @@ class Filing:
     policy: ClaimsPolicy
     #: the person's fee lines on other invoices that the period limits count (ledger.rules.periods)
     earlier: tuple[EarlierLine, ...] | None = None
+    #: payers in order: the earlier payers' figures on chain (None: the rule set names no earlier payer)
+    earlier_payers: EarlierPayers | None = None
 
     @property
     def scheme(self) -> str:
@@ -138,10 +146,13 @@ class Filing:
 
 
 def decide(filing: Filing, year_to_date: YearToDate) -> ClaimDraft:
-    """The claim of ``filing`` as the rules decide it, given the person's year so far."""
+    """The claim of ``filing`` as the rules decide it, given the person's year so far (or, while
+    an earlier payer has not decided, filed to wait for it)."""
     invoice = filing.invoice
+    if filing.earlier_payers is not None and filing.earlier_payers.must_wait:
+        return _waiting(filing)
     decision = adjudicate(invoice, person=PersonCategory(filing.person.category), year_to_date=year_to_date,
-                          ruleset=filing.ruleset, earlier=filing.earlier)
+                          ruleset=filing.ruleset, earlier=filing.earlier, earlier_payers=filing.earlier_payers)
     patient_share, available = filing.patient_share_fen, filing.available_fen
     amount = min(decision.reimbursable_fen, patient_share, available)
     refusal = None
@@ -168,6 +179,20 @@ def decide(filing: Filing, year_to_date: YearToDate) -> ClaimDraft:
         instant=instant, reviews_needed=policy.reviewers_needed(amount), chain_claim_id=filing.chain_claim_id,
         state=state, refusal=refusal,
         post_audit=policy.post_audit(filing.claim_id, instant=instant) if event is Event.FILED else None)
+
+
+def _waiting(filing: Filing) -> ClaimDraft:
+    """A claim that waits for the earlier payers: no figures yet, the reason in words."""
+    assert filing.earlier_payers is not None
+    policy, invoice = filing.policy, filing.invoice
+    doc = {"ruleset": {"id": filing.ruleset.id, "version": filing.ruleset.version},
+           "waiting": filing.earlier_payers.why_waiting(), "earlierPayers": filing.earlier_payers.to_json()}
+    return ClaimDraft(
+        id=filing.claim_id, payer_id=policy.payer_id, fingerprint=filing.fingerprint, issuer=invoice.issuer,
+        person=filing.person.pseudonym, actor=filing.actor, relation=filing.relation, scheme=filing.scheme,
+        year=filing.year, requested_fen=filing.patient_share_fen, decided_fen=0, amount_fen=0, deductible_used_fen=0,
+        decision=doc, flags=(), instant=False, reviews_needed=policy.reviewers_needed(0),
+        chain_claim_id=filing.chain_claim_id, state=step(None, Event.FILED_TO_WAIT, by=Party.CLAIMANT))
 
 
 def reassess(decision: Decision, *, requested_fen: int, amount_fen: int) -> tuple[int, int]:

@@ -25,12 +25,22 @@ The main road, and the turns off it::
     paid ─AUDIT_CLEARED→ paid                            (a post-payment audit found nothing)
     approved ─PAYOUT_HELD→ in-review                     (the bank refused the payout for good)
 
+Payers in order (:mod:`ledger.rules.coordination`): a payer that must let earlier payers
+decide first files a claim to wait, and decides it once they have (or its window passed)::
+
+    (filed) ─FILED_TO_WAIT→ waiting-for-earlier-payers ─EARLIER_DECIDED→ submitted
+                                 ├─EARLIER_DECIDED_NOTHING_PAYABLE→ nothing-payable
+                                 ├─EARLIER_DECIDED_NOTHING_LEFT→ refused
+                                 └─VOIDED→ refused
+
 The chain's answers to a stamp mostly leave the state alone (a stamp made again after
 the chain lost blocks, a release, a retry); a refused reservation or finalisation
 refuses the claim, except a paid one, whose money has moved already.
 
 A claim holds money (or will) in :data:`LIVE_STATES`; those and ``nothing-payable``
-count towards the person's year (:data:`COUNTING_STATES`); the others hold nothing.
+count towards the person's year (:data:`COUNTING_STATES`); the others hold nothing. A
+waiting claim holds nothing yet, counts for nothing and was never on chain, so none of the
+chain's answers applies to it.
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ class ClaimState(StrEnum):
     REFUSED = "refused"                  # the chain or a void stopped it; ``refusal`` says why
     NOTHING_PAYABLE = "nothing-payable"  # the rules pay ¥0
     CLAWBACK = "clawback"                # paid, then the invoice was voided: owed back
+    WAITING = "waiting-for-earlier-payers"  # not decided yet: payers before this one decide first
 
 
 class Event(StrEnum):
@@ -87,6 +98,11 @@ class Event(StrEnum):
     CLAWED_BACK = "clawed-back"
     AUDIT_CLEARED = "audit-cleared"                # a sampled paid claim: the post-payment audit found nothing
     AUDIT_FOUND = "audit-found"                    # ... found it wrong: a claw-back is requested
+    # payers in order
+    FILED_TO_WAIT = "filed-to-wait"                # the earlier payers have not decided yet
+    EARLIER_DECIDED = "earlier-decided"            # they have (or the window passed): decided, to reserve
+    EARLIER_DECIDED_NOTHING_PAYABLE = "earlier-decided-nothing-payable"
+    EARLIER_DECIDED_NOTHING_LEFT = "earlier-decided-nothing-left"
 
 
 class Party(StrEnum):
@@ -119,9 +135,12 @@ CLAIMABLE_AGAIN = S.REFUSED
 RESERVED_AGAIN_AFTER_RELEASE: frozenset[ClaimState] = frozenset((S.APPROVED,))
 #: claims whose money the bank has paid: a refusal or a void on chain no longer refuses them
 PAID_STATES: frozenset[ClaimState] = frozenset((S.PAID, S.CLAWBACK))
+#: claims a void of their invoice changes (a waiting one is refused before it is decided)
+STOPPED_BY_VOID: frozenset[ClaimState] = frozenset((*COUNTING_STATES, S.WAITING))
 
-_ALL = tuple(ClaimState)
-_UNPAID = tuple(s for s in ClaimState if s not in PAID_STATES)
+#: every state the chain's answers reach: all but a waiting claim, which was never on chain
+_ALL = tuple(s for s in ClaimState if s is not S.WAITING)
+_UNPAID = tuple(s for s in _ALL if s not in PAID_STATES)
 
 
 @dataclass(frozen=True)
@@ -178,6 +197,12 @@ TABLE: tuple[Rule, ...] = (
     # the post-payment audit of a sampled claim (see transitions.post_audit)
     Rule(Event.AUDIT_CLEARED, (S.PAID,), None, Party.REVIEWER),
     Rule(Event.AUDIT_FOUND, (S.PAID,), S.CLAWBACK, Party.REVIEWER),
+    # payers in order: filed to wait, decided by the stamper once the earlier payers decided
+    Rule(Event.FILED_TO_WAIT, (None,), S.WAITING, Party.CLAIMANT),
+    Rule(Event.EARLIER_DECIDED, (S.WAITING,), S.SUBMITTED, Party.STAMPER),
+    Rule(Event.EARLIER_DECIDED_NOTHING_PAYABLE, (S.WAITING,), S.NOTHING_PAYABLE, Party.STAMPER),
+    Rule(Event.EARLIER_DECIDED_NOTHING_LEFT, (S.WAITING,), S.REFUSED, Party.STAMPER),
+    Rule(Event.VOIDED, (S.WAITING,), S.REFUSED, Party.STAMPER),
 )
 
 

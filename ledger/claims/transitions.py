@@ -85,6 +85,11 @@ class ClaimValues(TypedDict, total=False):
     payment_ref: str
     paid_at: datetime
     post_audit: PostAudit
+    # a waiting claim decided once the earlier payers did (payers in order)
+    decided_fen: int
+    flags: list[str]
+    instant: bool
+    reviews_needed: int
 
 
 class YearDelta(NamedTuple):
@@ -156,17 +161,49 @@ def file_claim(filing: Filing, year_to_date: YearToDate, *, now: datetime) -> tu
 def filed(draft: ClaimDraft, *, now: datetime) -> Change:
     """A new claim as decided: waiting for its reservation, or decided at once (nothing to pay)."""
     event = {ClaimState.SUBMITTED: Event.FILED, ClaimState.NOTHING_PAYABLE: Event.FILED_NOTHING_PAYABLE,
-             ClaimState.REFUSED: Event.FILED_NOTHING_LEFT}.get(draft.state)
+             ClaimState.REFUSED: Event.FILED_NOTHING_LEFT, ClaimState.WAITING: Event.FILED_TO_WAIT}.get(draft.state)
     if event is None:
         raise ValueError(f"a claim is not filed as {draft.state}")
     state = step(None, event, by=Party.CLAIMANT)
     values = ClaimValues(state=state, chain_todo=StampOp.RESERVE if state is ClaimState.SUBMITTED else None,
-                         decided_at=None if state is ClaimState.SUBMITTED else now)
+                         decided_at=None if state in (ClaimState.SUBMITTED, ClaimState.WAITING) else now)
     detail = {"fingerprint": "0x" + draft.fingerprint.hex(), "person": "0x" + draft.person.hex(),
               "relation": draft.relation, "decidedFen": draft.decided_fen, "amountFen": draft.amount_fen,
               "flags": list(draft.flags), "refusal": draft.refusal}
     year = year_effect(before=None, after=state, old=(0, 0), new=(draft.deductible_used_fen, draft.amount_fen))
     return Change(draft.id, event, None, state, values, year, draft.actor, f"claim.{state}", detail)
+
+
+# ---------------------------------------------------------------------- payers in order
+
+
+def decided_after_earlier(s: Standing, filing: Filing, year_to_date: YearToDate, *,
+                          now: datetime) -> tuple[ClaimDraft, Change] | None:
+    """A waiting claim decided again with what the chain now shows of the earlier payers
+    (``filing.earlier_payers``), or None while it must still wait.
+
+    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim that is not waiting.
+    """
+    draft = decide(filing, year_to_date)
+    if draft.state is ClaimState.WAITING:
+        step(s.state, Event.EARLIER_DECIDED, by=Party.STAMPER,
+             refusal=f"claim {s.id} is {s.state}, not waiting for earlier payers")
+        return None
+    event = {ClaimState.SUBMITTED: Event.EARLIER_DECIDED,
+             ClaimState.NOTHING_PAYABLE: Event.EARLIER_DECIDED_NOTHING_PAYABLE,
+             ClaimState.REFUSED: Event.EARLIER_DECIDED_NOTHING_LEFT}[draft.state]
+    submitted = draft.state is ClaimState.SUBMITTED
+    values = ClaimValues(chain_todo=StampOp.RESERVE if submitted else None, decided_at=None if submitted else now,
+                         amount_fen=draft.amount_fen, deductible_used_fen=draft.deductible_used_fen,
+                         decided_fen=draft.decided_fen, decision=draft.decision, flags=list(draft.flags),
+                         instant=draft.instant, reviews_needed=draft.reviews_needed, refusal=draft.refusal)
+    earlier = filing.earlier_payers
+    detail: dict[str, Any] = {"decidedFen": draft.decided_fen, "amountFen": draft.amount_fen,
+                              "flags": list(draft.flags), "refusal": draft.refusal,
+                              "earlierPayers": earlier.to_json() if earlier is not None else None}
+    return draft, _change(s, event, Party.STAMPER, values, actor=STAMPER, action="claim.decided-after-earlier",
+                          detail=detail, refusal=f"claim {s.id} is {s.state}, not waiting for earlier payers",
+                          names_state=False)
 
 
 # ---------------------------------------------------------------------- the chain's answers

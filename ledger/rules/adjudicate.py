@@ -20,13 +20,18 @@ Per fee line, in this order (the first rule that excludes a line ends its journe
    inclusive: a ¥100.00 item is in a band "from ¥100" and in a band "up to and
    including ¥100", never in both, as the loader refuses overlapping bands).
 
-The rest of the line is *eligible*. Then, for the invoice: the eligible total first
+The rest of the line is *eligible*. A payer in an order of payers whose base is
+``left-by-earlier`` first takes off what the earlier payers reserved or paid
+(``left-by-earlier-payers``, :mod:`ledger.rules.coordination`). Then, for the invoice: the
+eligible total (or that base) first
 uses up what is left of the annual deductible (``deductible``), the ratio applies to
 the remainder (``ratio``), and the result is limited, when the person category sets
 them, to the cap per invoice (``invoice-cap``) and the cap per visit of the invoice's
 visit type (``visit-cap``; one invoice is one visit, see :mod:`ledger.rules.ruleset`),
 and always to what is left of the annual cap after the year-to-date payments
 (``annual-cap``). Each cap is a step with the amount after it; an unset cap is no step.
+A payer in an order pays, together with the earlier payers, no more than its eligible
+total (``payers-in-order``).
 
 Rounding: round half up to the fen, **at each line** for the line's own splits
 (quantity share, Class B share) and **once at the end** for the ratio. The line
@@ -54,6 +59,7 @@ from fractions import Fraction
 
 from ledger.errors import InvalidInput, NotFound
 from ledger.invoice import FeeCategory, FeeLine, Invoice
+from ledger.rules.coordination import EarlierPayers, coordinated_base, coordinated_limit
 from ledger.rules.decision import Decision, EarlierLine, Flag, LineDecision, Reason, Step, YearToDate
 from ledger.rules.periods import PeriodSupply
 from ledger.rules.ruleset import BP, ClassBTier, DuplicateItems, PersonCategory, PersonRules, RuleSet
@@ -75,7 +81,8 @@ def _percent(bp: int) -> str:
 
 def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearToDate, ruleset: RuleSet,
                normalise: Callable[[str], str] | None = None,
-               earlier: Sequence[EarlierLine] | None = None) -> Decision:
+               earlier: Sequence[EarlierLine] | None = None,
+               earlier_payers: EarlierPayers | None = None) -> Decision:
     """Apply ``ruleset`` to ``invoice`` for a person of category ``person``.
 
     Requires the rule set to be in force on the invoice's issue date (else InvalidInput)
@@ -85,6 +92,8 @@ def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearTo
     before the invoice's service dates (:func:`ledger.rules.periods.history_needed`);
     required when the invoice bills such an item (else InvalidInput: deciding without
     them would pay what the limit refuses).
+    ``earlier_payers``: for a payer in an order of payers, the earlier payers' figures on the
+    invoice (its base and limit follow them).
     """
     if not ruleset.in_force(date.fromisoformat(invoice.issue_date)):
         raise InvalidInput.single("issuedAt", "rules-in-force",
@@ -112,11 +121,17 @@ def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearTo
 
     eligible = sum(d.eligible_fen for d in lines)
     steps: list[Step] = []
+    base, what = eligible, "eligible"
+    if earlier_payers is not None:   # payers in order (ledger.rules.coordination)
+        base, left = coordinated_base(eligible, earlier_payers)
+        if left is not None:
+            steps.append(left)
+            what = "left by earlier payers"
     remaining_deductible = max(0, rules.deductible_fen - year_to_date.deductible_used_fen)
-    deductible_used = min(eligible, remaining_deductible)
-    above = eligible - deductible_used
+    deductible_used = min(base, remaining_deductible)
+    above = base - deductible_used
     steps.append(Step("deductible", above,
-                      f"¥{_yuan(eligible)} eligible − ¥{_yuan(deductible_used)} deductible "
+                      f"¥{_yuan(base)} {what} − ¥{_yuan(deductible_used)} deductible "
                       f"(¥{_yuan(remaining_deductible)} of ¥{_yuan(rules.deductible_fen)} left this year)"))
     by_ratio = half_up(Fraction(above * rules.ratio_bp, BP))
     steps.append(Step("ratio", by_ratio, f"¥{_yuan(above)} × {_percent(rules.ratio_bp)} %"))
@@ -130,6 +145,9 @@ def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearTo
                       f"limited to ¥{_yuan(cap_remaining)} left of the ¥{_yuan(rules.annual_cap_fen)} annual cap"
                       if capped > cap_remaining else
                       f"within the ¥{_yuan(cap_remaining)} left of the ¥{_yuan(rules.annual_cap_fen)} annual cap"))
+    if earlier_payers is not None:
+        reimbursable, limit = coordinated_limit(reimbursable, eligible, earlier_payers)
+        steps.append(limit)
     after = YearToDate(year_to_date.deductible_used_fen + deductible_used,
                        year_to_date.reimbursed_fen + reimbursable)
     return Decision(
@@ -137,7 +155,7 @@ def adjudicate(invoice: Invoice, *, person: PersonCategory, year_to_date: YearTo
         issue_date=invoice.issue_date, total_fen=invoice.total_fen, lines=lines, eligible_fen=eligible,
         deductible_used_fen=deductible_used, ratio_bp=rules.ratio_bp, cap_remaining_fen=cap_remaining,
         reimbursable_fen=reimbursable, steps=tuple(steps), year_to_date_before=year_to_date,
-        year_to_date_after=after, flags=flags)
+        year_to_date_after=after, flags=flags, earlier_payers=earlier_payers)
 
 
 def _caps(rules: PersonRules, invoice: Invoice) -> list[tuple[str, int, str]]:

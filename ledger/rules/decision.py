@@ -10,9 +10,12 @@ integers in fen, so a stored decision can be compared and replayed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.rules.ruleset import PersonCategory
+
+if TYPE_CHECKING:   # coordination builds Steps of this module
+    from ledger.rules.coordination import EarlierPayers
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,8 @@ class Decision:
     year_to_date_before: YearToDate
     year_to_date_after: YearToDate
     flags: tuple[Flag, ...]
+    #: payers in order: the earlier payers' figures this decision was made with (None: no order)
+    earlier_payers: EarlierPayers | None = None
 
     @property
     def needs_review(self) -> bool:
@@ -129,7 +134,7 @@ class Decision:
 
     def to_json(self) -> dict[str, Any]:
         """Stable JSON document (fixed key set, lines in invoice order) for storage and the citizen."""
-        return {
+        doc = {
             "ruleset": {"id": self.ruleset_id, "version": self.ruleset_version},
             "person": self.person.value,
             "invoice": {"issuer": self.invoice_key[0], "invoiceCode": self.invoice_key[1],
@@ -147,3 +152,6 @@ class Decision:
             "flags": [f.to_json() for f in self.flags],
             "needsReview": self.needs_review,
         }
+        if self.earlier_payers is not None:   # only for a payer in an order: other documents stay as they were
+            doc["earlierPayers"] = self.earlier_payers.to_json()
+        return doc

@@ -20,7 +20,9 @@ from ledger.errors import FieldProblem, InvalidInput
 from ledger.invoice import VisitType
 from ledger.rules.ruleset import (
     BP,
+    COORDINATION_BASES,
     ClassBTier,
+    Coordination,
     DuplicateItems,
     PeriodLimit,
     PersonCategory,
@@ -39,6 +41,10 @@ _OPTIONAL = {"description", "quantityLimits", "codeAliases", "duplicateItems", "
              "endsCoverage"}
 _PERSON = {"deductibleFen", "ratioBp", "annualCapFen", "invoiceCapFen", "visitCapFen", "negativeList"}
 _PERSON_OPTIONAL = {"invoiceCapFen", "visitCapFen", "negativeList"}
+# payers in order: optional, read by _coordination (kept apart so other keys can be added beside it)
+_TOP |= {"coordination"}
+_OPTIONAL |= {"coordination"}
+_COORDINATION = {"rank", "base", "after", "waitDays"}
 _NEGATIVE = {"codes", "prefixes"}
 _TIER = {"fromUnitPriceFen", "toUnitPriceFen", "selfPayBp"}
 _VISIT_TYPES = {v.value for v in VisitType}
@@ -174,6 +180,7 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
 
     applies_to = _applies_to(r, top.get("appliesTo", "*"))
     ends_coverage = _ends_coverage(r, top.get("endsCoverage", False), end)
+    coordination = _coordination(r, top["coordination"], payer) if "coordination" in top else None
 
     if r.problems:
         raise InvalidInput(r.problems)
@@ -183,7 +190,8 @@ def load_ruleset(doc: Any, *, source: str = "<rule set>") -> RuleSet:
                    effective_from=start, effective_to=end, persons=MappingProxyType(persons),
                    class_b_tiers=tiers, quantity_limits=MappingProxyType(limits),
                    code_aliases=MappingProxyType(aliases), duplicate_items=duplicates,
-                   period_limits=MappingProxyType(periods), applies_to=applies_to, ends_coverage=ends_coverage)
+                   period_limits=MappingProxyType(periods), applies_to=applies_to, ends_coverage=ends_coverage,
+                   coordination=coordination)
 
 
 def _person(r: _Reader, v: Any, path: str) -> PersonRules | None:
@@ -349,3 +357,34 @@ def _ends_coverage(r: _Reader, v: Any, end: date | None) -> bool:
     if v and end is None:
         r.add("endsCoverage", "needs-end", "is true, but effectiveTo is null: say the day the coverage ends")
     return v is True
+
+
+def _coordination(r: _Reader, v: Any, payer: str | None) -> Coordination | None:
+    """The payer's place in the order of payers (format in :mod:`ledger.rules.ruleset`)."""
+    path = "coordination"
+    c = r.obj(v, path, _COORDINATION, {"after", "waitDays"})
+    if c is None:
+        return None
+    # a missing key is reported once, as required, by r.obj
+    rank = r.int_(c["rank"], f"{path}.rank", lo=1, hi=9) if "rank" in c else None
+    base = c.get("base")
+    if "base" in c and base not in COORDINATION_BASES:
+        r.add(f"{path}.base", "enum", f"must be one of {', '.join(COORDINATION_BASES)}, got {base!r}")
+    after = r.codes(c.get("after", []), f"{path}.after")
+    if len(set(after)) != len(after):
+        r.add(f"{path}.after", "unique", "names a payer twice")
+    if payer is not None and payer in after:
+        r.add(f"{path}.after", "not-itself", f"names this rule set's own payer {payer}")
+    wait_days = r.int_(c.get("waitDays", 0), f"{path}.waitDays", hi=366)
+    if rank is not None:
+        if rank == 1 and after:
+            r.add(f"{path}.after", "first-waits-for-none", "rank 1 is the first payer: it waits for no one")
+        if rank > 1 and not after:
+            r.add(f"{path}.after", "required", f"rank {rank} must name the payers that decide before it")
+    if rank == 1 and base == "left-by-earlier":
+        r.add(f"{path}.base", "first-pays-own", "rank 1 has no earlier payer: its base is own-eligible")
+    if after and "waitDays" not in c:
+        r.add(f"{path}.waitDays", "required", "is required when the set waits for earlier payers")
+    if rank is None or base not in COORDINATION_BASES or wait_days is None:
+        return None
+    return Coordination(rank=rank, base=base, after=tuple(after), wait_days=wait_days)

@@ -27,7 +27,9 @@ File format (money in integer fen, ratios in basis points, 10000 = 100 %)::
      "quantityLimits": {"<canonical code>": {"maxPerLine": "2", "maxPerDay": "4"}},
      "periodLimits": {"<canonical code>": {"days": 30, "maxQuantity": "60"}},   # optional
      "duplicateItems": "flag",                                     # optional
-     "codeAliases": {"<alias code>": "<canonical code>"}}
+     "codeAliases": {"<alias code>": "<canonical code>"},
+     "coordination": {"rank": 2, "base": "left-by-earlier",             # optional: payers in order
+                      "after": ["330600-ybj"], "waitDays": 10}}
 
 ``scheme`` names the pot the person's year-to-date deductible and payments count in.
 ``appliesTo`` says which claims the set judges (:mod:`ledger.rules.scope`): ``visitTypes``
@@ -99,6 +101,22 @@ raises :class:`InvalidInput` listing every problem, each naming its JSON path
 :class:`~ledger.rules.book.RuleBook` refuses overlaps and gaps the same way, each problem
 worded for the clerk who edits the files ("retired persons of scheme pharmacy-pooling have
 no rule set in force from 2026-01-01: sx-pharmacy-pooling v3 does not cover them").
+
+Payers in order (coordination of benefits): basic insurance pays first (rank 1), then
+serious-illness insurance (2), medical assistance (3), commercial insurers (4).
+``coordination`` says where this payer stands and what it pays on:
+
+- ``rank``: its place in the order, 1-9 (1: the first payer; it waits for no one);
+- ``after``: the payers (ids) that must decide first; required from rank 2, empty at rank 1;
+- ``base``: ``"own-eligible"`` (its ratio applies to its own eligible amount, as without
+  coordination) or ``"left-by-earlier"`` (its ratio applies to what the earlier payers left
+  of the eligible amount: eligible less what they reserved or paid on chain); either way it
+  never pays, together with the earlier payers, more than its own eligible amount;
+- ``waitDays``: how many days after the invoice's issue time it stops waiting for an earlier
+  payer that has not decided, and decides with what the chain shows (0-366).
+
+A set without ``coordination`` pays on its own eligible amount, limited only by what the
+invoice has left on chain (:mod:`ledger.claims.coordination` for the order).
 """
 
 from __future__ import annotations
@@ -109,6 +127,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Literal
 
 from ledger.invoice import VisitType
 from ledger.rules.scope import EVERYTHING, AppliesTo
@@ -181,6 +200,28 @@ class PersonRules:
         return max(hits, key=len) if hits else None
 
 
+CoordinationBase = Literal["own-eligible", "left-by-earlier"]
+COORDINATION_BASES: tuple[CoordinationBase, ...] = ("own-eligible", "left-by-earlier")
+
+
+@dataclass(frozen=True, slots=True)
+class Coordination:
+    """A payer's place in the order of payers on one invoice (see the module docstring).
+
+    Requires ``rank == 1`` exactly when ``after`` is empty (the loader checks it).
+    """
+
+    rank: int
+    base: CoordinationBase
+    after: tuple[str, ...]
+    wait_days: int
+
+    @property
+    def waits(self) -> bool:
+        """True if earlier payers must decide before this one."""
+        return bool(self.after)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """One version of one payer's rules for one scheme, in force on [effective_from, effective_to)."""
@@ -202,6 +243,8 @@ class RuleSet:
     applies_to: AppliesTo = EVERYTHING
     #: its ``effectiveTo`` ends the coverage on purpose: no successor is expected (``endsCoverage``)
     ends_coverage: bool = False
+    #: the payer's place in the order of payers (None: no order, the chain's total only)
+    coordination: Coordination | None = None
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)

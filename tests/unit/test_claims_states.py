@@ -2,7 +2,7 @@
 
 The table below is written out by hand from the behaviour of issue 11 (docs/claims-api.md,
 the claims tests), independently of ``ledger.claims.states.TABLE``: every (state, event,
-party) is tried, 10 x 28 x 4 cases, without a database.
+party) is tried, 11 x 30 x 4 cases, without a database.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from ledger.errors import Conflict, TransitionRefused
 
 S, E = ClaimState, Event
 NEW = None
-EVERY = (*ClaimState,)
-UNPAID = tuple(s for s in ClaimState if s not in (S.PAID, S.CLAWBACK))
+# a claim waiting for earlier payers was never on chain: no answer of the chain reaches it
+EVERY = tuple(s for s in ClaimState if s is not S.WAITING)
+UNPAID = tuple(s for s in EVERY if s not in (S.PAID, S.CLAWBACK))
 SAME = "same"   # the event leaves the state as it is
 
 # (event, from states, to state (or SAME), the one party that may cause it)
@@ -77,6 +78,12 @@ ALLOWED = [
     # the post-payment audit of a sampled claim
     (E.AUDIT_CLEARED, (S.PAID,), SAME, Party.REVIEWER),
     (E.AUDIT_FOUND, (S.PAID,), S.CLAWBACK, Party.REVIEWER),
+    # payers in order (issue 13 §3): filed to wait, decided once the earlier payers decided
+    (E.FILED_TO_WAIT, (NEW,), S.WAITING, Party.CLAIMANT),
+    (E.EARLIER_DECIDED, (S.WAITING,), S.SUBMITTED, Party.STAMPER),
+    (E.EARLIER_DECIDED_NOTHING_PAYABLE, (S.WAITING,), S.NOTHING_PAYABLE, Party.STAMPER),
+    (E.EARLIER_DECIDED_NOTHING_LEFT, (S.WAITING,), S.REFUSED, Party.STAMPER),
+    (E.VOIDED, (S.WAITING,), S.REFUSED, Party.STAMPER),
 ]
 
 EXPECTED: dict[tuple[ClaimState | None, Event], tuple[ClaimState, Party]] = {}
@@ -120,7 +127,7 @@ def test_a_refusal_names_the_state_or_the_party() -> None:
 
 def test_the_state_strings_are_the_apis() -> None:
     assert [s.value for s in ClaimState] == ["submitted", "in-review", "approved", "paid", "appealed", "rejected",
-                                             "refused", "nothing-payable", "clawback"]
+                                             "refused", "nothing-payable", "clawback", "waiting-for-earlier-payers"]
     assert ClaimState.IN_REVIEW == "in-review" and {"paid": 1}[ClaimState.PAID] == 1
 
 
@@ -130,6 +137,8 @@ def test_what_counts_for_the_year() -> None:
     # the deductible of a claim that pays nothing still counts; a claw-back gives the year back
     assert {*LIVE_STATES, S.NOTHING_PAYABLE} == COUNTING_STATES
     assert S.CLAWBACK not in COUNTING_STATES and S.CLAWBACK not in DEAD_STATES
+    # a waiting claim holds nothing and counts for nothing until it is decided
+    assert S.WAITING not in COUNTING_STATES and S.WAITING not in DEAD_STATES and S.WAITING not in LIVE_STATES
 
 
 def test_a_rule_names_its_events_origins_once() -> None:

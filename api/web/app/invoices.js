@@ -22,7 +22,7 @@ export function invoicesPath(person, me) {
 
 export function stateBadge(t, s) {
   const tone = { paid: 'ok', approved: 'ok', rejected: 'bad', refused: 'bad', clawback: 'bad',
-    'nothing-payable': 'warn', 'in-review': 'warn', appealed: 'warn' }[s] || '';
+    'nothing-payable': 'warn', 'in-review': 'warn', 'waiting-for-earlier-payers': 'warn', appealed: 'warn' }[s] || '';
   return h('span', { class: `badge ${tone}`.trim(), dataset: { state: s } }, t(`state_${s}`));
 }
 

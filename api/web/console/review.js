@@ -6,7 +6,7 @@ import { clear, h, hash, short, yuan } from '/assets/shared/dom.js';
 import { detailText, labelled, table } from './table.js';
 
 const TONE = { paid: 'ok', approved: 'ok', rejected: 'bad', refused: 'bad', clawback: 'bad', 'in-review': 'warn', appealed: 'warn', 'nothing-payable': 'warn' };
-const STATES = ['submitted', 'reserved', 'in-review', 'approved', 'paid', 'rejected', 'appealed', 'refused', 'nothing-payable', 'clawback'];
+const STATES = ['submitted', 'reserved', 'in-review', 'approved', 'paid', 'rejected', 'appealed', 'refused', 'nothing-payable', 'clawback', 'waiting-for-earlier-payers'];
 
 export function badge(t, st) {
   return h('span', { class: `badge ${TONE[st] || ''}`.trim(), dataset: { state: st } }, t(`state_${st}`));

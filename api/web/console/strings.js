@@ -44,6 +44,7 @@ export const STRINGS = {
     state_submitted: 'Submitted', state_reserved: 'Reserved', state_paid: 'Paid', 'state_in-review': 'In review',
     state_approved: 'Approved', state_rejected: 'Rejected', state_appealed: 'Appealed', state_refused: 'Refused',
     'state_nothing-payable': 'Nothing payable', state_clawback: 'Claw-back',
+    'state_waiting-for-earlier-payers': 'Waiting for earlier payers',
     // claim detail
     backToQueue: '← Review queue', backToClaims: '← Claims',
     claimTitle: 'Claim {id}',
@@ -188,6 +189,7 @@ export const STRINGS = {
     state_submitted: '已提交', state_reserved: '已锁定', state_paid: '已支付', 'state_in-review': '审核中',
     state_approved: '已批准', state_rejected: '已驳回', state_appealed: '已申诉', state_refused: '已拒绝',
     'state_nothing-payable': '无可报金额', state_clawback: '待追回',
+    'state_waiting-for-earlier-payers': '等待前序支付方',
     backToQueue: '← 审核队列', backToClaims: '← 报销单',
     claimTitle: '报销单 {id}',
     person: '参保人（化名）', actor: '提交人', onBehalfOf: '代办对象', payer: '经办机构', created: '提交时间', updated: '更新时间', due: '办结期限',

@@ -333,7 +333,8 @@ class ClaimRow(SQLModel, table=True):
     chain); in-review → approved; rejected → appealed → in-review; refused (the chain
     would not reserve or finalise, or the invoice was voided before the payout);
     nothing-payable; clawback (voided after payment, or a post-payment audit found it
-    wrong). ``stamp`` mirrors the on-chain claim status
+    wrong); waiting-for-earlier-payers (payers in order: decided once the earlier payers
+    have, never on chain before). ``stamp`` mirrors the on-chain claim status
     (reserved | released | finalized) of ``chain_claim_id``; a new attempt (an
     appeal, a retry with a smaller amount) gets a new chain claim id.
     """
@@ -361,7 +362,7 @@ class ClaimRow(SQLModel, table=True):
     person: bytes = Field(sa_column=_bytes(32, nullable=False))
     actor: str = Field(max_length=80)
     relation: str = Field(max_length=16)                # self | delegate:<relation> | clerk
-    state: str = Field(max_length=16)
+    state: str = Field(max_length=32)                   # ledger.claims.states.ClaimState
     scheme: str = Field(max_length=40)
     year: int
     requested_fen: int = Field(sa_column=Column(BigInteger, nullable=False))   # paid out of pocket

@@ -94,5 +94,6 @@ class CitizenAccess(ClaimsContext):
         ytd = self.store.year_to_date(person.pseudonym, ruleset.scheme, int(invoice.issue_date[:4]))
         decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
                               ruleset=ruleset,
-                              earlier=self.earlier_lines(person.pseudonym, fingerprint, invoice, ruleset))
+                              earlier=self.earlier_lines(person.pseudonym, fingerprint, invoice, ruleset),
+                              earlier_payers=self.earlier_payers(ruleset, invoice, fingerprint))
         return min(decision.reimbursable_fen, invoice.total_fen - invoice.fund_paid_fen)

@@ -20,6 +20,7 @@ from ledger.invoice import Invoice
 from ledger.ports import ClaimsRepository, InvoiceChainState
 from ledger.records import Role
 from ledger.rules import EarlierLine, RuleSet
+from ledger.rules.coordination import EarlierPayers, earlier_payers
 from ledger.rules.periods import history_needed
 from ledger.workdays import DEFAULT_CALENDAR, WorkCalendar
 
@@ -32,7 +33,8 @@ class ClaimsContext:
 
     ``chain_state`` reads an invoice's figures on chain (reserved, paid, voided, pinned
     total), so a claim pays at most what other payers left; ``voucher`` checks citizens'
-    e-vouchers (None: this service accepts none).
+    e-vouchers (None: this service accepts none). Every payer's stamps on an invoice (payers
+    in order) are read from the store's index of the chain (``store.stamps_on``).
     """
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
@@ -68,6 +70,16 @@ class ClaimsContext:
         limits count for ``invoice``; none when it bills no limited item."""
         query = history_needed(invoice, ruleset)
         return [] if query is None else self.store.earlier_lines(person, query, exclude=fingerprint)
+
+    def earlier_payers(self, ruleset: RuleSet, invoice: Invoice, fp: bytes) -> EarlierPayers | None:
+        """The earlier payers' figures on the invoice, from their stamps as this store indexed them
+        from the chain (the stamps of this issuer's invoice record), or None when the rule set names
+        no earlier payer: nothing is read, so a payer outside an order costs nothing more."""
+        coordination = ruleset.coordination
+        if coordination is None or not coordination.waits:
+            return None
+        stamps = self.store.stamps_on([(invoice.issuer, fp)]).get((invoice.issuer, fp), [])
+        return earlier_payers(coordination, stamps, issued_at=invoice.issued_at, now=self.clock.now())
 
     def claim(self, principal: Principal, claim_id: str, *, operation: str = "claim.read") -> Claim:
         """The claim, if ``principal`` may see it; anyone else's is "not found"."""

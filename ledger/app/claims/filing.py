@@ -6,12 +6,19 @@ them in one transaction (all or none), with the person's year-to-date figures re
 lock. A claim is stored ``submitted`` with its reservation in the stamper's outbox
 (:mod:`ledger.app.claim_worker`); the API answers once the chain confirmed it (or refused),
 waiting in :class:`~ledger.app.claims.waiter.ClaimWaiter` without holding a thread.
+
+A payer in an order of payers (its rule set's ``coordination``) reads the earlier payers'
+stamps on the invoice from the chain: while one of them has not decided, the claim is
+stored ``waiting-for-earlier-payers`` (nothing reserved, nothing counted, the API answers at
+once), and :meth:`OneTouch.decide_waiting` (run by the stamper every second) decides it
+once they have, or once the window passed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 from collections.abc import Sequence
@@ -23,9 +30,12 @@ from ledger.app.service import parse_hash_arg
 from ledger.claims.model import Claim, PersonRecord
 from ledger.claims.policy import Filing, available_fen
 from ledger.claims.stamps import first_chain_claim_id
-from ledger.claims.states import WAITING_FOR_CHAIN
-from ledger.errors import ClaimBlocked, Conflict, InvalidInput, NoRulesInForce, NotFound
+from ledger.claims.states import WAITING_FOR_CHAIN, ClaimState
+from ledger.errors import ClaimBlocked, Conflict, InvalidInput, LedgerError, NoRulesInForce, NotFound
 from ledger.records import Role
+from ledger.rules.coordination import may_decide
+
+log = logging.getLogger("ebill.claims")
 
 MAX_FINGERPRINTS = 20
 _IDEM_RE = re.compile(r"[\x21-\x7e]{8,128}\Z")
@@ -102,7 +112,51 @@ class OneTouch(ClaimsContext):
         return Filing(claim_id=claim_id, chain_claim_id=first_chain_claim_id(self.payer_id, claim_id),
                       fingerprint=fp, invoice=invoice, person=person, actor=actor, relation=relation, ruleset=ruleset,
                       available_fen=available_fen(fingerprint=fp, total_fen=invoice.total_fen, on_chain=on_chain),
-                      policy=self.policy, earlier=tuple(self.earlier_lines(person.pseudonym, fp, invoice, ruleset)))
+                      policy=self.policy, earlier=tuple(self.earlier_lines(person.pseudonym, fp, invoice, ruleset)),
+                      earlier_payers=self.earlier_payers(ruleset, invoice, fp))
+
+    # ------------------------------------------------------------------ payers in order
+
+    def decide_waiting(self, *, limit: int = 1000) -> list[str]:
+        """Decide the claims waiting for earlier payers whose earlier payers have decided on chain
+        (or whose window passed), each in its own transaction; the ids decided. Up to ``limit``,
+        oldest first (their windows end first). The earlier payers' stamps come from the store's
+        index of the chain, one query for all; a claim that cannot be decided now (no rule set in
+        force any more, the chain's total in dispute) keeps waiting and is logged."""
+        decided: list[str] = []
+        waiting = self.store.claims(states=[ClaimState.WAITING], limit=limit, oldest_first=True)
+        if not waiting:
+            return decided
+        stamps = self.store.stamps_on([(c.issuer, c.fingerprint) for c in waiting])
+        now = self.clock.now()
+        for c in waiting:
+            if not may_decide(c.decision.get("earlierPayers") or {}, stamps.get((c.issuer, c.fingerprint), ()),
+                              now=now):
+                continue
+            try:
+                invoice = self.service.store.sealed_invoice(c.fingerprint).invoice
+                # the rule set it was filed under (it holds the scheme the year's figures count in)
+                ruleset = self.policy.rulebook().version(rule_set_id=c.decision["ruleset"]["id"],
+                                                         on=invoice.issue_date)
+                earlier = self.earlier_payers(ruleset, invoice, c.fingerprint)
+                if earlier is not None and earlier.must_wait:
+                    continue
+                person = self.store.person(c.person)
+                if person is None:
+                    raise NotFound(f"person of claim {c.id} is no longer insured here")
+                on_chain = self._chain_state(invoice.issuer, c.fingerprint) if self._chain_state is not None else None
+                filing = Filing(claim_id=c.id, chain_claim_id=c.chain_claim_id, fingerprint=c.fingerprint,
+                                invoice=invoice, person=person, actor=c.actor, relation=c.relation,
+                                ruleset=ruleset, available_fen=available_fen(
+                                    fingerprint=c.fingerprint, total_fen=invoice.total_fen, on_chain=on_chain),
+                                policy=self.policy,
+                                earlier=tuple(self.earlier_lines(person.pseudonym, c.fingerprint, invoice, ruleset)),
+                                earlier_payers=earlier)
+                if self.store.decide_waiting(filing):
+                    decided.append(c.id)
+            except LedgerError as exc:
+                log.warning("claims: claim %s waiting for earlier payers cannot be decided now: %s", c.id, exc)
+        return decided
 
     async def wait_async(self, claims: Sequence[Claim], *, timeout: float) -> list[Claim]:
         """Wait until no claim is waiting for its reservation (or ``timeout``): the request holds

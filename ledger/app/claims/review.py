@@ -133,8 +133,10 @@ class Reviews(ClaimsContext):
         # judged again under the rule set it was filed under (its scheme holds the year's figures)
         ruleset = self.policy.rulebook().version(rule_set_id=c.decision["ruleset"]["id"], on=invoice.issue_date)
         ytd = self.store.year_to_date(c.person, c.scheme, c.year)
+        # payers in order: judged again with what the earlier payers hold now (never more than before)
         decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
-                              ruleset=ruleset, earlier=self.earlier_lines(c.person, c.fingerprint, invoice, ruleset))
+                              ruleset=ruleset, earlier=self.earlier_lines(c.person, c.fingerprint, invoice, ruleset),
+                              earlier_payers=self.earlier_payers(ruleset, invoice, c.fingerprint))
         deductible, amount = reassess(decision, requested_fen=c.requested_fen, amount_fen=c.amount_fen)
         return self.store.appeal(claim_id, reason=reason, actor=actor_of(principal), deductible_fen=deductible,
                                  amount_fen=amount)

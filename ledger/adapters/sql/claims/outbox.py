@@ -38,7 +38,7 @@ from ledger.adapters.sql.store import INDEXER_BLOCK, ST, B, I, M, utcnow
 from ledger.claims import transitions
 from ledger.claims.model import PayoutDue, StampCheck
 from ledger.claims.stamps import Repair, StampOp, StampResult, StampStatus, StampTask
-from ledger.claims.states import COUNTING_STATES, ClaimState
+from ledger.claims.states import STOPPED_BY_VOID, ClaimState
 from ledger.claims.transitions import Change
 from ledger.errors import TransitionRefused
 
@@ -209,7 +209,7 @@ class StampOutbox(ClaimTables):
                 select(*CLAIM_COLS, void_on_chain(CL.c.fingerprint, CL.c.issuer).label("void_on_chain"))
                 .join(I, I.c.fingerprint == CL.c.fingerprint)
                 .join(voided, and_(voided.c.fingerprint == CL.c.fingerprint, voided.c.issuer == CL.c.issuer))
-                .where(CL.c.state.in_([s.value for s in COUNTING_STATES]))).all()
+                .where(CL.c.state.in_([s.value for s in STOPPED_BY_VOID]))).all()
             for row in rows:
                 c = claim_of(row)
                 change = transitions.voided(c, void_on_chain=bool(row.void_on_chain), now=now)

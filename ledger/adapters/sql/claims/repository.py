@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ledger.adapters.sql.base import L
+from ledger.adapters.sql.base import ST, L
 from ledger.adapters.sql.claims.rows import (
     ACCEPTED_VOIDS,
     CL,
@@ -42,6 +42,7 @@ from ledger.claims.sampling import PostAudit
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
 from ledger.claims.transitions import Change
 from ledger.errors import ClaimBlocked, Conflict, NotFound
+from ledger.onchain import Stamp
 from ledger.rules import EarlierLine
 from ledger.rules.periods import HistoryQuery
 
@@ -209,6 +210,41 @@ class ClaimRecords(ClaimTables):
         self.store.audit(actor=actor, action="claim.blocked", subject=reason,
                          detail={"reason": reason, "message": message,
                                  "fingerprints": ["0x" + f.hex() for f in fingerprints]})
+
+    # ------------------------------------------------------------------ payers in order
+
+    def decide_waiting(self, filing: Filing) -> bool:
+        """Decide a claim waiting for earlier payers (``filing`` carries its ids and what the chain
+        shows of them) with the person's year-to-date figures read locked, as
+        :func:`ledger.claims.transitions.decided_after_earlier` says; False if it is no longer
+        waiting (decided or voided meanwhile) or must still wait."""
+        now = utcnow()
+        with self.store._tx() as conn:
+            c = self._locked(conn, filing.claim_id)
+            if c.state is not ClaimState.WAITING:
+                return False
+            ytd = self.years.lock(conn, c.person, c.scheme, c.year)
+            got = transitions.decided_after_earlier(c.standing, filing, ytd, now=now)
+            if got is None:
+                return False
+            self._write(conn, [(got[1], (c.person, c.scheme, c.year))], now=now)
+        return True
+
+    def stamps_on(self, invoices: Sequence[tuple[str, bytes]]) -> dict[tuple[str, bytes], list[Stamp]]:
+        """Every payer's stamps on ``invoices`` (issuer, fingerprint) from the index of the chain's
+        events (the chain worker keeps it, and rebuilds it after lost blocks): one query."""
+        if not invoices:
+            return {}
+        wanted = set(invoices)
+        out: dict[tuple[str, bytes], list[Stamp]] = {}
+        with self.store._read() as conn:
+            rows = conn.execute(select(ST).where(ST.c.fingerprint.in_([fp for _, fp in wanted])))
+            for r in rows:
+                key = (r.issuer, bytes(r.fingerprint))
+                if key in wanted:
+                    out.setdefault(key, []).append(Stamp(r.payer_id, "0x" + bytes(r.claim_id).hex(), r.amount_fen,
+                                                         r.status, r.block_number, r.tx_hash))
+        return out
 
     # ------------------------------------------------------------------ reading
 

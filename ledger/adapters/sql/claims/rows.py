@@ -96,6 +96,8 @@ def _column_value(value: Any) -> Any:
         return value.value
     if isinstance(value, dict):   # the decision document
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):   # the flags
+        return json.dumps(value)
     return value
 
 
