@@ -25,6 +25,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
     MalformedBody,
+    NoRulesInForce,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -76,7 +77,11 @@ def problem_of(exc: LedgerError, *, instance: str | None = None) -> JSONResponse
     elif isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
     errors = exc.problems if isinstance(exc, InvalidInput) else ()
-    return problem(status, exc.kind, str(exc), instance=instance, errors=errors, headers=headers)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, NoRulesInForce):   # the facts an app words for a citizen (never the detail as is)
+        extra["rulesMissing"] = {"visitType": exc.visit_type, "insuredStatus": exc.insured_status,
+                                 "category": exc.category, "day": exc.day}
+    return problem(status, exc.kind, str(exc), instance=instance, errors=errors, headers=headers, **extra)
 
 
 def _field_path(loc: Any) -> str:

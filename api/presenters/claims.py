@@ -10,6 +10,7 @@ from ledger.app.claims.citizens import Citizen, InvoiceToClaim
 from ledger.claims import Claim, explain
 from ledger.claims.queue import why_in_review
 from ledger.claims.states import ClaimState, review_stage, review_stages
+from ledger.errors import NoRulesInForce
 from ledger.workdays import WorkCalendar
 
 
@@ -63,8 +64,17 @@ def invoices_json(person: bytes, invoices: list[InvoiceToClaim], *, calendar: Wo
             "feeLineCount": i.fee_line_count,
             "state": "voided" if i.voided else "anchored" if i.anchored_block is not None else "stored",
             "claimable": item.claimable, "estimateFen": item.estimate_fen, "reason": item.reason,
+            "rulesMissing": _rules_missing(item.rules_missing),
             "claim": claim_json(item.claim, calendar=calendar) if item.claim else None})
     return {"person": person.hex(), "invoices": out}
+
+
+def _rules_missing(exc: NoRulesInForce | None) -> dict[str, str] | None:
+    """What no rule set covers yet, as facts the app words in the citizen's language."""
+    if exc is None:
+        return None
+    return {"visitType": exc.visit_type, "insuredStatus": exc.insured_status, "category": exc.category,
+            "day": exc.day}
 
 
 def citizen_json(c: Citizen, *, payer_id: str) -> dict[str, Any]:

@@ -114,3 +114,13 @@ def test_a_claim_no_rule_set_covers_says_which_care_person_and_day(cs: ClaimsSta
                                  "care treated off-site without registration of a retired person: the claim cannot be "
                                  "decided until the payer's office publishes rules for it")
     assert cs.claims.store.latest_claims([bytes.fromhex(fp[2:])]) == {}     # nothing stored
+    missing = {"visitType": "inpatient", "insuredStatus": "offsite-unregistered", "category": "retired",
+               "day": "2023-12-30"}
+    assert problem["rulesMissing"] == missing            # the facts the app words for the citizen
+    # the citizen's list says "cannot be decided yet" with the same facts, never the office's sentence
+    r = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid))
+    assert r.status_code == 200, r.text
+    card = next(i for i in r.json()["invoices"] if i["fingerprint"] == fp)
+    assert (card["claimable"], card["reason"], card["rulesMissing"], card["estimateFen"]) == (
+        False, "no rules yet", missing, None)
+    assert all("rules in force" not in (i["reason"] or "") for i in r.json()["invoices"])

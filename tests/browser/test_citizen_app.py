@@ -6,6 +6,7 @@ message, acting for a parent, and checking (then claiming) an invoice from a pho
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from browser_support import DESKTOP, PHONE, Deployment, photo_of, shoot_both, sign_in
@@ -176,3 +177,46 @@ def test_claim_several_invoices_with_one_tap(page_for: Any, deployment: Deployme
     numbers = rows.all_inner_texts()
     for inv in picks:
         assert any(inv["invoiceNumber"] in n for n in numbers)
+
+
+def test_a_bill_no_rules_cover_yet_is_explained_in_words(page_for: Any, deployment: Deployment) -> None:
+    """An invoice dated before any rule set of the payer: the card and a claim attempt say, in
+    the citizen's language, that it cannot be decided yet and why, never the office's sentence."""
+    from ledger.devtools import synth
+    from ledger.devtools.vouchers import dev_issuer
+
+    d = deployment
+    person = synth.make_patients(1, seed=4242)[0]
+    r = d.http("POST", "/v1/persons", d.tokens["admin"],
+               json=[{"nationalId": person.national_id, "name": "赵磊", "category": "employee"}])
+    assert r.status_code == 201, r.text
+    base = next(x for x in synth.iter_documents(synth.generate(seed=606, hospitals=1, invoices=60, fee_lines=None,
+                                                               pepper=b"browser-tests-pepper-0123456789abcdef"))
+                if x["visitType"] == "outpatient")
+    doc = {**base, "invoiceNumber": "7700000001", "issuedAt": "2023-06-01T10:00:00+08:00",
+           "patientId": person.national_id,
+           "feeLines": [{**line, "serviceDate": "2023-06-01"} for line in base["feeLines"]]}
+    r = d.http("POST", "/v1/invoices", d.tokens["hospital"], json=[doc])
+    assert r.status_code in (200, 201) and r.json()["items"][0].get("invoice"), r.text
+    fp = r.json()["items"][0]["invoice"]["fingerprint"]
+    token = dev_issuer(d.home).mint(person.national_id, name="赵磊")
+    deadline = time.monotonic() + 60
+    while d.http("GET", f"/v1/invoices/{fp}", d.tokens["auditor"]).json()["state"] != "anchored":
+        assert time.monotonic() < deadline, "the 2023 invoice was not anchored within 60 s"
+        time.sleep(0.2)
+
+    page = page_for(PHONE)
+    sign_in(page, "/app/", token)
+    page.get_by_role("heading", name="My invoices").wait_for()
+    card = _card(page, fp)
+    card.get_by_text("cannot be decided yet").wait_for()
+    text = card.inner_text()
+    assert "has not yet published its rules for outpatient care" in text and "nothing is lost by waiting" in text
+    assert "rules in force" not in text and "payer's office" not in text
+    assert card.get_by_role("checkbox").count() == 0                 # nothing to tap: it cannot be claimed yet
+    shoot_both(page, "app-no-rules-yet")
+
+    zh = page_for(PHONE, lang="zh-CN")
+    sign_in(zh, "/app/", token)
+    _card(zh, fp).get_by_text("暂时无法审核").wait_for()
+    assert "尚未发布" in _card(zh, fp).inner_text()

@@ -57,7 +57,7 @@ function errorBox(err, { retry, title, extra } = {}) {
   const msgs = err instanceof ApiError
     ? (err.status === 0 ? [t('networkError')] : err.messages())
     : [String(err && err.message ? err.message : err)];
-  if (typeof err === 'string') return h('div', { class: 'alert error', role: 'alert' }, h('p', {}, err));
+  if (typeof err === 'string' && !title && !extra && !retry) return h('div', { class: 'alert error', role: 'alert' }, h('p', {}, err));
   return h('div', { class: 'alert error', role: 'alert' },
     h('p', {}, h('strong', {}, title || t('errorTitle'))),
     msgs.length > 1 ? h('ul', {}, msgs.map((m) => h('li', {}, m))) : h('p', {}, msgs[0]),

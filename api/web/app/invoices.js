@@ -10,7 +10,16 @@ const REASONS = {
   'claimed already': 'reason_claimed',
   'fully reimbursed': 'reason_fullyReimbursed',
   'not insured with this payer': 'reason_notInsured',
+  'chain unreadable': 'reason_chainUnreadable',
+  'cannot be decided yet': 'reason_notDecidable',
 };
+
+/** "Cannot be decided yet" in words, from the facts the service gives when no rules cover a bill. */
+export function noRulesText(t, i18n, missing) {
+  const care = i18n.has(`visit_${missing.visitType}`) ? t(`visit_${missing.visitType}`).toLowerCase() : missing.visitType;
+  const where = i18n.has(`where_${missing.insuredStatus}`) ? t(`where_${missing.insuredStatus}`) : '';
+  return t('noRulesYet', { care, where, day: day(missing.day, i18n.lang) });
+}
 
 export function reasonText(t, reason) {
   return REASONS[reason] ? t(REASONS[reason]) : reason;
@@ -32,7 +41,7 @@ export function stateBadge(t, s) {
  * "Try again" button of a failure, so a claim is never filed twice by a retry.
  */
 export async function claimOnce(ctx, { fingerprints, person, status, button }) {
-  const { t, api, state } = ctx;
+  const { t, api, state, i18n } = ctx;
   const key = idempotencyKey();
   const body = { fingerprints };
   if (person && person !== state.me.person) body.for = person;
@@ -49,9 +58,10 @@ export async function claimOnce(ctx, { fingerprints, person, status, button }) {
       ctx.go(claims.length === 1 ? `#/claims/${encodeURIComponent(claims[0].id)}` : '#/claims');
     } catch (err) {
       if (button) button.disabled = false;
-      const duplicate = err instanceof ApiError && err.status === 409 && !/idempotency/i.test(err.message);
+      const noRules = err instanceof ApiError && err.kind === 'no-rules-in-force' && err.problem.rulesMissing;
+      const duplicate = err instanceof ApiError && err.status === 409 && !noRules && !/idempotency/i.test(err.message);
       const existing = duplicate && /clm_[0-9a-z]+/i.exec(err.message);
-      clear(status, ctx.errorBox(err, {
+      clear(status, ctx.errorBox(noRules ? noRulesText(t, i18n, err.problem.rulesMissing) : err, {
         title: duplicate ? t('claimRefusedDup') : t('claimFailed'),
         retry: duplicate || (err instanceof ApiError && err.status >= 400 && err.status < 500) ? null : send,
         extra: h('p', { class: 'row' },
@@ -100,7 +110,8 @@ export async function renderInvoices(ctx) {
         inv.claimable ? h('span', { class: inv.estimateFen ? 'est' : 'est zero' }, h('span', { class: 'muted small' }, t('estimate')), ' ',
           h('b', {}, yuan(inv.estimateFen, i18n.lang))) : null),
       inv.claimable && !inv.estimateFen ? h('div', { class: 'muted small' }, t('estimateZero')) : null,
-      !inv.claimable && inv.reason ? h('div', { class: 'reason small' }, t('notClaimable', { reason: reasonText(t, inv.reason) })) : null);
+      !inv.claimable && inv.rulesMissing ? h('div', { class: 'reason small' }, noRulesText(t, i18n, inv.rulesMissing))
+        : !inv.claimable && inv.reason ? h('div', { class: 'reason small' }, t('notClaimable', { reason: reasonText(t, inv.reason) })) : null);
     return h('li', { class: `card invoice${inv.claimable ? ' claimable' : ''}`, dataset: { fingerprint: inv.fingerprint } },
       inv.claimable ? h('label', { class: 'pick', for: `pick-${inv.fingerprint}` }, box, facts) : facts,
       inv.claim ? h('a', { class: 'claim-link', href: `#/claims/${encodeURIComponent(inv.claim.id)}` }, t('viewClaim')) : null);

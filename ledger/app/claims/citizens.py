@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ledger.app.access import Principal, authorize, citizen_person
 from ledger.app.claims.context import ClaimsContext
 from ledger.claims.model import Claim, PersonInvoice, PersonRecord
 from ledger.claims.policy import available_fen, why_not_claimable
-from ledger.errors import LedgerError, Unauthenticated
+from ledger.errors import ChainUnavailable, LedgerError, NoRulesInForce, Unauthenticated, Unavailable
 from ledger.identity import pseudonymise
 from ledger.records import Role
 from ledger.rules import PersonCategory, YearToDate, adjudicate
+
+#: why an invoice cannot be claimed *now*, besides :func:`ledger.claims.policy.why_not_claimable`'s
+NO_RULES_YET = "no rules yet"              # the payer has published no rules for its care, person and day
+CHAIN_UNREADABLE = "chain unreadable"      # what is left of it on chain cannot be read at the moment
+NOT_DECIDABLE = "cannot be decided yet"    # the rules refuse to judge it for another reason (logged)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class InvoiceToClaim:
     reason: str | None
     estimate_fen: int | None
     claim: Claim | None      # this payer's newest claim of it
+    rules_missing: NoRulesInForce | None = None   # set when the reason is NO_RULES_YET: which care, person, day
 
 
 class CitizenAccess(ClaimsContext):
@@ -74,6 +83,7 @@ class CitizenAccess(ClaimsContext):
                                        anchored=inv.anchored_block is not None,
                                        latest=claim.state if claim else None)
             estimate = None
+            missing: NoRulesInForce | None = None
             if reason is None and enrolled is not None:
                 try:
                     on_chain = self._chain_state(inv.issuer, inv.fingerprint) if self._chain_state else None
@@ -82,9 +92,16 @@ class CitizenAccess(ClaimsContext):
                     estimate = min(self._estimate(inv.fingerprint, enrolled), available)
                     if available == 0:
                         reason = "fully reimbursed"
-                except LedgerError as exc:
-                    reason = str(exc)
-            out.append(InvoiceToClaim(inv, reason is None, reason, estimate, claim))
+                except NoRulesInForce as exc:
+                    # the citizen is told in words that it cannot be decided *yet*, never the
+                    # office's internal sentence; the app words it from the facts kept here
+                    reason, missing = NO_RULES_YET, exc
+                except (ChainUnavailable, Unavailable):
+                    reason = CHAIN_UNREADABLE
+                except LedgerError as exc:   # anything else the rules refuse: logged, not shown as is
+                    log.warning("invoice 0x%s cannot be estimated for its person: %s", inv.fingerprint.hex(), exc)
+                    reason = NOT_DECIDABLE
+            out.append(InvoiceToClaim(inv, reason is None, reason, estimate, claim, missing))
         return person, out
 
     def _estimate(self, fingerprint: bytes, person: PersonRecord) -> int:
