@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, text
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql.base import ST, L
@@ -288,7 +288,11 @@ class ClaimRecords(ClaimTables):
         if states:
             cond.append(CL.c.state.in_([s.value for s in states]))
         if after:
-            cond.append(CL.c.id > after if oldest_first else CL.c.id < after)
+            # keyset paging in the listing's own order (created_at, then id): claim ids are random,
+            # so "id after the cursor" alone skipped and repeated claims across pages
+            at = select(CL.c.created_at).where(CL.c.id == after).scalar_subquery()
+            cond.append(or_(CL.c.created_at > at, and_(CL.c.created_at == at, CL.c.id > after)) if oldest_first
+                        else or_(CL.c.created_at < at, and_(CL.c.created_at == at, CL.c.id < after)))
         with self.store._read() as conn:
             found = self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
             return self._with_reviews(conn, found) if with_reviews else found
