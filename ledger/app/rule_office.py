@@ -97,7 +97,7 @@ class RuleOffice:
             else:
                 assert existing is not None
                 result.append(existing)
-        self._check_with_active([(e.label, doc) for e, doc in fresh])
+        self._check_with_active([(e.source or e.label, doc) for e, doc in fresh])
         if fresh:
             self.repo.propose_rule_sets(fresh, actor=principal.actor)
         return result
@@ -166,7 +166,14 @@ class RuleOffice:
         return sets
 
     def _check_with_active(self, documents: Sequence[tuple[str, Any]]) -> None:
-        _check_book([*self.repo.active_rule_documents(), *documents])
+        """The book the active versions and ``documents`` (source, document) would make together;
+        a problem about one of ``documents`` (a gap it opens, an overlap) names its file too."""
+        try:
+            _check_book([*self.repo.active_rule_documents(), *documents])
+        except InvalidInput as exc:
+            sources = {f"{doc.get('id')} v{doc.get('version')}": source for source, doc in documents
+                       if isinstance(doc, dict)}
+            raise InvalidInput([_named(p, sources) for p in exc.problems]) from None
 
     def _entry(self, rid: str, version: int) -> RuleSetEntry:
         entry = self.repo.rule_set(rid, version)
@@ -183,6 +190,14 @@ class RuleOffice:
         if not refs:
             raise InvalidInput.single("ruleSets", "non-empty", "name at least one rule-set version (id@version)")
         return list(dict.fromkeys(refs))
+
+
+def _named(problem: FieldProblem, sources: dict[str, str]) -> FieldProblem:
+    """``problem`` with the file of the first new version it names in front, if any does."""
+    for label, source in sources.items():
+        if label in problem.message and source != label and not problem.message.startswith(source):
+            return FieldProblem(problem.field, problem.rule, f"{source}: {problem.message}")
+    return problem
 
 
 def _check_book(documents: list[tuple[str, Any]]) -> None:

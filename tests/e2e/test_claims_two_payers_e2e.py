@@ -9,22 +9,18 @@ books, no invoice is ever paid beyond its total, and a key is always one claim.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from serve_support import Serve, until
 from web3 import Web3
 
 from ledger.adapters import anvil
@@ -45,66 +41,6 @@ except ToolchainError as exc:  # pragma: no cover - depends on the machine
 PEPPER = b"e2e-two-payers-pepper-0123456789"
 PAYER_A, PAYER_B = "330600-ybj", "sx-huiminbao"
 FINAL = ("paid", "refused", "nothing-payable", "in-review", "rejected", "clawback")
-
-
-class Serve:
-    """One payer's data directory and its ``ebill serve`` subprocess."""
-
-    def __init__(self, home: Path, env: dict[str, str], node_url: str) -> None:
-        self.home, self.node_url = home, node_url
-        # (the harness polls /v1/health from one address: the budget of callers without credential is lifted)
-        self.env = {**env, "EBILL_HOME": str(home), "EBILL_PUBLIC_RATE_LIMIT": "1000000/minute"}
-        self.port = anvil.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=self.url, timeout=60)
-
-    def ebill(self, *args: str) -> str:
-        done = subprocess.run([str(EBILL), *args, "--home", str(self.home)], env=self.env, capture_output=True,
-                              text=True, timeout=120, check=False)
-        assert done.returncode == 0, f"ebill {' '.join(args)}: {done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def start(self, *extra: str) -> None:
-        log = (self.home / "serve.log").open("wb")
-        self.proc = subprocess.Popen(
-            [str(EBILL), "serve", "--home", str(self.home), "--port", str(self.port), "--workers", "1",
-             "--chain", "anvil", "--rpc-url", self.node_url, "--batch-max-age", "0.2", *extra],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log()
-            with contextlib.suppress(httpx.HTTPError):
-                if self.http.get("/v1/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"serve not healthy:\n{self.log()}")
-
-    def log(self) -> str:
-        path = self.home / "serve.log"
-        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        self.http.close()
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
-def _until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_payers_two_databases_one_chain(tmp_path: Path) -> None:
@@ -150,7 +86,7 @@ def test_two_payers_two_databases_one_chain(tmp_path: Path) -> None:
                 return all(b.http.get(f"/v1/invoices/{fp}", headers={"Authorization": f"Bearer {auditor_b}"})
                            .json().get("state") == "anchored" for fp in fps)
 
-            _until(mirrored, 60, "B to mirror every anchored invoice from A")
+            until(mirrored, 60, "B to mirror every anchored invoice from A")
 
             answers: dict[tuple[str, str], list[tuple[str, int, Any]]] = defaultdict(list)
             lock = threading.Lock()
@@ -184,7 +120,7 @@ def test_two_payers_two_databases_one_chain(tmp_path: Path) -> None:
                     ids = set().union(*by_key.values()) if by_key else set()
                     assert len(ids) <= 1, f"payer {name} holds {len(ids)} claims on one invoice"
                     for cid in ids:
-                        claim = _until(lambda cid=cid, serve=serve, auditor=auditor: (
+                        claim = until(lambda cid=cid, serve=serve, auditor=auditor: (
                             c := serve.http.get(f"/v1/claims/{cid}", headers={"Authorization": f"Bearer {auditor}"})
                             .json())["state"] in FINAL and c["stamp"]["pending"] is None and c, 60, "claims to settle")
                         if claim["state"] == "paid":

@@ -77,7 +77,7 @@ def test_bad_files_are_named_with_path_and_rule_and_store_nothing(tmp_path: Path
     assert missing.exit_code == 2 and "cannot read" in missing.output
     overlap = {**copy.deepcopy(V2), "id": "sx-other", "version": 1}
     r = runner.invoke(app, ["rules", "import", str(_write(tmp_path / "o.json", overlap)), "--token", a], env=env)
-    assert r.exit_code == 2 and "no-overlap" in r.output
+    assert r.exit_code == 2 and "no-overlap" in r.output and "o.json: " in r.output   # the file that overlaps
     for out in (r.output,):
         assert "Traceback" not in out
     listed = runner.invoke(app, ["rules", "list"], env=env).stdout
