@@ -14,6 +14,7 @@ import importlib.util
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ chinese_calendar = pytest.importorskip("chinese_calendar")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _generator():  # type: ignore[no-untyped-def]
+def _generator() -> Any:
     spec = importlib.util.spec_from_file_location("gen_calendar", ROOT / "scripts" / "gen_calendar.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
