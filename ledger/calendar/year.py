@@ -181,7 +181,7 @@ def read_calendar_year(doc: Any, *, source: str, expected_year: int | None = Non
             r.add("published", "published", f"published {published} is after the year {year} it is for")
     notices = r.list(doc.get("notices", []), "notices", MAX_NOTICES)
     for i, url in enumerate(notices):
-        if not isinstance(url, str) or len(url) > MAX_URL or not _URL.match(url):
+        if not isinstance(url, str) or len(url) > MAX_URL or not _URL.match(url) or not url.isprintable():
             r.add(f"notices[{i}]", "url", f"a notice is an http(s) address of at most {MAX_URL} characters, "
                                           f"got {str(url)[:80]!r}")
     periods = [p for i, item in enumerate(r.list(doc.get("holidays"), "holidays", MAX_HOLIDAYS, need_one=True))
