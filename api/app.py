@@ -15,13 +15,21 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from api import edge, openapi, problems
-from api.routers import batches, claims, feed, invoices, members, rules, verify, web
+from api.routers import batches, calendar, claims, feed, invoices, members, rules, verify, web
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
 from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
-from ledger.composition import open_claims, open_rule_office, open_service, open_verification, read_only_chain
+from ledger.composition import (
+    open_calendar_office,
+    open_claims,
+    open_live_calendar,
+    open_rule_office,
+    open_service,
+    open_verification,
+    read_only_chain,
+)
 from ledger.composition.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,6 +71,11 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.claims = claims_service if claims_service is not None else open_claims(settings, svc, app.state.chain)
     # the payer's rule office (its rule sets seeded at a first start by open_claims)
     app.state.rules = open_rule_office(svc, app.state.claims.payer_id) if app.state.claims is not None else None
+    # the working-day calendar (shipped years seeded if missing): the claims service's, or one for the health report;
+    # read once now, so a year without data is warned about at start, not at the first claim
+    app.state.calendar_office = open_calendar_office(svc)
+    app.state.calendar = app.state.claims.calendars if app.state.claims is not None else open_live_calendar(svc)
+    app.state.calendar.calendar()
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
@@ -70,6 +83,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     verify.install(app)  # the verify router, and its hot path in front of every route
     app.include_router(claims.router)
     app.include_router(rules.router)
+    app.include_router(calendar.router)
     app.include_router(feed.router)
     app.include_router(web.router)  # the citizens' app (/app/) and the staff console (/console/)
     claims_side = app.state.claims

@@ -25,6 +25,8 @@ REVIEW = 2 * MIB
 ENROLMENT = 2 * MIB
 #: rule-set documents to import or check (a city's whole rule library is a few hundred KiB)
 RULES = 4 * MIB
+#: one year of the working-day calendar (a year is about 2 KiB; the loader refuses more than 64 KiB)
+CALENDAR = 64 * KIB
 #: a photo of an invoice for the public verifier (its JSON form is held to 64 KiB by the route)
 PHOTO = 8 * MIB
 #: stands for the service's upload limit (``EBILL_MAX_BODY_BYTES``, 64 MiB by default)
@@ -104,6 +106,10 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/v1/rules"): RoutePolicy("rules.import", RULES),
     ("POST", "/v1/rules/approve"): _control("rules.approve"),
     ("POST", "/v1/rules/retire"): _control("rules.retire"),
+    # the working-day calendar (public holidays, make-up working days)
+    ("GET", "/v1/calendar"): _read("calendar.read"),
+    ("GET", "/v1/calendar/{year}"): _read("calendar.read"),
+    ("POST", "/v1/calendar"): RoutePolicy("calendar.load", CALENDAR),
     # the front ends and the API documentation
     ("GET", "/"): _STATIC,
     ("GET", "/app"): _STATIC,

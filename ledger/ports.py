@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ledger.calendar.loading import CalendarYearEntry, LoadOutcome
 from ledger.claims.lines import InPart
 from ledger.claims.model import (
     Claim,
@@ -279,6 +280,30 @@ class RuleSetRepository(Protocol):
         """Move versions to ``to(entry)`` (raising if not allowed) in one transaction serialised
         with every other move, if ``check_active`` accepts the active documents as they would
         stand; audited."""
+        ...
+
+
+class CalendarRepository(Protocol):
+    """The loaded years of the working-day calendar (SQL adapter: ``ledger.adapters.sql.calendar``)."""
+
+    def calendar_years(self) -> list[CalendarYearEntry]: ...
+    def calendar_year(self, year: int) -> tuple[CalendarYearEntry, Any] | None:
+        """The year's entry and its document as loaded, or None."""
+        ...
+    def calendar_documents(self) -> list[tuple[CalendarYearEntry, Any]]: ...
+    def calendar_generation(self) -> int:
+        """A number that moves whenever a year is loaded or replaced (workers reload then)."""
+        ...
+    def seed_calendar_years(self, years: Sequence[tuple[CalendarYearEntry, Any]]) -> list[int]:
+        """Store those of ``years`` not stored yet (seed data; a year loaded by an operator is
+        never overwritten), audited; the years stored."""
+        ...
+    def put_calendar_year(self, entry: CalendarYearEntry, document: Any, *,
+                          decide: Callable[[CalendarYearEntry | None], LoadOutcome],
+                          check: Callable[[list[tuple[CalendarYearEntry, Any]]], None]) -> LoadOutcome:
+        """In one transaction serialised with every other load: ``decide`` from the stored entry of
+        the year (raising if refused), ``check`` the documents as they would stand, then store (unless
+        unchanged), audit and move the generation."""
         ...
 
 

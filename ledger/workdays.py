@@ -6,6 +6,11 @@ working days (调休) that the State Council moves around each holiday. Time is 
 only while it is a working day, so a claim filed on Friday at 18:00 and looked at on
 Monday at 06:00 has waited 0.25 + 0.25 = 0.5 working days.
 
+A calendar knows the holidays of the years it ``covers`` (the years whose State Council
+notice was loaded: :mod:`ledger.calendar`). A date in a year it does not cover is counted
+Monday to Friday, and never silently: every computation that touches such a date calls
+``on_uncovered(year)``, and the service warns (``ledger.app.live_calendar``).
+
 :meth:`WorkCalendar.add` and :meth:`WorkCalendar.elapsed` agree: for ``n >= 0`` and any
 ``t``, ``t > add(start, n)`` exactly when ``elapsed(start, t) > n``, so "past the due
 time" and "more than n working days elapsed" never disagree.
@@ -13,7 +18,8 @@ time" and "more than n working days elapsed" never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta, timezone
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
@@ -22,23 +28,48 @@ _DAY = timedelta(days=1)
 
 
 class WorkCalendar:
-    """Which dates are working days: Mon–Fri, minus ``holidays``, plus make-up ``workdays``."""
+    """Which dates are working days: Mon–Fri, minus ``holidays``, plus make-up ``workdays``.
 
-    def __init__(self, holidays: Iterable[date] = (), workdays: Iterable[date] = ()) -> None:
+    ``years``: the years whose holidays and make-up days these are (a date in another year
+    is counted Monday to Friday, and ``on_uncovered`` is called with its year each time a
+    computation touches it). Keyword-only, as both are about years.
+    """
+
+    def __init__(self, holidays: Iterable[date] = (), workdays: Iterable[date] = (), *,
+                 years: Iterable[int] = (), on_uncovered: Callable[[int], None] | None = None) -> None:
         self._holidays = frozenset(holidays)
         self._workdays = frozenset(workdays)
         both = self._holidays & self._workdays
         if both:
             raise ValueError(f"dates both holidays and make-up working days: {', '.join(map(str, sorted(both)))}")
+        self._years = frozenset(years)
+        self._on_uncovered = on_uncovered
         # only the exceptions that change a date's status matter to the counting
         self._lost = sorted(d for d in self._holidays if d.weekday() < 5)
         self._gained = sorted(d for d in self._workdays if d.weekday() >= 5)
 
     def __repr__(self) -> str:
-        return f"WorkCalendar(holidays={len(self._holidays)} dates, workdays={len(self._workdays)} dates)"
+        span = f"{min(self._years)}–{max(self._years)}" if self._years else "none"
+        return (f"WorkCalendar(holidays={len(self._holidays)} dates, workdays={len(self._workdays)} dates, "
+                f"years={span})")
+
+    @property
+    def years(self) -> frozenset[int]:
+        """The years this calendar knows the holidays and make-up working days of."""
+        return self._years
+
+    def covers(self, year: int) -> bool:
+        """Whether the holidays and make-up working days of ``year`` are known."""
+        return year in self._years
+
+    def uncovered(self, first: date, last: date) -> list[int]:
+        """The years from ``first`` to ``last`` (inclusive) this calendar does not cover."""
+        return [y for y in range(first.year, last.year + 1) if y not in self._years]
 
     def is_working(self, d: date) -> bool:
         """Whether ``d`` (a calendar date in China) is a working day."""
+        if self._on_uncovered is not None and d.year not in self._years:
+            self._on_uncovered(d.year)
         if d in self._workdays:
             return True
         return d.weekday() < 5 and d not in self._holidays
@@ -92,11 +123,16 @@ class WorkCalendar:
         """Working days in [first, stop)."""
         if stop <= first:
             return 0
-        return (_weekdays(first, stop) - sum(1 for d in self._lost if first <= d < stop)
-                + sum(1 for d in self._gained if first <= d < stop))
+        if self._on_uncovered is not None:
+            for year in self.uncovered(first, stop - _DAY):
+                self._on_uncovered(year)
+        return (_weekdays(first, stop) - _between(self._lost, first, stop)
+                + _between(self._gained, first, stop))
 
 
-DEFAULT_CALENDAR = WorkCalendar()
+def _between(days: list[date], first: date, stop: date) -> int:
+    """How many of the sorted ``days`` lie in [first, stop)."""
+    return bisect_left(days, stop) - bisect_left(days, first)
 
 
 def _weekdays(first: date, stop: date) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep, ServiceDep
@@ -29,16 +29,22 @@ def get_batch(root: RootPath, service: ServiceDep, principal: PrincipalDep) -> d
     }
 
 
-@router.get("/v1/health", summary="Liveness and outbox depth (no credential needed)")
-def health(service: ServiceDep) -> JSONResponse:
+@router.get("/v1/health", summary="Liveness, outbox depth, and warnings (no credential needed)")
+def health(service: ServiceDep, request: Request) -> JSONResponse:
+    """``status`` is ``ok`` while the store answers (503 otherwise); ``warnings`` lists what an
+    operator must fix though the service runs, e.g. a year of the working-day calendar without
+    data (``calendar.missing``: counted Monday to Friday until it is loaded)."""
     doc: dict[str, Any] = {"status": "ok"}
     try:
         doc["store"] = service.store.counts()
         doc["indexedBlock"] = service.store.get_meta("indexer.block")
         doc["chain"] = {"chainId": service.store.get_meta("chain.id"),
                         "contract": service.store.get_meta("chain.contract")}
+        calendar = request.app.state.calendar.coverage()
     except LedgerError as exc:
         return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+    doc["calendar"] = calendar.to_json()
+    doc["warnings"] = [w for w in (calendar.warning(),) if w]
     return JSONResponse(doc)
 
 

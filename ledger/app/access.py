@@ -115,6 +115,9 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("rules.import", "import rule sets", {_D: _ANY}),
     Operation("rules.approve", "approve rule sets", {_D: _ANY}),
     Operation("rules.retire", "retire rule sets", {_D: _ANY}),
+    # the working-day calendar (public holidays, make-up working days): every member's staff reads it
+    Operation("calendar.read", "read the working-day calendar", {_H: _ANY, _C: _ANY, _P: _ANY, _A: _ANY, _D: _ANY}),
+    Operation("calendar.load", "load a year of the working-day calendar", {_D: _ANY}),
 )}
 
 

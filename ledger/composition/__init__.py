@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command should not load the chain)
     from ledger.adapters.sql.store import SqlStore
+    from ledger.app.calendar_office import CalendarOffice
     from ledger.app.claim_worker import ClaimStamper
     from ledger.app.claims import ClaimsService
+    from ledger.app.live_calendar import LiveCalendar
     from ledger.app.mirror import InvoiceMirror
     from ledger.app.rule_office import RuleOffice
     from ledger.app.service import LedgerService, PersonRelations
@@ -67,6 +69,7 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
                 "%s is set but no longer read: rule sets live in the payer's database (ebill rules) and each "
                 "says what it applies to (appliesTo)", gone)
     open_rule_office(service, settings.payer_id)   # (seeds the shipped rule sets at a first start)
+    open_calendar_office(service)                  # (seeds the shipped calendar years it lacks)
     pepper = settings.pepper_bytes()
     policy = ClaimsPolicy(payer_id=settings.payer_id, rules=LiveRuleBook(service.store),
                           instant_max_fen=settings.instant_max_fen,
@@ -74,7 +77,8 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
                           post_audit_share_bp=settings.post_audit_share_bp, sample_key=sample_key(pepper))
     return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=pepper,
                          chain_state=chain.invoice_state if chain is not None else None,
-                         voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None)
+                         voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None,
+                         calendar=open_live_calendar(service))
 
 
 def open_rule_office(service: LedgerService, payer_id: str | None) -> RuleOffice:
@@ -95,6 +99,36 @@ def open_rule_office(service: LedgerService, payer_id: str | None) -> RuleOffice
     if payer_id:
         office.seed(shipped_documents())
     return office
+
+
+def open_calendar_office(service: LedgerService) -> CalendarOffice:
+    """The working-day calendar's office over the service's SQL store.
+
+    The shipped years (``ledger/calendar/data``) are seed data: at every start, those the
+    database does not hold yet are loaded (all of them at a first start, a newer release's new
+    years later); a year an operator loaded (``ebill calendar load``) is never overwritten.
+    """
+    from ledger.adapters.clock import SystemClock
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.calendar_office import CalendarOffice
+    from ledger.calendar import shipped_documents
+
+    if not isinstance(service.store, SqlStore):
+        raise TypeError(f"the calendar lives in a SQL store, not in {type(service.store).__name__}")
+    office = CalendarOffice(service.store, clock=SystemClock())
+    office.seed(shipped_documents())
+    return office
+
+
+def open_live_calendar(service: LedgerService, *, ttl: float = 1.0) -> LiveCalendar:
+    """The working-day calendar of the loaded years, as every API worker and the claims service
+    count with it: a year loaded anywhere is used within ``ttl`` seconds, without a restart."""
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.live_calendar import LiveCalendar
+
+    if not isinstance(service.store, SqlStore):
+        raise TypeError(f"the calendar lives in a SQL store, not in {type(service.store).__name__}")
+    return LiveCalendar(service.store, clock=service.clock, ttl=ttl)
 
 
 def open_stamper(settings: Settings, service: LedgerService, session: Any) -> ClaimStamper | None:
@@ -162,5 +196,5 @@ def open_verification(chain: Any, service: LedgerService, *,
     return VerificationService(chain=Web3VerifyingChain(chain), records=service, offload=offload)
 
 
-__all__ = ["ledger_service", "open_claims", "open_mirror", "open_rule_office", "open_service", "open_stamper",
-           "open_verification", "read_only_chain"]
+__all__ = ["ledger_service", "open_calendar_office", "open_claims", "open_live_calendar", "open_mirror",
+           "open_rule_office", "open_service", "open_stamper", "open_verification", "read_only_chain"]

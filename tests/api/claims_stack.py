@@ -26,6 +26,7 @@ from ledger.app.access import SYSTEM
 from ledger.app.chain_worker import ChainWorker
 from ledger.app.claim_worker import ClaimStamper
 from ledger.app.claims import ClaimsPolicy, ClaimsService
+from ledger.app.live_calendar import LiveCalendar
 from ledger.composition import ledger_service
 from ledger.composition.settings import Settings
 from ledger.evoucher import VoucherIssuer, VoucherVerifier
@@ -104,7 +105,9 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     issuer = voucher_issuer()
     claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=PEPPER,
                            chain_state=session.ledger.invoice_state,
-                           voucher=VoucherVerifier(issuer.public_pem(), issuer="test-evoucher"))
+                           voucher=VoucherVerifier(issuer.public_pem(), issuer="test-evoucher"),
+                           # the loaded years, as deployed (seeded by create_app); ttl 0: a load counts at once
+                           calendar=LiveCalendar(store, clock=service.clock, ttl=0.0))
     claims.register_payer(payer_id=payer, name=f"payer {payer}", by=SYSTEM)
     bank = SimulatedBank(tmp_path / f"bank-{payer}.sqlite")
     stamper = ClaimStamper(claims, session, bank)

@@ -28,6 +28,7 @@ from claims_stack import ClaimsStack, make_claims_stack
 
 from api.policy import ROUTES
 from ledger.app.access import OPERATIONS, Reach
+from ledger.calendar import shipped_documents as shipped_calendar
 from ledger.identity import pseudonymise
 from ledger.records import Role
 from ledger.rules.book import shipped_documents
@@ -126,7 +127,7 @@ def _path(template: str) -> Recipe:
         fp = w.fp_void if template.endswith("/void") else w.fp
         path = (template.replace("{fingerprint}", fp).replace("{claim_id}", w.claim_id)
                 .replace("{root}", w.root).replace("{seq}", "1")
-                .replace("{rule_id}", "sx-pharmacy-pooling").replace("{version}", "2"))
+                .replace("{rule_id}", "sx-pharmacy-pooling").replace("{version}", "2").replace("{year}", "2026"))
         return path, {}
     return make
 
@@ -174,6 +175,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/rules"): _body("/v1/rules", lambda w, c: [_shipped("pharmacy-pooling-v2")]),
     ("POST", "/v1/rules/approve"): _body("/v1/rules/approve", lambda w, c: {"ruleSets": ["sx-pharmacy-pooling@2"]}),
     ("POST", "/v1/rules/retire"): _body("/v1/rules/retire", lambda w, c: {"ruleSets": ["sx-pharmacy-pooling@1"]}),
+    # (the shipped year is seed data: loading it again changes nothing)
+    ("POST", "/v1/calendar"): _body("/v1/calendar", lambda w, c: dict(shipped_calendar())["cn-2026.json"]),
 }
 
 

@@ -12,10 +12,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ledger.workdays import CHINA_TZ, DEFAULT_CALENDAR, WorkCalendar
+from ledger.workdays import CHINA_TZ, WorkCalendar
 
 CN = timezone(timedelta(hours=8))
 DAY = timedelta(days=1)
+#: a calendar that knows no holidays: Monday to Friday
+MON_FRI = WorkCalendar()
 
 # 2025 National Day + Mid-Autumn: 1–8 October off; Sunday 28 September and Saturday
 # 11 October are make-up working days.
@@ -39,8 +41,8 @@ def test_china_time_is_utc_plus_8() -> None:
     (date(2026, 11, 22), False),   # Sunday
     (date(2026, 11, 23), True),    # Monday
 ])
-def test_default_calendar_is_monday_to_friday(d: date, working: bool) -> None:
-    assert DEFAULT_CALENDAR.is_working(d) is working
+def test_without_holidays_it_is_monday_to_friday(d: date, working: bool) -> None:
+    assert MON_FRI.is_working(d) is working
 
 
 @pytest.mark.parametrize(("d", "working"), [
@@ -66,16 +68,16 @@ def test_holidays_and_make_up_days(d: date, working: bool) -> None:
     (cn(2026, 11, 20, 12), cn(2026, 11, 28, 12), 5.5),      # Fri noon -> next Sat noon
 ])
 def test_elapsed_on_the_default_calendar(start: datetime, end: datetime, days: float) -> None:
-    assert DEFAULT_CALENDAR.elapsed(start, end) == days
-    assert DEFAULT_CALENDAR.elapsed(end, start) == -days
+    assert MON_FRI.elapsed(start, end) == days
+    assert MON_FRI.elapsed(end, start) == -days
 
 
 def test_elapsed_is_counted_in_china_time() -> None:
     # Fri 10:00 UTC is Fri 18:00 in China; Sun 22:00 UTC is Mon 06:00 in China
     start, end = datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 22, 22, tzinfo=UTC)
-    assert DEFAULT_CALENDAR.elapsed(start, end) == 0.5
+    assert MON_FRI.elapsed(start, end) == 0.5
     new_york = timezone(timedelta(hours=-5))
-    assert DEFAULT_CALENDAR.elapsed(start.astimezone(new_york), end.astimezone(new_york)) == 0.5
+    assert MON_FRI.elapsed(start.astimezone(new_york), end.astimezone(new_york)) == 0.5
 
 
 def test_elapsed_over_a_holiday() -> None:
@@ -94,7 +96,7 @@ def test_elapsed_over_a_holiday() -> None:
     (cn(2026, 11, 22, 23, 59), 1, cn(2026, 11, 24, 0)),
 ])
 def test_add_on_the_default_calendar(start: datetime, days: int, due: datetime) -> None:
-    assert DEFAULT_CALENDAR.add(start, days) == due
+    assert MON_FRI.add(start, days) == due
 
 
 def test_add_over_a_holiday() -> None:
@@ -107,18 +109,18 @@ def test_add_over_a_holiday() -> None:
 
 def test_add_keeps_the_callers_time_zone() -> None:
     start = datetime(2026, 11, 22, 17, tzinfo=UTC)  # Monday 01:00 in China, a working day
-    due = DEFAULT_CALENDAR.add(start, 5)
+    due = MON_FRI.add(start, 5)
     assert due.tzinfo is UTC and due == datetime(2026, 11, 29, 17, tzinfo=UTC)
 
 
 def test_preconditions() -> None:
     naive = datetime(2026, 11, 23, 9)
     with pytest.raises(ValueError, match="timezone-aware"):
-        DEFAULT_CALENDAR.elapsed(naive, cn(2026, 11, 24))
+        MON_FRI.elapsed(naive, cn(2026, 11, 24))
     with pytest.raises(ValueError, match="timezone-aware"):
-        DEFAULT_CALENDAR.add(naive, 1)
+        MON_FRI.add(naive, 1)
     with pytest.raises(ValueError, match="days must be >= 0, got -1"):
-        DEFAULT_CALENDAR.add(cn(2026, 11, 23), -1)
+        MON_FRI.add(cn(2026, 11, 23), -1)
     with pytest.raises(ValueError, match="both holidays and make-up working days: 2026-11-21"):
         WorkCalendar(holidays=[date(2026, 11, 21)], workdays=[date(2026, 11, 21)])
 
@@ -146,7 +148,7 @@ def reference_working_time(cal: WorkCalendar, start: datetime, end: datetime) ->
 
 
 @given(calendars, instants, instants)
-@example(DEFAULT_CALENDAR, cn(2026, 1, 2, 18), cn(2026, 1, 5, 6))
+@example(MON_FRI, cn(2026, 1, 2, 18), cn(2026, 1, 5, 6))
 def test_elapsed_matches_the_day_by_day_reference(cal: WorkCalendar, a: datetime, b: datetime) -> None:
     start, end = min(a, b), max(a, b)
     assert cal.working_time(start, end) == reference_working_time(cal, start, end)
@@ -162,7 +164,7 @@ def test_elapsed_is_additive_and_monotonic(cal: WorkCalendar, a: datetime, b: da
 
 
 @given(calendars, instants, st.integers(0, 40))
-@example(DEFAULT_CALENDAR, cn(2026, 1, 2, 18), 5)
+@example(MON_FRI, cn(2026, 1, 2, 18), 5)
 def test_add_then_elapsed_is_n_from_a_working_day(cal: WorkCalendar, start: datetime, n: int) -> None:
     due = cal.add(start, n)
     assert cal.is_working(due.astimezone(CN).date())
@@ -186,3 +188,40 @@ def test_add_is_monotonic(cal: WorkCalendar, a: datetime, b: datetime, n: int) -
     assert cal.add(a, n) <= cal.add(b, n)
     assert cal.add(a, n) < cal.add(a, n + 1)
     assert cal.add(a, n) >= a
+
+
+# --- the years a calendar covers -------------------------------------------------------------
+
+def test_a_calendar_says_which_years_it_covers() -> None:
+    cal = WorkCalendar(holidays=[date(2025, 10, 1)], years=[2025, 2026])
+    assert cal.years == {2025, 2026}
+    assert cal.covers(2026) and not cal.covers(2027)
+    assert cal.uncovered(date(2024, 12, 1), date(2027, 1, 5)) == [2024, 2027]
+    assert cal.uncovered(date(2025, 1, 1), date(2026, 12, 31)) == []
+    assert "2025–2026" in repr(cal) and "none" in repr(MON_FRI)
+
+
+@pytest.mark.parametrize(("compute", "told"), [
+    # within the covered year: nothing to tell
+    (lambda c: c.is_working(date(2026, 12, 31)), []),
+    (lambda c: c.elapsed(cn(2026, 12, 1), cn(2026, 12, 31, 18)), []),
+    # a date of 2027: told once per computation that touches it
+    (lambda c: c.is_working(date(2027, 1, 4)), [2027]),
+    (lambda c: c.elapsed(cn(2026, 12, 30), cn(2027, 1, 4)), [2027]),
+    (lambda c: c.elapsed(cn(2027, 1, 4), cn(2026, 12, 30)), [2027]),
+    # a span over a whole uncovered year in the middle: that year too
+    (lambda c: c.working_time(cn(2024, 12, 31), cn(2026, 1, 2)), [2024, 2025]),
+])
+def test_an_uncovered_year_is_told_never_silent(compute: object, told: list[int]) -> None:
+    seen: list[int] = []
+    cal = WorkCalendar(years=[2026], on_uncovered=seen.append)
+    compute(cal)  # type: ignore[operator]
+    assert sorted(set(seen)) == told
+
+
+def test_a_due_date_reaching_into_an_uncovered_year_is_told_and_counted_monday_to_friday() -> None:
+    seen: set[int] = set()
+    cal = WorkCalendar(holidays=[date(2026, 12, 31)], years=[2026], on_uncovered=seen.add)
+    # Wed 30 Dec 2026 + 5 working days: 31 Dec is a holiday here; 2027 counted Mon–Fri (1 Jan is a Friday)
+    assert cal.add(cn(2026, 12, 30, 9), 5) == cn(2027, 1, 7, 9)
+    assert seen == {2027}

@@ -433,6 +433,24 @@ class RuleSetRow(SQLModel, table=True):
     retired_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+class CalendarYearRow(SQLModel, table=True):
+    """One loaded year of the working-day calendar (``ledger.calendar``): the State Council's
+    notice as a document, and who loaded it from where (the shipped years: ``system:seed``)."""
+
+    __tablename__ = "calendar_years"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str = Field(max_length=200)                   # the notice
+    published: str | None = Field(default=None, max_length=10)   # ISO date; None: unknown
+    holidays: int                                         # holiday dates
+    make_up_days: int
+    digest: str = Field(max_length=64)                    # sha256 of the RFC 8785 form
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    loaded_from: str = Field(max_length=200)
+    loaded_by: str = Field(max_length=80)
+    loaded_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
 # ------------------------------------------------------------------ operations
 
 

@@ -30,6 +30,7 @@ from ledger.adapters.sql.base import (
     _aware,
     utcnow,
 )
+from ledger.adapters.sql.calendar import CalendarYears
 from ledger.adapters.sql.chain_index import INDEX_GENERATION, INDEXER_BLOCK, INDEXER_HASH, ChainIndex
 from ledger.adapters.sql.invoices import Invoices
 from ledger.adapters.sql.leases import Leases
@@ -38,12 +39,12 @@ from ledger.adapters.sql.outbox import AnchoringOutbox
 from ledger.adapters.sql.rule_sets import RuleSets
 
 
-class SqlStore(Members, Invoices, AnchoringOutbox, ChainIndex, Leases, RuleSets, StoreBase):
+class SqlStore(Members, Invoices, AnchoringOutbox, ChainIndex, Leases, RuleSets, CalendarYears, StoreBase):
     """The upload service's store on SQLite or PostgreSQL: one object, one concern per part
     (:mod:`~ledger.adapters.sql.base`, :mod:`~ledger.adapters.sql.members`,
     :mod:`~ledger.adapters.sql.invoices`, :mod:`~ledger.adapters.sql.outbox`,
     :mod:`~ledger.adapters.sql.chain_index`, :mod:`~ledger.adapters.sql.leases`,
-    :mod:`~ledger.adapters.sql.rule_sets`)."""
+    :mod:`~ledger.adapters.sql.rule_sets`, :mod:`~ledger.adapters.sql.calendar`)."""
 
 
 __all__ = ["CB", "CT", "INDEXER_BLOCK", "INDEXER_HASH", "INDEX_GENERATION", "LS", "ST", "A", "B", "C", "E", "H", "I",

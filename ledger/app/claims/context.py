@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ledger.app.access import Principal, Reach, authorize, citizen_person
+from ledger.app.live_calendar import CalendarSource, FixedCalendar
 from ledger.app.service import LedgerService
 from ledger.claims.model import Claim, PersonRecord
 from ledger.claims.policy import ClaimsPolicy
@@ -22,7 +23,7 @@ from ledger.records import Role
 from ledger.rules import EarlierLine, RuleSet
 from ledger.rules.coordination import EarlierPayers, earlier_payers
 from ledger.rules.periods import history_needed
-from ledger.workdays import DEFAULT_CALENDAR, WorkCalendar
+from ledger.workdays import WorkCalendar
 
 #: what a citizen's claim says of who filed it for whom
 SELF = "self"
@@ -34,22 +35,29 @@ class ClaimsContext:
     ``chain_state`` reads an invoice's figures on chain (reserved, paid, voided, pinned
     total), so a claim pays at most what other payers left; ``voucher`` checks citizens'
     e-vouchers (None: this service accepts none). Every payer's stamps on an invoice (payers
-    in order) are read from the store's index of the chain (``store.stamps_on``).
+    in order) are read from the store's index of the chain (``store.stamps_on``). ``calendar``
+    gives the working-day calendar in force (the composition root passes the loaded years'
+    :class:`~ledger.app.live_calendar.LiveCalendar`; None: the shipped years).
     """
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
                  chain_state: Callable[[str, bytes], InvoiceChainState] | None = None,
-                 voucher: VoucherVerifier | None = None, calendar: WorkCalendar = DEFAULT_CALENDAR) -> None:
+                 voucher: VoucherVerifier | None = None, calendar: CalendarSource | None = None) -> None:
         self.service = service
         self.store = store
         self.policy = policy
         self._pepper = pepper
         self._chain_state = chain_state
         self._voucher = voucher
-        self.calendar = calendar
         self.clock = service.clock
+        self.calendars: CalendarSource = calendar if calendar is not None else FixedCalendar(clock=self.clock)
         #: hospital -> region (set once, at registration): read once per process, not per claim
         self._regions: dict[str, str] = {}
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        """The working-day calendar in force (a year loaded meanwhile included)."""
+        return self.calendars.calendar()
 
     def rules_for(self, invoice: Invoice, person: PersonRecord) -> RuleSet:
         """The rule set that judges ``person``'s claim on ``invoice``, by its hospital's region;

@@ -33,11 +33,11 @@ from ledger.app.claims.filing import OneTouch
 from ledger.app.claims.reading import ClaimReading
 from ledger.app.claims.review import Reviews
 from ledger.app.claims.waiter import ClaimWaiter
+from ledger.app.live_calendar import CalendarSource
 from ledger.app.service import LedgerService
 from ledger.claims.policy import ClaimsPolicy
 from ledger.evoucher import VoucherVerifier
 from ledger.ports import ClaimsRepository, InvoiceChainState
-from ledger.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 
 class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, Enrolment):
@@ -45,7 +45,7 @@ class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, Enrolment):
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
                  chain_state: Callable[[str, bytes], InvoiceChainState] | None = None,
-                 voucher: VoucherVerifier | None = None, calendar: WorkCalendar = DEFAULT_CALENDAR) -> None:
+                 voucher: VoucherVerifier | None = None, calendar: CalendarSource | None = None) -> None:
         super().__init__(service, policy, store=store, pepper=pepper, chain_state=chain_state, voucher=voucher,
                          calendar=calendar)
         self._waiter = ClaimWaiter(store)
