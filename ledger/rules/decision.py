@@ -10,12 +10,10 @@ integers in fen, so a stored decision can be compared and replayed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ledger.rules.earlier_payers import EarlierPayers
 from ledger.rules.ruleset import PersonCategory
-
-if TYPE_CHECKING:   # coordination builds Steps of this module
-    from ledger.rules.coordination import EarlierPayers
 
 
 @dataclass(frozen=True, slots=True)
