@@ -15,16 +15,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, or_, select, tuple_
+from sqlalchemy import Connection, Select, or_, select, tuple_
 
-from ledger.adapters.sql.claims.rows import CL, ClaimTables
+from ledger.adapters.sql.claims.rows import CL, CLAIM_COLS, ClaimTables, claim_of
 from ledger.adapters.sql.store import I, L
 from ledger.claims.model import Claim
 from ledger.claims.states import ClaimState
 
 #: fee lines named per query
 _NAMES_PER_QUERY = 500
+
+
+def page_query(state: ClaimState, *, start: datetime, end: datetime, issuer: str | None,
+               after: tuple[datetime, str] | None, limit: int) -> Select[Any]:
+    """The next ``limit`` claims in ``state`` filed in [``start``, ``end``) after ``after``
+    (the last (created_at, id) read), in the order of ``ix_claims_state``."""
+    cond = [CL.c.state == state.value, CL.c.created_at < end]
+    if issuer is not None:
+        cond.append(CL.c.issuer == issuer)
+    if after is None:
+        cond.append(CL.c.created_at >= start)
+    else:   # the range starts at the last time read; of the claims filed then, those after the last id
+        cond += [CL.c.created_at >= max(start, after[0]), or_(CL.c.created_at > after[0], CL.c.id > after[1])]
+    return (select(*CLAIM_COLS).join(I, I.c.fingerprint == CL.c.fingerprint).where(*cond)
+            .order_by(CL.c.created_at, CL.c.id).limit(limit))
 
 
 class ReportReads(ClaimTables):
@@ -47,14 +63,10 @@ class ReportReads(ClaimTables):
 
     def _filed_in(self, conn: Connection, state: ClaimState, start: datetime, end: datetime, issuer: str | None,
                   page: int) -> Iterator[Claim]:
-        cond = [CL.c.state == state.value, CL.c.created_at < end]
-        if issuer is not None:
-            cond.append(CL.c.issuer == issuer)
         after: tuple[datetime, str] | None = None
         while True:
-            since = [CL.c.created_at >= start] if after is None else [
-                CL.c.created_at >= after[0], or_(CL.c.created_at > after[0], CL.c.id > after[1])]
-            found = self._with_reviews(conn, self._claims(conn, *cond, *since, limit=page, oldest_first=True))
+            q = page_query(state, start=start, end=end, issuer=issuer, after=after, limit=page)
+            found = self._with_reviews(conn, [claim_of(r) for r in conn.execute(q)])
             yield from found
             if len(found) < page:
                 return
