@@ -5,20 +5,17 @@ item names of fee lines."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from claims_stack import ClaimsStack, make_claims_stack
 from sqlalchemy import update
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
-from claims_stack import ClaimsStack, make_claims_stack  # noqa: E402
-
-from ledger.adapters.sql.claims.reports import page_query  # noqa: E402
-from ledger.adapters.sql.claims.rows import CL  # noqa: E402
-from ledger.claims.states import ClaimState  # noqa: E402
+from ledger.adapters.sql.claims.reports import page_query
+from ledger.adapters.sql.claims.rows import CL
+from ledger.claims.states import ClaimState
 
 START = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)   # 1 November 2026, 00:00 in China
 END = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
