@@ -105,9 +105,10 @@ class MonthlyReportOut(BaseModel):
     total: HospitalMonth
 
 
-_CONTENT: dict[int | str, dict[str, Any]] = {200: {"model": MonthlyReportOut, "description": "The report (JSON, CSV or PDF by `format`)",
-                  "content": {"text/csv": {"schema": {"type": "string"}},
-                              "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
+_CONTENT: dict[int | str, dict[str, Any]] = {200: {
+    "model": MonthlyReportOut, "description": "The report (JSON, CSV or PDF by `format`)",
+    "content": {"text/csv": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 @router.get("/reports/monthly", response_model=None, responses={**_PROBLEMS, **_CONTENT},

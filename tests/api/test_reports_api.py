@@ -12,7 +12,6 @@ import io
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,7 +174,7 @@ def test_a_bad_request_is_a_problem_naming_the_field(filed: tuple[ClaimsStack, l
 
 
 def test_csv_and_pdf(filed: tuple[ClaimsStack, list[Claim]]) -> None:
-    cs, claims = filed
+    cs, _ = filed
     r = get(cs, "auditor", month="2026-11", format="csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"] == 'attachment; filename="claims-report-2026-11.csv"'

@@ -52,8 +52,8 @@ def test_the_csv_opens_in_excel_and_holds_the_hand_counted_figures() -> None:
     review = got[14]
     assert (review["rule_set"], review["rule"], review["rule_name"], review["rule_name_zh"], review["kind"],
             review["claims"], review["lines"], review["refused_yuan"]) == (
-        "", "review:not-medically-necessary", "Reviewer: not medically necessary for this visit", "审核人员：非医疗必需",
-        "refusal", "1", "1", "36.00")
+        "", "review:not-medically-necessary", "Reviewer: not medically necessary for this visit",
+        "审核人员：非医疗必需", "refusal", "1", "1", "36.00")
     flag = got[19]
     assert (flag["rule_set"], flag["rule"], flag["kind"], flag["lines"], flag["refused_yuan"]) == (
         "sx-pharmacy-pooling@v2", "duplicate-item", "flag", "2", "0.00")
