@@ -234,19 +234,25 @@ class _Tally:
 
     def __init__(self, hospital_id: str | None, hospital_name: str) -> None:
         self.hospital_id, self.hospital_name = hospital_id, hospital_name
-        self.n = [0] * 9   # claims, claimed, paid, instant, manual, manual claimed, manual paid, window, flagged
-        self.refused_lines = self.refused_fen = self.flags = 0
+        self.claims = self.claimed = self.paid = self.instant = self.window = 0
+        self.manual = self.manual_claimed = self.manual_paid = 0
+        self.refused_lines = self.refused_fen = self.flagged = self.flags = 0
         self.states = dict.fromkeys(ClaimState, 0)
         self.rules: dict[tuple[str, str, str], list[int]] = {}   # key -> [claims, lines, fen]
         self.items: dict[str, list[Any]] = {}   # code -> [claims, refused lines, fen, flagged lines, line]
 
     def add(self, c: Claim, hits: _Hits) -> None:
         paid = c.amount_fen if c.state in PAID_STATES else 0
-        manual = is_manual(c)
-        instant = c.instant and not c.reviews and c.state in _APPROVED
-        for i, v in enumerate((1, c.requested_fen, paid, instant, manual, c.requested_fen if manual else 0,
-                               paid if manual else 0, c.relation == WINDOW, hits.flags > 0)):
-            self.n[i] += int(v)
+        self.claims += 1
+        self.claimed += c.requested_fen
+        self.paid += paid
+        self.instant += c.instant and not c.reviews and c.state in _APPROVED
+        if is_manual(c):
+            self.manual += 1
+            self.manual_claimed += c.requested_fen
+            self.manual_paid += paid
+        self.window += c.relation == WINDOW
+        self.flagged += hits.flags > 0
         self.states[c.state] += 1
         self.flags += hits.flags
         for key, (lines, fen) in hits.rules.items():
@@ -270,10 +276,12 @@ class _Tally:
                        key=lambda r: (r.kind != REFUSAL, -r.refused_fen, -r.lines, -r.claims, r.rule_set, r.rule))
         items = sorted((ItemFigures(code, names.get(acc[4], ""), *acc[:4]) for code, acc in self.items.items()),
                        key=lambda i: (-i.refused_fen, -i.refused_lines, -i.flagged_lines, -i.claims, i.item_code))
-        n = self.n
-        return HospitalFigures(self.hospital_id, self.hospital_name, n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7],
-                               dict(self.states), self.refused_lines, self.refused_fen, n[8], self.flags,
-                               tuple(rules), tuple(items))
+        return HospitalFigures(
+            self.hospital_id, self.hospital_name, claims=self.claims, claimed_fen=self.claimed, paid_fen=self.paid,
+            instant_claims=self.instant, manual_claims=self.manual, manual_claimed_fen=self.manual_claimed,
+            manual_paid_fen=self.manual_paid, window_claims=self.window, by_state=dict(self.states),
+            refused_lines=self.refused_lines, refused_fen=self.refused_fen, flagged_claims=self.flagged,
+            flags=self.flags, by_rule=tuple(rules), by_item=tuple(items))
 
 
 class MonthlyTally:
