@@ -98,6 +98,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
     ("POST", "/v1/delegations"): _control("delegation.grant"),
     ("GET", "/v1/stats/claims"): _read("claim.stats"),
+    ("GET", "/v1/reports/monthly"): _read("claim.report"),
     # the payer's rule sets
     ("GET", "/v1/rules"): _read("rules.read"),
     ("GET", "/v1/rules/diff"): _read("rules.read"),

@@ -6,7 +6,7 @@ Accounts are 0x-hex addresses; the adapter holds the keys that sign for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -80,6 +80,7 @@ __all__ = [
     "KeySealer",
     "LedgerChain",
     "MemberRegistry",
+    "MonthlyClaims",
     "Payment",
     "PayoutPort",
     "Reservation",
@@ -360,7 +361,23 @@ class PayoutPort(Protocol):
         ...
 
 
-class ClaimsRepository(Protocol):
+class MonthlyClaims(Protocol):
+    """What a monthly report reads of a payer's claims (SQL adapter: ``ledger.adapters.sql.claims.reports``)."""
+
+    def claims_filed(self, *, start: datetime, end: datetime, issuer: str | None = None,
+                     page: int = 500) -> Iterator[Claim]:
+        """Every claim filed in [``start``, ``end``) (aware times) — at ``issuer``'s invoices only,
+        if given — with its reviews, read page by page from one snapshot of the store, so a claim
+        that moves on meanwhile counts once; in no promised order. Consume it at once: it holds a
+        connection until exhausted or closed."""
+        ...
+
+    def fee_item_names(self, lines: Sequence[tuple[bytes, int]]) -> dict[tuple[bytes, int], str]:
+        """The item name of each fee line ``(invoice fingerprint, seq)``; lines not stored are left out."""
+        ...
+
+
+class ClaimsRepository(MonthlyClaims, Protocol):
     """One payer's claims, persons and payers (SQL adapter: ``ledger.adapters.sql.claims``).
 
     Every method that changes a claim is one transaction holding the claim's change as the

@@ -52,7 +52,8 @@ _COLUMNS: tuple[tuple[str, float | None], ...] = (
 _NUMERIC = (0, 4, 6, 7)  # right-aligned columns
 
 
-def _register_font() -> None:
+def register_font() -> None:
+    """Register :data:`FONT` with reportlab (once per process)."""
     if FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
@@ -112,7 +113,7 @@ class QrFlowable(Flowable):  # type: ignore[misc]  # reportlab is untyped
         canv.restoreState()
 
 
-class _NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
+class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
     """A canvas that knows the page count when it draws each page's footer (reportlab's
     usual two-step: keep every page's state, then draw the footers at save time)."""
 
@@ -229,7 +230,7 @@ def render_invoice_pdf(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[s
 
     Deterministic: the same invoice gives the same bytes (no creation date or random id).
     """
-    _register_font()
+    register_font()
     st = _styles()
     out = io.BytesIO()
     code, number = str(invoice["invoiceCode"]), str(invoice["invoiceNumber"])
@@ -257,5 +258,5 @@ def render_invoice_pdf(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[s
                   st["small"]),
     ]
     footer = f"{code}/{number} · {hospital_name} · fingerprint {invoice['fingerprint']}"
-    doc.build(story, canvasmaker=lambda *args, **kwargs: _NumberedCanvas(*args, footer=footer, **kwargs))
+    doc.build(story, canvasmaker=lambda *args, **kwargs: NumberedCanvas(*args, footer=footer, **kwargs))
     return out.getvalue()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from api.policy import ROUTES
 from ledger.app.access import OPERATIONS, Reach
 from ledger.calendar import shipped_documents as shipped_calendar
 from ledger.identity import pseudonymise
+from ledger.months import Month
 from ledger.records import Role
 from ledger.rules.book import shipped_documents
 
@@ -55,7 +57,7 @@ CALLERS = [
 #: operations that address no one record of citizen A: listings filtered by reach, and an upload
 #: (hospital B uploading hospital A's document is refused as a wrong issuer, not "not found")
 LISTINGS = {"invoice.list", "claim.list", "claim.invoices", "feed.read", "audit.read", "claim.review",
-            "invoice.upload"}
+            "invoice.upload", "claim.report"}
 
 
 @dataclass
@@ -170,6 +172,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/delegations"): _body("/v1/delegations", lambda w, c: {
         "holderNationalId": "11010519491231002X", "personNationalId": w.nid_a, "relation": "child"}),
     # (the shipped sets are this payer's seed data: a re-import of one changes nothing)
+    # this month in China: it has begun (a hospital's report is of its own claims only)
+    ("GET", "/v1/reports/monthly"): _path(f"/v1/reports/monthly?month={Month.containing(datetime.now(UTC))}"),
     ("GET", "/v1/rules/diff"): _path("/v1/rules/diff?from=sx-pharmacy-pooling@1&to=sx-pharmacy-pooling@2"),
     ("POST", "/v1/rules/validate"): _body("/v1/rules/validate", lambda w, c: [_shipped("pharmacy-pooling-v2")]),
     ("POST", "/v1/rules"): _body("/v1/rules", lambda w, c: [_shipped("pharmacy-pooling-v2")]),

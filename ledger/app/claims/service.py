@@ -16,7 +16,9 @@ Who may do what:
 - a **payer** reviewer of *this* payer approves or rejects (another payer's credential
   is refused: a payer cannot stamp on behalf of another), two different reviewers
   above the maker-checker threshold;
-- an **auditor** reads claims and their audit trail.
+- an **auditor** reads claims and their audit trail;
+- the monthly report (:mod:`.reports`): auditors, this payer and the admin read every
+  hospital's, a **hospital** its own.
 
 Each concern is a module of this package; :class:`ClaimsService` is all of them over the
 ports it is given (the claims repository, the upload service's store and key vault, a
@@ -31,6 +33,7 @@ from ledger.app.claims.citizens import CitizenAccess
 from ledger.app.claims.enrolment import Enrolment
 from ledger.app.claims.filing import OneTouch
 from ledger.app.claims.reading import ClaimReading
+from ledger.app.claims.reports import MonthlyReports
 from ledger.app.claims.review import Reviews
 from ledger.app.claims.waiter import ClaimWaiter
 from ledger.app.live_calendar import CalendarSource
@@ -40,7 +43,7 @@ from ledger.evoucher import VoucherVerifier
 from ledger.ports import ClaimsRepository, InvoiceChainState
 
 
-class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, Enrolment):
+class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, Enrolment, MonthlyReports):
     """One payer's claims: see the module docstring for who may do what."""
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,

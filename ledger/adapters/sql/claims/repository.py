@@ -35,7 +35,7 @@ from ledger.adapters.sql.claims.rows import (
 from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
 from ledger.claims.lines import InPart
-from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Review, Submission
+from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Submission
 from ledger.claims.policy import Filing
 from ledger.claims.queue import QueueSearch
 from ledger.claims.sampling import PostAudit
@@ -296,16 +296,6 @@ class ClaimRecords(ClaimTables):
         with self.store._read() as conn:
             found = self._claims(conn, *cond, limit=limit, oldest_first=oldest_first)
             return self._with_reviews(conn, found) if with_reviews else found
-
-    def _with_reviews(self, conn: Connection, claims: list[Claim]) -> list[Claim]:
-        """``claims`` with their reviews, read in one query."""
-        if not claims:
-            return claims
-        by_claim: dict[str, list[Review]] = {}
-        q = select(RV).where(RV.c.claim_id.in_([c.id for c in claims])).order_by(RV.c.at, RV.c.round, RV.c.reviewer)
-        for r in conn.execute(q):
-            by_claim.setdefault(r.claim_id, []).append(review_of(r))
-        return [replace(c, reviews=tuple(by_claim.get(c.id, ()))) for c in claims]
 
     def moved_on(self, claim_ids: Sequence[str], *, from_states: Sequence[ClaimState]) -> list[Claim]:
         """Those of ``claim_ids`` no longer in ``from_states`` (one query, for many waiting requests).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,16 @@ class ClaimTables:
         if limit is not None:
             q = q.limit(limit)
         return [claim_of(r) for r in conn.execute(q)]
+
+    def _with_reviews(self, conn: Connection, claims: list[Claim]) -> list[Claim]:
+        """``claims`` with their reviews, read in one query."""
+        if not claims:
+            return claims
+        by_claim: dict[str, list[Review]] = {}
+        q = select(RV).where(RV.c.claim_id.in_([c.id for c in claims])).order_by(RV.c.at, RV.c.round, RV.c.reviewer)
+        for r in conn.execute(q):
+            by_claim.setdefault(r.claim_id, []).append(review_of(r))
+        return [replace(c, reviews=tuple(by_claim.get(c.id, ()))) for c in claims]
 
     def _locked(self, conn: Connection, claim_id: str) -> Claim:
         """The claim, its row locked until the transaction ends (PostgreSQL; SQLite's writer holds the file)."""

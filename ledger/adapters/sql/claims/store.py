@@ -4,6 +4,7 @@
 - :mod:`.repository`: filing, reading, reviews and appeals;
 - :mod:`.outbox`: the stamper's outbox, the chain's answers, payouts and voids;
 - :mod:`.figures`: the dashboard's figures;
+- :mod:`.reports`: what a monthly report reads (a month's claims, item names);
 - :mod:`.years` and :mod:`.rows`: the person-year figures and what the parts share.
 
 The tables live in the same database as the invoices and take the same writer path as
@@ -17,8 +18,9 @@ from __future__ import annotations
 from ledger.adapters.sql.claims.figures import ClaimFigures
 from ledger.adapters.sql.claims.members import Members
 from ledger.adapters.sql.claims.outbox import StampOutbox
+from ledger.adapters.sql.claims.reports import ReportReads
 from ledger.adapters.sql.claims.repository import ClaimRecords
 
 
-class ClaimStore(ClaimRecords, StampOutbox, Members, ClaimFigures):
+class ClaimStore(ClaimRecords, StampOutbox, Members, ClaimFigures, ReportReads):
     """Claims-side tables on the same database (and writer path) as :class:`SqlStore`."""
