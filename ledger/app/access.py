@@ -12,8 +12,8 @@ Reach:
 - ``ANY``: every record of the kind (payers and auditors reading invoices: their duty is
   to adjudicate and to audit them);
 - ``OWN``: the records of the credential's own hospital — a hospital's invoices and
-  batches, and, for its claims window (``clerk``), the invoices it files claims on and
-  the claims it filed;
+  batches and the claw-backs it owes, and, for its claims window (``clerk``), the
+  invoices it files claims on and the claims it filed;
 - ``PERSON``: a citizen's own bills and claims, and those of the persons who delegated to
   them (a parent for a child, a guardian for a ward);
 - ``THIS_PAYER``: a payer credential of the payer this service acts for (another payer's
@@ -108,6 +108,10 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("claim.appeal", "appeal a rejected claim", {_Z: _PERSON}),
     Operation("claim.review", "review claims (queue, approve, reject)", {_P: _THIS}),
     Operation("claim.stats", "read the claims figures", {_P: _THIS, _A: _ANY, _D: _ANY}),
+    # what paid claims owe back: the hospital sees what it owes, the citizen their claims'; the payer's office settles
+    Operation("clawback.list", "list claw-backs", {_H: _OWN, _Z: _PERSON, _P: _THIS, _A: _ANY}),
+    Operation("clawback.read", "read a claw-back", {_H: _OWN, _Z: _PERSON, _P: _THIS, _A: _ANY}),
+    Operation("clawback.settle", "record what was recovered, offset or written off of a claw-back", {_P: _THIS}),
     Operation("person.enrol", "enrol insured persons", {_D: _ANY, _P: _THIS}),
     Operation("delegation.grant", "record delegations", {_D: _ANY, _P: _THIS}),
     # the payer's rule sets (a second admin approves what one imported: ledger/rules/administration.py)

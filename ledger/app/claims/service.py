@@ -16,7 +16,10 @@ Who may do what:
 - a **payer** reviewer of *this* payer approves or rejects (another payer's credential
   is refused: a payer cannot stamp on behalf of another), two different reviewers
   above the maker-checker threshold;
-- an **auditor** reads claims and their audit trail.
+- an **auditor** reads claims and their audit trail;
+- what a paid claim owes back (a claw-back) is read by the hospital that owes it, the
+  citizen whose claim it is, this payer and auditors; this payer's office settles it
+  (:mod:`ledger.app.claims.clawbacks`).
 
 Each concern is a module of this package; :class:`ClaimsService` is all of them over the
 ports it is given (the claims repository, the upload service's store and key vault, a
@@ -28,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ledger.app.claims.citizens import CitizenAccess
+from ledger.app.claims.clawbacks import ClawbackOffice
 from ledger.app.claims.enrolment import Enrolment
 from ledger.app.claims.filing import OneTouch
 from ledger.app.claims.reading import ClaimReading
@@ -40,7 +44,7 @@ from ledger.ports import ClaimsRepository, InvoiceChainState
 from ledger.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 
-class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, Enrolment):
+class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, ClawbackOffice, Enrolment):
     """One payer's claims: see the module docstring for who may do what."""
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
