@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from api import edge, openapi, problems
-from api.routers import batches, claims, feed, invoices, members, rules, verify, web
+from api.routers import batches, claims, clawbacks, feed, invoices, members, rules, verify, web
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
 from ledger.adapters.recursion_limit import hold_recursion_limit
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.include_router(batches.router)
     verify.install(app)  # the verify router, and its hot path in front of every route
     app.include_router(claims.router)
+    app.include_router(clawbacks.router)
     app.include_router(rules.router)
     app.include_router(feed.router)
     app.include_router(web.router)  # the citizens' app (/app/) and the staff console (/console/)
