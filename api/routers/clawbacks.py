@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep
@@ -27,7 +28,7 @@ CLAWBACK_ID_PATTERN = r"^cbk_[0-9a-f]{20}$"
 ClawbackIdPath = Annotated[str, Path(pattern=CLAWBACK_ID_PATTERN, description="the claw-back's id, cbk_ + 20 hex")]
 #: the most a settlement may name (¥10 billion); anything above what is outstanding is refused anyway (409)
 MAX_FEN = 10**12
-_TIME = {"format": "date-time"}
+_TIME: JsonDict = {"format": "date-time"}
 
 
 class DebtorOut(BaseModel):
