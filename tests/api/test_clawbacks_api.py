@@ -10,16 +10,14 @@ them, are in test_clawback_offsets.py.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from claims_stack import ClaimsStack, category_of, make_claims_stack
-
-from ledger.claims.sampling import sample_key
+from claims_stack import ClaimsStack, make_claims_stack
+from clawback_support import class_a_invoice, clawback_url, employee, get_as, paid_claim, upload, voided_after_payout
 
 
 @pytest.fixture
@@ -36,75 +34,13 @@ def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
     s.stop()
 
 
-def class_a_invoice(cs: ClaimsStack, nid: str, number: int, fen: int, who: str = "a") -> dict[str, Any]:
-    """An outpatient invoice of hospital ``who`` with one Class A line of ``fen``, paid in cash by ``nid``."""
-    doc = copy.deepcopy(cs.docs[who][0])
-    line = {**doc["feeLines"][0], "seq": 1, "category": "A", "quantity": "1", "unitPriceFen": fen, "amountFen": fen,
-            "itemCode": "001102000010000-110200001", "itemName": "门诊诊查费", "serviceDate": f"2024-03-{number:02d}"}
-    doc.update(invoiceNumber=f"88{number:08d}", issuedAt=f"2024-03-{number:02d}T10:00:00+08:00",
-               visitType="outpatient", totalFen=fen, fundPaidFen=0, accountPaidFen=0, cashPaidFen=fen,
-               feeLines=[line], patientId=nid)
-    return doc
-
-
-def employee(cs: ClaimsStack, who: str = "a") -> str:
-    return next(n for n in sorted({d["patientId"] for d in cs.docs[who]}) if category_of(n) == "employee")
-
-
-def upload(cs: ClaimsStack, docs: list[dict[str, Any]], who: str = "a") -> list[str]:
-    r = cs.client.post("/v1/invoices", json=docs, headers=cs.auth(who))
-    assert r.status_code in (200, 201), r.text
-    cs.worker.drain()
-    return [item["invoice"]["fingerprint"] for item in r.json()["items"]]
-
-
-def paid_claim(cs: ClaimsStack, nid: str, fp: str, key: str, *, drawn: bool = False) -> dict[str, Any]:
-    """A claim paid at once (drawn for a post-payment audit if ``drawn``)."""
-    policy = cs.claims.policy
-    cs.claims.policy = policy.__class__(**{**policy.__dict__, "post_audit_share_bp": 10_000 if drawn else 0,
-                                           "sample_key": sample_key(b"k" * 32)})
-    try:
-        r = cs.claim(nid, [fp], key)
-    finally:
-        cs.claims.policy = policy
-    assert r.status_code in (201, 202), r.text
-    claim_id = r.json()["claims"][0]["id"]
-    cs.stamper.drain()
-    got = cs.client.get(f"/v1/claims/{claim_id}", headers=cs.auth("payer")).json()
-    assert got["state"] == "paid", got
-    return dict(got)
-
-
-def voided_after_payout(cs: ClaimsStack) -> tuple[dict[str, Any], str]:
-    """¥800 of Class A care paid ¥140 (employee: deductible ¥600, then 70 %), then voided by hospital a:
-    (the claim, the citizen's national id)."""
-    nid = employee(cs)
-    fp, = upload(cs, [class_a_invoice(cs, nid, 1, 80_000)])
-    claim = paid_claim(cs, nid, fp, "tap-cbk-void-1")
-    assert claim["amountFen"] == 14_000
-    r = cs.client.post(f"/v1/invoices/{fp}/void", json={"reasonCode": "refund"}, headers=cs.auth("a"))
-    assert r.status_code in (200, 201, 202), r.text
-    cs.worker.drain()
-    cs.stamper.drain()
-    return claim, nid
-
-
-def _get(cs: ClaimsStack, path: str, who: dict[str, str]) -> Any:
-    return cs.client.get(path, headers=who)
-
-
-def clawback_url(cs: ClaimsStack, claim: dict[str, Any]) -> str:
-    cb = _get(cs, "/v1/claims/" + claim["id"] + "/clawback", cs.auth("payer")).json()
-    return "/v1/clawbacks/" + cb["id"]
-
-
 # ---------------------------------------------------------------------------------- who owes, who sees it
 
 
 def test_a_void_after_the_payout_opens_one_clawback_the_hospital_sees(cs: ClaimsStack) -> None:
     claim, nid = voided_after_payout(cs)
     a, payer = cs.auth("a"), cs.auth("payer")
-    cb = _get(cs, f"/v1/claims/{claim['id']}/clawback", payer).json()
+    cb = get_as(cs, f"/v1/claims/{claim['id']}/clawback", payer).json()
     assert cb["claim"] == claim["id"] and cb["id"].startswith("cbk_")
     assert (cb["state"], cb["debtor"], cb["reason"]["code"]) == ("requested", {"kind": "hospital", "id": claim[
         "issuer"]}, "invoice-voided")
@@ -112,34 +48,34 @@ def test_a_void_after_the_payout_opens_one_clawback_the_hospital_sees(cs: Claims
     assert (cb["dueWorkingDays"], cb["overdue"], cb["requestedBy"]) == (20, False, "system:stamper")
     assert cb["invoiceNumber"] == "8800000001" and cb["hospitalName"]
     # the hospital sees what it must return: in its list, by id, by claim
-    mine = _get(cs, "/v1/clawbacks", a).json()["clawbacks"]
+    mine = get_as(cs, "/v1/clawbacks", a).json()["clawbacks"]
     assert [c["id"] for c in mine] == [cb["id"]] and mine[0]["outstandingFen"] == 14_000
-    assert _get(cs, f"/v1/clawbacks/{cb['id']}", a).json() == cb
-    assert _get(cs, f"/v1/claims/{claim['id']}/clawback", a).status_code == 200
-    assert _get(cs, f"/v1/clawbacks?hospital={claim['issuer']}&state=requested", a).json()["clawbacks"] == mine
+    assert get_as(cs, f"/v1/clawbacks/{cb['id']}", a).json() == cb
+    assert get_as(cs, f"/v1/claims/{claim['id']}/clawback", a).status_code == 200
+    assert get_as(cs, f"/v1/clawbacks?hospital={claim['issuer']}&state=requested", a).json()["clawbacks"] == mine
     # another hospital sees nothing of it, and may not look at the first one's list
     b = cs.auth("b")
-    assert _get(cs, "/v1/clawbacks", b).json()["clawbacks"] == []
-    assert _get(cs, f"/v1/clawbacks/{cb['id']}", b).status_code == 404
-    assert _get(cs, f"/v1/claims/{claim['id']}/clawback", b).status_code == 404
-    assert _get(cs, f"/v1/clawbacks?hospital={claim['issuer']}", b).status_code == 403
-    assert _get(cs, "/v1/clawbacks?debtor=person", a).status_code == 403
+    assert get_as(cs, "/v1/clawbacks", b).json()["clawbacks"] == []
+    assert get_as(cs, f"/v1/clawbacks/{cb['id']}", b).status_code == 404
+    assert get_as(cs, f"/v1/claims/{claim['id']}/clawback", b).status_code == 404
+    assert get_as(cs, f"/v1/clawbacks?hospital={claim['issuer']}", b).status_code == 403
+    assert get_as(cs, "/v1/clawbacks?debtor=person", a).status_code == 403
     # the citizen sees their claim's (owed by the hospital), another citizen nothing
-    assert _get(cs, f"/v1/clawbacks/{cb['id']}", cs.citizen(nid)).json()["debtor"]["kind"] == "hospital"
+    assert get_as(cs, f"/v1/clawbacks/{cb['id']}", cs.citizen(nid)).json()["debtor"]["kind"] == "hospital"
     other = next(n for n in sorted({d["patientId"] for d in cs.docs["a"]}) if n != nid)
-    assert _get(cs, f"/v1/clawbacks/{cb['id']}", cs.citizen(other)).status_code == 404
-    assert _get(cs, "/v1/clawbacks", cs.citizen(other)).json()["clawbacks"] == []
+    assert get_as(cs, f"/v1/clawbacks/{cb['id']}", cs.citizen(other)).status_code == 404
+    assert get_as(cs, "/v1/clawbacks", cs.citizen(other)).json()["clawbacks"] == []
     # the payer and auditors read all; a clerk, the admin and another payer nothing
-    assert [c["id"] for c in _get(cs, "/v1/clawbacks?debtor=hospital", cs.auth("auditor")).json()["clawbacks"]] \
+    assert [c["id"] for c in get_as(cs, "/v1/clawbacks?debtor=hospital", cs.auth("auditor")).json()["clawbacks"]] \
         == [cb["id"]]
     for who in ("clerk", "admin", "other-payer"):
-        assert _get(cs, "/v1/clawbacks", cs.auth(who)).status_code == 403
-        assert _get(cs, f"/v1/clawbacks/{cb['id']}", cs.auth(who)).status_code == 403
+        assert get_as(cs, "/v1/clawbacks", cs.auth(who)).status_code == 403
+        assert get_as(cs, f"/v1/clawbacks/{cb['id']}", cs.auth(who)).status_code == 403
     # once per claim, however often the voids are applied again
     for _ in range(3):
         cs.stamper.tick(force_voids=True)
-    assert len(_get(cs, "/v1/clawbacks", payer).json()["clawbacks"]) == 1
-    audit = _get(cs, f"/v1/claims/{claim['id']}/audit", cs.auth("auditor")).json()["entries"]
+    assert len(get_as(cs, "/v1/clawbacks", payer).json()["clawbacks"]) == 1
+    audit = get_as(cs, f"/v1/claims/{claim['id']}/audit", cs.auth("auditor")).json()["entries"]
     opened = [e for e in audit if e["action"] == "clawback.requested"]
     assert len(opened) == 1 and opened[0]["detail"]["debtor"] == "hospital"
     assert opened[0]["detail"]["amountDueFen"] == 14_000
@@ -166,23 +102,23 @@ def test_a_finding_opens_a_clawback_owed_as_its_code_says(cs: ClaimsStack) -> No
         "outcome": "finding", "code": "repeat-prescriptions", "reason": "collected at three hospitals"},
         headers=payer2)
     assert r.status_code == 200, r.text
-    by_claim = {c["claim"]: c for c in _get(cs, "/v1/clawbacks", cs.auth("payer")).json()["clawbacks"]}
+    by_claim = {c["claim"]: c for c in get_as(cs, "/v1/clawbacks", cs.auth("payer")).json()["clawbacks"]}
     assert by_claim[hospital_fault["id"]]["debtor"] == {"kind": "hospital", "id": hospital_fault["issuer"]}
     assert by_claim[person_fault["id"]]["debtor"] == {"kind": "person", "id": person_fault["person"]}
     assert by_claim[person_fault["id"]]["note"] == "collected at three hospitals"
     assert by_claim[person_fault["id"]]["requestedBy"].startswith("payer:")
     # the hospital sees the one it owes, not the one its patient owes; the citizen sees both
-    assert [c["claim"] for c in _get(cs, "/v1/clawbacks", cs.auth("a")).json()["clawbacks"]] == [
+    assert [c["claim"] for c in get_as(cs, "/v1/clawbacks", cs.auth("a")).json()["clawbacks"]] == [
         hospital_fault["id"]]
-    assert _get(cs, f"/v1/claims/{person_fault['id']}/clawback", cs.auth("a")).status_code == 404
-    assert {c["claim"] for c in _get(cs, "/v1/clawbacks", cs.citizen(nid)).json()["clawbacks"]} == set(by_claim)
-    person_owes = _get(cs, "/v1/clawbacks?debtor=person", cs.citizen(nid)).json()["clawbacks"]
+    assert get_as(cs, f"/v1/claims/{person_fault['id']}/clawback", cs.auth("a")).status_code == 404
+    assert {c["claim"] for c in get_as(cs, "/v1/clawbacks", cs.citizen(nid)).json()["clawbacks"]} == set(by_claim)
+    person_owes = get_as(cs, "/v1/clawbacks?debtor=person", cs.citizen(nid)).json()["clawbacks"]
     assert [c["claim"] for c in person_owes] == [person_fault["id"]]
     # a claim that owes nothing has no claw-back
-    assert _get(cs, f"/v1/claims/{hospital_fault['id']}/clawback", cs.auth("payer")).status_code == 200
-    paging = _get(cs, "/v1/clawbacks?limit=1", cs.auth("payer")).json()
+    assert get_as(cs, f"/v1/claims/{hospital_fault['id']}/clawback", cs.auth("payer")).status_code == 200
+    paging = get_as(cs, "/v1/clawbacks?limit=1", cs.auth("payer")).json()
     assert len(paging["clawbacks"]) == 1 and paging["next"] == paging["clawbacks"][0]["id"]
-    rest = _get(cs, f"/v1/clawbacks?limit=1&after={paging['next']}", cs.auth("payer")).json()["clawbacks"]
+    rest = get_as(cs, f"/v1/clawbacks?limit=1&after={paging['next']}", cs.auth("payer")).json()["clawbacks"]
     assert len(rest) == 1 and rest[0]["id"] != paging["next"]
 
 
@@ -191,7 +127,7 @@ def test_a_finding_opens_a_clawback_owed_as_its_code_says(cs: ClaimsStack) -> No
 
 def test_recoveries_and_offsets_never_exceed_what_is_due_nor_count_twice(cs: ClaimsStack) -> None:
     claim, nid = voided_after_payout(cs)
-    cb = _get(cs, f"/v1/claims/{claim['id']}/clawback", cs.auth("payer")).json()
+    cb = get_as(cs, f"/v1/claims/{claim['id']}/clawback", cs.auth("payer")).json()
     url = f"/v1/clawbacks/{cb['id']}"
     payer = cs.auth("payer")
     # only this payer's office records settlements
@@ -216,7 +152,7 @@ def test_recoveries_and_offsets_never_exceed_what_is_due_nor_count_twice(cs: Cla
     assert r.status_code == 413
     assert cs.client.post("/v1/clawbacks/cbk_" + "0" * 20 + "/recover", json={"amountFen": 1, "reference": "T"},
                           headers=payer).status_code == 404
-    assert _get(cs, url, payer).json()["actions"] == cb["actions"]
+    assert get_as(cs, url, payer).json()["actions"] == cb["actions"]
     # more than is due: refused, not cut down
     r = cs.client.post(f"{url}/recover", json={"amountFen": 14_001, "reference": "T-1"}, headers=payer)
     assert r.status_code == 409 and r.json()["type"].endswith("/exceeds-outstanding"), r.text
@@ -249,8 +185,8 @@ def test_recoveries_and_offsets_never_exceed_what_is_due_nor_count_twice(cs: Cla
     assert "nothing is outstanding" in r.json()["detail"]
     assert cs.client.post(f"{url}/write-off", json={"reason": "x"}, headers=payer).status_code == 409
     # the hospital sees what it returned; every step is in the claim's audit trail
-    assert _get(cs, "/v1/clawbacks?state=offset", cs.auth("a")).json()["clawbacks"][0]["recoveredFen"] == 4_000
-    audit = [e["action"] for e in _get(cs, f"/v1/claims/{claim['id']}/audit", cs.citizen(nid)).json()["entries"]]
+    assert get_as(cs, "/v1/clawbacks?state=offset", cs.auth("a")).json()["clawbacks"][0]["recoveredFen"] == 4_000
+    audit = [e["action"] for e in get_as(cs, f"/v1/claims/{claim['id']}/audit", cs.citizen(nid)).json()["entries"]]
     assert audit[-3:] == ["clawback.requested", "clawback.recovered", "clawback.offset"]
 
 
@@ -311,6 +247,6 @@ def test_concurrent_settlements_never_take_the_same_money_twice(cs_any: ClaimsSt
     assert statuses == [200, 409], {n: a.text for n, a in answers.items()}
     assert {answers["retry-1"].status_code, answers["retry-2"].status_code} == {200}
     assert sorted(answers[n].json()["replayed"] for n in ("retry-1", "retry-2")) == [False, True]
-    final = _get(cs, url, payer).json()
+    final = get_as(cs, url, payer).json()
     assert final["recoveredFen"] + final["offsetFen"] == 11_000 and final["outstandingFen"] == 3_000
     assert sum(a["amountFen"] for a in final["actions"] if a["action"] in ("recovered", "offset")) == 11_000
