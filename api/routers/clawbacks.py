@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from api.bodies import JsonBodyRoute
@@ -29,6 +29,18 @@ ClawbackIdPath = Annotated[str, Path(pattern=CLAWBACK_ID_PATTERN, description="t
 #: the most a settlement may name (¥10 billion); anything above what is outstanding is refused anyway (409)
 MAX_FEN = 10**12
 _TIME: JsonDict = {"format": "date-time"}
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON number that is an integer (``502`` or ``502.0``, as JSON Schema's ``integer``), not a string or a
+    boolean that Python would read as one."""
+    if isinstance(value, bool | str):
+        raise ValueError("an integer number of fen, not a string or a boolean")
+    return value
+
+
+#: money in fen, as JSON Schema's integer says it
+Fen = Annotated[int, BeforeValidator(_json_integer)]
 
 
 class DebtorOut(BaseModel):
@@ -103,8 +115,8 @@ class SettleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amountFen: int = Field(ge=1, le=MAX_FEN, strict=True,
-                           description="integer fen, at most what is outstanding (less offsets pending)")
+    amountFen: Fen = Field(ge=1, le=MAX_FEN, description="integer fen, at most what is outstanding (less offsets "
+                                                         "pending)")
     reference: str = Field(min_length=1, max_length=REFERENCE_CHARS, pattern=VISIBLE,
                            description="the transfer's or settlement's reference: the same reference and amount "
                                        "again is a retry and changes nothing")
