@@ -313,3 +313,19 @@ def test_writing_off_says_why(event: ClawbackEvent) -> None:
 def test_the_office_records_only_its_own_acts(event: ClawbackEvent) -> None:
     with pytest.raises(ValueError, match="is not the office's to record"):
         c.act(owed(), office(event, 1, "t"), at=NOW)
+
+
+def test_the_console_offers_every_findings_code_in_both_languages() -> None:
+    """The staff console's post-payment audit lists the codes of FINDINGS (in that order), each labelled in
+    English and Chinese, so a new code cannot be missing from the form."""
+    import json
+    from pathlib import Path
+
+    web = Path(__file__).resolve().parents[2] / "api/web/console"
+    listed = re.search(r"const FINDINGS = (\[[^\]]*\]);", (web / "review.js").read_text(encoding="utf-8"))
+    assert listed is not None
+    assert json.loads(listed.group(1).replace("'", '"')) == [r.value for r in FINDINGS]
+    strings = (web / "strings.js").read_text(encoding="utf-8")
+    for code in FINDINGS:
+        labels = re.findall(rf"""['"]?finding_{re.escape(code.value)}['"]?\s*:\s*'([^']*)'""", strings)
+        assert len(labels) == 2 and all(labels), code
