@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import typer
 
-from ledger.cli import chain, claims, demo, gen, proofs, rules, serve, service, upload, verify
+from ledger.cli import chain, claims, clawbacks, demo, gen, proofs, rules, serve, service, upload, verify
 
 app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimbursement.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 # registered in the order `ebill --help` lists them: commands first (demo, proof, verify-proof,
 # verify-line, serve, upload, void, reindex, gen, verify), then groups (node, contracts, hospital,
-# credential, db, payer, person, citizen, rules, registry)
-for _commands in (chain, demo, proofs, serve, upload, service, claims, rules, gen, verify):
+# credential, db, payer, person, citizen, rules, clawback, registry)
+for _commands in (chain, demo, proofs, serve, upload, service, claims, rules, clawbacks, gen, verify):
     _commands.register(app)
 
 
