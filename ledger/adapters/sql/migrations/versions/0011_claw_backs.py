@@ -17,7 +17,9 @@ revision goes missing: a claim voided after its payout is owed by its hospital
 ``audit-finding``, owed by the person the claim paid (the money went to them; the office
 may record a recovery from the hospital, or write it off). Each is requested by whoever
 moved the claim into ``clawback`` (from the audit trail), at that moment, and the claim's
-audit trail says it was opened by this migration.
+audit trail says it was opened by this migration. A finding that named its code (as findings
+do from this revision on) keeps it and its debtor: a database downgraded and upgraded again
+opens the same claw-backs, though what was settled of them is gone with the tables.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ depends_on = None
 #: as ledger.claims.clawbacks.RETURN_WORKING_DAYS when this revision was written
 _RETURN_WORKING_DAYS = 20
 _VOIDED_WORDS = "the hospital voided the invoice after the payout"
+#: who owes for each code a finding may have recorded (ledger.claims.clawback_reasons when this revision was written)
+_FINDING_DEBTORS = {"duplicate-charging": "hospital", "unbundling": "hospital", "item-substitution": "hospital",
+                    "false-billing": "hospital", "over-treatment": "hospital", "repeat-prescriptions": "person",
+                    "not-entitled": "person", "paid-elsewhere": "person", "overpaid": "person"}
 
 
 def upgrade() -> None:
@@ -116,8 +122,10 @@ def _open_earlier_clawbacks() -> None:
         actor = moved.actor if moved is not None else "system:migration-0011"
         at = moved.at if moved is not None else (c.updated_at or now)
         if finding:
-            note = (json.loads(c.decision).get("postAuditFinding") or {}).get("reason") or "post-payment audit finding"
-            reason, debtor = "audit-finding", "person"
+            found = json.loads(c.decision).get("postAuditFinding") or {}
+            note = found.get("reason") or "post-payment audit finding"
+            reason = found.get("code") if found.get("code") in _FINDING_DEBTORS else "audit-finding"
+            debtor = _FINDING_DEBTORS.get(reason, "person")
         else:
             note, reason, debtor = _VOIDED_WORDS, "invoice-voided", "hospital"
         cb_id = "cbk_" + hashlib.sha256(f"ebill claw-back of {c.id}".encode()).hexdigest()[:20]
