@@ -62,7 +62,7 @@ def test_claims_owed_back_before_0011_get_their_clawbacks(cs_any: ClaimsStack, d
     assert (after[uncoded["id"]].reason.value, after[uncoded["id"]].debtor.value) == ("audit-finding", "person")
     assert after[coded["id"]].note == "found repeat-prescriptions"
     trail = cs.service.store.audit_trail(subject=voided["id"])
-    assert [e["actor"] for e in trail if e["action"] == "clawback.requested"][0] == "system:migration-0011"
+    assert next(e["actor"] for e in trail if e["action"] == "clawback.requested") == "system:migration-0011"
     # and the office settles one as any other
     cb = cs.client.get(f"/v1/claims/{voided['id']}/clawback", headers=cs.auth("a")).json()
     r = cs.client.post(f"/v1/clawbacks/{cb['id']}/recover", json={"amountFen": cb["amountDueFen"],
