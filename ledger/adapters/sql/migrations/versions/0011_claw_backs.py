@@ -124,7 +124,8 @@ def _open_earlier_clawbacks() -> None:
         if finding:
             found = json.loads(c.decision).get("postAuditFinding") or {}
             note = found.get("reason") or "post-payment audit finding"
-            reason = found.get("code") if found.get("code") in _FINDING_DEBTORS else "audit-finding"
+            code = str(found.get("code") or "")
+            reason = code if code in _FINDING_DEBTORS else "audit-finding"
             debtor = _FINDING_DEBTORS.get(reason, "person")
         else:
             note, reason, debtor = _VOIDED_WORDS, "invoice-voided", "hospital"
