@@ -56,6 +56,7 @@ def _control(op: str) -> RoutePolicy:
 
 _INVOICE = "/v1/invoices/{fingerprint}"
 _CLAIM = "/v1/claims/{claim_id}"
+_CLAWBACK = "/v1/clawbacks/{clawback_id}"
 _STATIC = RoutePolicy("web.static")
 
 #: (method, path template) -> policy; HEAD is treated as GET
@@ -95,6 +96,15 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/review/queue"): _read("claim.review"),
     ("POST", _CLAIM + "/post-audit"): _control("claim.review"),
     ("GET", "/v1/review/post-payment"): _read("claim.review"),
+    # what paid claims owe back
+    ("GET", "/v1/clawbacks"): _read("clawback.list"),
+    ("GET", _CLAWBACK): _read("clawback.read"),
+    ("GET", _CLAIM + "/clawback"): _read("clawback.read"),
+    ("POST", _CLAWBACK + "/recover"): _control("clawback.settle"),
+    ("POST", _CLAWBACK + "/offset"): _control("clawback.settle"),
+    ("POST", _CLAWBACK + "/write-off"): _control("clawback.settle"),
+    ("POST", _CLAWBACK + "/write-off/approve"): _control("clawback.settle"),
+    ("POST", _CLAWBACK + "/write-off/decline"): _control("clawback.settle"),
     ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
     ("POST", "/v1/delegations"): _control("delegation.grant"),
     ("GET", "/v1/stats/claims"): _read("claim.stats"),

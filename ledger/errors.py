@@ -20,6 +20,9 @@ and the API maps it to RFC 9457 problem responses in one place::
     │   ├── ClaimBlocked             a claim that would pay twice or wrongly (duplicate, voided, …)
     │   ├── TransitionRefused        an event a claim's state (or the party causing it) does not allow
     │   │   └── DutiesSeparated      a reviewer barred from this stage (the rejecter of an appeal, maker-checker)
+    │   ├── ClawbackRefused          an event a claw-back's state (or the party causing it) does not allow
+    │   │   └── WriteOffSeparated    a write-off approved by the one who proposed it (maker-checker)
+    │   ├── SettlementExceedsOutstanding  a recovery or offset above what is still owed on a claw-back
     │   ├── NoRulesInForce           the payer has no rule set for the claim's care, person and date
     │   └── AlreadyAnchored          the batch root is on chain already
     ├── VerificationError            a proof, signature or fingerprint does not check out (422)
@@ -182,6 +185,41 @@ class TransitionRefused(Conflict):
         self.state = state
         self.event = event
         self.by = by
+
+
+class ClawbackRefused(Conflict):
+    """An event that :data:`ledger.claims.clawbacks.TABLE` does not allow for a claw-back in
+    ``state`` (None: one being requested), or not by the ``by`` party, or that its figures
+    forbid (a write-off while an offset is pending, a reference recorded with another amount)."""
+
+    kind = "clawback-refused"
+
+    def __init__(self, message: str, *, state: str | None, event: str, by: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.event = event
+        self.by = by
+
+
+class WriteOffSeparated(ClawbackRefused):
+    """A write-off approved with the credential that proposed it: writing the fund's money off
+    needs a second member of the payer's office (maker-checker)."""
+
+    kind = "separation-of-duties"
+
+
+class SettlementExceedsOutstanding(Conflict):
+    """A recovery or offset of ``asked_fen`` on a claw-back that has only ``available_fen`` left
+    to settle (what is outstanding, less offsets still pending against a payout). Nothing is
+    ever settled beyond what is due, and an amount is never cut down silently."""
+
+    kind = "exceeds-outstanding"
+
+    def __init__(self, message: str, *, asked_fen: int, outstanding_fen: int, available_fen: int) -> None:
+        super().__init__(message)
+        self.asked_fen = asked_fen
+        self.outstanding_fen = outstanding_fen
+        self.available_fen = available_fen
 
 
 class NoRulesInForce(Conflict):

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.calendar.loading import CalendarYearEntry, LoadOutcome
+from ledger.claims.clawbacks import ClawBack, ClawbackState, Debtor, OfficeAct, Reason
 from ledger.claims.lines import InPart
 from ledger.claims.model import (
     Claim,
@@ -74,6 +75,7 @@ __all__ = [
     "ChainReader",
     "ChainVoid",
     "ClaimsRepository",
+    "ClawbackRepository",
     "Clock",
     "InvoiceChainState",
     "InvoiceStore",
@@ -377,7 +379,29 @@ class MonthlyClaims(Protocol):
         ...
 
 
-class ClaimsRepository(MonthlyClaims, Protocol):
+class ClawbackRepository(Protocol):
+    """What paid claims owe back (SQL adapter: ``ledger.adapters.sql.claims.clawbacks``).
+
+    A claw-back is opened by the claims repository in the transaction that moves its claim
+    into ``clawback``; each change here is one transaction holding the claw-back's change as
+    :mod:`ledger.claims.clawbacks` decided it, its action and an audit entry on its claim.
+    """
+
+    def clawbacks(self, *, states: Sequence[ClawbackState] | None = None, issuer: str | None = None,
+                  debtor: Debtor | None = None, persons: Sequence[bytes] | None = None, claim_id: str | None = None,
+                  after: str | None = None, limit: int = 100) -> list[ClawBack]: ...
+    def clawback(self, clawback_id: str) -> ClawBack: ...
+    def clawback_of(self, claim_id: str) -> ClawBack: ...
+    def clawback_act(self, clawback_id: str, act: OfficeAct) -> tuple[ClawBack, bool]:
+        """Record an act of the payer's office; (the claw-back after it, whether it was a repeat)."""
+        ...
+    def plan_offsets(self, claim_ids: Sequence[str]) -> dict[str, int]:
+        """Plan, once per payout and before the bank is asked, what the payouts of ``claim_ids``
+        keep back for claw-backs their persons owe; what each keeps back."""
+        ...
+
+
+class ClaimsRepository(MonthlyClaims, ClawbackRepository, Protocol):
     """One payer's claims, persons and payers (SQL adapter: ``ledger.adapters.sql.claims``).
 
     Every method that changes a claim is one transaction holding the claim's change as the
@@ -425,7 +449,8 @@ class ClaimsRepository(MonthlyClaims, Protocol):
     def review(self, claim_id: str, *, reviewer: str, verdict: str, reason: str, in_part: InPart | None = None,
                judged: tuple[int, int] | None = None) -> Claim: ...
     def appeal(self, claim_id: str, *, reason: str, actor: str, deductible_fen: int, amount_fen: int) -> Claim: ...
-    def post_audit(self, claim_id: str, *, auditor: str, finding: bool, reason: str) -> Claim: ...
+    def post_audit(self, claim_id: str, *, auditor: str, finding: bool, reason: str,
+                   code: Reason | None = None) -> Claim: ...
     def stats(self, *, since: datetime | None = None) -> dict[str, Any]: ...
 
     # the stamper's outbox, payouts and voids

@@ -28,6 +28,7 @@ from api.schemas import (
 )
 from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService, Enrolee
+from ledger.claims.clawbacks import FINDINGS, REASONS
 from ledger.claims.lines import LineReason, LineVerdict
 from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
@@ -205,14 +206,29 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep,
             "claims": [queued_json(c, calendar=claims.calendar, instant_max_fen=instant_max) for c in found]}
 
 
-class PostAuditIn(BaseModel):
-    """A post-payment auditor's verdict: nothing wrong, or a finding that asks the money back; either
-    with what was checked or found, in words (the audit trail keeps it; a finding's reason is the citizen's)."""
+class ClearedIn(BaseModel):
+    """The post-payment audit found nothing wrong: what was checked, in words (the audit trail keeps it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    outcome: Literal["cleared", "finding"]
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    outcome: Literal["cleared"]
+    reason: str = Field(min_length=1, max_length=500, pattern=VISIBLE)
+
+
+class FindingIn(BaseModel):
+    """The post-payment audit found the claim wrong: its money is asked back from whoever ``code`` says
+    owes it, with what was found in words (the citizen reads it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["finding"]
+    code: Literal[tuple(r.value for r in FINDINGS)] = Field(  # type: ignore[valid-type]
+        description="what was found, and so who owes the money back:\n" + "\n".join(
+            f"- `{r.value}` (the {REASONS[r].debtor.value} owes): {REASONS[r].words}" for r in FINDINGS))
+    reason: str = Field(min_length=1, max_length=500, pattern=VISIBLE)
+
+
+PostAuditIn = Annotated[ClearedIn | FindingIn, Field(discriminator="outcome")]
 
 
 @router.get("/review/post-payment", responses=_PROBLEMS,
@@ -225,9 +241,11 @@ def post_payment_queue(claims: ClaimsDep, principal: PrincipalDep,
 
 
 @router.post("/claims/{claim_id}/post-audit", responses=_PROBLEMS,
-             summary="Audit a drawn, paid claim after the payout: cleared, or a finding that requests a claw-back")
+             summary="Audit a drawn, paid claim after the payout: cleared, or a finding that opens a claw-back owed "
+                     "as its code says")
 def post_audit(claim_id: ClaimIdPath, body: PostAuditIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    c = claims.post_audit(principal, claim_id, finding=body.outcome == "finding", reason=body.reason)
+    code = body.code if isinstance(body, FindingIn) else None
+    c = claims.post_audit(principal, claim_id, finding=body.outcome == "finding", reason=body.reason, code=code)
     return claim_json(c, calendar=claims.calendar)
 
 

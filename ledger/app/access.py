@@ -12,7 +12,7 @@ Reach:
 - ``ANY``: every record of the kind (payers and auditors reading invoices: their duty is
   to adjudicate and to audit them);
 - ``OWN``: the records of the credential's own hospital — a hospital's invoices,
-  batches and monthly claims report, and, for its claims window (``clerk``), the
+  batches, monthly claims report and the claw-backs it owes, and, for its claims window (``clerk``), the
   invoices it files claims on and the claims it filed;
 - ``PERSON``: a citizen's own bills and claims, and those of the persons who delegated to
   them (a parent for a child, a guardian for a ward);
@@ -110,6 +110,10 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("claim.stats", "read the claims figures", {_P: _THIS, _A: _ANY, _D: _ANY}),
     # the monthly report holds no personal data; a hospital reads its own (its accountability)
     Operation("claim.report", "read the monthly claims report", {_P: _THIS, _A: _ANY, _D: _ANY, _H: _OWN}),
+    # what paid claims owe back: the hospital sees what it owes, the citizen their claims'; the payer's office settles
+    Operation("clawback.list", "list claw-backs", {_H: _OWN, _Z: _PERSON, _P: _THIS, _A: _ANY}),
+    Operation("clawback.read", "read a claw-back", {_H: _OWN, _Z: _PERSON, _P: _THIS, _A: _ANY}),
+    Operation("clawback.settle", "record what was recovered, offset or written off of a claw-back", {_P: _THIS}),
     Operation("person.enrol", "enrol insured persons", {_D: _ANY, _P: _THIS}),
     Operation("delegation.grant", "record delegations", {_D: _ANY, _P: _THIS}),
     # the payer's rule sets (a second admin approves what one imported: ledger/rules/administration.py)

@@ -15,7 +15,10 @@ lease (one sender per payer account, so nonces never collide). Each round:
    join the outbox of step 2 like any new claim;
 4. claims approved *and finalised on chain* are paid through the payout port,
    idempotently by claim id, while the chain mines step 2's transactions, and recorded
-   paid in one transaction.
+   paid in one transaction. A payout to a person who owes a claw-back keeps back what they
+   owe (:func:`ledger.claims.clawbacks.plan_offsets`): planned and recorded once, before the
+   bank is asked, so every request for that payout asks for the same amount; applied to the
+   claw-back in the transaction that records the payout.
 
 **A void that came first wins.** An approved claim is finalised on chain before the bank
 is asked, and the contract refuses to finalise a claim on a voided invoice: whichever of
@@ -35,7 +38,12 @@ notice then names an amount this payer never paid out).
   approved and finalised, and the next round pays it;
 - killed after payment but before ``paid`` was recorded (``claims.after-payout``): the
   payout is requested again with the same request id, and the bank answers with the
-  original payment (it never pays twice).
+  original payment (it never pays twice);
+- killed after a payout's offsets were planned, before the bank was asked
+  (``claims.after-offset``): the plan is in the claim's row; the next round asks the bank
+  for the amount less it, and plans nothing again (a payout's offsets are planned once,
+  and never for a request id the bank has paid already: a payout made in full before a
+  crash stays in full).
 
 **Lost blocks.** A dev node restarted from an older state dump takes back the newest
 blocks, with the stamps in them. The chain worker notices (the block its index stopped at
@@ -60,7 +68,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ledger.app.claims import ClaimsService
@@ -375,6 +383,7 @@ class ClaimStamper:
         due = self.claims.store.payouts_due(limit=200)
         if due:
             failpoint("claims.before-payout")
+            due = self._keep_back(due, report)
         paid: list[tuple[str, str, datetime]] = []
         try:
             for start in range(0, len(due), _MIN_PAYOUTS):
@@ -392,13 +401,40 @@ class ClaimStamper:
             self.claims.store.mark_paid_many(paid)
         report.paid += len(paid)
 
+    def _keep_back(self, due: list[PayoutDue], report: StampReport) -> list[PayoutDue]:
+        """``due`` with what each payout keeps back for claw-backs its person owes, planned now for
+        those that owe and have nothing planned (unless the bank paid that request id already:
+        such a payout was made in full before a crash and is recorded as it was made)."""
+        owing = [c for c in due if c.owes]
+        if not owing:
+            return due
+        fresh: list[str] = []
+        try:
+            for c in owing:
+                if self.bank.payment(c.id) is None:
+                    fresh.append(c.id)
+        except LedgerError as exc:   # the bank cannot say: pay the others now, these next round
+            report.errors.append(f"offsets of {len(owing)} payouts not planned (retried next round): {exc}")
+            return [c for c in due if not c.owes]
+        planned = self.claims.store.plan_offsets(fresh) if fresh else {}
+        failpoint("claims.after-offset")
+        # a claim planned for no more (its void was accepted meanwhile) is not paid
+        return [replace(c, offset_fen=planned.get(c.id, c.offset_fen), owes=False) for c in due
+                if c.id not in fresh or c.id in planned]
+
     def _pay_chunk(self, chunk: Sequence[PayoutDue], paid: list[tuple[str, str, datetime]],
                    report: StampReport) -> bool:
-        """Pay ``chunk``, adding to ``paid``; False if the bank is unavailable (try again next round)."""
+        """Pay ``chunk``, adding to ``paid``; False if the bank is unavailable (try again next round).
+        A payout kept back in full for claw-backs asks the bank for nothing."""
         for c in chunk:
+            if c.transfer_fen <= 0:
+                paid.append((c.id, f"OFFSET-{c.id}", self.claims.clock.now()))
+                continue
+            memo = f"reimbursement {c.invoice_code}/{c.invoice_number}"
+            if c.offset_fen:
+                memo += f" less {c.offset_fen} fen kept back for a claw-back"
             try:
-                payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.amount_fen,
-                                        memo=f"reimbursement {c.invoice_code}/{c.invoice_number}")
+                payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.transfer_fen, memo=memo)
             except Conflict as exc:
                 # permanent: this request id was paid with other figures (a bug, or the
                 # bank's records were changed); one claim must not block every later payout

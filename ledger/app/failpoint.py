@@ -4,6 +4,7 @@ The names mark the windows the claims design must survive (see :mod:`ledger.app.
 
 - ``claims.after-reserve``: the chain reserved a batch, the database has not recorded it;
 - ``claims.before-payout``: claims are approved and finalised on chain, the bank has not been called;
+- ``claims.after-offset``: a payout's offsets for claw-backs are recorded, the bank has not been called;
 - ``claims.after-payout``: the bank paid, the database has not recorded it.
 
 In a deployment nothing is armed and :func:`failpoint` costs one dictionary lookup. Only

@@ -61,8 +61,17 @@ def explain(c: Claim) -> list[str]:
     if c.state is ClaimState.CLAWBACK and finding:
         out.append(f"Owed back: an audit after the payment found that ¥{yuan(finding['amountDueFen'])} should not "
                    f"have been paid — {finding['reason']}.")
+        if finding.get("debtor") == "person":
+            out.append("You are asked to return it: what you still owe is kept back from your next reimbursement "
+                       "by this payer, unless you pay it back first.")
+        elif finding.get("debtor") == "hospital":
+            out.append("The hospital returns it to the payer; you owe nothing.")
     elif c.state is ClaimState.CLAWBACK:
-        out.append(f"Owed back: the hospital voided the invoice after ¥{yuan(c.amount_fen)} was paid.")
+        out.append(f"Owed back: the hospital voided the invoice after ¥{yuan(c.amount_fen)} was paid. The hospital "
+                   "returns it to the payer; you owe nothing.")
+    if c.offset_fen:
+        out.append(f"¥{yuan(c.offset_fen)} of this payment was kept back for money you owed on an earlier claim; "
+                   f"¥{yuan(c.amount_fen - c.offset_fen)} was transferred.")
     reversed_ = d.get("reversed")
     if reversed_:
         out.append(f"This claim no longer counts towards your year: ¥{yuan(reversed_['deductibleUsedFen'])} of "

@@ -170,6 +170,8 @@ class Claim:
     reviews: tuple[Review, ...] = ()
     hospital_name: str = ""
     post_audit: PostAudit | None = None
+    #: what its payout keeps back for claw-backs its person owes (None: nothing planned); the bank pays the rest
+    offset_fen: int | None = None
 
     @property
     def review_round(self) -> int:
@@ -214,10 +216,19 @@ class StampCheck:
 
 @dataclass(frozen=True)
 class PayoutDue:
-    """An approved claim, finalised on chain, waiting for its payout."""
+    """An approved claim, finalised on chain, waiting for its payout: the bank pays ``amount_fen``
+    less ``offset_fen`` (what it keeps back for claw-backs the person owes, planned before the
+    bank is asked); ``owes``: the person owes a claw-back and nothing is planned yet."""
 
     id: str
     person: bytes
     amount_fen: int
     invoice_code: str
     invoice_number: str
+    offset_fen: int = 0
+    owes: bool = False
+
+    @property
+    def transfer_fen(self) -> int:
+        """What the bank transfers."""
+        return self.amount_fen - self.offset_fen

@@ -16,10 +16,11 @@ claw-back gives the year back, an appeal takes it again, a smaller reservation t
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
 
+from ledger.claims.clawbacks import FINDINGS, REASONS, Reason, Request
 from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
 from ledger.claims.policy import Filing, decide
@@ -53,7 +54,7 @@ from ledger.claims.states import (
     review_stage,
     step,
 )
-from ledger.errors import DutiesSeparated, TransitionRefused
+from ledger.errors import DutiesSeparated, InvalidInput, TransitionRefused
 from ledger.rules import YearToDate
 
 #: how the stamper, the payout and the void watch sign the audit trail
@@ -112,6 +113,8 @@ class Change:
     actor: str
     action: str                   # the audit entry's action, e.g. ``claim.approved``
     detail: dict[str, Any]
+    #: the claw-back a move into ``clawback`` opens (:mod:`ledger.claims.clawbacks`), in the same transaction
+    clawback: Request | None = None
 
 
 @dataclass(frozen=True)
@@ -404,15 +407,24 @@ def appeal(s: Standing, *, reason: str, actor: str, deductible_fen: int, amount_
 # ---------------------------------------------------------------------- the post-payment audit
 
 
-def post_audit(c: Claim, *, finding: bool, auditor: str, reason: str, approved_by: Collection[str]) -> Change:
+def post_audit(c: Claim, *, finding: bool, auditor: str, reason: str, approved_by: Collection[str],
+               code: Reason | None = None) -> Change:
     """A post-payment auditor's verdict on a sampled, paid claim: nothing wrong (it stays
     paid), or a finding that asks its money back (a claw-back: the claim is ``clawback`` and
-    gives the person's year back, as a void after the payout does). Once per claim.
+    gives the person's year back, as a void after the payout does). Once per claim. A finding
+    names its ``code`` (:data:`~ledger.claims.clawbacks.FINDINGS`), which says who owes the
+    money back; the change opens that claw-back.
 
-    Raises :class:`~ledger.claims.states.TransitionRefused` for a claim that is not paid,
-    not drawn, or audited already, and :class:`~ledger.errors.DutiesSeparated` for an
-    auditor who approved its payment.
+    Raises :class:`~ledger.errors.InvalidInput` for a finding without a finding's code (or a
+    clearance with one), :class:`~ledger.claims.states.TransitionRefused` for a claim that is
+    not paid, not drawn, or audited already, and :class:`~ledger.errors.DutiesSeparated` for
+    an auditor who approved its payment.
     """
+    if finding and code not in FINDINGS:
+        raise InvalidInput.single("code", "finding", "a finding names who owes the money back with one of: "
+                                                     + ", ".join(FINDINGS))
+    if not finding and code is not None:
+        raise InvalidInput.single("code", "cleared", "a claim cleared by the audit asks nothing back: no code")
     s = c.standing
     event = Event.AUDIT_FOUND if finding else Event.AUDIT_CLEARED
     step(s.state, event, by=Party.REVIEWER, refusal=f"claim {s.id} is {s.state}: only a paid claim is audited "
@@ -428,14 +440,24 @@ def post_audit(c: Claim, *, finding: bool, auditor: str, reason: str, approved_b
     outcome = PostAudit.FINDING if finding else PostAudit.CLEARED
     detail: dict[str, Any] = {"reason": reason, "outcome": outcome, "stage": stage}
     values = ClaimValues(post_audit=outcome)
-    if finding:
-        reversed_ = {"deductibleUsedFen": s.deductible_used_fen, "reimbursedFen": s.amount_fen}
-        finding_doc = {"reason": reason, "amountDueFen": s.amount_fen}
-        detail |= {"amountDueFen": s.amount_fen, "reversed": reversed_}
-        # the decision keeps what the finding asks back and what the year was given back (the citizen reads it)
-        values |= ClaimValues(decision={**c.decision, "postAuditFinding": finding_doc, "reversed": reversed_})
-    return _change(s, event, Party.REVIEWER, values, actor=auditor, action=f"claim.post-audit.{outcome}",
-                   detail=detail, names_state=False)
+    if not finding:
+        return _change(s, event, Party.REVIEWER, values, actor=auditor, action=f"claim.post-audit.{outcome}",
+                       detail=detail, names_state=False)
+    assert code is not None
+    debtor = REASONS[code].debtor
+    reversed_ = {"deductibleUsedFen": s.deductible_used_fen, "reimbursedFen": s.amount_fen}
+    finding_doc = {"reason": reason, "amountDueFen": s.amount_fen, "code": code.value, "debtor": debtor.value}
+    detail |= {"amountDueFen": s.amount_fen, "reversed": reversed_, "code": code.value, "debtor": debtor.value}
+    # the decision keeps what the finding asks back and what the year was given back (the citizen reads it)
+    values |= ClaimValues(decision={**c.decision, "postAuditFinding": finding_doc, "reversed": reversed_})
+    change = _change(s, event, Party.REVIEWER, values, actor=auditor, action=f"claim.post-audit.{outcome}",
+                     detail=detail, names_state=False)
+    return replace(change, clawback=_clawback_of(c, code, reason, actor=auditor))
+
+
+def _clawback_of(c: Claim, reason: Reason, note: str, *, actor: str) -> Request:
+    """The claw-back of the paid claim ``c`` (its whole amount) for ``reason``."""
+    return Request(c.id, c.payer_id, c.fingerprint, c.issuer, c.person, c.amount_fen, reason, note, actor)
 
 
 # ---------------------------------------------------------------------- the bank
@@ -492,4 +514,8 @@ def voided(c: Claim, *, void_on_chain: bool, now: datetime) -> Change | None:
         # release what is reserved, or may be: a reservation sent in a round a crash cut short
         held = c.stamp is StampStatus.RESERVED or c.chain_todo is StampOp.RESERVE
         values = ClaimValues(refusal=VOIDED_REFUSAL, decided_at=now, chain_todo=StampOp.RELEASE if held else None)
-    return _change(s, event, Party.STAMPER, values, actor=STAMPER, action="claim.voided", detail=detail)
+    change = _change(s, event, Party.STAMPER, values, actor=STAMPER, action="claim.voided", detail=detail)
+    if event is Event.CLAWED_BACK:   # the hospital that voided it owes the money back
+        change = replace(change, clawback=_clawback_of(c, Reason.INVOICE_VOIDED, REASONS[Reason.INVOICE_VOIDED].words,
+                                                       actor=STAMPER))
+    return change

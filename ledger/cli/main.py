@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import typer
 
-from ledger.cli import calendar, chain, claims, demo, gen, proofs, report, rules, serve, service, upload, verify
+from ledger.cli import (
+    calendar,
+    chain,
+    claims,
+    clawbacks,
+    demo,
+    gen,
+    proofs,
+    report,
+    rules,
+    serve,
+    service,
+    upload,
+    verify,
+)
 
 app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimbursement.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 # registered in the order `ebill --help` lists them: commands first (demo, proof, verify-proof,
 # verify-line, serve, upload, void, reindex, gen, verify), then groups (node, contracts, hospital,
-# credential, db, payer, person, citizen, rules, calendar, report, registry)
-for _commands in (chain, demo, proofs, serve, upload, service, claims, rules, calendar, report, gen, verify):
+# credential, db, payer, person, citizen, rules, calendar, report, clawback, registry)
+for _commands in (chain, demo, proofs, serve, upload, service, claims, rules, calendar, report, clawbacks, gen, verify):
     _commands.register(app)
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ledger.errors import InvalidInput, LedgerError
 
@@ -48,7 +49,8 @@ def errors() -> Iterator[None]:
             err.print(f"[red]invalid[/] {p.field or '(document)'}: {p.message} [dim]\\[{p.rule}][/]", highlight=False)
         raise typer.Exit(2) from None
     except LedgerError as exc:
-        fail(f"{exc} [{exc.kind}]")
+        # escaped: the kind in brackets (and any bracket in the message) is text, not console markup
+        fail(escape(f"{exc} [{exc.kind}]"))
 
 
 def yuan(fen: int) -> str:

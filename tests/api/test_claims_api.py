@@ -394,13 +394,16 @@ def test_post_payment_sampling_and_a_finding_requests_a_clawback(cs: ClaimsStack
     for who in (cs.citizen(cs.patients[found["fingerprint"]]), cs.auth("auditor"), cs.auth("other-payer"),
                 cs.auth("a"), cs.auth("clerk")):
         assert cs.client.get("/v1/review/post-payment", headers=who).status_code == 403
-        assert cs.client.post(url, json={"outcome": "finding", "reason": "x"}, headers=who).status_code == 403
+        assert cs.client.post(url, json={"outcome": "finding", "code": "unbundling", "reason": "x"},
+                              headers=who).status_code == 403
     r = cs.client.post(url, json={"outcome": "finding"}, headers=payer)
     assert r.status_code == 422 and "reason" in r.text
     assert cs.client.post(url, json={"outcome": "clawback", "reason": "x"}, headers=payer).status_code == 422
     stored = cs.claims.store.claim(found["id"])
     before = cs.claims.store.year_to_date(stored.person, stored.scheme, stored.year)
-    r = cs.client.post(url, json={"outcome": "finding", "reason": "the stay was billed twice"}, headers=payer)
+    assert cs.client.post(url, json={"outcome": "finding", "reason": "no code"}, headers=payer).status_code == 422
+    r = cs.client.post(url, json={"outcome": "finding", "code": "duplicate-charging",
+                                  "reason": "the stay was billed twice"}, headers=payer)
     assert r.status_code == 200, r.text
     assert (r.json()["state"], r.json()["postAudit"]) == ("clawback", "finding")
     said = cs.client.get(f"/v1/claims/{found['id']}", headers=cs.citizen(cs.patients[found["fingerprint"]])).json()
@@ -418,16 +421,21 @@ def test_post_payment_sampling_and_a_finding_requests_a_clawback(cs: ClaimsStack
     r = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit",
                        json={"outcome": "cleared", "reason": "referral and discharge summary match"}, headers=payer)
     assert (r.status_code, r.json()["state"], r.json()["postAudit"]) == (200, "paid", "cleared")
-    again = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit", json={"outcome": "finding", "reason": "late"},
-                           headers=payer)
+    again = cs.client.post(f"/v1/claims/{cleared['id']}/post-audit",
+                           json={"outcome": "finding", "code": "overpaid", "reason": "late"}, headers=payer)
     assert again.status_code == 409 and "audited already (cleared)" in again.json()["detail"]
-    r = cs.client.post(f"/v1/claims/{undrawn['id']}/post-audit", json={"outcome": "finding", "reason": "x"},
-                       headers=payer)
+    r = cs.client.post(f"/v1/claims/{undrawn['id']}/post-audit",
+                       json={"outcome": "finding", "code": "overpaid", "reason": "x"}, headers=payer)
     assert r.status_code == 409 and "not drawn" in r.json()["detail"]
     assert cs.client.get("/v1/review/post-payment", headers=payer).json()["claims"] == []
     audit = cs.client.get(f"/v1/claims/{found['id']}/audit", headers=cs.auth("auditor")).json()["entries"]
     entry = next(e for e in audit if e["action"] == "claim.post-audit.finding")
     assert entry["detail"]["amountDueFen"] == found["amountFen"] and "billed twice" in entry["detail"]["reason"]
+    assert (entry["detail"]["code"], entry["detail"]["debtor"]) == ("duplicate-charging", "hospital")
+    owed = cs.client.get(f"/v1/claims/{found['id']}/clawback", headers=cs.auth("a" if found["issuer"] == cs.docs[
+        "a"][0]["issuer"] else "b")).json()
+    assert (owed["amountDueFen"], owed["debtor"]["kind"], owed["state"]) == (found["amountFen"], "hospital",
+                                                                             "requested")
     stats = cs.client.get("/v1/stats/claims", headers=payer).json()
     assert stats["blocked"]["clawbacks"] == {"claims": 1, "amountFen": found["amountFen"]}
 

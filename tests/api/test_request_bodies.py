@@ -17,6 +17,7 @@ from api.policy import ROUTES
 
 FP = "0x" + "ab" * 32
 CLAIM = "c0ffee"
+CLAWBACK = "cbk_" + "0" * 20
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,8 @@ def _routes(cs: ClaimsStack) -> list[tuple[str, dict[str, str]]]:
         (f"/v1/invoices/{FP}/void", cs.auth("a")),
         ("/v1/hospitals", cs.auth("admin")),
         ("/v1/credentials", cs.auth("admin")),
+        (f"/v1/clawbacks/{CLAWBACK}/recover", cs.auth("payer")),
+        (f"/v1/clawbacks/{CLAWBACK}/write-off/approve", cs.auth("payer")),
     ]
 
 
@@ -49,6 +52,8 @@ def _template(path: str) -> str:
         parts[3] = "{claim_id}"
     if len(parts) > 3 and parts[2] == "invoices":
         parts[3] = "{fingerprint}"
+    if len(parts) > 3 and parts[2] == "clawbacks":
+        parts[3] = "{clawback_id}"
     return "/".join(parts)
 
 

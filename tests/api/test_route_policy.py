@@ -18,6 +18,7 @@ gets, it never contains citizen A's invoice fingerprint, claim id or pseudonym.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from claims_stack import ClaimsStack, make_claims_stack
 from api.policy import ROUTES
 from ledger.app.access import OPERATIONS, Reach
 from ledger.calendar import shipped_documents as shipped_calendar
+from ledger.claims.sampling import sample_key
 from ledger.identity import pseudonymise
 from ledger.months import Month
 from ledger.records import Role
@@ -57,7 +59,7 @@ CALLERS = [
 #: operations that address no one record of citizen A: listings filtered by reach, and an upload
 #: (hospital B uploading hospital A's document is refused as a wrong issuer, not "not found")
 LISTINGS = {"invoice.list", "claim.list", "claim.invoices", "feed.read", "audit.read", "claim.review",
-            "invoice.upload", "claim.report"}
+            "invoice.upload", "claim.report", "clawback.list"}
 
 
 @dataclass
@@ -72,6 +74,8 @@ class World:
     nid_b: str
     person_a: str
     qr: str
+    clawback_id: str        # what hospital A owes back of another claim of citizen A (a post-payment finding)
+    owed_claim: str         # ... that claim
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +112,31 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                        headers={**headers["clerk A"], "Idempotency-Key": "policy-walk-0001"})
     assert r.status_code in (200, 201, 202), r.text
     claim_id = r.json()["claims"][0]["id"]
+    # another invoice of citizen A at hospital A (¥5,000 of Class A care), paid at once and drawn for a
+    # post-payment audit, whose finding makes hospital A owe it back
+    doc = copy.deepcopy(cs.docs["a"][0])
+    doc.update(invoiceNumber="9900000001", patientId=nid_a, visitType="outpatient", totalFen=500_000, fundPaidFen=0,
+               accountPaidFen=0, cashPaidFen=500_000, feeLines=[{
+                   **doc["feeLines"][0], "seq": 1, "category": "A", "quantity": "1", "unitPriceFen": 500_000,
+                   "amountFen": 500_000, "itemCode": "001102000010000-110200001", "itemName": "门诊诊查费"}])
+    fp_owed = cs.post_invoice("a", doc).json()["items"][0]["invoice"]["fingerprint"]
+    cs.worker.drain()
+    policy = cs.claims.policy
+    cs.claims.policy = policy.__class__(**{**policy.__dict__, "instant_max_fen": 10**9, "post_audit_share_bp": 10_000,
+                                           "sample_key": sample_key(b"k" * 32)})
+    r = cs.claim(nid_a, [fp_owed], "policy-walk-owed")
+    cs.claims.policy = policy
+    assert r.status_code in (200, 201, 202), r.text
+    owed = r.json()["claims"][0]["id"]
+    cs.stamper.drain()
+    r = cs.client.post(f"/v1/claims/{owed}/post-audit", json={"outcome": "finding", "code": "unbundling",
+                                                               "reason": "policy walk"}, headers=headers["payer"])
+    assert r.status_code == 200, r.text
+    clawback_id = cs.client.get(f"/v1/claims/{owed}/clawback", headers=headers["payer"]).json()["id"]
     detail = cs.client.get(f"/v1/invoices/{fp}", headers=headers["hospital A"]).json()
     person_a = bytes(pseudonymise(nid_a, pepper=cs.claims._pepper)).hex()
     yield World(cs, headers, fp, fp_void, claim_id, detail["inclusionProof"]["batchRoot"], nid_a, nid_b, person_a,
-                detail["qr"])
+                detail["qr"], clawback_id, owed)
     cs.stop()
 
 
@@ -129,7 +154,8 @@ def _path(template: str) -> Recipe:
         fp = w.fp_void if template.endswith("/void") else w.fp
         path = (template.replace("{fingerprint}", fp).replace("{claim_id}", w.claim_id)
                 .replace("{root}", w.root).replace("{seq}", "1")
-                .replace("{rule_id}", "sx-pharmacy-pooling").replace("{version}", "2").replace("{year}", "2026"))
+                .replace("{rule_id}", "sx-pharmacy-pooling").replace("{version}", "2").replace("{year}", "2026")
+                .replace("{clawback_id}", w.clawback_id))
         return path, {}
     return make
 
@@ -167,6 +193,17 @@ RECIPES: dict[tuple[str, str], Recipe] = {
                                                     lambda w, c: {"reason": "policy walk"}),
     ("POST", "/v1/claims/{claim_id}/post-audit"): _body("/v1/claims/{claim_id}/post-audit",
                                                         lambda w, c: {"outcome": "cleared", "reason": "policy walk"}),
+    ("GET", "/v1/claims/{claim_id}/clawback"): lambda w, c: (f"/v1/claims/{w.owed_claim}/clawback", {}),
+    ("POST", "/v1/clawbacks/{clawback_id}/recover"): _body(
+        "/v1/clawbacks/{clawback_id}/recover", lambda w, c: {"amountFen": 1, "reference": f"walk-recover-{c}"}),
+    ("POST", "/v1/clawbacks/{clawback_id}/offset"): _body(
+        "/v1/clawbacks/{clawback_id}/offset", lambda w, c: {"amountFen": 1, "reference": f"walk-offset-{c}"}),
+    ("POST", "/v1/clawbacks/{clawback_id}/write-off"): _body("/v1/clawbacks/{clawback_id}/write-off",
+                                                            lambda w, c: {"reason": "policy walk"}),
+    ("POST", "/v1/clawbacks/{clawback_id}/write-off/approve"): _body(
+        "/v1/clawbacks/{clawback_id}/write-off/approve", lambda w, c: {"reason": "policy walk"}),
+    ("POST", "/v1/clawbacks/{clawback_id}/write-off/decline"): _body(
+        "/v1/clawbacks/{clawback_id}/write-off/decline", lambda w, c: {"reason": "policy walk"}),
     ("POST", "/v1/persons"): _body("/v1/persons", lambda w, c: [
         {"nationalId": "11010519491231002X", "name": "relative", "category": "employee"}]),
     ("POST", "/v1/delegations"): _body("/v1/delegations", lambda w, c: {
@@ -250,7 +287,8 @@ def test_each_route_answers_each_caller_as_the_policy_says(world: World, caller:
             failures.append(f"{method} {template}: expected {expected}, got {got} {r.text[:200]}")
         if not caller.reaches_a and expected != "public" and got < 400:
             body = r.text.lower()
-            for secret in (world.fp.lower().removeprefix("0x"), world.claim_id, world.person_a):
+            for secret in (world.fp.lower().removeprefix("0x"), world.claim_id, world.person_a, world.clawback_id,
+                           world.owed_claim):
                 if secret in body:
                     failures.append(f"{method} {template}: {caller.name} was shown citizen A's {secret[:12]}…")
     assert not failures, "\n".join(failures)

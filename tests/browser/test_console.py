@@ -284,6 +284,9 @@ def test_a_post_payment_finding_requests_a_clawback(page_for: Any, deployment: D
     page.locator("#audit-finding").click()
     page.get_by_role("alert").filter(has_text="Say what you checked").wait_for()   # a verdict needs a reason
     page.locator("#audit-reason").fill("The same stay is billed on another invoice.")
+    page.locator("#audit-finding").click()
+    page.get_by_role("alert").filter(has_text="Choose what was found").wait_for()  # a finding says who owes
+    page.locator("#audit-code").select_option("duplicate-charging")
     shoot_both(page, "console-post-audit")
     page.locator("#audit-finding").click()
     page.locator(".spread [data-state=clawback]").wait_for(timeout=30_000)
@@ -291,6 +294,9 @@ def test_a_post_payment_finding_requests_a_clawback(page_for: Any, deployment: D
     got = d.http("GET", f"/v1/claims/{paid['id']}", d.citizens[owner].token).json()
     assert (got["state"], got["postAudit"]) == ("clawback", "finding")
     assert "billed on another invoice" in " ".join(got["explanation"])
+    owed = d.http("GET", f"/v1/claims/{paid['id']}/clawback", d.tokens["payer"]).json()
+    assert (owed["debtor"]["kind"], owed["reason"]["code"], owed["amountDueFen"]) == ("hospital", "duplicate-charging",
+                                                                                      paid["amountFen"])
     page.goto("/console/#/postaudit")
     page.get_by_role("heading", name="Post-payment audit").wait_for()
     assert page.locator(f'tr[data-claim="{paid["id"]}"]').count() == 0

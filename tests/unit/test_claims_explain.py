@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from ledger.claims.explain import explain, yuan
 from ledger.claims.model import Claim
 from ledger.claims.states import ClaimState
@@ -68,7 +70,8 @@ def test_refusal_rejection_and_clawback() -> None:
     clawed = explain(claim(state=ClaimState.CLAWBACK, decision={
         **DECISION, "reversed": {"deductibleUsedFen": 60_000, "reimbursedFen": 10_000}}))
     assert clawed[-2:] == [
-        "Owed back: the hospital voided the invoice after ¥100.00 was paid.",
+        "Owed back: the hospital voided the invoice after ¥100.00 was paid. The hospital returns it to the payer; "
+        "you owe nothing.",
         "This claim no longer counts towards your year: ¥600.00 of deductible and ¥100.00 of reimbursement were "
         "taken off your year-to-date figures."]
 
@@ -83,6 +86,23 @@ def test_a_clawback_after_a_post_payment_finding_says_so() -> None:
         "This claim no longer counts towards your year: ¥600.00 of deductible and ¥100.00 of reimbursement were "
         "taken off your year-to-date figures."]
     assert not any("voided" in line for line in found)
+
+
+# (the finding's debtor) -> who the citizen reads must return it
+@pytest.mark.parametrize(("debtor", "said"), [
+    ("hospital", "The hospital returns it to the payer; you owe nothing."),
+    ("person", "You are asked to return it: what you still owe is kept back from your next reimbursement by this "
+               "payer, unless you pay it back first.")])
+def test_a_finding_says_who_returns_the_money(debtor: str, said: str) -> None:
+    found = explain(claim(state=ClaimState.CLAWBACK, decision={
+        **DECISION, "postAuditFinding": {"reason": "r", "amountDueFen": 10_000, "code": "x", "debtor": debtor}}))
+    assert found[-1] == said
+
+
+def test_a_payment_that_kept_money_back_says_how_much() -> None:
+    said = explain(replace(claim(state=ClaimState.PAID), offset_fen=4_000))
+    assert said[-1] == "¥40.00 of this payment was kept back for money you owed on an earlier claim; ¥60.00 was " \
+                       "transferred."
 
 
 def test_many_lines_are_counted_after_fifty() -> None:

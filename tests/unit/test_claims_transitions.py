@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ledger.claims import transitions as t
+from ledger.claims.clawbacks import Reason, Request
 from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, StampCheck, Standing
 from ledger.claims.sampling import PostAudit
@@ -35,7 +36,7 @@ from ledger.claims.stamps import (
     next_chain_claim_id,
 )
 from ledger.claims.states import ClaimState, Event
-from ledger.errors import DutiesSeparated, TransitionRefused
+from ledger.errors import DutiesSeparated, InvalidInput, TransitionRefused
 
 S, OP, ST = ClaimState, StampOp, StampStatus
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -323,11 +324,12 @@ POST_AUDIT_CASES: list[tuple[ClaimState, PostAudit | None, bool, str, str | tupl
 def test_post_audit(state: ClaimState, drawn: PostAudit | None, finding: bool, auditor: str,
                     expected: str | tuple[ClaimState, str, t.YearDelta]) -> None:
     c = replace(claim(state, stamp=ST.FINALIZED, payment="bank-1"), post_audit=drawn)
+    code = Reason.DUPLICATE_CHARGING if finding else None
     if isinstance(expected, str):
         with pytest.raises(TransitionRefused, match="^" + re.escape(expected)):
-            t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+            t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"}, code=code)
         return
-    change = t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"})
+    change = t.post_audit(c, finding=finding, auditor=auditor, reason="why", approved_by={"r1"}, code=code)
     after, outcome, year = expected
     assert (change.after, change.values.get("post_audit"), change.year) == (after, outcome, year)
     assert (change.actor, change.action) == (auditor, f"claim.post-audit.{outcome}")
@@ -335,11 +337,39 @@ def test_post_audit(state: ClaimState, drawn: PostAudit | None, finding: bool, a
     if finding:
         assert change.values["state"] is S.CLAWBACK
         assert change.detail["amountDueFen"] == AMOUNT and change.detail["stage"] == "post-payment-audit"
+        assert (change.detail["code"], change.detail["debtor"]) == ("duplicate-charging", "hospital")
         reversed_ = {"deductibleUsedFen": DEDUCTIBLE, "reimbursedFen": AMOUNT}
         assert change.values["decision"] == {"reimbursableFen": AMOUNT, "reversed": reversed_,
-                                             "postAuditFinding": {"reason": "why", "amountDueFen": AMOUNT}}
+                                             "postAuditFinding": {"reason": "why", "amountDueFen": AMOUNT,
+                                                                  "code": "duplicate-charging", "debtor": "hospital"}}
+        # the finding opens the claim's claw-back (the whole amount, owed as the code says)
+        assert change.clawback == Request(c.id, c.payer_id, c.fingerprint, c.issuer, c.person, AMOUNT,
+                                          Reason.DUPLICATE_CHARGING, "why", auditor)
     else:
-        assert "decision" not in change.values
+        assert "decision" not in change.values and change.clawback is None
+
+
+# (finding, code) -> the field refused: a finding names who owes with a finding's code; a clearance names none
+@pytest.mark.parametrize(("finding", "code"), [(True, None), (True, Reason.INVOICE_VOIDED),
+                                               (True, Reason.AUDIT_FINDING), (False, Reason.OVERPAID)])
+def test_a_finding_needs_a_findings_code_and_a_clearance_none(finding: bool, code: Reason | None) -> None:
+    c = replace(claim(S.PAID, stamp=ST.FINALIZED, payment="bank-1"), post_audit=PostAudit.DUE)
+    with pytest.raises(InvalidInput) as caught:
+        t.post_audit(c, finding=finding, auditor="r2", reason="why", approved_by=(), code=code)
+    assert caught.value.problems[0].field == "code"
+
+
+def test_a_void_after_the_payout_opens_a_clawback_owed_by_the_hospital() -> None:
+    c = claim(S.PAID, stamp=ST.FINALIZED, payment="bank-1")
+    change = t.voided(c, void_on_chain=True, now=NOW)
+    assert change is not None and change.after is S.CLAWBACK
+    assert change.clawback == Request(c.id, c.payer_id, c.fingerprint, c.issuer, c.person, AMOUNT,
+                                      Reason.INVOICE_VOIDED, "the hospital voided the invoice after the payout",
+                                      t.STAMPER)
+    # no other void opens one: a refused claim paid nothing
+    for state in (S.SUBMITTED, S.APPROVED, S.IN_REVIEW):
+        other = t.voided(claim(state), void_on_chain=True, now=NOW)
+        assert other is not None and other.clawback is None
 
 
 # ---------------------------------------------------------------------- the citizen's appeal

@@ -182,11 +182,16 @@ function decisionPanel(ctx, c, reload) {
 // ---------------------------------------------------------------------- the post-payment audit
 
 const auditDue = (c) => c.state === 'paid' && c.postAudit === 'due';
+/** What a finding may say was found (ledger/claims/clawback_reasons.py): the code says who returns the money. */
+const FINDINGS = ['duplicate-charging', 'unbundling', 'item-substitution', 'false-billing', 'over-treatment',
+  'repeat-prescriptions', 'not-entitled', 'paid-elsewhere', 'overpaid'];
 
 /** A drawn, paid claim's audit: nothing wrong, or a finding that asks the money back (a claw-back). */
 function postAuditPanel(ctx, c, reload) {
   const { t, api } = ctx;
   const reason = h('textarea', { id: 'audit-reason', rows: '3', required: true });
+  const code = h('select', { id: 'audit-code' }, h('option', { value: '' }, t('auditCodeNone')),
+    ...FINDINGS.map((f) => h('option', { value: f }, t(`finding_${f}`))));
   const out = h('div', { 'aria-live': 'polite', class: 'decision-out' });
   const cleared = h('button', { type: 'button', id: 'audit-cleared' }, t('auditCleared'));
   const finding = h('button', { type: 'button', id: 'audit-finding', class: 'danger' }, t('auditFinding'));
@@ -194,9 +199,11 @@ function postAuditPanel(ctx, c, reload) {
     clear(out);
     const text = reason.value.trim();
     if (!text) { out.append(ctx.errorBox(t('auditReasonMissing'))); reason.focus(); return; }
+    if (outcome === 'finding' && !code.value) { out.append(ctx.errorBox(t('auditCodeMissing'))); code.focus(); return; }
     cleared.disabled = true; finding.disabled = true;
+    const body = outcome === 'finding' ? { outcome, code: code.value, reason: text } : { outcome, reason: text };
     try {
-      await api.post(`/v1/claims/${encodeURIComponent(c.id)}/post-audit`, { outcome, reason: text });
+      await api.post(`/v1/claims/${encodeURIComponent(c.id)}/post-audit`, body);
       ctx.toast(outcome === 'finding' ? t('auditFound') : t('auditDone'));
       await reload();
     } catch (err) {
@@ -207,7 +214,8 @@ function postAuditPanel(ctx, c, reload) {
   cleared.addEventListener('click', () => decide('cleared'));
   finding.addEventListener('click', () => decide('finding'));
   return h('section', { class: 'card decide' }, h('h2', {}, t('postAuditTitle')), h('p', { class: 'muted' }, t('postAuditIntro')),
-    h('label', { for: 'audit-reason' }, t('auditReasonLabel')), reason, out, h('div', { class: 'row' }, cleared, finding));
+    h('label', { for: 'audit-reason' }, t('auditReasonLabel')), reason,
+    h('label', { for: 'audit-code' }, t('auditCodeLabel')), code, out, h('div', { class: 'row' }, cleared, finding));
 }
 
 export async function renderPostAudit(ctx) {

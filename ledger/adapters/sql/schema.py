@@ -390,6 +390,9 @@ class ClaimRow(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     #: due | cleared | finding for a claim drawn for a post-payment audit (ledger.claims.sampling), else NULL
     post_audit: str | None = Field(default=None, max_length=8)
+    #: what its payout keeps back for claw-backs the person owes, planned before the bank is asked (the
+    #: bank pays amount_fen less this); NULL: nothing planned (ledger.claims.clawbacks.plan_offsets)
+    offset_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ClaimReview(SQLModel, table=True):
@@ -403,6 +406,74 @@ class ClaimReview(SQLModel, table=True):
     verdict: str = Field(max_length=8)                  # approve | reject
     reason: str = Field(max_length=500)
     at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class ClaimClawback(SQLModel, table=True):
+    """What a paid claim owes back (``ledger.claims.clawbacks``): one per claim, opened in the
+    transaction that moves the claim into ``clawback``; its figures are the sums of its actions.
+
+    ``debtor``: hospital (the invoice's ``issuer``) | person (the claim's ``person``).
+    """
+
+    __tablename__ = "claim_clawbacks"
+    __table_args__ = (
+        Index("ix_claim_clawbacks_state", "state", "requested_at"),
+        Index("ix_claim_clawbacks_issuer", "issuer", "requested_at"),
+        # what a person owes, looked up for every payout to them
+        Index("ix_claim_clawbacks_person", "person", "state"),
+    )
+
+    id: str = Field(primary_key=True, max_length=24)
+    claim_id: str = Field(max_length=24, sa_column_kwargs={"unique": True})
+    payer_id: str = Field(max_length=32)
+    fingerprint: bytes = Field(sa_column=_bytes(32, nullable=False))
+    issuer: str = Field(max_length=12)
+    person: bytes = Field(sa_column=_bytes(32, nullable=False))
+    debtor: str = Field(max_length=8)                   # ledger.claims.clawbacks.Debtor
+    reason: str = Field(max_length=32)                  # ledger.claims.clawbacks.Reason
+    note: str = Field(max_length=500)
+    state: str = Field(max_length=16)                   # ledger.claims.clawbacks.ClawbackState
+    amount_due_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    recovered_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    offset_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    written_off_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    pending_offset_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    due_working_days: int
+    requested_by: str = Field(max_length=80)
+    requested_at: datetime = Field(sa_column=_utc(nullable=False))
+    write_off_proposed_by: str | None = Field(default=None, max_length=80)
+    write_off_reason: str | None = Field(default=None, max_length=500)
+    closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class ClaimClawbackAction(SQLModel, table=True):
+    """One step of a claw-back, append-only: what, how much, who, when.
+
+    A reference (the office's transfer or settlement) is recorded once per kind of action, so a
+    retried recovery cannot count twice; an offset against a payout is planned once, and
+    applied or cancelled once, per payout.
+    """
+
+    __tablename__ = "claim_clawback_actions"
+    __table_args__ = (
+        Index("uq_claim_clawback_actions_reference", "clawback_id", "event", "reference", unique=True,
+              sqlite_where=text("reference IS NOT NULL"), postgresql_where=text("reference IS NOT NULL")),
+        Index("uq_claim_clawback_actions_payout", "payout", "clawback_id", "event", unique=True,
+              sqlite_where=text("payout IS NOT NULL"), postgresql_where=text("payout IS NOT NULL")),
+    )
+
+    # INTEGER on SQLite: only that type is its rowid alias (and so auto-increments)
+    id: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    clawback_id: str = Field(max_length=24, index=True)
+    event: str = Field(max_length=24)                   # ledger.claims.clawbacks.ClawbackEvent
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    actor: str = Field(max_length=80)
+    at: datetime = Field(sa_column=_utc(nullable=False))
+    reference: str | None = Field(default=None, max_length=64)
+    payout: str | None = Field(default=None, max_length=24)     # the later claim whose payout keeps it back
+    note: str = Field(max_length=500)
 
 
 # ------------------------------------------------------------------ rule administration

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext, actor_of, person_arg
+from ledger.claims.clawbacks import FINDINGS, Reason
 from ledger.claims.lines import InPart, LineVerdict, judge_in_part
 from ledger.claims.model import Claim
 from ledger.claims.policy import reassess
@@ -110,14 +111,20 @@ class Reviews(ClaimsContext):
         return self.store.claims(states=[ClaimState.PAID], post_audit=PostAudit.DUE, limit=max(1, min(limit, 1000)),
                                  oldest_first=True, with_reviews=True)
 
-    def post_audit(self, principal: Principal, claim_id: str, *, finding: bool, reason: str) -> Claim:
+    def post_audit(self, principal: Principal, claim_id: str, *, finding: bool, reason: str,
+                   code: Reason | str | None = None) -> Claim:
         """A post-payment auditor's verdict on a drawn, paid claim: nothing wrong, or a finding that
-        asks its money back; either with a reason (a finding's is read by the citizen)."""
+        asks its money back; either with a reason (a finding's is read by the citizen). A finding's
+        ``code`` (:data:`~ledger.claims.clawbacks.FINDINGS`) says who owes the money back."""
         authorize(principal, "claim.review", payer_id=self.payer_id)
         reason = (reason or "").strip()
         if not reason or len(reason) > _REASON_CHARS:
             raise InvalidInput.single("reason", "length", "say in 1-500 characters what was checked or found")
-        return self.store.post_audit(claim_id, auditor=actor_of(principal), finding=finding, reason=reason)
+        try:
+            why = Reason(code) if code is not None else None
+        except ValueError:
+            raise InvalidInput.single("code", "finding", "one of: " + ", ".join(FINDINGS)) from None
+        return self.store.post_audit(claim_id, auditor=actor_of(principal), finding=finding, reason=reason, code=why)
 
     def appeal(self, principal: Principal, claim_id: str, *, reason: str) -> Claim:
         """The citizen's appeal of a rejection (once), its amounts judged again as of now."""

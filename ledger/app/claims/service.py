@@ -19,6 +19,9 @@ Who may do what:
 - an **auditor** reads claims and their audit trail;
 - the monthly report (:mod:`.reports`): auditors, this payer and the admin read every
   hospital's, a **hospital** its own.
+- what a paid claim owes back (a claw-back) is read by the hospital that owes it, the
+  citizen whose claim it is, this payer and auditors; this payer's office settles it
+  (:mod:`ledger.app.claims.clawbacks`).
 
 Each concern is a module of this package; :class:`ClaimsService` is all of them over the
 ports it is given (the claims repository, the upload service's store and key vault, a
@@ -30,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ledger.app.claims.citizens import CitizenAccess
+from ledger.app.claims.clawbacks import ClawbackOffice
 from ledger.app.claims.enrolment import Enrolment
 from ledger.app.claims.filing import OneTouch
 from ledger.app.claims.reading import ClaimReading
@@ -43,7 +47,7 @@ from ledger.evoucher import VoucherVerifier
 from ledger.ports import ClaimsRepository, InvoiceChainState
 
 
-class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, Enrolment, MonthlyReports):
+class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, ClawbackOffice, Enrolment, MonthlyReports):
     """One payer's claims: see the module docstring for who may do what."""
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
 
+from ledger.adapters.sql.claims.clawback_rows import CBK
 from ledger.adapters.sql.claims.rows import (
     CL,
     CLAIM_COLS,
@@ -36,6 +37,7 @@ from ledger.adapters.sql.claims.rows import (
 )
 from ledger.adapters.sql.store import INDEXER_BLOCK, ST, B, I, M, utcnow
 from ledger.claims import transitions
+from ledger.claims.clawbacks import ClawbackState, Debtor
 from ledger.claims.model import PayoutDue, StampCheck
 from ledger.claims.stamps import Repair, StampOp, StampResult, StampStatus, StampTask
 from ledger.claims.states import STOPPED_BY_VOID, ClaimState
@@ -144,9 +146,16 @@ class StampOutbox(ClaimTables):
         """Approved claims finalised on chain and not paid yet, whose invoice has no void accepted
         here or stamped on chain (the void wins: ``apply_voids`` refuses them once the void is on
         chain, and pays nothing); ``ids`` keeps only those of a list (to check again, just before
-        paying them, that they are still due)."""
+        paying them, that they are still due). Each says what it keeps back for claw-backs its person
+        owes (planned already), or whether the person owes one and nothing is planned yet."""
         state, stamp = _PAYABLE
-        q = (select(CL.c.id, CL.c.person, CL.c.amount_fen, I.c.invoice_code, I.c.invoice_number)
+        owes = and_(CL.c.offset_fen.is_(None), select(CBK.c.id).where(
+            CBK.c.person == CL.c.person, CBK.c.debtor == Debtor.PERSON.value,
+            CBK.c.state == ClawbackState.REQUESTED.value,
+            CBK.c.amount_due_fen > CBK.c.recovered_fen + CBK.c.offset_fen + CBK.c.written_off_fen
+            + CBK.c.pending_offset_fen).exists())
+        q = (select(CL.c.id, CL.c.person, CL.c.amount_fen, I.c.invoice_code, I.c.invoice_number, CL.c.offset_fen,
+                    owes.label("owes"))
              .join(I, I.c.fingerprint == CL.c.fingerprint)
              .where(CL.c.state == state, CL.c.stamp == stamp, CL.c.chain_todo.is_(None),
                     CL.c.payment_ref.is_(None), ~void_accepted(CL.c.fingerprint, CL.c.issuer))
@@ -154,8 +163,8 @@ class StampOutbox(ClaimTables):
         if ids is not None:
             q = q.where(CL.c.id.in_(list(ids)))
         with self.store._read() as conn:
-            return [PayoutDue(r.id, bytes(r.person), r.amount_fen, r.invoice_code, r.invoice_number)
-                    for r in conn.execute(q)]
+            return [PayoutDue(r.id, bytes(r.person), r.amount_fen, r.invoice_code, r.invoice_number,
+                              r.offset_fen or 0, bool(r.owes)) for r in conn.execute(q)]
 
     def hold_payout(self, claim_id: str, *, reason: str) -> None:
         """Take an approved claim out of the payout queue (the bank refused it for good), as

@@ -34,6 +34,7 @@ from ledger.adapters.sql.claims.rows import (
 )
 from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
+from ledger.claims.clawbacks import Reason
 from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Submission
 from ledger.claims.policy import Filing
@@ -355,15 +356,17 @@ class ClaimRecords(ClaimTables):
 
     # ------------------------------------------------------------------ the post-payment audit
 
-    def post_audit(self, claim_id: str, *, auditor: str, finding: bool, reason: str) -> Claim:
+    def post_audit(self, claim_id: str, *, auditor: str, finding: bool, reason: str,
+                   code: Reason | None = None) -> Claim:
         """Record a post-payment auditor's verdict as :func:`ledger.claims.transitions.post_audit`
-        decides it (whoever approved the claim's payment may not audit it)."""
+        decides it (whoever approved the claim's payment may not audit it); a finding opens the
+        claim's claw-back in the same transaction."""
         now = utcnow()
         with self.store._tx() as conn:
             c = self._locked(conn, claim_id)
             approved_by = set(conn.execute(select(RV.c.reviewer).where(RV.c.claim_id == claim_id,
                                                                        RV.c.verdict == "approve")).scalars())
             change = transitions.post_audit(c, finding=finding, auditor=auditor, reason=reason,
-                                            approved_by=approved_by)
+                                            approved_by=approved_by, code=code)
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)
         return self.claim(claim_id)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, or_, select, true, un
 from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.adapters.sql import schema as s
+from ledger.adapters.sql.claims.clawback_rows import after_claim_changes
 from ledger.adapters.sql.claims.years import YearFigures
 from ledger.adapters.sql.store import A, E, I, SqlStore, V, _aware
 from ledger.claims.model import Claim, Review, Standing
@@ -89,7 +90,9 @@ class ClaimTables:
     def _write(self, conn: Connection, changes: Sequence[tuple[Change, tuple[bytes, str, int]]], *,
                now: datetime) -> None:
         """Write ``changes`` (each with its claim's (person, scheme, year)): columns, year-to-date
-        effects and audit entries. Changes that write the same columns go in one statement."""
+        effects and audit entries, and what they do to claw-backs (a move into ``clawback`` opens
+        one; a payout made or never to be made settles the offsets planned against it). Changes
+        that write the same columns go in one statement."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for change, (person, scheme, year) in changes:
             row = {k: _column_value(v) for k, v in change.values.items()}
@@ -100,6 +103,7 @@ class ClaimTables:
             conn.execute(update(CL).where(CL.c.id == bindparam("cid")).values(
                 updated_at=now, **{k: bindparam(f"v_{k}") for k in columns}), params)
         audit_many(conn, now, [(c.actor, c.action, c.claim_id, c.detail) for c, _ in changes])
+        after_claim_changes(conn, [c for c, _ in changes], now=now, dialect=self.store.dialect)
 
 
 def _column_value(value: Any) -> Any:
@@ -135,7 +139,7 @@ def claim_of(r: Any) -> Claim:
         stamp_block=r.stamp_block, refusal=r.refusal, rejection=r.rejection, appeal=r.appeal,
         payment_ref=r.payment_ref, paid_at=_aware(r.paid_at), created_at=_utc(r.created_at),
         updated_at=_utc(r.updated_at), decided_at=_aware(r.decided_at),
-        post_audit=PostAudit(r.post_audit) if r.post_audit else None)
+        post_audit=PostAudit(r.post_audit) if r.post_audit else None, offset_fen=r.offset_fen)
 
 
 def standing_of(r: Any) -> Standing:

@@ -3,6 +3,8 @@
 - :mod:`.members`: payers, enrolment, delegations;
 - :mod:`.repository`: filing, reading, reviews and appeals;
 - :mod:`.outbox`: the stamper's outbox, the chain's answers, payouts and voids;
+- :mod:`.clawbacks` (and :mod:`.clawback_rows`): what paid claims owe back, the office's acts
+  on it, and the offsets a payout plans;
 - :mod:`.figures`: the dashboard's figures;
 - :mod:`.reports`: what a monthly report reads (a month's claims, item names);
 - :mod:`.years` and :mod:`.rows`: the person-year figures and what the parts share.
@@ -15,6 +17,7 @@ machine (:mod:`ledger.claims`) decided them.
 
 from __future__ import annotations
 
+from ledger.adapters.sql.claims.clawbacks import ClawbackRecords
 from ledger.adapters.sql.claims.figures import ClaimFigures
 from ledger.adapters.sql.claims.members import Members
 from ledger.adapters.sql.claims.outbox import StampOutbox
@@ -22,5 +25,5 @@ from ledger.adapters.sql.claims.reports import ReportReads
 from ledger.adapters.sql.claims.repository import ClaimRecords
 
 
-class ClaimStore(ClaimRecords, StampOutbox, Members, ClaimFigures, ReportReads):
+class ClaimStore(ClaimRecords, StampOutbox, ClawbackRecords, Members, ClaimFigures, ReportReads):
     """Claims-side tables on the same database (and writer path) as :class:`SqlStore`."""
