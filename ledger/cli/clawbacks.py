@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -161,16 +161,7 @@ def clawback_recover(clawback_id: IdArg, amount_fen: AmountOpt, reference: Refer
                      token: TokenOpt = None, as_json: JsonOpt = False, payer: PayerOpt = None, db: DbOpt = None,
                      home: HomeOpt = None) -> None:
     """Record money the debtor paid back (never more than is outstanding)."""
-    from ledger.errors import InvalidInput
-
-    with _cli.errors():
-        claims = _office(home, db, payer)
-        try:
-            cb, replayed = claims.recover(_actor(claims, token), clawback_id, amount_fen=amount_fen,
-                                          reference=reference, note=note)
-        except InvalidInput as exc:
-            raise _renamed(exc) from None
-    _show(claims, cb, as_json, replayed=replayed)
+    _settle("recover", clawback_id, amount_fen, reference, note, token, as_json, payer, db, home)
 
 
 @clawback_app.command("offset")
@@ -178,13 +169,20 @@ def clawback_offset(clawback_id: IdArg, amount_fen: AmountOpt, reference: Refere
                     token: TokenOpt = None, as_json: JsonOpt = False, payer: PayerOpt = None, db: DbOpt = None,
                     home: HomeOpt = None) -> None:
     """Record an offset made outside this ledger, e.g. against the hospital's next settlement."""
+    _settle("record_offset", clawback_id, amount_fen, reference, note, token, as_json, payer, db, home)
+
+
+def _settle(how: Literal["recover", "record_offset"], clawback_id: str, amount_fen: int, reference: str, note: str,
+            token: str | None, as_json: bool, payer: str | None, db: str | None, home: Path | None) -> None:
+    """Record a settlement (``recover`` or ``record_offset`` of the claims service) and show the result."""
     from ledger.errors import InvalidInput
 
     with _cli.errors():
         claims = _office(home, db, payer)
         try:
-            cb, replayed = claims.record_offset(_actor(claims, token), clawback_id, amount_fen=amount_fen,
-                                                reference=reference, note=note)
+            settle = claims.recover if how == "recover" else claims.record_offset
+            cb, replayed = settle(_actor(claims, token), clawback_id, amount_fen=amount_fen, reference=reference,
+                                  note=note)
         except InvalidInput as exc:
             raise _renamed(exc) from None
     _show(claims, cb, as_json, replayed=replayed)
