@@ -38,7 +38,9 @@ notice then names an amount this payer never paid out).
   approved and finalised, and the next round pays it;
 - killed after payment but before ``paid`` was recorded (``claims.after-payout``): the
   payout is requested again with the same request id, and the bank answers with the
-  original payment (it never pays twice);
+  original payment (it never pays twice); if the invoice is voided before that round, the
+  bank is asked whether it paid before the void is applied: money that moved makes the claim
+  ``paid`` and then a claw-back the hospital owes, never a refusal saying nothing was paid;
 - killed after a payout's offsets were planned, before the bank was asked
   (``claims.after-offset``): the plan is in the claim's row; the next round asks the bank
   for the amount less it, and plans nothing again (a payout's offsets are planned once,
@@ -202,7 +204,7 @@ class ClaimStamper:
         now = time.monotonic()
         if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
-            report.voided = len(self.claims.store.apply_voids())
+            report.voided = self._apply_voids(report)
             self._reconcile(report, now=now, force=force_voids)
         if force_voids or now - self._waiting_at > _WAITING_EVERY:
             self._waiting_at = now
@@ -215,6 +217,28 @@ class ClaimStamper:
         if sent:
             self._record_stamps(sent, report)
         return report
+
+    def _apply_voids(self, report: StampReport) -> int:
+        """Apply voids to claims; a payout a void would stop is first checked with the bank.
+
+        A crash after the bank paid and before ``paid`` was recorded leaves the claim approved; if
+        its invoice is then voided, refusing it would say "nothing was paid" of money that moved.
+        So the bank is asked: a payment it made is recorded (the void then makes the claim a
+        claw-back the hospital owes), and a claim the bank cannot answer for waits a round."""
+        made: list[tuple[str, str, datetime]] = []
+        hold: list[str] = []
+        for claim_id in self.claims.store.payouts_stopped_by_void():
+            try:
+                payment = self.bank.payment(claim_id)
+            except LedgerError as exc:
+                report.errors.append(f"void of {claim_id} waits: the bank cannot say whether it paid ({exc})")
+                hold.append(claim_id)
+                continue
+            if payment is not None:
+                made.append((claim_id, payment.reference, payment.paid_at))
+        self.claims.store.mark_paid_many(made)
+        report.paid += len(made)
+        return len(self.claims.store.apply_voids(hold=hold))
 
     def drain(self, *, timeout: float = 30.0) -> None:
         """Tick until nothing is left to stamp or pay (tests, shutdown)."""

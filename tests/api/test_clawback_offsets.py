@@ -23,6 +23,7 @@ from clawback_support import class_a_invoice, employee, get_as, paid_claim, uplo
 
 from ledger.app import failpoint
 from ledger.app.claim_worker import ClaimStamper
+from ledger.errors import BankUnavailable
 
 DEBT, PAYOUT = 14_000, 28_000
 
@@ -237,3 +238,57 @@ def test_a_payout_never_made_gives_the_debt_back(cs: ClaimsStack) -> None:
     r = cs.client.post(f"/v1/clawbacks/{cb['id']}/recover", json={"amountFen": DEBT, "reference": "BANK-9"},
                        headers=cs.auth("payer"))
     assert r.status_code == 200 and r.json()["state"] == "recovered"
+
+
+def test_a_payout_the_bank_made_before_a_crash_and_a_void_becomes_a_clawback_not_a_refusal(
+        cs_any: ClaimsStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bank paid, the service died before recording it, and the hospital voided the invoice
+    meanwhile: the money moved, so the claim is paid and owed back by the hospital, not refused as
+    though nothing was paid (a refusal would lose track of ¥140 the person holds)."""
+    cs = cs_any
+    nid = employee(cs)
+    fp, = upload(cs, [class_a_invoice(cs, nid, 1, 80_000)])
+    claim_id = file(cs, nid, fp, "tap-paid-then-void")
+    with monkeypatch.context() as m:
+        m.setitem(failpoint._armed, "claims.after-payout", _crash)
+        with pytest.raises(Crash):
+            for _ in range(20):
+                ClaimStamper(cs.claims, cs.session, cs.bank).tick(force_voids=True)
+    assert payments(cs)[claim_id] == 1
+    r = cs.client.post(f"/v1/invoices/{fp}/void", json={"reasonCode": "refund"}, headers=cs.auth("a"))
+    assert r.status_code in (200, 201, 202), r.text
+    cs.worker.drain()                                   # the void goes on chain
+    ClaimStamper(cs.claims, cs.session, cs.bank).drain()   # a new stamper, as after the restart
+    claim = get_as(cs, f"/v1/claims/{claim_id}", cs.auth("payer")).json()
+    assert claim["state"] == "clawback", claim
+    assert claim["payment"]["reference"] == next(p.reference for p in cs.bank.payments() if p.request_id == claim_id)
+    cb = get_as(cs, f"/v1/claims/{claim_id}/clawback", cs.auth("payer")).json()
+    assert (cb["debtor"]["kind"], cb["reason"]["code"], cb["amountDueFen"]) == ("hospital", "invoice-voided", 14_000)
+    assert payments(cs)[claim_id] == 1
+
+
+def test_a_void_waits_while_the_bank_cannot_say_whether_it_paid(cs: ClaimsStack,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, but the bank cannot be reached when the void is applied: the claim is neither refused
+    nor clawed back until the bank says what it did."""
+    nid = employee(cs)
+    fp, = upload(cs, [class_a_invoice(cs, nid, 1, 80_000)])
+    claim_id = file(cs, nid, fp, "tap-bank-down-void")
+    with monkeypatch.context() as m:
+        m.setitem(failpoint._armed, "claims.after-payout", _crash)
+        with pytest.raises(Crash):
+            for _ in range(20):
+                ClaimStamper(cs.claims, cs.session, cs.bank).tick(force_voids=True)
+    r = cs.client.post(f"/v1/invoices/{fp}/void", json={"reasonCode": "refund"}, headers=cs.auth("a"))
+    assert r.status_code in (200, 201, 202), r.text
+    cs.worker.drain()
+
+    def down(request_id: str) -> NoReturn:
+        raise BankUnavailable("the bank is down")
+    with monkeypatch.context() as m:
+        m.setattr(cs.bank, "payment", down)
+        report = ClaimStamper(cs.claims, cs.session, cs.bank).tick(force_voids=True)
+        assert any(claim_id in e for e in report.errors), report.errors
+        assert get_as(cs, f"/v1/claims/{claim_id}", cs.auth("payer")).json()["state"] == "approved"
+    ClaimStamper(cs.claims, cs.session, cs.bank).drain()
+    assert get_as(cs, f"/v1/claims/{claim_id}", cs.auth("payer")).json()["state"] == "clawback"

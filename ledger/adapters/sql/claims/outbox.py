@@ -205,20 +205,33 @@ class StampOutbox(ClaimTables):
 
     # ------------------------------------------------------------------ voids
 
-    def apply_voids(self) -> list[str]:
+    def payouts_stopped_by_void(self, *, limit: int = 200) -> list[str]:
+        """Approved claims finalised on chain, not recorded paid, whose invoice's void is on chain:
+        those :meth:`apply_voids` would refuse as never paid. A crash between the bank's payment
+        and its record leaves exactly such a claim, so the stamper asks the bank about these first."""
+        state, stamp = _PAYABLE
+        q = (select(CL.c.id).where(CL.c.state == state, CL.c.stamp == stamp, CL.c.chain_todo.is_(None),
+                                   CL.c.payment_ref.is_(None), void_on_chain(CL.c.fingerprint, CL.c.issuer))
+             .order_by(CL.c.updated_at).limit(limit))
+        with self.store._read() as conn:
+            return [r.id for r in conn.execute(q)]
+
+    def apply_voids(self, *, hold: Sequence[str] = ()) -> list[str]:
         """Claims on voided invoices: a void this service accepted (pending or stamped) or one
         the chain recorded (``InvoiceVoided``: all that a payer's mirror of another service
-        sees), changed as :func:`ledger.claims.transitions.voided` decides. Returns the changed
-        claim ids."""
+        sees), changed as :func:`ledger.claims.transitions.voided` decides, except the claims in
+        ``hold`` (whose payout the bank could not confirm or deny). Returns the changed claim ids."""
         now = utcnow()
         voided = accepted_voids()
         changes: list[tuple[Change, tuple[bytes, str, int]]] = []
         with self.store._tx() as conn:
-            rows = conn.execute(
-                select(*CLAIM_COLS, void_on_chain(CL.c.fingerprint, CL.c.issuer).label("void_on_chain"))
-                .join(I, I.c.fingerprint == CL.c.fingerprint)
-                .join(voided, and_(voided.c.fingerprint == CL.c.fingerprint, voided.c.issuer == CL.c.issuer))
-                .where(CL.c.state.in_([s.value for s in STOPPED_BY_VOID]))).all()
+            q = (select(*CLAIM_COLS, void_on_chain(CL.c.fingerprint, CL.c.issuer).label("void_on_chain"))
+                 .join(I, I.c.fingerprint == CL.c.fingerprint)
+                 .join(voided, and_(voided.c.fingerprint == CL.c.fingerprint, voided.c.issuer == CL.c.issuer))
+                 .where(CL.c.state.in_([s.value for s in STOPPED_BY_VOID])))
+            if hold:
+                q = q.where(CL.c.id.not_in(list(hold)))
+            rows = conn.execute(q).all()
             for row in rows:
                 c = claim_of(row)
                 change = transitions.voided(c, void_on_chain=bool(row.void_on_chain), now=now)
