@@ -70,13 +70,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
+from ledger.app.payouts import Payouts
 from ledger.batch import Batch
-from ledger.claims.model import PayoutDue, StampCheck
+from ledger.claims.model import StampCheck
 from ledger.claims.stamps import (
     Refused,
     Repair,
@@ -90,7 +91,7 @@ from ledger.claims.stamps import (
     judge_stamp,
     stamp_repair,
 )
-from ledger.errors import ChainError, Conflict, ContractReverted, LedgerError
+from ledger.errors import ChainError, ContractReverted, LedgerError
 from ledger.hashing import Fingerprint
 from ledger.onchain import Reservation, StampOutcome
 from ledger.ports import ChainConnection, PayoutPort
@@ -99,9 +100,6 @@ log = logging.getLogger("ebill.claims")
 
 _LEASE = "claims-stamper"
 _LEASE_TTL = timedelta(seconds=30)
-#: payouts made each round even when the chain's stamps are back already; also how many are
-#: paid between two checks that their invoice was not voided meanwhile
-_MIN_PAYOUTS = 20
 #: seconds between two checks of the recorded stamps against the chain (when the index was
 #: not rebuilt); and how many claims a check asks the contract about (the rest: next check)
 _RECONCILE_EVERY = 2.0
@@ -153,6 +151,7 @@ class ClaimStamper:
         self._reconciled_at = 0.0
         self._tick_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self.payouts = Payouts(claims, bank)
 
     # ------------------------------------------------------------------ loop
 
@@ -204,7 +203,7 @@ class ClaimStamper:
         now = time.monotonic()
         if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
-            report.voided = self._apply_voids(report)
+            report.voided = self.payouts.apply_voids(report.errors)
             self._reconcile(report, now=now, force=force_voids)
         if force_voids or now - self._waiting_at > _WAITING_EVERY:
             self._waiting_at = now
@@ -213,32 +212,10 @@ class ClaimStamper:
         sent = self._send_stamps(tasks) if tasks else []
         # the bank is paid while the chain mines this round's stamps (a block can take a
         # second): payouts do not hold the next round's reservations back
-        self._pay(report, while_pending=[f for _, _, f in sent])
+        report.paid += self.payouts.pay(report.errors, while_pending=[f for _, _, f in sent])
         if sent:
             self._record_stamps(sent, report)
         return report
-
-    def _apply_voids(self, report: StampReport) -> int:
-        """Apply voids to claims; a payout a void would stop is first checked with the bank.
-
-        A crash after the bank paid and before ``paid`` was recorded leaves the claim approved; if
-        its invoice is then voided, refusing it would say "nothing was paid" of money that moved.
-        So the bank is asked: a payment it made is recorded (the void then makes the claim a
-        claw-back the hospital owes), and a claim the bank cannot answer for waits a round."""
-        made: list[tuple[str, str, datetime]] = []
-        hold: list[str] = []
-        for claim_id in self.claims.store.payouts_stopped_by_void():
-            try:
-                payment = self.bank.payment(claim_id)
-            except LedgerError as exc:
-                report.errors.append(f"void of {claim_id} waits: the bank cannot say whether it paid ({exc})")
-                hold.append(claim_id)
-                continue
-            if payment is not None:
-                made.append((claim_id, payment.reference, payment.paid_at))
-        self.claims.store.mark_paid_many(made)
-        report.paid += len(made)
-        return len(self.claims.store.apply_voids(hold=hold))
 
     def drain(self, *, timeout: float = 30.0) -> None:
         """Tick until nothing is left to stamp or pay (tests, shutdown)."""
@@ -396,81 +373,6 @@ class ClaimStamper:
         proof = tree.proof(t.fingerprint)
         return Reservation(t.chain_claim_id, t.issuer, t.fingerprint, t.total_fen, t.amount_fen, t.batch_root,
                            tuple(bytes(p) for p in proof.proof))
-
-    # ------------------------------------------------------------------ payout
-
-    def _pay(self, report: StampReport, *, while_pending: Sequence[Future[list[StampOutcome]]] = ()) -> None:
-        """Pay approved claims finalised on chain: up to 200, or while ``while_pending`` chain
-        work runs (at least :data:`_MIN_PAYOUTS`, so payouts keep up when stamps come back at
-        once). Every :data:`_MIN_PAYOUTS` payouts the rest are checked again, so a void accepted
-        meanwhile stops the payouts of its invoice."""
-        due = self.claims.store.payouts_due(limit=200)
-        if due:
-            failpoint("claims.before-payout")
-            due = self._keep_back(due, report)
-        paid: list[tuple[str, str, datetime]] = []
-        try:
-            for start in range(0, len(due), _MIN_PAYOUTS):
-                if start and while_pending and all(f.done() for f in while_pending):
-                    break   # the chain answered: record its stamps first, pay the rest next round
-                chunk = due[start:start + _MIN_PAYOUTS]
-                if start:
-                    still = {c.id for c in self.claims.store.payouts_due(limit=len(chunk), ids=[c.id for c in chunk])}
-                    chunk = [c for c in chunk if c.id in still]
-                if not self._pay_chunk(chunk, paid, report):
-                    break
-        finally:
-            # the round's payments in one transaction; a crash before it is the after-payout
-            # window: the bank answers the next round's request with the same payment
-            self.claims.store.mark_paid_many(paid)
-        report.paid += len(paid)
-
-    def _keep_back(self, due: list[PayoutDue], report: StampReport) -> list[PayoutDue]:
-        """``due`` with what each payout keeps back for claw-backs its person owes, planned now for
-        those that owe and have nothing planned (unless the bank paid that request id already:
-        such a payout was made in full before a crash and is recorded as it was made)."""
-        owing = [c for c in due if c.owes]
-        if not owing:
-            return due
-        fresh: list[str] = []
-        try:
-            for c in owing:
-                if self.bank.payment(c.id) is None:
-                    fresh.append(c.id)
-        except LedgerError as exc:   # the bank cannot say: pay the others now, these next round
-            report.errors.append(f"offsets of {len(owing)} payouts not planned (retried next round): {exc}")
-            return [c for c in due if not c.owes]
-        planned = self.claims.store.plan_offsets(fresh) if fresh else {}
-        failpoint("claims.after-offset")
-        # a claim planned for no more (its void was accepted meanwhile) is not paid
-        return [replace(c, offset_fen=planned.get(c.id, c.offset_fen), owes=False) for c in due
-                if c.id not in fresh or c.id in planned]
-
-    def _pay_chunk(self, chunk: Sequence[PayoutDue], paid: list[tuple[str, str, datetime]],
-                   report: StampReport) -> bool:
-        """Pay ``chunk``, adding to ``paid``; False if the bank is unavailable (try again next round).
-        A payout kept back in full for claw-backs asks the bank for nothing."""
-        for c in chunk:
-            if c.transfer_fen <= 0:
-                paid.append((c.id, f"OFFSET-{c.id}", self.claims.clock.now()))
-                continue
-            memo = f"reimbursement {c.invoice_code}/{c.invoice_number}"
-            if c.offset_fen:
-                memo += f" less {c.offset_fen} fen kept back for a claw-back"
-            try:
-                payment = self.bank.pay(request_id=c.id, payee=c.person.hex(), amount_fen=c.transfer_fen, memo=memo)
-            except Conflict as exc:
-                # permanent: this request id was paid with other figures (a bug, or the
-                # bank's records were changed); one claim must not block every later payout
-                report.errors.append(f"payout of {c.id} refused by the bank, needs a person: {exc}")
-                self.claims.store.hold_payout(c.id, reason=str(exc))
-                continue
-            except LedgerError as exc:   # BankUnavailable and the like: try the round again later
-                report.errors.append(f"payout of {c.id} failed (retried next round): {exc}")
-                return False
-            failpoint("claims.after-payout")
-            paid.append((c.id, payment.reference, payment.paid_at))
-        return True
 
     def _senders(self) -> ThreadPoolExecutor:
         if self._pool is None:
