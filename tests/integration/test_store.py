@@ -141,3 +141,18 @@ def test_stamps_and_clawbacks_are_kept_per_issuing_hospital(database_url: str) -
     assert claws == {"H33060000001": (500, 0), "H33060000002": (700, 100)}
     assert stamps == [("H33060000002", 100)]
     store.close()
+
+
+def test_the_audit_trail_holds_the_longest_actor_a_credential_makes(database_url: str) -> None:
+    """role : auditor name (32) : key id (24), as the credentials table allows: PostgreSQL refused
+    such an entry, and the act it records with it."""
+    from ledger.app.access import Principal
+    from ledger.records import Role
+    upgrade(database_url)
+    engine = open_engine(database_url)
+    store = SqlStore(engine)
+    actor = Principal(Role.AUDITOR, "a" * 32, "k" * 24).actor
+    assert len(actor) > 64
+    store.audit(actor=actor, action="claim.reviewed", subject="clm_x", detail={})
+    assert store.audit_trail(subject="clm_x")[0]["actor"] == actor
+    engine.dispose()

@@ -543,7 +543,7 @@ class AuditEntry(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
     at: datetime = Field(sa_column=_utc(nullable=False))
-    actor: str = Field(max_length=64)
+    actor: str = Field(max_length=80)                   # role:subject:key id (Principal.actor)
     action: str = Field(max_length=40)
     subject: str = Field(max_length=80)
     detail: str = Field(sa_column=Column(Text, nullable=False))
