@@ -38,3 +38,7 @@ for _commands in (chain, demo, proofs, serve, upload, service, claims, rules, ca
 def main() -> None:  # pragma: no cover
     """Run ``ebill`` with the process's arguments."""
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
