@@ -114,6 +114,9 @@ def rasterise(pdf: bytes, *, dpi: int = 150, grey: bool = True, save_as: Path | 
         images = [Image.open(p).convert("L" if grey else "RGB") for p in paths]
         if save_as is not None:
             save_as.parent.mkdir(parents=True, exist_ok=True)
+            for old in save_as.parent.glob(f"{save_as.name}-*.png"):     # a longer print's pages from before
+                if old.stem.rsplit("-", 1)[1].isdigit():
+                    old.unlink()
             for i, image in enumerate(images, 1):
                 image.save(save_as.with_name(f"{save_as.name}-{i}.png"))
     return images

@@ -44,15 +44,16 @@ h1 { font-size: 14pt; margin: 0 0 2mm; }
 code, .mono { font-family: "DejaVu Sans Mono", "WenQuanYi Micro Hei Mono", monospace; }
 .head { display: flex; justify-content: space-between; align-items: flex-start; gap: 6mm;
         border-bottom: 0.4mm solid #111; padding-bottom: 3mm; }
-.head > div:first-child { flex: 1 1 auto; min-width: 0; }
+.head > div:first-child { flex: 1 1 auto; min-width: 0; container-type: inline-size; }
 .head dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.6mm 4mm; margin: 0; }
 .head dt { color: #555; } .head dd { margin: 0; overflow-wrap: anywhere; }
+@container (max-width: 75mm) { .head dl { grid-template-columns: minmax(0, 1fr); } .head dd { margin-bottom: 1mm; } }
 .qr { flex: none; text-align: center; font-size: 7pt; color: #555; }
 .qr svg { width: 34mm; height: 34mm; display: block; }
 @media screen and (max-width: 150mm) { .head { flex-wrap: wrap; } .qr svg { width: 44mm; height: 44mm; } }
 .lines { overflow-x: auto; }
 table { width: 100%; table-layout: fixed; border-collapse: collapse; margin-top: 4mm; font-size: 8pt; }
-@media screen { table { min-width: 170mm; } }
+@media screen { table { min-width: 182mm; } }
 th { font-weight: 600; vertical-align: bottom; border-bottom: 0.4mm solid #111; }
 th span { display: block; font-weight: normal; color: #444; }
 th, td { padding: 0.8mm 1mm; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
