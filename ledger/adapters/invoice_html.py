@@ -102,10 +102,12 @@ def render_invoice(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[str, 
     if note is not None and note.final:
         big, small = stamp_lines(note)
         mark = f'<div class="void" role="note"><b>{e(big)}</b><span>{e(small)}</span></div>'
+    title = (f"{'作废 VOID · ' if mark else ''}{e(invoice['invoiceCode'])}-{e(invoice['invoiceNumber'])} · "
+             f"{e(hospital_name)}")
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{"作废 VOID · " if mark else ""}{e(invoice['invoiceCode'])}-{e(invoice['invoiceNumber'])} · {e(hospital_name)}</title>
+<title>{title}</title>
 <style>{_STYLE}</style></head>
 <body>
 {mark}<div class="head">

@@ -81,13 +81,15 @@ def _header(invoice: Mapping[str, Any], hospital_name: str, st: dict[str, Paragr
     rows = [[Paragraph(escape(k), st["key"]), Paragraph(escape(str(v)), st["value"])]
             for k, v in header_fields(invoice, hospital_name)]
     fields = Table(rows, colWidths=[37 * mm, width - QR_SIZE - 43 * mm])
-    fields.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), FONT, 8, 10), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+    fields.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), FONT, 8, 10), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                ("LEFTPADDING", (0, 0), (-1, -1), 0),
                                 ("TOPPADDING", (0, 0), (-1, -1), 0.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)]))
     left = [Paragraph(escape(TITLE), st["title"]), fields]
     right = [QrFlowable(str(invoice["qr"])), Paragraph("scan to verify 扫码验真", st["caption"])]
     head = Table([[left, right]], colWidths=[width - QR_SIZE - 4 * mm, QR_SIZE + 4 * mm])
     head.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, -1), FONT, 8, 10), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("FONT", (0, 0), (-1, -1), FONT, 8, 10), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
         ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("LINEBELOW", (0, 0), (-1, 0), 1.1, colors.black),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
     ]))
@@ -185,8 +187,8 @@ def render_invoice_pdf(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[s
     doc = BaseDocTemplate(out, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                           bottomMargin=MARGIN + 4 * mm,
                           title=f"{'作废 VOID · ' if stamp else ''}{code}-{number} · {hospital_name}",
-                          author=hospital_name, subject="医疗收费电子票据 medical e-invoice", creator="ebill-ledger", initialFontName=FONT,
-                          invariant=True)
+                          author=hospital_name, subject="医疗收费电子票据 medical e-invoice", creator="ebill-ledger",
+                          initialFontName=FONT, invariant=True)
     first = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="first", leftPadding=0,
                   rightPadding=0, topPadding=0, bottomPadding=0)
     column_header = _column_header(st, doc.width)

@@ -2,10 +2,10 @@
 
 A4 landscape, drawn with reportlab in the embedded CJK font of the printable invoice
 (:mod:`ledger.adapters.pdf_fonts`: a subset of WenQuanYi Micro Hei in each PDF, Chinese
-and Latin alike; item codes in its mono face). Page 1 names the payer, the month (China time), the scope and when the report was
-made, and says so when the month had not ended; then one summary row per hospital and the
-total; then the refusals and flags by rule and by item over all hospitals, then each
-hospital's own. Rule and item tables show their first rows (:data:`TOP_TOTAL`,
+and Latin alike; item codes in its mono face). Page 1 names the payer, the month (China
+time), the scope and when the report was made, and says so when the month had not ended;
+then one summary row per hospital and the total; then the refusals and flags by rule and
+by item over all hospitals, then each hospital's own. Rule and item tables show their first rows (:data:`TOP_TOTAL`,
 :data:`TOP_HOSPITAL`; the order puts the most money refused first) and say how many more
 the CSV export holds. Every page is footed with the report, the payer and "page n of N".
 
@@ -142,8 +142,8 @@ def render_report_pdf(report: MonthlyReport) -> bytes:
     title = f"Monthly claims report 月度报销报告 {report.month}"
     doc = BaseDocTemplate(out, pagesize=pagesize, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                           bottomMargin=MARGIN + 4 * mm, title=title, author=report.payer_name,
-                          subject="sporadic claims by hospital, rule and item 零星报销月报", creator="ebill-ledger", initialFontName=FONT,
-                          invariant=True)
+                          subject="sporadic claims by hospital, rule and item 零星报销月报", creator="ebill-ledger",
+                          initialFontName=FONT, invariant=True)
     frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, leftPadding=0, rightPadding=0,
                   topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import coincurve
 import pytest
-from PIL import Image, ImageChops
 from pdf_reading import qr_codes, rasterise
+from PIL import Image, ImageChops
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_invoice_pdf import HOSPITAL, invoice, voided  # noqa: E402
-from test_report_exports import report  # noqa: E402
+from test_invoice_pdf import HOSPITAL, invoice, voided
+from test_report_exports import report
 
-from ledger.adapters.invoice_pdf import render_invoice_pdf  # noqa: E402
-from ledger.adapters.report_pdf import render_report_pdf  # noqa: E402
-from ledger.hashing import keccak256  # noqa: E402
-from ledger.qr import QrDomain, checksum_address, decode_qr  # noqa: E402
+from ledger.adapters.invoice_pdf import render_invoice_pdf
+from ledger.adapters.report_pdf import render_report_pdf
+from ledger.hashing import keccak256
+from ledger.qr import QrDomain, checksum_address, decode_qr
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DOMAIN = QrDomain(chain_id=31337, verifying_contract="0x" + "5a" * 20)   # as test_invoice_pdf.invoice signs

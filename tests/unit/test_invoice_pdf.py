@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 import zxingcpp
+from pdf_reading import SUBSET, fonts, pages_text, runs
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
-
-from pdf_reading import SUBSET, fonts, pages_text, runs
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
@@ -208,7 +207,7 @@ def test_without_its_font_printing_fails_saying_what_to_install(tmp_path: Any,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     doc, lines = invoice(2)
     monkeypatch.setenv(FONT_ENV, str(tmp_path / "missing.ttc"))
-    with pytest.raises(PdfFontUnavailable, match="missing.ttc does not exist"):
+    with pytest.raises(PdfFontUnavailable, match=r"missing\.ttc does not exist"):
         render_invoice_pdf(doc, lines, hospital_name=HOSPITAL)
     not_truetype = tmp_path / "font.otf"
     not_truetype.write_bytes(b"OTTO" + bytes(200))      # CFF outlines (Noto Sans CJK's): reportlab cannot embed them
