@@ -63,6 +63,7 @@ td code { font-size: 6.4pt; }
 tfoot td { border-top: 0.4mm solid #111; border-bottom: 0; font-weight: bold; }
 .fp { font-size: 7.5pt; word-break: break-all; color: #333; margin-top: 4mm; }
 thead { display: table-header-group; } tr { break-inside: avoid; page-break-inside: avoid; }
+tfoot { display: table-row-group; }   /* the total once, after the last line: not at the foot of every page */
 .void { position: fixed; top: 50%; left: 50%; transform: translate(-50%, -50%) rotate(-30deg); z-index: 1;
         pointer-events: none; text-align: center; white-space: nowrap; font-weight: bold; padding: 2mm 8mm;
         color: rgba(190, 0, 0, 0.45); border: 1.2mm double rgba(190, 0, 0, 0.45); }

@@ -103,7 +103,8 @@ def _column_widths(width: float) -> list[float]:
 
 def _column_header(st: dict[str, ParagraphStyle], width: float) -> Table:
     """The fee table's column header: on page 1 above the first line, on later pages drawn by the page."""
-    head = [Paragraph(escape(name), st["headr" if i in NUMERIC else "head"]) for i, (name, _) in enumerate(COLUMNS)]
+    head = [Paragraph("<br/>".join(escape(part) for part in name.rsplit(" ", 1)),   # "Unit price" over "单价"
+                      st["headr" if i in NUMERIC else "head"]) for i, (name, _) in enumerate(COLUMNS)]
     table = Table([head], colWidths=_column_widths(width))
     table.setStyle(TableStyle([*_CELL_STYLE, ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black)]))
     table.keepWithNext = True

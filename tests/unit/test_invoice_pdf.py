@@ -104,7 +104,7 @@ def test_a_long_invoice_runs_over_many_pages_in_line_order_with_the_column_heade
     doc, lines = invoice(400)
     texts = pages_text(render_invoice_pdf(doc, lines, hospital_name=HOSPITAL))
     assert len(texts) >= 5
-    assert all("Item 项目名称" in t and "Amount 金额" in t for t in texts)
+    assert all("Item\n项目名称" in t and "Amount\n 金额" in t for t in texts)
     assert all(f"page {i} of {len(texts)}" in t for i, t in enumerate(texts, 1))
     assert "Total 合计" not in "".join(texts[:-1]) and "Total 合计 (400 fee lines)" in texts[-1]
     seen = [li["itemCode"] for t in texts for li in lines if li["itemCode"] in t]
