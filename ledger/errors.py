@@ -34,7 +34,8 @@ and the API maps it to RFC 9457 problem responses in one place::
     ├── Unavailable                  a service this one depends on is not there; retry later (503)
     │   ├── StoreUnavailable         the database could not be reached, or refused for a transient reason
     │   ├── BankUnavailable          the bank did not answer; the transfer did not happen
-    │   └── ClaimsUnavailable        this service is not configured for claims
+    │   ├── ClaimsUnavailable        this service is not configured for claims
+    │   └── PdfFontUnavailable       no font to embed in a printable PDF is installed
     ├── KeysUnavailable              opened without the keystore passphrase: may read, not sign
     ├── ChainError                   the chain refused or could not be reached
     │   ├── ChainUnavailable         no answer from the node (503)
@@ -316,6 +317,12 @@ class ClaimsUnavailable(Unavailable):
     """This service acts for no payer: it has no claims API."""
 
     kind = "claims-not-configured"
+
+
+class PdfFontUnavailable(Unavailable):
+    """No font to embed in a printable PDF is installed (or the one named is not embeddable TrueType)."""
+
+    kind = "pdf-font-unavailable"
 
 
 class KeysUnavailable(LedgerError):

@@ -3,7 +3,14 @@
 Everything is inline (styles, the QR as SVG), so the page prints the same offline and
 loads nothing from anywhere. Every value from the invoice is HTML-escaped: item names
 come from hospitals' systems and must not be able to inject markup into a page an
-auditor opens. A4 print styles; the QR code is printed at ≥ 30 mm so a phone reads it.
+auditor opens.
+
+Printed (A4 portrait, 14 mm margins: 182 mm of line) the fee table has fixed column
+widths that add up to the line (:data:`~ledger.adapters.invoice_print.COLUMNS`, as in
+the PDF), long item codes and names wrap inside their cells, and the column header
+repeats on every page. The QR code is an SVG with a ``viewBox``, printed at 34 mm
+(≥ 30 mm, so a phone reads it) with its 4-module white quiet zone. A void invoice
+carries "作废 VOID" and the void date across every page.
 """
 
 from __future__ import annotations
@@ -12,88 +19,112 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from ledger.adapters.invoice_print import (
+    CATEGORY,
+    COLUMNS,
+    NUMERIC,
+    TITLE,
+    header_fields,
+    stamp_lines,
+    void_note,
+    yuan,
+)
 from ledger.adapters.qr_image import qr_svg
 
-CATEGORY = {"A": "甲类 A", "B": "乙类 B", "C": "丙类 C"}
-VISIT = {"outpatient": "门诊 outpatient", "inpatient": "住院 inpatient", "emergency": "急诊 emergency",
-         "pharmacy": "药店 pharmacy"}
-
-_STATE = {"stored": "stored, not yet anchored", "anchored": "anchored on chain", "voided": "VOIDED (red-letter)"}
+__all__ = ["CATEGORY", "header_fields", "render_invoice", "yuan"]
 
 _STYLE = """
 @page { size: A4; margin: 14mm; }
-body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; font-size: 10pt;
-       color: #111; margin: 0 auto; max-width: 190mm; }
-h1 { font-size: 15pt; margin: 0 0 2mm; }
-.head { display: flex; justify-content: space-between; gap: 8mm; border-bottom: 0.4mm solid #111;
-        padding-bottom: 3mm; }
-.head dl { display: grid; grid-template-columns: max-content auto; gap: 0.8mm 4mm; margin: 0; }
-.head dt { color: #555; } .head dd { margin: 0; font-family: monospace; }
-.qr { text-align: center; font-size: 7pt; color: #555; }
+* { box-sizing: border-box; }
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei",
+       "PingFang SC", sans-serif; font-size: 9.5pt; line-height: 1.35; color: #111; background: #fff;
+       margin: 0 auto; max-width: 182mm; }
+@media screen { body { padding: 5mm 4mm; max-width: 190mm; } }
+h1 { font-size: 14pt; margin: 0 0 2mm; }
+code, .mono { font-family: "DejaVu Sans Mono", "WenQuanYi Micro Hei Mono", monospace; }
+.head { display: flex; justify-content: space-between; align-items: flex-start; gap: 6mm;
+        border-bottom: 0.4mm solid #111; padding-bottom: 3mm; }
+.head > div:first-child { flex: 1 1 auto; min-width: 0; container-type: inline-size; }
+.head dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.6mm 4mm; margin: 0; }
+.head dt { color: #555; } .head dd { margin: 0; overflow-wrap: anywhere; }
+@container (max-width: 75mm) { .head dl { grid-template-columns: minmax(0, 1fr); } .head dd { margin-bottom: 1mm; } }
+.qr { flex: none; text-align: center; font-size: 7pt; color: #555; }
 .qr svg { width: 34mm; height: 34mm; display: block; }
-table { width: 100%; border-collapse: collapse; margin-top: 4mm; }
-th, td { border-bottom: 0.2mm solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tfoot td { border-top: 0.4mm solid #111; font-weight: bold; }
-.fp { font-family: monospace; font-size: 7.5pt; word-break: break-all; color: #333; margin-top: 4mm; }
-thead { display: table-header-group; } tr { page-break-inside: avoid; }
+@media screen and (max-width: 150mm) { .head { flex-wrap: wrap; } .qr svg { width: 44mm; height: 44mm; } }
+.lines { overflow-x: auto; }
+table { width: 100%; table-layout: fixed; border-collapse: collapse; margin-top: 4mm; font-size: 8pt; }
+@media screen { table { min-width: 182mm; } }
+th { font-weight: 600; vertical-align: bottom; border-bottom: 0.4mm solid #111; }
+th span { display: block; font-weight: normal; color: #444; }
+th, td { padding: 0.8mm 1mm; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+td { border-bottom: 0.2mm solid #bbb; }
+td code { font-size: 6.4pt; }
+.n { text-align: right; font-variant-numeric: tabular-nums; }
+tfoot td { border-top: 0.4mm solid #111; border-bottom: 0; font-weight: bold; }
+.fp { font-size: 7.5pt; word-break: break-all; color: #333; margin-top: 4mm; }
+thead { display: table-header-group; } tr { break-inside: avoid; page-break-inside: avoid; }
+tfoot { display: table-row-group; }   /* the total once, after the last line: not at the foot of every page */
+.void { position: fixed; top: 50%; left: 50%; transform: translate(-50%, -50%) rotate(-30deg); z-index: 1;
+        pointer-events: none; text-align: center; white-space: nowrap; font-weight: bold; padding: 2mm 8mm;
+        color: rgba(190, 0, 0, 0.45); border: 1.2mm double rgba(190, 0, 0, 0.45); }
+.void b { display: block; font-size: 54pt; letter-spacing: 3mm; line-height: 1.1; }
+.void span { display: block; font-size: 12pt; }
 """
 
 
-def yuan(fen: int) -> str:
-    """¥1,234.56 from integer fen (exact: no floats)."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
+def _heading(label: str) -> str:
+    """"Unit price 单价" as the English word(s) over the Chinese ones."""
+    en, _, zh = label.rpartition(" ")
+    return f"{escape(en)}<span>{escape(zh)}</span>" if en else escape(label)
 
 
-def header_fields(invoice: Mapping[str, Any], hospital_name: str) -> list[tuple[str, str]]:
-    """The labelled header values of the printable invoice (HTML and PDF), in print order."""
-    return [
-        ("Issuer 开票单位", f"{hospital_name} ({invoice['issuer']})"),
-        ("Invoice code 票据代码", str(invoice["invoiceCode"])),
-        ("Invoice number 票据号码", str(invoice["invoiceNumber"])),
-        ("Check code 校验码", str(invoice["checkCode"])), ("Issued 开票时间", str(invoice["issuedAt"])),
-        ("Visit 就诊类型", VISIT.get(invoice["visitType"], str(invoice["visitType"]))),
-        ("Fund paid 统筹支付", yuan(int(invoice["fundPaidFen"]))),
-        ("Account paid 个人账户", yuan(int(invoice["accountPaidFen"]))),
-        ("Cash paid 个人现金", yuan(int(invoice["cashPaidFen"]))),
-        ("Status 状态", _STATE.get(invoice["state"], str(invoice["state"]))),
-    ]
+def _row(li: Mapping[str, Any]) -> str:
+    e = escape
+    return (f"<tr><td class=n>{int(li['seq'])}</td><td><code>{e(li['itemCode'])}</code></td>"
+            f"<td>{e(li['itemName'])}</td><td>{e(CATEGORY.get(li['category'], li['category']))}</td>"
+            f"<td class=n>{e(li['quantity'])}</td><td>{e(li['unit'])}</td>"
+            f"<td class=n>{yuan(int(li['unitPriceFen']))}</td><td class=n>{yuan(int(li['amountFen']))}</td>"
+            f"<td>{e(li['serviceDate'])}</td></tr>")
 
 
 def render_invoice(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[str, Any]], *,
                    hospital_name: str) -> str:
     """The printable page of an invoice (API shapes: the GET /v1/invoices/{fp} body and its fee lines)."""
     e = escape
-    rows = "\n".join(
-        f"<tr><td class=n>{int(li['seq'])}</td><td><code>{e(li['itemCode'])}</code></td><td>{e(li['itemName'])}</td>"
-        f"<td>{e(CATEGORY.get(li['category'], li['category']))}</td><td class=n>{e(li['quantity'])}</td>"
-        f"<td>{e(li['unit'])}</td><td class=n>{yuan(int(li['unitPriceFen']))}</td>"
-        f"<td class=n>{yuan(int(li['amountFen']))}</td><td>{e(li['serviceDate'])}</td></tr>"
-        for li in fee_lines
-    )
+    rows = "\n".join(_row(li) for li in fee_lines)
     head = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in header_fields(invoice, hospital_name))
+    fixed = sum(w for _, w in COLUMNS if w is not None)
+    cols = "".join(f'<col style="width:{w / 182 * 100:.2f}%">' if w is not None else
+                   f'<col style="width:{(182 - fixed) / 182 * 100:.2f}%">' for _, w in COLUMNS)
+    heads = "".join(f"<th{' class=n' if i in NUMERIC else ''}>{_heading(name)}</th>"
+                    for i, (name, _) in enumerate(COLUMNS))
+    note = void_note(invoice)
+    mark = ""
+    if note is not None and note.final:
+        big, small = stamp_lines(note)
+        mark = f'<div class="void" role="note"><b>{e(big)}</b><span>{e(small)}</span></div>'
+    title = (f"{'作废 VOID · ' if mark else ''}{e(invoice['invoiceCode'])}-{e(invoice['invoiceNumber'])} · "
+             f"{e(hospital_name)}")
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(invoice['invoiceCode'])}-{e(invoice['invoiceNumber'])} · {e(hospital_name)}</title>
+<title>{title}</title>
 <style>{_STYLE}</style></head>
 <body>
-<div class="head">
-  <div><h1>医疗收费电子票据 · Medical e-invoice</h1><dl>{head}</dl></div>
-  <div class="qr">{qr_svg(invoice['qr'], scale=4)}<div>scan to verify 扫码验真</div></div>
+{mark}<div class="head">
+  <div><h1>{e(TITLE)}</h1><dl>{head}</dl></div>
+  <div class="qr" role="img" aria-label="QR code: scan to verify">{qr_svg(invoice['qr'], scale=4)}
+  <div>scan to verify 扫码验真</div></div>
 </div>
-<table>
-<thead><tr><th class=n>#</th><th>Item code 项目编码</th><th>Item 项目名称</th><th>Class 类别</th>
-<th class=n>Qty 数量</th><th>Unit 单位</th><th class=n>Unit price 单价</th><th class=n>Amount 金额</th>
-<th>Date 日期</th></tr></thead>
+<div class="lines"><table>
+<colgroup>{cols}</colgroup>
+<thead><tr>{heads}</tr></thead>
 <tbody>
 {rows}
 </tbody>
 <tfoot><tr><td colspan=7>Total 合计 ({len(fee_lines)} fee lines)</td><td class=n>{yuan(int(invoice['totalFen']))}</td>
 <td></td></tr></tfoot>
-</table>
-<p class="fp">fingerprint {e(invoice['fingerprint'])} · fee-lines root {e(invoice['feeLinesRoot'])}</p>
+</table></div>
+<p class="fp mono">fingerprint {e(invoice['fingerprint'])} · fee-lines root {e(invoice['feeLinesRoot'])}</p>
 </body></html>
 """

@@ -1,16 +1,15 @@
 """The printable invoice as PDF: the same content as :mod:`ledger.adapters.invoice_html`.
 
-A4, drawn with reportlab. Chinese text uses reportlab's built-in CID font
-``STSong-Light`` (Adobe-GB1, not embedded: every PDF reader ships or substitutes it),
-so no font file is needed. Page 1 carries the invoice header and the QR code; the fee
-lines follow in a table whose column header repeats on every page; the totals close
-the table on the last page; every page is footed with the invoice's code/number, its
-fingerprint and "page n of N".
-
-The QR code is drawn as vector rectangles (one per run of dark modules) from the same
-segno symbol as the PNG and SVG (level M, alphanumeric, 4-module quiet zone), in a form
-XObject named :data:`QR_FORM`, so it prints sharp at any resolution and a test can
-rasterise exactly what the PDF draws and read it back with a QR decoder.
+A4, drawn with reportlab in one embedded CJK TrueType font (:mod:`ledger.adapters.pdf_fonts`:
+WenQuanYi Micro Hei, a subset of its glyphs in each PDF, so any viewer or printer shows
+the Chinese text and the "·" as written). Page 1 carries the invoice header and the QR
+code (:class:`~ledger.adapters.pdf_parts.QrFlowable`, vectors); the fee lines follow in a
+table whose column header repeats on every page, in the same fixed columns as the HTML
+page (:data:`~ledger.adapters.invoice_print.COLUMNS`): item codes set in the mono face,
+small enough that a 27-character code fits its column, and wrapped inside it when longer;
+the totals close the table on the last page; every page is footed with the invoice's
+code/number, its fingerprint and "page n of N". A void invoice is stamped "作废 VOID"
+with its void date and reason across every page.
 
 Values from the invoice go into reportlab paragraphs XML-escaped: item names come from
 hospitals' systems and must not be able to inject markup.
@@ -27,35 +26,36 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate, Paragraph, Spacer, Table, TableStyle
-
-from ledger.adapters.invoice_html import CATEGORY, header_fields, yuan
-from ledger.adapters.qr_image import QUIET_ZONE, qr_symbol
-
-#: the CID font used for all text (Latin and Chinese); built into reportlab
-FONT = "STSong-Light"
-MONO = "Courier"
-#: the name of the form XObject that holds the QR code's rectangles
-QR_FORM = "ebillQr"
-#: printed size of the QR symbol including its quiet zone (≥ 30 mm so a phone reads it)
-QR_SIZE = 34 * mm
-MARGIN = 14 * mm
-
-_COLUMNS: tuple[tuple[str, float | None], ...] = (
-    ("#", 8 * mm), ("Item code 项目编码", 35 * mm), ("Item 项目名称", None), ("Class 类别", 12 * mm),
-    ("Qty 数量", 12 * mm), ("Unit 单位", 11 * mm), ("Unit price 单价", 19 * mm), ("Amount 金额", 21 * mm),
-    ("Date 日期", 16 * mm),
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
 )
-_NUMERIC = (0, 4, 6, 7)  # right-aligned columns
 
+from ledger.adapters.invoice_print import (
+    CATEGORY,
+    COLUMNS,
+    NUMERIC,
+    TITLE,
+    header_fields,
+    stamp_lines,
+    void_note,
+    yuan,
+)
+from ledger.adapters.pdf_fonts import FONT, MONO, register_fonts
+from ledger.adapters.pdf_parts import MARGIN, QR_FORM, QR_SIZE, NumberedCanvas, QrFlowable, Stamp
 
-def register_font() -> None:
-    """Register :data:`FONT` with reportlab (once per process)."""
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+__all__ = ["FONT", "MARGIN", "MONO", "QR_FORM", "QR_SIZE", "render_invoice_pdf"]
+
+#: item codes: the mono face at this size fits 27 characters in their 39 mm column
+CODE_SIZE = 6.5
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -65,97 +65,31 @@ def _styles() -> dict[str, ParagraphStyle]:
         "key": ParagraphStyle("key", parent=base, textColor=colors.HexColor("#555555")),
         "value": base,
         "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
+        "code": ParagraphStyle("code", parent=base, fontName=MONO, fontSize=CODE_SIZE, leading=8.5,
+                               splitLongWords=1),
         "head": ParagraphStyle("head", parent=base, fontSize=7, leading=8.5, textColor=colors.HexColor("#333333")),
         "headr": ParagraphStyle("headr", parent=base, fontSize=7, leading=8.5, alignment=2,
                                 textColor=colors.HexColor("#333333")),
         "caption": ParagraphStyle("caption", parent=base, fontSize=7, leading=9, alignment=1,
                                   textColor=colors.HexColor("#555555")),
-        "small": ParagraphStyle("small", parent=base, fontSize=7, leading=9, textColor=colors.HexColor("#333333")),
+        "small": ParagraphStyle("small", parent=base, fontName=MONO, fontSize=6.5, leading=9,
+                                textColor=colors.HexColor("#333333")),
     }
-
-
-class QrFlowable(Flowable):  # type: ignore[misc]  # reportlab is untyped
-    """The QR code of ``text`` as filled rectangles in the form XObject :data:`QR_FORM`."""
-
-    def __init__(self, text: str, *, size: float = QR_SIZE) -> None:
-        super().__init__()
-        self.matrix = [[bool(m) for m in row] for row in qr_symbol(text).matrix]
-        self.size = size
-        self.width = self.height = size
-
-    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
-        return self.size, self.size
-
-    def draw(self) -> None:
-        canv = self.canv
-        modules = len(self.matrix) + 2 * QUIET_ZONE
-        unit = self.size / modules
-        canv.saveState()
-        canv.beginForm(QR_FORM, lowerx=0, lowery=0, upperx=self.size, uppery=self.size)
-        canv.setFillColor(colors.white)
-        canv.rect(0, 0, self.size, self.size, stroke=0, fill=1)
-        canv.setFillColor(colors.black)
-        path = canv.beginPath()
-        for y, row in enumerate(self.matrix):
-            top = self.size - (y + QUIET_ZONE + 1) * unit
-            x = 0
-            while x < len(row):
-                if not row[x]:
-                    x += 1
-                    continue
-                start = x
-                while x < len(row) and row[x]:
-                    x += 1
-                path.rect((start + QUIET_ZONE) * unit, top, (x - start) * unit, unit)
-        canv.drawPath(path, stroke=0, fill=1)
-        canv.endForm()
-        canv.doForm(QR_FORM)
-        canv.restoreState()
-
-
-class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
-    """A canvas that knows the page count when it draws each page's footer (reportlab's
-    usual two-step: keep every page's state, then draw the footers at save time)."""
-
-    def __init__(self, *args: Any, footer: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.footer = footer
-        self._pages: list[dict[str, Any]] = []
-
-    def showPage(self) -> None:
-        self._pages.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        total = len(self._pages)
-        for state in self._pages:
-            self.__dict__.update(state)
-            self._footer(total)
-            super().showPage()
-        super().save()
-
-    def _footer(self, total: int) -> None:
-        self.saveState()
-        self.setFont(FONT, 7)
-        self.setFillColor(colors.HexColor("#555555"))
-        width, _ = self._pagesize
-        self.drawString(MARGIN, 8 * mm, self.footer)
-        self.drawRightString(width - MARGIN, 8 * mm, f"page {self._pageNumber} of {total}  第 {self._pageNumber} 页 "
-                                                     f"共 {total} 页")
-        self.restoreState()
 
 
 def _header(invoice: Mapping[str, Any], hospital_name: str, st: dict[str, ParagraphStyle], width: float) -> Table:
     rows = [[Paragraph(escape(k), st["key"]), Paragraph(escape(str(v)), st["value"])]
             for k, v in header_fields(invoice, hospital_name)]
-    fields = Table(rows, colWidths=[34 * mm, width - QR_SIZE - 40 * mm])
-    fields.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+    fields = Table(rows, colWidths=[37 * mm, width - QR_SIZE - 43 * mm])
+    fields.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), FONT, 8, 10), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                ("LEFTPADDING", (0, 0), (-1, -1), 0),
                                 ("TOPPADDING", (0, 0), (-1, -1), 0.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)]))
-    left = [Paragraph("医疗收费电子票据 · Medical e-invoice", st["title"]), fields]
+    left = [Paragraph(escape(TITLE), st["title"]), fields]
     right = [QrFlowable(str(invoice["qr"])), Paragraph("scan to verify 扫码验真", st["caption"])]
     head = Table([[left, right]], colWidths=[width - QR_SIZE - 4 * mm, QR_SIZE + 4 * mm])
     head.setStyle(TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("FONT", (0, 0), (-1, -1), FONT, 8, 10), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
         ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("LINEBELOW", (0, 0), (-1, 0), 1.1, colors.black),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
     ]))
@@ -163,13 +97,14 @@ def _header(invoice: Mapping[str, Any], hospital_name: str, st: dict[str, Paragr
 
 
 def _column_widths(width: float) -> list[float]:
-    fixed = sum(w for _, w in _COLUMNS if w is not None)
-    return [w if w is not None else width - fixed for _, w in _COLUMNS]
+    fixed = sum(w for _, w in COLUMNS if w is not None) * mm
+    return [w * mm if w is not None else width - fixed for _, w in COLUMNS]
 
 
 def _column_header(st: dict[str, ParagraphStyle], width: float) -> Table:
     """The fee table's column header: on page 1 above the first line, on later pages drawn by the page."""
-    head = [Paragraph(escape(name), st["headr" if i in _NUMERIC else "head"]) for i, (name, _) in enumerate(_COLUMNS)]
+    head = [Paragraph("<br/>".join(escape(part) for part in name.rsplit(" ", 1)),   # "Unit price" over "单价"
+                      st["headr" if i in NUMERIC else "head"]) for i, (name, _) in enumerate(COLUMNS)]
     table = Table([head], colWidths=_column_widths(width))
     table.setStyle(TableStyle([*_CELL_STYLE, ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black)]))
     table.keepWithNext = True
@@ -178,7 +113,7 @@ def _column_header(st: dict[str, ParagraphStyle], width: float) -> Table:
 
 _CELL_STYLE: list[tuple[Any, ...]] = [
     ("FONT", (0, 0), (-1, -1), FONT, 7.5, 9),
-    ("ALIGN", (0, 0), (0, -1), "RIGHT"), ("ALIGN", (4, 0), (4, -1), "RIGHT"), ("ALIGN", (6, 0), (7, -1), "RIGHT"),
+    *(("ALIGN", (i, 0), (i, -1), "RIGHT") for i in NUMERIC),
     ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ("LEFTPADDING", (0, 0), (-1, -1), 1.5), ("RIGHTPADDING", (0, 0), (-1, -1), 1.5),
     ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
@@ -192,14 +127,13 @@ _CHUNK = 24
 def _fee_tables(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[str, Any]], st: dict[str, ParagraphStyle],
                 width: float) -> list[Flowable]:
     widths = _column_widths(width)
-    cell = st["cell"]
+    cell, code = st["cell"], st["code"]
     rows: list[list[Any]] = [[
-        str(int(li["seq"])), str(li["itemCode"]), Paragraph(escape(str(li["itemName"])), cell),
+        str(int(li["seq"])), Paragraph(escape(str(li["itemCode"])), code), Paragraph(escape(str(li["itemName"])), cell),
         CATEGORY.get(li["category"], str(li["category"])), str(li["quantity"]), str(li["unit"]),
         yuan(int(li["unitPriceFen"])), yuan(int(li["amountFen"])), str(li["serviceDate"]),
     ] for li in fee_lines]
-    line_style = TableStyle([*_CELL_STYLE, ("FONT", (1, 0), (1, -1), MONO, 6.5, 9),
-                             ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb"))])
+    line_style = TableStyle([*_CELL_STYLE, ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb"))])
     tables: list[Flowable] = []
     for i in range(0, len(rows), _CHUNK):
         table = Table(rows[i:i + _CHUNK], colWidths=widths)
@@ -224,20 +158,38 @@ def _amounts(invoice: Mapping[str, Any], st: dict[str, ParagraphStyle]) -> Table
     return table
 
 
+class _Mark(Flowable):  # type: ignore[misc]  # reportlab is untyped
+    """Takes no room; remembers that the story got this far (the pages after it need no column header)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drawn = False
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return 0, 0
+
+    def draw(self) -> None:
+        self.drawn = True
+
+
 def render_invoice_pdf(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[str, Any]], *,
                        hospital_name: str) -> bytes:
     """The printable invoice as PDF bytes (API shapes, as for :func:`invoice_html.render_invoice`).
 
     Deterministic: the same invoice gives the same bytes (no creation date or random id).
+    Raises :class:`~ledger.errors.PdfFontUnavailable` when the font to embed is not installed.
     """
-    register_font()
+    register_fonts()
     st = _styles()
     out = io.BytesIO()
     code, number = str(invoice["invoiceCode"]), str(invoice["invoiceNumber"])
+    note = void_note(invoice)
+    stamp = Stamp(*stamp_lines(note)) if note is not None and note.final else None
     doc = BaseDocTemplate(out, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                          bottomMargin=MARGIN + 4 * mm, title=f"{code}-{number} · {hospital_name}",
+                          bottomMargin=MARGIN + 4 * mm,
+                          title=f"{'作废 VOID · ' if stamp else ''}{code}-{number} · {hospital_name}",
                           author=hospital_name, subject="医疗收费电子票据 medical e-invoice", creator="ebill-ledger",
-                          invariant=True)
+                          initialFontName=FONT, invariant=True)
     first = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="first", leftPadding=0,
                   rightPadding=0, topPadding=0, bottomPadding=0)
     column_header = _column_header(st, doc.width)
@@ -245,18 +197,21 @@ def render_invoice_pdf(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[s
     later = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height - head_height, id="later", leftPadding=0,
                   rightPadding=0, topPadding=0, bottomPadding=0)
 
+    lines_done = _Mark()
+
     def repeat_header(canv: Canvas, _doc: BaseDocTemplate) -> None:
-        column_header.drawOn(canv, doc.leftMargin, doc.bottomMargin + doc.height - head_height)
+        if not lines_done.drawn:  # a page that only holds the amounts after the last line has no column header
+            column_header.drawOn(canv, doc.leftMargin, doc.bottomMargin + doc.height - head_height)
 
     doc.addPageTemplates([PageTemplate(id="first", frames=[first], autoNextPageTemplate="later"),
                           PageTemplate(id="later", frames=[later], onPage=repeat_header)])
     story: list[Flowable] = [
         _header(invoice, hospital_name, st, doc.width), Spacer(1, 3 * mm), _column_header(st, doc.width),
-        *_fee_tables(invoice, fee_lines, st, doc.width), Spacer(1, 3 * mm), _amounts(invoice, st),
-        Spacer(1, 3 * mm),
-        Paragraph(escape(f"fingerprint {invoice['fingerprint']} · fee-lines root {invoice['feeLinesRoot']}"),
-                  st["small"]),
+        *_fee_tables(invoice, fee_lines, st, doc.width), lines_done, Spacer(1, 3 * mm),
+        KeepTogether([_amounts(invoice, st), Spacer(1, 3 * mm), Paragraph(escape(
+            f"fingerprint {invoice['fingerprint']} · fee-lines root {invoice['feeLinesRoot']}"), st["small"])]),
     ]
     footer = f"{code}/{number} · {hospital_name} · fingerprint {invoice['fingerprint']}"
-    doc.build(story, canvasmaker=lambda *args, **kwargs: NumberedCanvas(*args, footer=footer, **kwargs))
+    doc.build(story, canvasmaker=lambda *args, **kwargs: NumberedCanvas(*args, footer=footer, stamp=stamp,
+                                                                        **kwargs))
     return out.getvalue()

@@ -47,11 +47,23 @@ def qr_symbol(text: str) -> segno.QRCode:
 
 
 def qr_svg(text: str, *, scale: int = 4) -> str:
-    """A standalone SVG document of the QR code; ``scale`` is the module size in user units."""
+    """A standalone SVG document of the QR code; ``scale`` is the module size in user units.
+
+    The root element has a ``viewBox`` of the whole symbol with its quiet zone, besides its
+    natural ``width`` and ``height``: a page that sizes it (``width: 34mm``) scales the whole
+    symbol into that box instead of clipping it to the box's top-left corner. The quiet
+    zone is painted white, so the symbol reads on any background.
+    """
+    symbol = qr_symbol(text)
+    side = (symbol.symbol_size(scale=1, border=0)[0] + 2 * QUIET_ZONE) * scale
     out = io.BytesIO()
-    qr_symbol(text).save(out, kind="svg", scale=scale, border=QUIET_ZONE, xmldecl=False, svgclass=None,
-                         lineclass=None)
-    return out.getvalue().decode("utf-8")
+    symbol.save(out, kind="svg", scale=scale, border=QUIET_ZONE, xmldecl=False, svgclass=None, lineclass=None,
+                omitsize=True, light="#fff")
+    svg = out.getvalue().decode("utf-8")
+    box = f'viewBox="0 0 {side} {side}"'
+    if box not in svg:  # segno changed how it writes the root element: better to fail than to clip again
+        raise RuntimeError(f"segno's SVG has no {box}: {svg[:120]}")
+    return svg.replace(box, f'width="{side}" height="{side}" {box}', 1)
 
 
 def qr_png(text: str, *, scale: int = 4) -> bytes:

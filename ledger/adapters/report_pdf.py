@@ -1,11 +1,11 @@
 """The monthly report as PDF, to print, sign and file (the CSV export is for analysis).
 
-A4 landscape, drawn with reportlab in the built-in CID font ``STSong-Light`` like the
-printable invoice (:mod:`ledger.adapters.invoice_pdf`): no font file, Chinese and Latin
-alike. Page 1 names the payer, the month (China time), the scope and when the report was
-made, and says so when the month had not ended; then one summary row per hospital and the
-total; then the refusals and flags by rule and by item over all hospitals, then each
-hospital's own. Rule and item tables show their first rows (:data:`TOP_TOTAL`,
+A4 landscape, drawn with reportlab in the embedded CJK font of the printable invoice
+(:mod:`ledger.adapters.pdf_fonts`: a subset of WenQuanYi Micro Hei in each PDF, Chinese
+and Latin alike; item codes in its mono face). Page 1 names the payer, the month (China
+time), the scope and when the report was made, and says so when the month had not ended;
+then one summary row per hospital and the total; then the refusals and flags by rule and
+by item over all hospitals, then each hospital's own. Rule and item tables show their first rows (:data:`TOP_TOTAL`,
 :data:`TOP_HOSPITAL`; the order puts the most money refused first) and say how many more
 the CSV export holds. Every page is footed with the report, the payer and "page n of N".
 
@@ -26,8 +26,9 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate, Paragraph, Spacer, Table, TableStyle
 
-from ledger.adapters.invoice_html import yuan
-from ledger.adapters.invoice_pdf import FONT, MARGIN, NumberedCanvas, register_font
+from ledger.adapters.invoice_print import yuan
+from ledger.adapters.pdf_fonts import FONT, MONO, register_fonts
+from ledger.adapters.pdf_parts import MARGIN, NumberedCanvas
 from ledger.claims.reports import REFUSAL, HospitalFigures, MonthlyReport
 from ledger.workdays import CHINA_TZ
 
@@ -64,6 +65,7 @@ def _styles() -> dict[str, ParagraphStyle]:
         "meta": base,
         "warn": ParagraphStyle("warn", parent=base, textColor=colors.HexColor("#a00000")),
         "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
+        "code": ParagraphStyle("code", parent=base, fontName=MONO, fontSize=7, leading=9),
         "head": ParagraphStyle("head", parent=base, fontSize=7, leading=8.5, textColor=colors.HexColor("#333333")),
         "small": ParagraphStyle("small", parent=base, fontSize=7, leading=9, textColor=colors.HexColor("#555555")),
     }
@@ -120,7 +122,7 @@ def _breakdown(h: HospitalFigures, top: int, st: dict[str, ParagraphStyle], widt
     if not h.by_item:
         out.append(Paragraph("No item refused or flagged. 无拒付或疑点项目。", st["small"]))
     else:
-        out += _tables(_ITEMS, [[Paragraph(escape(i.item_code), st["cell"]), Paragraph(escape(i.item_name), st["cell"]),
+        out += _tables(_ITEMS, [[Paragraph(escape(i.item_code), st["code"]), Paragraph(escape(i.item_name), st["cell"]),
                                  str(i.claims), str(i.refused_lines), yuan(i.refused_fen), str(i.flagged_lines)]
                                 for i in h.by_item[:top]], st, width)
         out += _more(len(h.by_item) - top, "items 个项目", st)
@@ -132,8 +134,8 @@ def _more(n: int, what: str, st: dict[str, ParagraphStyle]) -> list[Flowable]:
 
 
 def render_report_pdf(report: MonthlyReport) -> bytes:
-    """The monthly report as PDF bytes."""
-    register_font()
+    """The monthly report as PDF bytes (raises :class:`~ledger.errors.PdfFontUnavailable` without its font)."""
+    register_fonts()
     st = _styles()
     out = io.BytesIO()
     pagesize = landscape(A4)
@@ -141,7 +143,7 @@ def render_report_pdf(report: MonthlyReport) -> bytes:
     doc = BaseDocTemplate(out, pagesize=pagesize, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                           bottomMargin=MARGIN + 4 * mm, title=title, author=report.payer_name,
                           subject="sporadic claims by hospital, rule and item 零星报销月报", creator="ebill-ledger",
-                          invariant=True)
+                          initialFontName=FONT, invariant=True)
     frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, leftPadding=0, rightPadding=0,
                   topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])

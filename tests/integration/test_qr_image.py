@@ -75,7 +75,7 @@ def svg_to_grey(svg: str) -> Image:
     height = int(re.search(r'height="(\d+)"', svg).group(1))  # type: ignore[union-attr]
     match = re.search(r'transform="scale\((\d+)\)"', svg)
     k = int(match.group(1)) if match else 1
-    path = re.search(r' d="([^"]+)"', svg).group(1)  # type: ignore[union-attr]
+    path = re.search(r'<path stroke="#000" d="([^"]+)"', svg).group(1)  # type: ignore[union-attr]  # not the background
     pixels = bytearray([255]) * (width * height)
     x = y = 0.0
     for op, args in re.findall(r"([MmHh])([-0-9. ]+)", path):
@@ -176,6 +176,17 @@ def test_svg_reads_back_to_the_same_text() -> None:
     svg = qr_svg(TEXTS[0], scale=4)
     assert svg.startswith("<svg") and 'xmlns="http://www.w3.org/2000/svg"' in svg
     assert read(svg_to_grey(svg)) == [TEXTS[0]]
+
+
+@pytest.mark.parametrize("scale", [1, 4, 7])
+def test_svg_has_a_viewbox_of_the_whole_symbol_and_a_white_quiet_zone(scale: int) -> None:
+    """A page that sizes the SVG (34 mm) must scale the whole symbol, not clip it to its top-left corner."""
+    svg = qr_svg(TEXTS[0], scale=scale)
+    side = (49 + 2 * 4) * scale                                  # version 8: 49 modules, 4 of quiet zone each side
+    root = svg[:svg.index(">")]
+    assert f'width="{side}"' in root and f'height="{side}"' in root and f'viewBox="0 0 {side} {side}"' in root
+    assert '<path fill="#fff" d="M0 0h57v57h-57z"/>' in svg     # the quiet zone is painted white, not transparent
+    assert "M4 4.5h7" in svg                                     # the first dark module sits 4 modules in
 
 
 @pytest.mark.parametrize("text", ["EBILL:abc", "EBILL:\u00e9", "EBILL:" + "A" * 5000])

@@ -8,6 +8,7 @@ import io
 from dataclasses import replace
 
 import pytest
+from pdf_reading import SUBSET, fonts
 from pypdf import PdfReader
 from report_claims import C1, C2, C4, CLAIMS, H1, H2, PERSON, line, report, utc
 
@@ -94,6 +95,15 @@ def test_the_pdf_shows_the_figures_and_names() -> None:
     assert "incomplete" not in text
     assert all(f"page {i} of {len(pages)}" in t for i, t in enumerate(pages, 1))
     assert not any(secret in text for secret in PERSONAL)
+
+
+def test_the_pdf_embeds_its_font_and_reads_back_without_replacement_characters() -> None:
+    pdf = render_report_pdf(report())
+    found = fonts(pdf)
+    assert found and all(f.embedded == "/FontFile2" and SUBSET.match(f.name) for f in found), found
+    assert any("WenQuanYiMicroHei" in f.name and f.used for f in found)
+    text = "\n".join(pdf_text(pdf))
+    assert "\ufffd" not in text and "月度报销报告 2026-11 · 绍兴市医保局" in text    # the footer's "·"
 
 
 def test_the_pdf_warns_when_the_month_is_not_over_and_renders_the_same_bytes_twice() -> None:
