@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from ledger.errors import FieldProblem, InvalidInput
 from ledger.hashing import parse_hash32
-from ledger.invoice import INVOICE_NUMBER_RE
+from ledger.invoice import DATE_RE, INVOICE_NUMBER_RE
 from ledger.records import InvoiceState
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -104,7 +104,7 @@ def _day(value: str | None, name: str, problems: list[FieldProblem]) -> date | N
     if value is None:
         return None
     try:
-        if len(value) != 10:
+        if not DATE_RE.match(value):   # YYYY-MM-DD only (fromisoformat also reads 20240105, 2024-W01-1)
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:

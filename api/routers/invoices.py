@@ -38,6 +38,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 413, 415, 422, 503)
 }
 DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DATE: dict[str, Any] = {"format": "date"}
 _UPLOAD_TYPES = {"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "text/csv",
                  "multipart/form-data", "application/fhir+json"}
 _upload_schema = {"oneOf": [InvoiceUpload.model_json_schema(ref_template="#/components/schemas/{model}"),
@@ -171,14 +172,16 @@ def list_invoices(
     state: Annotated[str | None, Query(pattern="^(stored|anchored|voided)$")] = None,
     number: Annotated[str | None, Query(pattern="^[0-9]{1,10}$", description="the invoice number (leading zeros "
                                                                              "may be left out)")] = None,
-    issued_from: Annotated[str | None, Query(alias="issuedFrom", pattern=DATE_PATTERN,
+    issued_from: Annotated[str | None, Query(alias="issuedFrom", pattern=DATE_PATTERN, json_schema_extra=_DATE,
                                              description="issued on or after this day (YYYY-MM-DD)")] = None,
-    issued_to: Annotated[str | None, Query(alias="issuedTo", pattern=DATE_PATTERN,
-                                           description="issued on or before this day (YYYY-MM-DD)")] = None,
+    issued_to: Annotated[str | None, Query(alias="issuedTo", pattern=DATE_PATTERN, json_schema_extra=_DATE,
+                                           description="issued on or before this day (YYYY-MM-DD), not before "
+                                                       "issuedFrom")] = None,
     order: Annotated[Literal["fingerprint", "newest"], Query(
         description="fingerprint: stable as invoices arrive; newest: upload order, the latest first")] = "fingerprint",
     after: Annotated[str | None, Query(pattern="^0x[0-9a-fA-F]{64}$",
-                                       description="continue after this fingerprint (the last page's `next`)")] = None,
+                                       description="continue after this fingerprint (the last page's `next`; in "
+                                                   "newest order, an invoice the caller may list)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> InvoiceList:
     search = InvoiceSearch.parse(state=state, number=number, issued_from=issued_from, issued_to=issued_to,

@@ -54,14 +54,16 @@ def _axe(page: Any, screen: str) -> None:
     assert not bad, f"{screen}: {json.dumps(bad, indent=1)}"
 
 
-def shoot_three(page: Any, name: str) -> None:
+def shoot_three(page: Any, name: str, *, show: Any = None) -> None:
     """The screen at 390x844, at 320 px with text at 200 % (whole page), and at 1366x900; no sideways scroll
-    on a phone; axe-core at each size when installed."""
+    on a phone; axe-core at each size when installed. ``show``: a locator to bring to the middle of each shot."""
     before = page.viewport_size
     for size, suffix, big in ((PHONE, "390", False), (NARROW, "320-large", True), (DESKTOP, "desktop", False)):
         page.set_viewport_size(size)
         page.evaluate(f"document.documentElement.style.fontSize = '{'200%' if big else ''}'")
         page.wait_for_timeout(80)
+        if show is not None:
+            show.evaluate("e => e.scrollIntoView({ block: 'center' })")
         shoot(page, f"{name}-{suffix}", full_page=big)
         if size is PHONE:
             wide = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -219,7 +221,7 @@ def test_a_hospital_voids_an_invoice_with_a_reason_after_confirming(page_for: An
     assert f"Void invoice {inv['invoiceCode']} / {inv['invoiceNumber']}" in dialog.inner_text()
     assert "cannot be changed or undone" in dialog.inner_text() and "Duplicate invoice (duplicate)" in dialog.inner_text()
     assert page.locator("#void-code").is_disabled()
-    shoot_three(page, "desk-void-confirm")
+    shoot_three(page, "desk-void-confirm", show=dialog)
     dialog.get_by_role("button", name="Cancel").click()
     dialog.wait_for(state="detached")
     assert d.http("GET", f"/v1/invoices/{inv['fingerprint']}", d.tokens["hospital"]).json()["void"] is None
@@ -276,7 +278,7 @@ def test_an_upload_shows_each_refused_row_in_place(page_for: Any, deployment: De
     assert "november.ndjson line 2" in second and "totalFen" in second
     assert "november.ndjson line 3" in third and "H33010299999" in third and "its own invoices" in third
     assert rows.nth(0).get_by_role("link").inner_text() == f"{good['invoiceCode']} / {good['invoiceNumber']}"
-    shoot_three(page, "desk-upload")
+    shoot_three(page, "desk-upload", show=rows.nth(1))
 
     # a file refused as a whole says so, with the reason
     broken = tmp_path / "invoices.csv"

@@ -40,6 +40,8 @@ def test_parse(given: dict[str, Any], expected: InvoiceSearch) -> None:
     ({"issued_from": "2023-02-29"}, ["issuedFrom"]),          # not a leap year
     ({"issued_from": "2024-1-5"}, ["issuedFrom"]),
     ({"issued_to": "20240105"}, ["issuedTo"]),
+    ({"issued_to": "2024-W01-1"}, ["issuedTo"]),                # an ISO week date is not a day as printed
+    ({"issued_from": "2024-01-05\n"}, ["issuedFrom"]),
     ({"issued_from": "2024-03-02", "issued_to": "2024-03-01"}, ["issuedTo"]),
     ({"order": "oldest"}, ["order"]),
     ({"after": "0x12"}, ["after"]),

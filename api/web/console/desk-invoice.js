@@ -142,7 +142,8 @@ function voidForm(ctx, inv) {
       for (const c of controls) c.disabled = false;
       start.focus();
     }));
-    out.querySelector('h3').focus();
+    out.querySelector('h3').focus({ preventScroll: true });
+    out.firstChild.scrollIntoView({ block: 'nearest' });
   } },
   h('h2', { id: 'd-voidform' }, t('desk_voidTitle')), h('p', { class: 'small muted' }, t('desk_voidIntro')),
   h('label', { for: 'void-code' }, t('desk_voidCode')), code, hint,

@@ -34,7 +34,7 @@ function itemRow(ctx, item) {
   const more = (item.problemCount || 0) - (item.problems || []).length;
   return h('tr', { class: item.status, dataset: { status: item.status, index: String(item.index) } },
     h('td', { class: 'nowrap' }, item.ref),
-    h('td', {}, h('span', { class: `badge ${TONE[item.status] || ''}`.trim() }, t(`desk_status_${item.status}`)),
+    h('td', { class: 'result' }, h('span', { class: `badge ${TONE[item.status] || ''}`.trim() }, t(`desk_status_${item.status}`)),
       inv ? [' ', h('a', { href: `#/desk/${inv.fingerprint}` }, `${inv.invoiceCode} / ${inv.invoiceNumber}`)] : null),
     h('td', {}, item.problems && item.problems.length
       ? h('ul', { class: 'problems' }, item.problems.map((p) => h('li', { dataset: { rule: p.rule } },
