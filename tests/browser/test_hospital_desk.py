@@ -47,9 +47,10 @@ def _axe(page: Any, screen: str) -> None:
         return
     page.wait_for_function("() => typeof window.axe === 'object'")
     # the desk's own content: the console's shell (header, navigation) is another module's
-    found = page.evaluate("""() => axe.run({ include: [['#main']] }, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa',
-        'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] }).then(r => r.violations.map(v => ({ id: v.id,
-        impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5) })))""")
+    found = page.evaluate("""() => axe.run({ include: [['#main']] }, { runOnly: { type: 'tag',
+        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] })
+        .then(r => r.violations.map(v => ({ id: v.id, impact: v.impact,
+          nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5) })))""")
     bad = [v for v in found if v["impact"] in ("serious", "critical")]
     assert not bad, f"{screen}: {json.dumps(bad, indent=1)}"
 
@@ -72,10 +73,11 @@ def shoot_three(page: Any, name: str, *, show: Any = None) -> None:
             wide = page.evaluate("(() => { const m = document.getElementById('main'); "
                                  "return m.scrollWidth - m.clientWidth; })()")
             offenders = page.evaluate("""() => { const m = document.getElementById('main').getBoundingClientRect();
-                return [...document.querySelectorAll('#main *')].filter(e => e.getBoundingClientRect().right > m.right + 1
-                  || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible')
-                  .slice(0, 6).map(e => `${e.tagName}.${e.className}#${e.id} ${e.scrollWidth}/${e.clientWidth}px`); }""")
-            assert wide <= 1, f"{name}: the desk is {wide} px wider than its column at 320 px with large text: {offenders}"
+                return [...document.querySelectorAll('#main *')]
+                  .filter(e => e.getBoundingClientRect().right > m.right + 1
+                    || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible')
+                  .slice(0, 6).map(e => `${e.tagName}.${e.className}#${e.id} ${e.scrollWidth}/${e.clientWidth}`); }""")
+            assert wide <= 1, f"{name}: the desk is {wide} px wider than its column at 320 px, large text: {offenders}"
         _axe(page, f"{name}-{suffix}")
     page.evaluate("document.documentElement.style.fontSize = ''")
     page.set_viewport_size(before)
@@ -219,7 +221,8 @@ def test_a_hospital_voids_an_invoice_with_a_reason_after_confirming(page_for: An
     dialog = page.get_by_role("alertdialog")
     dialog.wait_for()
     assert f"Void invoice {inv['invoiceCode']} / {inv['invoiceNumber']}" in dialog.inner_text()
-    assert "cannot be changed or undone" in dialog.inner_text() and "Duplicate invoice (duplicate)" in dialog.inner_text()
+    said = dialog.inner_text()
+    assert "cannot be changed or undone" in said and "Duplicate invoice (duplicate)" in said
     assert page.locator("#void-code").is_disabled()
     shoot_three(page, "desk-void-confirm", show=dialog)
     dialog.get_by_role("button", name="Cancel").click()

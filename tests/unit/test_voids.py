@@ -112,7 +112,8 @@ def test_the_hospital_desk_offers_every_code_with_its_meaning() -> None:
     from pathlib import Path
 
     web = Path(__file__).resolve().parents[2] / "api/web/console"
-    listed = re.search(r"export const VOID_CODES = (\[[^\]]*\]);", (web / "desk-invoice.js").read_text(encoding="utf-8"))
+    desk = (web / "desk-invoice.js").read_text(encoding="utf-8")
+    listed = re.search(r"export const VOID_CODES = (\[[^\]]*\]);", desk)
     assert listed is not None
     assert json.loads(listed.group(1).replace("'", '"')) == [r.value for r in VoidReason]
     strings = (web / "strings.js").read_text(encoding="utf-8")
