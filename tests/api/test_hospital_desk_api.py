@@ -28,7 +28,8 @@ def _list(stack: Stack, who: str, **params: Any) -> Any:
     return stack.client.get("/v1/invoices", params=params, headers=stack.auth(who))
 
 
-def test_a_hospital_finds_its_invoices_by_number_and_day_newest_first(stack: Stack) -> None:
+def test_a_hospital_finds_its_invoices_by_number_and_day_newest_first(any_db_stack: Stack) -> None:
+    stack = any_db_stack
     docs = stack.docs["a"]
     first = _upload(stack, "a", docs[:6])
     later = _upload(stack, "a", docs[6:9])
@@ -78,7 +79,8 @@ def test_a_hospital_finds_its_invoices_by_number_and_day_newest_first(stack: Sta
     assert [(i["fingerprint"], i["state"], i["voidState"]) for i in voided] == [(fp, "voided", "voided")]
 
 
-def test_another_hospital_s_invoice_is_out_of_reach_everywhere_the_desk_looks(stack: Stack) -> None:
+def test_another_hospital_s_invoice_is_out_of_reach_everywhere_the_desk_looks(any_db_stack: Stack) -> None:
+    stack = any_db_stack
     [mine] = _upload(stack, "a", stack.docs["a"][:1])
     [theirs] = _upload(stack, "b", stack.docs["b"][:1])
     stack.worker.drain()
