@@ -103,17 +103,23 @@ class InvoiceSummary(BaseModel):
     totalFen: int
     state: Literal["stored", "anchored", "voided"]
     qr: str
-    receivedAt: datetime
+    receivedAt: datetime = Field(description="when the upload was acknowledged")
     batchRoot: str | None
     transaction: str | None
     block: int | None
+    issuedAt: str | None = Field(default=None, description="the issue time as uploaded (ISO 8601 with offset)")
+    anchoredAt: datetime | None = Field(default=None, description="when its batch was anchored on chain (the "
+                                                                  "anchoring lag is this minus receivedAt)")
+    voidState: Literal["pending", "voided", "failed"] | None = Field(
+        default=None, description="a void requested (pending), stamped on chain (voided), or refused by the chain")
 
     @classmethod
     def of(cls, inv: StoredInvoice) -> InvoiceSummary:
         return cls(fingerprint=_hex(inv.fingerprint) or "", issuer=inv.issuer, invoiceCode=inv.invoice_code,
                    invoiceNumber=inv.invoice_number, totalFen=inv.total_fen, state=inv.state.value, qr=inv.qr,
                    receivedAt=inv.received_at, batchRoot=_hex(inv.batch_root), transaction=inv.anchored_tx,
-                   block=inv.anchored_block)
+                   block=inv.anchored_block, issuedAt=inv.issued_at, anchoredAt=inv.anchored_at,
+                   voidState=inv.void_state)  # type: ignore[arg-type]
 
 
 class ItemOut(BaseModel):
@@ -188,7 +194,7 @@ class InvoiceOut(InvoiceSummary):
 
     @classmethod
     def of_detail(cls, d: InvoiceDetail, *, proof: dict[str, Any] | None, chain: dict[str, Any]) -> InvoiceOut:
-        base = InvoiceSummary.of(d.invoice).model_dump()
+        base = InvoiceSummary.of(d.invoice).model_dump(exclude={"issuedAt", "anchoredAt"})
         active = [s for s in d.stamps if s.status != "released"]
         return cls(
             **base, checkCode=d.check_code, issuedAt=d.issued_at, visitType=d.visit_type,

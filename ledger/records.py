@@ -72,6 +72,8 @@ class StoredInvoice:
     anchored_block: int | None = None
     anchored_at: datetime | None = None
     void_state: str | None = None
+    #: the issue time as uploaded (ISO 8601 with offset)
+    issued_at: str | None = None
 
     @property
     def state(self) -> InvoiceState:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -29,6 +29,7 @@ from ledger.app.service import ItemResult, LedgerService, UploadReport
 from ledger.errors import PayloadTooLarge, UnsupportedMediaType
 from ledger.formats import Limits, UploadPart, detect_format, read_upload
 from ledger.formats.upload import HEAD_BYTES
+from ledger.invoice_search import InvoiceSearch
 from ledger.records import UploadStatus
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"], route_class=JsonBodyRoute)
@@ -36,6 +37,8 @@ router = APIRouter(prefix="/v1/invoices", tags=["invoices"], route_class=JsonBod
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 413, 415, 422, 503)
 }
+DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DATE: dict[str, Any] = {"format": "date"}
 _UPLOAD_TYPES = {"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "text/csv",
                  "multipart/form-data", "application/fhir+json"}
 _upload_schema = {"oneOf": [InvoiceUpload.model_json_schema(ref_template="#/components/schemas/{model}"),
@@ -162,14 +165,28 @@ def _single(r: ItemResult, request: Request) -> Response:
     return JSONResponse(body, status_code=201 if r.status is UploadStatus.CREATED else 200, headers=headers)
 
 
-@router.get("", response_model=InvoiceList, responses=_PROBLEMS, summary="List invoices (own, for a hospital)")
+@router.get("", response_model=InvoiceList, responses=_PROBLEMS,
+            summary="List and search invoices (own, for a hospital): by state, number and issue date")
 def list_invoices(
     service: ServiceDep, principal: PrincipalDep,
     state: Annotated[str | None, Query(pattern="^(stored|anchored|voided)$")] = None,
-    after: Annotated[str | None, Query(pattern="^0x[0-9a-fA-F]{64}$", description="fingerprint cursor")] = None,
+    number: Annotated[str | None, Query(pattern="^[0-9]{1,10}$", description="the invoice number (leading zeros "
+                                                                             "may be left out)")] = None,
+    issued_from: Annotated[str | None, Query(alias="issuedFrom", pattern=DATE_PATTERN, json_schema_extra=_DATE,
+                                             description="issued on or after this day (YYYY-MM-DD)")] = None,
+    issued_to: Annotated[str | None, Query(alias="issuedTo", pattern=DATE_PATTERN, json_schema_extra=_DATE,
+                                           description="issued on or before this day (YYYY-MM-DD), not before "
+                                                       "issuedFrom")] = None,
+    order: Annotated[Literal["fingerprint", "newest"], Query(
+        description="fingerprint: stable as invoices arrive; newest: upload order, the latest first")] = "fingerprint",
+    after: Annotated[str | None, Query(pattern="^0x[0-9a-fA-F]{64}$",
+                                       description="continue after this fingerprint (the last page's `next`; in "
+                                                   "newest order, an invoice the caller may list)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> InvoiceList:
-    rows = service.list_invoices(principal, state=state, after=after, limit=limit)
+    search = InvoiceSearch.parse(state=state, number=number, issued_from=issued_from, issued_to=issued_to,
+                                 order=order, after=after, limit=limit)
+    rows = service.list_invoices(principal, search)
     items = [InvoiceSummary.of(r) for r in rows]
     return InvoiceList(items=items, next=items[-1].fingerprint if len(items) == limit else None)
 

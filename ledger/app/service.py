@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from coincurve import PrivateKey
@@ -38,6 +38,7 @@ from ledger.errors import (
 from ledger.hashing import Fingerprint, MerkleRoot, keccak256, parse_hash32
 from ledger.invoice import ISSUER_RE
 from ledger.invoice_check import MAX_PROBLEMS
+from ledger.invoice_search import InvoiceSearch
 from ledger.onchain import Stamp
 from ledger.ports import Clock, InvoiceStore, KeySealer
 from ledger.proofdoc import ChainRef, InvoiceInclusion
@@ -357,12 +358,18 @@ class LedgerService:
         """The leaves of a closed batch (no access check: a batch's proofs are public once anchored)."""
         return self.store.batch(root)[0]
 
-    def list_invoices(self, principal: Principal, *, state: str | None, after: str | None,
-                      limit: int) -> list[StoredInvoice]:
+    def list_invoices(self, principal: Principal, search: InvoiceSearch) -> list[StoredInvoice]:
+        """One page of the invoices ``search`` finds among those ``principal`` may list (a
+        hospital: its own). An ``after`` that is not an invoice it may list is refused as a
+        bad cursor, whoever issued it."""
         reach = authorize(principal, "invoice.list")
-        issuer = principal.subject if reach is Reach.OWN else None
-        cursor = bytes(parse_hash_arg(after)) if after else None
-        return self.store.list_invoices(issuer=issuer, state=state, after=cursor, limit=limit)
+        if reach is Reach.OWN:
+            search = replace(search, issuer=principal.subject)
+        try:
+            return self.store.list_invoices(search)
+        except NotFound:
+            raise InvalidInput.single("after", "cursor", "after must be the last fingerprint of a page of this "
+                                                         "listing") from None
 
     def fee_lines(self, principal: Principal, fingerprint: str) -> list[dict[str, Any]]:
         detail = self.invoice(principal, fingerprint)

@@ -34,7 +34,10 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def gen(
     seed: Annotated[int, typer.Option(help="data generator seed: the same seed gives byte-identical files")] = 1,
-    hospitals: Annotated[int, typer.Option(min=1, max=5000, help="hospitals")] = 132,
+    hospitals: Annotated[int | None, typer.Option(min=1, max=5000, help="invented hospitals (default 132)")] = None,
+    issuers: Annotated[list[str] | None, typer.Option(
+        "--issuer", help="issue every invoice as this registered hospital (its institution code, as given to "
+                         "`ebill hospital register --id`); repeat for several, instead of --hospitals")] = None,
     invoices: Annotated[int, typer.Option(min=1, max=10_000_000, help="invoices")] = 15_605,
     fee_lines: Annotated[int, typer.Option(min=1, help="fee lines in all (about 85 per invoice)")] = 1_332_000,
     out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("ebill-data"),
@@ -46,7 +49,11 @@ def gen(
         help="pseudonymisation pepper (hex, >= 16 bytes); the files do not depend on it (default: random)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Generate a synthetic year of self-paid e-invoices as upload files (synthetic patient IDs)."""
+    """Generate a synthetic year of self-paid e-invoices as upload files (synthetic patient IDs).
+
+    A service accepts only its own invoices from a hospital's token, so to upload the files,
+    generate them for the hospitals registered there: ``--issuer H33010200001``.
+    """
     from ledger.devtools.gen import GEN_FORMATS, write_dataset
     from ledger.devtools.synth import generate
 
@@ -60,10 +67,14 @@ def gen(
         _fail("--pepper-hex must be hexadecimal", 2)
     if len(pepper) < 16:
         _fail(f"--pepper-hex must be at least 16 bytes, got {len(pepper)}", 2)
+    if issuers and hospitals is not None and hospitals != len(issuers):
+        _fail(f"--hospitals {hospitals} and --issuer: the invoices are issued by the {len(issuers)} hospital(s) "
+              "--issuer names; leave out --hospitals", 2)
     try:
-        dataset = generate(seed, hospitals=hospitals, invoices=invoices, fee_lines=fee_lines, pepper=pepper)
+        dataset = generate(seed, hospitals=hospitals or 132, invoices=invoices, fee_lines=fee_lines, pepper=pepper,
+                           issuers=issuers or None)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        _fail(f"--issuer: {exc}" if issuers and "institution code" in str(exc) else str(exc), 2)
 
     columns = (TextColumn("[bold]ebill gen[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("invoices"),
                TextColumn("{task.fields[lines]:,} fee lines"), TimeRemainingColumn())

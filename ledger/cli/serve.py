@@ -28,7 +28,7 @@ def serve(
     key: Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
                                             help="governance/relayer key for --chain rpc")] = None,
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="listen port")] = 8000,
+    port: Annotated[int, typer.Option(envvar="EBILL_PORT", help="listen port")] = 8000,
     workers: Annotated[int, typer.Option(min=0, max=32, help="API worker processes (0: one per CPU, at most 4)")] = 0,
     batch_max_leaves: Annotated[int, typer.Option(min=1, max=65536, help="close a batch at this many invoices")] = 1024,
     batch_max_age: Annotated[float, typer.Option(

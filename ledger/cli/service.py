@@ -119,6 +119,9 @@ def void(
                                                           "patient-details-error | other")],
     note: Annotated[str | None, typer.Option("--note", help="the hospital's own words (up to 500 characters); "
                                                             "kept in the database, never on chain")] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar="EBILL_TOKEN",
+                                              help="act as this hospital's credential (as the API would): "
+                                                   "another hospital's invoice is refused")] = None,
     db: DbOpt = None, home: HomeOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the void as JSON")] = False,
 ) -> None:
@@ -127,37 +130,52 @@ def void(
     The void is recorded in the service's database, as `POST /v1/invoices/{fp}/void` records
     it; the running service's chain worker stamps its reason code on chain within a tick.
     Repeating a recorded void shows it; another reason for a voided invoice is refused.
+    With ``--token`` (``EBILL_TOKEN``) the hospital whose credential it is voids, and the
+    audit trail names that credential; without it, whoever holds the database acts for the
+    invoice's issuer.
     """
     from ledger.app.access import Principal
     from ledger.app.service import parse_hash_arg
-    from ledger.errors import FieldProblem
+    from ledger.errors import FieldProblem, NotFound
     from ledger.records import Role
     from ledger.voids import VoidRequest
 
     with _cli.errors():
         try:
             request = VoidRequest.parse(code=reason, note=note)
+            fp = parse_hash_arg(fingerprint.strip())
         except InvalidInput as exc:  # name the options, not the API's fields
-            flags = {"reasonCode": "--reason", "reason": "--note"}
+            flags = {"reasonCode": "--reason", "reason": "--note", "fingerprint": "FINGERPRINT"}
             raise InvalidInput([FieldProblem(flags.get(p.field, p.field), p.rule, p.message)
                                 for p in exc.problems]) from None
+        fingerprint = "0x" + bytes(fp).hex()
         service = compose.service(compose.settings(home, db))
-        # the issuing hospital voids; NotFound names an unknown fingerprint
-        issuer = service.store.invoice(parse_hash_arg(fingerprint)).invoice.issuer
-        record, created = service.request_void(Principal(Role.HOSPITAL, issuer, "cli"), fingerprint,
-                                               request=request)
-    doc = {"fingerprint": fingerprint.lower(), "issuer": record.issuer, "reasonCode": record.reason_code.value,
+        if token:
+            principal = service.authenticate(token)
+            if principal.role is not Role.HOSPITAL:
+                _cli.fail(f"--token is a {principal.role.value} credential: only the hospital that issued an "
+                          "invoice voids it", 1)
+        else:
+            # the issuing hospital voids; NotFound names an unknown fingerprint
+            principal = Principal(Role.HOSPITAL, service.store.invoice(fp).invoice.issuer, "cli")
+        try:
+            record, created = service.request_void(principal, fingerprint, request=request)
+        except NotFound:
+            raise NotFound(f"{principal.subject} has no invoice {fingerprint}: a hospital voids only the invoices "
+                           "it issued") from None
+    issuer = record.issuer
+    doc = {"fingerprint": fingerprint, "issuer": issuer, "reasonCode": record.reason_code.value,
            "reason": record.note or None, "state": record.state, "transaction": record.voided_tx,
            "block": record.voided_block, "created": created}
     if as_json:
         _cli.out.print_json(json.dumps(doc, ensure_ascii=False))
         return
     if created:
-        _cli.out.print(f"void of {doc['fingerprint']} ({issuer}) recorded with reason {record.reason_code.value}; "
+        _cli.out.print(f"void of {fingerprint} ({issuer}) recorded with reason {record.reason_code.value}; "
                        "the running service stamps it on chain (`ebill serve`)", highlight=False)
         return
     where = f" in block {record.voided_block}" if record.voided_block is not None else ""
-    _cli.out.print(f"void of {doc['fingerprint']} ({issuer}) was recorded before with reason "
+    _cli.out.print(f"void of {fingerprint} ({issuer}) was recorded before with reason "
                    f"{record.reason_code.value}: {record.state}{where}", highlight=False)
 
 

@@ -100,7 +100,10 @@ def _schema_says_it_all(case: schemathesis.Case, who: str) -> bool:
       weekends, no overlaps, and agreeing with the years loaded (or 409 for a loaded year);
     - a resident ID's check character (ISO 7064 MOD 11-2): the document names it as
       ``format: resident-id``, but schemathesis's boundary examples only follow the pattern;
-    - a monthly report's month must have begun (in China): the pattern allows 2099-12.
+    - a monthly report's month must have begun (in China): the pattern allows 2099-12;
+    - an invoice search's issue days are real days (``format: date``; the boundary examples follow only
+      the pattern) with ``issuedFrom`` not after ``issuedTo``, and a newest-first page continues after
+      an invoice the caller may list.
     """
     op = (case.method.upper(), case.path)
     body = case.body if isinstance(case.body, dict) else {}
@@ -122,4 +125,14 @@ def _schema_says_it_all(case: schemathesis.Case, who: str) -> bool:
                     and Month.parse(month).start > datetime.now(UTC))
     if op == ("POST", "/v1/delegations"):
         return body.get("holderNationalId") != body.get("personNationalId")
+    if op == ("GET", "/v1/invoices"):
+        query = case.query or {}
+        days = [query.get("issuedFrom"), query.get("issuedTo")]
+        try:
+            parsed = [date.fromisoformat(d) if isinstance(d, str) else None for d in days]
+        except ValueError:
+            return False
+        if parsed[0] and parsed[1] and parsed[0] > parsed[1]:
+            return False
+        return not (query.get("order") == "newest" and query.get("after"))
     return True

@@ -124,3 +124,25 @@ def test_cli_gen_usage_errors(app: typer.Typer, tmp_path: Path, args: list[str],
     assert result.exit_code == 2
     assert message in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_gen_for_a_registered_hospital(app: typer.Typer, tmp_path: Path) -> None:
+    """``--issuer`` (the README's ``ebill gen --issuer H33010200001``): the files hold only that hospital's
+    invoices, so its token can upload them all."""
+    result = CliRunner().invoke(app, ["gen", "--issuer", "H33010200001", "--invoices", "30", "--fee-lines", "300",
+                                      "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    docs = read_back(tmp_path / "invoices.ndjson")
+    assert len(docs) == 30 and {d["issuer"] for d in docs} == {"H33010200001"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--issuer", "H3301"], "--issuer: an institution code is H followed by 11 digits, got 'H3301'"),
+    (["--issuer", "H33010200001", "--issuer", "H33010200001"], "given twice"),
+    (["--issuer", "H33010200001", "--hospitals", "3"], "leave out --hospitals"),
+])
+def test_cli_gen_issuer_usage_errors(app: typer.Typer, tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["gen", "--out", str(tmp_path), "--invoices", "5", "--fee-lines", "50", *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not any(tmp_path.iterdir())

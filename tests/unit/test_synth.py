@@ -355,3 +355,31 @@ def test_other_period() -> None:
         assert date.fromisoformat(inv.fee_lines[0].service_date) >= date(2025, 3, 1) - timedelta(93)
     assert {inv.issuer for inv, _ in ds} <= {h.code for h in ds.hospitals}
     assert all(inv.fee_lines[0].category in FeeCategory for inv, _ in ds)
+
+
+def test_registered_hospitals_issue_every_invoice() -> None:
+    """``issuers`` (``ebill gen --issuer``): every invoice is issued by one of the given hospitals,
+    with invoice codes of its region, and reparses as valid."""
+    codes = ["H33010200001", "H31011500042"]
+    ds = synth.generate(5, invoices=60, fee_lines=600, pepper=PEPPER, issuers=codes)
+    assert [h.code for h in ds.hospitals] == codes
+    assert [h.region for h in ds.hospitals] == ["330102", "310115"]
+    docs = list(synth.iter_documents(ds))
+    assert {d["issuer"] for d in docs} == set(codes)
+    for d in docs:
+        assert d["invoiceCode"][:4] == d["issuer"][1:5]
+        parse_invoice(d, pepper=PEPPER)
+    # deterministic, as every data set
+    assert docs == list(synth.iter_documents(synth.generate(5, invoices=60, fee_lines=600, pepper=PEPPER,
+                                                            issuers=codes)))
+
+
+@pytest.mark.parametrize(("codes", "message"), [
+    ([], "at least one"),
+    (["H3301020000"], "H followed by 11 digits"),
+    (["h33010200001"], "H followed by 11 digits"),
+    (["H33010200001", "H33010200001"], "given twice"),
+])
+def test_registered_hospitals_refuse_bad_codes(codes: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        synth.registered_hospitals(codes)

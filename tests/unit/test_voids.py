@@ -102,3 +102,21 @@ def test_the_web_labels_are_the_codes_labels(strings: str) -> None:
     for code in VoidReason:
         found = re.findall(rf"""['"]?void_{re.escape(code.value)}['"]?\s*:\s*'([^']*)'""", text)
         assert found == [code.label_en, code.label_zh], code
+
+
+def test_the_hospital_desk_offers_every_code_with_its_meaning() -> None:
+    """The hospital desk's void form lists the codes of VoidReason in its order, and says what each means
+    in English and Chinese, so a new code cannot be missing from the form."""
+    import json
+    import re
+    from pathlib import Path
+
+    web = Path(__file__).resolve().parents[2] / "api/web/console"
+    desk = (web / "desk-invoice.js").read_text(encoding="utf-8")
+    listed = re.search(r"export const VOID_CODES = (\[[^\]]*\]);", desk)
+    assert listed is not None
+    assert json.loads(listed.group(1).replace("'", '"')) == [r.value for r in VoidReason]
+    strings = (web / "strings.js").read_text(encoding="utf-8")
+    for code in VoidReason:
+        hints = re.findall(rf"""['"]desk_voidHint_{re.escape(code.value)}['"]\s*:\s*'([^']*)'""", strings)
+        assert len(hints) == 2 and all(hints), code

@@ -11,11 +11,12 @@ const SECTIONS = {
   queue: ['payer'],
   postaudit: ['payer'],
   claims: ['payer', 'auditor'],
+  desk: ['hospital'],
   verify: ['payer', 'auditor', 'admin', 'hospital', 'clerk'],
   dashboard: ['payer', 'auditor'],
   audit: ['auditor', 'admin'],
 };
-const HOME = { payer: 'queue', auditor: 'dashboard' };
+const HOME = { payer: 'queue', auditor: 'dashboard', hospital: 'desk' };
 
 const i18n = makeI18n(STRINGS);
 const t = i18n.t;
@@ -148,6 +149,7 @@ async function route() {
     else if (section === 'postaudit') await (await import('./review.js')).renderPostAudit(vctx);
     else if (section === 'claims' && id) await (await import('./review.js')).renderClaim(vctx, decodeURIComponent(id));
     else if (section === 'claims') await (await import('./review.js')).renderClaims(vctx);
+    else if (section === 'desk') await (await import('./desk.js')).renderDesk(vctx, id && decodeURIComponent(id));
     else if (section === 'verify') await (await import('./verify.js')).renderVerify(vctx);
     else if (section === 'dashboard') await (await import('./dashboard.js')).renderDashboard(vctx);
     else if (section === 'audit') await (await import('./dashboard.js')).renderAudit(vctx);

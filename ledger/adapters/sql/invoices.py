@@ -19,9 +19,11 @@ from ledger.errors import ChainError, NotFound
 from ledger.fingerprint import SealedInvoice, seal
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
+from ledger.invoice_search import InvoiceOrder, InvoiceSearch
 from ledger.records import (
     HospitalRecord,
     InvoiceDetail,
+    InvoiceState,
     SaveOutcome,
     StampRecord,
     StoredInvoice,
@@ -209,7 +211,7 @@ class Invoices(StoreBase):
         """Everything known about one invoice; raises :class:`NotFound`."""
         with self._read() as conn:
             row = conn.execute(
-                _stored_q(I.c.check_code, I.c.issued_at, I.c.visit_type, I.c.patient, I.c.fund_paid_fen,
+                _stored_q(I.c.check_code, I.c.visit_type, I.c.patient, I.c.fund_paid_fen,
                           I.c.account_paid_fen, I.c.cash_paid_fen, I.c.fee_line_count, I.c.fee_lines_root,
                           I.c.batch_index, B.c.leaf_count)
                 .where(I.c.fingerprint == bytes(fingerprint))).first()
@@ -232,22 +234,43 @@ class Invoices(StoreBase):
             void=void_record(void, claw) if void is not None else None, stamps=stamps,
         )
 
-    def list_invoices(
-        self, *, issuer: str | None, state: str | None = None, after: bytes | None = None, limit: int = 100,
-    ) -> list[StoredInvoice]:
-        """Invoices in fingerprint order (keyset pagination with ``after``)."""
-        q = _stored_q().order_by(I.c.fingerprint).limit(limit)
-        if issuer is not None:
-            q = q.where(I.c.issuer == issuer)
-        if after is not None:
-            q = q.where(I.c.fingerprint > after)
-        if state == "stored":
+    def list_invoices(self, search: InvoiceSearch) -> list[StoredInvoice]:
+        """One page of the invoices ``search`` finds, in its order (keyset pagination with ``after``).
+
+        In upload order the page continues below the ``id`` of ``after``, which must be an
+        invoice of the search's issuer (:class:`NotFound` otherwise). A hospital's newest-first
+        page walks the ``(issuer, id)`` index backwards.
+        """
+        q = _stored_q().limit(search.limit)
+        if search.issuer is not None:
+            q = q.where(I.c.issuer == search.issuer)
+        if search.number is not None:
+            q = q.where(I.c.invoice_number == search.number)
+        if search.issued_from is not None:
+            q = q.where(I.c.issue_date >= search.issued_from)
+        if search.issued_to is not None:
+            q = q.where(I.c.issue_date <= search.issued_to)
+        if search.state is InvoiceState.STORED:
             q = q.where(B.c.anchored_block.is_(None))
-        elif state == "anchored":
+        elif search.state is InvoiceState.ANCHORED:
             q = q.where(B.c.anchored_block.is_not(None), V.c.state.is_distinct_from("voided"))
-        elif state == "voided":
+        elif search.state is InvoiceState.VOIDED:
             q = q.where(V.c.state == "voided")
         with self._read() as conn:
+            if search.order is InvoiceOrder.NEWEST:
+                q = q.order_by(I.c.id.desc())
+                if search.after is not None:
+                    at = select(I.c.id).where(I.c.fingerprint == search.after)
+                    if search.issuer is not None:
+                        at = at.where(I.c.issuer == search.issuer)
+                    cursor = conn.execute(at).scalar_one_or_none()
+                    if cursor is None:
+                        raise NotFound(f"no invoice 0x{search.after.hex()} to continue after")
+                    q = q.where(I.c.id < cursor)
+            else:
+                q = q.order_by(I.c.fingerprint)
+                if search.after is not None:
+                    q = q.where(I.c.fingerprint > search.after)
             return [_stored_view(r) for r in conn.execute(q)]
 
     def fee_lines(self, fingerprint: bytes) -> list[dict[str, Any]]:
@@ -297,8 +320,8 @@ class Invoices(StoreBase):
 
 def _stored_q(*extra: Any) -> Any:
     return (select(I.c.fingerprint, I.c.issuer, I.c.invoice_code, I.c.invoice_number, I.c.total_fen, I.c.qr,
-                   I.c.received_at, I.c.content_digest, I.c.batch_root, B.c.anchored_tx, B.c.anchored_block,
-                   B.c.anchored_at, V.c.state.label("void_state"), *extra)
+                   I.c.issued_at, I.c.received_at, I.c.content_digest, I.c.batch_root, B.c.anchored_tx,
+                   B.c.anchored_block, B.c.anchored_at, V.c.state.label("void_state"), *extra)
             .select_from(I).outerjoin(B, and_(B.c.root == I.c.batch_root))
             .outerjoin(V, V.c.fingerprint == I.c.fingerprint))
 
@@ -309,14 +332,14 @@ def _stored_view(row: Any) -> StoredInvoice:
         invoice_number=row.invoice_number, total_fen=row.total_fen, qr=row.qr, received_at=_aware(row.received_at),  # type: ignore[arg-type]
         batch_root=MerkleRoot(bytes(row.batch_root)) if row.batch_root is not None else None,
         anchored_tx=row.anchored_tx, anchored_block=row.anchored_block, anchored_at=_aware(row.anchored_at),
-        void_state=row.void_state,
+        void_state=row.void_state, issued_at=row.issued_at,
     )
 
 
 def _fresh_view(p: PreparedInvoice, now: datetime) -> StoredInvoice:
     inv = p.invoice
     return StoredInvoice(p.sealed.fingerprint, inv.issuer, inv.invoice_code, inv.invoice_number, inv.total_fen,
-                         p.qr, now)
+                         p.qr, now, issued_at=inv.issued_at)
 
 
 def _invoice_row(p: PreparedInvoice, now: datetime, invoice_id: int) -> dict[str, Any]:

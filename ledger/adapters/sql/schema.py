@@ -96,6 +96,8 @@ class InvoiceRow(SQLModel, table=True):
         # stays as small as the backlog, however large the table grows)
         Index("ix_invoices_unbatched", "issuer", "received_at",
               sqlite_where=text("batch_root IS NULL"), postgresql_where=text("batch_root IS NULL")),
+        # a hospital's desk: its invoices newest first (upload order), a page at a time
+        Index("ix_invoices_issuer_id", "issuer", "id"),
     )
 
     fingerprint: bytes = Field(sa_column=_bytes(32, primary_key=True))

@@ -24,6 +24,7 @@ API::
     hospitals = make_hospitals(132, seed=7)
     catalogue = make_catalogue()                     # fixed, shared by all data sets
     ds = generate(7, pepper=b"0123456789abcdef")     # plans 15,605 invoices
+    ds = generate(7, pepper=..., issuers=["H33010200001"])   # issued by a registered hospital
     for invoice, patient_id in ds: ...               # builds them, lazily, in issue order
     invoice, patient_id = ds[42]                     # any one of them
     for doc in iter_documents(ds): ...               # upload-format JSON documents
@@ -36,7 +37,7 @@ Iterating twice gives identical invoices; ``ds.to_list()`` materialises them.
 
 from ledger.devtools.synth.catalogue import CATEGORY_MIX, Catalogue, CatalogueItem, make_catalogue
 from ledger.devtools.synth.dataset import Dataset, generate, iter_documents
-from ledger.devtools.synth.hospitals import CITY_PREFIX, Hospital, make_hospitals
+from ledger.devtools.synth.hospitals import CITY_PREFIX, Hospital, make_hospitals, registered_hospitals
 from ledger.devtools.synth.patients import Patient, make_patients
 
 __all__ = [
@@ -52,4 +53,5 @@ __all__ = [
     "make_catalogue",
     "make_hospitals",
     "make_patients",
+    "registered_hospitals",
 ]

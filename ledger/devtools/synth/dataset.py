@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger.devtools.synth.catalogue import Catalogue, make_catalogue
 from ledger.devtools.synth.draws import derive, lognormal
-from ledger.devtools.synth.hospitals import Hospital, make_hospitals
+from ledger.devtools.synth.hospitals import Hospital, make_hospitals, registered_hospitals
 from ledger.devtools.synth.patients import Patient, make_patients
 from ledger.devtools.synth.sampling import SURGERY_P, pools_of
 from ledger.hashing import Hash32
@@ -222,12 +222,15 @@ def generate(
     start: str | date = "2024-01-01",
     end: str | date = "2024-12-31",
     pepper: bytes,
+    issuers: Sequence[str] | None = None,
 ) -> Dataset:
     """Plan a synthetic data set; iterating it builds the invoices (in issue order).
 
     With ``fee_lines`` the total number of fee lines over all invoices is exactly that
     (the draws are scaled, then the last invoices get a line more or less); with None
-    the counts are drawn freely (mean ~85).
+    the counts are drawn freely (mean ~85). With ``issuers`` (institution codes) the
+    invoices are issued by those hospitals instead of ``hospitals`` invented ones (see
+    :func:`~ledger.devtools.synth.hospitals.registered_hospitals`).
     """
     if invoices < 1:
         raise ValueError(f"need at least one invoice, got {invoices}")
@@ -238,7 +241,7 @@ def generate(
         raise ValueError(f"end {d1} is before start {d0}")
     rng = random.Random(derive("plan", seed))
     r = rng.random
-    hosp = tuple(make_hospitals(hospitals, seed))
+    hosp = tuple(registered_hospitals(issuers) if issuers is not None else make_hospitals(hospitals, seed))
     catalogue = make_catalogue()
     pools_of(catalogue)  # build the sampling tables once, up front
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ledger.devtools.synth.draws import derive, ordinal, place, weighted
+from ledger.invoice import ISSUER_RE
 
 CITY_PREFIX = "3306"            # the prefecture-level city (Shaoxing, Zhejiang)
 OUT_OF_CITY_HOSPITALS = 0.40    # share of hospitals outside the city
@@ -116,4 +117,26 @@ def make_hospitals(n: int, seed: int) -> list[Hospital]:
                                   f"{city}{district}{place(rng)}医院"))
 
         add(region, level, out_names())
+    return out
+
+
+def registered_hospitals(codes: Sequence[str]) -> list[Hospital]:
+    """Hospitals for institution codes registered elsewhere (``ebill gen --issuer``), so that
+    a data set's invoices are issued by hospitals a service knows.
+
+    Each is taken as a 三级 hospital of the region its code names (``H`` + region + serial):
+    the level decides which items its invoices charge, and a registered hospital's level is
+    not known here. Raises ValueError for a code that is not ``H`` + 11 digits, or one given twice.
+    """
+    if not codes:
+        raise ValueError("need at least one institution code")
+    seen: set[str] = set()
+    out = []
+    for code in codes:
+        if not ISSUER_RE.match(code):
+            raise ValueError(f"an institution code is H followed by 11 digits, got {code!r}")
+        if code in seen:
+            raise ValueError(f"institution code {code} is given twice")
+        seen.add(code)
+        out.append(Hospital(code, f"登记医院 {code}", code[1:7], "三级"))
     return out
