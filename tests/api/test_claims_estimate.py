@@ -109,7 +109,8 @@ def test_the_estimate_is_what_the_claim_then_decides(cs: ClaimsStack, tablets: l
     assert sum(i["deductibleUsedFen"] for i in est["invoices"]) == 60000
     assert est["instantMaxFen"] == 50000
     # the listing's estimate of each invoice is what it would pay alone
-    listing = {i["fingerprint"]: i for i in cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]}
+    mine = cs.client.get("/v1/me/invoices", headers=cs.citizen(nid)).json()["invoices"]
+    listing = {i["fingerprint"]: i for i in mine}
     assert [listing[fp]["estimateFen"] for fp in fps] == [e[2] for e in expected]
     # estimating stored nothing: no claim, no audit entry, the year untouched; and it says the same again
     assert _stored(cs, nid) == before == (0, before[1], (0, 0))

@@ -123,7 +123,7 @@ def test_an_invoice_opens_with_its_fee_lines_and_pdf(page_for: Any, deployment: 
     with page.expect_download() as download:
         page.locator("#pdf").click()
     path = download.value.path()
-    assert path is not None and open(path, "rb").read(5) == b"%PDF-"
+    assert path is not None and path.read_bytes()[:5] == b"%PDF-"
     assert download.value.suggested_filename.endswith(".pdf")
 
     # claimed from here, the claim explains itself by item, category and year, ending with the money

@@ -58,7 +58,8 @@ CASES = [
     Case("the deductible is used once, by the first", [Bill(400), Bill(900), Bill(1200)], {},
          # ¥400 all deductible; ¥900: the last ¥200 of it, 70 % of ¥700; ¥1,200: 70 %, above ¥500
          [(_N, 0, 0), (_A, 49000, 21000), (_D, 84000, 42000)]),
-    Case("met already: nothing depends on the order", [Bill(1200), Bill(300)], {"pharmacy-pooling": YearToDate(60000, 0)},
+    Case("met already: nothing depends on the order", [Bill(1200), Bill(300)],
+         {"pharmacy-pooling": YearToDate(60000, 0)},
          [(_D, 84000, 84000), (_A, 21000, 21000)]),
     Case("the annual cap is reached inside the set", [Bill(400), Bill(400)],
          {"pharmacy-pooling": YearToDate(60000, 180000)},

@@ -1,13 +1,13 @@
 // The citizens' app: shell, sign-in (kept until the e-voucher expires), routing by URL hash, acting
-// for a family member. Views live in invoices.js, claims.js and, loaded only when opened, invoice.js
-// (one invoice), clawback.js (money owed back) and scan.js.
+// for a family member. Views live in invoices.js (the first screen) and, loaded only when opened,
+// claims.js (claims and their explanation), invoice.js (one invoice), clawback.js (money owed back)
+// and scan.js.
 
 import { STRINGS } from './strings.js';
 import { makeI18n } from '/assets/shared/i18n.js';
 import { ApiError, makeClient } from '/assets/shared/api.js';
 import { clear, focusHeading, h, rich, when } from '/assets/shared/dom.js';
 import { renderInvoices } from './invoices.js';
-import { renderClaim, renderClaims } from './claims.js';
 import { describe } from './problems.js';
 import { makeSession } from './session.js';
 
@@ -190,8 +190,8 @@ async function route() {
   clear(main, root);
   const vctx = { ...ctx, main: root };
   try {
-    if (view === 'claims' && id) await renderClaim(vctx, decodeURIComponent(id));
-    else if (view === 'claims') await renderClaims(vctx);
+    if (view === 'claims' && id) await (await import('./claims.js')).renderClaim(vctx, decodeURIComponent(id));
+    else if (view === 'claims') await (await import('./claims.js')).renderClaims(vctx);
     else if (view === 'scan') await (await import('./scan.js')).renderScan(vctx);
     else if (view === 'invoice' && id) await (await import('./invoice.js')).renderInvoice(vctx, decodeURIComponent(id));
     else await renderInvoices(vctx);

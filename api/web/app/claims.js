@@ -231,11 +231,14 @@ export async function renderClaim(ctx, id) {
   const live = h('div', { class: 'claim-live', 'aria-live': 'polite' });
   const owed = h('div', { class: 'clawback-slot' });
   let clawbackShown = false;
+  let debtor = null;          // who owes a claw-back back: a hospital's debt is no alarm for the person
   const showClawback = async () => {
     if (c.state !== 'clawback' || clawbackShown) return;
     clawbackShown = true;
     try {
-      await (await import('./clawback.js')).renderClawback(ctx, c, owed);
+      const cb = await (await import('./clawback.js')).renderClawback(ctx, c, owed);
+      debtor = cb.debtor.kind;
+      live.querySelector('.status-panel')?.setAttribute('data-debtor', debtor);
     } catch (err) {
       clawbackShown = false;
       clear(owed, ctx.errorBox(err, { title: t('clawbackUnreadable'), retry: showClawback }));
@@ -246,7 +249,7 @@ export async function renderClaim(ctx, id) {
     const say = t(`say_${c.state}`, { due: day(c.dueAt, i18n.lang) });
     const rej = refusal(c);
     clear(live,
-      h('section', { class: `card status-panel state-${c.state}` },
+      h('section', { class: `card status-panel state-${c.state}`, dataset: debtor ? { debtor } : null },
         h('div', { class: 'spread' }, stateBadge(t, c.state), FINAL.has(c.state) ? null : h('span', { class: 'muted small' },
           h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('live'))),
         h('p', { class: 'say' }, say),

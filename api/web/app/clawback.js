@@ -42,4 +42,5 @@ export async function renderClawback(ctx, claim, into) {
     todo,
     kept.length ? h('ul', { class: 'small' }, kept.map((a) =>
       h('li', {}, t('cbKeptFrom', { amount: money(a.amountFen), at: day(a.at, i18n.lang) })))) : null));
+  return cb;
 }

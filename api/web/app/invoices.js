@@ -133,6 +133,7 @@ export async function renderInvoices(ctx) {
     }
     order.hidden = fps.length < 2;
     button.disabled = fps.length === 0;
+    fit();
   };
   const reestimate = () => {
     const fps = picked();
@@ -156,6 +157,9 @@ export async function renderInvoices(ctx) {
   };
   button.addEventListener('click', () => claimOnce(ctx, { fingerprints: picked(), person, status, button }));
   const bar = h('div', { class: 'claim-bar' }, status, sum, button);
+  // the bar stays in view while invoices are picked, unless nothing is picked or it would hide much
+  // of the screen (large text on a small phone): then it waits at the end of the list
+  function fit() { bar.classList.toggle('unstuck', !selected.size || bar.offsetHeight > window.innerHeight * 0.22); }
 
   const claimable = invoices.filter((i) => i.claimable);
   const list = h('ul', { class: 'invoices', 'aria-label': t('invoicesTitle') }, invoices.map((inv) => {
@@ -201,10 +205,7 @@ export async function renderInvoices(ctx) {
     person !== state.me.person ? h('p', { class: 'alert info' }, t('actingBanner', { name })) : null,
     invoices.length ? [selectAll, order, list] : h('p', { class: 'card muted' }, t('invoicesEmpty')),
     claimable.length ? bar : null);
-  // the bar stays in view while invoices are picked, unless it would hide most of the screen (large
-  // text on a small phone): then it stays at the end of the list
   if (window.ResizeObserver) {
-    const fit = () => bar.classList.toggle('unstuck', bar.offsetHeight > window.innerHeight * 0.25);
     const watch = new ResizeObserver(fit);
     watch.observe(bar);
     window.addEventListener('resize', fit);

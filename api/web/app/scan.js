@@ -52,7 +52,7 @@ export async function renderScan(ctx) {
       // lost answer or a busy service is worth sending the same thing again
       const retry = isTransient(err) ? { retry: () => check(send, again) }
         : again ? { retry: again, retryLabel: t('retryPhoto') } : {};
-      clear(result, ctx.errorBox(err, retry));
+      clear(result, ctx.errorBox(err, { title: t('scanFailed'), ...retry }));
     }
     busy(false);
     result.querySelector('h2, [role=alert]')?.setAttribute('tabindex', '-1');
