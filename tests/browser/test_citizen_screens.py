@@ -192,6 +192,7 @@ def test_clawbacks_say_how_much_why_and_who_returns_it(page_for: Any, deployment
     assert re.search(r"Return ¥280\.00 by \w", text)
     assert "kept back from your next refund" in text and "cbk_" in text
     assert "hospital voided" not in page.locator(".status-panel").inner_text()
+    assert page.locator("p.receive").inner_text() == "You received ¥280.00; you are asked to return it (see above)."
     steps = page.locator("ol.steps li")
     assert steps.all_inner_texts()[-2:] == ["Paid", "Money back"]
     assert steps.last.get_attribute("aria-current") == "step"
@@ -203,6 +204,8 @@ def test_clawbacks_say_how_much_why_and_who_returns_it(page_for: Any, deployment
     text = box.inner_text()
     assert "nothing for you to do" in text.lower() and "voided (cancelled) the invoice" in text
     assert "Return" not in text
+    assert page.locator("p.receive").inner_text() == ("You received ¥210.00. The hospital returns it to the insurance "
+                                                      "agency: nothing for you to do.")
     shoot_three(page, "app-clawback-hospital")
 
     zh = with_axe(page_for(PHONE390, "zh-CN"))

@@ -111,7 +111,7 @@ function judgedAs(ctx, c, d) {
 }
 
 /** The last sentence: what the person receives (or would, once a reviewer approves). */
-function receives(ctx, c) {
+function receives(ctx, c, debtor) {
   const { t, i18n } = ctx;
   const money = (fen) => yuan(fen, i18n.lang);
   const kept = c.payment && c.payment.keptBackFen;
@@ -120,17 +120,20 @@ function receives(ctx, c) {
   }
   if (['paid', 'approved', 'reserved', 'submitted'].includes(c.state)) return t('youReceive', { amount: money(c.amountFen) });
   if (['in-review', 'appealed'].includes(c.state)) return t('youReceiveIfApproved', { amount: money(c.amountFen) });
-  if (c.state === 'clawback') return t('youReceivedOwed', { amount: money(c.amountFen) });
+  if (c.state === 'clawback') {
+    return t({ person: 'youReceivedYouReturn', hospital: 'youReceivedHospitalReturns' }[debtor] || 'youReceivedOwed',
+      { amount: money(c.amountFen) });
+  }
   if (c.state === 'waiting-for-earlier-payers') return t('youReceiveLater');
   return t('youReceiveNothing', { amount: money(0) });
 }
 
 /** How the amount was worked out, in plain words, from the decision (steps, then each reduced line). */
-function explanation(ctx, c, feeLines) {
+function explanation(ctx, c, feeLines, debtor) {
   const { t, i18n } = ctx;
   const money = (fen) => yuan(fen, i18n.lang);
   const d = c.decision;
-  const ending = h('p', { class: 'receive' }, h('strong', {}, receives(ctx, c)));
+  const ending = h('p', { class: 'receive' }, h('strong', {}, receives(ctx, c, debtor)));
   if (!d || !d.ruleset || !d.lines) {
     return [h('h2', {}, t('whyTitle')), d && d.ruleset ? h('p', {}, judgedAs(ctx, c, { person: c.decision.person, invoice: {}, ...d })) : null,
       c.explanation && c.explanation.length ? h('ul', { class: 'explain' }, c.explanation.map((x) => h('li', {}, x))) : null, ending];
@@ -238,7 +241,7 @@ export async function renderClaim(ctx, id) {
     try {
       const cb = await (await import('./clawback.js')).renderClawback(ctx, c, owed);
       debtor = cb.debtor.kind;
-      live.querySelector('.status-panel')?.setAttribute('data-debtor', debtor);
+      draw();                 // the status and the last sentence say who returns it
     } catch (err) {
       clawbackShown = false;
       clear(owed, ctx.errorBox(err, { title: t('clawbackUnreadable'), retry: showClawback }));
@@ -263,7 +266,7 @@ export async function renderClaim(ctx, id) {
         stepper(ctx, c)),
       owed,
       c.state === 'rejected' && !c.appeal ? appealForm(ctx, c, redraw) : null,
-      h('section', { class: 'card' }, explanation(ctx, c, feeLines),
+      h('section', { class: 'card' }, explanation(ctx, c, feeLines, debtor),
         c.stamp && c.stamp.tx ? h('p', { class: 'small muted stamp' }, `${t('stamp')}: `,
           t('stampSays', { block: c.stamp.block }), ' · ', hash(c.stamp.tx)) : null));
     showClawback();
