@@ -319,14 +319,34 @@ def test_the_sign_in_survives_closing_the_app_until_the_voucher_expires(browser:
         ctx.close()
 
 
-def test_the_sign_in_and_claims_screens_pass_axe(page_for: Any, deployment: Deployment) -> None:
+def test_the_sign_in_invoices_and_claims_screens(page_for: Any, deployment: Deployment) -> None:
+    """The screens around the new ones, with claims in several states: sign-in, invoices, claims, a claim in review."""
     d = deployment
+    _, token, (small, large, waiting) = new_citizen(d, seed=7501, name="冯涛", docs=[
+        drug_bill("7501000001", "2024-06-01", 10), drug_bill("7501000002", "2024-06-02", 20),
+        drug_bill("7501000003", "2024-06-03", 3)])
+    r = d.http("POST", "/v1/claims", token, json={"fingerprints": [small, large]},
+               headers={"Idempotency-Key": "screens-7501-claims"})
+    assert r.status_code in (200, 201, 202), r.text
+    _paid(d, token, small)                            # ¥280 at once; then 70 % of ¥2,000: ¥1,400, in review
     page = with_axe(page_for(PHONE390))
     page.goto("/app/")
     page.get_by_role("heading", name="Sign in").wait_for()
     shoot_three(page, "app-signin")
-    sign_in_with(page, d.citizens["zhang"].token)
+    sign_in_with(page, token)
+    _card(page, waiting).get_by_role("checkbox").check()
+    page.locator("#claim-button", has_text="¥210.00").wait_for()      # the year's deductible is met already
     shoot_three(page, "app-invoices")
     page.locator("#nav").get_by_role("link", name="Claims", exact=True).click()
     page.get_by_role("heading", name="My claims").wait_for()
+    assert page.locator("li.claim-row").count() == 2
     shoot_three(page, "app-claims")
+    review = _claims(d, token)[large]
+    assert review["state"] == "in-review" and review["amountFen"] == 140000
+    page.goto(f"/app/#/claims/{review['id']}")
+    page.locator("p.receive").wait_for()
+    assert page.locator("p.receive").inner_text() == "If the reviewer approves it, you receive ¥1,400.00."
+    shoot_three(page, "app-claim-in-review")
+    zh = with_axe(page_for(PHONE390, "zh-CN"))
+    sign_in_with(zh, token, heading="我的票据")
+    shoot_three(zh, "app-invoices-zh")

@@ -305,7 +305,7 @@ export const STRINGS = {
     estimate: '预计报销',
     estimateAlone: '单独报销预计',
     openInvoice: '查看票据',
-    openInvoiceOf: '查看 {hospital} 的票据 {number}',
+    openInvoiceOf: '查看票据：{hospital} {number}',
     'outcome_paid-at-once': '立即到账', outcome_review: '经人工审核通过后支付（5 个工作日内）',
     'outcome_nothing-payable': '无可报销金额：计入本年度起付线',
     outcome_refused: '此票据已无可报销余额', outcome_waiting: '待前序保险作出决定后计算',
