@@ -116,7 +116,7 @@ export async function renderInvoices(ctx) {
     for (const [fp, el] of notes) {
       const e = estimate && estimate.invoices.find((x) => x.fingerprint === fp);
       el.hidden = !e;
-      if (e) el.textContent = together(t, money, e, fps[0] === fp);
+      el.textContent = e ? together(t, money, e, fps[0] === fp) : '';   // a hidden note describes nothing
     }
     if (!fps.length) {
       button.textContent = t('claimSelected', { n: 0 });
