@@ -86,6 +86,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/audit"): _read("audit.read"),
     # claims
     ("GET", "/v1/me/invoices"): _read("claim.invoices"),
+    ("POST", "/v1/me/estimate"): _control("claim.estimate"),
     ("POST", "/v1/claims"): _control("claim.submit"),
     ("GET", "/v1/claims"): _read("claim.list"),
     ("GET", _CLAIM): _read("claim.read"),

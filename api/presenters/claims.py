@@ -83,6 +83,7 @@ def citizen_json(c: Citizen, *, payer_id: str) -> dict[str, Any]:
     rec = c.record
     return {"role": "citizen", "person": c.person.hex(), "name": rec.name if rec else "",
             "category": rec.category if rec else None, "insured": rec is not None, "payer": payer_id,
+            "payerName": c.payer_name or payer_id,
             "delegations": [{"person": p.pseudonym.hex(), "name": p.name, "category": p.category,
                              "relation": rel} for p, rel in c.delegations]}
 

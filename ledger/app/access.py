@@ -102,6 +102,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("audit.read", "read the audit trail", {_A: _ANY, _D: _ANY}),
     # claims (a payer's service)
     Operation("claim.invoices", "list a person's claimable invoices", {_Z: _PERSON}),
+    Operation("claim.estimate", "estimate what claiming a set of invoices would pay", {_Z: _PERSON}),
     Operation("claim.submit", "file claims", {_Z: _PERSON, _C: _OWN}),
     Operation("claim.list", "list claims", {_Z: _PERSON, _P: _THIS, _A: _ANY}),
     Operation("claim.read", "read a claim and its audit trail", {_Z: _PERSON, _C: _OWN, _P: _THIS, _A: _ANY}),

@@ -186,6 +186,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/credentials"): _body("/v1/credentials", lambda w, c: {"role": "auditor", "subject": "walker"}),
     ("POST", "/v1/verify"): _body("/v1/verify", lambda w, c: {"payload": w.qr}),
     ("POST", "/v1/claims"): _body("/v1/claims", _claim_body, headers={"Idempotency-Key": "policy-walk-0002"}),
+    ("POST", "/v1/me/estimate"): _body("/v1/me/estimate", lambda w, c: {
+        "fingerprints": [w.fp], **({"for": w.person_a} if c == "delegate of A" else {})}),
     ("POST", "/v1/claims/{claim_id}/appeal"): _body("/v1/claims/{claim_id}/appeal",
                                                     lambda w, c: {"reason": "policy walk"}),
     ("POST", "/v1/claims/{claim_id}/approve"): _body("/v1/claims/{claim_id}/approve", lambda w, c: {"reason": ""}),

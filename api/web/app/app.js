@@ -1,14 +1,16 @@
-// The citizens' app: shell, sign-in, routing by URL hash, acting for a family member.
-// Views live in invoices.js, claims.js and (loaded only when opened) scan.js.
+// The citizens' app: shell, sign-in (kept until the e-voucher expires), routing by URL hash, acting
+// for a family member. Views live in invoices.js (the first screen) and, loaded only when opened,
+// claims.js (claims and their explanation), invoice.js (one invoice), clawback.js (money owed back)
+// and scan.js.
 
 import { STRINGS } from './strings.js';
 import { makeI18n } from '/assets/shared/i18n.js';
 import { ApiError, makeClient } from '/assets/shared/api.js';
-import { clear, focusHeading, h, rich } from '/assets/shared/dom.js';
+import { clear, focusHeading, h, rich, when } from '/assets/shared/dom.js';
 import { renderInvoices } from './invoices.js';
-import { renderClaim, renderClaims } from './claims.js';
+import { describe } from './problems.js';
+import { makeSession } from './session.js';
 
-const TOKEN = 'ebill.citizen.token';
 const FOR = 'ebill.citizen.for';
 
 const i18n = makeI18n(STRINGS);
@@ -25,13 +27,15 @@ const state = {
   hospitals: {},                              // invoice fingerprint -> hospital name, as loaded
 };
 
+const session = makeSession({ onExpired: (exp) => signOut(t('sessionExpired', { at: when(exp, i18n.lang) })) });
 const api = makeClient({
-  token: () => sessionStorage.getItem(TOKEN),
+  token: () => session.token(),
   onUnauthorized: () => { if (state.me) signOut(t('sessionEnded')); },
 });
 
 const ctx = {
   api, t, i18n, state, main,
+  token: () => session.token(),
   go(hash) { if (location.hash === hash) route(); else location.hash = hash; },
   toast,
   onStop(f) { state.stoppers.push(f); },
@@ -52,17 +56,22 @@ function toast(text) {
   toast.timer = setTimeout(() => { toastEl.textContent = ''; }, 4000);
 }
 
-/** An error panel that always offers a way on: retry, and whatever else the caller adds. */
-function errorBox(err, { retry, title, extra } = {}) {
-  const msgs = err instanceof ApiError
-    ? (err.status === 0 ? [t('networkError')] : err.messages())
-    : [String(err && err.message ? err.message : err)];
+/**
+ * An error panel in the user's words (problems.js), said once, that always offers a way on: retry
+ * (labelled `retryLabel`, e.g. "choose another photo"), and whatever else the caller adds. The
+ * service's own sentences, when they add something, are behind "Details".
+ */
+function errorBox(err, { retry, retryLabel, title, text: words, extra } = {}) {
+  const described = describe(t, err);
+  const text = words || described.text;
+  const details = words && err instanceof ApiError ? err.messages().join(' · ') : described.details;
   if (typeof err === 'string' && !title && !extra && !retry) return h('div', { class: 'alert error', role: 'alert' }, h('p', {}, err));
-  return h('div', { class: 'alert error', role: 'alert' },
+  return h('div', { class: 'alert error', role: 'alert', tabindex: '-1' },
     h('p', {}, h('strong', {}, title || t('errorTitle'))),
-    msgs.length > 1 ? h('ul', {}, msgs.map((m) => h('li', {}, m))) : h('p', {}, msgs[0]),
+    text && text !== title ? h('p', {}, text) : null,
+    details ? h('details', { class: 'small' }, h('summary', {}, t('details')), h('p', {}, details)) : null,
     extra || null,
-    retry ? h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: retry }, t('retry'))) : null);
+    retry ? h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: retry }, retryLabel || t('retry'))) : null);
 }
 
 /** "Claiming for": oneself or a family member who recorded a delegation. */
@@ -97,11 +106,16 @@ function renderSignIn(message) {
     clear(out);
     if (!token) { out.append(errorBox(t('tokenMissing'))); area.focus(); return; }
     button.disabled = true; button.textContent = t('signingIn');
-    sessionStorage.setItem(TOKEN, token);
+    const kept = session.start(token);
+    if (kept === 'expired') {
+      out.append(errorBox(t('tokenExpired')));
+      button.disabled = false; button.textContent = t('signIn'); area.focus();
+      return;
+    }
     try {
       const me = await api.get('/v1/me');
       if (me.role !== 'citizen') {
-        sessionStorage.removeItem(TOKEN);
+        session.clear();
         out.append(h('div', { class: 'alert warn', role: 'alert' }, h('p', {}, t('notCitizen', { role: me.role })),
           h('p', {}, h('a', { href: '/console/' }, t('openConsole')))));
       } else {
@@ -111,9 +125,9 @@ function renderSignIn(message) {
         return;
       }
     } catch (err) {
-      sessionStorage.removeItem(TOKEN);
+      session.clear();
       out.append(err instanceof ApiError && err.status === 401
-        ? errorBox(t('tokenRejected', { detail: err.message }))
+        ? errorBox(err, { title: t('tokenRejected'), text: t('tokenRejectedWhy') })
         : errorBox(err));
       area.focus();
     }
@@ -129,9 +143,10 @@ function renderSignIn(message) {
 }
 
 function signOut(message) {
-  sessionStorage.removeItem(TOKEN);
+  session.clear();
   sessionStorage.removeItem(FOR);
   state.me = null; state.actingFor = '';
+  showSession();
   stopAll();
   if (location.hash && location.hash !== '#/') history.replaceState(null, '', '#/');
   renderSignIn(message);
@@ -145,23 +160,29 @@ function stopAll() {
 
 async function route() {
   stopAll();
-  if (!sessionStorage.getItem(TOKEN)) { renderSignIn(); return; }
+  if (!session.token()) {
+    const ended = session.takeExpired();
+    renderSignIn(ended ? t('sessionExpired', { at: when(ended, i18n.lang) }) : undefined);
+    return;
+  }
   if (!state.me) {
     clear(main, h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('loading')));
     try {
       state.me = await api.get('/v1/me');
       if (state.me.role !== 'citizen') { signOut(t('notCitizen', { role: state.me.role })); return; }
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return;  // onUnauthorized signed out
+      if (err instanceof ApiError && err.status === 401) { signOut(t('sessionEnded')); return; }  // a kept token refused
       clear(main, errorBox(err, { retry: route }));
       return;
     }
   }
   nav.hidden = false;
   document.getElementById('signout').hidden = false;
+  showSession();
   const [, view, id] = (location.hash || '#/invoices').split('?')[0].split('/');
+  const tab = view === 'invoice' ? 'invoices' : (view || 'invoices');
   for (const a of nav.querySelectorAll('a')) {
-    if (a.dataset.view === (view || 'invoices')) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    if (a.dataset.view === tab) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   // each screen draws into its own element: a screen left while it was still loading draws into a
   // detached element, never over the screen the user moved on to
@@ -169,15 +190,38 @@ async function route() {
   clear(main, root);
   const vctx = { ...ctx, main: root };
   try {
-    if (view === 'claims' && id) await renderClaim(vctx, decodeURIComponent(id));
-    else if (view === 'claims') await renderClaims(vctx);
+    if (view === 'claims' && id) await (await import('./claims.js')).renderClaim(vctx, decodeURIComponent(id));
+    else if (view === 'claims') await (await import('./claims.js')).renderClaims(vctx);
     else if (view === 'scan') await (await import('./scan.js')).renderScan(vctx);
+    else if (view === 'invoice' && id) await (await import('./invoice.js')).renderInvoice(vctx, decodeURIComponent(id));
     else await renderInvoices(vctx);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     clear(root, errorBox(err, { retry: route }));
   }
   if (root.isConnected) focusHeading(root);
+}
+
+// ------------------------------------------------------------------ how long the sign-in lasts
+
+const sessionLine = document.getElementById('session');
+let sessionTimer = 0;
+
+/** Under the header, in words: until when this sign-in holds, and (in its last 15 minutes) that it ends soon. */
+function showSession() {
+  clearInterval(sessionTimer);
+  const exp = state.me && session.expiresAt();
+  sessionLine.hidden = !exp;
+  if (!exp) return;
+  const draw = () => {
+    const left = Math.max(0, Math.round((exp - Date.now()) / 60000));
+    const at = when(new Date(exp).toISOString(), i18n.lang, { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+    const soon = left <= 15;
+    sessionLine.className = `session small${soon ? ' soon' : ''}`;
+    sessionLine.textContent = soon ? t('sessionEndsSoon', { at, n: left }) : t('sessionUntil', { at });
+  };
+  draw();
+  sessionTimer = setInterval(draw, 30000);
 }
 
 // ------------------------------------------------------------------ start

@@ -1,8 +1,13 @@
 // Claims: the list, and one claim followed live (submitted -> paid, or in review -> decision)
-// with its explanation line by line in plain words, and the appeal of a rejection.
+// with its explanation in plain words -- who it was judged as, under which year's rules, each
+// reduced fee line by name, and what the person receives -- the appeal of a rejection, and what a
+// claw-back asks back (clawback.js, loaded only for such a claim).
 
 import { clear, day, h, hash, when, yuan } from '/assets/shared/dom.js';
 import { stateBadge } from './invoices.js';
+
+/** "2 盒": a fee line's quantity with its unit (invoice.js shows the same). */
+const quantity = (line) => `${line.quantity}${line.unit ? `\u00a0${line.unit}` : ''}`;
 
 const FINAL = new Set(['paid', 'rejected', 'refused', 'nothing-payable', 'clawback']);
 
@@ -63,9 +68,11 @@ function steps(c) {
   // the path this claim takes, as far as it is known
   const reviewed = (c.review && c.review.reviews && c.review.reviews.length) || ['in-review', 'approved', 'rejected', 'appealed'].includes(c.state);
   const ends = ['rejected', 'refused', 'nothing-payable'].includes(c.state);
-  const path = ['submitted', 'checked', ...(reviewed ? ['review'] : []), ends ? 'decision' : 'paid'];
-  // steps completed; the next one is in progress (a final state completes them all)
-  const done = { submitted: 1, reserved: 2, 'in-review': 2, appealed: 2, approved: 3 }[c.state] ?? path.length;
+  const clawback = c.state === 'clawback';
+  const path = ['submitted', 'checked', ...(reviewed ? ['review'] : []), ends ? 'decision' : 'paid', ...(clawback ? ['clawback'] : [])];
+  // steps completed; the next one is in progress (a final state completes them all; a claw-back is
+  // the step in progress after "paid" until it is settled)
+  const done = { submitted: 1, reserved: 2, 'in-review': 2, appealed: 2, approved: 3, clawback: path.length - 1 }[c.state] ?? path.length;
   const current = done === path.length ? path.length - 1 : done;
   return path.map((s, i) => ({ s, done: i < done, current: i === current }));
 }
@@ -73,27 +80,65 @@ function steps(c) {
 function stepper(ctx, c) {
   const { t } = ctx;
   return h('ol', { class: 'steps', 'aria-label': t('progress') }, steps(c).map((st) =>
-    h('li', { class: `${st.done ? 'done' : ''}${st.current ? ' current' : ''}`.trim(), 'aria-current': st.current ? 'step' : null },
-      t(`step_${st.s}`))));
+    h('li', { class: `${st.done ? 'done' : ''}${st.current ? ' current' : ''}`.trim(), 'aria-current': st.current ? 'step' : null,
+      dataset: { step: st.s } }, t(`step_${st.s}`))));
 }
 
 /** A reason for a line's self-paid share, in the user's language (the server's words if unknown). */
-function reasonWords({ t, i18n }, r) {
+function reasonWords({ t, i18n }, r, short = false) {
   const b = /^class-b-first-self-pay-(\d+)pct$/.exec(r.rule);
-  if (b) return t('rule_classB', { pct: b[1] });
+  if (b) return t(short ? 'rule_classBShort' : 'rule_classB', { pct: b[1] });
   const key = `rule_${r.rule.split(':')[0]}`;
+  if (short && i18n.has(`${key}_short`)) return t(`${key}_short`);
   return i18n.has(key) ? t(key) : (r.detail || r.rule);
 }
 
+/** "阿莫西林胶囊 ×2 盒, Class B, first 10 % self-paid": a reduced fee line by its item and why. */
+function lineWords(ctx, l, named) {
+  const item = named ? ctx.t('lineItem', { name: named.itemName, qty: quantity(named) }) : ctx.t('lineNo', { seq: l.seq });
+  return [item, ...(l.reasons || []).map((r) => reasonWords(ctx, r, true))].join(ctx.t('listSep'));
+}
+
+/** Who the claim was judged as, under which year's rules (the ones in force on the invoice date). */
+function judgedAs(ctx, c, d) {
+  const { t, i18n } = ctx;
+  const issued = (d.invoice && d.invoice.issueDate) || '';
+  return t('judgedAs', {
+    category: i18n.has(`cat_${d.person}`) ? t(`cat_${d.person}`) : d.person,
+    year: issued.slice(0, 4),
+    scheme: i18n.has(`scheme_${c.scheme}`) ? t(`scheme_${c.scheme}`) : c.scheme,
+    ruleset: d.ruleset.id, version: d.ruleset.version, date: day(issued, i18n.lang) });
+}
+
+/** The last sentence: what the person receives (or would, once a reviewer approves). */
+function receives(ctx, c, debtor) {
+  const { t, i18n } = ctx;
+  const money = (fen) => yuan(fen, i18n.lang);
+  const kept = c.payment && c.payment.keptBackFen;
+  if (c.state === 'paid' && kept) {
+    return t('youReceiveKept', { amount: money(c.amountFen), paid: money(c.payment.transferredFen), kept: money(kept) });
+  }
+  if (['paid', 'approved', 'reserved', 'submitted'].includes(c.state)) return t('youReceive', { amount: money(c.amountFen) });
+  if (['in-review', 'appealed'].includes(c.state)) return t('youReceiveIfApproved', { amount: money(c.amountFen) });
+  if (c.state === 'clawback') {
+    return t({ person: 'youReceivedYouReturn', hospital: 'youReceivedHospitalReturns' }[debtor] || 'youReceivedOwed',
+      { amount: money(c.amountFen) });
+  }
+  if (c.state === 'waiting-for-earlier-payers') return t('youReceiveLater');
+  return t('youReceiveNothing', { amount: money(0) });
+}
+
 /** How the amount was worked out, in plain words, from the decision (steps, then each reduced line). */
-function explanation(ctx, c) {
+function explanation(ctx, c, feeLines, debtor) {
   const { t, i18n } = ctx;
   const money = (fen) => yuan(fen, i18n.lang);
   const d = c.decision;
-  if (!d) {
-    return c.explanation && c.explanation.length
-      ? [h('h2', {}, t('whyTitle')), h('ul', { class: 'explain' }, c.explanation.map((x) => h('li', {}, x)))] : [];
+  const ending = h('p', { class: 'receive' }, h('strong', {}, receives(ctx, c, debtor)));
+  if (!d || !d.ruleset || !d.lines) {
+    return [h('h2', {}, t('whyTitle')), d && d.ruleset ? h('p', {}, judgedAs(ctx, c, { person: c.decision.person, invoice: {}, ...d })) : null,
+      c.explanation && c.explanation.length ? h('ul', { class: 'explain' }, c.explanation.map((x) => h('li', {}, x))) : null, ending];
   }
+  const named = new Map((feeLines || []).map((l) => [l.seq, l]));
   const lines = d.lines || [];
   const reduced = lines.filter((l) => l.selfPaidFen > 0);
   const notCovered = reduced.reduce((a, l) => a + l.selfPaidFen, 0);
@@ -118,7 +163,8 @@ function explanation(ctx, c) {
     else if (st.rule === 'annual-cap') say.push(t('stepCap', { left: money(d.capRemainingFen), amount: money(st.amountFen) }));
     else say.push(`${st.detail || st.rule} → ${money(st.amountFen)}`);
   }
-  const parts = [h('h2', {}, t('whyTitle')), h('ol', { class: 'explain' }, say.map((x) => h('li', {}, x)))];
+  const parts = [h('h2', {}, t('whyTitle')), h('p', { class: 'judged' }, judgedAs(ctx, c, d)),
+    h('ol', { class: 'explain' }, say.map((x) => h('li', {}, x)))];
   parts.push(h('h3', {}, t('linesTitle')));
   if (!reduced.length) parts.push(h('p', { class: 'muted' }, t('allLinesCovered')));
   else {
@@ -135,16 +181,19 @@ function explanation(ctx, c) {
     parts.push(h('ul', { class: 'by-reason' }, [...byReason].sort((a, b) => b[1].fen - a[1].fen).map(([words, e]) =>
       h('li', {}, h('b', {}, money(e.fen)), ' · ', words, ' ', h('span', { class: 'muted small' }, t('nLines', { n: e.n }))))));
     const list = h('ul', { class: 'lines' }, reduced.map((l) => h('li', { dataset: { seq: l.seq } },
-      h('div', {}, t('lineSays', { seq: l.seq, self: money(l.selfPaidFen), amount: money(l.amountFen) })),
-      h('ul', { class: 'why small' }, (l.reasons || []).map((r) => h('li', {}, reasonWords(ctx, r)))))));
+      h('div', {}, h('b', {}, lineWords(ctx, l, named.get(l.seq)))),
+      h('div', { class: 'small' }, t('lineSays', { self: money(l.selfPaidFen), amount: money(l.amountFen) })))));
     parts.push(h('details', { class: 'line-by-line', open: reduced.length <= 8 },
       h('summary', {}, t('lineByLine', { n: reduced.length })), list));
   }
   const flags = c.flags && c.flags.length ? c.flags : (d.flags || []);
   if (flags.length) {
-    parts.push(h('h3', {}, t('flagsTitle')), h('ul', {}, flags.map((f) => h('li', {},
-      typeof f === 'string' ? f : (i18n.has(`rule_${f.rule}`) ? t(`rule_${f.rule}`) : (f.detail || f.rule))))));
+    parts.push(h('h3', {}, t('flagsTitle')), h('ul', {}, flags.map((f) => {
+      const rule = typeof f === 'string' ? f : f.rule;
+      return h('li', {}, i18n.has(`rule_${rule}`) ? t(`rule_${rule}`) : (f.detail || rule));
+    })));
   }
+  parts.push(ending);
   return parts;
 }
 
@@ -178,13 +227,32 @@ export async function renderClaim(ctx, id) {
   const { t, api, main, i18n } = ctx;
   const path = `/v1/claims/${encodeURIComponent(id)}`;
   let c = await api.get(path);
+  // the items' names for the explanation (the decision names lines by number and code only); a
+  // claim reads without them if they cannot be had
+  const feeLines = await api.get(`/v1/invoices/${encodeURIComponent(c.fingerprint)}/fee-lines`)
+    .then((d) => d.feeLines || []).catch(() => null);
   const live = h('div', { class: 'claim-live', 'aria-live': 'polite' });
+  const owed = h('div', { class: 'clawback-slot' });
+  let clawbackShown = false;
+  let debtor = null;          // who owes a claw-back back: a hospital's debt is no alarm for the person
+  const showClawback = async () => {
+    if (c.state !== 'clawback' || clawbackShown) return;
+    clawbackShown = true;
+    try {
+      const cb = await (await import('./clawback.js')).renderClawback(ctx, c, owed);
+      debtor = cb.debtor.kind;
+      draw();                 // the status and the last sentence say who returns it
+    } catch (err) {
+      clawbackShown = false;
+      clear(owed, ctx.errorBox(err, { title: t('clawbackUnreadable'), retry: showClawback }));
+    }
+  };
   const redraw = async () => { c = await api.get(path); draw(); };
   const draw = () => {
     const say = t(`say_${c.state}`, { due: day(c.dueAt, i18n.lang) });
     const rej = refusal(c);
     clear(live,
-      h('section', { class: `card status-panel state-${c.state}` },
+      h('section', { class: `card status-panel state-${c.state}`, dataset: debtor ? { debtor } : null },
         h('div', { class: 'spread' }, stateBadge(t, c.state), FINAL.has(c.state) ? null : h('span', { class: 'muted small' },
           h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('live'))),
         h('p', { class: 'say' }, say),
@@ -196,17 +264,22 @@ export async function renderClaim(ctx, id) {
         c.payment && c.payment.paidAt ? h('p', { class: 'small' },
           t('paidRef', { at: when(c.payment.paidAt, i18n.lang), ref: c.payment.reference })) : null,
         stepper(ctx, c)),
+      owed,
       c.state === 'rejected' && !c.appeal ? appealForm(ctx, c, redraw) : null,
-      h('section', { class: 'card' }, explanation(ctx, c),
+      h('section', { class: 'card' }, explanation(ctx, c, feeLines, debtor),
         c.stamp && c.stamp.tx ? h('p', { class: 'small muted stamp' }, `${t('stamp')}: `,
           t('stampSays', { block: c.stamp.block }), ' · ', hash(c.stamp.tx)) : null));
+    showClawback();
   };
   draw();
+  const hospital = c.hospitalName || ctx.state.hospitals[c.fingerprint] || c.issuer;
   clear(main,
     h('p', {}, h('a', { href: '#/claims' }, '← ', t('backToClaims'))),
     h('h1', {}, t('claimTitle', { id: c.id.replace(/^clm_/, '').slice(0, 10) })),
-    h('p', { class: 'muted' }, t('claimFor', { number: c.invoiceNumber, hospital: ctx.state.hospitals[c.fingerprint] || c.issuer }),
-      c.person !== ctx.state.me.person ? ` · ${ctx.personName(c.person)}` : ''),
+    h('p', { class: 'muted' }, t('claimFor', { number: c.invoiceNumber, hospital }),
+      c.person !== ctx.state.me.person ? ` · ${ctx.personName(c.person)}` : '', ' · ',
+      h('a', { href: `#/invoice/${encodeURIComponent(c.fingerprint)}${c.person !== ctx.state.me.person ? `?for=${c.person}` : ''}` },
+        t('openInvoice'))),
     live);
   if (!FINAL.has(c.state)) {
     poll(ctx, () => api.get(path), { every: c.state === 'in-review' ? 5000 : 1500, done: (next) => {

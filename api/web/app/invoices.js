@@ -63,6 +63,7 @@ export async function claimOnce(ctx, { fingerprints, person, status, button }) {
       const existing = duplicate && /clm_[0-9a-z]+/i.exec(err.message);
       clear(status, ctx.errorBox(noRules ? noRulesText(t, i18n, err.problem.rulesMissing) : err, {
         title: duplicate ? t('claimRefusedDup') : t('claimFailed'),
+        text: duplicate ? t(existing ? 'claimRefusedDupOpen' : 'claimRefusedDupRefresh') : undefined,
         retry: duplicate || (err instanceof ApiError && err.status >= 400 && err.status < 500) ? null : send,
         extra: h('p', { class: 'row' },
           existing ? h('a', { href: `#/claims/${existing[0]}` }, t('viewClaim')) : null,
@@ -75,58 +76,139 @@ export async function claimOnce(ctx, { fingerprints, person, status, button }) {
   await send();
 }
 
+/** The words under a selected card: what it pays in this tap, and what depends on the others. */
+function together(t, money, e, first) {
+  const how = t(`outcome_${e.outcome}`);
+  if (!e.dependsOnOthers) return t(first ? 'estOnly' : 'estSame', { amount: money(e.amountFen), how });
+  return t('estTogether', { amount: money(e.amountFen), how, alone: money(e.aloneFen) });
+}
+
+/**
+ * "My invoices": each invoice with what it would pay claimed alone; the selected ones estimated as
+ * the tap will decide them (POST /v1/me/estimate: in the order shown, the deductible used once, by
+ * the first), each card saying what depends on the ones above; one tap claims them in that order.
+ */
 export async function renderInvoices(ctx) {
   const { t, api, state, main, i18n } = ctx;
+  const money = (fen) => yuan(fen, i18n.lang);
   const person = ctx.person();
   const name = ctx.personName(person);
   clear(main, h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('loading')));
   const doc = await api.get(invoicesPath(person, state.me));
   const invoices = doc.invoices || [];
-  for (const inv of invoices) state.hospitals[inv.fingerprint] = inv.hospitalName || inv.issuer;
+  state.invoices = state.invoices || {};
+  for (const inv of invoices) {
+    state.hospitals[inv.fingerprint] = inv.hospitalName || inv.issuer;
+    state.invoices[inv.fingerprint] = { ...inv, person };
+  }
   const selected = new Set();
+  const picked = () => invoices.filter((i) => selected.has(i.fingerprint)).map((i) => i.fingerprint);  // in list order
   const status = h('div', { class: 'claim-status', 'aria-live': 'polite' });
+  const sum = h('p', { class: 'together small', id: 'together', 'aria-live': 'polite' });
+  const order = h('p', { class: 'hint order-hint', hidden: true }, t('togetherOrder'));
   const button = h('button', { type: 'button', class: 'wide', id: 'claim-button', disabled: true });
-  const summary = () => {
-    const chosen = invoices.filter((i) => selected.has(i.fingerprint));
-    const amount = chosen.reduce((s, i) => s + (i.estimateFen || 0), 0);
-    button.textContent = t('claimSelected', { n: chosen.length, amount: yuan(amount, i18n.lang) });
-    button.disabled = chosen.length === 0;
+  const notes = new Map();                  // fingerprint -> the element saying what it pays in this tap
+  let asked = 0;                            // the newest estimate asked for; older answers are dropped
+  let debounce = 0;
+
+  const draw = (estimate) => {
+    const fps = picked();
+    for (const [fp, el] of notes) {
+      const e = estimate && estimate.invoices.find((x) => x.fingerprint === fp);
+      el.hidden = !e;
+      el.textContent = e ? together(t, money, e, fps[0] === fp) : '';   // a hidden note describes nothing
+    }
+    if (!fps.length) {
+      button.textContent = t('claimSelected', { n: 0 });
+      clear(sum);
+    } else if (!estimate) {
+      button.textContent = t('claimSelected', { n: fps.length, amount: '' });
+      clear(sum, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('estimating'));
+    } else {
+      const s = estimate.totals;
+      button.textContent = t('claimSelected', { n: fps.length, amount: money(s.amountFen) });
+      clear(sum, s.reviewFen
+        ? t('togetherSplit', { atOnce: money(s.atOnceFen), review: money(s.reviewFen) })
+        : t('togetherAtOnce', { amount: money(s.atOnceFen) }));
+    }
+    order.hidden = fps.length < 2;
+    button.disabled = fps.length === 0;
+    fit();
   };
-  button.addEventListener('click', () => claimOnce(ctx, { fingerprints: [...selected], person, status, button }));
+  const reestimate = () => {
+    const fps = picked();
+    const mine = ++asked;
+    draw(null);
+    clearTimeout(debounce);
+    if (!fps.length) return;
+    debounce = setTimeout(async () => {
+      const body = { fingerprints: fps };
+      if (person !== state.me.person) body.for = person;
+      try {
+        const { data } = await api.post('/v1/me/estimate', body);
+        if (mine === asked) draw(data);
+      } catch (err) {
+        if (mine !== asked) return;
+        for (const el of notes.values()) el.hidden = true;
+        button.textContent = t('claimSelected', { n: fps.length, amount: '' });
+        clear(sum, t('estimateFailed'));
+      }
+    }, 150);
+  };
+  button.addEventListener('click', () => claimOnce(ctx, { fingerprints: picked(), person, status, button }));
+  const bar = h('div', { class: 'claim-bar' }, status, sum, button);
+  // the bar stays in view while invoices are picked, unless nothing is picked or it would hide much
+  // of the screen (large text on a small phone): then it waits at the end of the list
+  function fit() { bar.classList.toggle('unstuck', !selected.size || bar.offsetHeight > window.innerHeight * 0.22); }
 
   const claimable = invoices.filter((i) => i.claimable);
   const list = h('ul', { class: 'invoices', 'aria-label': t('invoicesTitle') }, invoices.map((inv) => {
+    const hospital = inv.hospitalName || inv.issuer;
     const box = inv.claimable ? h('input', { type: 'checkbox', id: `pick-${inv.fingerprint}`, value: inv.fingerprint,
-      'aria-label': t('selectInvoice', { number: inv.invoiceNumber, hospital: inv.hospitalName || inv.issuer }),
-      onchange: (ev) => { if (ev.target.checked) selected.add(inv.fingerprint); else selected.delete(inv.fingerprint); summary(); } }) : null;
+      'aria-label': t('selectInvoice', { number: inv.invoiceNumber, hospital }),
+      'aria-describedby': `note-${inv.fingerprint}`,
+      onchange: (ev) => { if (ev.target.checked) selected.add(inv.fingerprint); else selected.delete(inv.fingerprint); reestimate(); } }) : null;
+    const note = inv.claimable ? h('p', { class: 'together-note small', id: `note-${inv.fingerprint}`, hidden: true }) : null;
+    if (note) notes.set(inv.fingerprint, note);
     const facts = h('div', { class: 'inv-body' },
-      h('div', { class: 'spread' }, h('strong', { class: 'hospital' }, inv.hospitalName || inv.issuer),
+      h('div', { class: 'spread' }, h('strong', { class: 'hospital' }, hospital),
         inv.claim ? stateBadge(t, inv.claim.state) : null),
       h('div', { class: 'muted small' }, t('invoiceMeta', {
         visit: i18n.has(`visit_${inv.visitType}`) ? t(`visit_${inv.visitType}`) : inv.visitType,
         date: day(inv.issuedAt, i18n.lang), number: inv.invoiceNumber, lines: t('lines', { n: inv.feeLineCount }) })),
       h('div', { class: 'amounts' },
-        h('span', {}, h('span', { class: 'muted small' }, t('requested')), ' ', h('b', {}, yuan(inv.cashPaidFen ?? inv.totalFen, i18n.lang))),
-        inv.claimable ? h('span', { class: inv.estimateFen ? 'est' : 'est zero' }, h('span', { class: 'muted small' }, t('estimate')), ' ',
-          h('b', {}, yuan(inv.estimateFen, i18n.lang))) : null),
+        h('span', {}, h('span', { class: 'muted small' }, t('requested')), ' ', h('b', {}, money(inv.cashPaidFen ?? inv.totalFen))),
+        inv.claimable ? h('span', { class: inv.estimateFen ? 'est' : 'est zero' }, h('span', { class: 'muted small' }, t('estimateAlone')), ' ',
+          h('b', {}, money(inv.estimateFen))) : null),
       inv.claimable && !inv.estimateFen ? h('div', { class: 'muted small' }, t('estimateZero')) : null,
+      note,
       !inv.claimable && inv.rulesMissing ? h('div', { class: 'reason small' }, noRulesText(t, i18n, inv.rulesMissing))
         : !inv.claimable && inv.reason ? h('div', { class: 'reason small' }, t('notClaimable', { reason: reasonText(t, inv.reason) })) : null);
+    const q = person !== state.me.person ? `?for=${encodeURIComponent(person)}` : '';
     return h('li', { class: `card invoice${inv.claimable ? ' claimable' : ''}`, dataset: { fingerprint: inv.fingerprint } },
       inv.claimable ? h('label', { class: 'pick', for: `pick-${inv.fingerprint}` }, box, facts) : facts,
-      inv.claim ? h('a', { class: 'claim-link', href: `#/claims/${encodeURIComponent(inv.claim.id)}` }, t('viewClaim')) : null);
+      h('p', { class: 'card-links' },
+        h('a', { href: `#/invoice/${encodeURIComponent(inv.fingerprint)}${q}`,
+          'aria-label': t('openInvoiceOf', { number: inv.invoiceNumber, hospital }) }, t('openInvoice')),
+        inv.claim ? h('a', { class: 'claim-link', href: `#/claims/${encodeURIComponent(inv.claim.id)}` }, t('viewClaim')) : null));
   }));
 
   const selectAll = claimable.length > 1 ? h('button', { type: 'button', class: 'link', onclick: () => {
-    for (const box of list.querySelectorAll('input[type=checkbox]')) { box.checked = true; selected.add(box.value); }
-    summary();
+    for (const b of list.querySelectorAll('input[type=checkbox]')) { b.checked = true; selected.add(b.value); }
+    reestimate();
   } }, t('selectAll')) : null;
-  summary();
+  draw(null);
   clear(main,
     h('div', { class: 'spread' }, h('h1', {}, person === state.me.person ? t('invoicesTitle') : t('invoicesTitleFor', { name })),
       h('button', { type: 'button', class: 'secondary', onclick: () => ctx.go('#/invoices') }, t('refresh'))),
     ctx.actingSelect(() => renderInvoices(ctx)),
     person !== state.me.person ? h('p', { class: 'alert info' }, t('actingBanner', { name })) : null,
-    invoices.length ? [selectAll, list] : h('p', { class: 'card muted' }, t('invoicesEmpty')),
-    claimable.length ? h('div', { class: 'claim-bar' }, status, button) : null);
+    invoices.length ? [selectAll, order, list] : h('p', { class: 'card muted' }, t('invoicesEmpty')),
+    claimable.length ? bar : null);
+  if (window.ResizeObserver) {
+    const watch = new ResizeObserver(fit);
+    watch.observe(bar);
+    window.addEventListener('resize', fit);
+    ctx.onStop(() => { watch.disconnect(); window.removeEventListener('resize', fit); });
+  }
 }

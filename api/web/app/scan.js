@@ -4,6 +4,7 @@
 
 import { clear, day, h, hash, yuan } from '/assets/shared/dom.js';
 import { claimOnce, invoicesPath, reasonText } from './invoices.js';
+import { isTransient } from './problems.js';
 
 const JSQR = '/assets/vendor/jsQR-1.4.0.js';
 let jsqrLoading = null;
@@ -38,7 +39,8 @@ export async function renderScan(ctx) {
   const result = h('div', { class: 'scan-result', 'aria-live': 'polite' });
   const busy = (on) => { for (const b of main.querySelectorAll('.scan-input button, .scan-input input')) b.disabled = on; };
 
-  async function check(send) {
+  /** Check what `send` sends; `again` is how to try once more when the photo was the problem. */
+  async function check(send, again = null) {
     stopCamera();
     busy(true);
     clear(result, h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('checking')));
@@ -46,7 +48,11 @@ export async function renderScan(ctx) {
       const verdict = await send();
       await showVerdict(verdict);
     } catch (err) {
-      clear(result, ctx.errorBox(err, { retry: () => check(send) }));
+      // a photo without a readable code is not sent again: the way on is another photo; only a
+      // lost answer or a busy service is worth sending the same thing again
+      const retry = isTransient(err) ? { retry: () => check(send, again) }
+        : again ? { retry: again, retryLabel: t('retryPhoto') } : {};
+      clear(result, ctx.errorBox(err, { title: t('scanFailed'), ...retry }));
     }
     busy(false);
     result.querySelector('h2, [role=alert]')?.setAttribute('tabindex', '-1');
@@ -151,13 +157,15 @@ export async function renderScan(ctx) {
 
   // -------------------------------------------------------------- photo and text
   const file = h('input', { type: 'file', id: 'photo', accept: 'image/png,image/jpeg,image/*', 'aria-describedby': 'photo-hint' });
+  // a new photo: the same file chosen again must still count as a change
+  const anotherPhoto = () => { file.value = ''; clear(result); file.focus(); file.click(); };
   file.addEventListener('change', () => {
     const f = file.files && file.files[0];
     if (!f) return;
     check(async () => {
       const blob = await asUploadable(f);
       return (await api.upload('/v1/verify', blob, blob.type || 'image/jpeg')).data;
-    });
+    }, anotherPhoto);
   });
   const text = h('textarea', { id: 'payload', rows: '3', spellcheck: 'false', autocomplete: 'off' });
   const textForm = h('form', { novalidate: true, onsubmit: (ev) => {

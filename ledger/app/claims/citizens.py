@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from ledger.app.access import Principal, authorize, citizen_person
 from ledger.app.claims.context import ClaimsContext
+from ledger.claims.estimate import alone_fen
 from ledger.claims.model import Claim, PersonInvoice, PersonRecord
-from ledger.claims.policy import available_fen, why_not_claimable
-from ledger.errors import ChainUnavailable, LedgerError, NoRulesInForce, Unauthenticated, Unavailable
+from ledger.claims.policy import why_not_claimable
+from ledger.errors import ChainUnavailable, LedgerError, NoRulesInForce, NotFound, Unauthenticated, Unavailable
 from ledger.identity import pseudonymise
 from ledger.records import Role
-from ledger.rules import PersonCategory, YearToDate, adjudicate
+from ledger.rules import YearToDate
 
 #: why an invoice cannot be claimed *now*, besides :func:`ledger.claims.policy.why_not_claimable`'s
 NO_RULES_YET = "no rules yet"              # the payer has published no rules for its care, person and day
@@ -30,6 +31,7 @@ class Citizen:
     person: bytes
     record: PersonRecord | None
     delegations: list[tuple[PersonRecord, str]]
+    payer_name: str = ""      # the payer this service acts for, by its name (where to return money owed)
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,16 @@ class CitizenAccess(ClaimsContext):
     def me(self, principal: Principal) -> Citizen:
         """The citizen, their enrolment with this payer and their delegations."""
         person = self.person_of(principal)
-        return Citizen(person, self.store.person(person), self.store.delegations_of(person))
+        try:
+            payer_name = self.store.payer(self.payer_id).name
+        except NotFound:     # a service whose payer is not registered yet still says who the citizen is
+            payer_name = self.payer_id
+        return Citizen(person, self.store.person(person), self.store.delegations_of(person), payer_name)
 
     def my_invoices(self, principal: Principal, *, for_person: str | None = None) -> tuple[bytes, list[InvoiceToClaim]]:
         """(person, their invoices newest first) with what each could be claimed for now."""
         authorize(principal, "claim.invoices", payer_id=self.payer_id)
-        person, _ = self._acting_for(principal, for_person, None)
+        person, relation = self._acting_for(principal, for_person, None)
         enrolled = self.store.person(person)
         invoices = self.store.invoices_of(person)
         latest = self.store.latest_claims([i.fingerprint for i in invoices])
@@ -86,12 +92,13 @@ class CitizenAccess(ClaimsContext):
             missing: NoRulesInForce | None = None
             if reason is None and enrolled is not None:
                 try:
-                    on_chain = self._chain_state(inv.issuer, inv.fingerprint) if self._chain_state else None
-                    available = available_fen(fingerprint=inv.fingerprint, total_fen=inv.total_fen,
-                                              on_chain=on_chain)
-                    estimate = min(self._estimate(inv.fingerprint, enrolled), available)
-                    if available == 0:
+                    # the invoice as a tap of it alone would file it, decided by the same code
+                    filing = self._filing(inv.fingerprint, enrolled, actor="estimate", relation=relation)
+                    if filing.available_fen == 0:
                         reason = "fully reimbursed"
+                    else:
+                        stored = YearToDate(*self.store.year_to_date(person, filing.scheme, filing.year))
+                        estimate = alone_fen(filing, stored)
                 except NoRulesInForce as exc:
                     # the citizen is told in words that it cannot be decided *yet*, never the
                     # office's internal sentence; the app words it from the facts kept here
@@ -103,14 +110,3 @@ class CitizenAccess(ClaimsContext):
                     reason = NOT_DECIDABLE
             out.append(InvoiceToClaim(inv, reason is None, reason, estimate, claim, missing))
         return person, out
-
-    def _estimate(self, fingerprint: bytes, person: PersonRecord) -> int:
-        """What a claim of the invoice would pay now, before what other payers left."""
-        invoice = self.service.store.sealed_invoice(fingerprint).invoice
-        ruleset = self.rules_for(invoice, person)
-        ytd = self.store.year_to_date(person.pseudonym, ruleset.scheme, int(invoice.issue_date[:4]))
-        decision = adjudicate(invoice, person=PersonCategory(person.category), year_to_date=YearToDate(*ytd),
-                              ruleset=ruleset,
-                              earlier=self.earlier_lines(person.pseudonym, fingerprint, invoice, ruleset),
-                              earlier_payers=self.earlier_payers(ruleset, invoice, fingerprint))
-        return min(decision.reimbursable_fen, invoice.total_fen - invoice.fund_paid_fen)

@@ -7,14 +7,16 @@ is all of them over one payer's claims repository.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from ledger.app.access import Principal, Reach, authorize, citizen_person
 from ledger.app.live_calendar import CalendarSource, FixedCalendar
 from ledger.app.service import LedgerService
 from ledger.claims.model import Claim, PersonRecord
-from ledger.claims.policy import ClaimsPolicy
-from ledger.errors import Forbidden, InvalidInput, NotFound
+from ledger.claims.policy import ClaimsPolicy, Filing, available_fen
+from ledger.claims.stamps import first_chain_claim_id
+from ledger.errors import ClaimBlocked, Conflict, Forbidden, InvalidInput, NoRulesInForce, NotFound
 from ledger.evoucher import VoucherVerifier
 from ledger.identity import national_id_problem, pseudonymise
 from ledger.invoice import Invoice
@@ -88,6 +90,33 @@ class ClaimsContext:
             return None
         stamps = self.store.stamps_on([(invoice.issuer, fp)]).get((invoice.issuer, fp), [])
         return earlier_payers(coordination, stamps, issued_at=invoice.issued_at, now=self.clock.now())
+
+    def _filing(self, fp: bytes, person: PersonRecord, *, actor: str, relation: str,
+                window: str | None = None) -> Filing:
+        """The claim of one invoice, ready to be decided (``window``: the hospital of the filing clerk)."""
+        name = "0x" + fp.hex()
+        target = self.store.claim_target(fp)
+        if target is None or target.patient != person.pseudonym:
+            raise NotFound(f"no invoice {name}")  # another person's invoice is not even confirmed to exist
+        if target.voided:
+            raise ClaimBlocked("voided", f"invoice {name} was voided by the hospital and can never be reimbursed")
+        if target.anchored_block is None:
+            raise Conflict(f"invoice {name} is not anchored on chain yet; it becomes claimable within seconds")
+        invoice = self.service.store.sealed_invoice(fp).invoice
+        if window is not None and invoice.issuer != window:
+            raise NotFound(f"no invoice {name}")  # a claims window files on its own hospital's invoices only
+        try:
+            ruleset = self.rules_for(invoice, person)
+        except NoRulesInForce as exc:  # several invoices may be filed at once: say which
+            raise NoRulesInForce(f"invoice {name}: {exc}", payer=exc.payer, visit_type=exc.visit_type,
+                                 insured_status=exc.insured_status, category=exc.category, day=exc.day) from None
+        on_chain = self._chain_state(invoice.issuer, fp) if self._chain_state is not None else None
+        claim_id = "clm_" + secrets.token_hex(10)
+        return Filing(claim_id=claim_id, chain_claim_id=first_chain_claim_id(self.payer_id, claim_id),
+                      fingerprint=fp, invoice=invoice, person=person, actor=actor, relation=relation, ruleset=ruleset,
+                      available_fen=available_fen(fingerprint=fp, total_fen=invoice.total_fen, on_chain=on_chain),
+                      policy=self.policy, earlier=tuple(self.earlier_lines(person.pseudonym, fp, invoice, ruleset)),
+                      earlier_payers=self.earlier_payers(ruleset, invoice, fp))
 
     def claim(self, principal: Principal, claim_id: str, *, operation: str = "claim.read") -> Claim:
         """The claim, if ``principal`` may see it; anyone else's is "not found"."""

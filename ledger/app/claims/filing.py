@@ -27,11 +27,10 @@ from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext, actor_of, caller_of
 from ledger.app.claims.waiter import ClaimWaiter
 from ledger.app.service import parse_hash_arg
-from ledger.claims.model import Claim, PersonRecord
+from ledger.claims.model import Claim
 from ledger.claims.policy import Filing, available_fen
-from ledger.claims.stamps import first_chain_claim_id
 from ledger.claims.states import WAITING_FOR_CHAIN, ClaimState
-from ledger.errors import ClaimBlocked, Conflict, InvalidInput, LedgerError, NoRulesInForce, NotFound
+from ledger.errors import ClaimBlocked, Conflict, InvalidInput, LedgerError, NotFound
 from ledger.records import Role
 from ledger.rules.coordination import may_decide
 
@@ -39,6 +38,17 @@ log = logging.getLogger("ebill.claims")
 
 MAX_FINGERPRINTS = 20
 _IDEM_RE = re.compile(r"[\x21-\x7e]{8,128}\Z")
+
+
+def invoice_set(fingerprints: Sequence[str]) -> list[bytes]:
+    """The invoices of one tap, in the order given (the order they are decided in): 1 to
+    :data:`MAX_FINGERPRINTS` fingerprints, each once; :class:`InvalidInput` naming ``fingerprints``."""
+    if not fingerprints or len(fingerprints) > MAX_FINGERPRINTS:
+        raise InvalidInput.single("fingerprints", "count", f"claim 1-{MAX_FINGERPRINTS} invoices at a time")
+    fps = [bytes(parse_hash_arg(f)) for f in fingerprints]
+    if len(set(fps)) != len(fps):
+        raise InvalidInput.single("fingerprints", "unique", "an invoice is listed twice")
+    return fps
 
 
 class OneTouch(ClaimsContext):
@@ -56,11 +66,7 @@ class OneTouch(ClaimsContext):
             raise InvalidInput.single("Idempotency-Key", "required",
                                       "send an Idempotency-Key header of 8-128 visible ASCII characters, "
                                       "the same on every retry of this claim")
-        if not fingerprints or len(fingerprints) > MAX_FINGERPRINTS:
-            raise InvalidInput.single("fingerprints", "count", f"claim 1-{MAX_FINGERPRINTS} invoices at a time")
-        fps = [bytes(parse_hash_arg(f)) for f in fingerprints]
-        if len(set(fps)) != len(fps):
-            raise InvalidInput.single("fingerprints", "unique", "an invoice is listed twice")
+        fps = invoice_set(fingerprints)
         person, relation = self._acting_for(principal, for_person, national_id)
         caller = caller_of(principal)
         request_sha = hashlib.sha256(json.dumps(
@@ -87,33 +93,6 @@ class OneTouch(ClaimsContext):
             self.store.record_blocked(actor=actor_of(principal), reason=exc.reason, message=str(exc),
                                       fingerprints=fps)
             raise
-
-    def _filing(self, fp: bytes, person: PersonRecord, *, actor: str, relation: str,
-                window: str | None = None) -> Filing:
-        """The claim of one invoice, ready to be decided (``window``: the hospital of the filing clerk)."""
-        name = "0x" + fp.hex()
-        target = self.store.claim_target(fp)
-        if target is None or target.patient != person.pseudonym:
-            raise NotFound(f"no invoice {name}")  # another person's invoice is not even confirmed to exist
-        if target.voided:
-            raise ClaimBlocked("voided", f"invoice {name} was voided by the hospital and can never be reimbursed")
-        if target.anchored_block is None:
-            raise Conflict(f"invoice {name} is not anchored on chain yet; it becomes claimable within seconds")
-        invoice = self.service.store.sealed_invoice(fp).invoice
-        if window is not None and invoice.issuer != window:
-            raise NotFound(f"no invoice {name}")  # a claims window files on its own hospital's invoices only
-        try:
-            ruleset = self.rules_for(invoice, person)
-        except NoRulesInForce as exc:  # several invoices may be filed at once: say which
-            raise NoRulesInForce(f"invoice {name}: {exc}", payer=exc.payer, visit_type=exc.visit_type,
-                                 insured_status=exc.insured_status, category=exc.category, day=exc.day) from None
-        on_chain = self._chain_state(invoice.issuer, fp) if self._chain_state is not None else None
-        claim_id = "clm_" + secrets.token_hex(10)
-        return Filing(claim_id=claim_id, chain_claim_id=first_chain_claim_id(self.payer_id, claim_id),
-                      fingerprint=fp, invoice=invoice, person=person, actor=actor, relation=relation, ruleset=ruleset,
-                      available_fen=available_fen(fingerprint=fp, total_fen=invoice.total_fen, on_chain=on_chain),
-                      policy=self.policy, earlier=tuple(self.earlier_lines(person.pseudonym, fp, invoice, ruleset)),
-                      earlier_payers=self.earlier_payers(ruleset, invoice, fp))
 
     # ------------------------------------------------------------------ payers in order
 

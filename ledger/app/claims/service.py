@@ -10,7 +10,8 @@ and the API answers once the reservation is confirmed (or refused).
 
 Who may do what:
 - a **citizen** (e-voucher token) sees and claims their own invoices, and those of a
-  person who delegated to them (family member, ward); they appeal their rejections;
+  person who delegated to them (family member, ward), and has a set of them estimated
+  as a tap would decide it (:mod:`.estimates`); they appeal their rejections;
 - a **clerk** (a hospital's claims window) files for a citizen who is present, naming
   their resident ID; the claim records the clerk as the actor;
 - a **payer** reviewer of *this* payer approves or rejects (another payer's credential
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from ledger.app.claims.citizens import CitizenAccess
 from ledger.app.claims.clawbacks import ClawbackOffice
 from ledger.app.claims.enrolment import Enrolment
-from ledger.app.claims.filing import OneTouch
+from ledger.app.claims.estimates import Estimates
 from ledger.app.claims.reading import ClaimReading
 from ledger.app.claims.reports import MonthlyReports
 from ledger.app.claims.review import Reviews
@@ -47,7 +48,7 @@ from ledger.evoucher import VoucherVerifier
 from ledger.ports import ClaimsRepository, InvoiceChainState
 
 
-class ClaimsService(CitizenAccess, OneTouch, Reviews, ClaimReading, ClawbackOffice, Enrolment, MonthlyReports):
+class ClaimsService(CitizenAccess, Estimates, Reviews, ClaimReading, ClawbackOffice, Enrolment, MonthlyReports):
     """One payer's claims: see the module docstring for who may do what."""
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
