@@ -15,7 +15,20 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from api import edge, openapi, problems
-from api.routers import batches, calendar, claims, clawbacks, feed, invoices, members, reports, rules, verify, web
+from api.routers import (
+    batches,
+    calendar,
+    claims,
+    clawbacks,
+    feed,
+    invoices,
+    members,
+    notifications,
+    reports,
+    rules,
+    verify,
+    web,
+)
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
 from ledger.adapters.recursion_limit import hold_recursion_limit
@@ -24,6 +37,7 @@ from ledger.app.service import LedgerService
 from ledger.composition import (
     open_calendar_office,
     open_claims,
+    open_delivery,
     open_live_calendar,
     open_rule_office,
     open_service,
@@ -76,6 +90,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.calendar_office = open_calendar_office(svc)
     app.state.calendar = app.state.claims.calendars if app.state.claims is not None else open_live_calendar(svc)
     app.state.calendar.calendar()
+    app.state.delivery = open_delivery(settings)   # who delivers the citizens' messages (the outbox says)
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
@@ -84,6 +99,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.include_router(claims.router)
     app.include_router(reports.router)
     app.include_router(clawbacks.router)
+    app.include_router(notifications.router)
     app.include_router(rules.router)
     app.include_router(calendar.router)
     app.include_router(feed.router)

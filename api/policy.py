@@ -108,6 +108,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
     ("POST", "/v1/delegations"): _control("delegation.grant"),
     ("GET", "/v1/stats/claims"): _read("claim.stats"),
+    # the citizens' messages: the outbox (the operator's), the language a citizen wants them in
+    ("GET", "/v1/notifications"): _read("notification.read"),
+    ("PUT", "/v1/me/language"): _control("person.language"),
     ("GET", "/v1/reports/monthly"): _read("claim.report"),
     # the payer's rule sets
     ("GET", "/v1/rules"): _read("rules.read"),

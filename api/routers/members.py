@@ -11,6 +11,7 @@ from api.deps import PrincipalDep, ServiceDep
 from api.presenters.claims import citizen_json
 from api.routers.invoices import _PROBLEMS
 from api.schemas import CredentialIn, CredentialOut, HospitalIn, HospitalOut
+from ledger.app.actors import actor_labels
 from ledger.records import Role
 
 router = APIRouter(prefix="/v1", tags=["members"], route_class=JsonBodyRoute)
@@ -37,7 +38,8 @@ def me(service: ServiceDep, principal: PrincipalDep, request: Request) -> dict[s
     if principal.role is Role.CITIZEN:
         claims = request.app.state.claims
         return citizen_json(claims.me(principal), payer_id=claims.payer_id)
-    doc: dict[str, Any] = {"role": principal.role.value, "subject": principal.subject, "keyId": principal.key_id}
+    doc: dict[str, Any] = {"role": principal.role.value, "subject": principal.subject, "keyId": principal.key_id,
+                           "label": actor_labels(service.store, [principal.actor]).get(principal.actor)}
     if principal.role is Role.HOSPITAL:
         h = service.store.hospital(principal.subject)
         doc["hospital"] = {"institutionId": h.institution_id, "name": h.name, "region": h.region,
@@ -49,4 +51,5 @@ def me(service: ServiceDep, principal: PrincipalDep, request: Request) -> dict[s
 def audit_trail(service: ServiceDep, principal: PrincipalDep, subject: str | None = None,
                 limit: int = 100) -> dict[str, Any]:
     entries = service.audit_trail(principal, subject=subject, limit=limit)
-    return {"entries": [{**e, "at": e["at"].isoformat()} for e in entries]}
+    labels = actor_labels(service.store, (e["actor"] for e in entries))
+    return {"entries": [{**e, "at": e["at"].isoformat(), "actorLabel": labels.get(e["actor"])} for e in entries]}

@@ -115,6 +115,12 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("clawback.read", "read a claw-back", {_H: _OWN, _Z: _PERSON, _P: _THIS, _A: _ANY}),
     Operation("clawback.settle", "record what was recovered, offset or written off of a claw-back", {_P: _THIS}),
     Operation("person.enrol", "enrol insured persons", {_D: _ANY, _P: _THIS}),
+    # whom a claim is for, as the payer's enrolment holds it: the payer's reviewers, who decide it (no route:
+    # the review answers carry it for them and for nobody else)
+    Operation("person.read", "read whom a claim is for (the payer's enrolment)", {_P: _THIS}),
+    # the citizens' messages: a citizen says which language they want them in; the outbox is the operator's
+    Operation("person.language", "record the language of one's messages", {_Z: _SELF}),
+    Operation("notification.read", "read the outbox of the citizens' messages", {_D: _ANY}),
     Operation("delegation.grant", "record delegations", {_D: _ANY, _P: _THIS}),
     # the payer's rule sets (a second admin approves what one imported: ledger/rules/administration.py)
     Operation("rules.read", "read the rule sets", {_D: _ANY, _P: _THIS, _A: _ANY}),
