@@ -81,6 +81,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/health"): RoutePolicy("service.health", throttled=True),
     # members
     ("POST", "/v1/hospitals"): _control("hospital.register"),
+    ("GET", "/v1/hospitals"): _read("hospital.list"),
     ("POST", "/v1/credentials"): _control("credential.create"),
     ("GET", "/v1/me"): _read("identity.read"),
     ("GET", "/v1/audit"): _read("audit.read"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep, ServiceDep
@@ -24,6 +25,24 @@ def register_hospital(body: HospitalIn, service: ServiceDep, principal: Principa
                                               region=body.region, by=principal)
     return HospitalOut(institutionId=record.institution_id, name=record.name, region=record.region,
                        account=record.account, registeredBlock=record.registered_block, apiToken=token)
+
+
+class RegisteredHospital(BaseModel):
+    institutionId: str
+    name: str
+    region: str
+    registeredBlock: int | None = Field(description="the block of its registration on chain (null: not yet)")
+
+
+class HospitalList(BaseModel):
+    hospitals: list[RegisteredHospital]
+
+
+@router.get("/hospitals", response_model=HospitalList, responses=_PROBLEMS,
+            summary="The registered hospitals: their names and regions (staff of every member)")
+def list_hospitals(service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
+    return {"hospitals": [{"institutionId": h.institution_id, "name": h.name, "region": h.region,
+                           "registeredBlock": h.registered_block} for h in service.hospitals(principal)]}
 
 
 @router.post("/credentials", status_code=201, response_model=CredentialOut, responses=_PROBLEMS,

@@ -96,6 +96,8 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("web.static", "load the front ends and the API documentation", public=True),
     # members and credentials
     Operation("hospital.register", "register hospitals", {_D: _ANY}),
+    # the registry's names and regions (public facts): every member's staff names hospitals by them
+    Operation("hospital.list", "list the registered hospitals", {_H: _ANY, _C: _ANY, _P: _ANY, _A: _ANY, _D: _ANY}),
     Operation("payer.register", "register payers", {_D: _ANY}),
     Operation("credential.create", "create API credentials", {_D: _ANY}),
     Operation("identity.read", "say who a credential belongs to", {r: _SELF for r in Role}),

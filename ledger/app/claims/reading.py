@@ -39,11 +39,16 @@ class ClaimReading(ClaimsContext):
         """Whom ``claims`` are for, as this payer's enrolment holds it (name, category, insured region,
         language), by pseudonym: for this payer's reviewers (``person.read``), who decide them. Anyone
         else gets None (not a refusal: the claims themselves they may read, the person's record not)."""
+        return self.enrolments_of(principal, [c.person for c in claims])
+
+    def enrolments_of(self, principal: Principal, persons: Sequence[bytes]) -> dict[bytes, PersonRecord] | None:
+        """This payer's enrolment of ``persons`` for its reviewers and office (``person.read``); None for anyone
+        else."""
         try:
             authorize(principal, "person.read", payer_id=self.payer_id)
         except (Forbidden, Unauthenticated):
             return None
-        return self.store.persons_of([c.person for c in claims])
+        return self.store.persons_of(persons)
 
     def actor_labels(self, actors: Iterable[str]) -> dict[str, str]:
         """The label the office gave the credential of each staff actor (those with one)."""
