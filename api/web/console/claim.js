@@ -247,9 +247,9 @@ export async function renderClaim(ctx, id) {
           h('div', { class: 'amounts-grid' },
             [[t('requested'), c.requestedFen], [t('eligible'), d.eligibleFen], [t('reimbursable'), d.reimbursableFen], [t('amount'), c.amountFen]]
               .map(([k, v]) => h('div', {}, h('div', { class: 'muted small' }, k), h('div', { class: 'amt' }, money(ctx, v))))),
-          c.refusal && ['refused', 'in-review'].includes(c.state) ? h('p', { class: 'alert warn', title: c.refusal }, `${t('refusalTitle')}: ${refusalText(ctx, c.refusal)}`) : null,
-          c.rejection ? h('p', { class: 'alert error' }, `${t('rejectionTitle')}: ${c.rejection}`) : null,
-          c.appeal ? h('p', { class: 'alert info' }, `${t('appealTitle')}: ${c.appeal}`) : null,
+          c.refusal && ['refused', 'in-review'].includes(c.state) ? h('p', { class: 'alert warn', title: c.refusal }, `${t('refusalTitle')}${t('colon')}${refusalText(ctx, c.refusal)}`) : null,
+          c.rejection ? h('p', { class: 'alert error' }, `${t('rejectionTitle')}${t('colon')}${c.rejection}`) : null,
+          c.appeal ? h('p', { class: 'alert info' }, `${t('appealTitle')}${t('colon')}${c.appeal}`) : null,
           reviews(ctx, c, names)),
         isPayer && c.state === 'in-review' ? (barredForMe(ctx, c)
           ? h('section', { class: 'card decide' }, h('h2', {}, t('decideTitle')), h('p', { class: 'alert info' }, t(barredForMe(ctx, c))))
@@ -274,7 +274,7 @@ export async function renderClaim(ctx, id) {
           [t('voidNote'), inv.void && inv.void.reason ? inv.void.reason : null]]),
         h('h3', {}, t('feeLinesTitle')), feeLines(ctx, lines, d)),
       h('section', { class: 'card' }, h('h2', {}, t('stampsTitle')),
-        c.stamp && c.stamp.tx ? h('p', {}, `${t('claimStamp')}: ${word(ctx, 'stamp_', c.stamp.status)} · ${t('colBlock')} ${c.stamp.block} · `, hash(c.stamp.tx)) : null,
+        c.stamp && c.stamp.tx ? h('p', {}, `${t('claimStamp')}${t('colon')}${word(ctx, 'stamp_', c.stamp.status)} · ${t('colBlock')} ${c.stamp.block} · `, hash(c.stamp.tx)) : null,
         stampsTable(ctx, inv instanceof Error ? [] : (inv.reimbursement && inv.reimbursement.stamps) || [])),
       h('section', { class: 'card' }, h('h2', {}, t('auditTitle')),
         audit instanceof Error ? ctx.errorBox(audit) : auditTable(ctx, Array.isArray(audit) ? audit : [], names)));

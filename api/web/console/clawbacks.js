@@ -62,7 +62,7 @@ export async function renderClawbacks(ctx, id) {
     h('td', { class: 'nowrap' }, ctx.day(cb.dueAt), cb.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null)));
   main.lastChild.replaceWith(h('section', {},
     h('p', { class: 'count' }, t('clawbackCount', { n: items.length, owed: money(ctx, owed) })),
-    items.length ? table([t('colClawback'), t('colInvoice'), t('colDebtor'), t('colReason'), [t('colDue'), 'num'],
+    items.length ? table([t('colClawback'), t('colInvoice'), t('colDebtor'), t('colReason'), [t('cbDue'), 'num'],
       [t('colOutstanding'), 'num'], t('colState'), t('colDueBy')], rows, 'clawbacks')
       : h('p', { class: 'card muted' }, t('clawbacksEmpty'))));
   return undefined;
@@ -76,7 +76,7 @@ function settleForm(ctx, cb, verb, reload) {
   const note = h('input', { type: 'text', id: ids.note, maxlength: '500' });
   const out = h('div', { 'aria-live': 'polite' });
   const button = h('button', { type: 'submit' }, t(`cbDo_${verb}`));
-  return h('form', { class: 'card settle', dataset: { verb }, novalidate: true, onsubmit: async (ev) => {
+  const form = h('form', { class: 'settle', dataset: { verb }, novalidate: true, onsubmit: async (ev) => {
     ev.preventDefault();
     clear(out);
     const fen = fenOf(amount.value);
@@ -94,9 +94,10 @@ function settleForm(ctx, cb, verb, reload) {
       button.disabled = false;
       out.append(ctx.errorBox(err));
     }
-  } }, h('h3', {}, t(`cbTitle_${verb}`)), h('p', { class: 'hint' }, t(`cbHint_${verb}`)),
+  } }, h('p', { class: 'hint' }, t(`cbHint_${verb}`)),
   h('label', { for: ids.amount }, t('cbAmount')), amount, h('label', { for: ids.reference }, t('cbReference')), reference,
   h('label', { for: ids.note }, t('cbNote')), note, out, h('p', {}, button));
+  return h('details', { class: 'card settle-box', id: `cb-${verb}` }, h('summary', {}, t(`cbTitle_${verb}`)), form);
 }
 
 /** Writing off what is outstanding: one member proposes, another approves or declines (not the proposer). */
@@ -119,7 +120,8 @@ function writeOffForm(ctx, cb, reload) {
       out.append(ctx.errorBox(err));
     }
   };
-  const box = h('section', { class: 'card settle write-off' }, h('h3', {}, t('cbTitle_writeOff')));
+  const box = h('details', { class: 'card settle-box write-off', id: 'cb-write-off', open: !!cb.writeOff },
+    h('summary', {}, t('cbTitle_writeOff')));
   if (!cb.writeOff) {
     const propose = h('button', { type: 'button', id: 'cb-propose', class: 'danger' }, t('cbDo_propose'));
     propose.addEventListener('click', () => act('write-off', 'cbDone_propose', propose));
@@ -166,7 +168,7 @@ async function renderClawback(ctx, id) {
           [t('colDebtor'), debtorText(ctx, cb, names)], [t('colReason'), reasonText(ctx, cb.reason.code)],
           [t('cbNoteRecorded'), cb.note], [t('cbRequested'), `${ctx.when(cb.requestedAt)} · ${actorText(ctx, cb.requestedBy, cb.requestedByLabel, names)}`],
           [t('colDueBy'), [ctx.day(cb.dueAt), cb.overdue ? [' ', h('span', { class: 'badge bad' }, t('overdue'))] : null]]]),
-        h('div', { class: 'amounts-grid' }, [['colDue', cb.amountDueFen], ['cbRecovered', cb.recoveredFen], ['cbOffset', cb.offsetFen],
+        h('div', { class: 'amounts-grid' }, [['cbDue', cb.amountDueFen], ['cbRecovered', cb.recoveredFen], ['cbOffset', cb.offsetFen],
           ['cbWrittenOff', cb.writtenOffFen], ['cbPending', cb.pendingOffsetFen], ['colOutstanding', cb.outstandingFen]]
           .map(([k, v]) => h('div', { dataset: { figure: k } }, h('div', { class: 'muted small' }, t(k)), h('div', { class: 'amt' }, money(ctx, v)))))),
         office ? h('div', { class: 'stack' }, settleForm(ctx, cb, 'recover', load), settleForm(ctx, cb, 'offset', load), writeOffForm(ctx, cb, load)) : null),

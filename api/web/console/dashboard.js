@@ -48,7 +48,7 @@ export async function renderDashboard(ctx) {
   const { t, api, main, i18n } = ctx;
   clear(main, h('h1', {}, t('dashTitle')), ctx.loading());
   const s = normalise(await api.get('/v1/stats/claims'));
-  s.rules = s.rules.map((r) => ({ ...r, label: ruleName(ctx, r.label) }));
+  s.rules = s.rules.map((r) => ({ ...r, label: ruleName(ctx, r.label) })).sort((a, b) => b.value - a.value);
   const money = (fen) => yuan(fen, i18n.lang);
   const compact = (fen) => `¥${Math.round(fen / 100).toLocaleString(i18n.lang)}`;
   const colors = [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[5], PALETTE[4]];

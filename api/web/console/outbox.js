@@ -32,12 +32,12 @@ export async function renderOutbox(ctx) {
       h('td', { class: 'nowrap' }, ctx.when(m.createdAt)),
       h('td', { class: 'nowrap' }, h('a', { href: `#/claims/${encodeURIComponent(m.claim)}`, title: m.claim }, m.claim.slice(4, 12))),
       h('td', {}, h('code', { title: m.person }, pseudonym(m.person)), ' ', h('span', { class: 'badge' }, word(ctx, 'lang_', m.language))),
-      h('td', {}, word(ctx, 'noticeKind_', m.kind)),
+      h('td', { class: 'nowrap' }, word(ctx, 'noticeKind_', m.kind)),
       h('td', { class: 'ob-text', lang: m.language === 'zh' ? 'zh-CN' : 'en' }, m.text),
       h('td', {}, h('span', { class: `badge ${TONE[m.state] || ''}`.trim(), dataset: { obState: m.state } }, word(ctx, 'obState_', m.state))),
-      h('td', { class: 'small' }, m.state === 'delivered'
-        ? [word(ctx, 'channel_', m.channel), m.deliveredAt ? ` · ${ctx.when(m.deliveredAt)}` : '']
-        : m.attempts ? t('obAttempts', { n: m.attempts, error: m.error || '' }) : '—')))];
+      h('td', { class: 'small', title: m.state === 'delivered' ? `${word(ctx, 'channel_', m.channel)} · ${m.reference || ''}` : '' },
+        m.state === 'delivered' ? ctx.when(m.deliveredAt)
+          : m.attempts ? t('obAttempts', { n: m.attempts, error: m.error || '' }) : '—')))];
   };
   const [doc, rows] = await page();
   const banner = doc.delivery && !doc.delivery.sends

@@ -17,7 +17,7 @@ const dates = (ctx, e) => `${e.effectiveFrom} – ${e.inForceUntil || e.effectiv
 function confirmed(ctx, label, question, run, cls = 'secondary') {
   const { t } = ctx;
   const wrap = h('span', { class: 'confirm' });
-  const start = h('button', { type: 'button', class: `${cls} small-action` }, label);
+  const start = h('button', { type: 'button', class: 'secondary small-action' }, label);
   start.addEventListener('click', () => {
     const yes = h('button', { type: 'button', class: `${cls === 'secondary' ? '' : cls} small-action`.trim() }, t('confirmYes'));
     const no = h('button', { type: 'button', class: 'secondary small-action' }, t('confirmNo'));
@@ -53,7 +53,7 @@ function actionsFor(ctx, e, reload, out) {
   return null;
 }
 
-function importPanel(ctx, reload) {
+function importPanel(ctx, reload, notice) {
   const { t, api } = ctx;
   const file = h('input', { type: 'file', id: 'rs-file', accept: 'application/json,.json' });
   const out = h('div', { 'aria-live': 'polite' });
@@ -78,8 +78,13 @@ function importPanel(ctx, reload) {
     try {
       const { data } = await api.post(path, docs);
       const refs = (data.ruleSets || []).map((r) => r.ref || `${r.id}@${r.version}`).join(t('listSep'));
-      out.append(h('div', { class: 'alert ok', role: 'status' }, t(ok, { refs })));
-      if (path === '/v1/rules') await reload(false);
+      const said = h('div', { class: 'alert ok', role: 'status' }, t(ok, { refs }));
+      if (path === '/v1/rules') {   // the list is drawn again: the message goes above it
+        await reload(false);
+        clear(notice, said);
+        return;
+      }
+      out.append(said);
     } catch (err) {
       out.append(ctx.errorBox(err, { title: t('rsProblems') }));
     }
@@ -143,8 +148,8 @@ async function renderVersion(ctx, ref) {
 export async function renderRules(ctx, ref) {
   if (ref) return renderVersion(ctx, ref);
   const { t, api, main } = ctx;
-  clear(main, h('h1', {}, t('rulesTitle')), h('p', { class: 'muted' }, t('rulesIntro')), ctx.loading());
-  const out = h('div', { 'aria-live': 'polite' });
+  const out = h('div', { 'aria-live': 'polite', class: 'rules-out' });
+  clear(main, h('h1', {}, t('rulesTitle')), h('p', { class: 'muted' }, t('rulesIntro')), out, ctx.loading());
   const draw = async (fresh = true) => {
     if (fresh) clear(out);
     const doc = await api.get('/v1/rules');
@@ -161,12 +166,12 @@ export async function renderRules(ctx, ref) {
     const proposed = entries.filter((e) => e.state === 'proposed').length;
     main.querySelector('.rules-body')?.remove();
     main.append(h('div', { class: 'rules-body' },
-      proposed ? h('p', { class: 'alert warn' }, t('rsWaiting', { n: proposed })) : null, out,
+      proposed ? h('p', { class: 'alert warn' }, t('rsWaiting', { n: proposed })) : null,
       entries.length ? table(head, rows, 'compact rule-sets') : h('p', { class: 'card muted' }, t('rsNone')),
-      admin ? importPanel(ctx, () => draw(false)) : null,
+      admin ? importPanel(ctx, () => draw(false), out) : null,
       entries.length > 1 ? diffPanel(ctx, entries) : null));
   };
-  main.lastChild.remove();
+  main.querySelector('.spinner')?.parentElement.remove();
   await draw();
   return undefined;
 }

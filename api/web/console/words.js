@@ -129,10 +129,14 @@ function detailValue(ctx, key, v, names) {
   if (key === 'role') return word(ctx, 'role_', s);
   if (key === 'language') return word(ctx, 'lang_', s);
   if (key === 'refusal') return refusalText(ctx, s);
+  if (key === 'reason' && (has(ctx, `finding_${s}`) || has(ctx, `cbReason_${s}`))) {
+    return has(ctx, `finding_${s}`) ? ctx.t(`finding_${s}`) : ctx.t(`cbReason_${s}`);
+  }
   if (key === 'reason' && s === 'InvoiceVoided') return ctx.t('refusal_voided');
   if (key === 'reason' && s === 'void accepted') return ctx.t('voidAccepted');
-  if (key === 'issuer' || key === 'hospital') return hospitalName(names, s);
-  return s.replace(/0x([0-9a-f]{6})[0-9a-f]{28,}([0-9a-f]{6})/gi, '0x$1…$2');
+  if (key === 'issuer' || key === 'hospital' || key === 'debtorId') return hospitalName(names, s).replace(/^[0-9a-f]{64}$/, (x) => pseudonym(x));
+  if (key === 'dueWorkingDays') return ctx.t('workingDays', { n: s });
+  return s.replace(/(0x)?([0-9a-f]{6})[0-9a-f]{28,}([0-9a-f]{6})/gi, '$1$2…$3');
 }
 
 /** An audit entry's detail as one line of text in the chosen language (amounts in yuan, codes in words). */
