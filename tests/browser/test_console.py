@@ -210,7 +210,8 @@ def test_dashboard_claims_and_audit_trail(page_for: Any, deployment: Deployment)
     page.locator("#nav").get_by_role("link", name="Audit trail").click()
     page.get_by_role("heading", name="Audit trail").wait_for()
     page.locator("table tbody tr").nth(3).wait_for()
-    assert "Hospital registered" in page.locator("table").inner_text() and "Claim: " in page.locator("table").inner_text()
+    trail = page.locator("table").inner_text()
+    assert "Hospital registered" in trail and "Claim: " in trail
     shoot_both(page, "console-audit")
 
 

@@ -93,7 +93,7 @@ def test_the_console_speaks_chinese_on_every_screen(page_for: Any, deployment: D
         texts[name] = assert_one_language(page, name)
         shoot_three(page, f"console-zh-{name}")
     # what the claim in review shows: whom it is for, the steps and rules in Chinese, amounts in yuan
-    assert "王伟" in texts["claim"] and "在职职工" in texts["claim"] and "起付线" in texts["claim"] and "¥" in texts["claim"]
+    assert all(word in texts["claim"] for word in ("王伟", "在职职工", "起付线", "¥"))
     assert "reviewer one" in texts["claim-rejected"] and "审核员驳回" in texts["claim-rejected"]
     assert "缺少住院病历" in texts["claim-rejected"]
     assert "事后抽查：发现问题" in texts["claim-clawback"] and "发起追回" in texts["claim-clawback"]
