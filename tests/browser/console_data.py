@@ -16,14 +16,16 @@ SMALL = {"width": 320, "height": 700}     # with large text (20 px)
 _UPLOADED: dict[str, int] = {}
 
 
-def shoot_three(page: Any, name: str) -> None:
+def shoot_three(page: Any, name: str, *, at: str | None = None) -> None:
     """``<name>-phone`` (390x844), ``<name>-small`` (320 px wide, text at 125 %) and ``<name>-desktop``
-    (1366x900)."""
+    (1366x900); scrolled to the element ``at`` (a selector) if given."""
     before = page.viewport_size
     for size, suffix, large in ((PHONE, "phone", False), (SMALL, "small", True), (DESKTOP, "desktop", False)):
         page.set_viewport_size(size)
         page.evaluate("(large) => { document.documentElement.style.fontSize = large ? '20px' : ''; }", large)
-        page.wait_for_timeout(80)   # one layout pass
+        page.wait_for_timeout(250)  # a layout pass, and a chart drawn again for its width
+        if at:
+            page.locator(at).first.scroll_into_view_if_needed()
         shoot(page, f"{name}-{suffix}")
     page.evaluate("() => { document.documentElement.style.fontSize = ''; }")
     page.set_viewport_size(before)

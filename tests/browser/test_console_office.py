@@ -63,9 +63,12 @@ def test_the_console_speaks_chinese_on_every_screen(page_for: Any, deployment: D
     assert r.status_code == 200, r.text
     fp = d.citizens["wang"].fingerprints[0]
 
-    page = page_for(DESKTOP, "zh-CN")
+    page = page_for(DESKTOP)                                   # an English browser: the reviewer switches
     sign_in(page, "/console/", d.tokens["payer"])
+    page.get_by_role("heading", name="Review queue").wait_for()
+    page.get_by_role("button", name="Switch language to Chinese").click()
     page.get_by_role("heading", name="审核队列").wait_for()
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
     row = page.locator(f'table.queue tr[data-claim="{in_review["id"]}"]')
     row.wait_for()
     assert "王伟" in row.inner_text() and in_review["person"][:6] not in row.inner_text()   # by name, not pseudonym
@@ -162,7 +165,7 @@ def test_a_payer_office_settles_a_claw_back(page_for: Any, deployment: Deploymen
     page.get_by_role("button", name="Record the offset").click()
     page.locator('[data-event="offset"]').wait_for()
     page.locator("#cb-write-off > summary").click()
-    shoot_three(page, "console-clawback-settling")
+    shoot_three(page, "console-clawback-settling", at=".cb-actions")
     # writing off the rest: proposed by one member of the office, approved by another
     page.locator("#cb-writeoff-reason").fill("The hospital closed its account.")
     page.get_by_role("button", name="Propose the write-off").click()
@@ -254,7 +257,7 @@ def test_rule_sets_are_activated_by_a_second_admin(page_for: Any, deployment: De
     other.locator("table.rs-differences").wait_for()
     diff = other.locator("table.rs-differences").inner_text()
     assert "persons.employee.ratioBp" in diff and "7500" in diff and "effectiveFrom" in diff
-    shoot_three(other, "console-rules-diff")
+    shoot_three(other, "console-rules-diff", at="form.rs-diff")
     # retiring the only version in force for outpatients would leave a gap: refused, in place, nothing changed
     row = other.locator('tr[data-ref="sx-pharmacy-pooling@2"]')
     row.get_by_role("button", name="Retire").click()

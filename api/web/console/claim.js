@@ -147,7 +147,7 @@ function reviews(ctx, c, names) {
 function stampsTable(ctx, stamps) {
   const { t } = ctx;
   if (!stamps || !stamps.length) return h('p', { class: 'muted' }, t('noStamps'));
-  return table([t('colPayer'), [t('colAmount'), 'num'], t('colStatus'), [t('colBlock'), 'num'], t('colTx')],
+  return table([t('colPayer'), [t('colStamped'), 'num'], t('colStatus'), [t('colBlock'), 'num'], t('colTx')],
     stamps.map((s) => h('tr', {}, h('td', {}, s.payerId), h('td', { class: 'num' }, money(ctx, s.amountFen)),
       h('td', {}, word(ctx, 'stamp_', s.status)), h('td', { class: 'num' }, String(s.block)), h('td', {}, hash(s.transaction || s.tx)))));
 }

@@ -154,7 +154,7 @@ async function renderClawback(ctx, id) {
   const load = async () => {
     const cb = await api.get(`/v1/clawbacks/${encodeURIComponent(id)}`);
     const office = ctx.state.me.role === 'payer' && cb.state === 'requested';
-    const actions = table([t('colAt'), t('colWhat'), [t('colAmount'), 'num'], t('colWho'), t('cbReference'), t('cbNote')],
+    const actions = table([t('colAt'), t('colWhat'), [t('colStamped'), 'num'], t('colWho'), t('cbReference'), t('cbNote')],
       cb.actions.map((a) => h('tr', { dataset: { event: a.action } }, h('td', { class: 'nowrap' }, ctx.when(a.at)),
         h('td', {}, word(ctx, 'cbEvent_', a.action)), h('td', { class: 'num' }, money(ctx, a.amountFen)),
         h('td', { title: a.actor }, actorText(ctx, a.actor, a.actorLabel, names)), h('td', {}, a.reference || (a.payout ? t('cbPayout') : '')),

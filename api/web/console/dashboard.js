@@ -45,10 +45,29 @@ function bucketLabel(t, label) {
 }
 
 export async function renderDashboard(ctx) {
-  const { t, api, main, i18n } = ctx;
+  const { t, api, main } = ctx;
   clear(main, h('h1', {}, t('dashTitle')), ctx.loading());
   const s = normalise(await api.get('/v1/stats/claims'));
   s.rules = s.rules.map((r) => ({ ...r, label: ruleName(ctx, r.label) })).sort((a, b) => b.value - a.value);
+  const draw = () => drawDashboard(ctx, s);
+  draw();
+  // the charts are drawn for the width they get: drawn again when it changes much (a phone turned, a window resized)
+  let drawnFor = main.clientWidth;
+  let timer = null;
+  const resized = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!main.isConnected || Math.abs(main.clientWidth - drawnFor) < 60) return;
+      drawnFor = main.clientWidth;
+      draw();
+    }, 150);
+  };
+  window.addEventListener('resize', resized);
+  ctx.onStop(() => { window.removeEventListener('resize', resized); clearTimeout(timer); });
+}
+
+function drawDashboard(ctx, s) {
+  const { t, main, i18n } = ctx;
   const money = (fen) => yuan(fen, i18n.lang);
   const compact = (fen) => `¥${Math.round(fen / 100).toLocaleString(i18n.lang)}`;
   const colors = [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[5], PALETTE[4]];

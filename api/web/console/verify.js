@@ -22,7 +22,7 @@ export function chainVoidReason({ t, i18n }, v) {
 
 function stampsTable(ctx, stamps) {
   const { t, i18n } = ctx;
-  const head = [t('colPayer'), t('colAmount'), t('colStatus'), t('colBlock'), t('colTx')];
+  const head = [t('colPayer'), t('colStamped'), t('colStatus'), t('colBlock'), t('colTx')];
   const rows = stamps.map((st) => h('tr', {},
     h('td', {}, st.payerId), h('td', { class: 'num' }, yuan(st.amountFen, i18n.lang)), h('td', {}, word(ctx, 'stamp_', st.status)),
     h('td', { class: 'num' }, String(st.block)), h('td', {}, hash(st.tx))));

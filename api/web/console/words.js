@@ -18,7 +18,7 @@ export function hospitals(ctx) {
   if (!registries.has(ctx.api)) {
     registries.set(ctx.api, ctx.api.get('/v1/hospitals')
       .then((doc) => new Map((doc.hospitals || []).map((x) => [x.institutionId, x.name])))
-      .catch(() => new Map()));
+      .catch(() => { registries.delete(ctx.api); return new Map(); }));   // codes this time; asked again next time
   }
   return registries.get(ctx.api);
 }
