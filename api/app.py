@@ -24,6 +24,7 @@ from api.routers import (
     feed,
     invoices,
     members,
+    notifications,
     reports,
     rules,
     verify,
@@ -37,6 +38,7 @@ from ledger.app.service import LedgerService
 from ledger.composition import (
     open_calendar_office,
     open_claims,
+    open_delivery,
     open_live_calendar,
     open_rule_office,
     open_service,
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.calendar_office = open_calendar_office(svc)
     app.state.calendar = app.state.claims.calendars if app.state.claims is not None else open_live_calendar(svc)
     app.state.calendar.calendar()
+    app.state.delivery = open_delivery(settings)   # who delivers the citizens' messages (the outbox says)
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.include_router(estimates.router)
     app.include_router(reports.router)
     app.include_router(clawbacks.router)
+    app.include_router(notifications.router)
     app.include_router(rules.router)
     app.include_router(calendar.router)
     app.include_router(feed.router)

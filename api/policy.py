@@ -81,6 +81,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", "/v1/health"): RoutePolicy("service.health", throttled=True),
     # members
     ("POST", "/v1/hospitals"): _control("hospital.register"),
+    ("GET", "/v1/hospitals"): _read("hospital.list"),
     ("POST", "/v1/credentials"): _control("credential.create"),
     ("GET", "/v1/me"): _read("identity.read"),
     ("GET", "/v1/audit"): _read("audit.read"),
@@ -109,6 +110,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/v1/persons"): RoutePolicy("person.enrol", ENROLMENT),
     ("POST", "/v1/delegations"): _control("delegation.grant"),
     ("GET", "/v1/stats/claims"): _read("claim.stats"),
+    # the citizens' messages: the outbox (the operator's), the language a citizen wants them in
+    ("GET", "/v1/notifications"): _read("notification.read"),
+    ("PUT", "/v1/me/language"): _control("person.language"),
     ("GET", "/v1/reports/monthly"): _read("claim.report"),
     # the payer's rule sets
     ("GET", "/v1/rules"): _read("rules.read"),

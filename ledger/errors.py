@@ -34,8 +34,10 @@ and the API maps it to RFC 9457 problem responses in one place::
     ├── Unavailable                  a service this one depends on is not there; retry later (503)
     │   ├── StoreUnavailable         the database could not be reached, or refused for a transient reason
     │   ├── BankUnavailable          the bank did not answer; the transfer did not happen
+    │   ├── GatewayUnavailable       the message gateway did not answer; the message stays in the outbox
     │   ├── ClaimsUnavailable        this service is not configured for claims
     │   └── PdfFontUnavailable       no font to embed in a printable PDF is installed
+    ├── MessageUndeliverable         the gateway will never deliver a message (no number on record, …)
     ├── KeysUnavailable              opened without the keystore passphrase: may read, not sign
     ├── ChainError                   the chain refused or could not be reached
     │   ├── ChainUnavailable         no answer from the node (503)
@@ -311,6 +313,20 @@ class BankUnavailable(Unavailable):
     """The bank could not be reached or did not answer; the transfer did not happen."""
 
     kind = "unavailable"
+
+
+class GatewayUnavailable(Unavailable):
+    """The message gateway could not be reached or did not answer; the message stays in the outbox and is
+    sent again."""
+
+    kind = "unavailable"
+
+
+class MessageUndeliverable(LedgerError):
+    """The message gateway will never deliver this message (no mobile number on record, a number that
+    refuses messages): it is recorded as failed, with the gateway's words."""
+
+    kind = "message-undeliverable"
 
 
 class ClaimsUnavailable(Unavailable):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.calendar.loading import CalendarYearEntry, LoadOutcome
 from ledger.claims.clawbacks import ClawBack, ClawbackState, Debtor, OfficeAct, Reason
+from ledger.claims.languages import Language
 from ledger.claims.lines import InPart
 from ledger.claims.model import (
     Claim,
@@ -24,6 +25,7 @@ from ledger.claims.model import (
     StampCheck,
     Submission,
 )
+from ledger.claims.notice_outbox import DeliveryState, DeliveryUpdate, OutboxMessage, Receipt
 from ledger.claims.policy import Filing
 from ledger.claims.queue import QueueSearch
 from ledger.claims.sampling import PostAudit
@@ -84,6 +86,8 @@ __all__ = [
     "LedgerChain",
     "MemberRegistry",
     "MonthlyClaims",
+    "NotificationDelivery",
+    "NotificationOutbox",
     "Payment",
     "PayoutPort",
     "Reservation",
@@ -222,6 +226,9 @@ class InvoiceStore(Protocol):
     def set_registered(self, institution_id: str, block: int | None) -> None: ...
     def add_credential(self, cred: CredentialRecord, *, label: str, actor: str) -> None: ...
     def credential(self, key_id: str) -> CredentialRecord | None: ...
+    def credential_labels(self, key_ids: Sequence[str]) -> dict[str, str]:
+        """The labels given to the credentials ``key_ids`` (those with one), by key id."""
+        ...
     def revoke_credential(self, key_id: str, *, actor: str) -> None: ...
 
     # uploads and reads
@@ -404,7 +411,54 @@ class ClawbackRepository(Protocol):
         ...
 
 
-class ClaimsRepository(MonthlyClaims, ClawbackRepository, Protocol):
+class NotificationOutbox(Protocol):
+    """The messages claims send their persons (SQL adapter: ``ledger.adapters.sql.claims.notification_outbox``).
+
+    A message is written by the claims repository in the transaction of its claim's step
+    (:mod:`ledger.claims.notices`); here it is read and its delivery recorded.
+    """
+
+    def notifications(self, *, states: Sequence[DeliveryState] | None = None, claim_id: str | None = None,
+                      after: int | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Messages newest first, in ``states`` and of ``claim_id`` if given, below the id ``after``."""
+        ...
+
+    def pending_notifications(self, *, limit: int = 100) -> list[OutboxMessage]:
+        """Pending messages, oldest first."""
+        ...
+
+    def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
+        """Record delivery attempts (:mod:`ledger.claims.notice_outbox`) in one transaction; a message no
+        longer pending is left as it is. How many were recorded."""
+        ...
+
+
+class NotificationDelivery(Protocol):
+    """Sends a message to a person (adapters: ``ledger.adapters.notify``).
+
+    The development adapter sends nothing and marks each message delivered to the outbox; a
+    production adapter hands it to an SMS gateway, which knows the person's mobile number by
+    their pseudonym (the ledger holds no phone numbers).
+    """
+
+    @property
+    def channel(self) -> str:
+        """What delivers, as the outbox records it (e.g. ``development-outbox``)."""
+        ...
+
+    @property
+    def sends(self) -> bool:
+        """Whether a message leaves this service (False: development, kept in the outbox only)."""
+        ...
+
+    def deliver(self, message: OutboxMessage) -> Receipt:
+        """Hand ``message`` over for delivery. Raises
+        :class:`~ledger.errors.GatewayUnavailable` (not sent; try again later) or
+        :class:`~ledger.errors.MessageUndeliverable` (never deliverable)."""
+        ...
+
+
+class ClaimsRepository(MonthlyClaims, ClawbackRepository, NotificationOutbox, Protocol):
     """One payer's claims, persons and payers (SQL adapter: ``ledger.adapters.sql.claims``).
 
     Every method that changes a claim is one transaction holding the claim's change as the
@@ -419,6 +473,8 @@ class ClaimsRepository(MonthlyClaims, ClawbackRepository, Protocol):
     def set_payer_registered(self, payer_id: str, block: int | None) -> None: ...
     def enrol(self, persons: Sequence[PersonRecord], *, actor: str) -> int: ...
     def person(self, pseudonym: bytes) -> PersonRecord | None: ...
+    def persons_of(self, pseudonyms: Sequence[bytes]) -> dict[bytes, PersonRecord]: ...
+    def set_language(self, pseudonym: bytes, language: Language, *, actor: str) -> None: ...
     def delegate(self, *, holder: bytes, person: bytes, relation: str, actor: str) -> None: ...
     def delegations_of(self, holder: bytes) -> list[tuple[PersonRecord, str]]: ...
     def relation(self, holder: bytes, person: bytes) -> str | None: ...

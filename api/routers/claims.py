@@ -7,6 +7,7 @@ reservation is confirmed (or refused), so what the citizen sees is what the chai
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -29,7 +30,9 @@ from api.schemas import (
 from ledger.app.access import Principal
 from ledger.app.claims import SLA_WORKING_DAYS, ClaimsService, Enrolee
 from ledger.claims.clawbacks import FINDINGS, REASONS
+from ledger.claims.languages import Language
 from ledger.claims.lines import LineReason, LineVerdict
+from ledger.claims.model import Claim
 from ledger.claims.states import PAID_STATES, ClaimState
 from ledger.errors import ClaimsUnavailable
 from ledger.rules import PersonCategory
@@ -45,6 +48,18 @@ def get_claims(request: Request) -> ClaimsService:
 
 
 ClaimsDep = Annotated[ClaimsService, Depends(get_claims)]
+
+
+def seen_by(claims: ClaimsService, principal: Principal, found: Sequence[Claim]) -> dict[str, Any]:
+    """What the claims' JSON adds for ``principal``: whom they are for (this payer's reviewers only:
+    ``insured``) and the labels of the staff who acted on them."""
+    actors = [c.actor for c in found] + [r.reviewer for c in found for r in c.reviews]
+    return {"enrolments": claims.enrolments(principal, found), "labels": claims.actor_labels(actors)}
+
+
+def one_claim(claims: ClaimsService, principal: Principal, c: Claim) -> dict[str, Any]:
+    """One claim as ``principal`` sees it."""
+    return claim_json(c, calendar=claims.calendar, **seen_by(claims, principal, [c]))
 
 
 class ClaimIn(BaseModel):
@@ -100,6 +115,8 @@ class PersonIn(BaseModel):
         description="the region the person is insured in (a division code; a city's code takes in its districts); "
                     "left out: not recorded, and their care is judged as off-site")
     offsiteRegistered: bool = Field(default=False, description="registered for off-site care (备案)")
+    language: Language | None = Field(default=None, description="the language of the person's messages (zh, en); "
+                                                                "left out: the one recorded is kept, else zh")
 
 
 class DelegationIn(BaseModel):
@@ -136,8 +153,9 @@ async def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal
     if any(c.state in (ClaimState.SUBMITTED, ClaimState.WAITING) for c in stored):
         # stored; the chain has not confirmed yet, or earlier payers decide first (poll GET /v1/claims/{id})
         response.status_code = 202
+    shown = seen_by(claims, principal, stored)
     return {"submission": submission, "replayed": replay,
-            "claims": [claim_json(c, calendar=claims.calendar) for c in stored]}
+            "claims": [claim_json(c, calendar=claims.calendar, **shown) for c in stored]}
 
 
 @router.get("/claims", responses=_PROBLEMS, summary="Claims: the citizen's own (and delegators'); all for payers")
@@ -147,23 +165,26 @@ def list_claims(claims: ClaimsDep, principal: PrincipalDep,
                 after: Annotated[str | None, Query(pattern=CLAIM_ID_PATTERN, description="claim id cursor")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     found = claims.claims(principal, state=state, person=person, after=after, limit=limit)
-    return {"claims": [claim_json(c, calendar=claims.calendar) for c in found],
+    shown = seen_by(claims, principal, found)
+    return {"claims": [claim_json(c, calendar=claims.calendar, **shown) for c in found],
             "next": found[-1].id if len(found) == limit else None}
 
 
 @router.get("/claims/{claim_id}", responses=_PROBLEMS, summary="One claim: state, decision line by line, stamp")
 def get_claim(claim_id: ClaimIdPath, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return claim_json(claims.claim(principal, claim_id), calendar=claims.calendar)
+    return one_claim(claims, principal, claims.claim(principal, claim_id))
 
 
 @router.get("/claims/{claim_id}/audit", responses=_PROBLEMS, summary="Every state change of a claim: who, when, why")
 def claim_audit(claim_id: ClaimIdPath, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return {"entries": [{**e, "at": e["at"].isoformat()} for e in claims.audit(principal, claim_id)]}
+    entries = claims.audit(principal, claim_id)
+    labels = claims.actor_labels(e["actor"] for e in entries)
+    return {"entries": [{**e, "at": e["at"].isoformat(), "actorLabel": labels.get(e["actor"])} for e in entries]}
 
 
 @router.post("/claims/{claim_id}/appeal", responses=_PROBLEMS, summary="Appeal a rejection once (citizen)")
 def appeal(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return claim_json(claims.appeal(principal, claim_id, reason=body.reason), calendar=claims.calendar)
+    return one_claim(claims, principal, claims.appeal(principal, claim_id, reason=body.reason))
 
 
 @router.post("/claims/{claim_id}/approve", responses=_PROBLEMS,
@@ -175,13 +196,12 @@ def approve(claim_id: ClaimIdPath, body: ApproveIn, response: Response, claims: 
                       lines=[LineVerdict(li.seq, li.reason, li.note.strip()) for li in body.lines])
     if c.state is ClaimState.IN_REVIEW:
         response.status_code = 202   # maker-checker: a second reviewer must approve too
-    return claim_json(c, calendar=claims.calendar)
+    return one_claim(claims, principal, c)
 
 
 @router.post("/claims/{claim_id}/reject", responses=_PROBLEMS, summary="Reject a claim in review, with a reason")
 def reject(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return claim_json(claims.review(principal, claim_id, verdict="reject", reason=body.reason),
-                      calendar=claims.calendar)
+    return one_claim(claims, principal, claims.review(principal, claim_id, verdict="reject", reason=body.reason))
 
 
 @router.get("/review/queue", responses=_PROBLEMS,
@@ -202,8 +222,9 @@ def review_queue(claims: ClaimsDep, principal: PrincipalDep,
                                  min_amount_fen=minAmountFen, flag=flag)
     found = claims.queue(principal, search=search, older_than_days=olderThanDays, limit=limit)
     instant_max = claims.policy.instant_max_fen
+    shown = seen_by(claims, principal, found)
     return {"slaWorkingDays": SLA_WORKING_DAYS,
-            "claims": [queued_json(c, calendar=claims.calendar, instant_max_fen=instant_max) for c in found]}
+            "claims": [queued_json(c, calendar=claims.calendar, instant_max_fen=instant_max, **shown) for c in found]}
 
 
 class ClearedIn(BaseModel):
@@ -236,8 +257,9 @@ PostAuditIn = Annotated[ClearedIn | FindingIn, Field(discriminator="outcome")]
 def post_payment_queue(claims: ClaimsDep, principal: PrincipalDep,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
     found = claims.post_payment_queue(principal, limit=limit)
+    shown = seen_by(claims, principal, found)
     return {"shareBp": claims.policy.post_audit_share_bp,
-            "claims": [claim_json(c, calendar=claims.calendar) for c in found]}
+            "claims": [claim_json(c, calendar=claims.calendar, **shown) for c in found]}
 
 
 @router.post("/claims/{claim_id}/post-audit", responses=_PROBLEMS,
@@ -246,14 +268,14 @@ def post_payment_queue(claims: ClaimsDep, principal: PrincipalDep,
 def post_audit(claim_id: ClaimIdPath, body: PostAuditIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     code = body.code if isinstance(body, FindingIn) else None
     c = claims.post_audit(principal, claim_id, finding=body.outcome == "finding", reason=body.reason, code=code)
-    return claim_json(c, calendar=claims.calendar)
+    return one_claim(claims, principal, c)
 
 
 @router.post("/persons", status_code=201, responses=_PROBLEMS, summary="Enrol insured persons (admin, payer)")
 def enrol(body: Annotated[list[PersonIn], Field(min_length=1, max_length=20_000)], claims: ClaimsDep,
           principal: PrincipalDep) -> dict[str, Any]:
-    n = claims.enrol([Enrolee(p.nationalId, p.name, p.category, p.insuredRegion, p.offsiteRegistered)
-                      for p in body], by=principal)
+    n = claims.enrol([Enrolee(p.nationalId, p.name, p.category, p.insuredRegion, p.offsiteRegistered,
+                              p.language.value if p.language else None) for p in body], by=principal)
     return {"enrolled": n}
 
 

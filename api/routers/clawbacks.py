@@ -16,11 +16,14 @@ from pydantic.config import JsonDict
 
 from api.bodies import JsonBodyRoute
 from api.deps import PrincipalDep
+from api.presenters.claims import insured_json
 from api.presenters.clawbacks import clawback_json
 from api.routers.claims import ClaimsDep
 from api.routers.invoices import _PROBLEMS
 from api.schemas import CLAIM_ID_PATTERN, VISIBLE, ClaimIdPath
-from ledger.claims.clawbacks import NOTE_CHARS, REFERENCE_CHARS, ClawbackEvent, ClawbackState, Debtor, Reason
+from ledger.app.access import Principal
+from ledger.app.claims import ClaimsService
+from ledger.claims.clawbacks import NOTE_CHARS, REFERENCE_CHARS, ClawBack, ClawbackEvent, ClawbackState, Debtor, Reason
 
 router = APIRouter(prefix="/v1", tags=["claw-backs"], route_class=JsonBodyRoute)
 
@@ -55,13 +58,27 @@ class ReasonOut(BaseModel):
 
 class WriteOffOut(BaseModel):
     proposedBy: str
+    proposedByLabel: str | None = Field(default=None, description="the label the office gave the proposer's "
+                                                                   "credential")
     reason: str
+
+
+class InsuredOut(BaseModel):
+    """Whom the claim paid, as the payer's enrolment holds it (for this payer's office only)."""
+
+    enrolled: bool
+    name: str | None
+    category: str | None
+    insuredRegion: str | None
+    offsiteRegistered: bool | None
+    language: str | None
 
 
 class ActionOut(BaseModel):
     action: ClawbackEvent
     amountFen: int = Field(ge=0)
     actor: str
+    actorLabel: str | None = Field(default=None, description="the label the office gave the actor's credential")
     at: str = Field(json_schema_extra=_TIME)
     reference: str | None = Field(description="the transfer's or settlement's reference the office gave")
     payout: str | None = Field(description="the later claim whose payout keeps this back")
@@ -92,12 +109,14 @@ class ClawbackOut(BaseModel):
     outstandingFen: int = Field(ge=0)
     requestedAt: str = Field(json_schema_extra=_TIME)
     requestedBy: str
+    requestedByLabel: str | None = Field(default=None)
     dueWorkingDays: int = Field(ge=0)
     dueAt: str = Field(json_schema_extra=_TIME)
     overdue: bool
     writeOff: WriteOffOut | None = Field(description="a write-off proposed, waiting for a second member's approval")
     closedAt: str | None = Field(json_schema_extra=_TIME)
     actions: list[ActionOut]
+    insured: InsuredOut | None = Field(default=None, description="whom the claim paid (this payer's office only)")
 
 
 class SettledOut(ClawbackOut):
@@ -134,6 +153,31 @@ class ReasonIn(BaseModel):
 _Out = {"model": ClawbackOut}
 
 
+def shown(claims: ClaimsService, principal: Principal, found: list[ClawBack]) -> list[dict[str, Any]]:
+    """Claw-backs as ``principal`` sees them: the office's members by their labels, and for this payer's
+    office whom each claim paid (the payer's enrolment)."""
+    actors = [a.actor for cb in found for a in cb.actions] + [cb.requested_by for cb in found] + [
+        cb.write_off_proposed_by for cb in found if cb.write_off_proposed_by]
+    labels = claims.actor_labels(actors)
+    persons = claims.enrolments_of(principal, [cb.person for cb in found])
+    out = []
+    for cb in found:
+        doc = clawback_json(cb, calendar=claims.calendar)
+        doc["requestedByLabel"] = labels.get(cb.requested_by)
+        for action, a in zip(doc["actions"], cb.actions, strict=True):
+            action["actorLabel"] = labels.get(a.actor)
+        if doc["writeOff"] is not None:
+            doc["writeOff"]["proposedByLabel"] = labels.get(doc["writeOff"]["proposedBy"])
+        if persons is not None:
+            doc["insured"] = insured_json(persons.get(cb.person))
+        out.append(doc)
+    return out
+
+
+def one(claims: ClaimsService, principal: Principal, cb: ClawBack) -> dict[str, Any]:
+    return shown(claims, principal, [cb])[0]
+
+
 @router.get("/clawbacks", responses=_PROBLEMS, response_model=ClawbackList,
             summary="Claw-backs: a hospital's own debts, a citizen's claims', all for the payer and auditors")
 def list_clawbacks(claims: ClaimsDep, principal: PrincipalDep,
@@ -147,20 +191,20 @@ def list_clawbacks(claims: ClaimsDep, principal: PrincipalDep,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     found = claims.clawbacks(principal, state=state, hospital=hospital, debtor=debtor, claim=claim, after=after,
                              limit=limit)
-    return {"clawbacks": [clawback_json(cb, calendar=claims.calendar) for cb in found],
+    return {"clawbacks": shown(claims, principal, found),
             "next": found[-1].id if len(found) == limit else None}
 
 
 @router.get("/clawbacks/{clawback_id}", responses=_PROBLEMS, response_model=ClawbackOut,
             summary="One claw-back: amount due, debtor, due date, what is settled and how, who acted")
 def get_clawback(clawback_id: ClawbackIdPath, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return clawback_json(claims.clawback(principal, clawback_id), calendar=claims.calendar)
+    return one(claims, principal, claims.clawback(principal, clawback_id))
 
 
 @router.get("/claims/{claim_id}/clawback", responses=_PROBLEMS, response_model=ClawbackOut,
             summary="The claw-back a claim owes (404 if it owes none)")
 def claim_clawback(claim_id: ClaimIdPath, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
-    return clawback_json(claims.clawback_of_claim(principal, claim_id), calendar=claims.calendar)
+    return one(claims, principal, claims.clawback_of_claim(principal, claim_id))
 
 
 @router.post("/clawbacks/{clawback_id}/recover", responses=_PROBLEMS, response_model=SettledOut,
@@ -168,7 +212,7 @@ def claim_clawback(claim_id: ClaimIdPath, claims: ClaimsDep, principal: Principa
 def recover(clawback_id: ClawbackIdPath, body: SettleIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     cb, replayed = claims.recover(principal, clawback_id, amount_fen=body.amountFen, reference=body.reference,
                                   note=body.note)
-    return {**clawback_json(cb, calendar=claims.calendar), "replayed": replayed}
+    return {**one(claims, principal, cb), "replayed": replayed}
 
 
 @router.post("/clawbacks/{clawback_id}/offset", responses=_PROBLEMS, response_model=SettledOut,
@@ -177,29 +221,26 @@ def recover(clawback_id: ClawbackIdPath, body: SettleIn, claims: ClaimsDep, prin
 def offset(clawback_id: ClawbackIdPath, body: SettleIn, claims: ClaimsDep, principal: PrincipalDep) -> dict[str, Any]:
     cb, replayed = claims.record_offset(principal, clawback_id, amount_fen=body.amountFen, reference=body.reference,
                                         note=body.note)
-    return {**clawback_json(cb, calendar=claims.calendar), "replayed": replayed}
+    return {**one(claims, principal, cb), "replayed": replayed}
 
 
 @router.post("/clawbacks/{clawback_id}/write-off", responses=_PROBLEMS, response_model=ClawbackOut,
              summary="Propose writing off what is outstanding; another member of the office approves it")
 def propose_write_off(clawback_id: ClawbackIdPath, body: ReasonIn, claims: ClaimsDep,
                       principal: PrincipalDep) -> dict[str, Any]:
-    return clawback_json(claims.propose_write_off(principal, clawback_id, reason=body.reason),
-                         calendar=claims.calendar)
+    return one(claims, principal, claims.propose_write_off(principal, clawback_id, reason=body.reason))
 
 
 @router.post("/clawbacks/{clawback_id}/write-off/approve", responses=_PROBLEMS, response_model=ClawbackOut,
              summary="Approve a write-off another member proposed (409 separation-of-duties for the proposer)")
 def approve_write_off(clawback_id: ClawbackIdPath, body: ReasonIn, claims: ClaimsDep,
                       principal: PrincipalDep) -> dict[str, Any]:
-    return clawback_json(claims.approve_write_off(principal, clawback_id, reason=body.reason),
-                         calendar=claims.calendar)
+    return one(claims, principal, claims.approve_write_off(principal, clawback_id, reason=body.reason))
 
 
 @router.post("/clawbacks/{clawback_id}/write-off/decline", responses=_PROBLEMS, response_model=ClawbackOut,
              summary="Decline a proposed write-off: the money stays owed")
 def decline_write_off(clawback_id: ClawbackIdPath, body: ReasonIn, claims: ClaimsDep,
                       principal: PrincipalDep) -> dict[str, Any]:
-    return clawback_json(claims.decline_write_off(principal, clawback_id, reason=body.reason),
-                         calendar=claims.calendar)
+    return one(claims, principal, claims.decline_write_off(principal, clawback_id, reason=body.reason))
 

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from api.bodies import JsonBodyRoute
-from api.deps import PrincipalDep
+from api.deps import PrincipalDep, ServiceDep
 from api.routers.invoices import _PROBLEMS
+from ledger.app.actors import actor_labels
 from ledger.app.rule_office import RuleOffice
 from ledger.errors import ClaimsUnavailable, InvalidInput
 from ledger.rules.administration import (
@@ -60,9 +61,12 @@ class VersionsIn(BaseModel):
         min_length=1, max_length=MAX_DOCUMENTS)
 
 
-def entry_json(e: RuleSetEntry, *, in_force_until: date | None = None) -> dict[str, Any]:
+def entry_json(e: RuleSetEntry, *, in_force_until: date | None = None,
+               labels: dict[str, str] | None = None) -> dict[str, Any]:
     """A version as the API shows it; ``inForceUntil``: the first day an active version no longer
-    judges (its ``effectiveTo``, or where a later version of it starts)."""
+    judges (its ``effectiveTo``, or where a later version of it starts); ``labels``: the admins'
+    credential labels (``importedByLabel`` …)."""
+    labels = labels or {}
     def at(t: Any) -> str | None:
         return t.isoformat() if t is not None else None
 
@@ -75,7 +79,13 @@ def entry_json(e: RuleSetEntry, *, in_force_until: date | None = None) -> dict[s
             "state": e.state.value, "digest": e.digest, "source": e.source,
             "importedBy": e.imported_by, "importedAt": at(e.imported_at),
             "approvedBy": e.approved_by, "approvedAt": at(e.approved_at),
-            "retiredBy": e.retired_by, "retiredAt": at(e.retired_at)}
+            "retiredBy": e.retired_by, "retiredAt": at(e.retired_at),
+            "importedByLabel": labels.get(e.imported_by), "approvedByLabel": labels.get(e.approved_by or ""),
+            "retiredByLabel": labels.get(e.retired_by or "")}
+
+
+def _labels(service: Any, entries: list[RuleSetEntry]) -> dict[str, str]:
+    return actor_labels(service.store, [a for e in entries for a in (e.imported_by, e.approved_by, e.retired_by) if a])
 
 
 def _documents(body: list[dict[str, Any]]) -> list[tuple[str, Any]]:
@@ -96,13 +106,14 @@ def _refs(body: VersionsIn) -> list[tuple[str, int]]:
 
 
 @router.get("/rules", responses=_PROBLEMS, summary="The rule-set versions, their states and who acted")
-def list_rules(office: OfficeDep, principal: PrincipalDep,
+def list_rules(office: OfficeDep, principal: PrincipalDep, service: ServiceDep,
                state: Annotated[RuleSetState | None, Query(description="only versions in this state")] = None,
                ) -> dict[str, Any]:
     entries = office.entries(principal, states=[state] if state else None)
     ends = until(office.entries(principal, states=[RuleSetState.ACTIVE]))
+    labels = _labels(service, entries)
     return {"payer": office.payer_id,
-            "ruleSets": [entry_json(e, in_force_until=ends.get((e.id, e.version))) for e in entries]}
+            "ruleSets": [entry_json(e, in_force_until=ends.get((e.id, e.version)), labels=labels) for e in entries]}
 
 
 @router.get("/rules/diff", responses=_PROBLEMS, summary="What changed between two versions, by JSON path")
@@ -119,9 +130,9 @@ def diff_rules(office: OfficeDep, principal: PrincipalDep,
             summary="One version: its document exactly as imported, its state and who acted")
 def show_rule(rule_id: Annotated[str, Path(pattern=ID_PATTERN)],
               version: Annotated[int, Path(ge=1, le=1_000_000)], office: OfficeDep,
-              principal: PrincipalDep) -> dict[str, Any]:
+              principal: PrincipalDep, service: ServiceDep) -> dict[str, Any]:
     entry, doc = office.show(principal, rule_id, version)
-    return {**entry_json(entry), "document": doc}
+    return {**entry_json(entry, labels=_labels(service, [entry])), "document": doc}
 
 
 @router.post("/rules/validate", responses=_PROBLEMS,

@@ -96,6 +96,8 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("web.static", "load the front ends and the API documentation", public=True),
     # members and credentials
     Operation("hospital.register", "register hospitals", {_D: _ANY}),
+    # the registry's names and regions (public facts): every member's staff names hospitals by them
+    Operation("hospital.list", "list the registered hospitals", {_H: _ANY, _C: _ANY, _P: _ANY, _A: _ANY, _D: _ANY}),
     Operation("payer.register", "register payers", {_D: _ANY}),
     Operation("credential.create", "create API credentials", {_D: _ANY}),
     Operation("identity.read", "say who a credential belongs to", {r: _SELF for r in Role}),
@@ -116,6 +118,12 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("clawback.read", "read a claw-back", {_H: _OWN, _Z: _PERSON, _P: _THIS, _A: _ANY}),
     Operation("clawback.settle", "record what was recovered, offset or written off of a claw-back", {_P: _THIS}),
     Operation("person.enrol", "enrol insured persons", {_D: _ANY, _P: _THIS}),
+    # whom a claim is for, as the payer's enrolment holds it: the payer's reviewers, who decide it (no route:
+    # the review answers carry it for them and for nobody else)
+    Operation("person.read", "read whom a claim is for (the payer's enrolment)", {_P: _THIS}),
+    # the citizens' messages: a citizen says which language they want them in; the outbox is the operator's
+    Operation("person.language", "record the language of one's messages", {_Z: _SELF}),
+    Operation("notification.read", "read the outbox of the citizens' messages", {_D: _ANY}),
     Operation("delegation.grant", "record delegations", {_D: _ANY, _P: _THIS}),
     # the payer's rule sets (a second admin approves what one imported: ledger/rules/administration.py)
     Operation("rules.read", "read the rule sets", {_D: _ANY, _P: _THIS, _A: _ANY}),

@@ -183,6 +183,11 @@ class LedgerService:
                                        by=by)
         return record, token
 
+    def hospitals(self, principal: Principal) -> list[HospitalRecord]:
+        """The registry's hospitals (their names and regions are public; staff read them to name hospitals)."""
+        authorize(principal, "hospital.list")
+        return self.store.hospitals()
+
     def create_credential(self, *, role: Role, subject: str, label: str = "", by: Principal = SYSTEM) -> str:
         """A new API token for ``role``/``subject``; only its hash is stored, so show it once."""
         authorize(by, "credential.create")

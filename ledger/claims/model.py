@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ledger.claims.languages import Language
 from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import StampOp, StampStatus
 from ledger.claims.states import ClaimState
@@ -34,13 +35,15 @@ class PersonRecord:
     ``insured_region`` is the region they are insured in (a division code such as
     ``330600``; None: not recorded, enrolled before it was), ``offsite_registered`` whether
     they registered for off-site care (备案): with the invoice's hospital they decide which
-    rules judge a claim (:func:`ledger.claims.insured.insured_status`)."""
+    rules judge a claim (:func:`ledger.claims.insured.insured_status`). ``language`` is the
+    language they prefer their messages in (None: never said; :mod:`ledger.claims.languages`)."""
 
     pseudonym: bytes
     name: str
     category: str
     insured_region: str | None = None
     offsite_registered: bool = False
+    language: Language | None = None
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,12 @@ def person_enrol(
                                  "left out: care is judged as off-site")] = None,
     offsite_registered: Annotated[bool, typer.Option(
         "--offsite-registered", help="the person registered for off-site care (备案)")] = False,
+    language: Annotated[str | None, typer.Option(
+        "--language", help="the language of the person's messages: zh | en (left out: the one recorded, else zh)")]
+    = None,
     from_csv: Annotated[Path | None, typer.Option(
         "--csv", help="CSV with columns nationalId,name,category and optionally insuredRegion,offsiteRegistered "
-                      "(true/false)")] = None,
+                      "(true/false),language (zh/en)")] = None,
     payer: PayerOpt = None, db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
     """Enrol insured persons with this payer (only a pseudonym of the ID is stored); enrolling
@@ -107,13 +110,15 @@ def person_enrol(
                 if registered not in _YES_NO:
                     _cli.fail(f"{sources[-1]}offsiteRegistered: expected true or false, got {registered!r}", 2)
                 entries.append(Enrolee(row.get("nationalId", ""), row.get("name", ""), row.get("category", ""),
-                                       (row.get("insuredRegion") or "").strip() or None, _YES_NO[registered]))
+                                       (row.get("insuredRegion") or "").strip() or None, _YES_NO[registered],
+                                       (row.get("language") or "").strip() or None))
     if national_id:
-        entries.append(Enrolee(national_id, name, category, insured_region, offsite_registered))
+        entries.append(Enrolee(national_id, name, category, insured_region, offsite_registered, language))
         sources.append("--")
     if not entries:
         _cli.fail("give --national-id or --csv", 2)
-    options = {"nationalId": "national-id", "category": "category", "insuredRegion": "insured-region"}
+    options = {"nationalId": "national-id", "category": "category", "insuredRegion": "insured-region",
+               "language": "language"}
     with _cli.errors():
         try:
             n = _claims(home, db, payer).enrol(entries, by=SYSTEM)

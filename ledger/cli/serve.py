@@ -1,5 +1,6 @@
 """``ebill serve``: the upload service in one command: the HTTP API (in this process or in API worker
-processes), the chain worker, and for a payer the claims stamper and the invoice mirror, each in a thread."""
+processes), the chain worker, and for a payer the claims stamper, the citizens' messages' dispatcher and
+the invoice mirror, each in a thread."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def serve(
     thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker", daemon=True)
     thread.start()
     stamper = _start_stamper(settings, service, session)
+    notifier = _start_notifier(settings, stamper[0].claims) if stamper is not None else None
     mirror = None
     if mirror_from:
         if not mirror_token:
@@ -104,6 +106,9 @@ def serve(
     finally:
         if mirror is not None:
             mirror.stop()
+        if notifier is not None:
+            notifier[0].stop()
+            notifier[1].join(timeout=10)
         if stamper is not None:
             stamper[0].stop()
             stamper[1].join(timeout=30)
@@ -149,6 +154,16 @@ def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, thre
     thread = threading.Thread(target=stamper.run_forever, name="claims-stamper", daemon=True)
     thread.start()
     return stamper, thread
+
+
+def _start_notifier(settings: Any, claims: Any) -> tuple[Any, threading.Thread]:
+    """The dispatcher of the citizens' messages, in a thread."""
+    from ledger.composition import open_notifier
+
+    notifier = open_notifier(settings, claims)
+    thread = threading.Thread(target=notifier.run_forever, name="notifications", daemon=True)
+    thread.start()
+    return notifier, thread
 
 
 def _rpc_url_of(session: Any) -> str | None:

@@ -19,9 +19,11 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
     from ledger.app.claims import ClaimsService
     from ledger.app.live_calendar import LiveCalendar
     from ledger.app.mirror import InvoiceMirror
+    from ledger.app.notifier import NotificationDispatcher
     from ledger.app.rule_office import RuleOffice
     from ledger.app.service import LedgerService, PersonRelations
     from ledger.composition.settings import Settings
+    from ledger.ports import NotificationDelivery
     from verifier.service import VerificationService
 
 
@@ -153,6 +155,27 @@ def open_stamper(settings: Settings, service: LedgerService, session: Any) -> Cl
     return ClaimStamper(claims, session, SimulatedBank(settings.bank_path or settings.home / "bank.sqlite"))
 
 
+def open_delivery(settings: Settings) -> NotificationDelivery:
+    """The delivery adapter of the citizens' messages that ``settings.notify_adapter`` names."""
+    from ledger.adapters.notify import delivery_adapter
+
+    return delivery_adapter(settings.notify_adapter)
+
+
+def open_notifier(settings: Settings, claims: ClaimsService) -> NotificationDispatcher:
+    """The dispatcher of the citizens' messages (``ledger.app.notifier``) over the claims' outbox, with the
+    delivery adapter ``settings.notify_adapter`` names. The development adapter sends nothing: in production
+    that is said loudly at start, since citizens then get no messages."""
+    from ledger.app.notifier import NotificationDispatcher
+
+    adapter = open_delivery(settings)
+    if settings.environment == "production" and not adapter.sends:
+        logging.getLogger("ebill.notifications").warning(
+            "NOTIFICATIONS: the %s adapter sends no messages; citizens' messages stay in the outbox "
+            "(GET /v1/notifications) until an SMS gateway adapter is configured", adapter.channel)
+    return NotificationDispatcher(claims.store, adapter, leases=claims.service.store, clock=claims.clock)
+
+
 def open_mirror(service: LedgerService, chain: Any, *, source: str, token: str) -> InvoiceMirror:
     """A payer's mirror of the hospitals' anchored invoices: it pulls the batches ``source`` (another
     ebill service) serves with the payer credential ``token``, checks each against ``chain``, and
@@ -196,5 +219,6 @@ def open_verification(chain: Any, service: LedgerService, *,
     return VerificationService(chain=Web3VerifyingChain(chain), records=service, offload=offload)
 
 
-__all__ = ["ledger_service", "open_calendar_office", "open_claims", "open_live_calendar", "open_mirror",
-           "open_rule_office", "open_service", "open_stamper", "open_verification", "read_only_chain"]
+__all__ = ["ledger_service", "open_calendar_office", "open_claims", "open_delivery", "open_live_calendar",
+           "open_mirror", "open_notifier", "open_rule_office", "open_service", "open_stamper", "open_verification",
+           "read_only_chain"]

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     voucher_issuer: str = "dev-evoucher"
     voucher_public_key: str | None = None         # PEM, or a path to a PEM file (production: required)
     bank_path: Path | None = None                 # the simulated bank's file (default $EBILL_HOME/bank.sqlite)
+    #: who delivers the citizens' messages: "development" keeps them in the outbox (ledger/adapters/notify.py;
+    #: production SMS gateways plug in there later)
+    notify_adapter: Literal["development"] = "development"
 
     @property
     def db_url(self) -> str:

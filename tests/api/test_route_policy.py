@@ -208,6 +208,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         "/v1/clawbacks/{clawback_id}/write-off/decline", lambda w, c: {"reason": "policy walk"}),
     ("POST", "/v1/persons"): _body("/v1/persons", lambda w, c: [
         {"nationalId": "11010519491231002X", "name": "relative", "category": "employee"}]),
+    ("PUT", "/v1/me/language"): _body("/v1/me/language", lambda w, c: {"language": "zh"}),
     ("POST", "/v1/delegations"): _body("/v1/delegations", lambda w, c: {
         "holderNationalId": "11010519491231002X", "personNationalId": w.nid_a, "relation": "child"}),
     # (the shipped sets are this payer's seed data: a re-import of one changes nothing)

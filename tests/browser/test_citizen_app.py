@@ -127,6 +127,18 @@ def test_acting_for_a_parent_in_chinese(page_for: Any, deployment: Deployment) -
     page.get_by_role("heading", name=f"Invoices of {d.citizens['parent'].name}").wait_for()
     page.reload()
     page.get_by_role("heading", name=f"Invoices of {d.citizens['parent'].name}").wait_for()
+    # and the text messages follow: the payer records the language on the person's enrolment
+    me = d.http("GET", "/v1/me", d.citizens["li"].token).json()["person"]
+    subject = "0x" + me.removeprefix("0x")[:16]
+
+    def chosen() -> list[str]:
+        trail = d.http("GET", f"/v1/audit?subject={subject}", d.tokens["auditor"]).json()
+        entries = trail.get("entries", trail) if isinstance(trail, dict) else trail
+        return [e["detail"]["language"] for e in entries if e["action"] == "person.language"]
+    deadline = time.monotonic() + 10
+    while not chosen() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert chosen()[:1] == ["en"]
 
 
 def test_scan_a_photo_of_the_qr_then_claim_it(page_for: Any, deployment: Deployment) -> None:

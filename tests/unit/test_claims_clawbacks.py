@@ -322,7 +322,7 @@ def test_the_console_offers_every_findings_code_in_both_languages() -> None:
     from pathlib import Path
 
     web = Path(__file__).resolve().parents[2] / "api/web/console"
-    listed = re.search(r"const FINDINGS = (\[[^\]]*\]);", (web / "review.js").read_text(encoding="utf-8"))
+    listed = re.search(r"const FINDINGS = (\[[^\]]*\]);", (web / "claim.js").read_text(encoding="utf-8"))
     assert listed is not None
     assert json.loads(listed.group(1).replace("'", '"')) == [r.value for r in FINDINGS]
     strings = (web / "strings.js").read_text(encoding="utf-8")

@@ -232,7 +232,13 @@ window.addEventListener('online', showNetwork);
 window.addEventListener('offline', showNetwork);
 showNetwork();
 
-document.getElementById('lang').addEventListener('click', () => i18n.toggle());
+document.getElementById('lang').addEventListener('click', async () => {
+  i18n.toggle();
+  // the text messages follow the app's language: the payer records it on the person's enrolment.
+  // Best effort: a person not enrolled with this payer has no record to keep it in, and the
+  // screen has changed language already; the messages then stay in the enrolment's language.
+  if (state.me) api.put('/v1/me/language', { language: i18n.lang === 'en' ? 'en' : 'zh' }).catch(() => {});
+});
 document.getElementById('signout').addEventListener('click', () => signOut());
 i18n.onChange(() => route());
 i18n.apply();

@@ -78,12 +78,20 @@ export function bars({ title, categories, series, stacked = true, fmt = (v) => S
     dataTable(['', ...series.map((x) => x.label)], categories.map((c) => [c.label, ...series.map((x) => fmt(c.values[x.key] || 0))])));
 }
 
-/** ``text`` cut in the middle to ``n`` characters: rule ids differ at their ends
- * (class-b-first-self-pay-10pct / -20pct), so both ends stay readable. */
+/** ``text`` cut in the middle to ``n`` narrow characters (a Chinese character counts as two): rule ids differ at
+ * their ends (class-b-first-self-pay-10pct / -20pct), so both ends stay readable. */
 function middle(text, n) {
-  if (text.length <= n) return text;
-  const head = Math.ceil((n - 1) / 2);
-  return `${text.slice(0, head)}…${text.slice(text.length - (n - 1 - head))}`;
+  const width = (ch) => (/[\u2E80-\uFFEF]/.test(ch) ? 2 : 1);
+  const chars = [...text];
+  if (chars.reduce((a, ch) => a + width(ch), 0) <= n) return text;
+  let head = ''; let tail = ''; let used = 1;
+  for (let i = 0, j = chars.length - 1; i <= j;) {
+    if (used + width(chars[i]) > n) break;
+    head += chars[i]; used += width(chars[i]); i += 1;
+    if (i > j || used + width(chars[j]) > n) break;
+    tail = chars[j] + tail; used += width(chars[j]); j -= 1;
+  }
+  return `${head}…${tail}`;
 }
 
 /** Horizontal bars, largest first (e.g. the rules that took the most money off claims). */

@@ -1,4 +1,4 @@
-// The payer and auditor console: staff sign-in, sections by role, routing by URL hash.
+// The staff console: sign-in, sections by role, routing by URL hash (each section is a module of its own).
 // The server enforces every permission; the console only hides what a role cannot use.
 
 import { STRINGS } from './strings.js';
@@ -14,9 +14,14 @@ const SECTIONS = {
   desk: ['hospital'],
   verify: ['payer', 'auditor', 'admin', 'hospital', 'clerk'],
   dashboard: ['payer', 'auditor'],
+  // the payer's office (the API allows the same roles: api/policy.py, ledger/app/access.py)
+  clawbacks: ['payer', 'auditor'],
+  reports: ['payer', 'auditor', 'admin'],
+  rules: ['payer', 'auditor', 'admin'],
+  outbox: ['admin'],
   audit: ['auditor', 'admin'],
 };
-const HOME = { payer: 'queue', auditor: 'dashboard', hospital: 'desk' };
+const HOME = { payer: 'queue', auditor: 'dashboard', hospital: 'desk', admin: 'rules' };
 
 const i18n = makeI18n(STRINGS);
 const t = i18n.t;
@@ -55,6 +60,20 @@ const ctx = {
   loading() { return h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('loading')); },
   when: (iso) => when(iso, i18n.lang),
   day: (iso) => day(iso, i18n.lang),
+  /** Save what ``path`` answers (a CSV or PDF) as a file, with the name the service gives it. */
+  async download(path, fallback) {
+    const resp = await fetch(path, { headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN)}` }, cache: 'no-store',
+      credentials: 'omit' }).catch(() => { throw new ApiError(0, { title: 'network', detail: '' }); });
+    if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => ({ title: resp.statusText })));
+    const name = /filename="([^"]+)"/.exec(resp.headers.get('content-disposition') || '')?.[1] || fallback;
+    const url = URL.createObjectURL(await resp.blob());
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    return name;
+  },
 };
 
 function renderSignIn(message) {
@@ -113,7 +132,7 @@ function drawNav(current) {
   clear(nav, Object.keys(SECTIONS).filter((s) => ctx.can(s)).map((s) =>
     h('a', { href: `#/${s}`, 'aria-current': s === current ? 'page' : null, dataset: { section: s } }, t(`nav_${s}`))));
   nav.hidden = false;
-  clear(who, h('span', { class: 'badge' }, t(`role_${state.me.role}`)), ' ', h('span', { class: 'subject' }, state.me.subject));
+  clear(who, h('span', { class: 'badge' }, t(`role_${state.me.role}`)), ' ', h('span', { class: 'subject' }, state.me.label || state.me.subject));
   who.hidden = false;
   document.getElementById('signout').hidden = false;
 }
@@ -147,12 +166,16 @@ async function route() {
   try {
     if (section === 'queue') await (await import('./review.js')).renderQueue(vctx);
     else if (section === 'postaudit') await (await import('./review.js')).renderPostAudit(vctx);
-    else if (section === 'claims' && id) await (await import('./review.js')).renderClaim(vctx, decodeURIComponent(id));
+    else if (section === 'claims' && id) await (await import('./claim.js')).renderClaim(vctx, decodeURIComponent(id));
     else if (section === 'claims') await (await import('./review.js')).renderClaims(vctx);
     else if (section === 'desk') await (await import('./desk.js')).renderDesk(vctx, id && decodeURIComponent(id));
     else if (section === 'verify') await (await import('./verify.js')).renderVerify(vctx);
     else if (section === 'dashboard') await (await import('./dashboard.js')).renderDashboard(vctx);
     else if (section === 'audit') await (await import('./dashboard.js')).renderAudit(vctx);
+    else if (section === 'clawbacks') await (await import('./clawbacks.js')).renderClawbacks(vctx, id && decodeURIComponent(id));
+    else if (section === 'reports') await (await import('./reports.js')).renderReport(vctx);
+    else if (section === 'rules') await (await import('./rules.js')).renderRules(vctx, id && decodeURIComponent(id));
+    else if (section === 'outbox') await (await import('./outbox.js')).renderOutbox(vctx);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     clear(view, h('h1', {}, t(`nav_${section}`)), errorBox(err, { retry: route }));

@@ -1,8 +1,9 @@
 // The dashboard, drawn from GET /v1/stats/claims as inline SVG, and the service's audit trail.
 
 import { clear, h, short, yuan } from '/assets/shared/dom.js';
-import { detailText, table } from './table.js';
+import { table } from './table.js';
 import { PALETTE, bars, hbars, histogram } from './charts.js';
+import { actionText, actorText, detailText, hospitals, refusalText, ruleName } from './words.js';
 
 // claim states grouped into the outcomes the chart shows
 const OUTCOMES = { paid: ['paid', 'approved', 'reserved'], 'in-review': ['in-review', 'appealed', 'submitted'],
@@ -44,16 +45,42 @@ function bucketLabel(t, label) {
 }
 
 export async function renderDashboard(ctx) {
-  const { t, api, main, i18n } = ctx;
+  const { t, api, main } = ctx;
   clear(main, h('h1', {}, t('dashTitle')), ctx.loading());
   const s = normalise(await api.get('/v1/stats/claims'));
+  s.rules = s.rules.map((r) => ({ ...r, label: ruleName(ctx, r.label) })).sort((a, b) => b.value - a.value);
+  const draw = () => drawDashboard(ctx, s);
+  draw();
+  // the charts are drawn for the width they get: drawn again when it changes much (a phone turned, a window resized)
+  let drawnFor = main.clientWidth;
+  let timer = null;
+  const resized = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!main.isConnected || Math.abs(main.clientWidth - drawnFor) < 60) return;
+      drawnFor = main.clientWidth;
+      draw();
+    }, 150);
+  };
+  window.addEventListener('resize', resized);
+  ctx.onStop(() => { window.removeEventListener('resize', resized); clearTimeout(timer); });
+}
+
+function drawDashboard(ctx, s) {
+  const { t, main, i18n } = ctx;
   const money = (fen) => yuan(fen, i18n.lang);
   const compact = (fen) => `¥${Math.round(fen / 100).toLocaleString(i18n.lang)}`;
   const colors = [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[5], PALETTE[4]];
   const outcomes = Object.keys(OUTCOMES).map((o, i) => ({ key: o, label: t(`outcome_${o}`), color: colors[i] }));
   // charts drawn at the width they get, so their text stays legible on a phone
   const width = Math.round(Math.min(640, Math.max(280, (main.clientWidth - 60) / (main.clientWidth > 900 ? 2 : 1))));
-  const blockedItems = s.blocked.map((x) => ({ label: x.key ? t(x.key) : x.reason, value: x.value })).sort((a, b) => b.value - a.value);
+  // refusals by what they mean (the server's sentences differ by claim: one bar per kind)
+  const byLabel = new Map();
+  for (const x of s.blocked) {
+    const label = x.key ? t(x.key) : refusalText(ctx, x.reason);
+    byLabel.set(label, (byLabel.get(label) || 0) + x.value);
+  }
+  const blockedItems = [...byLabel].map(([label, value]) => ({ label, value })).sort((a, b) => b.value - a.value);
   clear(main, h('h1', {}, t('dashTitle')), h('p', { class: 'muted' }, t('dashIntro')),
     h('div', { class: 'charts' },
       bars({ title: t('chartPerDay'), categories: s.days, series: outcomes, emptyText: t('noData'), width }),
@@ -82,12 +109,12 @@ export async function renderAudit(ctx) {
   clear(main, h('h1', {}, t('auditTrailTitle')), form, ctx.loading());
   const p = new URLSearchParams({ limit: '200' });
   if (q.get('subject')) p.set('subject', q.get('subject'));
-  const doc = await api.get(`/v1/audit?${p}`);
+  const [doc, names] = await Promise.all([api.get(`/v1/audit?${p}`), hospitals(ctx)]);
   const entries = doc.entries || [];
-  const rows = entries.map((e) => h('tr', {}, h('td', { class: 'nowrap' }, ctx.when(e.at)),
-    h('td', {}, e.actor || ''), h('td', {}, e.action || ''),
-    h('td', {}, h('code', { title: e.subject || '' }, short(e.subject || '', 8))),
-    h('td', { class: 'small' }, detailText(e.detail))));
+  const rows = entries.map((e) => h('tr', { dataset: { action: e.action } }, h('td', { class: 'nowrap' }, ctx.when(e.at)),
+    h('td', { title: e.actor || '' }, actorText(ctx, e.actor, e.actorLabel, names)), h('td', {}, actionText(ctx, e.action)),
+    h('td', {}, names.has(e.subject) ? names.get(e.subject) : h('code', { title: e.subject || '' }, short(e.subject || '', 8))),
+    h('td', { class: 'small' }, detailText(ctx, e.detail, names))));
   main.lastChild.replaceWith(entries.length
     ? table([t('colAt'), t('colWho'), t('colWhat'), t('colSubject'), t('colWhy')], rows, 'audit compact')
     : h('p', { class: 'card muted' }, t('auditEmpty')));

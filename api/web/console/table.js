@@ -1,4 +1,4 @@
-// Tables whose rows become cards on a phone (each cell carries its column's name), and audit detail as text.
+// Tables whose rows become cards on a phone (each cell carries its column's name).
 
 import { h } from '/assets/shared/dom.js';
 
@@ -14,13 +14,4 @@ export function table(head, rows, cls = '') {
   return h('div', { class: 'table-wrap' }, h('table', { class: `${cls} responsive`.trim() },
     h('thead', {}, h('tr', {}, head.map((c) => (Array.isArray(c) ? h('th', { class: c[1] }, c[0]) : h('th', {}, c))))),
     h('tbody', {}, rows)));
-}
-
-/** An audit entry's detail as one line of text (hashes and accounts shortened). */
-export function detailText(detail) {
-  if (!detail) return '';
-  if (typeof detail !== 'object') return String(detail);
-  return Object.entries(detail).filter(([, v]) => v !== null && !(Array.isArray(v) && !v.length))
-    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ')
-    .replace(/0x([0-9a-f]{6})[0-9a-f]{28,}([0-9a-f]{6})/gi, '0x$1…$2');   // hashes and accounts, shortened
 }

@@ -2,6 +2,7 @@
 // then the proof behind it (what the seal states, who signed it, what the chain says).
 
 import { clear, h, hash, yuan } from '/assets/shared/dom.js';
+import { hospitalName, hospitals, verdictReason, word } from './words.js';
 
 const TONE = { anchored: 'ok', 'valid-offline': 'ok', 'not-anchored': 'warn', voided: 'warn', 'fully-reimbursed': 'warn' };
 
@@ -19,16 +20,17 @@ export function chainVoidReason({ t, i18n }, v) {
   return i18n.has(key) ? `${t(key)} (${v.reasonCode})` : v.reasonCode;
 }
 
-function stampsTable({ t, i18n }, stamps) {
-  const head = [t('colPayer'), t('colAmount'), t('colStatus'), t('colBlock'), t('colTx')];
+function stampsTable(ctx, stamps) {
+  const { t, i18n } = ctx;
+  const head = [t('colPayer'), t('colStamped'), t('colStatus'), t('colBlock'), t('colTx')];
   const rows = stamps.map((st) => h('tr', {},
-    h('td', {}, st.payerId), h('td', { class: 'num' }, yuan(st.amountFen, i18n.lang)), h('td', {}, st.status),
+    h('td', {}, st.payerId), h('td', { class: 'num' }, yuan(st.amountFen, i18n.lang)), h('td', {}, word(ctx, 'stamp_', st.status)),
     h('td', { class: 'num' }, String(st.block)), h('td', {}, hash(st.tx))));
   return h('div', { class: 'table-wrap' },
     h('table', {}, h('thead', {}, h('tr', {}, head.map((c) => h('th', {}, c)))), h('tbody', {}, rows)));
 }
 
-function verdictView(ctx, v, record) {
+function verdictView(ctx, v, record, names) {
   const { t, i18n } = ctx;
   const money = (fen) => yuan(fen, i18n.lang);
   const off = v.offline || {}; const seal = off.seal; const on = v.online || {};
@@ -37,15 +39,15 @@ function verdictView(ctx, v, record) {
   const snap = off.snapshot || {};
   return h('section', { class: `card verdict ${tone}`, dataset: { status: v.status }, 'aria-labelledby': 'verdict-head' },
     h('h2', { id: 'verdict-head' }, h('span', { class: `badge ${tone}` }, v.valid ? '✓' : '!'), ' ', head),
-    v.reason ? h('p', { class: 'reason' }, v.reason) : null,
+    h('p', { class: 'reason', title: v.reason || '' }, verdictReason(ctx, v, names)),
     h('div', { class: 'cols3' },
       seal ? h('div', {}, h('h3', {}, t('sealTitle')), facts([
-        [t('issuer'), seal.issuer], [t('invoiceNo'), `${seal.invoiceCode} / ${seal.invoiceNumber}`], [t('issuedAt'), seal.issueDate],
+        [t('issuer'), h('span', { title: seal.issuer }, hospitalName(names, seal.issuer))], [t('invoiceNo'), `${seal.invoiceCode} / ${seal.invoiceNumber}`], [t('issuedAt'), seal.issueDate],
         [t('total'), money(seal.totalFen)], [t('fingerprint'), hash(seal.fingerprint)]])) : null,
       h('div', {}, h('h3', {}, t('signerTitle')), facts([
         [t('signer'), off.signer ? hash(off.signer) : null], [t('keyAdded'), off.key && off.key.addedAt ? ctx.when(new Date(off.key.addedAt * 1000).toISOString()) : null],
         [t('keyRevoked'), off.key && off.key.revokedAt ? ctx.when(new Date(off.key.revokedAt * 1000).toISOString()) : null],
-        [t('rule'), off.rule ? h('code', {}, off.rule) : null],
+        [t('rule'), off.rule ? h('span', { title: off.rule }, word(ctx, 'vrule_', off.rule)) : null],
         [t('snapshot'), snap.chainId ? [`${t('chainId', { id: snap.chainId })} · `, hash(snap.contract || ''), ` · ${t('colBlock')} ${snap.blockNumber}`] : null]])),
       v.online ? h('div', {}, h('h3', {}, t('chainTitle')), facts([
         [t('batch'), on.anchor ? hash(on.anchor.batchRoot) : null], [t('anchorBlock'), on.anchor ? String(on.anchor.block) : null],
@@ -55,7 +57,7 @@ function verdictView(ctx, v, record) {
         [t('reserved'), on.reservedFen === undefined ? null : money(on.reservedFen)],
         [t('paid'), on.paidFen === undefined ? null : money(on.paidFen)]])) : null),
     on.stamps && on.stamps.length ? [h('h3', {}, t('stampsTitle')), stampsTable(ctx, on.stamps)] : null,
-    record ? [h('h3', {}, t('recordTitle')), facts([[t('state'), record.state], [t('issuedAt'), ctx.when(record.issuedAt)],
+    record ? [h('h3', {}, t('recordTitle')), facts([[t('state'), word(ctx, 'invState_', record.state)], [t('issuedAt'), ctx.when(record.issuedAt)],
       [t('anchoredTx'), record.transaction ? hash(record.transaction) : null]])] : null);
 }
 
@@ -67,8 +69,8 @@ export async function renderVerify(ctx) {
     for (const b of buttons) b.disabled = true;
     clear(result, h('p', { class: 'muted' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('checking')));
     try {
-      const [v, record] = await send();
-      clear(result, verdictView(ctx, v, record));
+      const [[v, record], names] = await Promise.all([send(), hospitals(ctx)]);
+      clear(result, verdictView(ctx, v, record, names));
     } catch (err) {
       clear(result, ctx.errorBox(err, { retry: () => run(form, send) }));
     }

@@ -65,6 +65,7 @@ export function makeClient({ token, onUnauthorized }) {
 
   return {
     get: (path) => retried('GET', path).then((r) => r.data),
+    put: (path, json) => retried('PUT', path, { json }).then((r) => r.data),   // PUT is idempotent
     post: (path, json, key) => (key ? retried('POST', path, { json, key }) : once('POST', path, { json })),
     upload: (path, blob, type) => once('POST', path, { body: blob, type }),
   };

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -63,6 +64,15 @@ class Members(StoreBase):
             log.warning("credential %s has an unknown role %r: refused", row.key_id, row.role)
             return None
         return CredentialRecord(row.key_id, role, row.subject, bytes(row.secret_sha256), row.revoked_at is not None)
+
+    def credential_labels(self, key_ids: Sequence[str]) -> dict[str, str]:
+        """The labels given to the credentials ``key_ids`` (those with one), by key id (one query)."""
+        wanted = sorted(set(key_ids))
+        if not wanted:
+            return {}
+        with self._read() as conn:
+            return {r.key_id: r.label for r in conn.execute(select(C.c.key_id, C.c.label).where(C.c.key_id.in_(wanted)))
+                    if r.label}
 
     def revoke_credential(self, key_id: str, *, actor: str) -> None:
         with self._tx() as conn:

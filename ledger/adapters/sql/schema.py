@@ -284,6 +284,8 @@ class Person(SQLModel, table=True):
     insured_region: str | None = Field(default=None, max_length=64)
     #: registered for off-site care (异地就医备案)
     offsite_registered: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    #: the language they prefer their messages in (zh | en; NULL: never said, written to in Chinese)
+    language: str | None = Field(default=None, max_length=8)
 
 
 class Delegation(SQLModel, table=True):
@@ -479,6 +481,36 @@ class ClaimClawbackAction(SQLModel, table=True):
 
 
 # ------------------------------------------------------------------ rule administration
+
+
+class Notification(SQLModel, table=True):
+    """The notification outbox: a message to the person of a claim at one of its steps
+    (``ledger.claims.notices``), written in the transaction that writes the step; a delivery
+    adapter sends it and records how (``state`` pending → delivered | failed)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # what the dispatcher sends next, oldest first; and the outbox's listing by state
+        Index("ix_notifications_state", "state", "id"),
+        Index("ix_notifications_claim_id", "claim_id"),
+    )
+
+    # INTEGER on SQLite: only that type is its rowid alias (and so auto-increments)
+    id: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    claim_id: str = Field(max_length=24)
+    person: bytes = Field(sa_column=_bytes(32, nullable=False))   # the recipient, by pseudonym
+    kind: str = Field(max_length=16)                    # ledger.claims.notices.NoticeKind
+    event: str = Field(max_length=40)                   # the claim's event (ledger.claims.states.Event)
+    language: str = Field(max_length=8)                 # ledger.claims.languages.Language
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    state: str = Field(max_length=12)                   # pending | delivered | failed
+    attempts: int = Field(default=0)
+    channel: str | None = Field(default=None, max_length=40)      # the adapter that delivered it
+    reference: str | None = Field(default=None, max_length=80)    # the gateway's message id
+    delivered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    error: str | None = Field(default=None, max_length=300)
 
 
 class RuleSetRow(SQLModel, table=True):

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext
+from ledger.claims.languages import Language
 from ledger.claims.model import PayerRecord, PersonRecord
 from ledger.errors import FieldProblem, InvalidInput
 from ledger.identity import national_id_problem, pseudonymise
@@ -22,13 +23,16 @@ _PROBLEMS_LISTED = 100
 class Enrolee(NamedTuple):
     """One person to enrol: who, their category, and where they are insured (the region, a
     division code such as ``330600``; None: not recorded, their care is judged as off-site)
-    and whether they registered for off-site care (备案). A plain (id, name, category) works too."""
+    and whether they registered for off-site care (备案), and the language they prefer their
+    messages in (``zh`` or ``en``; None: not said, the one recorded is kept). A plain
+    (id, name, category) works too."""
 
     national_id: str
     name: str
     category: str
     insured_region: str | None = None
     offsite_registered: bool = False
+    language: str | None = None
 
 
 class Enrolment(ClaimsContext):
@@ -67,7 +71,7 @@ class Enrolment(ClaimsContext):
         records, problems = [], []
         categories = {c.value for c in PersonCategory}
         for n, entry in enumerate(entries):
-            nid, name, category, region, registered = Enrolee(*entry)
+            nid, name, category, region, registered, language = Enrolee(*entry)
             why = national_id_problem(nid)
             if why is not None:
                 problems.append(FieldProblem(f"[{n}].nationalId", "resident-id", why))
@@ -78,10 +82,13 @@ class Enrolment(ClaimsContext):
                 problems.append(FieldProblem(f"[{n}].insuredRegion", "length",
                                              "the insured region must be 1-64 characters (a division code such as "
                                              "330600), or left out"))
+            if language is not None and language not in {lang.value for lang in Language}:
+                problems.append(FieldProblem(f"[{n}].language", "enum",
+                                             f"expected one of {', '.join(lang.value for lang in Language)}"))
             if not problems:
                 records.append(PersonRecord(bytes(pseudonymise(nid, pepper=self._pepper)), name.strip()[:100],
                                             category, region.strip() if region is not None else None,
-                                            bool(registered)))
+                                            bool(registered), Language(language) if language else None))
         if problems:  # every broken entry in one answer, as for uploads; nothing is enrolled
             more = len(problems) - _PROBLEMS_LISTED
             raise InvalidInput(problems[:_PROBLEMS_LISTED] + (

@@ -3,13 +3,15 @@ auditors, their audit trail, and the dashboard's raw figures."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ledger.app.access import Principal, Reach, authorize, citizen_person
+from ledger.app.actors import actor_labels
 from ledger.app.claims.context import ClaimsContext, person_arg
-from ledger.claims.model import Claim
+from ledger.claims.model import Claim, PersonRecord
 from ledger.claims.states import ClaimState
-from ledger.errors import Forbidden
+from ledger.errors import Forbidden, Unauthenticated
 
 
 class ClaimReading(ClaimsContext):
@@ -32,6 +34,25 @@ class ClaimReading(ClaimsContext):
             return self.store.claims(persons=persons, states=states, after=after, limit=limit)
         return self.store.claims(persons=[person_arg(person)] if person else None, states=states, after=after,
                                  limit=limit)
+
+    def enrolments(self, principal: Principal, claims: Sequence[Claim]) -> dict[bytes, PersonRecord] | None:
+        """Whom ``claims`` are for, as this payer's enrolment holds it (name, category, insured region,
+        language), by pseudonym: for this payer's reviewers (``person.read``), who decide them. Anyone
+        else gets None (not a refusal: the claims themselves they may read, the person's record not)."""
+        return self.enrolments_of(principal, [c.person for c in claims])
+
+    def enrolments_of(self, principal: Principal, persons: Sequence[bytes]) -> dict[bytes, PersonRecord] | None:
+        """This payer's enrolment of ``persons`` for its reviewers and office (``person.read``); None for anyone
+        else."""
+        try:
+            authorize(principal, "person.read", payer_id=self.payer_id)
+        except (Forbidden, Unauthenticated):
+            return None
+        return self.store.persons_of(persons)
+
+    def actor_labels(self, actors: Iterable[str]) -> dict[str, str]:
+        """The label the office gave the credential of each staff actor (those with one)."""
+        return actor_labels(self.service.store, actors)
 
     def stats(self, principal: Principal) -> dict[str, Any]:
         """The dashboard's raw figures (this payer's reviewers, auditors, the admin)."""

@@ -22,7 +22,10 @@ Who may do what:
   hospital's, a **hospital** its own.
 - what a paid claim owes back (a claw-back) is read by the hospital that owes it, the
   citizen whose claim it is, this payer and auditors; this payer's office settles it
-  (:mod:`ledger.app.claims.clawbacks`).
+  (:mod:`ledger.app.claims.clawbacks`);
+- the citizens' messages (:mod:`.notifications`): the admin reads the outbox, a citizen
+  chooses the language of their messages; this payer's reviewers see whom a claim is for
+  (the payer's enrolment), nobody else does.
 
 Each concern is a module of this package; :class:`ClaimsService` is all of them over the
 ports it is given (the claims repository, the upload service's store and key vault, a
@@ -37,6 +40,7 @@ from ledger.app.claims.citizens import CitizenAccess
 from ledger.app.claims.clawbacks import ClawbackOffice
 from ledger.app.claims.enrolment import Enrolment
 from ledger.app.claims.estimates import Estimates
+from ledger.app.claims.notifications import Notifications
 from ledger.app.claims.reading import ClaimReading
 from ledger.app.claims.reports import MonthlyReports
 from ledger.app.claims.review import Reviews
@@ -48,7 +52,8 @@ from ledger.evoucher import VoucherVerifier
 from ledger.ports import ClaimsRepository, InvoiceChainState
 
 
-class ClaimsService(CitizenAccess, Estimates, Reviews, ClaimReading, ClawbackOffice, Enrolment, MonthlyReports):
+class ClaimsService(CitizenAccess, Estimates, Reviews, ClaimReading, ClawbackOffice, Enrolment, MonthlyReports,
+                    Notifications):
     """One payer's claims: see the module docstring for who may do what."""
 
     def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ledger.adapters.sql.claims.rows import PE, ClaimTables, D, P
 from ledger.adapters.sql.store import _aware, utcnow
+from ledger.claims.languages import Language
 from ledger.claims.model import PayerRecord, PersonRecord
 from ledger.errors import Conflict, NotFound
 
@@ -57,15 +58,18 @@ class Members(ClaimTables):
         with self.store._tx() as conn:
             for start in range(0, len(persons), _ENROL_CHUNK):
                 rows = [{"pseudonym": p.pseudonym, "name": p.name, "category": p.category, "enrolled_at": now,
-                         "insured_region": p.insured_region, "offsite_registered": p.offsite_registered}
+                         "insured_region": p.insured_region, "offsite_registered": p.offsite_registered,
+                         "language": p.language.value if p.language else None}
                         for p in persons[start:start + _ENROL_CHUNK]]
                 stmt = self.store._insert(PE).values(rows)
-                # enrolling again replaces the payer's record of the person (region and registration too)
+                # enrolling again replaces the payer's record of the person (region and registration too);
+                # a language left out keeps the one recorded (the person may have chosen it in the app)
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=["pseudonym"],
                     set_={"name": stmt.excluded.name, "category": stmt.excluded.category,
                           "insured_region": stmt.excluded.insured_region,
-                          "offsite_registered": stmt.excluded.offsite_registered}))
+                          "offsite_registered": stmt.excluded.offsite_registered,
+                          "language": func.coalesce(stmt.excluded.language, PE.c.language)}))
             self.store.audit(conn, actor=actor, action="person.enrol", subject=f"{len(persons)} persons",
                              detail={"count": len(persons)})
         return len(persons)
@@ -75,6 +79,14 @@ class Members(ClaimTables):
         with self.store._read() as conn:
             row = conn.execute(select(PE).where(PE.c.pseudonym == pseudonym)).first()
         return _person(row) if row else None
+
+    def persons_of(self, pseudonyms: Sequence[bytes]) -> dict[bytes, PersonRecord]:
+        """The enrolled ones of ``pseudonyms``, by pseudonym (one query)."""
+        wanted = sorted({bytes(p) for p in pseudonyms})
+        if not wanted:
+            return {}
+        with self.store._read() as conn:
+            return {bytes(r.pseudonym): _person(r) for r in conn.execute(select(PE).where(PE.c.pseudonym.in_(wanted)))}
 
     def delegate(self, *, holder: bytes, person: bytes, relation: str, actor: str) -> None:
         """Record (or renew) that ``holder`` may act for ``person``."""
@@ -105,8 +117,9 @@ class Members(ClaimTables):
 
 
 def _person(row: Any) -> PersonRecord:
+    language = row.language if row.language in {lang.value for lang in Language} else None
     return PersonRecord(bytes(row.pseudonym), row.name, row.category, row.insured_region,
-                        bool(row.offsite_registered))
+                        bool(row.offsite_registered), Language(language) if language else None)
 
 
 def _payer(row: Any) -> PayerRecord:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql.base import ST, L
+from ledger.adapters.sql.claims.notices import insert as insert_notices
 from ledger.adapters.sql.claims.rows import (
     ACCEPTED_VOIDS,
     CL,
@@ -35,8 +36,10 @@ from ledger.adapters.sql.claims.rows import (
 from ledger.adapters.sql.store import B, I, V, utcnow
 from ledger.claims import transitions
 from ledger.claims.clawbacks import Reason
+from ledger.claims.languages import language_of
 from ledger.claims.lines import InPart
 from ledger.claims.model import Claim, ClaimDraft, ClaimTarget, PersonInvoice, Submission
+from ledger.claims.notices import NoticeFacts, notice_for
 from ledger.claims.policy import Filing
 from ledger.claims.queue import QueueSearch
 from ledger.claims.sampling import PostAudit
@@ -176,7 +179,9 @@ class ClaimRecords(ClaimTables):
                     if live is not None:
                         raise ClaimBlocked("duplicate", f"invoice 0x{draft.fingerprint.hex()} is claimed already at "
                                                         f"this payer (claim {live.id}, {live.state})")
-                    self._insert(conn, submission_id, draft, change, now)
+                    self._insert(conn, submission_id, draft, change, now,
+                                 facts=NoticeFacts(draft.id, draft.person, language_of(filing.person.language),
+                                                   draft.requested_fen, draft.amount_fen))
                 return submission_id, self._claims(conn, CL.c.submission_id == submission_id), False
         except IntegrityError as exc:
             # a concurrent request won a race the checks above could not see (PostgreSQL:
@@ -187,8 +192,10 @@ class ClaimRecords(ClaimTables):
             raise ClaimBlocked("duplicate", "a concurrent claim on the same invoice was stored first; reload and "
                                             "try again") from exc
 
-    def _insert(self, conn: Connection, submission_id: str, d: ClaimDraft, change: Change, now: datetime) -> None:
-        """Store a decided claim and what filing it writes: its year-to-date effect and audit entry."""
+    def _insert(self, conn: Connection, submission_id: str, d: ClaimDraft, change: Change, now: datetime, *,
+                facts: NoticeFacts) -> None:
+        """Store a decided claim and what filing it writes: its year-to-date effect, audit entry and the
+        message it sends its person (``facts``: the claim as filed, the person's language)."""
         v = change.values
         todo = v.get("chain_todo")
         conn.execute(CL.insert(), dict(
@@ -204,6 +211,8 @@ class ClaimRecords(ClaimTables):
         if change.year != (0, 0):
             self.years.add(conn, d.person, d.scheme, d.year, *change.year)
         audit_many(conn, now, [(change.actor, change.action, d.id, change.detail)])
+        notice = notice_for(change, facts)
+        insert_notices(conn, [notice] if notice is not None else [], now=now)
 
     def record_blocked(self, *, actor: str, reason: str, message: str, fingerprints: Sequence[bytes]) -> None:
         """Count a refused attempt that stored no claim (``ClaimBlocked``): the dashboard shows

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.claims.clawback_rows import after_claim_changes
+from ledger.adapters.sql.claims.notices import write_notices
 from ledger.adapters.sql.claims.years import YearFigures
 from ledger.adapters.sql.store import A, E, I, SqlStore, V, _aware
 from ledger.claims.model import Claim, Review, Standing
@@ -90,9 +91,10 @@ class ClaimTables:
     def _write(self, conn: Connection, changes: Sequence[tuple[Change, tuple[bytes, str, int]]], *,
                now: datetime) -> None:
         """Write ``changes`` (each with its claim's (person, scheme, year)): columns, year-to-date
-        effects and audit entries, and what they do to claw-backs (a move into ``clawback`` opens
-        one; a payout made or never to be made settles the offsets planned against it). Changes
-        that write the same columns go in one statement."""
+        effects and audit entries, what they do to claw-backs (a move into ``clawback`` opens
+        one; a payout made or never to be made settles the offsets planned against it), and the
+        message each step sends its person (:mod:`ledger.claims.notices`). Changes that write the
+        same columns go in one statement."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for change, (person, scheme, year) in changes:
             row = {k: _column_value(v) for k, v in change.values.items()}
@@ -104,6 +106,7 @@ class ClaimTables:
                 updated_at=now, **{k: bindparam(f"v_{k}") for k in columns}), params)
         audit_many(conn, now, [(c.actor, c.action, c.claim_id, c.detail) for c, _ in changes])
         after_claim_changes(conn, [c for c, _ in changes], now=now, dialect=self.store.dialect)
+        write_notices(conn, [c for c, _ in changes], now=now)
 
 
 def _column_value(value: Any) -> Any:

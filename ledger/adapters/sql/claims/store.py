@@ -5,6 +5,8 @@
 - :mod:`.outbox`: the stamper's outbox, the chain's answers, payouts and voids;
 - :mod:`.clawbacks` (and :mod:`.clawback_rows`): what paid claims owe back, the office's acts
   on it, and the offsets a payout plans;
+- :mod:`.notices` (and :mod:`.notification_outbox`): the message each step of a claim sends
+  its person, written in the step's transaction, and the outbox the dispatcher sends from;
 - :mod:`.figures`: the dashboard's figures;
 - :mod:`.reports`: what a monthly report reads (a month's claims, item names);
 - :mod:`.years` and :mod:`.rows`: the person-year figures and what the parts share.
@@ -20,10 +22,12 @@ from __future__ import annotations
 from ledger.adapters.sql.claims.clawbacks import ClawbackRecords
 from ledger.adapters.sql.claims.figures import ClaimFigures
 from ledger.adapters.sql.claims.members import Members
+from ledger.adapters.sql.claims.notification_outbox import NotificationRecords
 from ledger.adapters.sql.claims.outbox import StampOutbox
 from ledger.adapters.sql.claims.reports import ReportReads
 from ledger.adapters.sql.claims.repository import ClaimRecords
 
 
-class ClaimStore(ClaimRecords, StampOutbox, ClawbackRecords, Members, ClaimFigures, ReportReads):
+class ClaimStore(ClaimRecords, StampOutbox, ClawbackRecords, Members, ClaimFigures, ReportReads,
+                 NotificationRecords):
     """Claims-side tables on the same database (and writer path) as :class:`SqlStore`."""
