@@ -94,8 +94,11 @@ def render_invoice(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[str, 
     rows = "\n".join(_row(li) for li in fee_lines)
     head = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in header_fields(invoice, hospital_name))
     fixed = sum(w for _, w in COLUMNS if w is not None)
-    cols = "".join(f'<col style="width:{w / 182 * 100:.2f}%">' if w is not None else
-                   f'<col style="width:{(182 - fixed) / 182 * 100:.2f}%">' for _, w in COLUMNS)
+    # the columns' A4 widths as rules of the page's own sheet, not style attributes: a page that
+    # shows this one under a strict CSP (the hospital desk in the console) drops inline styles
+    widths = "".join(f".lines col:nth-child({i}){{width:{(w if w is not None else 182 - fixed) / 182 * 100:.2f}%}}"
+                     for i, (_, w) in enumerate(COLUMNS, start=1))
+    cols = "<col>" * len(COLUMNS)
     heads = "".join(f"<th{' class=n' if i in NUMERIC else ''}>{_heading(name)}</th>"
                     for i, (name, _) in enumerate(COLUMNS))
     note = void_note(invoice)
@@ -109,14 +112,14 @@ def render_invoice(invoice: Mapping[str, Any], fee_lines: Sequence[Mapping[str, 
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>{_STYLE}</style></head>
+<style>{_STYLE}{widths}</style></head>
 <body>
 {mark}<div class="head">
   <div><h1>{e(TITLE)}</h1><dl>{head}</dl></div>
   <div class="qr" role="img" aria-label="QR code: scan to verify">{qr_svg(invoice['qr'], scale=4)}
   <div>scan to verify 扫码验真</div></div>
 </div>
-<div class="lines"><table>
+<div class="lines" tabindex="0" role="region" aria-label="Fee lines 费用明细"><table>
 <colgroup>{cols}</colgroup>
 <thead><tr>{heads}</tr></thead>
 <tbody>

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from browser_support import DESKTOP, PEPPER, Deployment, shoot
+from citizen_support import axe_check
 
 from ledger.devtools import synth
 
@@ -18,7 +19,8 @@ _UPLOADED: dict[str, int] = {}
 
 def shoot_three(page: Any, name: str, *, at: str | None = None) -> None:
     """``<name>-phone`` (390x844), ``<name>-small`` (320 px wide, text at 125 %) and ``<name>-desktop``
-    (1366x900); scrolled to the element ``at`` (a selector) if given."""
+    (1366x900); scrolled to the element ``at`` (a selector) if given. A page with axe-core loaded
+    (:func:`citizen_support.with_axe`) is checked by it at each size: no serious or critical violation."""
     before = page.viewport_size
     for size, suffix, large in ((PHONE, "phone", False), (SMALL, "small", True), (DESKTOP, "desktop", False)):
         page.set_viewport_size(size)
@@ -27,6 +29,8 @@ def shoot_three(page: Any, name: str, *, at: str | None = None) -> None:
         if at:
             page.locator(at).first.scroll_into_view_if_needed()
         shoot(page, f"{name}-{suffix}")
+        if page.evaluate("() => typeof window.axe === 'object'"):   # a page opened with axe (test_console_office)
+            axe_check(page, f"{name}-{suffix}")
     page.evaluate("() => { document.documentElement.style.fontSize = ''; }")
     page.set_viewport_size(before)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from browser_support import DESKTOP, Deployment, sign_in
+from citizen_support import with_axe
 from console_data import PHONE, claim, owed_by_hospital, settled, shoot_three, upload_for
 
 from ledger.rules.book import shipped_documents
@@ -63,7 +64,7 @@ def test_the_console_speaks_chinese_on_every_screen(page_for: Any, deployment: D
     assert r.status_code == 200, r.text
     fp = d.citizens["wang"].fingerprints[0]
 
-    page = page_for(DESKTOP)                                   # an English browser: the reviewer switches
+    page = with_axe(page_for(DESKTOP))                                   # an English browser: the reviewer switches
     sign_in(page, "/console/", d.tokens["payer"])
     page.get_by_role("heading", name="Review queue").wait_for()
     page.get_by_role("button", name="Switch language to Chinese").click()
@@ -110,7 +111,7 @@ def test_the_console_speaks_chinese_on_every_screen(page_for: Any, deployment: D
     assert "已上链存证" in assert_one_language(page, "verify")
     shoot_three(page, "console-zh-verify")
 
-    auditor = page_for(DESKTOP, "zh-CN")
+    auditor = with_axe(page_for(DESKTOP, "zh-CN"))
     sign_in(auditor, "/console/#/audit", d.tokens["auditor"])
     auditor.get_by_role("heading", name="审计日志").wait_for()
     auditor.locator("table tbody tr").nth(5).wait_for()
@@ -122,7 +123,7 @@ def test_the_console_speaks_chinese_on_every_screen(page_for: Any, deployment: D
     assert "王伟" not in visible_text(auditor)            # an auditor is not told whom a claim is for
     assert_one_language(auditor, "claim (auditor)")
 
-    admin = page_for(DESKTOP, "zh-CN")
+    admin = with_axe(page_for(DESKTOP, "zh-CN"))
     sign_in(admin, "/console/", d.tokens["admin"])
     admin.get_by_role("heading", name="规则库").wait_for()
     admin.locator("table.rule-sets").wait_for()
@@ -140,7 +141,7 @@ def test_a_payer_office_settles_a_claw_back(page_for: Any, deployment: Deploymen
     cb = owed_by_hospital(d, "wang")
     due = cb["amountDueFen"]
     assert due >= 3, cb
-    page = page_for(DESKTOP)
+    page = with_axe(page_for(DESKTOP))
     sign_in(page, "/console/#/clawbacks", d.tokens["payer"])
     page.get_by_role("heading", name="Claw-backs").wait_for()
     row = page.locator(f'tr[data-clawback="{cb["id"]}"]')
@@ -171,7 +172,7 @@ def test_a_payer_office_settles_a_claw_back(page_for: Any, deployment: Deploymen
     page.get_by_role("button", name="Propose the write-off").click()
     page.get_by_text("another member of the office must approve or decline it").wait_for()
     assert page.locator("#cb-approve").count() == 0
-    other = page_for(PHONE)
+    other = with_axe(page_for(PHONE))
     sign_in(other, f"/console/#/clawbacks/{cb['id']}", d.tokens["payer2"])
     other.locator("#cb-approve").wait_for()
     assert "reviewer one" in other.locator(".write-off").inner_text()       # who proposed it, by label
@@ -183,7 +184,7 @@ def test_a_payer_office_settles_a_claw_back(page_for: Any, deployment: Deploymen
     assert (got["state"], got["recoveredFen"], got["offsetFen"], got["writtenOffFen"]) == (
         "written-off", half, 1, due - half - 1)
     # an auditor reads it, with nothing to press
-    auditor = page_for(DESKTOP)
+    auditor = with_axe(page_for(DESKTOP))
     sign_in(auditor, f"/console/#/clawbacks/{cb['id']}", d.tokens["auditor"])
     auditor.locator(".cb-actions").wait_for()
     assert auditor.locator(".settle-box").count() == 0 and auditor.locator("#cb-approve").count() == 0
@@ -193,7 +194,7 @@ def test_the_monthly_report_and_its_downloads(page_for: Any, deployment: Deploym
     d = deployment
     upload_for(d, "wang", seed=707)
     claim(d, "wang", low=0, high=10**9)
-    page = page_for(DESKTOP)
+    page = with_axe(page_for(DESKTOP))
     sign_in(page, "/console/#/reports", d.tokens["auditor"])
     page.get_by_role("heading", name="Monthly report").wait_for()
     page.locator(".report-tiles").wait_for()
@@ -209,7 +210,7 @@ def test_the_monthly_report_and_its_downloads(page_for: Any, deployment: Deploym
         got.value.save_as(path)
         assert path.read_bytes().startswith(magic) and got.value.suggested_filename.startswith("claims-report-")
     # a payer's reviewer reads it too; a month not begun is refused with the service's words
-    payer = page_for(PHONE)
+    payer = with_axe(page_for(PHONE))
     sign_in(payer, "/console/#/reports?month=2099-01", d.tokens["payer"])
     payer.get_by_role("alert").wait_for()
 
@@ -227,7 +228,7 @@ def test_rule_sets_are_activated_by_a_second_admin(page_for: Any, deployment: De
     rule_file = tmp_path / "pharmacy-pooling-v3.json"
     rule_file.write_text(json.dumps(doc, ensure_ascii=False))
 
-    first = page_for(DESKTOP)
+    first = with_axe(page_for(DESKTOP))
     sign_in(first, "/console/", d.tokens["admin"])
     first.get_by_role("heading", name="Rule sets").wait_for()
     first.locator("#rs-file").set_input_files(str(rule_file))
@@ -241,7 +242,7 @@ def test_rule_sets_are_activated_by_a_second_admin(page_for: Any, deployment: De
     assert row.get_by_role("button", name="Activate").count() == 0
     shoot_three(first, "console-rules-proposed")
 
-    other = page_for(DESKTOP)
+    other = with_axe(page_for(DESKTOP))
     sign_in(other, "/console/#/rules", second)
     row = other.locator('tr[data-ref="sx-pharmacy-pooling@3"]')
     row.get_by_role("button", name="Activate").click()
@@ -266,7 +267,7 @@ def test_rule_sets_are_activated_by_a_second_admin(page_for: Any, deployment: De
     assert d.http("GET", "/v1/rules/sx-pharmacy-pooling/2", d.tokens["auditor"]).json()["state"] == "active"
 
     # reviewers read the rule sets and their documents; nothing to press
-    payer = page_for(PHONE)
+    payer = with_axe(page_for(PHONE))
     sign_in(payer, "/console/#/rules/sx-pharmacy-pooling@3", d.tokens["payer"])
     payer.locator(".rs-document").wait_for()
     assert "second admin" in payer.locator("main").inner_text()
@@ -283,7 +284,7 @@ def test_the_outbox_shows_each_citizens_messages_in_development(page_for: Any, d
     r = d.http("PUT", "/v1/me/language", d.citizens["wang"].token, json={"language": "en"})
     assert r.status_code == 200, r.text
     mine = claim(d, "wang", low=0, high=10**9)
-    page = page_for(DESKTOP)
+    page = with_axe(page_for(DESKTOP))
     sign_in(page, "/console/", d.tokens["admin"])
     page.locator("#nav").get_by_role("link", name="Outbox").click()
     page.get_by_role("heading", name="Outbox: messages to citizens").wait_for()
@@ -302,6 +303,6 @@ def test_the_outbox_shows_each_citizens_messages_in_development(page_for: Any, d
     r = d.http("PUT", "/v1/me/language", d.citizens["wang"].token, json={"language": "zh"})
     assert r.status_code == 200, r.text
     # reviewers and auditors have no outbox
-    payer = page_for(PHONE)
+    payer = with_axe(page_for(PHONE))
     sign_in(payer, "/console/#/outbox", d.tokens["payer"])
     payer.get_by_role("alert").filter(has_text="may not open this section").wait_for()

@@ -6,8 +6,8 @@ claw-backs it must settle with their amounts.
 
 Screens are shot at phone 390x844, 320 px wide with text at 200 % (the whole page), and desktop
 1366x900: ``desk-<screen>-390.png``, ``-320-large.png``, ``-desktop.png`` in test-artifacts/screenshots/.
-When axe-core is installed (npm), the desk's content in each shot is also checked for serious or
-critical violations.
+axe-core (npm) checks each shot, the console's header and navigation included: no serious or
+critical violation.
 
 The session's deployment is shared with the other browser tests: this file makes its own invoices
 (and its own insured person for the claw-back) rather than void or claim theirs.
@@ -22,37 +22,27 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from browser_support import DESKTOP, ROOT, Deployment, _documents, shoot, sign_in
+from browser_support import DESKTOP, Deployment, _documents, shoot, sign_in
+from citizen_support import axe_check, with_axe
 
 from ledger.devtools import synth
 from ledger.devtools.vouchers import dev_issuer
 
 PHONE = {"width": 390, "height": 844}
 NARROW = {"width": 320, "height": 720}
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
 # ------------------------------------------------------------------------------ helpers
 
 
 def _page(page_for: Any, size: dict[str, int] = DESKTOP, lang: str = "en-US") -> Any:
-    page = page_for(size, lang)
-    if AXE.exists():
-        page.add_init_script(path=str(AXE))   # a DevTools-protocol script: the console's CSP still applies to the page
-    return page
+    # axe-core as a DevTools-protocol script: the console's CSP still applies to the page
+    return with_axe(page_for(size, lang))
 
 
 def _axe(page: Any, screen: str) -> None:
-    if not AXE.exists():
-        return
-    page.wait_for_function("() => typeof window.axe === 'object'")
-    # the desk's own content: the console's shell (header, navigation) is another module's
-    found = page.evaluate("""() => axe.run({ include: [['#main']] }, { runOnly: { type: 'tag',
-        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] })
-        .then(r => r.violations.map(v => ({ id: v.id, impact: v.impact,
-          nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5) })))""")
-    bad = [v for v in found if v["impact"] in ("serious", "critical")]
-    assert not bad, f"{screen}: {json.dumps(bad, indent=1)}"
+    """The whole screen, the console's header and navigation included: no serious or critical violation."""
+    axe_check(page, screen)
 
 
 def shoot_three(page: Any, name: str, *, show: Any = None) -> None:

@@ -3,6 +3,7 @@
 
 import { clear, h, hash, yuan } from '/assets/shared/dom.js';
 import { hospitalName, hospitals, verdictReason, word } from './words.js';
+import { scrollWrap } from './table.js';
 
 const TONE = { anchored: 'ok', 'valid-offline': 'ok', 'not-anchored': 'warn', voided: 'warn', 'fully-reimbursed': 'warn' };
 
@@ -26,8 +27,7 @@ function stampsTable(ctx, stamps) {
   const rows = stamps.map((st) => h('tr', {},
     h('td', {}, st.payerId), h('td', { class: 'num' }, yuan(st.amountFen, i18n.lang)), h('td', {}, word(ctx, 'stamp_', st.status)),
     h('td', { class: 'num' }, String(st.block)), h('td', {}, hash(st.tx))));
-  return h('div', { class: 'table-wrap' },
-    h('table', {}, h('thead', {}, h('tr', {}, head.map((c) => h('th', {}, c)))), h('tbody', {}, rows)));
+  return scrollWrap(h('table', {}, h('thead', {}, h('tr', {}, head.map((c) => h('th', {}, c)))), h('tbody', {}, rows)));
 }
 
 function verdictView(ctx, v, record, names) {
