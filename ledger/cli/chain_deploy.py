@@ -120,9 +120,9 @@ def admin_execute(action: ActionArg, value: ValueArg, rpc_url: RpcUrlOpt, salt: 
     """Execute a scheduled admin action whose delay is over (an executor's key)."""
     with _cli.errors():
         lock, op, signer = _operation(action, value, rpc_url, salt, home, key_file=key_file)
-        state = lock.state(op)
-        if state != "ready":
-            when = lock.ready_at(op)
+        state, when = lock.state(op), lock.ready_at(op)
+        # (the state is read at the last block: on a quiet chain a due operation still reads "waiting")
+        if state in ("unset", "done") or (state == "waiting" and when > time.time()):
             detail = {"unset": "it was never scheduled (or was cancelled)", "done": "it was executed already",
                       "waiting": f"its delay ends at {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(when))}"}
             _cli.fail(f"{op.label} is not ready: {detail[state]}")
