@@ -1,4 +1,5 @@
-"""``ebill chain besu-kit|besu-check|besu-token|besu-tls``: the production chain's files (``deploy/besu``).
+"""``ebill chain besu-kit|besu-check|besu-token|besu-tls|besu-add-node|besu-remove-node``: the production
+chain's files (``deploy/besu``).
 
 A command of the ``ebill`` program rather than a script beside it: it is installed with
 the service, so the kit is made by the same code version, key libraries and error
@@ -26,6 +27,8 @@ def register(app: typer.Typer) -> None:
     app.command("besu-check")(besu_check)
     app.command("besu-token")(besu_token)
     app.command("besu-tls")(besu_tls)
+    app.command("besu-add-node")(besu_add_node)
+    app.command("besu-remove-node")(besu_remove_node)
 
 
 def besu_kit(
@@ -119,3 +122,35 @@ def besu_tls(
         written = kit.renew_certificates(kit_dir, days)
     for path in written:
         _cli.out.print(f"wrote {path}; restart that node to serve it")
+
+
+def besu_add_node(
+    kit_dir: KitDir,
+    name: Annotated[str, typer.Argument(help="the new node's name, e.g. validator-5")],
+    role: Annotated[str, typer.Option(help="validator (voted in afterwards) | rpc")] = "validator",
+) -> None:
+    """Add a node to the kit: key, configuration, TLS, allow-lists and compose service (not the genesis)."""
+    from ledger.adapters.besu import check, membership
+
+    with _cli.errors():
+        entry = membership.add_node(kit_dir, name, role=role)
+        check.verify_kit(kit_dir)
+    _cli.out.print(
+        f"added {name} ({role}) at {entry['ip']}, address {entry['address']}\n  enode {entry['enode']}\n"
+        f"  next: perm_addNodesToAllowlist on every running node, start it, and "
+        + ("have more than half of the validators call qbft_proposeValidatorVote "
+           f"[\"{entry['address']}\", true] (docs/besu-runbook.md)" if role == "validator" else
+           "point services at it"), highlight=False)
+
+
+def besu_remove_node(
+    kit_dir: KitDir, name: Annotated[str, typer.Argument(help="the node to take out of the kit")],
+) -> None:
+    """Take a node out of the kit (vote a validator out first: docs/besu-runbook.md); its keys are kept aside."""
+    from ledger.adapters.besu import check, membership
+
+    with _cli.errors():
+        entry = membership.remove_node(kit_dir, name)
+        check.verify_kit(kit_dir)
+    _cli.out.print(f"removed {name} ({entry['address']}) from the kit; perm_removeNodesFromAllowlist "
+                   f"[\"{entry['enode']}\"] on the running nodes", highlight=False)

@@ -250,3 +250,42 @@ def test_the_command_line_never_overwrites_a_kit_and_reports_a_broken_one(copy: 
     assert r.exit_code == 2 and "nodes/rpc-node/node/key" in r.output and "mode" in r.output
     r = CliRunner().invoke(app, ["chain", "besu-token", str(copy), "--days", "30"], env={"COLUMNS": "300"})
     assert r.exit_code == 0 and "ebill-rpc.jwt" in r.output
+
+
+def test_a_validator_is_added_and_another_removed_without_touching_the_genesis(copy: Path) -> None:
+    genesis = (copy / "genesis.json").read_text()
+    r = CliRunner().invoke(app, ["chain", "besu-add-node", str(copy), "validator-5"], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    manifest = _manifest(copy)
+    added = manifest["nodes"][-1]  # type: ignore[index]
+    assert (added["name"], added["role"], added["genesis"], added["ip"]) == ("validator-5", "validator", False,
+                                                                             "172.16.239.15")
+    assert "qbft_proposeValidatorVote" in r.output and added["address"] in r.output
+    assert (copy / "genesis.json").read_text() == genesis               # voted in, not written into history
+    secret = (copy / "nodes" / "validator-5" / "node" / "key").read_text().strip()
+    assert Account.from_key(secret).address == added["address"]
+    static = json.loads((copy / "static-nodes.json").read_text())
+    assert added["enode"] in static and len(static) == 6
+    for name in ("validator-1", "rpc-node", "validator-5"):
+        perm = tomllib.loads((copy / "nodes" / name / "perm" / "permissions_config.toml").read_text())
+        assert sorted(perm["nodes-allowlist"]) == sorted(static)
+    compose = yaml.safe_load((copy / "compose.yaml").read_text())
+    assert compose["services"]["validator-5"]["ports"] == ["127.0.0.1:8550:8545", "127.0.0.1:9550:9545"]
+    assert compose["services"]["rpc-node"]["depends_on"][-1] == "validator-5"
+    assert verify_kit(copy)
+
+    r = CliRunner().invoke(app, ["chain", "besu-remove-node", str(copy), "validator-2"], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    assert "perm_removeNodesFromAllowlist" in r.output
+    assert not (copy / "nodes" / "validator-2").exists()
+    assert [p for p in (copy / "nodes").iterdir() if p.name.startswith("validator-2.removed-")]
+    assert "validator-2" not in yaml.safe_load((copy / "compose.yaml").read_text())["services"]
+    assert len(json.loads((copy / "static-nodes.json").read_text())) == 5
+    assert verify_kit(copy)      # the genesis still names validator-2: it was one of the first validators
+
+    for args, message in ((["besu-add-node", str(copy), "validator-1"], "taken"),
+                          (["besu-add-node", str(copy), "bad name"], "plain name"),
+                          (["besu-remove-node", str(copy), "rpc-node"], "add another"),
+                          (["besu-remove-node", str(copy), "nobody"], "no node")):
+        r = CliRunner().invoke(app, ["chain", *args], env={"COLUMNS": "300"})
+        assert r.exit_code in (1, 2) and message in r.output and "Traceback" not in r.output, (args, r.output)

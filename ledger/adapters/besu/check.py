@@ -5,7 +5,8 @@ never taken from the manifest alone:
 
 - genesis: the items Besu needs, QBFT and no other consensus, Shanghai and Cancun at
   time 0, a zero base fee, the BFT mix hash, and an ``extraData`` that decodes (Besu's
-  QBFT layout) to exactly the addresses of the validators' key files, in order;
+  QBFT layout) to exactly the first validators, in order, the addresses of their key files
+  (a validator added later is voted in, not named there);
 - keys: each node's ``key`` is a secp256k1 key, mode 0600, and its enode URL (public key,
   address, port) is the one the static nodes and allow-lists name;
 - allow-lists: every node's ``permissions_config.toml`` parses and allows every static
@@ -100,7 +101,12 @@ def verify_kit(root: Path, *, now: float | None = None) -> list[str]:
     nodes = manifest["nodes"]
     keys = _node_keys(check, nodes, int(manifest["options"]["p2p_port"]))
     enodes = {n["name"]: n["enode"] for n in nodes}
-    validators = [keys[n["name"]].address for n in nodes if n["role"] == "validator" and n["name"] in keys]
+    # the genesis names the first validators; later ones are voted in (besu-add-node), removed ones stay named
+    validators = list(manifest["validators"])
+    for node in nodes:
+        if node.get("genesis") and node["name"] in keys:
+            check.expect(keys[node["name"]].address in validators, f"{NODE_DIRS}/{node['name']}/node/key", "genesis",
+                         "a genesis validator's key is not among the validators the genesis names")
     _genesis(check, manifest, validators)
     _static_nodes(check, set(enodes.values()))
     compose = _compose(check, nodes, manifest)
@@ -188,7 +194,7 @@ def _genesis(check: _Check, manifest: dict[str, Any], validators: list[str]) -> 
         check.fail(rel, "extraData", str(exc))
         return
     check.expect(list(extra.validators) == validators, rel, "extraData",
-                 f"extraData names {list(extra.validators)}, the validators' keys are {validators}")
+                 f"extraData names {list(extra.validators)}, the genesis validators are {validators}")
     check.expect(extra.vanity == bytes(32) and extra.vote is None and extra.round == 0 and not extra.seals, rel,
                  "extraData", "a genesis extraData has zero vanity, no vote, round 0 and no seals")
     check.checked.append(f"genesis: QBFT, free gas, Cancun at 0, extraData = the {len(validators)} validators' keys")

@@ -35,7 +35,7 @@ import yaml
 
 from ledger.adapters.besu import pki, render
 from ledger.adapters.besu.keys import NodeKey, write_secret, write_secret_bytes
-from ledger.adapters.besu.spec import NODE_DIRS, KitSpec, NodeSpec
+from ledger.adapters.besu.spec import NODE_DIRS, KitSpec, NodeSpec, TxPoolSpec
 from ledger.errors import InvalidInput
 
 FORMAT = "ebill-besu-kit/v1"
@@ -63,7 +63,7 @@ def generate(spec: KitSpec, out: Path, *, relayer: str | None = None, now: float
     keys = {n.name: NodeKey.generate() for n in nodes}
     validators = [keys[n.name].address for n in nodes if n.role == "validator"]
     enodes = {n.name: keys[n.name].enode(n.ip, spec.p2p_port) for n in nodes}
-    _make_dirs(out, nodes)
+    _make_dirs(out)
 
     relayer_key = None
     if relayer is None:
@@ -81,16 +81,11 @@ def generate(spec: KitSpec, out: Path, *, relayer: str | None = None, now: float
     (out / JWT_PUBLIC).write_bytes(public)
 
     created = int(now if now is not None else time.time())
-    _write_json(out / "genesis.json", render.genesis(spec, validators, timestamp=created))
-    _write_json(out / "static-nodes.json", list(enodes.values()))
+    write_json(out / "genesis.json", render.genesis(spec, validators, timestamp=created))
+    write_json(out / "static-nodes.json", list(enodes.values()))
     for node in nodes:
-        base = out / NODE_DIRS / node.name
-        keys[node.name].write(base / "node" / "key")
-        (base / "node" / "config.toml").write_text(render.node_config(spec, node, relayer=relayer))
-        (base / "perm" / "permissions_config.toml").write_text(render.permissions(list(enodes.values()), accounts))
-        _write_keystore(base / "node" / "tls", ca, node, days=spec.tls_days)
-    (out / "compose.yaml").write_text(f"# {GENERATED}\n# start: BESU_UID=$(id -u) BESU_GID=$(id -g) docker compose "
-                                      "up -d\n" + yaml.safe_dump(render.compose(spec, nodes), sort_keys=False))
+        write_node(out, spec, node, keys[node.name], relayer=relayer, enodes=list(enodes.values()), accounts=accounts)
+    write_compose(out, render.compose(spec, nodes))
     issue_tokens(out, spec.token_days)
 
     manifest = {
@@ -98,15 +93,28 @@ def generate(spec: KitSpec, out: Path, *, relayer: str | None = None, now: float
         "options": {k: v for k, v in asdict(spec).items() if k != "accounts"},
         "chainId": spec.chain_id, "faultTolerance": spec.fault_tolerance,
         "validators": validators, "relayer": relayer, "accounts": accounts,
-        "nodes": [{"name": n.name, "role": n.role, "ip": n.ip, "address": keys[n.name].address,
-                   "enode": enodes[n.name], "rpc": f"https://{n.tls_names[0]}:{spec.rpc_port}",
-                   "hostRpc": f"https://{'127.0.0.1' if n.rpc_bind == '127.0.0.1' else 'HOST'}:{n.host_rpc_port}",
-                   "tlsNames": list(n.tls_names)} for n in nodes],
+        "nodes": [node_entry(spec, n, keys[n.name], genesis=n.role == "validator") for n in nodes],
         "files": {"serviceToken": SERVICE_TOKEN, "operatorToken": OPERATOR_TOKEN, "caCertificate": CA_CERT,
                   "relayerKey": "secrets/relayer.key" if relayer_key else None},
     }
-    _write_json(out / MANIFEST, manifest)
+    write_json(out / MANIFEST, manifest)
     return manifest
+
+
+def node_entry(spec: KitSpec, node: NodeSpec, key: NodeKey, *, genesis: bool) -> dict[str, Any]:
+    """A node as the manifest records it (``genesis``: a validator named in the genesis extraData)."""
+    return {"name": node.name, "role": node.role, "genesis": genesis, "ip": node.ip, "address": key.address,
+            "enode": key.enode(node.ip, spec.p2p_port), "rpc": f"https://{node.tls_names[0]}:{spec.rpc_port}",
+            "rpcBind": node.rpc_bind, "hostRpcPort": node.host_rpc_port, "hostMetricsPort": node.host_metrics_port,
+            "tlsNames": list(node.tls_names)}
+
+
+def spec_of(manifest: dict[str, Any]) -> KitSpec:
+    """The options a kit was generated with, from its manifest."""
+    options = dict(manifest["options"])
+    options["tx_pool"] = TxPoolSpec(**options["tx_pool"])
+    options["rpc_hostnames"] = tuple(options["rpc_hostnames"])
+    return KitSpec(**options, accounts=tuple(a for a in manifest["accounts"] if a != manifest["relayer"]))
 
 
 def issue_tokens(kit: Path, days: int, *, which: tuple[str, ...] = ("service", "operator")) -> list[Path]:
@@ -148,6 +156,26 @@ def read_manifest(kit: Path) -> dict[str, Any]:
     return doc
 
 
+def write_compose(kit: Path, doc: dict[str, Any]) -> None:
+    (kit / "compose.yaml").write_text(f"# {GENERATED}\n# start: BESU_UID=$(id -u) BESU_GID=$(id -g) docker compose "
+                                      "up -d\n" + yaml.safe_dump(doc, sort_keys=False))
+
+
+def write_node(kit: Path, spec: KitSpec, node: NodeSpec, key: NodeKey, *, relayer: str, enodes: list[str],
+               accounts: list[str]) -> None:
+    """A node's directory: its key, configuration, allow-lists and TLS keystore (the kit's CA signs it)."""
+    base = kit / NODE_DIRS / node.name
+    for sub in ("node/tls", "perm", "data"):
+        (base / sub).mkdir(parents=True)
+    os.chmod(base / "node" / "tls", 0o700)
+    os.chmod(base / "data", 0o700)
+    key.write(base / "node" / "key")
+    (base / "node" / "config.toml").write_text(render.node_config(spec, node, relayer=relayer))
+    (base / "perm" / "permissions_config.toml").write_text(render.permissions(enodes, accounts))
+    ca = pki.Issued((kit / CA_KEY).read_bytes(), (kit / CA_CERT).read_bytes())
+    _write_keystore(base / "node" / "tls", ca, node, days=spec.tls_days)
+
+
 def _write_keystore(tls: Path, ca: pki.Issued, node: NodeSpec, *, days: int) -> None:
     issued = pki.server_certificate(ca, names=node.tls_names, days=days)
     data, password = pki.pkcs12_keystore(issued, ca, alias=node.name)
@@ -155,18 +183,12 @@ def _write_keystore(tls: Path, ca: pki.Issued, node: NodeSpec, *, days: int) -> 
     write_secret(tls / "keystore.password", password)
 
 
-def _make_dirs(out: Path, nodes: list[NodeSpec]) -> None:
+def _make_dirs(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("rpc", "tls"):
+    for sub in ("rpc", "tls", NODE_DIRS):
         (out / sub).mkdir()
     (out / "secrets").mkdir(mode=0o700)
     os.chmod(out / "secrets", 0o700)
-    for node in nodes:
-        base = out / NODE_DIRS / node.name
-        for sub in ("node/tls", "perm", "data"):
-            (base / sub).mkdir(parents=True)
-        os.chmod(base / "node" / "tls", 0o700)
-        os.chmod(base / "data", 0o700)
 
 
 def _move_aside(path: Path) -> None:
@@ -180,5 +202,5 @@ def _move_aside(path: Path) -> None:
     path.rename(target)
 
 
-def _write_json(path: Path, doc: Any) -> None:
+def write_json(path: Path, doc: Any) -> None:
     path.write_text(json.dumps(doc, indent=2) + "\n")

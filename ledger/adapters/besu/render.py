@@ -122,36 +122,38 @@ def permissions(enodes: Sequence[str], accounts: Sequence[str]) -> str:
 
 def compose(spec: KitSpec, nodes: Sequence[NodeSpec]) -> dict[str, Any]:
     """The docker compose project: the validators, then the RPC node, on one bridge network."""
-    services: dict[str, Any] = {}
     validators = [n.name for n in nodes if n.role == "validator"]
-    for index, node in enumerate(nodes):
-        base = f"./{NODE_DIRS}/{node.name}"
-        service: dict[str, Any] = {
-            "image": spec.image,
-            "user": "${BESU_UID:-1000}:${BESU_GID:-1000}",
-            "restart": "unless-stopped",
-            "stop_grace_period": "60s",
-            "command": [f"--config-file={CONTAINER['node']}/config.toml"],
-            "volumes": [
-                f"./genesis.json:{CONTAINER['genesis']}:ro",
-                f"./static-nodes.json:{CONTAINER['static_nodes']}:ro",
-                f"./rpc/jwt-public.pem:{CONTAINER['jwt_public']}:ro",
-                f"{base}/node:{CONTAINER['node']}:ro",
-                f"{base}/perm:{CONTAINER['perm_dir']}",
-                f"{base}/data:{CONTAINER['data']}",
-            ],
-            "networks": {"besu": {"ipv4_address": node.ip}},
-            "ports": [f"{node.rpc_bind}:{node.host_rpc_port}:{spec.rpc_port}",
-                      f"127.0.0.1:{spec.host_metrics_port + index}:{spec.metrics_port}"],
-        }
-        if node.role == "rpc":
-            service["depends_on"] = validators
-        services[node.name] = service
     return {
         "name": spec.project,
-        "services": services,
+        "services": {n.name: compose_service(spec, n, after=validators if n.role == "rpc" else ()) for n in nodes},
         "networks": {"besu": {"driver": "bridge", "ipam": {"config": [{"subnet": spec.subnet}]}}},
     }
+
+
+def compose_service(spec: KitSpec, node: NodeSpec, *, after: Sequence[str] = ()) -> dict[str, Any]:
+    """One node's service: Besu with its config.toml, its files mounted, at its address."""
+    base = f"./{NODE_DIRS}/{node.name}"
+    service: dict[str, Any] = {
+        "image": spec.image,
+        "user": "${BESU_UID:-1000}:${BESU_GID:-1000}",
+        "restart": "unless-stopped",
+        "stop_grace_period": "60s",
+        "command": [f"--config-file={CONTAINER['node']}/config.toml"],
+        "volumes": [
+            f"./genesis.json:{CONTAINER['genesis']}:ro",
+            f"./static-nodes.json:{CONTAINER['static_nodes']}:ro",
+            f"./rpc/jwt-public.pem:{CONTAINER['jwt_public']}:ro",
+            f"{base}/node:{CONTAINER['node']}:ro",
+            f"{base}/perm:{CONTAINER['perm_dir']}",
+            f"{base}/data:{CONTAINER['data']}",
+        ],
+        "networks": {"besu": {"ipv4_address": node.ip}},
+        "ports": [f"{node.rpc_bind}:{node.host_rpc_port}:{spec.rpc_port}",
+                  f"127.0.0.1:{node.host_metrics_port}:{spec.metrics_port}"],
+    }
+    if after:
+        service["depends_on"] = list(after)
+    return service
 
 
 def toml_value(value: object) -> str:

@@ -65,6 +65,13 @@ class NodeSpec:
     rpc_bind: str
     #: the names clients use for its RPC: its TLS certificate's and its host allow-list
     tls_names: tuple[str, ...]
+    host_metrics_port: int = 0
+
+    @classmethod
+    def validator(cls, spec: KitSpec, name: str, ip: str, *, host_rpc_port: int, host_metrics_port: int) -> NodeSpec:
+        """A validator: its RPC (for its operator) published on the docker host's loopback only."""
+        return cls(name, "validator", ip, host_rpc_port, "127.0.0.1", (name, ip, "localhost", "127.0.0.1"),
+                   host_metrics_port)
 
 
 @dataclass(frozen=True)
@@ -141,12 +148,13 @@ class KitSpec:
         hosts = list(ipaddress.ip_network(self.subnet).hosts())
         nodes: list[NodeSpec] = []
         for i in range(self.validators):
-            name, ip = f"validator-{i + 1}", str(hosts[10 + i])
-            nodes.append(NodeSpec(name, "validator", ip, self.host_rpc_port + 1 + i, "127.0.0.1",
-                                  (name, ip, "localhost", "127.0.0.1")))
+            nodes.append(NodeSpec.validator(self, f"validator-{i + 1}", str(hosts[10 + i]),
+                                            host_rpc_port=self.host_rpc_port + 1 + i,
+                                            host_metrics_port=self.host_metrics_port + i))
         ip = str(hosts[9])
         names = (RPC_NODE, ip, "localhost", "127.0.0.1", *self.rpc_hostnames)
-        nodes.append(NodeSpec(RPC_NODE, "rpc", ip, self.host_rpc_port, self.rpc_bind, tuple(dict.fromkeys(names))))
+        nodes.append(NodeSpec(RPC_NODE, "rpc", ip, self.host_rpc_port, self.rpc_bind, tuple(dict.fromkeys(names)),
+                              self.host_metrics_port + self.validators))
         return nodes
 
 
