@@ -100,15 +100,21 @@ def besu_token(
     days: Annotated[int, typer.Option(min=1, help="validity of the new token(s)")] = 90,
     operator: Annotated[bool, typer.Option("--operator", help="renew the operator's token instead of the "
                                            "services'")] = False,
+    rotate_key: Annotated[bool, typer.Option("--rotate-key", help="replace the signing key too (a token leaked): "
+                                             "every earlier token stops working once the nodes restart")] = False,
 ) -> None:
     """Issue a new RPC token (the old one is moved aside; restart the services to use it)."""
     from ledger.adapters.besu import kit
 
     with _cli.errors():
         kit.read_manifest(kit_dir)
-        written = kit.issue_tokens(kit_dir, days, which=("operator",) if operator else ("service",))
+        written = kit.issue_tokens(kit_dir, days, which=("operator",) if operator else ("service",),
+                                   rotate_key=rotate_key)
     for path in written:
         _cli.out.print(f"wrote {path} (valid {days} days)")
+    if rotate_key:
+        _cli.out.print(f"new signing key: copy {kit_dir / kit.JWT_PUBLIC} to every node and restart them one at a "
+                       "time, then give the services the new token")
 
 
 def besu_tls(

@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(node_app, name="node")
     app.add_typer(contracts_app, name="contracts")
     chain_app.command("deploy")(chain_deploy.deploy)
+    chain_app.command("relayer")(chain_deploy.relayer)
     chain_app.add_typer(chain_deploy.admin_app, name="admin")
     besu.register(chain_app)
     app.add_typer(chain_app, name="chain")

@@ -89,6 +89,36 @@ def deploy(
                    f"with the keystore passphrase): `ebill serve --chain rpc --rpc-url {rpc_url}` uses it")
 
 
+def relayer(
+    rpc_url: RpcUrlOpt,
+    key_file: Annotated[Path, typer.Option("--key-file", help="file holding the new relayer's private key")],
+    home: HomeOpt = None,
+) -> None:
+    """Make the deployment record's relayer the account of --key-file (rotating the relayer).
+
+    The timelock must have granted that account the registrar role first (``ebill chain
+    admin schedule|execute grant-registrar``); stop the services before, start them after.
+    The old relayer keeps its role until the timelock revokes it (``revoke-registrar``).
+    """
+    from ledger.adapters.governance import REGISTRAR_ROLE
+
+    with _cli.errors():
+        key = _read_key(key_file, "EBILL_ADMIN_KEY", "--key-file")
+        session = _cli.open_session("rpc", rpc_url, None, home, deploy=False,
+                                    passphrase=lambda: _cli.keystore_passphrase(home))
+        new = session.keyring.add(key)
+        old = session.governance
+        if new == old:
+            _cli.fail(f"{new} is the relayer already")
+        if not session.ledger._tx.call(session.ledger.contract.functions.hasRole(REGISTRAR_ROLE, new)):
+            _cli.fail(f"{new} does not hold the ledger's registrar role: grant it through the timelock first "
+                      f"(ebill chain admin schedule grant-registrar {new} …, then execute)")
+        session.governance = new
+        session.save()
+    _cli.out.print(f"the relayer is now {new} (its key sealed in {session.record_path}); {old} keeps the registrar "
+                   f"role until `ebill chain admin schedule revoke-registrar {old}` is executed", highlight=False)
+
+
 @admin_app.command("status")
 def admin_status(action: ActionArg, value: ValueArg, rpc_url: RpcUrlOpt, salt: SaltOpt = "",
                  home: HomeOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

@@ -252,6 +252,17 @@ def test_the_command_line_never_overwrites_a_kit_and_reports_a_broken_one(copy: 
     assert r.exit_code == 0 and "ebill-rpc.jwt" in r.output
 
 
+def test_a_leaked_token_is_revoked_by_rotating_the_signing_key(copy: Path) -> None:
+    leaked = (copy / kit.SERVICE_TOKEN).read_text().strip()
+    r = CliRunner().invoke(app, ["chain", "besu-token", str(copy), "--rotate-key"], env={"COLUMNS": "300"})
+    assert r.exit_code == 0 and "restart them one at a time" in r.output, r.output
+    public = (copy / kit.JWT_PUBLIC).read_bytes()
+    with pytest.raises(jwt.InvalidSignatureError):
+        pki.verify_token(leaked, public)
+    assert pki.verify_token((copy / kit.OPERATOR_TOKEN).read_text().strip(), public)["permissions"]
+    assert verify_kit(copy)
+
+
 def test_a_validator_is_added_and_another_removed_without_touching_the_genesis(copy: Path) -> None:
     genesis = (copy / "genesis.json").read_text()
     r = CliRunner().invoke(app, ["chain", "besu-add-node", str(copy), "validator-5"], env={"COLUMNS": "300"})

@@ -89,9 +89,9 @@ def test_the_admin_role_is_behind_the_timelock(node: AnvilNode, tmp_path: Path) 
     w3 = Web3(Web3.HTTPProvider(node.url))
     assert w3.eth.gas_price == 0   # the besu profile: nobody below holds a wei
     relayer, relayer_file = _key(tmp_path / "relayer.key")
-    (p1, p1_file), (p2, _) = _key(tmp_path / "p1.key"), _key(tmp_path / "p2.key")
+    (p1, p1_file), (p2, p2_file) = _key(tmp_path / "p1.key"), _key(tmp_path / "p2.key")
     e1, e1_file = _key(tmp_path / "e1.key")
-    new_relayer = Account.create().address
+    new_relayer, new_relayer_file = _key(tmp_path / "new-relayer.key")
 
     # ------------------------------------------------------------ the deployment, recorded as the service expects
     code, out = _cli(tmp_path, "chain", "deploy", "--rpc-url", node.url, "--relayer-key-file", str(relayer_file),
@@ -177,6 +177,12 @@ def test_the_admin_role_is_behind_the_timelock(node: AnvilNode, tmp_path: Path) 
     assert ledger.hasRole(governance.REGISTRAR_ROLE, relayer).call()
 
     # ------------------------------------------------------------ the same from the command line: rotating the relayer
+    # the service's record takes the new relayer (granted above), then the old one is revoked
+    code, out = _cli(tmp_path, "chain", "relayer", "--rpc-url", node.url, key=p2_file)
+    assert code == 1 and "does not hold the ledger's registrar role" in out, out
+    code, out = _cli(tmp_path, "chain", "relayer", "--rpc-url", node.url, key=new_relayer_file)
+    assert code == 0 and f"the relayer is now {new_relayer}" in out, out
+    assert json.loads(Path(deployed["record"]).read_text())["governance"]["address"] == new_relayer
     code, out = _cli(tmp_path, "chain", "admin", "schedule", "revoke-registrar", relayer, "--rpc-url", node.url,
                      key=p1_file)
     assert code == 0 and "scheduled revokeRole(REGISTRAR_ROLE" in out, out
@@ -194,6 +200,10 @@ def test_the_admin_role_is_behind_the_timelock(node: AnvilNode, tmp_path: Path) 
     assert not ledger.hasRole(governance.REGISTRAR_ROLE, relayer).call()
     with pytest.raises(ContractReverted):   # the old relayer registers no one any more
         session.ensure_hospital("H33010200002")
+    rotated = open_node("rpc", url=node.url, home=tmp_path, passphrase=PASSPHRASE)
+    assert rotated.governance == new_relayer
+    rotated.ensure_hospital("H33010200003")   # the new one does, with its key from the record
+    assert rotated.ledger.account_info(rotated.hospitals["H33010200003"]).member_id == "H33010200003"
     code, out = _cli(tmp_path, "chain", "admin", "execute", "revoke-registrar", relayer, "--rpc-url", node.url)
     assert code == 1 and "was executed already" in out
     code, out = _cli(tmp_path, "chain", "admin", "schedule", "grant-registrar", "0xnot", "--rpc-url", node.url,

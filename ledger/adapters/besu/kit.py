@@ -117,8 +117,22 @@ def spec_of(manifest: dict[str, Any]) -> KitSpec:
     return KitSpec(**options, accounts=tuple(a for a in manifest["accounts"] if a != manifest["relayer"]))
 
 
-def issue_tokens(kit: Path, days: int, *, which: tuple[str, ...] = ("service", "operator")) -> list[Path]:
-    """(Re-)issue the kit's RPC tokens valid ``days``, moving the ones they replace aside; the files written."""
+def issue_tokens(kit: Path, days: int, *, which: tuple[str, ...] = ("service", "operator"),
+                 rotate_key: bool = False) -> list[Path]:
+    """(Re-)issue the kit's RPC tokens valid ``days``, moving the ones they replace aside; the files written.
+
+    ``rotate_key`` first replaces the signing key pair (the old one moved aside) and issues
+    both tokens: once the nodes load the new ``rpc/jwt-public.pem``, every token signed
+    before, leaked or not, is refused (Besu has no revocation list; a token lives until
+    its ``exp`` otherwise).
+    """
+    if rotate_key:
+        for path in (kit / SIGNING_KEY, kit / JWT_PUBLIC):
+            _move_aside(path)
+        signing_pem, public = pki.new_signing_key()
+        write_secret(kit / SIGNING_KEY, signing_pem.decode())
+        (kit / JWT_PUBLIC).write_bytes(public)
+        which = ("service", "operator")
     signing = (kit / SIGNING_KEY).read_bytes()
     written = []
     for kind in which:
