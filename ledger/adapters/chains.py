@@ -267,7 +267,7 @@ def open_node(
     vault = KeyVault(passphrase)
     keyring = Keyring()
     governance = keyring.new()
-    ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=governance, funder=funder)
+    ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=governance, funder=funder, access=access)
     session = ChainSession(name, ledger, keyring, governance, record_path=record_path,
                            archive_path=directory / "archive.sqlite", vault=vault, notes=notes)
     session.save()

@@ -101,10 +101,7 @@ def deploy_governed(w3: Web3, *, keyring: Keyring, relayer: Address, consortium:
     receipt = deploy_artifact(w3, keyring=keyring, sender=relayer, artifact=artifact, funder=funder,
                               args=(consortium.min_delay, list(consortium.proposers), list(consortium.executors), ZERO))
     timelock = to_checksum_address(receipt["contractAddress"])
-    ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=relayer, admin=timelock, funder=funder)
-    if access is not None:   # the raw reads of the service use the node's credentials too
-        ledger = Web3Ledger(w3, address=ledger.contract_address, keyring=keyring, relayer=relayer, funder=funder,
-                            access=access)
+    ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=relayer, admin=timelock, funder=funder, access=access)
     deployment = GovernedDeployment(ledger, timelock, consortium)
     check_governed(w3, deployment, relayer=relayer)
     return deployment
@@ -220,6 +217,16 @@ class Timelock:
 
     def cancel(self, op: Operation, *, canceller: Address) -> TxReceipt:
         return self._tx.transact(canceller, self.contract.functions.cancel(op.id), "cancel")
+
+    def calldata(self, op: Operation, *, delay: int | None = None) -> dict[str, str]:
+        """What a consortium account that is a multisig (or any wallet) sends to the timelock to
+        schedule, execute or cancel ``op``: 0x-hex call data, to the timelock's address."""
+        lock = self.contract
+        schedule = lock.encode_abi("schedule", [op.target, 0, op.data, op.predecessor, op.salt,
+                                                self.min_delay if delay is None else delay])
+        execute = lock.encode_abi("execute", [op.target, 0, op.data, op.predecessor, op.salt])
+        return {"to": self.address, "schedule": schedule, "execute": execute,
+                "cancel": lock.encode_abi("cancel", [op.id])}
 
 
 def describe(op: Operation) -> dict[str, str]:

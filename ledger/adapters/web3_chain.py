@@ -97,7 +97,7 @@ class Web3Ledger:
 
     @classmethod
     def deploy(cls, w3: Web3, *, keyring: Keyring, governance: Address, admin: Address | None = None,
-               funder: Funder | None = None) -> Web3Ledger:
+               funder: Funder | None = None, access: RpcAccess | None = None) -> Web3Ledger:
         """Deploy a fresh ``EbillLedger`` relayed and registered by ``governance`` (its
         ``REGISTRAR_ROLE``); ``admin`` holds its ``DEFAULT_ADMIN_ROLE``: the consortium's
         timelock in production (``ebill chain deploy``), ``governance`` itself by default
@@ -105,7 +105,8 @@ class Web3Ledger:
         owner = to_checksum_address(governance)
         receipt = deploy_artifact(w3, keyring=keyring, sender=owner, artifact=load_artifact(),
                                   args=(to_checksum_address(admin or owner), owner), funder=funder)
-        ledger = cls(w3, address=receipt["contractAddress"], keyring=keyring, relayer=governance, funder=funder)
+        ledger = cls(w3, address=receipt["contractAddress"], keyring=keyring, relayer=governance, funder=funder,
+                     access=access)
         ledger._tx.count(receipt)
         return ledger
 

@@ -122,11 +122,13 @@ def relayer(
 @admin_app.command("status")
 def admin_status(action: ActionArg, value: ValueArg, rpc_url: RpcUrlOpt, salt: SaltOpt = "",
                  home: HomeOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show an admin action's operation (id, target, calldata for any wallet) and its state."""
+    """Show an admin action's operation, its state, and the call data a multisig or any wallet sends to the
+    timelock to schedule, execute or cancel it."""
     with _cli.errors():
         lock, op, _ = _operation(action, value, rpc_url, salt, home)
         doc: dict[str, Any] = {**_describe(op), "state": lock.state(op), "readyAt": lock.ready_at(op),
-                               "minDelay": lock.min_delay, "timelock": lock.address}
+                               "minDelay": lock.min_delay, "timelock": lock.address,
+                               "calldata": lock.calldata(op)}   # for a multisig proposer or executor
     _show(doc, as_json)
 
 

@@ -193,6 +193,12 @@ def test_the_admin_role_is_behind_the_timelock(node: AnvilNode, tmp_path: Path) 
                      "--json")
     status = json.loads(out)
     assert status["state"] == "waiting" and status["target"] == record["contract"]
+    # a multisig proposer sends this call data to the timelock: the same operation
+    revoke_op = governance.admin_action(record["contract"], timelock_address, "revoke-registrar", relayer)
+    assert status["calldata"]["to"] == timelock_address and status["id"] == "0x" + revoke_op.id.hex()
+    decoded = lock.contract.decode_function_input(status["calldata"]["execute"])
+    assert (decoded[0].fn_name, decoded[1]["target"], bytes(decoded[1]["payload"])) == (
+        "execute", record["contract"], revoke_op.data)
     _wait_until(w3, status["readyAt"])
     code, out = _cli(tmp_path, "chain", "admin", "execute", "revoke-registrar", relayer, "--rpc-url", node.url,
                      key=e1_file)
