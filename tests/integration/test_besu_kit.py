@@ -231,7 +231,7 @@ def test_expired_certificates_and_tokens_are_refused_and_renewed(copy: Path) -> 
     ({"request_timeout": 2}, "request-timeout"), ({"gas_limit": 15_000_000}, "gas-limit"),
     ({"subnet": "10.0.0.0/29"}, "subnet"), ({"subnet": "fd00::/64"}, "subnet"), ({"subnet": "nope"}, "subnet"),
     ({"rpc_hostnames": ("bad_name!",)}, "rpc-hostname"), ({"accounts": ("0x12",)}, "account"),
-    ({"token_days": 0}, "token-days"),
+    ({"token_days": 0}, "token-days"), ({"rpc_bind": "everywhere"}, "rpc-bind"),
 ])
 def test_bad_options_are_refused(options: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInput) as refused:

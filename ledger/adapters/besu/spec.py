@@ -128,6 +128,8 @@ class KitSpec:
         for name in self.rpc_hostnames:
             if not _HOSTNAME.match(name) and not _is_ip(name):
                 problems.append(("rpc-hostname", f"not a host name or IP address: {name!r}"))
+        if not _is_ip(self.rpc_bind):
+            problems.append(("rpc-bind", f"not an IP address of the docker host: {self.rpc_bind!r}"))
         for account in self.accounts:
             if not is_address(account):
                 problems.append(("account", f"not an account address: {account!r}"))
