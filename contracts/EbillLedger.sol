@@ -11,14 +11,19 @@ import {IEbillLedger} from "./IEbillLedger.sol";
 /**
  * @title EbillLedger
  * @notice Registry, batch anchoring, voids and reimbursement stamps for medical e-invoices.
- * @dev Roles: `DEFAULT_ADMIN_ROLE` is the consortium governance (the insurance bureau).
- * `HOSPITAL_ROLE` and `PAYER_ROLE` are held by the active keys of registered members;
- * they can only be granted through the registry functions, which bind each key to an
- * institution or payer id (their role admin is a role no account can ever hold).
+ * @dev Roles: `DEFAULT_ADMIN_ROLE` is the consortium governance: in production an
+ * OpenZeppelin `TimelockController` whose proposers and executors are the consortium's
+ * accounts (`ebill chain deploy`), so every change of roles waits out its delay in public.
+ * It grants and revokes `REGISTRAR_ROLE`, held by the bureau's relayer: the day-to-day
+ * registry (members and their keys). `HOSPITAL_ROLE` and `PAYER_ROLE` are held by the
+ * active keys of registered members; they can only be granted through the registry
+ * functions, which bind each key to an institution or payer id (their role admin is a
+ * role no account can ever hold).
  */
 contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
     bytes32 public constant HOSPITAL_ROLE = keccak256("HOSPITAL_ROLE");
     bytes32 public constant PAYER_ROLE = keccak256("PAYER_ROLE");
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @dev Administers the member roles; self-administered and never granted.
     bytes32 private constant REGISTRY_ONLY = keccak256("REGISTRY_ONLY");
     bytes32 public constant ANCHOR_BATCH_TYPEHASH = keccak256("AnchorBatch(bytes32 root,uint32 leafCount)");
@@ -47,9 +52,15 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
     /// @dev keyed by keccak256(abi.encode(payerIndex, claimId)): claim ids are per payer
     mapping(bytes32 claimKey => Claim) private _claims;
 
-    constructor(address governance) EIP712("EbillLedger", "1") {
-        if (governance == address(0)) revert InvalidMember();
-        _grantRole(DEFAULT_ADMIN_ROLE, governance);
+    /**
+     * @param admin holds `DEFAULT_ADMIN_ROLE` (the consortium's timelock in production)
+     * @param registrar holds `REGISTRAR_ROLE` (the relayer; its admin is `DEFAULT_ADMIN_ROLE`)
+     * Requirements: neither is the zero address.
+     */
+    constructor(address admin, address registrar) EIP712("EbillLedger", "1") {
+        if (admin == address(0) || registrar == address(0)) revert InvalidMember();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(REGISTRAR_ROLE, registrar);
         _setRoleAdmin(REGISTRY_ONLY, REGISTRY_ONLY);
         _setRoleAdmin(HOSPITAL_ROLE, REGISTRY_ONLY);
         _setRoleAdmin(PAYER_ROLE, REGISTRY_ONLY);
@@ -61,11 +72,11 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
     /**
      * @notice Registers a hospital under its institution id, with its first signing key.
      * Requirements:
-     * - caller has `DEFAULT_ADMIN_ROLE`;
+     * - caller has `REGISTRAR_ROLE`;
      * - `institutionId` and `account` are non-zero; the id is new; the account was never bound.
      * Emits {MemberRegistered} and {KeyAdded}.
      */
-    function registerHospital(bytes32 institutionId, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function registerHospital(bytes32 institutionId, address account) external onlyRole(REGISTRAR_ROLE) {
         _register(institutionId, MemberKind.Hospital, account);
     }
 
@@ -73,16 +84,16 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
      * @notice Registers a payer (insurance agency, medical assistance, commercial insurer).
      * Requirements: as {registerHospital}. Emits {MemberRegistered} and {KeyAdded}.
      */
-    function registerPayer(bytes32 payerId, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function registerPayer(bytes32 payerId, address account) external onlyRole(REGISTRAR_ROLE) {
         _register(payerId, MemberKind.Payer, account);
     }
 
     /**
      * @notice Binds another key to a registered hospital or payer (key rotation).
-     * Requirements: caller has `DEFAULT_ADMIN_ROLE`; `memberId` is registered (a
+     * Requirements: caller has `REGISTRAR_ROLE`; `memberId` is registered (a
      * hospital id is looked up first); `account` was never bound. Emits {KeyAdded}.
      */
-    function addKey(bytes32 memberId, address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function addKey(bytes32 memberId, address account) external onlyRole(REGISTRAR_ROLE) {
         uint32 index = _hospitalIndex[memberId];
         if (index == 0) index = _payerIndex[memberId];
         if (index == 0) revert UnknownMember(memberId);
@@ -91,10 +102,10 @@ contract EbillLedger is IEbillLedger, AccessControl, EIP712 {
 
     /**
      * @notice Revokes a key from now on; what it signed or did before stays valid.
-     * Requirements: caller has `DEFAULT_ADMIN_ROLE`; the account is bound and not yet
+     * Requirements: caller has `REGISTRAR_ROLE`; the account is bound and not yet
      * revoked. Emits {KeyRevoked}.
      */
-    function revokeKey(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function revokeKey(address account) external onlyRole(REGISTRAR_ROLE) {
         AccountKey storage key = _keys[account];
         if (key.member == 0) revert AccountNotBound(account);
         if (key.revokedAt != 0) revert KeyAlreadyRevoked(account);

@@ -17,6 +17,11 @@ REPO_ROOT = CONTRACTS_DIR.parent
 ARTIFACT_DIR = CONTRACTS_DIR / "build"
 #: our own sources, in compile order; OpenZeppelin comes from node_modules
 SOURCES: tuple[str, ...] = ("IEbillLedger.sol", "EbillLedger.sol")
+#: OpenZeppelin contracts compiled and deployed unchanged (source under node_modules -> contract names):
+#: the consortium's timelock that holds the ledger's admin role (``ebill chain deploy``)
+OPENZEPPELIN_CONTRACTS: dict[str, tuple[str, ...]] = {
+    "@openzeppelin/contracts/governance/TimelockController.sol": ("TimelockController",),
+}
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,16 @@
 - ``anvil``: the project's managed anvil node (``ebill node start``), state persisted
   under the data directory; the contract deployment and the development keys are
   recorded next to it so later commands find them.
-- ``rpc``: any JSON-RPC node (Hyperledger Besu/QBFT in production) with a funded
-  governance/relayer key given by the operator (``--key`` or ``EBILL_CHAIN_KEY``).
+- ``rpc``: any JSON-RPC node (Hyperledger Besu/QBFT in production, ``deploy/besu``), reached
+  with the credentials of :class:`~ledger.adapters.rpc_access.RpcAccess`. The ledger is
+  deployed there by an explicit step, ``ebill chain deploy`` (its admin behind the
+  consortium's timelock, :mod:`~ledger.adapters.governance`), never on first use.
+
+Gas money: an account about to send its first transaction is given some only where gas
+costs something. The chain's gas price decides, not the kind of node: on a free-gas chain
+(Besu with a zero base fee and ``min-gas-price=0``; anvil's besu profile) nothing is funded,
+so nothing anvil-only (``anvil_setBalance``) is ever called; anvil with priced gas funds by
+setting balances; any other node's accounts are funded by its operator.
 
 The deployment record (``$EBILL_HOME/chains/<name>/deployment.json``, mode 0600) holds
 the contract address and the accounts this data directory signs with. Their private keys
@@ -22,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +42,7 @@ from ledger.adapters.archive import BatchArchive
 from ledger.adapters.events import EventReader
 from ledger.adapters.keyring import Keyring
 from ledger.adapters.keystore import KdfParams, KeyVault
+from ledger.adapters.rpc_access import RpcAccess
 from ledger.adapters.transactions import Funder
 from ledger.adapters.web3_chain import Web3Ledger
 from ledger.errors import (
@@ -73,6 +81,9 @@ class ChainSession:
     vault: KeyVault | None = None
     #: things the operator should know about how the record was opened (shown by the CLI)
     notes: list[str] = field(default_factory=list)
+    #: who holds the contract's admin role (``ebill chain deploy``: the timelock, its proposers,
+    #: executors and delay), kept in the record as written; None: the governance account itself
+    admin: dict[str, Any] | None = None
     _events: EventReader | None = field(default=None, init=False, repr=False)
 
     @property
@@ -148,6 +159,8 @@ class ChainSession:
             "hospitals": {i: sealed(f"hospital:{i}", a) for i, a in sorted(self.hospitals.items())},
             "payers": {i: sealed(f"payer:{i}", a) for i, a in sorted(self.payers.items())},
         }
+        if self.admin is not None:
+            doc["admin"] = self.admin
         self.record_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.record_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=1))
@@ -187,37 +200,42 @@ def open_embedded() -> ChainSession:
 
 def open_node(
     kind: ChainKind, *, url: str, home: Path, key: str | None = None, deploy: bool = True,
-    passphrase: str | None = None,
+    passphrase: str | None = None, access: RpcAccess | None = None,
 ) -> ChainSession:
-    """The ledger on an anvil or JSON-RPC node, deploying it there on first use.
+    """The ledger on an anvil or JSON-RPC node; on anvil, deployed there on first use.
 
     ``passphrase`` (the keystore passphrase) opens the keys sealed in the deployment
     record; without it the session reads the chain and signs nothing, and cannot deploy.
+    ``access`` carries the node's credentials (default: ``url`` as it is). On an ``rpc``
+    node the deployment must have been recorded by ``ebill chain deploy``: ``key`` is
+    refused there, with that hint (it used to deploy on first use).
     Raises :class:`~ledger.errors.WrongPassphrase` if it does not open them.
     """
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    access = access or RpcAccess(url)
+    w3 = Web3(access.provider(timeout=30))
     try:
         chain_id = int(w3.eth.chain_id)
-    except Exception as exc:  # connection refused, DNS, timeout: all mean "no node"
+    except Exception as exc:  # connection refused, DNS, timeout, TLS, 401: all mean "no node we can use"
         hint = " — start one with `ebill node start`" if kind == "anvil" else ""
-        raise ChainUnavailable(f"no chain node answers at {url}{hint} ({exc.__class__.__name__})") from exc
+        raise ChainUnavailable(f"no chain node answers at {url}{hint} ({exc.__class__.__name__}: {exc})") from exc
     name = "anvil" if kind == "anvil" else f"rpc-{chain_id}"
     directory = home / "chains" / name
     record_path = directory / "deployment.json"
-    funder = _anvil_funder(w3) if kind == "anvil" else None
+    funder = funder_for(w3, kind)
     keyring = Keyring()
+    notes = access.notes()
     if record_path.exists():
         doc = _read_record(record_path)
         if doc["chainId"] == chain_id and w3.eth.get_code(Web3.to_checksum_address(doc["contract"])):
             unsealed = "keystore" not in doc
             vault = _open_keys(doc, record_path, passphrase, keyring) if passphrase is not None else None
             ledger = Web3Ledger(w3, address=doc["contract"], keyring=keyring,
-                                relayer=doc["governance"]["address"], funder=funder)
+                                relayer=doc["governance"]["address"], funder=funder, access=access)
             session = ChainSession(
                 name, ledger, keyring, doc["governance"]["address"],
                 {i: e["address"] for i, e in doc["hospitals"].items()},
                 {i: e["address"] for i, e in doc["payers"].items()},
-                record_path, directory / "archive.sqlite", vault=vault,
+                record_path, directory / "archive.sqlite", vault=vault, notes=notes, admin=doc.get("admin"),
             )
             if unsealed and vault is not None:
                 session.save()
@@ -236,25 +254,48 @@ def open_node(
         # anvil lost its state (no --state file, or a reset): the old deployment is gone
         for stale in (record_path, directory / "archive.sqlite"):
             stale.unlink(missing_ok=True)
+    if kind == "rpc":
+        used = " (--key / EBILL_CHAIN_KEY no longer deploys on first use)" if key else ""
+        raise NotFound(f"no ledger deployment recorded for {name} in {directory}{used}: deploy it once with "
+                       f"`ebill chain deploy --rpc-url {url} …` (its admin behind the consortium's timelock), "
+                       "or copy the consortium's deployment.json there")
     if not deploy:
         raise NotFound(f"no ledger deployment recorded for {name} in {directory}")
     if passphrase is None:
         raise KeysUnavailable(f"deploying the ledger on {name} needs the keystore passphrase, to seal its keys in "
                               f"{record_path}")
     vault = KeyVault(passphrase)
-    if kind == "rpc":
-        key = key or os.environ.get("EBILL_CHAIN_KEY")
-        if not key:
-            raise InvalidInput.single("key", "required", "deploying on an RPC node needs --key or EBILL_CHAIN_KEY "
-                                      "(a funded governance account's private key)")
-        governance = keyring.add(key)
-    else:
-        governance = keyring.new()
-    ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=governance, funder=funder)
+    keyring = Keyring()
+    governance = keyring.new()
+    ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=governance, funder=funder, access=access)
     session = ChainSession(name, ledger, keyring, governance, record_path=record_path,
-                           archive_path=directory / "archive.sqlite", vault=vault)
+                           archive_path=directory / "archive.sqlite", vault=vault, notes=notes)
     session.save()
     return session
+
+
+def record_deployment(*, name: str, ledger: Web3Ledger, keyring: Keyring, governance: Address, home: Path,
+                      passphrase: str, admin: dict[str, Any]) -> ChainSession:
+    """Write the deployment record of a ledger deployed by ``ebill chain deploy`` (refusing to
+    replace one): ``governance`` (the relayer) sealed with ``passphrase``, ``admin`` as given."""
+    directory = home / "chains" / name
+    record_path = directory / "deployment.json"
+    if record_path.exists():
+        raise ChainStateMismatch(f"{record_path} already records a deployment on {name}: move it away first "
+                                 "(a second contract would split the consortium's ledger)")
+    session = ChainSession(name, ledger, keyring, governance, record_path=record_path,
+                           archive_path=directory / "archive.sqlite", vault=KeyVault(passphrase), admin=admin)
+    session.save()
+    return session
+
+
+def funder_for(w3: Web3, kind: str) -> Funder | None:
+    """Who gives an account gas money before its first transaction, decided by the gas price:
+    nobody on a free-gas chain, ``anvil_setBalance`` on anvil with priced gas, and on any
+    other node the operator (None)."""
+    if int(w3.eth.gas_price) == 0:
+        return None
+    return _anvil_funder(w3) if kind == "anvil" else None
 
 
 def _read_record(path: Path) -> dict[str, Any]:

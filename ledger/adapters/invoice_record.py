@@ -21,6 +21,7 @@ ABI names: :class:`~ledger.errors.ContractReverted`).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -136,12 +137,13 @@ class AsyncInvoiceReader:
 
     Its connections belong to the event loop that opened them (a uvicorn worker has one);
     used from another loop, it forgets them and opens new ones. ``ValueError`` at
-    construction for anything but a plain ``http://`` URL.
+    construction for anything but an ``http://`` or ``https://`` URL.
     """
 
     def __init__(self, url: str, *, contract: str, layout: RecordLayout = DEFAULT_LAYOUT,
-                 timeout: float = 10.0, errors: ErrorDecoder | None = None) -> None:
-        self._rpc = JsonRpcHttp(url, timeout=timeout)
+                 timeout: float = 10.0, errors: ErrorDecoder | None = None,
+                 headers: Mapping[str, str] | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._rpc = JsonRpcHttp(url, timeout=timeout, headers=headers, ssl_context=ssl_context)
         self._call = InvoiceRecordCall(contract, layout=layout, errors=errors)
 
     async def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState:

@@ -1,4 +1,4 @@
-"""The one hand-made JSON-RPC client: a plain ``http://`` node, on kept-alive connections.
+"""The one hand-made JSON-RPC client: an ``http://`` or ``https://`` node, on kept-alive connections.
 
 The hot chain reads (an invoice's record on every verification and claim) skip web3's
 machinery: through its provider (the ``requests`` library) an ``eth_call`` costs
@@ -10,11 +10,14 @@ loop, where many can be in flight at once. One endpoint, two ways in:
 - :meth:`JsonRpcHttp.apost`, awaited: a pool of connections per event loop (a uvicorn
   worker has one loop; used from another loop, the pool is forgotten and refilled).
 
-Plain ``http://`` only (a node on the same host or network); any other URL is refused
-at construction with ``ValueError``, so the caller keeps web3's provider for it.
+``http://`` or ``https://`` (TLS checked with the ``ssl_context`` given, else the system's
+CAs), with extra headers on every request (a Besu node's ``Authorization: Bearer`` token,
+see :mod:`~ledger.adapters.rpc_access`); any other URL is refused at construction with
+``ValueError``, so the caller keeps web3's provider for it.
 
 Errors: a node that cannot be reached, answers another HTTP status than 200, or answers
-something that is not a JSON object raises :class:`~ledger.errors.ChainUnavailable`.
+something that is not a JSON object raises :class:`~ledger.errors.ChainUnavailable`
+(HTTP 401/403 says that the node refused the token).
 A JSON-RPC ``error`` member is returned in the answer: what it means depends on the
 call, which the caller knows.
 """
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import ssl
 import threading
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import orjson
@@ -43,17 +48,25 @@ def request_body(method: str, params: list[object]) -> bytes:
 
 
 class JsonRpcHttp:
-    """A JSON-RPC endpoint at a plain ``http://`` URL."""
+    """A JSON-RPC endpoint at an ``http://`` or ``https://`` URL."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0, headers: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"only plain http:// JSON-RPC endpoints are supported here, got {url!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"only http:// and https:// JSON-RPC endpoints are supported here, got {url!r}")
         self.url = url
-        self._host, self._port = parts.hostname, parts.port or 80
+        self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
         self._path = parts.path or "/"
-        self._head = (f"POST {self._path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-                      f"Connection: keep-alive\r\nContent-Length: ").encode()
+        self._ssl = (ssl_context or ssl.create_default_context()) if parts.scheme == "https" else None
+        extra = {k: v for k, v in (headers or {}).items() if k.lower() not in ("content-type", "content-length",
+                                                                              "host", "connection")}
+        if any(c in "\r\n" for kv in extra.items() for c in "".join(kv)):
+            raise ValueError("a header holds a line break")
+        self._headers = {"Content-Type": "application/json", **extra}
+        self._head = (f"POST {self._path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                      + "".join(f"{k}: {v}\r\n" for k, v in self._headers.items())
+                      + "Connection: keep-alive\r\nContent-Length: ").encode()
         self._timeout = timeout
         self._local = threading.local()      # .conn: this thread's http.client connection
         self._idle: list[_Conn] = []
@@ -76,10 +89,12 @@ class JsonRpcHttp:
         for attempt in (0, 1):
             fresh = conn is None
             if conn is None:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+                conn = (http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=self._ssl)
+                        if self._ssl is not None else
+                        http.client.HTTPConnection(self._host, self._port, timeout=self._timeout))
                 self._local.conn = conn
             try:
-                conn.request("POST", self._path, body, {"Content-Type": "application/json"})
+                conn.request("POST", self._path, body, self._headers)
                 resp = conn.getresponse()
                 payload = resp.read()
             except (OSError, http.client.HTTPException) as exc:
@@ -89,7 +104,7 @@ class JsonRpcHttp:
                     continue
                 raise ChainUnavailable(f"chain node {self.where} failed: {type(exc).__name__}: {exc}") from exc
             if resp.status != 200:
-                raise ChainUnavailable(f"chain node {self.where} answered HTTP {resp.status}")
+                raise ChainUnavailable(_status_message(self.where, resp.status))
             return _document(payload)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -111,12 +126,16 @@ class JsonRpcHttp:
             fresh = not self._idle
             try:
                 async with asyncio.timeout(self._timeout):  # not wait_for: that starts a task per call
-                    conn = self._idle.pop() if self._idle else await asyncio.open_connection(self._host, self._port)
+                    conn = self._idle.pop() if self._idle else await asyncio.open_connection(
+                        self._host, self._port, ssl=self._ssl)
             except (OSError, TimeoutError) as exc:
                 raise ChainUnavailable(f"chain node {self.where} unreachable: {exc}") from exc
             try:
                 async with asyncio.timeout(self._timeout):
                     payload, keep = await _exchange(conn, request)
+            except _Refused as exc:
+                conn[1].close()
+                raise ChainUnavailable(_status_message(self.where, exc.status)) from exc
             except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
                 conn[1].close()
                 if attempt == 0 and not fresh:
@@ -140,6 +159,21 @@ class JsonRpcHttp:
             self._local.conn = None
 
 
+class _Refused(Exception):
+    """The node answered with an HTTP status other than 200."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+def _status_message(where: str, status: int) -> str:
+    if status in (401, 403):
+        return (f"chain node {where} refused the request (HTTP {status}): its RPC needs a valid token "
+                "(EBILL_RPC_TOKEN_FILE; issue one with `ebill chain besu-token`)")
+    return f"chain node {where} answered HTTP {status}"
+
+
 def _document(payload: bytes) -> dict[str, object]:
     try:
         doc = orjson.loads(payload)
@@ -157,6 +191,9 @@ async def _exchange(conn: _Conn, request: bytes) -> tuple[bytes, bool]:
     writer.write(request)
     head = (await reader.readuntil(b"\r\n\r\n")).lower()
     if not head.startswith((b"http/1.1 200 ", b"http/1.0 200 ")):
+        status = head[9:12]
+        if head.startswith(b"http/1.") and status.isdigit():
+            raise _Refused(int(status))
         raise ValueError(f"HTTP status {head[:40]!r}")
     keep = b"\r\nconnection: close" not in head
     at = head.find(b"\r\ncontent-length:")

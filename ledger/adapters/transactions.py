@@ -42,6 +42,32 @@ TOP_UP_WEI = 10**20
 Funder = Callable[[Address, int], None]
 
 
+def deploy_artifact(w3: Web3, *, keyring: Keyring, sender: Address, artifact: Any, args: Sequence[Any],
+                    funder: Funder | None = None) -> Any:
+    """Deploy the compiled contract ``artifact`` (a :class:`contracts.Artifact`) with constructor
+    ``args``, signed by ``sender``; its mined receipt. Raises :class:`ChainError` if it reverted."""
+    owner = to_checksum_address(sender)
+    if funder is not None and w3.eth.get_balance(owner) == 0:
+        funder(sender, TOP_UP_WEI)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    try:
+        tx = factory.constructor(*args).build_transaction({
+            "from": owner, "nonce": w3.eth.get_transaction_count(owner, "pending"),
+            "chainId": int(w3.eth.chain_id), "gasPrice": w3.eth.gas_price,
+        })
+        signed = keyring[sender].sign_transaction(tx)
+        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    except REVERTS as exc:
+        raise ChainError(f"deploying {artifact.name} reverted in its gas estimate: {exc}") from exc
+    except (OSError, ConnectionError) as exc:
+        raise ChainUnavailable(f"chain node unreachable while deploying {artifact.name}: {exc}") from exc
+    except Web3Exception as exc:
+        raise ChainError(f"deploying {artifact.name} failed: {exc}") from exc
+    if receipt["status"] != 1 or receipt["contractAddress"] is None:
+        raise ChainError(f"deploying {artifact.name} reverted (tx {to_hex(bytes(receipt['transactionHash']))})")
+    return receipt
+
+
 class Transactor:
     """Sends the transactions of the accounts in ``keyring`` on ``w3``, and makes its calls.
 

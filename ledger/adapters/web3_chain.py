@@ -33,7 +33,8 @@ from ledger.adapters.invoice_record import (
 )
 from ledger.adapters.jsonrpc import JsonRpcHttp
 from ledger.adapters.keyring import Keyring
-from ledger.adapters.transactions import TOP_UP_WEI, Funder, Transactor
+from ledger.adapters.rpc_access import RpcAccess
+from ledger.adapters.transactions import Funder, Transactor, deploy_artifact
 from ledger.errors import ChainError, ChainUnavailable
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, to_hex
 from ledger.onchain import (
@@ -65,7 +66,7 @@ class Web3Ledger:
 
     def __init__(
         self, w3: Web3, *, address: Address, keyring: Keyring, relayer: Address,
-        funder: Funder | None = None, receipt_timeout: float = 60.0,
+        funder: Funder | None = None, receipt_timeout: float = 60.0, access: RpcAccess | None = None,
     ) -> None:
         artifact = load_artifact()
         self.w3 = w3
@@ -81,32 +82,31 @@ class Web3Ledger:
                               receipt_timeout=receipt_timeout)
         self._record = InvoiceRecordCall(self.contract.address, layout=record_layout(artifact.abi),
                                          errors=self._errors.decode)
-        #: the node's plain http:// endpoint, read raw; None: an in-process EVM, https or IPC (web3's provider)
-        self.rpc_url: str | None = None
+        #: the node's endpoint, read raw; None: an in-process EVM or IPC (web3's provider). Without
+        #: ``access``, a plain http:// provider's URL with no credentials
+        self.access: RpcAccess | None = access
         self._rpc: JsonRpcHttp | None = None
         endpoint = getattr(w3.provider, "endpoint_uri", None)
-        if isinstance(endpoint, str) and endpoint.startswith("http://"):
-            self.rpc_url, self._rpc = endpoint, JsonRpcHttp(endpoint, timeout=30.0)
+        if access is None and isinstance(endpoint, str) and endpoint.startswith("http://"):
+            self.access = RpcAccess(endpoint)
+        if self.access is not None:
+            self._rpc = JsonRpcHttp(self.access.url, timeout=30.0, headers=self.access.headers(),
+                                    ssl_context=self.access.ssl_context())
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def deploy(cls, w3: Web3, *, keyring: Keyring, governance: Address, funder: Funder | None = None) -> Web3Ledger:
-        """Deploy a fresh ``EbillLedger`` governed (and relayed) by ``governance``."""
-        artifact = load_artifact()
+    def deploy(cls, w3: Web3, *, keyring: Keyring, governance: Address, admin: Address | None = None,
+               funder: Funder | None = None, access: RpcAccess | None = None) -> Web3Ledger:
+        """Deploy a fresh ``EbillLedger`` relayed and registered by ``governance`` (its
+        ``REGISTRAR_ROLE``); ``admin`` holds its ``DEFAULT_ADMIN_ROLE``: the consortium's
+        timelock in production (``ebill chain deploy``), ``governance`` itself by default
+        (development chains)."""
         owner = to_checksum_address(governance)
-        if funder is not None and w3.eth.get_balance(owner) == 0:
-            funder(governance, TOP_UP_WEI)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx = factory.constructor(owner).build_transaction({
-            "from": owner, "nonce": w3.eth.get_transaction_count(owner),
-            "chainId": int(w3.eth.chain_id), "gasPrice": w3.eth.gas_price,
-        })
-        signed = keyring[governance].sign_transaction(tx)
-        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
-        if receipt["status"] != 1 or receipt["contractAddress"] is None:
-            raise ChainError(f"contract deployment reverted (tx {to_hex(receipt['transactionHash'])})")
-        ledger = cls(w3, address=receipt["contractAddress"], keyring=keyring, relayer=governance, funder=funder)
+        receipt = deploy_artifact(w3, keyring=keyring, sender=owner, artifact=load_artifact(),
+                                  args=(to_checksum_address(admin or owner), owner), funder=funder)
+        ledger = cls(w3, address=receipt["contractAddress"], keyring=keyring, relayer=governance, funder=funder,
+                     access=access)
         ledger._tx.count(receipt)
         return ledger
 
@@ -318,7 +318,7 @@ class Web3Ledger:
     def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState:
         """Reserved / paid / voided state and pinned total of ``issuer``'s invoice ``fingerprint``.
 
-        The hot read of every verification and claim: over plain HTTP one raw ``eth_call``
+        The hot read of every verification and claim: over HTTP(S) one raw ``eth_call``
         on a kept-alive connection (≈ 0.15 ms of CPU where web3's contract machinery costs
         ≈ 4.8 ms, measured on anvil); otherwise through web3's provider. Either way the
         record is read by :func:`~ledger.adapters.invoice_record.decode_invoice_record`.
@@ -329,11 +329,17 @@ class Web3Ledger:
         return decode_invoice_record(out, self._record.layout)
 
     def invoice_reader(self, *, timeout: float = 10.0) -> AsyncInvoiceReader | None:
-        """``invoiceRecord`` to await on an event loop (None without a plain http:// endpoint)."""
-        if self.rpc_url is None:
+        """``invoiceRecord`` to await on an event loop (None without an HTTP endpoint)."""
+        if self.access is None:
             return None
-        return AsyncInvoiceReader(self.rpc_url, contract=self.contract_address, layout=self._record.layout,
-                                  timeout=timeout, errors=self._errors.decode)
+        return AsyncInvoiceReader(self.access.url, contract=self.contract_address, layout=self._record.layout,
+                                  timeout=timeout, errors=self._errors.decode, headers=self.access.headers(),
+                                  ssl_context=self.access.ssl_context())
+
+    @property
+    def rpc_url(self) -> str | None:
+        """The node's JSON-RPC URL (None: an in-process EVM or IPC)."""
+        return self.access.url if self.access is not None else None
 
     def is_anchored(
         self, *, fingerprint: Fingerprint, total_fen: int, root: MerkleRoot, proof: Sequence[Hash32]

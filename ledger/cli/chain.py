@@ -1,7 +1,9 @@
-"""``ebill node`` and ``ebill contracts``: the local anvil node, and the contract's committed artefacts."""
+"""``ebill node``, ``ebill contracts`` and ``ebill chain``: the local anvil node, the contract's committed
+artefacts, and the production chain (``chain_deploy``, ``besu``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated
 
@@ -15,12 +17,21 @@ from ledger.cli.support import home_dir as _home
 node_app = typer.Typer(help="Run a local anvil node (state persisted under the data directory).",
                        no_args_is_help=True)
 contracts_app = typer.Typer(help="Solidity sources and their committed artefacts.", no_args_is_help=True)
+chain_app = typer.Typer(help="The production chain: a Besu QBFT kit, the governed deployment, admin actions.",
+                        no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``node`` and ``contracts`` groups to ``app``."""
+    """Add the ``node``, ``contracts`` and ``chain`` groups to ``app``."""
+    from ledger.cli import besu, chain_deploy
+
     app.add_typer(node_app, name="node")
     app.add_typer(contracts_app, name="contracts")
+    chain_app.command("deploy")(chain_deploy.deploy)
+    chain_app.command("relayer")(chain_deploy.relayer)
+    chain_app.add_typer(chain_deploy.admin_app, name="admin")
+    besu.register(chain_app)
+    app.add_typer(chain_app, name="chain")
 
 
 # ------------------------------------------------------------------------------ node
@@ -34,6 +45,9 @@ def node_start(
     gas_limit: Annotated[int | None, typer.Option(
         min=1, help="block gas limit (anvil's default: 30,000,000; batched claim stamps at a few hundred a "
                     "second in 1 s blocks need more)")] = None,
+    profile: Annotated[str, typer.Option(
+        help="dev (mine on every transaction, priced gas) | besu (as the production chain: free gas, 2 s blocks "
+             "unless --block-time, Cancun)")] = "dev",
 ) -> None:
     """Start anvil in the background with --state persistence."""
     from ledger.adapters import anvil
@@ -44,8 +58,13 @@ def node_start(
         if running:
             out.print(f"anvil already running at {running['url']} (pid {running['pid']})")
             return
-        state = anvil.start_detached(anvil.AnvilConfig(data_dir=directory, port=port, block_time=block_time,
-                                                           gas_limit=gas_limit))
+        if profile not in ("dev", "besu"):
+            _fail(f"--profile must be dev or besu, got {profile!r}", 2)
+        config = anvil.AnvilConfig(data_dir=directory, port=port, block_time=block_time, gas_limit=gas_limit)
+        if profile == "besu":
+            besu = anvil.AnvilConfig.besu_profile(directory, port=port, block_time=block_time or 2.0)
+            config = dataclasses.replace(besu, gas_limit=gas_limit)
+        state = anvil.start_detached(config)
     out.print(f"anvil running at {state['url']} (pid {state['pid']}), state in {directory}")
 
 

@@ -27,7 +27,7 @@ def serve(
     chain: Annotated[str, typer.Option("--chain", help="anvil (managed local node) | rpc | embedded")] = "anvil",
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL for --chain rpc")] = None,
     key: Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
-                                            help="governance/relayer key for --chain rpc")] = None,
+                                            help="unused: an RPC deployment is made by `ebill chain deploy`")] = None,
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="EBILL_PORT", help="listen port")] = 8000,
     workers: Annotated[int, typer.Option(min=0, max=32, help="API worker processes (0: one per CPU, at most 4)")] = 0,

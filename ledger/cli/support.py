@@ -25,7 +25,7 @@ err = Console(stderr=True)
 ChainOpt = Annotated[str, typer.Option("--chain", help="embedded | anvil | rpc")]
 UrlOpt = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (default: the local anvil node)")]
 KeyOpt = Annotated[str | None, typer.Option("--key", envvar="EBILL_CHAIN_KEY",
-                                            help="governance/relayer private key for --chain rpc")]
+                                            help="unused: an RPC deployment is made by `ebill chain deploy`")]
 HomeOpt = Annotated[Path | None, typer.Option("--home", envvar="EBILL_HOME",
                                               help="data directory (default ~/.ebill)")]
 DbOpt = Annotated[str | None, typer.Option("--db", envvar="EBILL_DB",
@@ -80,6 +80,14 @@ def keystore_passphrase(home: Path | None) -> str:
     return Settings(home=home_dir(home)).passphrase()
 
 
+def rpc_access(rpc_url: str, home: Path | None) -> Any:
+    """The node at ``rpc_url`` with the credentials named by ``EBILL_RPC_TOKEN_FILE`` and
+    ``EBILL_RPC_CA_FILE`` (a :class:`~ledger.adapters.rpc_access.RpcAccess`)."""
+    from ledger.composition.settings import Settings
+
+    return Settings(home=home_dir(home)).rpc_access(rpc_url)
+
+
 def open_session(chain: str, rpc_url: str | None, key: str | None, home: Path | None, *, deploy: bool = True,
                  autostart: bool = False, passphrase: Callable[[], str] | None = None) -> Any:
     """The ledger on ``chain`` (a :class:`~ledger.adapters.chains.ChainSession`), starting a
@@ -110,7 +118,7 @@ def open_session(chain: str, rpc_url: str | None, key: str | None, home: Path | 
         rpc_url = state["url"]
     assert rpc_url is not None
     session = chains.open_node(chain, url=rpc_url, home=home_dir(home), key=key, deploy=deploy,  # type: ignore[arg-type]
-                               passphrase=passphrase() if passphrase else None)
+                               passphrase=passphrase() if passphrase else None, access=rpc_access(rpc_url, home))
     for note in session.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     return session

@@ -199,9 +199,10 @@ def read_only_chain(settings: Settings, service: LedgerService) -> Any:
     from ledger.adapters.web3_chain import Web3Ledger
     from ledger.errors import ChainUnavailable
 
+    access = settings.rpc_access(settings.rpc_url)
     try:
-        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
-        return Web3Ledger(w3, address=contract, keyring=Keyring(), relayer="0x" + "00" * 20)
+        w3 = Web3(access.provider(timeout=10))
+        return Web3Ledger(w3, address=contract, keyring=Keyring(), relayer="0x" + "00" * 20, access=access)
     except ChainUnavailable:
         return None
 

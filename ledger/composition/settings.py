@@ -12,12 +12,15 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ledger.adapters.rpc_access import RpcAccess
 
 
 def default_home() -> Path:
@@ -36,6 +39,10 @@ class Settings(BaseSettings):
     chain: Literal["embedded", "anvil", "rpc"] = "anvil"
     rpc_url: str | None = None
     chain_key: str | None = None
+    #: the JSON-RPC node's credentials (a Besu node of ``deploy/besu``): a file holding the JWT it
+    #: verifies, and the PEM of the CA that signed its TLS certificate (see ledger/adapters/rpc_access.py)
+    rpc_token_file: Path | None = None
+    rpc_ca_file: Path | None = None
     pepper: str | None = None                     # hex, >= 16 bytes
     keystore_passphrase: str | None = None
     batch_max_leaves: int = Field(default=1024, ge=1, le=65536)
@@ -66,6 +73,12 @@ class Settings(BaseSettings):
     #: who delivers the citizens' messages: "development" keeps them in the outbox (ledger/adapters/notify.py;
     #: production SMS gateways plug in there later)
     notify_adapter: Literal["development"] = "development"
+
+    def rpc_access(self, url: str) -> RpcAccess:
+        """How to reach the JSON-RPC node at ``url`` with this deployment's credentials."""
+        from ledger.adapters.rpc_access import RpcAccess
+
+        return RpcAccess.from_files(url, token_file=self.rpc_token_file, ca_file=self.rpc_ca_file)
 
     @property
     def db_url(self) -> str:

@@ -21,8 +21,9 @@ EBILL = Path(sys.executable).with_name("ebill")
 class Serve:
     """One payer's data directory and its ``ebill serve`` subprocess."""
 
-    def __init__(self, home: Path, env: dict[str, str], node_url: str, *, workers: int = 1) -> None:
-        self.home, self.node_url, self.workers = home, node_url, workers
+    def __init__(self, home: Path, env: dict[str, str], node_url: str, *, workers: int = 1,
+                 chain: str = "anvil") -> None:
+        self.home, self.node_url, self.workers, self.chain = home, node_url, workers, chain
         # (the harness polls /v1/health from one address: the budget of callers without credential is lifted)
         self.env = {**env, "EBILL_HOME": str(home), "EBILL_PUBLIC_RATE_LIMIT": "1000000/minute"}
         self.port = anvil.free_port()
@@ -44,7 +45,7 @@ class Serve:
         log = (self.home / "serve.log").open("wb")
         self.proc = subprocess.Popen(
             [str(EBILL), "serve", "--home", str(self.home), "--port", str(self.port), "--workers", str(self.workers),
-             "--chain", "anvil", "--rpc-url", self.node_url, "--batch-max-age", "0.2", *extra],
+             "--chain", self.chain, "--rpc-url", self.node_url, "--batch-max-age", "0.2", *extra],
             env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 60

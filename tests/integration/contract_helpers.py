@@ -52,6 +52,7 @@ def role(name: str) -> bytes:
 DEFAULT_ADMIN_ROLE = b"\0" * 32
 HOSPITAL_ROLE = role("HOSPITAL_ROLE")
 PAYER_ROLE = role("PAYER_ROLE")
+REGISTRAR_ROLE = role("REGISTRAR_ROLE")
 REGISTRY_ONLY = role("REGISTRY_ONLY")
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO32 = b"\0" * 32

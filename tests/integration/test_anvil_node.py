@@ -123,6 +123,19 @@ def test_command_line_carries_every_setting(tmp_path: Path) -> None:
     assert "--block-time" not in AnvilConfig(data_dir=tmp_path).command(Path("anvil"))
 
 
+def test_the_besu_profile_is_free_gas_interval_blocks_and_cancun(tmp_path: Path) -> None:
+    """As the production chain (deploy/besu): anvil's own suggestion of a 1 gwei tip must go too, or
+    ``eth_gasPrice`` answers 1 gwei whatever ``--gas-price`` says (seen with anvil 1.7.1)."""
+    cfg = AnvilConfig.besu_profile(tmp_path, port=9999)
+    argv = cfg.command(Path("/bin/anvil"))
+    value = {flag: argv[argv.index(flag) + 1] for flag in ("--base-fee", "--gas-price", "--block-time", "--hardfork")}
+    assert value == {"--base-fee": "0", "--gas-price": "0", "--block-time": "2", "--hardfork": "cancun"}
+    assert "--disable-min-priority-fee" in argv and cfg.free_gas
+    plain = AnvilConfig(data_dir=tmp_path).command(Path("anvil"))
+    assert not {"--base-fee", "--gas-price", "--disable-min-priority-fee", "--hardfork"} & set(plain)
+    assert not AnvilConfig(data_dir=tmp_path).free_gas
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("state_interval", 0), ("state_interval", 0.5), ("block_time", 0.0), ("port", 0)],

@@ -30,8 +30,28 @@ def test_recompiling_reproduces_the_committed_artifacts() -> None:
     from contracts.compile import compile_all
 
     fresh = compile_all()
-    assert set(fresh) == {"EbillLedger"}
-    committed = json.loads((ARTIFACT_DIR / "EbillLedger.json").read_text())
-    assert fresh["EbillLedger"]["abi"] == committed["abi"]
-    assert fresh["EbillLedger"]["bytecode"] == committed["bytecode"], "stale bytecode: run `ebill contracts compile`"
-    assert fresh["EbillLedger"]["compiler"] == committed["compiler"]
+    assert set(fresh) == {"EbillLedger", "TimelockController"}
+    for name in fresh:
+        committed = json.loads((ARTIFACT_DIR / f"{name}.json").read_text())
+        assert fresh[name]["abi"] == committed["abi"]
+        assert fresh[name]["bytecode"] == committed["bytecode"], f"stale {name} bytecode: run `ebill contracts compile`"
+        assert fresh[name]["compiler"] == committed["compiler"]
+        assert fresh[name]["sourceSha256"] == committed["sourceSha256"]
+
+
+def test_the_timelock_is_openzeppelins_unchanged() -> None:
+    """The consortium's timelock is OpenZeppelin's TimelockController as npm ships it: the
+    artefact names the package and the source's hash, which must match node_modules."""
+    import hashlib
+
+    from contracts import OPENZEPPELIN_CONTRACTS
+
+    doc = json.loads((ARTIFACT_DIR / "TimelockController.json").read_text())
+    (source,) = OPENZEPPELIN_CONTRACTS
+    assert doc["sourceName"] == source and doc["contractName"] == "TimelockController"
+    package = REPO_ROOT / "node_modules/@openzeppelin/contracts/package.json"
+    if not package.exists():
+        pytest.skip("npm packages missing (./dev setup installs them)")
+    assert doc["package"] == f"@openzeppelin/contracts@{json.loads(package.read_text())['version']}"
+    on_disk = REPO_ROOT / "node_modules" / source
+    assert doc["sourceSha256"] == {source: hashlib.sha256(on_disk.read_bytes()).hexdigest()}

@@ -32,6 +32,7 @@ from contract_helpers import (  # noqa: E402
     DEFAULT_ADMIN_ROLE,
     HOSPITAL_ROLE,
     PAYER_ROLE,
+    REGISTRAR_ROLE,
     REGISTRY_ONLY,
     ZERO32,
     ZERO_ADDRESS,
@@ -206,7 +207,7 @@ def base() -> World:
     }
     artifact = load_artifact()
     governance = accounts[0]
-    tx = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(governance)
+    tx = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(governance, governance)
     receipt = w3.eth.wait_for_transaction_receipt(tx.transact({"from": governance}))
     ledger = Ledger(w3, w3.eth.contract(address=receipt.contractAddress, abi=artifact.abi))
     world = World(
@@ -246,17 +247,47 @@ def world(base: World) -> Iterator[World]:
 # =========================================================================== deployment
 
 
-def test_constructor_refuses_the_zero_governance(base: World) -> None:
+@pytest.mark.parametrize("zero", ["admin", "registrar"])
+def test_constructor_refuses_a_zero_admin_or_registrar(base: World, zero: str) -> None:
     artifact = load_artifact()
     factory = base.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    args = (ZERO_ADDRESS, base.governance) if zero == "admin" else (base.governance, ZERO_ADDRESS)
     with pytest.raises(Exception) as info:
-        factory.constructor(ZERO_ADDRESS).transact({"from": base.governance})
+        factory.constructor(*args).transact({"from": base.governance})
     assert decode_revert(info.value, artifact.abi) == ("InvalidMember", ())
+
+
+def test_the_admin_grants_the_registrar_and_only_the_registrar_registers(base: World) -> None:
+    """Admin (the consortium's timelock in production) and registrar (the relayer) apart:
+    the admin cannot register a member itself, and names who can (OpenZeppelin
+    AccessControl: a role's admin role grants and revokes it)."""
+    artifact = load_artifact()
+    w3, admin, registrar, newcomer = base.w3, base.spare, base.relayer, base.outsider
+    tx = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(admin, registrar)
+    receipt = w3.eth.wait_for_transaction_receipt(tx.transact({"from": base.governance}))
+    ledger = Ledger(w3, w3.eth.contract(address=receipt.contractAddress, abi=artifact.abi))
+    fn = ledger.fn
+    assert fn.REGISTRAR_ROLE().call() == REGISTRAR_ROLE
+    assert fn.getRoleAdmin(REGISTRAR_ROLE).call() == DEFAULT_ADMIN_ROLE
+    assert fn.hasRole(DEFAULT_ADMIN_ROLE, admin).call() and not fn.hasRole(DEFAULT_ADMIN_ROLE, registrar).call()
+    assert fn.hasRole(REGISTRAR_ROLE, registrar).call() and not fn.hasRole(REGISTRAR_ROLE, admin).call()
+    assert not fn.hasRole(DEFAULT_ADMIN_ROLE, base.governance).call()   # the deployer keeps nothing
+    ledger.assert_reverts(fn.registerHospital(HOSPITAL_A, base.hospital_a), admin,
+                          "AccessControlUnauthorizedAccount", admin, REGISTRAR_ROLE)
+    ledger.assert_reverts(fn.grantRole(REGISTRAR_ROLE, newcomer), registrar,
+                          "AccessControlUnauthorizedAccount", registrar, DEFAULT_ADMIN_ROLE)
+    # rotating the relayer: the admin grants the new one and revokes the old
+    ledger.send(fn.grantRole(REGISTRAR_ROLE, newcomer), admin)
+    ledger.send(fn.revokeRole(REGISTRAR_ROLE, registrar), admin)
+    ledger.send(fn.registerHospital(HOSPITAL_A, base.hospital_a), newcomer)
+    ledger.assert_reverts(fn.registerPayer(PAYER_A, base.payer_a), registrar,
+                          "AccessControlUnauthorizedAccount", registrar, REGISTRAR_ROLE)
 
 
 def test_roles_are_wired_so_only_the_registry_grants_member_roles(world: World) -> None:
     fn = world.fn
     assert fn.hasRole(DEFAULT_ADMIN_ROLE, world.governance).call()
+    assert fn.hasRole(REGISTRAR_ROLE, world.governance).call()
     assert fn.HOSPITAL_ROLE().call() == HOSPITAL_ROLE
     assert fn.PAYER_ROLE().call() == PAYER_ROLE
     assert fn.ANCHOR_BATCH_TYPEHASH().call() == keccak256(
@@ -311,7 +342,7 @@ def test_only_the_admin_registers_members(world: World, register: str, caller: s
         sender,
         "AccessControlUnauthorizedAccount",
         sender,
-        DEFAULT_ADMIN_ROLE,
+        REGISTRAR_ROLE,
     )
     assert world.fn.accountInfo(world.spare).call()[1] == NONE
 
@@ -412,7 +443,7 @@ def test_add_key_requirements(world: World) -> None:
         world.hospital_a,
         "AccessControlUnauthorizedAccount",
         world.hospital_a,
-        DEFAULT_ADMIN_ROLE,
+        REGISTRAR_ROLE,
     )
     ledger.assert_reverts(
         fn.addKey(UNKNOWN, world.spare), world.governance, "UnknownMember", UNKNOWN
@@ -510,7 +541,7 @@ def test_revoke_key_requirements(world: World) -> None:
             caller,
             "AccessControlUnauthorizedAccount",
             caller,
-            DEFAULT_ADMIN_ROLE,
+            REGISTRAR_ROLE,
         )
     assert fn.hasRole(HOSPITAL_ROLE, world.hospital_b).call()
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from ledger.adapters.anvil import AnvilConfig, AnvilNode, free_port
 from ledger.adapters.chains import open_node
 from ledger.cli import app
-from ledger.errors import KeysUnavailable, VerificationError, WrongPassphrase
+from ledger.errors import KeysUnavailable, NotFound, VerificationError, WrongPassphrase
 
 pytestmark = pytest.mark.anvil
 
@@ -39,10 +39,26 @@ def _funded_key(url: str) -> str:
     return "0x" + bytes(acct.key).hex()
 
 
+def _deploy(url: str, home: Path, governance_key: str) -> None:
+    """``ebill chain deploy``, as an operator runs it (the relayer's key in a 0600 file)."""
+    key_file = home / "relayer.key"
+    key_file.write_text(governance_key)
+    key_file.chmod(0o600)
+    consortium = Account.create().address
+    r = CliRunner().invoke(app, ["chain", "deploy", "--rpc-url", url, "--relayer-key-file", str(key_file),
+                                 "--proposer", consortium, "--executor", consortium, "--min-delay", "60"],
+                           env={"EBILL_KEYSTORE_PASSPHRASE": PASSPHRASE, "EBILL_HOME": str(home)})
+    assert r.exit_code == 0, r.output
+
+
 def test_an_rpc_deployment_record_holds_no_raw_key(tmp_path: Path) -> None:
     with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
         governance_key = _funded_key(node.url)
-        session = open_node("rpc", url=node.url, home=tmp_path, key=governance_key, passphrase=PASSPHRASE)
+        # an RPC node never gets a ledger by accident: deploying is `ebill chain deploy`
+        with pytest.raises(NotFound, match="ebill chain deploy"):
+            open_node("rpc", url=node.url, home=tmp_path, key=governance_key, passphrase=PASSPHRASE)
+        _deploy(node.url, tmp_path, governance_key)
+        session = open_node("rpc", url=node.url, home=tmp_path, passphrase=PASSPHRASE)
         session.ensure_hospital(H1)
         session.ensure_payer("P330100")
         record = session.record_path
@@ -53,6 +69,7 @@ def test_an_rpc_deployment_record_holds_no_raw_key(tmp_path: Path) -> None:
         assert stat.S_IMODE(record.stat().st_mode) == 0o600
         doc = json.loads(record.read_text())
         assert doc["format"] == "ebill-deployment/v2" and doc["governance"]["address"] == session.governance
+        assert doc["admin"]["kind"] == "openzeppelin-timelock" and doc["admin"]["minDelay"] == 60   # kept by save()
 
         # the passphrase alone opens it again: the same accounts, able to sign (register H2)
         again = open_node("rpc", url=node.url, home=tmp_path, passphrase=PASSPHRASE)

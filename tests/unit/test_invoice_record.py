@@ -162,10 +162,11 @@ def test_errors_are_chain_errors_never_crashes(reply: bytes, error: type[Excepti
     run(main())
 
 
-def test_a_dead_node_is_chain_unavailable_and_only_plain_http_is_accepted() -> None:
+def test_a_dead_node_is_chain_unavailable_and_only_http_or_https_is_accepted() -> None:
     with pytest.raises(ChainUnavailable):
         run(AsyncInvoiceReader("http://127.0.0.1:9", contract=CONTRACT, timeout=2).invoice_state("H1", FP))
-    for url in ("https://node.example", "ws://127.0.0.1:8545", "not a url"):
+    AsyncInvoiceReader("https://node.example", contract=CONTRACT)   # a Besu node behind TLS (deploy/besu)
+    for url in ("ws://127.0.0.1:8545", "not a url", "https://"):
         with pytest.raises(ValueError):
             AsyncInvoiceReader(url, contract=CONTRACT)
     assert DEFAULT_LAYOUT == (0, 1, 2, 3)

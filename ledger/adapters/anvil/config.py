@@ -60,7 +60,26 @@ class AnvilConfig:
     accounts: int = 10
     #: ETH per dev account
     balance: int = 1_000_000
+    #: the block base fee and the gas price anvil suggests (None: anvil's defaults); both 0 and
+    #: ``min_priority_fee=False`` make a free-gas chain, where ``eth_gasPrice`` answers 0
+    base_fee: int | None = None
+    gas_price: int | None = None
+    min_priority_fee: bool = True
+    #: the EVM hardfork (None: anvil's latest)
+    hardfork: str | None = None
     extra_args: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def besu_profile(cls, data_dir: Path, *, port: int = 8545, block_time: float = 2.0) -> AnvilConfig:
+        """anvil standing in for the production chain (``deploy/besu``): free gas (zero base fee,
+        gas price 0, no minimum tip), interval blocks instead of one per transaction, and the
+        contract's Cancun EVM, so that nothing the service does may lean on a dev node's habits."""
+        return cls(data_dir=data_dir, port=port, block_time=block_time, base_fee=0, gas_price=0,
+                   min_priority_fee=False, hardfork="cancun")
+
+    @property
+    def free_gas(self) -> bool:
+        return self.base_fee == 0 and self.gas_price == 0 and not self.min_priority_fee
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -85,6 +104,8 @@ class AnvilConfig:
             ),
             ("accounts", self.accounts >= 1, f"must be >= 1, got {self.accounts}"),
             ("balance", self.balance >= 0, f"must be >= 0, got {self.balance}"),
+            ("base_fee", self.base_fee is None or self.base_fee >= 0, f"must be >= 0, got {self.base_fee}"),
+            ("gas_price", self.gas_price is None or self.gas_price >= 0, f"must be >= 0, got {self.gas_price}"),
         ]
         for name, ok, message in checks:
             if not ok:
@@ -128,4 +149,12 @@ class AnvilConfig:
             argv += ["--block-time", f"{self.block_time:g}"]
         if self.gas_limit is not None:
             argv += ["--gas-limit", str(self.gas_limit)]
+        if self.base_fee is not None:
+            argv += ["--base-fee", str(self.base_fee)]
+        if self.gas_price is not None:
+            argv += ["--gas-price", str(self.gas_price)]
+        if not self.min_priority_fee:
+            argv.append("--disable-min-priority-fee")  # else eth_gasPrice suggests a 1 gwei tip
+        if self.hardfork is not None:
+            argv += ["--hardfork", self.hardfork]
         return argv + list(self.extra_args)
