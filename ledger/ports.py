@@ -46,6 +46,7 @@ from ledger.onchain import (
 from ledger.rules import EarlierLine
 from ledger.rules.administration import RuleSetEntry, RuleSetState
 from ledger.rules.periods import HistoryQuery
+from ledger.signature import DigestSigner, HeldKey
 
 if TYPE_CHECKING:  # only for the InvoiceStore signatures; no import cycle at run time
     from ledger.batch import Batch
@@ -78,8 +79,11 @@ __all__ = [
     "ClaimsRepository",
     "ClawbackRepository",
     "Clock",
+    "DigestSigner",
+    "HeldKey",
     "InvoiceChainState",
     "InvoiceStore",
+    "KeyCustody",
     "KeySealer",
     "LedgerChain",
     "MemberRegistry",
@@ -176,7 +180,8 @@ class Signers(Protocol):
     """The private keys this process signs with (held by the chain adapter, never returned)."""
 
     def add(self, private_key: str) -> Address: ...
-    def new(self) -> Address: ...
+    def hold(self, signer: DigestSigner) -> Address: ...
+    def new(self, owner: str = "account") -> Address: ...
     def __contains__(self, address: object) -> bool: ...
 
 
@@ -310,6 +315,21 @@ class CalendarRepository(Protocol):
         """In one transaction serialised with every other load: ``decide`` from the stored entry of
         the year (raising if refused), ``check`` the documents as they would stand, then store (unless
         unchanged), audit and move the generation."""
+        ...
+
+
+class KeyCustody(Protocol):
+    """Where members' signing keys are made and kept: sealed in the store under the keystore
+    passphrase (``ledger.adapters.signers.FileCustody``), or on a PKCS#11 token they never
+    leave (``ledger.adapters.pkcs11_token.Pkcs11Custody``). What the store keeps of a key is
+    its ``reference``; the key itself is only ever used through a :class:`DigestSigner`."""
+
+    def create(self, *, owner: str) -> HeldKey:
+        """A new key for ``owner`` (a hospital or payer id, ``governance``): its account and reference."""
+        ...
+
+    def open(self, reference: str, *, owner: str, address: Address) -> DigestSigner:
+        """The signer of the key ``reference`` names; raises if it is not ``owner``'s key of ``address``."""
         ...
 
 

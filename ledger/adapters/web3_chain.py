@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -102,8 +101,8 @@ class Web3Ledger:
             "from": owner, "nonce": w3.eth.get_transaction_count(owner),
             "chainId": int(w3.eth.chain_id), "gasPrice": w3.eth.gas_price,
         })
-        signed = keyring[governance].sign_transaction(tx)
-        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+        raw = keyring.sign_transaction(governance, dict(tx))
+        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))
         if receipt["status"] != 1 or receipt["contractAddress"] is None:
             raise ChainError(f"contract deployment reverted (tx {to_hex(receipt['transactionHash'])})")
         ledger = cls(w3, address=receipt["contractAddress"], keyring=keyring, relayer=governance, funder=funder)
@@ -205,8 +204,7 @@ class Web3Ledger:
                        "verifyingContract": self.contract_address},
             "message": {"root": bytes(root), "leafCount": leaf_count},
         }
-        signed = self.keyring[signer].sign_message(encode_typed_data(full_message=typed))
-        return BatchAuthorisation(root, leaf_count, bytes(signed.signature))
+        return BatchAuthorisation(root, leaf_count, self.keyring.sign_typed_data(signer, typed))
 
     def anchor_batch(self, *, hospital: Address, root: MerkleRoot, leaf_count: int) -> TxReceipt:
         return self._tx.transact(hospital, self.contract.functions.anchorBatch(bytes(root), leaf_count), "anchorBatch")

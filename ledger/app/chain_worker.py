@@ -273,7 +273,7 @@ class ChainWorker:
         # the keyring holds keys in memory only; the service's hospital keys live sealed in
         # its store and are never added to the deployment record (ChainSession.hospitals)
         if account not in self.session.keyring:
-            self.session.keyring.add("0x" + self.service.private_key(institution_id).hex())
+            self.session.keyring.hold(self.service.hospital_signer(institution_id))
         self._accounts[institution_id] = account
 
     def _signer_of(self, institution_id: str) -> str:

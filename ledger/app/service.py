@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from coincurve import PrivateKey
-
 from ledger.app.access import SYSTEM, Principal, Reach, authorize, reaches_invoice
 from ledger.batch import Batch
 from ledger.errors import (
@@ -35,14 +33,14 @@ from ledger.errors import (
     NotFound,
     Unauthenticated,
 )
-from ledger.hashing import Fingerprint, MerkleRoot, keccak256, parse_hash32
+from ledger.hashing import Fingerprint, MerkleRoot, parse_hash32
 from ledger.invoice import ISSUER_RE
 from ledger.invoice_check import MAX_PROBLEMS
 from ledger.invoice_search import InvoiceSearch
 from ledger.onchain import Stamp
-from ledger.ports import Clock, InvoiceStore, KeySealer
+from ledger.ports import Clock, InvoiceStore, KeyCustody
 from ledger.proofdoc import ChainRef, InvoiceInclusion
-from ledger.qr import InvoiceSeal, QrDomain, sign_seal
+from ledger.qr import InvoiceSeal, QrDomain, sign_seal_with
 from ledger.records import (
     CredentialRecord,
     HospitalRecord,
@@ -52,6 +50,7 @@ from ledger.records import (
     UploadStatus,
     VoidRecord,
 )
+from ledger.signature import DigestSigner
 from ledger.uploads import PreparedInvoice, prepare_invoice
 from ledger.voids import VoidRequest
 
@@ -112,27 +111,28 @@ class LedgerService:
     when the service has a claims side; without it a citizen sees only their own bills).
     """
 
-    def __init__(self, store: InvoiceStore, *, pepper: bytes, keys: KeySealer, clock: Clock,
+    def __init__(self, store: InvoiceStore, *, pepper: bytes, keys: KeyCustody, clock: Clock,
                  relations: PersonRelations | None = None) -> None:
         self.store = store
         self.clock = clock
-        #: the members' signing keys, sealed at rest (``ledger.adapters.keystore.StoreKeyVault``)
+        #: where the members' signing keys are made and kept: sealed at rest, or on a PKCS#11 token
+        #: (``ledger.adapters.custody.Custody``)
         self.keys = keys
         self.relations = relations
         self._pepper = pepper
-        self._opened: dict[str, PrivateKey] = {}
+        self._opened: dict[str, DigestSigner] = {}
         self._domain: QrDomain | None = None
 
     # ------------------------------------------------------------------ secrets and keys
 
-    def private_key(self, institution_id: str) -> bytes:
-        """The hospital's signing key, opened from its sealed keystore (cached per process)."""
-        key = self._opened.get(institution_id)
-        if key is None:
-            h = self.store.hospital(institution_id)
-            key = PrivateKey(self.keys.open(h.sealed_key, owner=h.institution_id, address=h.account))
-            self._opened[institution_id] = key
-        return key.secret
+    def hospital_signer(self, institution_id: str) -> DigestSigner:
+        """The hospital's current signing key (opened once per process, and again after a rotation)."""
+        h = self.store.hospital(institution_id)
+        signer = self._opened.get(institution_id)
+        if signer is None or signer.address.lower() != h.account.lower():
+            signer = self.keys.open(h.sealed_key, owner=h.institution_id, address=h.account)
+            self._opened[institution_id] = signer
+        return signer
 
     @property
     def qr_domain(self) -> QrDomain:
@@ -171,12 +171,10 @@ class LedgerService:
                                                               "characters"))
         if problems:
             raise InvalidInput(problems)
-        key = PrivateKey()
-        account = _address(key)
+        held = self.keys.create(owner=institution_id)
         record = HospitalRecord(
-            institution_id=institution_id, name=name.strip(), region=region.strip(), account=account,
-            sealed_key=self.keys.seal(key.secret, owner=institution_id, address=account),
-            created_at=self.clock.now(), registered_block=None,
+            institution_id=institution_id, name=name.strip(), region=region.strip(), account=held.address,
+            sealed_key=held.reference, created_at=self.clock.now(), registered_block=None,
         )
         self.store.add_hospital(record, actor=by.actor)
         token = self.create_credential(role=Role.HOSPITAL, subject=institution_id, label="created with the hospital",
@@ -224,11 +222,11 @@ class LedgerService:
         """
         authorize(principal, "invoice.upload")
         issuer = principal.subject
-        key = self.private_key(issuer)
+        signer = self.hospital_signer(issuer)
         domain = self.qr_domain
 
         def sign(seal: InvoiceSeal) -> str:
-            return sign_seal(seal, private_key=key, domain=domain).encode()
+            return sign_seal_with(seal, signer=signer, domain=domain).encode()
 
         results: list[ItemResult | None] = []
         prepared: list[tuple[int, PreparedInvoice]] = []
@@ -413,11 +411,5 @@ def parse_hash_arg(text: str, what: str = "fingerprint") -> Fingerprint:
         return Fingerprint(parse_hash32(text, what=what))
     except ValueError as exc:
         raise InvalidInput.single(what, "hash32", str(exc)) from None
-
-
-def _address(key: PrivateKey) -> str:
-    from ledger.qr import checksum_address
-
-    return checksum_address(keccak256(key.public_key.format(compressed=False)[1:])[-20:])
 
 

@@ -26,14 +26,16 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
 
 
 def ledger_service(store: SqlStore, *, pepper: bytes, passphrase: str,
-                   relations: PersonRelations | None = None) -> LedgerService:
-    """The ledger's use cases over ``store``, with members' keys sealed under ``passphrase``."""
+                   relations: PersonRelations | None = None, signer: str | None = None) -> LedgerService:
+    """The ledger's use cases over ``store``, with members' keys sealed under ``passphrase`` — or,
+    when ``signer`` (``EBILL_SIGNER``) names a PKCS#11 token, new keys made on that token."""
     from ledger.adapters.clock import SystemClock
+    from ledger.adapters.custody import open_custody
     from ledger.adapters.keystore import StoreKeyVault
     from ledger.app.service import LedgerService
 
-    return LedgerService(store, pepper=pepper, keys=StoreKeyVault(store, passphrase), clock=SystemClock(),
-                         relations=relations)
+    return LedgerService(store, pepper=pepper, keys=open_custody(signer, StoreKeyVault(store, passphrase)),
+                         clock=SystemClock(), relations=relations)
 
 
 def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
@@ -44,7 +46,7 @@ def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
     if migrate:
         upgrade(settings.db_url)
     return ledger_service(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
-                          passphrase=settings.passphrase())
+                          passphrase=settings.passphrase(), signer=settings.signer)
 
 
 def open_claims(settings: Settings, service: LedgerService, chain: Any) -> ClaimsService | None:

@@ -12,6 +12,7 @@ from ledger.claims.model import PayerRecord, PersonRecord
 from ledger.errors import FieldProblem, InvalidInput
 from ledger.identity import national_id_problem, pseudonymise
 from ledger.rules import PersonCategory
+from ledger.signature import DigestSigner
 
 _PAYER_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}\Z")
 RELATIONS = ("spouse", "parent", "child", "guardian", "other")
@@ -35,28 +36,22 @@ class Enrolment(ClaimsContext):
     """Payers, enrolment and delegations."""
 
     def register_payer(self, *, payer_id: str, name: str, by: Principal) -> PayerRecord:
-        """A payer with a new chain account (key sealed at rest like hospitals' keys)."""
-        from coincurve import PrivateKey
-
-        from ledger.app.service import _address
-
+        """A payer with a new chain account (its key kept like hospitals' keys: sealed at rest, or on
+        the service's PKCS#11 token)."""
         authorize(by, "payer.register")
         if not _PAYER_RE.match(payer_id):
             raise InvalidInput.single("payerId", "pattern", "1-32 letters, digits, '.', '_' or '-'")
         if not name.strip() or len(name) > 200:
             raise InvalidInput.single("name", "length", "name must be 1-200 characters")
-        key = PrivateKey()
-        account = _address(key)
-        record = PayerRecord(payer_id, name.strip(), account,
-                             self.service.keys.seal(key.secret, owner=payer_id, address=account),
-                             self.clock.now(), None)
+        held = self.service.keys.create(owner=payer_id)
+        record = PayerRecord(payer_id, name.strip(), held.address, held.reference, self.clock.now(), None)
         self.store.add_payer(record, actor=by.actor)
         return record
 
-    def payer_key(self, payer_id: str) -> tuple[str, bytes]:
-        """(account, private key) of a payer, opened from the key vault."""
+    def payer_signer(self, payer_id: str) -> DigestSigner:
+        """The signer of a payer's chain account (its key opened from the keystore, or on the token)."""
         p = self.store.payer(payer_id)
-        return p.account, self.service.keys.open(p.sealed_key, owner=p.payer_id, address=p.account)
+        return self.service.keys.open(p.sealed_key, owner=p.payer_id, address=p.account)
 
     def enrol(self, entries: Sequence[Enrolee | tuple[str, str, str]], *, by: Principal) -> int:
         """Enrol persons with this payer (admin or payer); enrolling a person again replaces
