@@ -125,7 +125,12 @@ class Pkcs11Token:
                 lib.reinitialize()
             self._handles.clear()
             token = lib.get_token(token_label=self.config.token)
-            self._session = token.open(rw=True, user_pin=self.config.pin())
+            try:
+                self._session = token.open(rw=True, user_pin=self.config.pin())
+            except p11.exceptions.UserAlreadyLoggedIn:
+                # PKCS#11 logs a process in per token, not per session: another holder of this token in
+                # this process (another configuration naming it) logged in already, and so is this session
+                self._session = token.open(rw=True)
         except p11.exceptions.NoSuchToken:
             raise SignerUnavailable(f"no token labelled {self.config.token!r} in {self.config.module}") from None
         except (p11.exceptions.PinIncorrect, p11.exceptions.PinInvalid, p11.exceptions.PinLenRange):
