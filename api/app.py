@@ -15,7 +15,20 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from api import edge, openapi, problems
-from api.routers import batches, calendar, claims, clawbacks, feed, invoices, members, reports, rules, verify, web
+from api.routers import (
+    batches,
+    calendar,
+    claims,
+    clawbacks,
+    feed,
+    hospital_keys,
+    invoices,
+    members,
+    reports,
+    rules,
+    verify,
+    web,
+)
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
 from ledger.adapters.recursion_limit import hold_recursion_limit
@@ -79,6 +92,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
+    app.include_router(hospital_keys.router)
     app.include_router(batches.router)
     verify.install(app)  # the verify router, and its hot path in front of every route
     app.include_router(claims.router)

@@ -96,6 +96,10 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("web.static", "load the front ends and the API documentation", public=True),
     # members and credentials
     Operation("hospital.register", "register hospitals", {_D: _ANY}),
+    # hospitals' signing keys: the governance binds and revokes them on chain; a hospital reads its own
+    Operation("hospital.keys.read", "read a hospital's signing keys", {_H: _OWN, _A: _ANY, _D: _ANY}),
+    Operation("hospital.keys.rotate", "rotate a hospital's signing key", {_D: _ANY}),
+    Operation("hospital.keys.revoke", "revoke a hospital's signing key", {_D: _ANY}),
     Operation("payer.register", "register payers", {_D: _ANY}),
     Operation("credential.create", "create API credentials", {_D: _ANY}),
     Operation("identity.read", "say who a credential belongs to", {r: _SELF for r in Role}),

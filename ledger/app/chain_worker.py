@@ -8,7 +8,9 @@ Each :meth:`ChainWorker.tick`:
    from an older state dump after a SIGKILL, or a new chain — the index is rebuilt from
    the events the chain still has; batches whose anchors vanished fall back into the
    outbox, and hospitals are re-checked in the registry;
-2. **registers** hospitals the chain does not know (again);
+2. **registers** hospitals the chain does not know (again), and settles hospitals' key
+   changes: binds rotated keys (``addKey``), revokes keys marked for revocation
+   (``revokeKey``; :class:`~ledger.app.key_registrar.KeyRegistrar`);
 3. **closes** due batches (size or age);
 4. **anchors** waiting batches, relayed, up to 64 per transaction (idempotent: a root
    already on chain is only recorded, never sent twice);
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ledger.anchoring import Anchorer
+from ledger.app.key_registrar import KeyRegistrar
 from ledger.app.service import LedgerService
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
 from ledger.hashing import MerkleRoot
@@ -47,6 +50,7 @@ class TickReport:
     voided: int = 0
     events: int = 0
     registered: int = 0
+    keys: int = 0           # hospitals' keys bound or revoked on chain
     reindexed: bool = False
     errors: list[str] = field(default_factory=list)
     #: time spent per step (for the slow-tick warning)
@@ -75,6 +79,8 @@ class ChainWorker:
         self._indexed: tuple[int, str] | None = None
         self._stop = threading.Event()
         self.anchorer = Anchorer(session.ledger, signer_of=self._signer_of)
+        self.registrar = KeyRegistrar(self.store, session.ledger)
+        self._keys_generation = -1
 
     # ------------------------------------------------------------------ running
 
@@ -108,7 +114,7 @@ class ChainWorker:
             self._lease_renew_at = time.monotonic() + 10
 
         started = time.monotonic()
-        for step in (self._index, self._register, self._close, self._anchor, self._void, self._index):
+        for step in (self._index, self._register, self._keys, self._close, self._anchor, self._void, self._index):
             t0 = time.monotonic()
             try:
                 step(report)
@@ -130,7 +136,7 @@ class ChainWorker:
         total = TickReport()
         while True:
             r = self.tick()
-            for k in ("closed", "anchored", "voided", "events", "registered"):
+            for k in ("closed", "anchored", "voided", "events", "registered", "keys"):
                 setattr(total, k, getattr(total, k) + getattr(r, k))
             total.errors += r.errors
             total.reindexed |= r.reindexed
@@ -221,6 +227,15 @@ class ChainWorker:
             self.store.set_registered(h.institution_id, receipt.block_number)
             self._registered.add(h.institution_id)
             report.registered += 1
+
+    def _keys(self, report: TickReport) -> None:
+        """Bind rotated keys and revoke revoked ones on chain; sign with each hospital's current key."""
+        settled = self.registrar.settle()
+        report.keys += len(settled.bound) + len(settled.revoked)
+        generation = self.store.keys_generation()
+        if generation != self._keys_generation:   # a current key changed (here, or by `ebill hospital rotate-key`)
+            self._keys_generation = generation
+            self._accounts.clear()
 
     def _close(self, report: TickReport) -> None:
         report.closed += len(self.store.close_batches(max_leaves=self.max_leaves, max_age=self.max_age))
