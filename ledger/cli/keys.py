@@ -63,7 +63,7 @@ def rotate_key(
         key, created = office.rotate(principal, institution_id, revoke_previous=reason)
         if not created:
             _cli.err.print(f"a rotation of {institution_id} is under way already (key {key.account}, made "
-                           f"{key.created_at:%Y-%m-%d %H:%M} UTC): completing it", highlight=False)
+                           f"{key.created_at:%Y-%m-%d %H:%M} UTC): completing it", highlight=False, soft_wrap=True)
         settled = None if no_chain else _settle(settings, service, institution_id, chain, rpc_url, key.account)
         keys = {k.account: k for k in service.store.hospital_keys(institution_id)}
     new = keys[key.account]
@@ -76,12 +76,12 @@ def rotate_key(
         return
     if settled is None:
         _cli.out.print(f"new signing key {new.account} of {institution_id} recorded; the running service binds it on "
-                       "chain within a tick, and QR codes are signed with it from then on", highlight=False)
+                       "chain within a tick, and QR codes are signed with it from then on", highlight=False, soft_wrap=True)
         return
     _cli.out.print(f"new signing key {new.account} of {institution_id} bound on chain at {_when(new.added_at)}: its "
-                   "new QR codes are signed with it from now on", highlight=False)
+                   "new QR codes are signed with it from now on", highlight=False, soft_wrap=True)
     if old is not None:
-        _cli.out.print(_previous_words(old), highlight=False)
+        _cli.out.print(_previous_words(old), highlight=False, soft_wrap=True)
 
 
 @hospital_app.command("revoke-key")
@@ -124,9 +124,9 @@ def revoke_key(
         return
     if settled is None:
         _cli.out.print(f"revocation of {key.account} of {institution_id} recorded; the running service revokes it on "
-                       "chain within a tick", highlight=False)
+                       "chain within a tick", highlight=False, soft_wrap=True)
         return
-    _cli.out.print(_previous_words(key), highlight=False)
+    _cli.out.print(_previous_words(key), highlight=False, soft_wrap=True)
 
 
 @hospital_app.command("keys")
@@ -146,7 +146,7 @@ def list_keys(institution_id: IdOpt, token: TokenOpt = None, db: DbOpt = None, h
         times = f"bound {_when(k.added_at)}" if k.added_at else "not bound on chain yet"
         if k.revoked_at:
             times += f", revoked {_when(k.revoked_at)} ({k.revoke_reason.value if k.revoke_reason else '?'})"
-        _cli.out.print(f"{k.account}  {k.state.value:8}  {times}  — {MEANING[k.state]}", highlight=False)
+        _cli.out.print(f"{k.account}  {k.state.value:8}  {times}  — {MEANING[k.state]}", highlight=False, soft_wrap=True)
 
 
 # ------------------------------------------------------------------ helpers
