@@ -75,8 +75,8 @@ def rotate_key(
                                         "created": created, "onChain": settled is not None}))
         return
     if settled is None:
-        _cli.out.print(f"new signing key {new.account} of {institution_id} recorded; the running service binds it on "
-                       "chain within a tick, and QR codes are signed with it from then on", highlight=False, soft_wrap=True)
+        _say(f"new signing key {new.account} of {institution_id} recorded; the running service binds it on chain "
+             "within a tick, and QR codes are signed with it from then on")
         return
     _cli.out.print(f"new signing key {new.account} of {institution_id} bound on chain at {_when(new.added_at)}: its "
                    "new QR codes are signed with it from now on", highlight=False, soft_wrap=True)
@@ -146,10 +146,15 @@ def list_keys(institution_id: IdOpt, token: TokenOpt = None, db: DbOpt = None, h
         times = f"bound {_when(k.added_at)}" if k.added_at else "not bound on chain yet"
         if k.revoked_at:
             times += f", revoked {_when(k.revoked_at)} ({k.revoke_reason.value if k.revoke_reason else '?'})"
-        _cli.out.print(f"{k.account}  {k.state.value:8}  {times}  — {MEANING[k.state]}", highlight=False, soft_wrap=True)
+        _say(f"{k.account}  {k.state.value:8}  {times}  — {MEANING[k.state]}")
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _say(line: str) -> None:
+    """One line on stdout, never wrapped (addresses are copied from it)."""
+    _cli.out.print(line, highlight=False, soft_wrap=True)
 
 
 def _principal(service: Any, token: str | None) -> Any:
