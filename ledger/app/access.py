@@ -100,6 +100,9 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("hospital.keys.read", "read a hospital's signing keys", {_H: _OWN, _A: _ANY, _D: _ANY}),
     Operation("hospital.keys.rotate", "rotate a hospital's signing key", {_D: _ANY}),
     Operation("hospital.keys.revoke", "revoke a hospital's signing key", {_D: _ANY}),
+    # the pseudonym pepper's versions (ebill pepper): ids and dates only, never a pepper
+    Operation("pepper.read", "read the pepper versions", {_A: _ANY, _D: _ANY}),
+    Operation("pepper.rotate", "rotate the pseudonym pepper", {_D: _ANY}),
     Operation("payer.register", "register payers", {_D: _ANY}),
     Operation("credential.create", "create API credentials", {_D: _ANY}),
     Operation("identity.read", "say who a credential belongs to", {r: _SELF for r in Role}),

@@ -38,6 +38,7 @@ from ledger.invoice import ISSUER_RE
 from ledger.invoice_check import MAX_PROBLEMS
 from ledger.invoice_search import InvoiceSearch
 from ledger.onchain import Stamp
+from ledger.peppers import PepperSource, pepper_source
 from ledger.ports import Clock, InvoiceStore, KeyCustody
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal_with
@@ -99,9 +100,10 @@ class UploadReport:
 
 
 class PersonRelations(Protocol):
-    """Who may act for whom (the claims tables' delegations)."""
+    """Who may act for whom (the claims tables' delegations), and who a pseudonym is."""
 
     def relation(self, holder: bytes, person: bytes) -> str | None: ...
+    def person_of(self, pseudonym: bytes) -> bytes: ...
 
 
 class LedgerService:
@@ -111,7 +113,7 @@ class LedgerService:
     when the service has a claims side; without it a citizen sees only their own bills).
     """
 
-    def __init__(self, store: InvoiceStore, *, pepper: bytes, keys: KeyCustody, clock: Clock,
+    def __init__(self, store: InvoiceStore, *, pepper: bytes | PepperSource, keys: KeyCustody, clock: Clock,
                  relations: PersonRelations | None = None) -> None:
         self.store = store
         self.clock = clock
@@ -119,7 +121,8 @@ class LedgerService:
         #: (``ledger.adapters.custody.Custody``)
         self.keys = keys
         self.relations = relations
-        self._pepper = pepper
+        #: the pepper versions in force (a bare pepper: version 1 alone); new pseudonyms use the newest
+        self.peppers = pepper_source(pepper)
         self._opened: dict[str, DigestSigner] = {}
         self._domain: QrDomain | None = None
 
@@ -224,6 +227,7 @@ class LedgerService:
         issuer = principal.subject
         signer = self.hospital_signer(issuer)
         domain = self.qr_domain
+        ring = self.peppers.ring()
 
         def sign(seal: InvoiceSeal) -> str:
             return sign_seal_with(seal, signer=signer, domain=domain).encode()
@@ -249,7 +253,7 @@ class LedgerService:
                 results.append(rejected(item, item.problems))
                 continue
             try:
-                prepared.append((n, prepare_invoice(item.document, pepper=self._pepper, issuer=issuer, sign_qr=sign)))
+                prepared.append((n, prepare_invoice(item.document, pepper=ring, issuer=issuer, sign_qr=sign)))
                 results.append(None)
             except InvalidInvoice as exc:
                 locate = getattr(item, "locate", None)
@@ -281,7 +285,10 @@ class LedgerService:
         reach = authorize(principal, operation)
         fp = parse_hash_arg(fingerprint)
         detail = self.store.invoice(fp)
-        if not reaches_invoice(principal, reach, issuer=detail.invoice.issuer, patient=detail.patient,
+        patient = detail.patient
+        if principal.role is Role.CITIZEN and self.relations is not None:
+            patient = self.relations.person_of(patient)   # (another pepper version's pseudonym of the same person)
+        if not reaches_invoice(principal, reach, issuer=detail.invoice.issuer, patient=patient,
                                acts_for=self._acts_for(principal)):
             raise NotFound(f"no invoice with fingerprint {fingerprint}")
         return detail

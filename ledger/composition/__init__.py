@@ -19,6 +19,7 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
     from ledger.app.claims import ClaimsService
     from ledger.app.live_calendar import LiveCalendar
     from ledger.app.mirror import InvoiceMirror
+    from ledger.app.peppers import PepperOffice
     from ledger.app.rule_office import RuleOffice
     from ledger.app.service import LedgerService, PersonRelations
     from ledger.composition.settings import Settings
@@ -32,10 +33,23 @@ def ledger_service(store: SqlStore, *, pepper: bytes, passphrase: str,
     from ledger.adapters.clock import SystemClock
     from ledger.adapters.custody import open_custody
     from ledger.adapters.keystore import StoreKeyVault
+    from ledger.app.peppers import LivePeppers
     from ledger.app.service import LedgerService
 
-    return LedgerService(store, pepper=pepper, keys=open_custody(signer, StoreKeyVault(store, passphrase)),
+    vault = StoreKeyVault(store, passphrase)
+    # ``pepper`` (EBILL_PEPPER) is version 1; later versions are sealed in the store (ebill pepper rotate)
+    return LedgerService(store, pepper=LivePeppers(store, vault, first=pepper), keys=open_custody(signer, vault),
                          clock=SystemClock(), relations=relations)
+
+
+def pepper_office(service: LedgerService, settings: Settings) -> PepperOffice:
+    """Rotating the pseudonym pepper of ``service``'s store (versions sealed under the keystore passphrase)."""
+    from ledger.adapters.keystore import StoreKeyVault
+    from ledger.app.peppers import LivePeppers, PepperOffice
+
+    if not isinstance(service.peppers, LivePeppers):
+        raise TypeError("the pepper is rotated in a service built by the composition root (ledger_service)")
+    return PepperOffice(service.store, StoreKeyVault(service.store, settings.passphrase()), service.peppers)
 
 
 def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
@@ -77,7 +91,7 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
                           instant_max_fen=settings.instant_max_fen,
                           final_review_from_fen=settings.final_review_from_fen,
                           post_audit_share_bp=settings.post_audit_share_bp, sample_key=sample_key(pepper))
-    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=pepper,
+    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=service.peppers,
                          chain_state=chain.invoice_state if chain is not None else None,
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None,
                          calendar=open_live_calendar(service))
@@ -199,4 +213,4 @@ def open_verification(chain: Any, service: LedgerService, *,
 
 
 __all__ = ["ledger_service", "open_calendar_office", "open_claims", "open_live_calendar", "open_mirror",
-           "open_rule_office", "open_service", "open_stamper", "open_verification", "read_only_chain"]
+           "open_rule_office", "open_service", "open_stamper", "open_verification", "pepper_office", "read_only_chain"]

@@ -103,7 +103,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     policy = ClaimsPolicy(payer_id=payer, rules=rules, instant_max_fen=instant_max_fen,
                           final_review_from_fen=final_review_from_fen)
     issuer = voucher_issuer()
-    claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=PEPPER,
+    claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=service.peppers,
                            chain_state=session.ledger.invoice_state,
                            voucher=VoucherVerifier(issuer.public_pem(), issuer="test-evoucher"),
                            # the loaded years, as deployed (seeded by create_app); ttl 0: a load counts at once

@@ -32,7 +32,6 @@ from api.policy import ROUTES
 from ledger.app.access import OPERATIONS, Reach
 from ledger.calendar import shipped_documents as shipped_calendar
 from ledger.claims.sampling import sample_key
-from ledger.identity import pseudonymise
 from ledger.months import Month
 from ledger.records import Role
 from ledger.rules.book import shipped_documents
@@ -136,7 +135,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert r.status_code == 200, r.text
     clawback_id = cs.client.get(f"/v1/claims/{owed}/clawback", headers=headers["payer"]).json()["id"]
     detail = cs.client.get(f"/v1/invoices/{fp}", headers=headers["hospital A"]).json()
-    person_a = bytes(pseudonymise(nid_a, pepper=cs.claims._pepper)).hex()
+    person_a = cs.claims.known_as([nid_a])[0].hex()
     # hospital A's key rotated (the worker binds the new one on chain): its first key is retired
     old_key = cs.service.store.hospital(a_issuer).account
     r = cs.client.post(f"/v1/hospitals/{a_issuer}/keys", headers=headers["admin"])

@@ -325,6 +325,35 @@ class Person(SQLModel, table=True):
     offsite_registered: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
+class PersonPseudonym(SQLModel, table=True):
+    """A person's pseudonym under one pepper version (:mod:`ledger.peppers`), and the pseudonym the
+    person is known by here (``person``: the one persons, delegations, claims and year-to-date
+    figures are keyed by, never changed by a rotation). Invoices carry the pseudonym of the
+    version their hospital used; a person's invoices are those carrying any of theirs."""
+
+    __tablename__ = "person_pseudonyms"
+    __table_args__ = (Index("ix_person_pseudonyms_person", "person"),
+                      Index("ix_person_pseudonyms_version", "version"))
+
+    pseudonym: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    person: bytes = Field(sa_column=_bytes(32, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class PepperVersion(SQLModel, table=True):
+    """A pepper version after the first (the first is ``EBILL_PEPPER``; its id is recorded here too,
+    with no secret, once a second version exists). The pepper itself is sealed under the keystore
+    passphrase, never stored plain."""
+
+    __tablename__ = "pepper_versions"
+
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    pepper_id: str = Field(max_length=16, unique=True)
+    sealed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    created_by: str = Field(max_length=80)
+
+
 class Delegation(SQLModel, table=True):
     """``holder`` may see and claim ``person``'s invoices (family member, guardian)."""
 

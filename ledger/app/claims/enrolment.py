@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 from ledger.app.access import Principal, authorize
 from ledger.app.claims.context import ClaimsContext
 from ledger.claims.model import PayerRecord, PersonRecord
 from ledger.errors import FieldProblem, InvalidInput
-from ledger.identity import national_id_problem, pseudonymise
+from ledger.identity import national_id_problem
 from ledger.rules import PersonCategory
 from ledger.signature import DigestSigner
 
@@ -59,7 +60,7 @@ class Enrolment(ClaimsContext):
         authorize(by, "person.enrol", payer_id=self.payer_id)
         if not 1 <= len(entries) <= 100_000:
             raise InvalidInput.single("(body)", "count", "enrol 1-100,000 persons at a time")
-        records, problems = [], []
+        records, problems, ids = [], [], []
         categories = {c.value for c in PersonCategory}
         for n, entry in enumerate(entries):
             nid, name, category, region, registered = Enrolee(*entry)
@@ -74,14 +75,18 @@ class Enrolment(ClaimsContext):
                                              "the insured region must be 1-64 characters (a division code such as "
                                              "330600), or left out"))
             if not problems:
-                records.append(PersonRecord(bytes(pseudonymise(nid, pepper=self._pepper)), name.strip()[:100],
-                                            category, region.strip() if region is not None else None,
-                                            bool(registered)))
+                ids.append(nid)
+                records.append(PersonRecord(b"", name.strip()[:100], category,
+                                            region.strip() if region is not None else None, bool(registered)))
         if problems:  # every broken entry in one answer, as for uploads; nothing is enrolled
             more = len(problems) - _PROBLEMS_LISTED
             raise InvalidInput(problems[:_PROBLEMS_LISTED] + (
                 [FieldProblem("(body)", "more", f"… and {more:,} more problems")] if more > 0 else []))
-        return self.store.enrol(records, actor=by.actor)
+        # each person under the pseudonym they are known by here (a person enrolled before a pepper
+        # rotation keeps theirs: their claims and year-to-date figures stay theirs)
+        persons = self.known_as(ids)
+        return self.store.enrol([replace(r, pseudonym=p) for r, p in zip(records, persons, strict=True)],
+                                actor=by.actor)
 
     def delegate(self, *, holder_id: str, person_id: str, relation: str, by: Principal) -> None:
         """Record that the holder (resident ID) may claim for the person (resident ID)."""
@@ -93,8 +98,7 @@ class Enrolment(ClaimsContext):
             if why is not None]
         if problems:
             raise InvalidInput(problems)
-        holder = bytes(pseudonymise(holder_id, pepper=self._pepper))
-        person = bytes(pseudonymise(person_id, pepper=self._pepper))
+        holder, person = self.known_as([holder_id, person_id])
         if holder == person:
             raise InvalidInput.single("holder", "distinct", "a person does not need a delegation from themselves")
         self.store.delegate(holder=holder, person=person, relation=relation, actor=by.actor)
