@@ -8,13 +8,15 @@ Each :meth:`ChainWorker.tick`:
    from an older state dump after a SIGKILL, or a new chain — the index is rebuilt from
    the events the chain still has; batches whose anchors vanished fall back into the
    outbox, and hospitals are re-checked in the registry;
-2. **registers** hospitals the chain does not know (again), and settles hospitals' key
-   changes: binds rotated keys (``addKey``), revokes keys marked for revocation
-   (``revokeKey``; :class:`~ledger.app.key_registrar.KeyRegistrar`);
+2. **registers** hospitals the chain does not know (again), and signs from then on with each
+   hospital's current key (a rotation made here or by another process);
 3. **closes** due batches (size or age);
 4. **anchors** waiting batches, relayed, up to 64 per transaction (idempotent: a root
    already on chain is only recorded, never sent twice);
-5. **voids** invoices whose void was requested and whose batch is anchored;
+5. **voids** invoices whose void was requested and whose batch is anchored, then settles
+   hospitals' key changes: binds rotated keys (``addKey``), revokes keys marked for
+   revocation (``revokeKey``; :class:`~ledger.app.key_registrar.KeyRegistrar`), a key the
+   chain refuses holding up nothing else;
 6. indexes again, so acknowledgements show up without waiting for the next tick.
 
 Everything is safe to repeat after a crash at any point: the store is only updated
@@ -114,7 +116,8 @@ class ChainWorker:
             self._lease_renew_at = time.monotonic() + 10
 
         started = time.monotonic()
-        for step in (self._index, self._register, self._keys, self._close, self._anchor, self._void, self._index):
+        for step in (self._index, self._register, self._signers, self._close, self._anchor, self._void, self._keys,
+                     self._index):
             t0 = time.monotonic()
             try:
                 step(report)
@@ -232,10 +235,20 @@ class ChainWorker:
         """Bind rotated keys and revoke revoked ones on chain; sign with each hospital's current key."""
         settled = self.registrar.settle()
         report.keys += len(settled.bound) + len(settled.revoked)
+        report.errors += [f"keys: {why}" for why in settled.refused]   # (reported every tick until resolved)
+        self._current_signers()
+
+    def _current_signers(self) -> None:
+        """Forget which key signs for whom when a hospital's current key changed (here, or in another
+        process: ``ebill hospital rotate-key``), before anything is signed: a key revoked meanwhile
+        must not go on authorising batches."""
         generation = self.store.keys_generation()
-        if generation != self._keys_generation:   # a current key changed (here, or by `ebill hospital rotate-key`)
+        if generation != self._keys_generation:
             self._keys_generation = generation
             self._accounts.clear()
+
+    def _signers(self, report: TickReport) -> None:
+        self._current_signers()
 
     def _close(self, report: TickReport) -> None:
         report.closed += len(self.store.close_batches(max_leaves=self.max_leaves, max_age=self.max_age))

@@ -14,6 +14,7 @@ contract's ``revokedAt``. The store never runs ahead of the chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ledger.errors import ChainStateMismatch, ContractReverted
@@ -28,6 +29,8 @@ class SettleReport:
     bound: list[HospitalKey] = field(default_factory=list)
     revoked: list[HospitalKey] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)   # not done yet, for a reason that passes (said why)
+    #: keys the chain refuses for a reason that will not pass by itself (said why): the others go on
+    refused: list[str] = field(default_factory=list)
 
 
 class KeyRegistrar:
@@ -41,20 +44,29 @@ class KeyRegistrar:
     def settle(self, *, institution_id: str | None = None) -> SettleReport:
         """Bind every pending key and revoke every revoking one (of ``institution_id`` only, if given).
 
-        Raises :class:`~ledger.errors.ChainError` when the chain cannot be reached or refuses
-        for a reason that will not pass by itself (a key bound to another member).
+        A key the chain refuses for good (bound to another member, a revert) is reported in
+        ``refused`` and the others go on: one hospital's key never holds up another's, nor the
+        anchoring of the chain worker that runs this. Raises :class:`~ledger.errors.ChainUnavailable`
+        when the chain cannot be reached.
         """
         report = SettleReport()
         for key in self._todo(institution_id):
             if key.state is KeyState.PENDING:
-                self._bind(key, report)
+                self._guarded(self._bind, key, report)
             elif key.state is KeyState.CURRENT:
                 self._note_added(key)
         # a binding may have asked for the key it replaced to be revoked: revoke it in the same round
         for key in self._todo(institution_id):
             if key.state is KeyState.REVOKING:
-                self._revoke(key, report)
+                self._guarded(self._revoke, key, report)
         return report
+
+    def _guarded(self, step: Callable[[HospitalKey, SettleReport], None], key: HospitalKey,
+                 report: SettleReport) -> None:
+        try:
+            step(key, report)
+        except (ChainStateMismatch, ContractReverted) as exc:
+            report.refused.append(f"{key.institution_id}'s key {key.account} ({key.state.value}): {exc}")
 
     def _todo(self, institution_id: str | None) -> list[HospitalKey]:
         return [k for k in self.store.keys_to_settle() if institution_id is None or k.institution_id == institution_id]

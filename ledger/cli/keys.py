@@ -51,7 +51,7 @@ def rotate_key(
     day are refused.
     """
     from ledger.app.key_office import KeyOffice
-    from ledger.hospital_keys import current_key, parse_reason
+    from ledger.hospital_keys import KeyState, current_key, parse_reason
 
     with _cli.errors():
         reason = parse_reason(revoke_old, field="--revoke-old") if revoke_old is not None else None
@@ -74,7 +74,7 @@ def rotate_key(
         _cli.out.print_json(json.dumps({"key": key_json(new), "previous": key_json(old) if old else None,
                                         "created": created, "onChain": settled is not None}))
         return
-    if settled is None:
+    if settled is None or new.state is KeyState.PENDING:
         _say(f"new signing key {new.account} of {institution_id} recorded; the running service binds it on chain "
              "within a tick, and QR codes are signed with it from then on")
         return
@@ -99,7 +99,7 @@ def revoke_key(
     """
     from ledger.app.key_office import KeyOffice
     from ledger.errors import FieldProblem, InvalidInput
-    from ledger.hospital_keys import parse_reason
+    from ledger.hospital_keys import KeyState, parse_reason
 
     with _cli.errors():
         why = parse_reason(reason, field="--reason")
@@ -122,7 +122,7 @@ def revoke_key(
         _cli.out.print(f"key {key.account} of {institution_id} was asked to be revoked before: {key.state.value}",
                        highlight=False)
         return
-    if settled is None:
+    if settled is None or key.state is KeyState.REVOKING:
         _cli.out.print(f"revocation of {key.account} of {institution_id} recorded; the running service revokes it on "
                        "chain within a tick", highlight=False, soft_wrap=True)
         return
@@ -182,9 +182,14 @@ def _settle(settings: Any, service: Any, institution_id: str, chain: str, rpc_ur
             raise ChainStateMismatch(
                 f"this database serves contract {served or '(none yet: start it once with ebill serve)'}, the node "
                 f"has {session.ledger.contract_address}")
-        return KeyRegistrar(service.store, session.ledger, actor="cli").settle(institution_id=institution_id)
+        report = KeyRegistrar(service.store, session.ledger, actor="cli").settle(institution_id=institution_id)
     except (ChainError, KeysUnavailable) as exc:
         _cli.fail(f"{exc} — {recorded}")
+    if report.refused:
+        _cli.fail("the chain refuses: " + "; ".join(report.refused))
+    for note in report.waiting:
+        _cli.err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    return report
 
 
 def _previous_words(k: Any) -> str:

@@ -167,3 +167,39 @@ def _keystore_of(s: Stack, account: str) -> str:
 
     with s.service.store._read() as conn:
         return str(conn.execute(select(K.c.keystore).where(K.c.account == account)).scalar_one())
+
+
+def test_a_key_revoked_by_another_process_never_signs_again_in_the_worker(stack: Stack) -> None:
+    """`ebill hospital rotate-key --revoke-old` runs beside the service: the worker, which signed
+    with the old key a moment ago, signs the next batch with the new one (no refused anchor)."""
+    from ledger.app.key_registrar import KeyRegistrar
+
+    s, h = stack, _issuer(stack)
+    _upload(s, s.docs["a"][0])   # the worker has signed a batch with the first key
+    first = s.service.store.hospital(h).account
+    r = s.client.post(f"/v1/hospitals/{h}/keys", json={"revokeOld": "compromised"}, headers=s.auth("admin"))
+    done = KeyRegistrar(s.service.store, s.session.ledger, actor="cli").settle(institution_id=h)   # (the CLI)
+    assert [k.account for k in done.bound] == [r.json()["key"]["account"]] and [k.account for k in done.revoked] == [
+        first]
+    new = s.post_invoice("a", s.docs["a"][1]).json()["items"][0]["invoice"]
+    report = s.worker.drain()
+    assert report.errors == [], report.errors
+    got = s.client.get(f"/v1/invoices/{new['fingerprint']}", headers=s.auth("a")).json()
+    assert got["state"] == "anchored" and decode_qr(got["qr"]).signer(s.service.qr_domain) != first
+
+
+def test_a_key_the_chain_refuses_holds_up_nothing_else(stack: Stack) -> None:
+    """A pending key already bound on chain to another hospital cannot become this one's: it is
+    reported every tick, while the other hospital's rotation and everyone's anchoring go on."""
+    s, h, other = stack, _issuer(stack), _issuer(stack, "b")
+    s.worker.tick()   # (both hospitals registered on chain)
+    hijacked = s.client.post(f"/v1/hospitals/{h}/keys", headers=s.auth("admin")).json()["key"]["account"]
+    s.session.ledger.add_key(other, hijacked)   # (the governance bound it to hospital B by mistake)
+    rotated = s.client.post(f"/v1/hospitals/{other}/keys", headers=s.auth("admin")).json()["key"]["account"]
+    r = s.post_invoice("a", s.docs["a"][0])
+    report = s.worker.tick()
+    assert any(hijacked in e and "bound on chain to hospital " + other in e for e in report.errors), report.errors
+    assert s.service.store.hospital(other).account == rotated          # B's rotation went through
+    assert {k.account: k.state.value for k in s.service.store.hospital_keys(h)}[hijacked] == "pending"
+    fp = r.json()["items"][0]["invoice"]["fingerprint"]
+    assert s.client.get(f"/v1/invoices/{fp}", headers=s.auth("a")).json()["state"] == "anchored"
