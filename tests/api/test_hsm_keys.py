@@ -62,3 +62,18 @@ def test_hospital_and_payer_keys_on_the_token_sign_qr_codes_anchors_and_claims(h
     state = cs.session.ledger.invoice_state(got["issuer"], bytes.fromhex(fp[2:]))
     assert state.paid_fen == got["amountFen"] > 0
     assert payer.account in cs.session.keyring and not cs.session.keyring.export().get(payer.account)
+
+
+def test_a_rotated_key_is_made_on_the_token_and_signs_once_bound(hsm_stack: ClaimsStack) -> None:
+    cs = hsm_stack
+    h = cs.docs["a"][0]["issuer"]
+    first = cs.service.store.hospital(h).account
+    r = cs.client.post(f"/v1/hospitals/{h}/keys", json={"revokeOld": "superseded"}, headers=cs.auth("admin"))
+    assert r.status_code == 202, r.text
+    cs.worker.tick()
+    current = cs.service.store.hospital(h)
+    assert current.account == r.json()["key"]["account"] != first
+    assert is_reference(current.sealed_key) and parse_reference(current.sealed_key)["address"] == current.account
+    assert cs.session.ledger.account_info(first).revoked_at > 0
+    items = cs.upload_all("a")
+    assert decode_qr(items[0]["invoice"]["qr"]).signer(cs.service.qr_domain) == current.account
