@@ -298,8 +298,8 @@ class ChainWorker:
         return not self._keyless[institution_id]
 
     def _load_key(self, institution_id: str, account: str) -> None:
-        # the keyring holds keys in memory only; the service's hospital keys live sealed in
-        # its store and are never added to the deployment record (ChainSession.hospitals)
+        # the keyring signs through the key wherever it is (opened from the store's sealed keystore,
+        # or on the PKCS#11 token); it is never added to the deployment record (ChainSession.hospitals)
         if account not in self.session.keyring:
             self.session.keyring.hold(self.service.hospital_signer(institution_id))
         self._accounts[institution_id] = account
