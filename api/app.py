@@ -22,6 +22,7 @@ from api.routers import (
     clawbacks,
     estimates,
     feed,
+    hospital_keys,
     invoices,
     members,
     notifications,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     problems.install(app)
     app.include_router(invoices.router)
     app.include_router(members.router)
+    app.include_router(hospital_keys.router)
     app.include_router(batches.router)
     verify.install(app)  # the verify router, and its hot path in front of every route
     app.include_router(claims.router)

@@ -82,6 +82,9 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     # members
     ("POST", "/v1/hospitals"): _control("hospital.register"),
     ("GET", "/v1/hospitals"): _read("hospital.list"),
+    ("GET", "/v1/hospitals/{institution_id}/keys"): _read("hospital.keys.read"),
+    ("POST", "/v1/hospitals/{institution_id}/keys"): _control("hospital.keys.rotate"),
+    ("POST", "/v1/hospitals/{institution_id}/keys/{account}/revoke"): _control("hospital.keys.revoke"),
     ("POST", "/v1/credentials"): _control("credential.create"),
     ("GET", "/v1/me"): _read("identity.read"),
     ("GET", "/v1/audit"): _read("audit.read"),

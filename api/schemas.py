@@ -275,3 +275,51 @@ class CredentialOut(BaseModel):
     role: str
     subject: str
     apiToken: str = Field(description="shown once")
+
+
+# ------------------------------------------------------------------ hospitals' signing keys
+
+RevocationReasonIn = Literal["compromised", "superseded", "lost"]
+
+
+class KeyRotationIn(BaseModel):
+    """A rotation: optionally, revoke the key it replaces once the new one is bound (say why)."""
+
+    model_config = ConfigDict(extra="forbid")
+    revokeOld: RevocationReasonIn | None = Field(
+        default=None, description="revoke the replaced key, for this reason, as soon as the new one is bound")
+
+
+class KeyRevocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: RevocationReasonIn
+
+
+class KeyRevocationOut(BaseModel):
+    reason: RevocationReasonIn
+    requestedAt: str | None
+    revokedAt: str | None = Field(description="the block time the chain revoked it (seals dated later are refused)")
+    block: int | None
+
+
+class HospitalKeyOut(BaseModel):
+    institutionId: str
+    account: str
+    state: Literal["pending", "current", "retired", "revoking", "revoked"]
+    meaning: str
+    createdAt: str
+    addedAt: str | None = Field(description="the block time the chain bound it to the hospital")
+    retiredAt: str | None
+    revokePrevious: RevocationReasonIn | None
+    revocation: KeyRevocationOut | None
+
+
+class HospitalKeysOut(BaseModel):
+    institutionId: str
+    keys: list[HospitalKeyOut]
+
+
+class KeyChangeOut(BaseModel):
+    key: HospitalKeyOut
+    created: bool = Field(description="false: the same change was asked before (nothing new happened)")
+    next: str = Field(description="what happens next, in words")

@@ -36,7 +36,8 @@ and the API maps it to RFC 9457 problem responses in one place::
     │   ├── BankUnavailable          the bank did not answer; the transfer did not happen
     │   ├── GatewayUnavailable       the message gateway did not answer; the message stays in the outbox
     │   ├── ClaimsUnavailable        this service is not configured for claims
-    │   └── PdfFontUnavailable       no font to embed in a printable PDF is installed
+    │   ├── PdfFontUnavailable       no font to embed in a printable PDF is installed
+    │   └── SignerUnavailable        the signing token (PKCS#11) cannot be opened, or lacks the key
     ├── MessageUndeliverable         the gateway will never deliver a message (no number on record, …)
     ├── KeysUnavailable              opened without the keystore passphrase: may read, not sign
     ├── ChainError                   the chain refused or could not be reached
@@ -339,6 +340,13 @@ class PdfFontUnavailable(Unavailable):
     """No font to embed in a printable PDF is installed (or the one named is not embeddable TrueType)."""
 
     kind = "pdf-font-unavailable"
+
+
+class SignerUnavailable(Unavailable):
+    """The PKCS#11 token that holds the signing keys cannot be used: its module or token is not
+    there, its PIN is missing or refused, or it has no key the store names."""
+
+    kind = "signer-unavailable"
 
 
 class KeysUnavailable(LedgerError):

@@ -46,6 +46,7 @@ from ledger.invoice import (
     price_times_quantity,
 )
 from ledger.invoice_fastpath import plain_fee_line
+from ledger.peppers import PepperRing
 
 # control characters, lone surrogates, and invisible format characters (zero-width,
 # bidi overrides) that would make a name display differently from what is stored
@@ -81,8 +82,9 @@ class _Problems:
         return self.items
 
 
-def parse_invoice(doc: Any, *, pepper: bytes) -> Invoice:
-    """Validate an uploaded invoice document and return the model.
+def parse_invoice(doc: Any, *, pepper: bytes | PepperRing) -> Invoice:
+    """Validate an uploaded invoice document and return the model (the patient's pseudonym made
+    with ``pepper``, or with the current version of a :class:`~ledger.peppers.PepperRing`).
 
     Raises :class:`InvalidInvoice` listing every broken rule with its field.
     """
@@ -109,7 +111,8 @@ def parse_invoice(doc: Any, *, pepper: bytes) -> Invoice:
         if why:
             p.add("patientId", "national-id", why)
         else:
-            patient = pseudonymise(raw_id, pepper=pepper)
+            patient = pepper.pseudonym(raw_id) if isinstance(pepper, PepperRing) else pseudonymise(raw_id,
+                                                                                                 pepper=pepper)
 
     total = _amount(doc, "totalFen", p, positive=True)
     parts = [_amount(doc, f, p) for f in ("fundPaidFen", "accountPaidFen", "cashPaidFen")]

@@ -37,9 +37,11 @@ from ledger.base45 import b45decode, b45encode
 from ledger.errors import FieldProblem, InvalidInput, SignatureInvalid
 from ledger.hashing import Fingerprint, Hash32, keccak256
 from ledger.invoice import DATE_RE, INVOICE_CODE_RE, INVOICE_NUMBER_RE, ISSUER_RE, MAX_AMOUNT_FEN
+from ledger.signature import SECP256K1_N
 
 if TYPE_CHECKING:
     from ledger.fingerprint import SealedInvoice
+    from ledger.signature import DigestSigner
 
 PREFIX = "EBILL:"
 VERSION = 1
@@ -75,7 +77,6 @@ _DOMAIN_TYPEHASH = keccak256(_type_string("EIP712Domain"))
 _SEAL_TYPEHASH = keccak256(_type_string("InvoiceSeal"))
 
 #: secp256k1 group order; EIP-2 allows only s <= n/2
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
 _EPOCH = date(1970, 1, 1).toordinal()
 _LAST_DAY = date.fromordinal(_EPOCH + 0xFFFF).isoformat()  # 2149-06-06
@@ -261,6 +262,12 @@ def _check_rs(r: int, s: int) -> None:
         raise InvalidInput.single("signature", "signature-range", f"r and s must be in 1 .. n-1, got r={r:#x} s={s:#x}")
     if s > _HALF_N:
         raise InvalidInput.single("signature", "signature-high-s", f"s = {s:#x} is above n/2 (EIP-2 allows low s only)")
+
+
+def sign_seal_with(seal: InvoiceSeal, *, signer: DigestSigner, domain: QrDomain) -> SignedSeal:
+    """Sign ``seal`` under ``domain`` with the hospital's key wherever it is held (in memory, on a
+    PKCS#11 token): the signer signs the EIP-712 digest and returns a low-s recoverable signature."""
+    return SignedSeal(seal, signer.sign_digest(seal_digest(seal, domain)).rsv())
 
 
 def sign_seal(seal: InvoiceSeal, *, private_key: bytes, domain: QrDomain) -> SignedSeal:

@@ -23,6 +23,7 @@ from ledger.fingerprint import SealedInvoice, seal
 from ledger.hashing import Hash32, keccak256
 from ledger.invoice import Invoice
 from ledger.invoice_check import parse_invoice
+from ledger.peppers import PepperRing
 from ledger.qr import InvoiceSeal
 
 #: signs an invoice's QR seal with the issuing hospital's key, returning the QR text
@@ -58,7 +59,7 @@ def _hex(value: object) -> str:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def prepare_invoice(doc: Any, *, pepper: bytes, issuer: str, sign_qr: QrSigner) -> PreparedInvoice:
+def prepare_invoice(doc: Any, *, pepper: bytes | PepperRing, issuer: str, sign_qr: QrSigner) -> PreparedInvoice:
     """Validate ``doc`` as an upload by hospital ``issuer``, seal it and sign its QR payload.
 
     Raises :class:`InvalidInvoice` naming every broken rule, including an ``issuer``

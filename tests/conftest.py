@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pg
 import pytest
+import softhsm
 
 from ledger.adapters.recursion_limit import hold_recursion_limit
 
@@ -51,3 +52,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return str(request.getfixturevalue("fresh_postgres_url"))
     return f"sqlite:///{tmp_path}/ebill.sqlite"
+
+
+@pytest.fixture(scope="session")
+def softhsm_tokens(request: pytest.FixtureRequest) -> softhsm.SoftHsm:
+    """SoftHSM2 tokens for the PKCS#11 signer tests (see tests/softhsm.py). Skips without SoftHSM2 or
+    python-pkcs11, fails instead with EBILL_REQUIRE_SOFTHSM=1."""
+    try:
+        hsm = softhsm.start()
+    except softhsm.SoftHsmUnavailable as exc:
+        if softhsm.required():
+            pytest.fail(f"{softhsm.REQUIRE_ENV}=1 but {exc}", pytrace=False)
+        pytest.skip(f"PKCS#11 signer tests skipped: {exc}")
+    request.addfinalizer(lambda: softhsm.stop(hsm))
+    return hsm

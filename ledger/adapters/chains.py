@@ -24,6 +24,11 @@ backend: anvil's development keys are sealed with the same passphrase as an RPC 
 governance key, so no ``deployment.json`` ever holds a raw private key. A record written
 before keys were sealed is read, and sealed in place the first time it is opened with the
 passphrase. A session opened without the passphrase reads the chain and signs nothing.
+
+With a PKCS#11 token configured (``EBILL_SIGNER=pkcs11:…``, :mod:`~ledger.adapters.custody`),
+the accounts a session creates (a new deployment's governance/relayer, development hospitals
+and payers) are made on the token, and the record keeps a reference to each (``tokenKey``)
+instead of a sealed key; the token's keys never leave it.
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ from web3 import Web3
 from web3.types import RPCEndpoint, Wei
 
 from ledger.adapters.archive import BatchArchive
+from ledger.adapters.custody import signer_config, token_for
 from ledger.adapters.events import EventReader
 from ledger.adapters.keyring import Keyring
 from ledger.adapters.keystore import KdfParams, KeyVault
+from ledger.adapters.pkcs11_token import Pkcs11Custody, Pkcs11Signer
 from ledger.adapters.rpc_access import RpcAccess
 from ledger.adapters.transactions import Funder
 from ledger.adapters.web3_chain import Web3Ledger
@@ -51,6 +58,7 @@ from ledger.errors import (
     InvalidInput,
     KeysUnavailable,
     NotFound,
+    SignerUnavailable,
     WrongPassphrase,
 )
 from ledger.ports import Address
@@ -114,7 +122,7 @@ class ChainSession:
         """
         self._require_keys()
         wanted = list(dict.fromkeys(institution_ids))
-        accounts = {i: self.hospitals.get(i) or self.keyring.new() for i in wanted}
+        accounts = {i: self.hospitals.get(i) or self.keyring.new(f"hospital:{i}") for i in wanted}
         missing = {i: a for i, a in accounts.items()
                    if i not in self.hospitals or self.ledger.account_info(a).member_id != i}
         if not missing:
@@ -126,7 +134,7 @@ class ChainSession:
     def ensure_payer(self, payer_id: str) -> Address:
         if payer_id not in self.payers:
             self._require_keys()
-            account = self.keyring.new()
+            account = self.keyring.new(f"payer:{payer_id}")
             self.ledger.register_payer(payer_id, account)
             self.payers[payer_id] = account
             self.save()
@@ -146,7 +154,10 @@ class ChainSession:
             raise self._read_only()
         keys = self.keyring.export()
 
-        def sealed(owner: str, address: Address) -> dict[str, str]:
+        def sealed(owner: str, address: Address) -> dict[str, Any]:
+            signer = self.keyring.signer(address)
+            if isinstance(signer, Pkcs11Signer):   # on a token: where it is, never the key
+                return {"address": address, "tokenKey": json.loads(signer.reference)}
             key = bytes.fromhex(keys[address].removeprefix("0x"))
             return {"address": address, "sealedKey": vault.seal(key, owner=owner, address=address)}
 
@@ -200,7 +211,7 @@ def open_embedded() -> ChainSession:
 
 def open_node(
     kind: ChainKind, *, url: str, home: Path, key: str | None = None, deploy: bool = True,
-    passphrase: str | None = None, access: RpcAccess | None = None,
+    passphrase: str | None = None, access: RpcAccess | None = None, signer: str | None = None,
 ) -> ChainSession:
     """The ledger on an anvil or JSON-RPC node; on anvil, deployed there on first use.
 
@@ -209,7 +220,9 @@ def open_node(
     ``access`` carries the node's credentials (default: ``url`` as it is). On an ``rpc``
     node the deployment must have been recorded by ``ebill chain deploy``: ``key`` is
     refused there, with that hint (it used to deploy on first use).
-    Raises :class:`~ledger.errors.WrongPassphrase` if it does not open them.
+    Raises :class:`~ledger.errors.WrongPassphrase` if it does not open them. ``signer``
+    (``EBILL_SIGNER``) names the PKCS#11 token new accounts are made on, and that holds the
+    record's ``tokenKey`` accounts (None: the file keystore).
     """
     access = access or RpcAccess(url)
     w3 = Web3(access.provider(timeout=30))
@@ -222,13 +235,15 @@ def open_node(
     directory = home / "chains" / name
     record_path = directory / "deployment.json"
     funder = funder_for(w3, kind)
-    keyring = Keyring()
+    config = signer_config(signer)
+    tokens = Pkcs11Custody(token_for(config)) if config is not None else None
+    keyring = Keyring(new_signer=_token_signer(tokens) if tokens is not None else None)
     notes = access.notes()
     if record_path.exists():
         doc = _read_record(record_path)
         if doc["chainId"] == chain_id and w3.eth.get_code(Web3.to_checksum_address(doc["contract"])):
             unsealed = "keystore" not in doc
-            vault = _open_keys(doc, record_path, passphrase, keyring) if passphrase is not None else None
+            vault = _open_keys(doc, record_path, passphrase, keyring, tokens) if passphrase is not None else None
             ledger = Web3Ledger(w3, address=doc["contract"], keyring=keyring,
                                 relayer=doc["governance"]["address"], funder=funder, access=access)
             session = ChainSession(
@@ -265,8 +280,7 @@ def open_node(
         raise KeysUnavailable(f"deploying the ledger on {name} needs the keystore passphrase, to seal its keys in "
                               f"{record_path}")
     vault = KeyVault(passphrase)
-    keyring = Keyring()
-    governance = keyring.new()
+    governance = keyring.new("governance")
     ledger = Web3Ledger.deploy(w3, keyring=keyring, governance=governance, funder=funder, access=access)
     session = ChainSession(name, ledger, keyring, governance, record_path=record_path,
                            archive_path=directory / "archive.sqlite", vault=vault, notes=notes)
@@ -306,17 +320,27 @@ def _read_record(path: Path) -> dict[str, Any]:
             raise ValueError("expected an object with chainId, contract and the accounts")
         held = "sealedKey" if "keystore" in doc else "key"   # the first format held raw keys
         for entry in [doc["governance"], *doc["hospitals"].values(), *doc["payers"].values()]:
-            if not isinstance(entry["address"], str) or not isinstance(entry.get(held), str):
-                raise ValueError(f"the account {entry.get('address')!r} has no {held}")
+            if not isinstance(entry["address"], str) or not (
+                    isinstance(entry.get(held), str) or isinstance(entry.get("tokenKey"), dict)):
+                raise ValueError(f"the account {entry.get('address')!r} has no {held} (nor tokenKey)")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput.single(str(path), "deployment-record",
                                   f"not a readable deployment record: {type(exc).__name__}: {exc}") from None
     return doc
 
 
-def _open_keys(doc: dict[str, Any], path: Path, passphrase: str, keyring: Keyring) -> KeyVault:
-    """Put the record's keys into ``keyring``; the vault that sealed them (a new one for a
-    record written before keys were sealed, which the caller then re-saves sealed)."""
+def _token_signer(tokens: Pkcs11Custody) -> Any:
+    def new(owner: str) -> Pkcs11Signer:
+        held = tokens.create(owner=owner)
+        return tokens.open(held.reference, owner=owner, address=held.address)
+    return new
+
+
+def _open_keys(doc: dict[str, Any], path: Path, passphrase: str, keyring: Keyring,
+               tokens: Pkcs11Custody | None = None) -> KeyVault:
+    """Put the record's keys into ``keyring`` (sealed ones opened with the passphrase, token ones
+    found on ``tokens``); the vault that sealed them (a new one for a record written before keys
+    were sealed, which the caller then re-saves sealed)."""
     owners = [("governance", doc["governance"]),
               *((f"hospital:{i}", e) for i, e in doc["hospitals"].items()),
               *((f"payer:{i}", e) for i, e in doc["payers"].items())]
@@ -331,6 +355,12 @@ def _open_keys(doc: dict[str, Any], path: Path, passphrase: str, keyring: Keyrin
                               "EBILL_KEYSTORE_PASSPHRASE (or $EBILL_HOME/secrets/keystore-passphrase) differs from the "
                               "one they were sealed with") from None
     for owner, entry in owners:
+        if "tokenKey" in entry:
+            if tokens is None:
+                raise SignerUnavailable(f"the {owner} account {entry['address']} of {path} is on PKCS#11 token "
+                                        f"{entry['tokenKey'].get('token')!r}: set EBILL_SIGNER=pkcs11:module=…;token=…")
+            keyring.hold(tokens.open(json.dumps(entry["tokenKey"]), owner=owner, address=entry["address"]))
+            continue
         keyring.add("0x" + vault.open(entry["sealedKey"], owner=owner, address=entry["address"]).hex())
     return vault
 

@@ -1,6 +1,7 @@
 """Calls and transactions through web3.py, with web3's errors translated at the boundary.
 
-Transactions are signed client-side (eth-account, with coincurve) with nonces counted
+Transactions are signed client-side (built by eth-account, signed by the sender's key in memory
+or on a PKCS#11 token, see :mod:`~ledger.adapters.signers`) with nonces counted
 per sender in memory, so the same code runs against eth-tester, anvil and Hyperledger
 Besu. Reverts become :class:`~ledger.errors.ContractReverted` carrying the contract's
 custom error name and arguments; connection failures become
@@ -55,8 +56,8 @@ def deploy_artifact(w3: Web3, *, keyring: Keyring, sender: Address, artifact: An
             "from": owner, "nonce": w3.eth.get_transaction_count(owner, "pending"),
             "chainId": int(w3.eth.chain_id), "gasPrice": w3.eth.gas_price,
         })
-        signed = keyring[sender].sign_transaction(tx)
-        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+        raw = keyring.sign_transaction(sender, dict(tx))   # wherever the key is held (memory or a token)
+        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))
     except REVERTS as exc:
         raise ChainError(f"deploying {artifact.name} reverted in its gas estimate: {exc}") from exc
     except (OSError, ConnectionError) as exc:
@@ -151,7 +152,7 @@ class Transactor:
     def send(self, sender: Address, fn: Any, label: str, *, gas: int | None) -> bytes:
         """Sign and send ``fn`` from ``sender`` (gas estimated when None); its hash."""
         sender = to_checksum_address(sender)
-        account = self.keyring[sender]
+        self.keyring.signer(sender)  # NotFound before anything is sent
         try:
             self._ensure_funded(sender)
             if gas is None:
@@ -164,8 +165,8 @@ class Transactor:
                 if sender not in self._nonces:
                     self._nonces[sender] = self.w3.eth.get_transaction_count(sender, "pending")
                 tx["nonce"] = self._nonces[sender]
-                signed = account.sign_transaction(tx)
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                raw = self.keyring.sign_transaction(sender, dict(tx))
+                tx_hash = self.w3.eth.send_raw_transaction(raw)
                 self._nonces[sender] += 1
         except REVERTS as exc:
             raise self.errors.reverted(exc, label) from exc

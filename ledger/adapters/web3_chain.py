@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -205,8 +204,7 @@ class Web3Ledger:
                        "verifyingContract": self.contract_address},
             "message": {"root": bytes(root), "leafCount": leaf_count},
         }
-        signed = self.keyring[signer].sign_message(encode_typed_data(full_message=typed))
-        return BatchAuthorisation(root, leaf_count, bytes(signed.signature))
+        return BatchAuthorisation(root, leaf_count, self.keyring.sign_typed_data(signer, typed))
 
     def anchor_batch(self, *, hospital: Address, root: MerkleRoot, leaf_count: int) -> TxReceipt:
         return self._tx.transact(hospital, self.contract.functions.anchorBatch(bytes(root), leaf_count), "anchorBatch")

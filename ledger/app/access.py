@@ -98,6 +98,13 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("hospital.register", "register hospitals", {_D: _ANY}),
     # the registry's names and regions (public facts): every member's staff names hospitals by them
     Operation("hospital.list", "list the registered hospitals", {_H: _ANY, _C: _ANY, _P: _ANY, _A: _ANY, _D: _ANY}),
+    # hospitals' signing keys: the governance binds and revokes them on chain; a hospital reads its own
+    Operation("hospital.keys.read", "read a hospital's signing keys", {_H: _OWN, _A: _ANY, _D: _ANY}),
+    Operation("hospital.keys.rotate", "rotate a hospital's signing key", {_D: _ANY}),
+    Operation("hospital.keys.revoke", "revoke a hospital's signing key", {_D: _ANY}),
+    # the pseudonym pepper's versions (ebill pepper): ids and dates only, never a pepper
+    Operation("pepper.read", "read the pepper versions", {_A: _ANY, _D: _ANY}),
+    Operation("pepper.rotate", "rotate the pseudonym pepper", {_D: _ANY}),
     Operation("payer.register", "register payers", {_D: _ANY}),
     Operation("credential.create", "create API credentials", {_D: _ANY}),
     Operation("identity.read", "say who a credential belongs to", {r: _SELF for r in Role}),

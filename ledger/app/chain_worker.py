@@ -8,11 +8,15 @@ Each :meth:`ChainWorker.tick`:
    from an older state dump after a SIGKILL, or a new chain — the index is rebuilt from
    the events the chain still has; batches whose anchors vanished fall back into the
    outbox, and hospitals are re-checked in the registry;
-2. **registers** hospitals the chain does not know (again);
+2. **registers** hospitals the chain does not know (again), and signs from then on with each
+   hospital's current key (a rotation made here or by another process);
 3. **closes** due batches (size or age);
 4. **anchors** waiting batches, relayed, up to 64 per transaction (idempotent: a root
    already on chain is only recorded, never sent twice);
-5. **voids** invoices whose void was requested and whose batch is anchored;
+5. **voids** invoices whose void was requested and whose batch is anchored, then settles
+   hospitals' key changes: binds rotated keys (``addKey``), revokes keys marked for
+   revocation (``revokeKey``; :class:`~ledger.app.key_registrar.KeyRegistrar`), a key the
+   chain refuses holding up nothing else;
 6. indexes again, so acknowledgements show up without waiting for the next tick.
 
 Everything is safe to repeat after a crash at any point: the store is only updated
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ledger.anchoring import Anchorer
+from ledger.app.key_registrar import KeyRegistrar
 from ledger.app.service import LedgerService
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
 from ledger.hashing import MerkleRoot
@@ -47,6 +52,7 @@ class TickReport:
     voided: int = 0
     events: int = 0
     registered: int = 0
+    keys: int = 0           # hospitals' keys bound or revoked on chain
     reindexed: bool = False
     errors: list[str] = field(default_factory=list)
     #: time spent per step (for the slow-tick warning)
@@ -75,6 +81,8 @@ class ChainWorker:
         self._indexed: tuple[int, str] | None = None
         self._stop = threading.Event()
         self.anchorer = Anchorer(session.ledger, signer_of=self._signer_of)
+        self.registrar = KeyRegistrar(self.store, session.ledger)
+        self._keys_generation = -1
 
     # ------------------------------------------------------------------ running
 
@@ -108,7 +116,8 @@ class ChainWorker:
             self._lease_renew_at = time.monotonic() + 10
 
         started = time.monotonic()
-        for step in (self._index, self._register, self._close, self._anchor, self._void, self._index):
+        for step in (self._index, self._register, self._signers, self._close, self._anchor, self._void, self._keys,
+                     self._index):
             t0 = time.monotonic()
             try:
                 step(report)
@@ -130,7 +139,7 @@ class ChainWorker:
         total = TickReport()
         while True:
             r = self.tick()
-            for k in ("closed", "anchored", "voided", "events", "registered"):
+            for k in ("closed", "anchored", "voided", "events", "registered", "keys"):
                 setattr(total, k, getattr(total, k) + getattr(r, k))
             total.errors += r.errors
             total.reindexed |= r.reindexed
@@ -222,6 +231,25 @@ class ChainWorker:
             self._registered.add(h.institution_id)
             report.registered += 1
 
+    def _keys(self, report: TickReport) -> None:
+        """Bind rotated keys and revoke revoked ones on chain; sign with each hospital's current key."""
+        settled = self.registrar.settle()
+        report.keys += len(settled.bound) + len(settled.revoked)
+        report.errors += [f"keys: {why}" for why in settled.refused]   # (reported every tick until resolved)
+        self._current_signers()
+
+    def _current_signers(self) -> None:
+        """Forget which key signs for whom when a hospital's current key changed (here, or in another
+        process: ``ebill hospital rotate-key``), before anything is signed: a key revoked meanwhile
+        must not go on authorising batches."""
+        generation = self.store.keys_generation()
+        if generation != self._keys_generation:
+            self._keys_generation = generation
+            self._accounts.clear()
+
+    def _signers(self, report: TickReport) -> None:
+        self._current_signers()
+
     def _close(self, report: TickReport) -> None:
         report.closed += len(self.store.close_batches(max_leaves=self.max_leaves, max_age=self.max_age))
 
@@ -270,10 +298,10 @@ class ChainWorker:
         return not self._keyless[institution_id]
 
     def _load_key(self, institution_id: str, account: str) -> None:
-        # the keyring holds keys in memory only; the service's hospital keys live sealed in
-        # its store and are never added to the deployment record (ChainSession.hospitals)
+        # the keyring signs through the key wherever it is (opened from the store's sealed keystore,
+        # or on the PKCS#11 token); it is never added to the deployment record (ChainSession.hospitals)
         if account not in self.session.keyring:
-            self.session.keyring.add("0x" + self.service.private_key(institution_id).hex())
+            self.session.keyring.hold(self.service.hospital_signer(institution_id))
         self._accounts[institution_id] = account
 
     def _signer_of(self, institution_id: str) -> str:

@@ -284,9 +284,10 @@ class ClaimStamper:
         if self._registered:
             return
         payer_id = self.claims.payer_id
-        account, key = self.claims.payer_key(payer_id)
+        signer = self.claims.payer_signer(payer_id)
+        account = signer.address
         if account not in self.session.keyring:
-            self.session.keyring.add("0x" + key.hex())
+            self.session.keyring.hold(signer)
         info = self.ledger.account_info(account)
         if not (info.member_id == payer_id and info.kind == "payer" and not info.revoked_at):
             try:

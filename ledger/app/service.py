@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from coincurve import PrivateKey
-
 from ledger.app.access import SYSTEM, Principal, Reach, authorize, reaches_invoice
 from ledger.batch import Batch
 from ledger.errors import (
@@ -35,14 +33,15 @@ from ledger.errors import (
     NotFound,
     Unauthenticated,
 )
-from ledger.hashing import Fingerprint, MerkleRoot, keccak256, parse_hash32
+from ledger.hashing import Fingerprint, MerkleRoot, parse_hash32
 from ledger.invoice import ISSUER_RE
 from ledger.invoice_check import MAX_PROBLEMS
 from ledger.invoice_search import InvoiceSearch
 from ledger.onchain import Stamp
-from ledger.ports import Clock, InvoiceStore, KeySealer
+from ledger.peppers import PepperSource, pepper_source
+from ledger.ports import Clock, InvoiceStore, KeyCustody
 from ledger.proofdoc import ChainRef, InvoiceInclusion
-from ledger.qr import InvoiceSeal, QrDomain, sign_seal
+from ledger.qr import InvoiceSeal, QrDomain, sign_seal_with
 from ledger.records import (
     CredentialRecord,
     HospitalRecord,
@@ -52,6 +51,7 @@ from ledger.records import (
     UploadStatus,
     VoidRecord,
 )
+from ledger.signature import DigestSigner
 from ledger.uploads import PreparedInvoice, prepare_invoice
 from ledger.voids import VoidRequest
 
@@ -100,9 +100,10 @@ class UploadReport:
 
 
 class PersonRelations(Protocol):
-    """Who may act for whom (the claims tables' delegations)."""
+    """Who may act for whom (the claims tables' delegations), and who a pseudonym is."""
 
     def relation(self, holder: bytes, person: bytes) -> str | None: ...
+    def person_of(self, pseudonym: bytes) -> bytes: ...
 
 
 class LedgerService:
@@ -112,27 +113,29 @@ class LedgerService:
     when the service has a claims side; without it a citizen sees only their own bills).
     """
 
-    def __init__(self, store: InvoiceStore, *, pepper: bytes, keys: KeySealer, clock: Clock,
+    def __init__(self, store: InvoiceStore, *, pepper: bytes | PepperSource, keys: KeyCustody, clock: Clock,
                  relations: PersonRelations | None = None) -> None:
         self.store = store
         self.clock = clock
-        #: the members' signing keys, sealed at rest (``ledger.adapters.keystore.StoreKeyVault``)
+        #: where the members' signing keys are made and kept: sealed at rest, or on a PKCS#11 token
+        #: (``ledger.adapters.custody.Custody``)
         self.keys = keys
         self.relations = relations
-        self._pepper = pepper
-        self._opened: dict[str, PrivateKey] = {}
+        #: the pepper versions in force (a bare pepper: version 1 alone); new pseudonyms use the newest
+        self.peppers = pepper_source(pepper)
+        self._opened: dict[str, DigestSigner] = {}
         self._domain: QrDomain | None = None
 
     # ------------------------------------------------------------------ secrets and keys
 
-    def private_key(self, institution_id: str) -> bytes:
-        """The hospital's signing key, opened from its sealed keystore (cached per process)."""
-        key = self._opened.get(institution_id)
-        if key is None:
-            h = self.store.hospital(institution_id)
-            key = PrivateKey(self.keys.open(h.sealed_key, owner=h.institution_id, address=h.account))
-            self._opened[institution_id] = key
-        return key.secret
+    def hospital_signer(self, institution_id: str) -> DigestSigner:
+        """The hospital's current signing key (opened once per process, and again after a rotation)."""
+        h = self.store.hospital(institution_id)
+        signer = self._opened.get(institution_id)
+        if signer is None or signer.address.lower() != h.account.lower():
+            signer = self.keys.open(h.sealed_key, owner=h.institution_id, address=h.account)
+            self._opened[institution_id] = signer
+        return signer
 
     @property
     def qr_domain(self) -> QrDomain:
@@ -171,12 +174,10 @@ class LedgerService:
                                                               "characters"))
         if problems:
             raise InvalidInput(problems)
-        key = PrivateKey()
-        account = _address(key)
+        held = self.keys.create(owner=institution_id)
         record = HospitalRecord(
-            institution_id=institution_id, name=name.strip(), region=region.strip(), account=account,
-            sealed_key=self.keys.seal(key.secret, owner=institution_id, address=account),
-            created_at=self.clock.now(), registered_block=None,
+            institution_id=institution_id, name=name.strip(), region=region.strip(), account=held.address,
+            sealed_key=held.reference, created_at=self.clock.now(), registered_block=None,
         )
         self.store.add_hospital(record, actor=by.actor)
         token = self.create_credential(role=Role.HOSPITAL, subject=institution_id, label="created with the hospital",
@@ -229,11 +230,12 @@ class LedgerService:
         """
         authorize(principal, "invoice.upload")
         issuer = principal.subject
-        key = self.private_key(issuer)
+        signer = self.hospital_signer(issuer)
         domain = self.qr_domain
+        ring = self.peppers.ring()
 
         def sign(seal: InvoiceSeal) -> str:
-            return sign_seal(seal, private_key=key, domain=domain).encode()
+            return sign_seal_with(seal, signer=signer, domain=domain).encode()
 
         results: list[ItemResult | None] = []
         prepared: list[tuple[int, PreparedInvoice]] = []
@@ -256,7 +258,7 @@ class LedgerService:
                 results.append(rejected(item, item.problems))
                 continue
             try:
-                prepared.append((n, prepare_invoice(item.document, pepper=self._pepper, issuer=issuer, sign_qr=sign)))
+                prepared.append((n, prepare_invoice(item.document, pepper=ring, issuer=issuer, sign_qr=sign)))
                 results.append(None)
             except InvalidInvoice as exc:
                 locate = getattr(item, "locate", None)
@@ -288,7 +290,10 @@ class LedgerService:
         reach = authorize(principal, operation)
         fp = parse_hash_arg(fingerprint)
         detail = self.store.invoice(fp)
-        if not reaches_invoice(principal, reach, issuer=detail.invoice.issuer, patient=detail.patient,
+        patient = detail.patient
+        if principal.role is Role.CITIZEN and self.relations is not None:
+            patient = self.relations.person_of(patient)   # (another pepper version's pseudonym of the same person)
+        if not reaches_invoice(principal, reach, issuer=detail.invoice.issuer, patient=patient,
                                acts_for=self._acts_for(principal)):
             raise NotFound(f"no invoice with fingerprint {fingerprint}")
         return detail
@@ -418,11 +423,5 @@ def parse_hash_arg(text: str, what: str = "fingerprint") -> Fingerprint:
         return Fingerprint(parse_hash32(text, what=what))
     except ValueError as exc:
         raise InvalidInput.single(what, "hash32", str(exc)) from None
-
-
-def _address(key: PrivateKey) -> str:
-    from ledger.qr import checksum_address
-
-    return checksum_address(keccak256(key.public_key.format(compressed=False)[1:])[-20:])
 
 

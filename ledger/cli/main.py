@@ -16,6 +16,8 @@ from ledger.cli import (
     clawbacks,
     demo,
     gen,
+    keys,
+    pepper,
     proofs,
     report,
     rules,
@@ -31,7 +33,8 @@ app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimb
 # registered in the order `ebill --help` lists them: commands first (demo, proof, verify-proof,
 # verify-line, serve, upload, void, reindex, gen, verify), then groups (node, contracts, hospital,
 # credential, db, payer, person, citizen, rules, calendar, report, clawback, registry)
-for _commands in (chain, demo, proofs, serve, upload, service, claims, rules, calendar, report, clawbacks, gen, verify):
+for _commands in (chain, demo, proofs, serve, upload, service, keys, pepper, claims, rules, calendar, report,
+                  clawbacks, gen, verify):
     _commands.register(app)
 
 

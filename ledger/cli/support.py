@@ -117,8 +117,10 @@ def open_session(chain: str, rpc_url: str | None, key: str | None, home: Path | 
             state = anvil.start_detached(anvil.AnvilConfig(data_dir=home_dir(home) / "node", port=port))
         rpc_url = state["url"]
     assert rpc_url is not None
+    # EBILL_SIGNER: the PKCS#11 token new accounts are made on and the record's token accounts live on
     session = chains.open_node(chain, url=rpc_url, home=home_dir(home), key=key, deploy=deploy,  # type: ignore[arg-type]
-                               passphrase=passphrase() if passphrase else None, access=rpc_access(rpc_url, home))
+                               passphrase=passphrase() if passphrase else None, access=rpc_access(rpc_url, home),
+                               signer=os.environ.get("EBILL_SIGNER"))
     for note in session.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     return session

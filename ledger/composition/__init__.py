@@ -20,6 +20,7 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
     from ledger.app.live_calendar import LiveCalendar
     from ledger.app.mirror import InvoiceMirror
     from ledger.app.notifier import NotificationDispatcher
+    from ledger.app.peppers import PepperOffice
     from ledger.app.rule_office import RuleOffice
     from ledger.app.service import LedgerService, PersonRelations
     from ledger.composition.settings import Settings
@@ -28,14 +29,29 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
 
 
 def ledger_service(store: SqlStore, *, pepper: bytes, passphrase: str,
-                   relations: PersonRelations | None = None) -> LedgerService:
-    """The ledger's use cases over ``store``, with members' keys sealed under ``passphrase``."""
+                   relations: PersonRelations | None = None, signer: str | None = None) -> LedgerService:
+    """The ledger's use cases over ``store``, with members' keys sealed under ``passphrase`` — or,
+    when ``signer`` (``EBILL_SIGNER``) names a PKCS#11 token, new keys made on that token."""
     from ledger.adapters.clock import SystemClock
+    from ledger.adapters.custody import open_custody
     from ledger.adapters.keystore import StoreKeyVault
+    from ledger.app.peppers import LivePeppers
     from ledger.app.service import LedgerService
 
-    return LedgerService(store, pepper=pepper, keys=StoreKeyVault(store, passphrase), clock=SystemClock(),
-                         relations=relations)
+    vault = StoreKeyVault(store, passphrase)
+    # ``pepper`` (EBILL_PEPPER) is version 1; later versions are sealed in the store (ebill pepper rotate)
+    return LedgerService(store, pepper=LivePeppers(store, vault, first=pepper), keys=open_custody(signer, vault),
+                         clock=SystemClock(), relations=relations)
+
+
+def pepper_office(service: LedgerService, settings: Settings) -> PepperOffice:
+    """Rotating the pseudonym pepper of ``service``'s store (versions sealed under the keystore passphrase)."""
+    from ledger.adapters.keystore import StoreKeyVault
+    from ledger.app.peppers import LivePeppers, PepperOffice
+
+    if not isinstance(service.peppers, LivePeppers):
+        raise TypeError("the pepper is rotated in a service built by the composition root (ledger_service)")
+    return PepperOffice(service.store, StoreKeyVault(service.store, settings.passphrase()), service.peppers)
 
 
 def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
@@ -46,7 +62,7 @@ def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
     if migrate:
         upgrade(settings.db_url)
     return ledger_service(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
-                          passphrase=settings.passphrase())
+                          passphrase=settings.passphrase(), signer=settings.signer)
 
 
 def open_claims(settings: Settings, service: LedgerService, chain: Any) -> ClaimsService | None:
@@ -77,7 +93,7 @@ def open_claims(settings: Settings, service: LedgerService, chain: Any) -> Claim
                           instant_max_fen=settings.instant_max_fen,
                           final_review_from_fen=settings.final_review_from_fen,
                           post_audit_share_bp=settings.post_audit_share_bp, sample_key=sample_key(pepper))
-    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=pepper,
+    return ClaimsService(service, policy, store=ClaimStore(service.store), pepper=service.peppers,
                          chain_state=chain.invoice_state if chain is not None else None,
                          voucher=VoucherVerifier(pem, issuer=settings.voucher_issuer) if pem else None,
                          calendar=open_live_calendar(service))
@@ -222,4 +238,4 @@ def open_verification(chain: Any, service: LedgerService, *,
 
 __all__ = ["ledger_service", "open_calendar_office", "open_claims", "open_delivery", "open_live_calendar",
            "open_mirror", "open_notifier", "open_rule_office", "open_service", "open_stamper", "open_verification",
-           "read_only_chain"]
+           "pepper_office", "read_only_chain"]

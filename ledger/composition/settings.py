@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     rpc_ca_file: Path | None = None
     pepper: str | None = None                     # hex, >= 16 bytes
     keystore_passphrase: str | None = None
+    #: where new signing keys are made and kept: ``file`` (sealed under the keystore passphrase, the
+    #: default) or ``pkcs11:module=…;token=…;pin-env=…`` (a PKCS#11 token they never leave)
+    signer: str | None = None
     batch_max_leaves: int = Field(default=1024, ge=1, le=65536)
     batch_max_age: float = Field(default=2.0, gt=0, le=3600)   # seconds
     worker_interval: float = Field(default=0.25, gt=0, le=60)

@@ -85,10 +85,10 @@ class ClaimsStack(Stack):
 def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,
                       final_review_from_fen: int = 500_000, payer: str = PAYER, session: Any = None,
                       run_stamper: bool = True, rulebook: RuleBook | None = None, live_rules: bool = False,
-                      **settings_: Any) -> ClaimsStack:
+                      signer: str | None = None, **settings_: Any) -> ClaimsStack:
     upgrade(url)
     store = SqlStore.open(url)
-    service = ledger_service(store, pepper=PEPPER, passphrase="api test passphrase")
+    service = ledger_service(store, pepper=PEPPER, passphrase="api test passphrase", signer=signer)
     session = session or open_embedded()
     service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
     worker = ChainWorker(service, session, max_age=timedelta(0))
@@ -103,7 +103,7 @@ def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000
     policy = ClaimsPolicy(payer_id=payer, rules=rules, instant_max_fen=instant_max_fen,
                           final_review_from_fen=final_review_from_fen)
     issuer = voucher_issuer()
-    claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=PEPPER,
+    claims = ClaimsService(service, policy, store=ClaimStore(store), pepper=service.peppers,
                            chain_state=session.ledger.invoice_state,
                            voucher=VoucherVerifier(issuer.public_pem(), issuer="test-evoucher"),
                            # the loaded years, as deployed (seeded by create_app); ttl 0: a load counts at once

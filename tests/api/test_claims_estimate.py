@@ -70,9 +70,7 @@ def _estimate(cs: ClaimsStack, nid: str, fps: list[str], **body: Any) -> Any:
 
 def _stored(cs: ClaimsStack, nid: str) -> tuple[int, int, Any]:
     """(claims of the person, audit entries, their 2024 pharmacy-pooling year) as stored."""
-    from ledger.identity import pseudonymise
-
-    person = bytes(pseudonymise(nid, pepper=cs.claims._pepper))
+    person, = cs.claims.known_as([nid])
     claims = cs.client.get("/v1/claims", headers=cs.citizen(nid)).json()["claims"]
     audit = cs.client.get("/v1/audit?limit=1000", headers=cs.auth("auditor")).json()
     return len(claims), len(audit["entries"]), cs.claims.store.year_to_date(person, "pharmacy-pooling", 2024)

@@ -327,7 +327,7 @@ def test_a_void_of_another_hospitals_copy_of_a_fingerprint_voids_nothing_here(cs
     b_code = cs.docs["b"][0]["issuer"]
     b_account = cs.service.store.hospital(b_code).account
     if b_account not in cs.session.keyring:
-        cs.session.keyring.add("0x" + cs.service.private_key(b_code).hex())
+        cs.session.keyring.hold(cs.service.hospital_signer(b_code))
     copy = Batch(b_code, ((Fingerprint(bytes.fromhex(fp[2:])), total),))
     cs.session.ledger.anchor_batch(hospital=b_account, root=copy.root, leaf_count=copy.leaf_count)
     cs.session.ledger.void_invoice(hospital=b_account, fingerprint=Fingerprint(bytes.fromhex(fp[2:])), total_fen=total,

@@ -32,7 +32,6 @@ from api.policy import ROUTES
 from ledger.app.access import OPERATIONS, Reach
 from ledger.calendar import shipped_documents as shipped_calendar
 from ledger.claims.sampling import sample_key
-from ledger.identity import pseudonymise
 from ledger.months import Month
 from ledger.records import Role
 from ledger.rules.book import shipped_documents
@@ -76,6 +75,8 @@ class World:
     qr: str
     clawback_id: str        # what hospital A owes back of another claim of citizen A (a post-payment finding)
     owed_claim: str         # ... that claim
+    a_issuer: str           # hospital A
+    old_key: str            # hospital A's key before a rotation (retired: may be revoked)
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +135,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert r.status_code == 200, r.text
     clawback_id = cs.client.get(f"/v1/claims/{owed}/clawback", headers=headers["payer"]).json()["id"]
     detail = cs.client.get(f"/v1/invoices/{fp}", headers=headers["hospital A"]).json()
-    person_a = bytes(pseudonymise(nid_a, pepper=cs.claims._pepper)).hex()
+    person_a = cs.claims.known_as([nid_a])[0].hex()
+    # hospital A's key rotated (the worker binds the new one on chain): its first key is retired
+    old_key = cs.service.store.hospital(a_issuer).account
+    r = cs.client.post(f"/v1/hospitals/{a_issuer}/keys", headers=headers["admin"])
+    assert r.status_code == 202, r.text
+    cs.worker.tick()
+    assert cs.service.store.hospital(a_issuer).account == r.json()["key"]["account"]
     yield World(cs, headers, fp, fp_void, claim_id, detail["inclusionProof"]["batchRoot"], nid_a, nid_b, person_a,
-                detail["qr"], clawback_id, owed)
+                detail["qr"], clawback_id, owed, a_issuer, old_key)
     cs.stop()
 
 
@@ -155,7 +162,8 @@ def _path(template: str) -> Recipe:
         path = (template.replace("{fingerprint}", fp).replace("{claim_id}", w.claim_id)
                 .replace("{root}", w.root).replace("{seq}", "1")
                 .replace("{rule_id}", "sx-pharmacy-pooling").replace("{version}", "2").replace("{year}", "2026")
-                .replace("{clawback_id}", w.clawback_id))
+                .replace("{clawback_id}", w.clawback_id)
+                .replace("{institution_id}", w.a_issuer).replace("{account}", w.old_key))
         return path, {}
     return make
 
@@ -219,6 +227,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/rules"): _body("/v1/rules", lambda w, c: [_shipped("pharmacy-pooling-v2")]),
     ("POST", "/v1/rules/approve"): _body("/v1/rules/approve", lambda w, c: {"ruleSets": ["sx-pharmacy-pooling@2"]}),
     ("POST", "/v1/rules/retire"): _body("/v1/rules/retire", lambda w, c: {"ruleSets": ["sx-pharmacy-pooling@1"]}),
+    ("POST", "/v1/hospitals/{institution_id}/keys"): _body("/v1/hospitals/{institution_id}/keys", lambda w, c: {}),
+    ("POST", "/v1/hospitals/{institution_id}/keys/{account}/revoke"): _body(
+        "/v1/hospitals/{institution_id}/keys/{account}/revoke", lambda w, c: {"reason": "superseded"}),
     # (the shipped year is seed data: loading it again changes nothing)
     ("POST", "/v1/calendar"): _body("/v1/calendar", lambda w, c: dict(shipped_calendar())["cn-2026.json"]),
 }

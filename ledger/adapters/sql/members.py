@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from ledger.adapters.sql.base import C, H, StoreBase, _aware, log, utcnow
+from ledger.adapters.sql.hospital_keys import add_current_key
 from ledger.errors import Conflict, NotFound
 from ledger.records import (
     CredentialRecord,
@@ -26,6 +27,8 @@ class Members(StoreBase):
             conn.execute(insert(H).values(
                 institution_id=h.institution_id, name=h.name, region=h.region, account=h.account,
                 keystore=h.sealed_key, created_at=h.created_at, registered_block=h.registered_block))
+            if h.sealed_key:
+                add_current_key(conn, institution_id=h.institution_id, account=h.account, keystore=h.sealed_key)
             self.audit(conn, actor=actor, action="hospital.register", subject=h.institution_id,
                        detail={"name": h.name, "region": h.region, "account": h.account})
 

@@ -62,11 +62,50 @@ class Hospital(SQLModel, table=True):
     name: str = Field(max_length=200)
     region: str = Field(max_length=64)
     account: str = Field(max_length=42, unique=True)
-    #: Web3 Secret Storage (scrypt + AES-128-CTR) of the signing key; never the plain key
+    #: the current signing key sealed under the keystore passphrase, or where it lives on a PKCS#11 token
+    #: (never the plain key); every key it had is in ``hospital_keys``
     keystore: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     #: block of the chain registration seen by this store (NULL: not yet registered)
     registered_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class HospitalKeyRow(SQLModel, table=True):
+    """Every signing key a hospital had, has or is about to have (:mod:`ledger.hospital_keys`).
+
+    The current key is also ``hospitals.account``/``keystore`` (what signs); older keys stay
+    here, with when the chain bound and revoked them, so a rotation forgets nothing.
+    """
+
+    __tablename__ = "hospital_keys"
+    __table_args__ = (
+        Index("ix_hospital_keys_institution_id", "institution_id"),
+        # at most one key of a hospital is current, and at most one pending (a rotation under way)
+        Index("uq_hospital_keys_current", "institution_id", unique=True,
+              sqlite_where=text("state = 'current'"), postgresql_where=text("state = 'current'")),
+        Index("uq_hospital_keys_pending", "institution_id", unique=True,
+              sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
+        # what the chain worker still has to do (bind a pending key, revoke a revoking one)
+        Index("ix_hospital_keys_todo", "state",
+              sqlite_where=text("state IN ('pending', 'revoking')"),
+              postgresql_where=text("state IN ('pending', 'revoking')")),
+    )
+
+    account: str = Field(primary_key=True, max_length=42)
+    institution_id: str = Field(max_length=12)
+    #: the key sealed under the keystore passphrase, or where it lives on a PKCS#11 token; never the plain key
+    keystore: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(max_length=16)                   # pending | current | retired | revoking | revoked
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    #: the contract's addedAt / revokedAt (unix seconds), once seen on chain
+    added_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    retired_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    #: (a pending key) revoke the key it replaces, for this reason, once it is current
+    revoke_previous: str | None = Field(default=None, max_length=16)
+    revoke_reason: str | None = Field(default=None, max_length=16)
+    revoke_requested_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    revoked_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class Credential(SQLModel, table=True):
@@ -286,6 +325,35 @@ class Person(SQLModel, table=True):
     offsite_registered: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     #: the language they prefer their messages in (zh | en; NULL: never said, written to in Chinese)
     language: str | None = Field(default=None, max_length=8)
+
+
+class PersonPseudonym(SQLModel, table=True):
+    """A person's pseudonym under one pepper version (:mod:`ledger.peppers`), and the pseudonym the
+    person is known by here (``person``: the one persons, delegations, claims and year-to-date
+    figures are keyed by, never changed by a rotation). Invoices carry the pseudonym of the
+    version their hospital used; a person's invoices are those carrying any of theirs."""
+
+    __tablename__ = "person_pseudonyms"
+    __table_args__ = (Index("ix_person_pseudonyms_person", "person"),
+                      Index("ix_person_pseudonyms_version", "version"))
+
+    pseudonym: bytes = Field(sa_column=_bytes(32, primary_key=True))
+    person: bytes = Field(sa_column=_bytes(32, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class PepperVersion(SQLModel, table=True):
+    """A pepper version after the first (the first is ``EBILL_PEPPER``; its id is recorded here too,
+    with no secret, once a second version exists). The pepper itself is sealed under the keystore
+    passphrase, never stored plain."""
+
+    __tablename__ = "pepper_versions"
+
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    pepper_id: str = Field(max_length=16, unique=True)
+    sealed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    created_by: str = Field(max_length=80)
 
 
 class Delegation(SQLModel, table=True):

@@ -32,16 +32,20 @@ from ledger.adapters.sql.base import (
 )
 from ledger.adapters.sql.calendar import CalendarYears
 from ledger.adapters.sql.chain_index import INDEX_GENERATION, INDEXER_BLOCK, INDEXER_HASH, ChainIndex
+from ledger.adapters.sql.hospital_keys import HospitalKeys
 from ledger.adapters.sql.invoices import Invoices
 from ledger.adapters.sql.leases import Leases
 from ledger.adapters.sql.members import Members
 from ledger.adapters.sql.outbox import AnchoringOutbox
+from ledger.adapters.sql.peppers import PepperVersions
 from ledger.adapters.sql.rule_sets import RuleSets
 
 
-class SqlStore(Members, Invoices, AnchoringOutbox, ChainIndex, Leases, RuleSets, CalendarYears, StoreBase):
+class SqlStore(Members, HospitalKeys, PepperVersions, Invoices, AnchoringOutbox, ChainIndex, Leases, RuleSets,
+               CalendarYears, StoreBase):
     """The upload service's store on SQLite or PostgreSQL: one object, one concern per part
-    (:mod:`~ledger.adapters.sql.base`, :mod:`~ledger.adapters.sql.members`,
+    (:mod:`~ledger.adapters.sql.base`, :mod:`~ledger.adapters.sql.members`, :mod:`~ledger.adapters.sql.hospital_keys`,
+    :mod:`~ledger.adapters.sql.peppers`,
     :mod:`~ledger.adapters.sql.invoices`, :mod:`~ledger.adapters.sql.outbox`,
     :mod:`~ledger.adapters.sql.chain_index`, :mod:`~ledger.adapters.sql.leases`,
     :mod:`~ledger.adapters.sql.rule_sets`, :mod:`~ledger.adapters.sql.calendar`)."""

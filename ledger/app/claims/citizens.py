@@ -11,7 +11,6 @@ from ledger.claims.estimate import alone_fen
 from ledger.claims.model import Claim, PersonInvoice, PersonRecord
 from ledger.claims.policy import why_not_claimable
 from ledger.errors import ChainUnavailable, LedgerError, NoRulesInForce, NotFound, Unauthenticated, Unavailable
-from ledger.identity import pseudonymise
 from ledger.records import Role
 from ledger.rules import YearToDate
 
@@ -58,8 +57,8 @@ class CitizenAccess(ClaimsContext):
                 v = self._voucher.verify(token)
             except LedgerError as exc:   # InvalidVoucher: expired, wrong key or issuer, malformed
                 raise Unauthenticated(str(exc)) from None
-            person = pseudonymise(v.national_id, pepper=self._pepper)
-            return Principal(Role.CITIZEN, bytes(person).hex(), (v.token_id or "voucher")[:24])
+            person = self.known_as([v.national_id])[0]   # (under any pepper version it was first seen with)
+            return Principal(Role.CITIZEN, person.hex(), (v.token_id or "voucher")[:24])
         return self.service.authenticate(token)
 
     def person_of(self, principal: Principal) -> bytes:

@@ -8,7 +8,7 @@ is all of them over one payer's claims repository.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ledger.app.access import Principal, Reach, authorize, citizen_person
 from ledger.app.live_calendar import CalendarSource, FixedCalendar
@@ -18,8 +18,9 @@ from ledger.claims.policy import ClaimsPolicy, Filing, available_fen
 from ledger.claims.stamps import first_chain_claim_id
 from ledger.errors import ClaimBlocked, Conflict, Forbidden, InvalidInput, NoRulesInForce, NotFound
 from ledger.evoucher import VoucherVerifier
-from ledger.identity import national_id_problem, pseudonymise
+from ledger.identity import national_id_problem
 from ledger.invoice import Invoice
+from ledger.peppers import PepperSource, pepper_source
 from ledger.ports import ClaimsRepository, InvoiceChainState
 from ledger.records import Role
 from ledger.rules import EarlierLine, RuleSet
@@ -42,13 +43,15 @@ class ClaimsContext:
     :class:`~ledger.app.live_calendar.LiveCalendar`; None: the shipped years).
     """
 
-    def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
+    def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository,
+                 pepper: bytes | PepperSource,
                  chain_state: Callable[[str, bytes], InvoiceChainState] | None = None,
                  voucher: VoucherVerifier | None = None, calendar: CalendarSource | None = None) -> None:
         self.service = service
         self.store = store
         self.policy = policy
-        self._pepper = pepper
+        #: the pepper versions in force: a person is found under any of theirs (:mod:`ledger.peppers`)
+        self.peppers = pepper_source(pepper)
         self._chain_state = chain_state
         self._voucher = voucher
         self.clock = service.clock
@@ -159,11 +162,17 @@ class ClaimsContext:
         raise Forbidden(f"a {principal.role.value} credential may not claim (citizens and claims-window clerks)")
 
     def _resident(self, national_id: str, field: str) -> bytes:
-        """The pseudonym of a valid resident ID; :class:`InvalidInput` naming ``field`` for any other."""
+        """The person a valid resident ID is known as here; :class:`InvalidInput` naming ``field`` for any other."""
         why = national_id_problem(national_id)
         if why is not None:
             raise InvalidInput.single(field, "resident-id", why)
-        return bytes(pseudonymise(national_id, pepper=self._pepper))
+        return self.known_as([national_id])[0]
+
+    def known_as(self, national_ids: Sequence[str]) -> list[bytes]:
+        """The pseudonym each person (by valid resident ID) is known by here, whichever pepper version
+        it was first recorded under; their pseudonyms under every version are recorded on the way."""
+        ring = self.peppers.ring()
+        return self.store.identify([[bytes(p) for p in ring.pseudonyms(n)] for n in national_ids])
 
 
 def caller_of(principal: Principal) -> str:

@@ -49,6 +49,7 @@ from ledger.app.live_calendar import CalendarSource
 from ledger.app.service import LedgerService
 from ledger.claims.policy import ClaimsPolicy
 from ledger.evoucher import VoucherVerifier
+from ledger.peppers import PepperSource
 from ledger.ports import ClaimsRepository, InvoiceChainState
 
 
@@ -56,7 +57,8 @@ class ClaimsService(CitizenAccess, Estimates, Reviews, ClaimReading, ClawbackOff
                     Notifications):
     """One payer's claims: see the module docstring for who may do what."""
 
-    def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository, pepper: bytes,
+    def __init__(self, service: LedgerService, policy: ClaimsPolicy, *, store: ClaimsRepository,
+                 pepper: bytes | PepperSource,
                  chain_state: Callable[[str, bytes], InvoiceChainState] | None = None,
                  voucher: VoucherVerifier | None = None, calendar: CalendarSource | None = None) -> None:
         super().__init__(service, policy, store=store, pepper=pepper, chain_state=chain_state, voucher=voucher,

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql.base import ST, L
 from ledger.adapters.sql.claims.notices import insert as insert_notices
+from ledger.adapters.sql.claims.pseudonyms import PP, pseudonyms_of
 from ledger.adapters.sql.claims.rows import (
     ACCEPTED_VOIDS,
     CL,
@@ -98,7 +99,7 @@ class ClaimRecords(ClaimTables):
              .join(H, H.c.institution_id == I.c.issuer)
              .outerjoin(B, B.c.root == I.c.batch_root)
              .outerjoin(V, V.c.fingerprint == I.c.fingerprint)
-             .where(I.c.patient == person).order_by(I.c.issued_at.desc()).limit(limit))
+             .where(pseudonyms_of(person)).order_by(I.c.issued_at.desc()).limit(limit))
         with self.store._read() as conn:
             rows = conn.execute(q).all()
             voided = voided_on_chain(conn, [(r.fingerprint, r.issuer) for r in rows])
@@ -115,7 +116,7 @@ class ClaimRecords(ClaimTables):
         q = (select(I.c.issuer, I.c.invoice_code, I.c.invoice_number, I.c.issued_at, L.c.service_date,
                     L.c.item_code, L.c.quantity)
              .join(L, L.c.invoice_id == I.c.id)
-             .where(I.c.patient == person, I.c.fingerprint != bytes(exclude), L.c.item_code.in_(query.codes),
+             .where(pseudonyms_of(person), I.c.fingerprint != bytes(exclude), L.c.item_code.in_(query.codes),
                     L.c.service_date >= query.since, L.c.service_date <= query.until,
                     ~void_accepted(I.c.fingerprint, I.c.issuer))
              .order_by(L.c.service_date, I.c.issued_at))
@@ -127,8 +128,11 @@ class ClaimRecords(ClaimTables):
     def claim_target(self, fingerprint: bytes) -> ClaimTarget | None:
         """What filing needs of an invoice, in one query (the one-touch path reads this for every
         claim); None if there is no such invoice."""
-        q = (select(I.c.patient, B.c.anchored_block, void_accepted(I.c.fingerprint, I.c.issuer).label("voided"))
-             .outerjoin(B, B.c.root == I.c.batch_root).where(I.c.fingerprint == bytes(fingerprint)))
+        # the patient as the person they are known by here (the invoice may carry another pepper version's pseudonym)
+        patient = func.coalesce(PP.c.person, I.c.patient).label("patient")
+        q = (select(patient, B.c.anchored_block, void_accepted(I.c.fingerprint, I.c.issuer).label("voided"))
+             .select_from(I).outerjoin(B, B.c.root == I.c.batch_root).outerjoin(PP, PP.c.pseudonym == I.c.patient)
+             .where(I.c.fingerprint == bytes(fingerprint)))
         with self.store._read() as conn:
             row = conn.execute(q).first()
         if row is None:

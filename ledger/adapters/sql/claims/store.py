@@ -1,6 +1,7 @@
 """The claims repository on SQL (``ledger.ports.ClaimsRepository``), one part per concern.
 
 - :mod:`.members`: payers, enrolment, delegations;
+- :mod:`.pseudonyms`: who is who across pepper versions;
 - :mod:`.repository`: filing, reading, reviews and appeals;
 - :mod:`.outbox`: the stamper's outbox, the chain's answers, payouts and voids;
 - :mod:`.clawbacks` (and :mod:`.clawback_rows`): what paid claims owe back, the office's acts
@@ -24,10 +25,11 @@ from ledger.adapters.sql.claims.figures import ClaimFigures
 from ledger.adapters.sql.claims.members import Members
 from ledger.adapters.sql.claims.notification_outbox import NotificationRecords
 from ledger.adapters.sql.claims.outbox import StampOutbox
+from ledger.adapters.sql.claims.pseudonyms import Pseudonyms
 from ledger.adapters.sql.claims.reports import ReportReads
 from ledger.adapters.sql.claims.repository import ClaimRecords
 
 
-class ClaimStore(ClaimRecords, StampOutbox, ClawbackRecords, Members, ClaimFigures, ReportReads,
+class ClaimStore(ClaimRecords, StampOutbox, ClawbackRecords, Members, Pseudonyms, ClaimFigures, ReportReads,
                  NotificationRecords):
     """Claims-side tables on the same database (and writer path) as :class:`SqlStore`."""
