@@ -21,6 +21,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     CLERK = "clerk"        # a hospital's claims window, filing for a citizen who is present
     CITIZEN = "citizen"    # an insured person (e-voucher token, not a stored credential)
+    MONITOR = "monitor"    # an operator's metrics scraper: reads /metrics and nothing else
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ class VoidRecord:
     last_error: str | None
     clawback_paid_fen: int | None = None
     clawback_reserved_fen: int | None = None
+    #: the request that asked for it (its ``X-Request-Id``; None for voids from before request ids)
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,3 +140,35 @@ class InvoiceDetail:
     batch_leaf_count: int | None
     void: VoidRecord | None
     stamps: tuple[StampRecord, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class OutboxFigures:
+    """What the store holds and what waits to be anchored: the chain worker reads these every few
+    seconds, for ``GET /v1/health`` and the metrics, so no request counts rows itself."""
+
+    invoices: int
+    unbatched: int
+    batches_waiting: int
+    batches_anchored: int
+    voids_pending: int
+    #: when the oldest invoice not anchored yet was acknowledged (None: every invoice is anchored)
+    oldest_waiting: datetime | None
+
+    def lag(self, now: datetime) -> float:
+        """Seconds the oldest invoice not anchored yet has waited (0 when none waits)."""
+        return max(0.0, (now - self.oldest_waiting).total_seconds()) if self.oldest_waiting else 0.0
+
+    def to_json(self) -> dict[str, int]:
+        """The figures as ``GET /v1/health`` shows them under ``store``."""
+        return {"invoices": self.invoices, "unbatched": self.unbatched, "batchesWaiting": self.batches_waiting,
+                "batchesAnchored": self.batches_anchored, "voidsPending": self.voids_pending}
+
+
+@dataclass(frozen=True)
+class BatchOrigin:
+    """Where a batch's invoices came from: when the oldest was acknowledged, and the requests that
+    uploaded them (their ``X-Request-Id``s, oldest first; none for invoices from before request ids)."""
+
+    oldest_received: datetime
+    request_ids: tuple[str, ...]

@@ -107,6 +107,10 @@ _ASK_AT_MOST = 200
 #: seconds between two looks at the claims waiting for earlier payers (one indexed query when
 #: there are none: a payer outside an order of payers pays nothing more per claim)
 _WAITING_EVERY = 1.0
+#: seconds between two counts of the claims by state, for the metrics (an index-only scan)
+_STATES_EVERY = 15.0
+#: request ids and claim ids named in one log line of a round's stamps
+_IDS_LOGGED = 50
 
 
 @dataclass
@@ -152,6 +156,8 @@ class ClaimStamper:
         self._tick_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.payouts = Payouts(claims, bank)
+        self.telemetry = claims.service.telemetry
+        self._states_at = 0.0
 
     # ------------------------------------------------------------------ loop
 
@@ -175,6 +181,7 @@ class ClaimStamper:
                     wait = min(wait * 2, max_idle)
             except LedgerError as exc:
                 log.warning("claims stamper: %s", exc)
+                self.telemetry.chain_error(component="stamper", step="round")
                 self._stop.wait(0.5)
         self.claims.service.store.release_lease(_LEASE, self.holder)
         if self._pool is not None:
@@ -198,9 +205,19 @@ class ClaimStamper:
             return self._tick(force_voids)
 
     def _tick(self, force_voids: bool) -> StampReport:
+        started = now = time.monotonic()
+        report = self._round(force_voids, now)
+        self.telemetry.stamper_round(seconds=time.monotonic() - started, done={
+            k: getattr(report, k) for k in ("reserved", "finalized", "released", "refused", "paid", "voided", "lost",
+                                            "decided")})
+        if now - self._states_at > _STATES_EVERY:
+            self._states_at = now
+            self.telemetry.claims_by_state(self.claims.store.claims_by_state())
+        return report
+
+    def _round(self, force_voids: bool, now: float) -> StampReport:
         report = StampReport()
         self._ensure_registered()
-        now = time.monotonic()
         if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
             report.voided = self.payouts.apply_voids(report.errors)
@@ -330,12 +347,14 @@ class ClaimStamper:
                 # node that lost the registration): check it again next round
                 self._registered = False
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
+                self.telemetry.chain_error(component="stamper", step=op.value)
                 continue
             except ChainError as exc:
                 # the node went away or was replaced (maybe by an older state): count nonces
                 # from what it holds next time, as the chain worker does after a chain error
                 self.ledger.forget_session_state()
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
+                self.telemetry.chain_error(component="stamper", step=op.value)
                 continue
             if op is StampOp.RESERVE:
                 failpoint("claims.after-reserve")
@@ -343,6 +362,7 @@ class ClaimStamper:
         for todo, outcomes in judged:
             for task, outcome in zip(todo, outcomes, strict=True):
                 results.append(self._judge(task, outcome, report))
+            _log_stamps(todo, outcomes)
         if results:
             self.claims.store.apply_stamps(results)
 
@@ -378,3 +398,15 @@ class ClaimStamper:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="claims-send")
         return self._pool
+
+
+def _log_stamps(todo: Sequence[StampTask], outcomes: Sequence[StampOutcome]) -> None:
+    """One line for one operation of a round: its transactions, and the claims and the requests that
+    filed them (``X-Request-Id``), so a claim's request can be followed to its reservation."""
+    request_ids = list(dict.fromkeys(t.request_id for t in todo if t.request_id))
+    log.info("claims stamped", extra={
+        "op": todo[0].op.value, "claims": len(todo), "refused": sum(1 for o in outcomes if o.refused is not None),
+        "txs": list(dict.fromkeys(o.tx for o in outcomes if o.tx)), "block": max((o.block or 0 for o in outcomes),
+                                                                                 default=None),
+        "claim_ids": [t.claim_id for t in todo[:_IDS_LOGGED]], "request_ids": request_ids[:_IDS_LOGGED],
+        "more_request_ids": max(0, len(request_ids) - _IDS_LOGGED)})

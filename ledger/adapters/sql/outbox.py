@@ -18,9 +18,7 @@ from ledger.adapters.sql.base import B, I, StoreBase, V, _aware, utcnow
 from ledger.batch import Batch, BatchPolicy
 from ledger.errors import ChainError, NotFound
 from ledger.hashing import Fingerprint
-from ledger.records import (
-    VoidRecord,
-)
+from ledger.records import BatchOrigin, OutboxFigures, VoidRecord
 from ledger.voids import VoidReason, VoidRequest
 
 
@@ -59,6 +57,47 @@ class AnchoringOutbox(StoreBase):
                     closed.append(batch)
         return closed
 
+    def outbox_figures(self) -> OutboxFigures:
+        """The store's figures and what waits to be anchored, in one read (the chain worker's, every few
+        seconds: see :class:`~ledger.records.OutboxFigures`)."""
+        with self._read() as conn:
+            unbatched, oldest = conn.execute(select(func.count(), func.min(I.c.received_at))
+                                             .where(I.c.batch_root.is_(None))).one()
+            waiting = conn.execute(select(func.count()).select_from(B).where(B.c.state != "anchored")).scalar_one()
+            if waiting:
+                # the oldest invoice of a batch sealed but not anchored yet (few batches: the batch_root index)
+                in_batch = conn.execute(select(func.min(I.c.received_at)).select_from(I)
+                                        .join(B, B.c.root == I.c.batch_root)
+                                        .where(B.c.state != "anchored")).scalar_one()
+                oldest = min((t for t in (_aware(oldest), _aware(in_batch)) if t is not None), default=None)
+            return OutboxFigures(
+                invoices=int(conn.execute(select(func.count()).select_from(I)).scalar_one()),
+                unbatched=int(unbatched), batches_waiting=int(waiting),
+                batches_anchored=int(conn.execute(select(func.count()).select_from(B)
+                                                  .where(B.c.state == "anchored")).scalar_one()),
+                voids_pending=int(conn.execute(select(func.count()).select_from(V)
+                                               .where(V.c.state == "pending")).scalar_one()),
+                oldest_waiting=_aware(oldest))
+
+    def batch_origins(self, roots: Sequence[bytes]) -> dict[bytes, BatchOrigin]:
+        """For each batch of ``roots``: when its oldest invoice was acknowledged, and the requests that
+        uploaded its invoices (for the anchoring's log line and delay)."""
+        oldest: dict[bytes, datetime] = {}
+        uploads: dict[bytes, list[tuple[datetime, str]]] = {}
+        with self._read() as conn:
+            for start in range(0, len(roots), 500):
+                chunk = [bytes(r) for r in roots[start:start + 500]]
+                for raw, first, request_id in conn.execute(
+                        select(I.c.batch_root, func.min(I.c.received_at), I.c.request_id)
+                        .where(I.c.batch_root.in_(chunk)).group_by(I.c.batch_root, I.c.request_id)):
+                    root, at = bytes(raw), _aware(first)
+                    assert at is not None
+                    oldest[root] = min(oldest.get(root, at), at)
+                    if request_id is not None:
+                        uploads.setdefault(root, []).append((at, request_id))
+        return {root: BatchOrigin(at, tuple(r for _, r in sorted(uploads.get(root, ()))))
+                for root, at in oldest.items()}
+
     def batches_waiting(self, *, limit: int = 4096) -> list[Batch]:
         """Sealed or submitted batches not yet seen anchored, oldest first, with their leaves."""
         with self._read() as conn:
@@ -92,7 +131,7 @@ class AnchoringOutbox(StoreBase):
                                  last_error=error[:500] if error else None))
 
     def request_void(self, fingerprint: bytes, *, issuer: str, request: VoidRequest,
-                     actor: str) -> tuple[VoidRecord, bool]:
+                     actor: str, request_id: str | None = None) -> tuple[VoidRecord, bool]:
         """Record a red-letter reversal request; ``(record, True)`` when recorded now, or the
         void already recorded for the invoice and False (whatever it says: the caller judges)."""
         with self._tx() as conn:
@@ -105,11 +144,12 @@ class AnchoringOutbox(StoreBase):
                 return void_record(existing, None), False
             now = utcnow()
             conn.execute(insert(V).values(fingerprint=bytes(fingerprint), issuer=issuer, reason=request.note,
-                                          reason_code=request.code.value, requested_at=now, state="pending"))
+                                          reason_code=request.code.value, requested_at=now, state="pending",
+                                          request_id=request_id))
             self.audit(conn, actor=actor, action="invoice.void", subject="0x" + bytes(fingerprint).hex(),
                        detail={"reasonCode": request.code.value, "noteChars": len(request.note)})
             return VoidRecord(Fingerprint(bytes(fingerprint)), issuer, request.code, request.note, now, "pending",
-                              None, None, None), True
+                              None, None, None, request_id=request_id), True
 
     def voids_pending(self, *, limit: int = 500) -> list[tuple[VoidRecord, bytes | None, int]]:
         """Pending voids with their invoice's batch root (None until anchored) and total."""
@@ -138,4 +178,5 @@ def void_record(row: Any, claw: Any) -> VoidRecord:
         _aware(row.requested_at),  # type: ignore[arg-type]
         row.state, row.voided_tx, row.voided_block, row.last_error,
         row.paid_fen if claw is None else claw.paid_fen, row.reserved_fen if claw is None else claw.reserved_fen,
+        getattr(row, "request_id", None),
     )
