@@ -82,7 +82,6 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     )
     app.state.service = svc
     app.state.settings = settings
-    app.state.telemetry = svc.telemetry
     app.state.readiness = open_readiness(svc)   # /readyz and /v1/health: what the chain worker last reported
     app.state.chain = chain if chain is not None else read_only_chain(settings, svc)
     # the store and uncached chain reads share the framework's thread pool with every other route

@@ -39,9 +39,25 @@ Format = Literal["json", "console"]
 _HANDLER_NAME = "ebill-structured"
 
 
+#: attributes other handlers' formatters leave on a record (``message``), or libraries pass as extra
+#: (uvicorn's ``color_message``): not fields of ours
+_LEFTOVERS = ("message", "asctime", "color_message")
+#: the keys every line starts with, in this order
+_FIRST = ("ts", "level", "logger", "pid", "event", "request_id")
+
+
 def _add_pid(logger: Any, method: str, event: EventDict) -> EventDict:
     event.setdefault("pid", os.getpid())
     return event
+
+
+def _tidy(logger: Any, method: str, event: EventDict) -> EventDict:
+    """Drop leftovers of other formatters, and put the common keys first (a person reads them first)."""
+    for key in _LEFTOVERS:
+        event.pop(key, None)
+    ordered = {k: event.pop(k) for k in _FIRST if k in event}
+    ordered.update(event)
+    return ordered
 
 
 def processors() -> list[Processor]:
@@ -53,6 +69,7 @@ def processors() -> list[Processor]:
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
         _add_pid,
+        _tidy,
     ]
 
 

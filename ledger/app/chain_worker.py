@@ -87,11 +87,15 @@ class ChainWorker:
         self._indexed: tuple[int, str] | None = None
         self._stop = threading.Event()
         self.anchorer = Anchorer(session.ledger, signer_of=self._signer_of)
-        self.telemetry: Telemetry = service.telemetry
         self._status_every = status_every
         self._status_at: float | None = None    # (monotonic) when the status was last reported
         self._chain_ok: bool | None = None      # what the last report said
         self._head: int | None = None
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """The service's (what this worker reports to)."""
+        return self.service.telemetry
 
     # ------------------------------------------------------------------ running
 
@@ -183,6 +187,8 @@ class ChainWorker:
             total.reindexed |= r.reindexed
             c = self.store.counts()
             if not (c["unbatched"] or c["batchesWaiting"] or c["voidsPending"]):
+                self._status_at = None          # report what the drain left, now
+                self._report_status(total, None)
                 return total
             if time.monotonic() > deadline:
                 raise ChainError(f"outbox not drained within {timeout} s: {c}; last errors: {r.errors[-3:]}")

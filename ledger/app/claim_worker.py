@@ -94,7 +94,7 @@ from ledger.claims.stamps import (
 from ledger.errors import ChainError, ContractReverted, LedgerError
 from ledger.hashing import Fingerprint
 from ledger.onchain import Reservation, StampOutcome
-from ledger.ports import ChainConnection, PayoutPort
+from ledger.ports import ChainConnection, PayoutPort, Telemetry
 
 log = logging.getLogger("ebill.claims")
 
@@ -156,8 +156,11 @@ class ClaimStamper:
         self._tick_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.payouts = Payouts(claims, bank)
-        self.telemetry = claims.service.telemetry
         self._states_at = 0.0
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.claims.service.telemetry
 
     # ------------------------------------------------------------------ loop
 

@@ -95,13 +95,14 @@ class Readiness:
 
     def health(self) -> Health:
         """The chain worker's last status and the chain this store serves, in one read; warnings an
-        operator must act on (no worker reporting, the chain not answering). Raises the store's
-        errors."""
+        operator must act on (the worker stopped reporting, the chain not answering it; a store no
+        worker ever reported on has no figures, and ``/readyz`` says so). Raises the store's errors."""
         rows = self._store.metas([META_KEY, *_CHAIN_KEYS])
         status = self._status(rows)
         chain = self._chain_check(status)
+        warned = status is not None and not chain.ok
         return Health(status, rows.get("chain.id"), rows.get("chain.contract"), rows.get("indexer.block"),
-                      () if chain.ok else (chain.detail,))
+                      (chain.detail,) if warned else ())
 
     def _chain_check(self, status: WorkerStatus | None) -> Check:
         if status is None:
