@@ -58,5 +58,5 @@ class WorkerStatus:
                 oldest_waiting=datetime.fromisoformat(f["oldestWaiting"]) if f.get("oldestWaiting") else None)
             return cls(at=datetime.fromisoformat(d["at"]), chain_ok=bool(d["chainOk"]), head=d.get("head"),
                        indexed=d.get("indexed"), figures=figures, chain_error=d.get("chainError"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a chain worker status: {exc}") from None
