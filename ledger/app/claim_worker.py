@@ -70,12 +70,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
 from ledger.app.payouts import Payouts
+from ledger.app.stamp_report import StampReport, log_stamps
 from ledger.batch import Batch
 from ledger.claims.model import StampCheck
 from ledger.claims.stamps import (
@@ -109,28 +109,6 @@ _ASK_AT_MOST = 200
 _WAITING_EVERY = 1.0
 #: seconds between two counts of the claims by state, for the metrics (an index-only scan)
 _STATES_EVERY = 15.0
-#: request ids and claim ids named in one log line of a round's stamps
-_IDS_LOGGED = 50
-
-
-@dataclass
-class StampReport:
-    reserved: int = 0
-    finalized: int = 0
-    released: int = 0
-    refused: int = 0
-    paid: int = 0
-    voided: int = 0
-    #: claims whose stamp the chain lost, put back in the outbox
-    lost: int = 0
-    #: claims that waited for earlier payers, decided
-    decided: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.reserved or self.finalized or self.released or self.refused or self.paid or self.voided
-                    or self.lost or self.decided)
 
 
 class ClaimStamper:
@@ -210,9 +188,7 @@ class ClaimStamper:
     def _tick(self, force_voids: bool) -> StampReport:
         started = now = time.monotonic()
         report = self._round(force_voids, now)
-        self.telemetry.stamper_round(seconds=time.monotonic() - started, done={
-            k: getattr(report, k) for k in ("reserved", "finalized", "released", "refused", "paid", "voided", "lost",
-                                            "decided")})
+        self.telemetry.stamper_round(seconds=time.monotonic() - started, done=report.done())
         if now - self._states_at > _STATES_EVERY:
             self._states_at = now
             self.telemetry.claims_by_state(self.claims.store.claims_by_state())
@@ -365,7 +341,7 @@ class ClaimStamper:
         for todo, outcomes in judged:
             for task, outcome in zip(todo, outcomes, strict=True):
                 results.append(self._judge(task, outcome, report))
-            _log_stamps(todo, outcomes)
+            log_stamps(todo, outcomes)
         if results:
             self.claims.store.apply_stamps(results)
 
@@ -402,14 +378,3 @@ class ClaimStamper:
             self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="claims-send")
         return self._pool
 
-
-def _log_stamps(todo: Sequence[StampTask], outcomes: Sequence[StampOutcome]) -> None:
-    """One line for one operation of a round: its transactions, and the claims and the requests that
-    filed them (``X-Request-Id``), so a claim's request can be followed to its reservation."""
-    request_ids = list(dict.fromkeys(t.request_id for t in todo if t.request_id))
-    log.info("claims stamped", extra={
-        "op": todo[0].op.value, "claims": len(todo), "refused": sum(1 for o in outcomes if o.refused is not None),
-        "txs": list(dict.fromkeys(o.tx for o in outcomes if o.tx)), "block": max((o.block or 0 for o in outcomes),
-                                                                                 default=None),
-        "claim_ids": [t.claim_id for t in todo[:_IDS_LOGGED]], "request_ids": request_ids[:_IDS_LOGGED],
-        "more_request_ids": max(0, len(request_ids) - _IDS_LOGGED)})
