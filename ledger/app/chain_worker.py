@@ -153,11 +153,15 @@ class ChainWorker:
         return report
 
     def _report_status(self, report: TickReport, chain_error: str | None) -> None:
-        """Every ``status_every`` seconds, and when the chain stops or starts answering: the store's
-        figures to the telemetry, and the worker's status to the store (one write)."""
+        """After a round that changed something (closed, anchored, voided, indexed), when the chain
+        stops or starts answering, and every ``status_every`` seconds: the store's figures to the
+        telemetry, and the worker's status to the store (a few indexed reads and one write)."""
         chain_ok = chain_error is None
         now = time.monotonic()
-        if self._status_at is not None and chain_ok == self._chain_ok and now - self._status_at < self._status_every:
+        busy = report.closed or report.anchored or report.voided or report.events or report.registered \
+            or report.reindexed
+        if self._status_at is not None and chain_ok == self._chain_ok and not busy \
+                and now - self._status_at < self._status_every:
             return
         try:
             figures = self.store.outbox_figures()

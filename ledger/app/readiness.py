@@ -19,7 +19,7 @@ Checks, in order (a check after one that failed says it was not made):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ledger.app.worker_status import META_KEY, WorkerStatus
@@ -35,6 +35,7 @@ _CHAIN_KEYS = ("chain.id", "chain.contract", "indexer.block")
 class StatusStore(Protocol):
     def schema_revision(self) -> str | None: ...
     def metas(self, keys: Sequence[str]) -> dict[str, str]: ...
+    def arrivals(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,15 @@ class Readiness:
         return all(c.ok for c in checks), checks
 
     def health(self) -> Health:
-        """The chain worker's last status and the chain this store serves, in one read; warnings an
-        operator must act on (the worker stopped reporting, the chain not answering it; a store no
-        worker ever reported on has no figures, and ``/readyz`` says so). Raises the store's errors."""
+        """The chain worker's last status, with what arrived since (the arrival counters: its figures are
+        never behind an acknowledged upload), and the chain this store serves, in two small reads;
+        warnings an operator must act on (the worker stopped reporting, the chain not answering it; a
+        store no worker ever reported on has no figures, and ``/readyz`` says so). Raises the store's
+        errors."""
         rows = self._store.metas([META_KEY, *_CHAIN_KEYS])
         status = self._status(rows)
+        if status is not None and status.figures is not None:
+            status = replace(status, figures=status.figures.updated(self._store.arrivals()))
         chain = self._chain_check(status)
         warned = status is not None and not chain.ok
         return Health(status, rows.get("chain.id"), rows.get("chain.contract"), rows.get("indexer.block"),

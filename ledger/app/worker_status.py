@@ -42,8 +42,9 @@ class WorkerStatus:
         return json.dumps({
             "at": self.at.isoformat(), "chainOk": self.chain_ok, "head": self.head, "indexed": self.indexed,
             "chainError": self.chain_error,
-            "figures": None if f is None else {**f.to_json(), "oldestWaiting": f.oldest_waiting.isoformat()
-                                               if f.oldest_waiting else None},
+            "figures": None if f is None else {
+                **f.to_json(), "oldestWaiting": f.oldest_waiting.isoformat() if f.oldest_waiting else None,
+                "batchesSealed": f.batches_sealed, "voidsRequested": f.voids_requested},
         }, sort_keys=True)
 
     @classmethod
@@ -55,7 +56,8 @@ class WorkerStatus:
             figures = None if f is None else OutboxFigures(
                 invoices=int(f["invoices"]), unbatched=int(f["unbatched"]), batches_waiting=int(f["batchesWaiting"]),
                 batches_anchored=int(f["batchesAnchored"]), voids_pending=int(f["voidsPending"]),
-                oldest_waiting=datetime.fromisoformat(f["oldestWaiting"]) if f.get("oldestWaiting") else None)
+                oldest_waiting=datetime.fromisoformat(f["oldestWaiting"]) if f.get("oldestWaiting") else None,
+                batches_sealed=int(f.get("batchesSealed", 0)), voids_requested=int(f.get("voidsRequested", 0)))
             return cls(at=datetime.fromisoformat(d["at"]), chain_ok=bool(d["chainOk"]), head=d.get("head"),
                        indexed=d.get("indexed"), figures=figures, chain_error=d.get("chainError"))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

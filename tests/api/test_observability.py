@@ -345,3 +345,22 @@ def test_health_counts_no_rows_per_call(stack: Stack) -> None:
     assert h["store"] == {"invoices": 1, "unbatched": 0, "batchesWaiting": 0, "batchesAnchored": 1,
                           "voidsPending": 0}
     assert h["figuresAt"] and h["chain"]["contract"] == stack.session.ledger.contract_address
+
+
+def test_health_figures_are_the_rows_and_never_behind_an_upload(stack: Stack) -> None:
+    stack.worker.drain()
+    docs = stack.docs["a"]
+    first = stack.client.post("/v1/invoices", json=docs[:6], headers=stack.auth("a")).json()
+    stack.client.post("/v1/invoices", json=docs[:8], headers=stack.auth("a"))          # 6 duplicates, 2 new
+    conflict = {**docs[8], "checkCode": "ZZZZZZ"}
+    stack.client.post("/v1/invoices", json=[docs[8], conflict], headers=stack.auth("a"))  # 1 new, 1 conflict
+    # before the chain worker ran again: the uploads are in the figures already
+    h = stack.client.get("/v1/health").json()["store"]
+    assert h == stack.service.store.counts() and h["invoices"] == 9 and h["unbatched"] == 9
+    stack.worker.tick()          # closes and anchors: reported at once (it did something)
+    fp = first["items"][0]["invoice"]["fingerprint"]
+    stack.client.post(f"/v1/invoices/{fp}/void", json={"reason": "refund"}, headers=stack.auth("a"))
+    h = stack.client.get("/v1/health").json()["store"]
+    assert h == stack.service.store.counts() and h["voidsPending"] == 1 and h["batchesAnchored"] >= 1
+    stack.worker.drain()
+    assert stack.client.get("/v1/health").json()["store"] == stack.service.store.counts()

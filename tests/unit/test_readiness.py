@@ -10,11 +10,11 @@ import pytest
 from ledger.app.readiness import Readiness
 from ledger.app.worker_status import META_KEY, WorkerStatus
 from ledger.errors import StoreUnavailable
-from ledger.records import OutboxFigures
+from ledger.records import BATCHES_SEALED, INVOICES_BATCHED, INVOICES_STORED, VOIDS_REQUESTED, OutboxFigures
 
 NOW = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
 FIGURES = OutboxFigures(invoices=10, unbatched=2, batches_waiting=1, batches_anchored=3, voids_pending=0,
-                        oldest_waiting=NOW - timedelta(seconds=7))
+                        oldest_waiting=NOW - timedelta(seconds=7), batches_sealed=4, voids_requested=1)
 
 
 class _Clock:
@@ -26,6 +26,7 @@ class _Store:
     def __init__(self, *, revision: str | None = "0014", status: WorkerStatus | str | None = None,
                  down: bool = False) -> None:
         self.revision, self.down = revision, down
+        self.arrived: dict[str, int] = {}
         self.rows = {"chain.id": "31337", "chain.contract": "0xC0", "indexer.block": "41"}
         if status is not None:
             self.rows[META_KEY] = status if isinstance(status, str) else status.to_json()
@@ -39,6 +40,9 @@ class _Store:
         if self.down:
             raise StoreUnavailable("database unavailable: unable to open database file")
         return {k: v for k, v in self.rows.items() if k in keys}
+
+    def arrivals(self) -> dict[str, int]:
+        return dict(self.arrived)
 
 
 def _status(age: float = 1.0, *, ok: bool = True, error: str | None = None) -> WorkerStatus:
@@ -84,6 +88,13 @@ def test_health_shows_the_workers_figures_and_warns_only_of_a_worker_that_went_q
     h = Readiness(_Store(status=_status()), schema="0014", clock=_Clock()).health()
     assert h.status is not None and h.status.figures == FIGURES and h.warnings == ()
     assert (h.chain_id, h.contract, h.indexed_block) == ("31337", "0xC0", "41")
+    # uploads, a closed batch and a void request since the worker's report: seen at once
+    store = _Store(status=_status())
+    store.arrived = {INVOICES_STORED: 15, INVOICES_BATCHED: 12, BATCHES_SEALED: 5, VOIDS_REQUESTED: 2}
+    fresh = Readiness(store, schema="0014", clock=_Clock()).health().status
+    assert fresh is not None and fresh.figures is not None
+    assert fresh.figures.to_json() == {"invoices": 15, "unbatched": 3, "batchesWaiting": 2, "batchesAnchored": 3,
+                                       "voidsPending": 1}
     never = Readiness(_Store(), schema="0014", clock=_Clock()).health()
     assert never.status is None and never.warnings == ()       # (/readyz says no worker reported)
     quiet = Readiness(_Store(status=_status(age=120)), schema="0014", clock=_Clock()).health()
@@ -108,3 +119,17 @@ def test_text_that_is_not_a_status_is_refused(text: str) -> None:
 def test_anchoring_lag(oldest: datetime | None, lag: float) -> None:
     f = OutboxFigures(1, 1, 0, 0, 0, oldest)
     assert f.lag(NOW) == lag
+
+
+@pytest.mark.parametrize("arrivals,expected", [
+    ({}, (10, 2, 1, 0)),                                                   # (no counters: as read)
+    ({INVOICES_STORED: 10, INVOICES_BATCHED: 8, BATCHES_SEALED: 4, VOIDS_REQUESTED: 1}, (10, 2, 1, 0)),
+    ({INVOICES_STORED: 13, INVOICES_BATCHED: 8, BATCHES_SEALED: 4, VOIDS_REQUESTED: 1}, (13, 5, 1, 0)),   # uploads
+    ({INVOICES_STORED: 13, INVOICES_BATCHED: 13, BATCHES_SEALED: 6, VOIDS_REQUESTED: 1}, (13, 0, 3, 0)),  # closed
+    ({INVOICES_STORED: 10, INVOICES_BATCHED: 8, BATCHES_SEALED: 4, VOIDS_REQUESTED: 4}, (10, 2, 1, 3)),   # voids
+])
+def test_figures_take_in_what_arrived_since_they_were_read(arrivals: dict[str, int],
+                                                          expected: tuple[int, int, int, int]) -> None:
+    f = FIGURES.updated(arrivals)
+    assert (f.invoices, f.unbatched, f.batches_waiting, f.voids_pending) == expected
+    assert f.batches_anchored == FIGURES.batches_anchored and f.oldest_waiting == FIGURES.oldest_waiting

@@ -144,9 +144,15 @@ class StoreBase:
 
     def add_counts(self, counts: Mapping[str, int]) -> None:
         """Add ``counts`` to the named event counters in one transaction (a row per name, made on first use)."""
-        now = utcnow()
         with self._tx() as conn:
-            for name, n in sorted(counts.items()):  # one order for every writer: no deadlock between them
+            self._bump(conn, counts)
+
+    def _bump(self, conn: Connection, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to the named counters in ``conn``'s transaction (on PostgreSQL each row stays
+        locked until it commits: call it last)."""
+        now = utcnow()
+        for name, n in sorted(counts.items()):  # one order for every writer: no deadlock between them
+            if n:
                 stmt = self._insert(CT).values(name=name, count=n, updated_at=now)
                 conn.execute(stmt.on_conflict_do_update(index_elements=[CT.c.name],
                                                         set_={"count": CT.c.count + n, "updated_at": now}))

@@ -21,6 +21,8 @@ from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
 from ledger.invoice_search import InvoiceOrder, InvoiceSearch
 from ledger.records import (
+    INVOICES_BATCHED,
+    INVOICES_STORED,
     HospitalRecord,
     InvoiceDetail,
     InvoiceState,
@@ -86,6 +88,7 @@ class Invoices(StoreBase):
                 self._insert_lines(conn, [(id_of[id(p)], p) for p in ours])
                 self.audit(conn, actor=actor, action="invoice.upload", subject=issuer,
                            detail={"created": len(ours), "items": len(items)})
+                self._bump(conn, {INVOICES_STORED: len(ours)})
             outcomes = []
             for p in items:
                 key = (p.invoice.invoice_code, p.invoice.invoice_number)
@@ -207,6 +210,8 @@ class Invoices(StoreBase):
                     rows.append(row)
                 conn.execute(insert(I), rows)
                 self._insert_lines(conn, [(invoice_id, p) for invoice_id, (_, p) in zip(ids, fresh, strict=True)])
+                # (stored already anchored: they never wait in a batch)
+                self._bump(conn, {INVOICES_STORED: len(fresh), INVOICES_BATCHED: len(fresh)})
             self.audit(conn, actor=actor, action="mirror.batch", subject="0x" + bytes(batch.root).hex()[:16],
                        detail={"issuer": batch.issuer, "invoices": len(fresh), "block": anchored[0]})
         return len(fresh)

@@ -14,11 +14,20 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from ledger.adapters.sql.base import B, I, StoreBase, V, _aware, utcnow
+from ledger.adapters.sql.base import CT, B, I, StoreBase, V, _aware, utcnow
 from ledger.batch import Batch, BatchPolicy
 from ledger.errors import ChainError, NotFound
 from ledger.hashing import Fingerprint
-from ledger.records import BatchOrigin, OutboxFigures, VoidRecord
+from ledger.records import (
+    ARRIVALS,
+    BATCHES_SEALED,
+    INVOICES_BATCHED,
+    INVOICES_STORED,
+    VOIDS_REQUESTED,
+    BatchOrigin,
+    OutboxFigures,
+    VoidRecord,
+)
 from ledger.voids import VoidReason, VoidRequest
 
 
@@ -55,29 +64,40 @@ class AnchoringOutbox(StoreBase):
                                                                              batch_index=bindparam("idx")),
                         [{"fp": bytes(fp), "root": bytes(batch.root), "idx": i} for i, (fp, _) in enumerate(chunk)])
                     closed.append(batch)
+            self._bump(conn, {BATCHES_SEALED: len(closed), INVOICES_BATCHED: sum(b.leaf_count for b in closed)})
         return closed
 
     def outbox_figures(self) -> OutboxFigures:
         """The store's figures and what waits to be anchored, in one read (the chain worker's, every few
-        seconds: see :class:`~ledger.records.OutboxFigures`)."""
+        seconds: see :class:`~ledger.records.OutboxFigures`). Counts only small sets through their
+        indexes (invoices in no batch, batches not anchored, voids pending); the totals come from the
+        arrival counters."""
         with self._read() as conn:
-            unbatched, oldest = conn.execute(select(func.count(), func.min(I.c.received_at))
-                                             .where(I.c.batch_root.is_(None))).one()
-            waiting = conn.execute(select(func.count()).select_from(B).where(B.c.state != "anchored")).scalar_one()
+            arrivals = {name: int(n) for name, n in conn.execute(
+                select(CT.c.name, CT.c.count).where(CT.c.name.in_(ARRIVALS)))}
+            oldest = conn.execute(select(func.min(I.c.received_at)).where(I.c.batch_root.is_(None))).scalar_one()
+            by_state = {state: int(n) for state, n in conn.execute(select(B.c.state, func.count())
+                                                                    .group_by(B.c.state))}
+            waiting = sum(n for state, n in by_state.items() if state != "anchored")
             if waiting:
                 # the oldest invoice of a batch sealed but not anchored yet (few batches: the batch_root index)
                 in_batch = conn.execute(select(func.min(I.c.received_at)).select_from(I)
                                         .join(B, B.c.root == I.c.batch_root)
                                         .where(B.c.state != "anchored")).scalar_one()
                 oldest = min((t for t in (_aware(oldest), _aware(in_batch)) if t is not None), default=None)
-            return OutboxFigures(
-                invoices=int(conn.execute(select(func.count()).select_from(I)).scalar_one()),
-                unbatched=int(unbatched), batches_waiting=int(waiting),
-                batches_anchored=int(conn.execute(select(func.count()).select_from(B)
-                                                  .where(B.c.state == "anchored")).scalar_one()),
-                voids_pending=int(conn.execute(select(func.count()).select_from(V)
-                                               .where(V.c.state == "pending")).scalar_one()),
-                oldest_waiting=_aware(oldest))
+            voids = conn.execute(select(func.count()).select_from(V).where(V.c.state == "pending")).scalar_one()
+        invoices = arrivals.get(INVOICES_STORED, 0)
+        return OutboxFigures(
+            invoices=invoices, unbatched=max(0, invoices - arrivals.get(INVOICES_BATCHED, 0)),
+            batches_waiting=waiting, batches_anchored=by_state.get("anchored", 0), voids_pending=int(voids),
+            oldest_waiting=_aware(oldest), batches_sealed=arrivals.get(BATCHES_SEALED, 0),
+            voids_requested=arrivals.get(VOIDS_REQUESTED, 0))
+
+    def arrivals(self) -> dict[str, int]:
+        """The arrival counters now (:data:`~ledger.records.ARRIVALS`), one indexed read."""
+        with self._read() as conn:
+            return {name: int(n) for name, n in conn.execute(
+                select(CT.c.name, CT.c.count).where(CT.c.name.in_(ARRIVALS)))}
 
     def batch_origins(self, roots: Sequence[bytes]) -> dict[bytes, BatchOrigin]:
         """For each batch of ``roots``: when its oldest invoice was acknowledged, and the requests that
@@ -148,6 +168,7 @@ class AnchoringOutbox(StoreBase):
                                           request_id=request_id))
             self.audit(conn, actor=actor, action="invoice.void", subject="0x" + bytes(fingerprint).hex(),
                        detail={"reasonCode": request.code.value, "noteChars": len(request.note)})
+            self._bump(conn, {VOIDS_REQUESTED: 1})
             return VoidRecord(Fingerprint(bytes(fingerprint)), issuer, request.code, request.note, now, "pending",
                               None, None, None, request_id=request_id), True
 
