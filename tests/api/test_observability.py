@@ -68,6 +68,11 @@ def test_only_a_monitor_credential_scrapes_and_sends_no_body(stack: Stack) -> No
     assert stack.client.get("/v1/audit", headers=stack.auth("monitor")).status_code == 403
     assert stack.client.get("/v1/me", headers=stack.auth("monitor")).json()["role"] == "monitor"
     assert _scrape(stack)
+    # the admin makes one over HTTP too
+    r = stack.client.post("/v1/credentials", json={"role": "monitor", "subject": "prometheus-2"},
+                          headers=stack.auth("admin"))
+    assert r.status_code == 201, r.text
+    assert stack.client.get("/metrics", headers={"Authorization": f"Bearer {r.json()['apiToken']}"}).status_code == 200
 
 
 def test_uploads_anchoring_claims_and_verifications_are_counted(cs: ClaimsStack) -> None:
