@@ -1,7 +1,7 @@
 """request ids kept with what a request asked the chain to do; arrival counters
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06
 
 The request id of an HTTP request (``X-Request-Id``, sent by the client or made by the
@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
