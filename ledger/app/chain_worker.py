@@ -176,6 +176,7 @@ class ChainWorker:
             self.store.set_meta(META_KEY, status.to_json())
         except LedgerError as exc:
             report.errors.append(f"status: {exc}")
+            self.telemetry.chain_error(component="chain-worker", step="status")
             return
         self._status_at, self._chain_ok = now, chain_ok
 
