@@ -3,8 +3,8 @@
 - ``GET /livez``: the process answers (no I/O at all): 200 ``{"status": "alive"}``;
 - ``GET /readyz``: the database answers, its schema is current, and the chain answered the
   chain worker lately (:class:`ledger.app.readiness.Readiness`: two small reads, never a call
-  to the chain node): 200 ``{"status": "ready", "checks": {...}}``, else 503 with the same
-  ``checks`` saying what failed;
+  to the chain node): 200 ``{"status": "ready", "checks": {...}}``, else a 503 problem
+  (``application/problem+json``) whose ``detail`` names what failed, with the same ``checks``;
 - ``GET /metrics``: the Prometheus text format (:mod:`ledger.adapters.metrics`), for a
   ``monitor`` credential only (an operator's scraper: ``ebill credential create --role monitor``).
 
@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.routing import Route
 
+from api.problems import problem
 from ledger.adapters import metrics
 from ledger.app.readiness import Readiness
 
@@ -42,7 +43,7 @@ def install(app: FastAPI) -> None:
 _CHECK = {"type": "object", "required": ["ok", "detail"],
           "properties": {"ok": {"type": "boolean"}, "detail": {"type": "string"}}}
 _READY = {"type": "object", "required": ["status", "checks"], "properties": {
-    "status": {"type": "string", "enum": ["ready", "unready"]},
+    "status": {"type": "string", "enum": ["ready"]},
     "checks": {"type": "object", "properties": {"database": _CHECK, "migrations": _CHECK, "chain": _CHECK}}}}
 
 
@@ -55,13 +56,16 @@ async def livez(request: Request) -> Response:
 
 @router.get("/readyz", summary="Readiness: database, schema and chain (as the chain worker last saw it)",
             responses={200: {"content": {"application/json": {"schema": _READY}}},
-                       503: {"description": "not ready: the checks say why",
-                             "content": {"application/json": {"schema": _READY}}}})
+                       503: {"description": "not ready: a problem whose `detail` names the failed checks, and "
+                                            "`checks` says what each found"}})
 async def readyz(request: Request) -> Response:
     readiness: Readiness = request.app.state.readiness
     ready, checks = await run_in_threadpool(readiness.check)
-    body = {"status": "ready" if ready else "unready", "checks": {c.name: c.to_json() for c in checks}}
-    return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json")
+    found = {c.name: c.to_json() for c in checks}
+    if not ready:   # a problem document like every other error, with each check's finding
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok and not c.detail.startswith("not "))
+        return problem(503, "unready", f"not ready: {failed}", instance="/readyz", checks=found)
+    return Response(orjson.dumps({"status": "ready", "checks": found}), media_type="application/json")
 
 
 @router.get("/metrics", summary="Prometheus metrics (a monitor credential: an operator's scraper)",

@@ -267,9 +267,10 @@ def test_livez_answers_without_a_credential_or_any_io(stack: Stack) -> None:
 
 def test_readyz_is_ready_once_the_worker_reported(stack: Stack) -> None:
     r = stack.client.get("/readyz")
-    assert r.status_code == 503
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
     body = r.json()
-    assert body["status"] == "unready"
+    assert body["type"].endswith("/unready") and body["detail"] == (
+        "not ready: chain: no chain worker has reported yet (is `ebill serve` running?)")
     assert body["checks"]["database"]["ok"] and body["checks"]["migrations"]["ok"]
     assert body["checks"]["chain"] == {"ok": False, "detail": "no chain worker has reported yet (is `ebill serve` "
                                                               "running?)"}
