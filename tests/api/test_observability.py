@@ -284,11 +284,11 @@ def test_readyz_fails_when_migrations_are_behind(stack: Stack, tmp_path: Path) -
     from alembic import command
 
     stack.worker.tick()
-    command.downgrade(alembic_config(f"sqlite:///{tmp_path}/ebill.sqlite"), "0014")
+    command.downgrade(alembic_config(f"sqlite:///{tmp_path}/ebill.sqlite"), "0015")
     r = stack.client.get("/readyz")
     assert r.status_code == 503
     assert r.json()["checks"]["migrations"] == {
-        "ok": False, "detail": f"the database is at migration 0014; this code needs {head_revision()}: "
+        "ok": False, "detail": f"the database is at migration 0015; this code needs {head_revision()}: "
                                "run `ebill db upgrade`"}
     assert r.json()["checks"]["chain"]["ok"] is False
 

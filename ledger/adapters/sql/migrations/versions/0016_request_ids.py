@@ -1,7 +1,7 @@
 """request ids kept with what a request asked the chain to do; arrival counters
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06
 
 The request id of an HTTP request (``X-Request-Id``, sent by the client or made by the
@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
-down_revision = '0014'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
