@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from api import edge, openapi, problems
+from api import edge, observe, openapi, problems
 from api.routers import (
     batches,
     calendar,
@@ -26,6 +26,7 @@ from api.routers import (
     invoices,
     members,
     notifications,
+    ops,
     reports,
     rules,
     verify,
@@ -33,6 +34,7 @@ from api.routers import (
 )
 from api.schemas import InvoiceUpload
 from api.throttle import Throttle
+from ledger.adapters.logs import configure as configure_logging
 from ledger.adapters.recursion_limit import hold_recursion_limit
 from ledger.app.event_counts import EventCounts
 from ledger.app.service import LedgerService
@@ -41,6 +43,7 @@ from ledger.composition import (
     open_claims,
     open_delivery,
     open_live_calendar,
+    open_readiness,
     open_rule_office,
     open_service,
     open_verification,
@@ -62,8 +65,8 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     """
     hold_recursion_limit()  # the chain libraries raise it when imported: see ledger.adapters.recursion_limit
     settings = settings or Settings()
-    if service is None:
-        service = open_service(settings, migrate=False)   # (ebill serve migrates before it starts workers)
+    if service is None:   # (ebill serve migrates before it starts workers; they report to its metrics)
+        service = open_service(settings, migrate=False, metrics=True)
     svc = service
     counts = EventCounts(svc.store)  # e.g. forged codes at POST /v1/verify: summed, written once a second
 
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     )
     app.state.service = svc
     app.state.settings = settings
+    app.state.readiness = open_readiness(svc)   # /readyz and /v1/health: what the chain worker last reported
     app.state.chain = chain if chain is not None else read_only_chain(settings, svc)
     # the store and uncached chain reads share the framework's thread pool with every other route
     app.state.verification = open_verification(app.state.chain, svc, offload=run_in_threadpool)
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     app.state.calendar.calendar()
     app.state.delivery = open_delivery(settings)   # who delivers the citizens' messages (the outbox says)
     problems.install(app)
+    ops.install(app)      # /livez, /readyz, /metrics, in front of every other route
     app.include_router(invoices.router)
     app.include_router(members.router)
     app.include_router(hospital_keys.router)
@@ -117,6 +122,7 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
                  throttle=Throttle(public=settings.public_rate_limit, auth_failures=settings.auth_failure_rate_limit),
                  payer_id=claims_side.payer_id if claims_side is not None else None,
                  upload_limit=settings.max_body_bytes)
+    observe.install(app)  # outermost: the request id, the access log line and the latency of every request
     return app
 
 
@@ -130,4 +136,6 @@ def app_from_env() -> FastAPI:
     nice = int(os.environ.get("EBILL_API_NICE", "0"))
     if nice > 0:
         os.nice(nice)
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    return create_app(settings)

@@ -39,3 +39,13 @@ def get_principal(request: Request,
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_request_id(request: Request) -> str | None:
+    """The request's id (``X-Request-Id``, accepted or made by :mod:`api.observe`), kept with what
+    the request asks the chain to do."""
+    rid: str | None = getattr(request.state, "request_id", None)
+    return rid
+
+
+RequestIdDep = Annotated[str | None, Depends(get_request_id)]

@@ -72,6 +72,7 @@ class EdgeGuard:
         if route is None:
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {})["route"] = route.template   # (the access log and metrics label: api.observe)
         try:
             principal = await self._admit(scope, route)
         except LedgerError as exc:

@@ -79,6 +79,11 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", "/v1/verify"): RoutePolicy("invoice.verify", PHOTO, throttled=True),
     ("GET", "/v1/proofs/{fingerprint}"): RoutePolicy("proof.read", throttled=True),
     ("GET", "/v1/health"): RoutePolicy("service.health", throttled=True),
+    # an operator's machines: probes (no credential; readiness reads the database, so it is rate-limited
+    # per address like the other public reads) and the metrics scraper (a monitor credential)
+    ("GET", "/livez"): _read("service.live"),
+    ("GET", "/readyz"): RoutePolicy("service.ready", throttled=True),
+    ("GET", "/metrics"): _read("service.metrics"),
     # members
     ("POST", "/v1/hospitals"): _control("hospital.register"),
     ("GET", "/v1/hospitals"): _read("hospital.list"),

@@ -265,7 +265,7 @@ class HospitalOut(BaseModel):
 
 class CredentialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["hospital", "payer", "auditor", "admin", "clerk"]
+    role: Literal["hospital", "payer", "auditor", "admin", "clerk", "monitor"]
     subject: str = Field(pattern=r"^[\x20-\x7e]{1,32}$",
                          description="institution id (hospital, clerk), payer id, or a name (printable ASCII)")
     label: str = Field(default="", max_length=200)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import PrincipalDep, ServiceDep
 from api.routers.invoices import _PROBLEMS
 from api.schemas import FingerprintPath, RootPath
+from ledger.app.readiness import Readiness
 from ledger.app.service import parse_hash_arg
 from ledger.errors import LedgerError, NotFound
 
@@ -30,21 +31,27 @@ def get_batch(root: RootPath, service: ServiceDep, principal: PrincipalDep) -> d
 
 
 @router.get("/v1/health", summary="Liveness, outbox depth, and warnings (no credential needed)")
-def health(service: ServiceDep, request: Request) -> JSONResponse:
-    """``status`` is ``ok`` while the store answers (503 otherwise); ``warnings`` lists what an
-    operator must fix though the service runs, e.g. a year of the working-day calendar without
-    data (``calendar.missing``: counted Monday to Friday until it is loaded)."""
-    doc: dict[str, Any] = {"status": "ok"}
+def health(request: Request) -> JSONResponse:
+    """``status`` is ``ok`` while the store answers (503 otherwise); ``store`` holds the figures the
+    chain worker last reported (``figuresAt``: when; every few seconds: this route counts nothing
+    itself), ``warnings`` what an operator must fix though the service runs: no chain worker
+    reporting or the chain not answering it, a year of the working-day calendar without data
+    (``calendar.missing``: counted Monday to Friday until it is loaded)."""
+    readiness: Readiness = request.app.state.readiness
     try:
-        doc["store"] = service.store.counts()
-        doc["indexedBlock"] = service.store.get_meta("indexer.block")
-        doc["chain"] = {"chainId": service.store.get_meta("chain.id"),
-                        "contract": service.store.get_meta("chain.contract")}
+        health = readiness.health()
         calendar = request.app.state.calendar.coverage()
     except LedgerError as exc:
         return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+    status = health.status
+    doc: dict[str, Any] = {"status": "ok"}
+    if status is not None and status.figures is not None:
+        doc["store"] = status.figures.to_json()
+        doc["figuresAt"] = status.at.isoformat()
+    doc["indexedBlock"] = health.indexed_block
+    doc["chain"] = {"chainId": health.chain_id, "contract": health.contract}
     doc["calendar"] = calendar.to_json()
-    doc["warnings"] = [w for w in (calendar.warning(),) if w]
+    doc["warnings"] = [w for w in (*health.warnings, calendar.warning()) if w]
     return JSONResponse(doc)
 
 

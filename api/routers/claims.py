@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.bodies import JsonBodyRoute
-from api.deps import PrincipalDep
+from api.deps import PrincipalDep, get_request_id
 from api.presenters.claims import claim_json, invoices_json, queued_json
 from api.routers.invoices import _PROBLEMS
 from api.schemas import (
@@ -145,7 +145,7 @@ async def submit(body: ClaimIn, response: Response, claims: ClaimsDep, principal
     # the wait for the chain holds no thread, so hundreds of claims can wait for one block at once
     submission, stored, replay = await run_in_threadpool(
         claims.submit, principal, fingerprints=body.fingerprints, idempotency_key=idempotency_key,
-        for_person=body.for_, national_id=body.nationalId)
+        for_person=body.for_, national_id=body.nationalId, request_id=get_request_id(request))
     settings = request.app.state.settings
     stored = await claims.wait_async(stored, timeout=settings.claim_wait)
     if replay:

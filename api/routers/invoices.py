@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from api.bodies import JsonBodyRoute
-from api.deps import PrincipalDep, ServiceDep, SettingsDep
+from api.deps import PrincipalDep, RequestIdDep, ServiceDep, SettingsDep, get_request_id
 from api.problems import problem
 from api.schemas import (
     FingerprintPath,
@@ -26,7 +27,8 @@ from api.schemas import (
 )
 from ledger.app.access import Principal
 from ledger.app.service import ItemResult, LedgerService, UploadReport
-from ledger.errors import PayloadTooLarge, UnsupportedMediaType
+from ledger.composition.settings import Settings
+from ledger.errors import LedgerError, PayloadTooLarge, UnsupportedMediaType
 from ledger.formats import Limits, UploadPart, detect_format, read_upload
 from ledger.formats.upload import HEAD_BYTES
 from ledger.invoice_search import InvoiceSearch
@@ -85,6 +87,18 @@ async def upload_invoices(request: Request, service: ServiceDep, principal: Prin
     Any other upload answers 200 with one result per item: valid items are stored,
     invalid ones are not, and a retry of the same payload stores nothing twice.
     """
+    try:
+        return await _receive_upload(request, service, principal, settings)
+    except LedgerError as exc:   # the whole upload refused (a bad body, too many items...): counted by kind
+        service.telemetry.upload_refused(reason=exc.kind)
+        raise
+    except HTTPException as exc:  # (the edge stopped a streamed body at the upload limit)
+        service.telemetry.upload_refused(reason="payload-too-large" if exc.status_code == 413 else "http")
+        raise
+
+
+async def _receive_upload(request: Request, service: LedgerService, principal: Principal,
+                          settings: Settings) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in _UPLOAD_TYPES:
         raise UnsupportedMediaType(f"unsupported content type {media or '(none)'!r}; use one of "
@@ -108,15 +122,16 @@ async def upload_invoices(request: Request, service: ServiceDep, principal: Prin
     # one JSON object (not a FHIR Bundle) is a single upload with its own status codes
     single = media == "application/json" and body.lstrip()[:1] == b"{" \
         and detect_format(None, None, body[:HEAD_BYTES]) == "json"
-    report = await run_in_threadpool(_upload, service, principal, parts, limits)
+    report = await run_in_threadpool(_upload, service, principal, parts, limits, get_request_id(request))
     if single and len(report.items) == 1:
         return _single(report.items[0], request)
     return JSONResponse(_report_json(report), status_code=200)
 
 
-def _upload(service: LedgerService, principal: Principal, parts: list[UploadPart], limits: Limits) -> UploadReport:
+def _upload(service: LedgerService, principal: Principal, parts: list[UploadPart], limits: Limits,
+            request_id: str | None) -> UploadReport:
     items = read_upload(parts, limits=limits)
-    return service.upload(principal, items, max_items=limits.max_items)
+    return service.upload(principal, items, max_items=limits.max_items, request_id=request_id)
 
 
 #: problems listed per invoice, and in a whole upload report; the counts are always complete. A
@@ -242,8 +257,8 @@ def get_qr(fingerprint: FingerprintPath, service: ServiceDep, principal: Princip
                         202: {"model": VoidOut, "description": "recorded now; its code is stamped on chain shortly"}},
              summary="Void / refund an invoice (red-letter reversal): its reason code is stamped on chain")
 def void_invoice(fingerprint: FingerprintPath, body: VoidIn, service: ServiceDep, principal: PrincipalDep,
-                 response: Response) -> VoidOut:
-    record, created = service.request_void(principal, fingerprint, request=body.request())
+                 response: Response, request_id: RequestIdDep) -> VoidOut:
+    record, created = service.request_void(principal, fingerprint, request=body.request(), request_id=request_id)
     if not created:
         response.status_code = 200
     return VoidOut.of(record)

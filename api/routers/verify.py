@@ -65,6 +65,7 @@ async def verify(request: Request) -> Response:
     if verification is None:
         raise ChainUnavailable("this service has no chain connection for verification (start it with `ebill serve`)")
     doc = await verification.verify(payload)
+    request.app.state.service.telemetry.verified(verdict=str(doc.get("status")))
     if doc.get("status") in _FORGERY_VERDICTS:
         # counted, not audited: anyone can send these as fast as they like, and an audit row
         # each let them grow the audit trail at will; the dashboard shows the counts

@@ -21,6 +21,8 @@ from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from ledger.adapters import metrics_dir
+
 __all__ = ["ReportingSupervisor", "death_cause", "run_api_workers"]
 
 _HINTS = {
@@ -68,6 +70,7 @@ class ReportingSupervisor(Multiprocess):
             # (a worker dying of another signal can look alive while the kernel writes its core dump)
             hung = id(old) not in dead and old.exitcode == -signal.SIGKILL
             cause = death_cause(old.exitcode, hung=hung, timeout=self.config.timeout_worker_healthcheck)
+            metrics_dir.process_exited(old.pid)   # its live gauges go; what it counted stays in /metrics
             if any(p is old for p in self.processes):  # not replaced: the supervisor is stopping
                 then = "the service stops" if old.exitcode == STARTUP_FAILURE else "it is not replaced"
             else:
@@ -86,5 +89,8 @@ def run_api_workers(app: str, *, host: str, port: int, workers: int, report: Cal
     What ``uvicorn.run(app, factory=True, workers=n)`` does, with :class:`ReportingSupervisor`.
     """
     os.environ["PYTHONFAULTHANDLER"] = "1"  # the spawned workers' interpreters dump their stack on a fatal signal
-    config = Config(app, host=host, port=port, workers=workers, factory=True, log_level=log_level)
+    # no uvicorn logging set-up and no uvicorn access lines: each worker's app factory configures the JSON
+    # log lines (ledger.adapters.logs), and writes its own access line with the request id (api.observe)
+    config = Config(app, host=host, port=port, workers=workers, factory=True, log_level=log_level, log_config=None,
+                    access_log=False)
     ReportingSupervisor(config, sockets=[config.bind_socket()], report=report).run()

@@ -21,6 +21,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
 
+from ledger.adapters import metrics
 from ledger.adapters.contract_codec import ContractErrors
 from ledger.adapters.keyring import Keyring
 from ledger.adapters.recursion_limit import hold_recursion_limit
@@ -192,15 +193,16 @@ class Transactor:
             raise ChainUnavailable(f"{label} {to_hex(tx_hash)} not mined within {self._receipt_timeout} s") from exc
         except (OSError, ConnectionError) as exc:
             raise ChainUnavailable(f"chain node unreachable while waiting for {label}: {exc}") from exc
-        self.count(receipt)
+        self.count(receipt, label)
         if receipt["status"] != 1:
             raise ContractReverted("reverted on chain after a successful estimate", function=label)
         return receipt
 
-    def count(self, receipt: Any) -> None:
-        """Add a mined transaction to the totals."""
+    def count(self, receipt: Any, label: str = "other") -> None:
+        """Add a mined transaction of contract function ``label`` to the totals (and the metrics)."""
         self.tx_count += 1
         self.gas_used_total += int(receipt["gasUsed"])
+        metrics.chain_transaction(label, int(receipt["gasUsed"]))
 
     def _gas_price(self) -> int:
         # one eth_gasPrice a second is plenty; permissioned chains (Besu) run at price 0

@@ -106,7 +106,7 @@ class Web3Ledger:
                                   args=(to_checksum_address(admin or owner), owner), funder=funder)
         ledger = cls(w3, address=receipt["contractAddress"], keyring=keyring, relayer=governance, funder=funder,
                      access=access)
-        ledger._tx.count(receipt)
+        ledger._tx.count(receipt, "deploy")
         return ledger
 
     @property

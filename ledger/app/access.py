@@ -93,6 +93,11 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("proof.read", "read an inclusion proof", public=True),
     Operation("invoice.verify", "verify an invoice from its QR code", public=True),
     Operation("service.health", "read the service's health", public=True),
+    Operation("service.live", "ask whether the process answers (liveness probe)", public=True),
+    Operation("service.ready", "ask whether the service is ready (readiness probe)", public=True),
+    # the service's metrics hold no personal data, but their volumes are a payer's and hospitals' business:
+    # an operator's scraper reads them with a credential of its own that can do nothing else
+    Operation("service.metrics", "read the service's metrics", {Role.MONITOR: Reach.ANY}),
     Operation("web.static", "load the front ends and the API documentation", public=True),
     # members and credentials
     Operation("hospital.register", "register hospitals", {_D: _ANY}),

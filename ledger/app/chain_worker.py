@@ -19,6 +19,12 @@ Each :meth:`ChainWorker.tick`:
    chain refuses holding up nothing else;
 6. indexes again, so acknowledgements show up without waiting for the next tick.
 
+Every few seconds (and when the chain stops or starts answering) it reports what it saw —
+the chain's head, the block indexed, the store's figures and the anchoring lag — to the
+store (:class:`~ledger.app.worker_status.WorkerStatus`, read by ``/v1/health`` and
+``/readyz``) and to the telemetry port. Each anchored batch and each void is logged with
+the requests (``X-Request-Id``) that uploaded its invoices or asked for the void.
+
 Everything is safe to repeat after a crash at any point: the store is only updated
 from what the chain says, and the contract refuses double anchors and double voids.
 """
@@ -36,13 +42,18 @@ from datetime import timedelta
 from ledger.anchoring import Anchorer
 from ledger.app.key_registrar import KeyRegistrar
 from ledger.app.service import LedgerService
+from ledger.app.worker_status import META_KEY, WorkerStatus
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
-from ledger.hashing import MerkleRoot
-from ledger.ports import ChainConnection, InvoiceStore
+from ledger.hashing import MerkleRoot, to_hex
+from ledger.ports import ChainConnection, InvoiceStore, Telemetry
 
 log = logging.getLogger("ebill.worker")
 
 LEASE = "chain-worker"
+#: seconds between two reports of the worker's status and the store's figures
+STATUS_EVERY = 5.0
+#: request ids named in one log line (a batch of many uploads names the first ones and counts the rest)
+_IDS_LOGGED = 50
 
 
 @dataclass
@@ -65,6 +76,7 @@ class ChainWorker:
     def __init__(
         self, service: LedgerService, session: ChainConnection, *, max_leaves: int = 1024,
         max_age: timedelta = timedelta(seconds=2), holder: str | None = None,
+        status_every: float = STATUS_EVERY,
     ) -> None:
         self.service = service
         self.store: InvoiceStore = service.store
@@ -83,6 +95,15 @@ class ChainWorker:
         self.anchorer = Anchorer(session.ledger, signer_of=self._signer_of)
         self.registrar = KeyRegistrar(self.store, session.ledger)
         self._keys_generation = -1
+        self._status_every = status_every
+        self._status_at: float | None = None    # (monotonic) when the status was last reported
+        self._chain_ok: bool | None = None      # what the last report said
+        self._head: int | None = None
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """The service's (what this worker reports to)."""
+        return self.service.telemetry
 
     # ------------------------------------------------------------------ running
 
@@ -116,22 +137,57 @@ class ChainWorker:
             self._lease_renew_at = time.monotonic() + 10
 
         started = time.monotonic()
+        chain_error: str | None = None
         for step in (self._index, self._register, self._signers, self._close, self._anchor, self._void, self._keys,
                      self._index):
             t0 = time.monotonic()
+            name = step.__name__.strip("_")
             try:
                 step(report)
-                name = step.__name__.strip("_")
                 report.seconds[name] = report.seconds.get(name, 0.0) + time.monotonic() - t0
             except LedgerError as exc:
-                report.errors.append(f"{step.__name__.strip('_')}: {exc}")
+                report.errors.append(f"{name}: {exc}")
+                self.telemetry.chain_error(component="chain-worker", step=name)
                 if isinstance(exc, ChainError):
+                    chain_error = f"{name}: {exc}"
                     self._forget_chain_state()
                 break
-        if time.monotonic() - started > 2:
-            log.warning("slow tick (%.1f s): %s", time.monotonic() - started,
-                        ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items()))
+        elapsed = time.monotonic() - started
+        self.telemetry.worker_tick(seconds=elapsed)
+        if elapsed > 2:
+            log.warning("slow tick (%.1f s): %s", elapsed,
+                        ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items()),
+                        extra={"seconds": round(elapsed, 3)})
+        self._report_status(report, chain_error)
         return report
+
+    def _report_status(self, report: TickReport, chain_error: str | None) -> None:
+        """After a round that changed something (closed, anchored, voided, indexed), when the chain
+        stops or starts answering, and every ``status_every`` seconds: the store's figures to the
+        telemetry, and the worker's status to the store (a few indexed reads and one write)."""
+        chain_ok = chain_error is None
+        now = time.monotonic()
+        busy = report.closed or report.anchored or report.voided or report.events or report.registered \
+            or report.reindexed
+        if self._status_at is not None and chain_ok == self._chain_ok and not busy \
+                and now - self._status_at < self._status_every:
+            return
+        try:
+            figures = self.store.outbox_figures()
+            at = self.service.clock.now()
+            self.telemetry.outbox(invoices=figures.unbatched, batches=figures.batches_waiting,
+                                  voids=figures.voids_pending, lag=figures.lag(at))
+            indexed = self._indexed[0] if self._indexed is not None else None
+            if self._head is not None:
+                self.telemetry.chain_seen(head=self._head, indexed=indexed if indexed is not None else 0)
+            status = WorkerStatus(at=at, chain_ok=chain_ok, head=self._head, indexed=indexed, figures=figures,
+                                  chain_error=chain_error[:300] if chain_error else None)
+            self.store.set_meta(META_KEY, status.to_json())
+        except LedgerError as exc:
+            report.errors.append(f"status: {exc}")
+            self.telemetry.chain_error(component="chain-worker", step="status")
+            return
+        self._status_at, self._chain_ok = now, chain_ok
 
     def drain(self, *, timeout: float = 60.0) -> TickReport:
         """Tick until nothing is waiting (every invoice anchored, every void stamped); for tests and tools."""
@@ -145,6 +201,8 @@ class ChainWorker:
             total.reindexed |= r.reindexed
             c = self.store.counts()
             if not (c["unbatched"] or c["batchesWaiting"] or c["voidsPending"]):
+                self._status_at = None          # report what the drain left, now
+                self._report_status(total, None)
                 return total
             if time.monotonic() > deadline:
                 raise ChainError(f"outbox not drained within {timeout} s: {c}; last errors: {r.errors[-3:]}")
@@ -153,7 +211,7 @@ class ChainWorker:
     # ------------------------------------------------------------------ steps
 
     def _index(self, report: TickReport) -> None:
-        head = self.reader.head()
+        head = self._head = self.reader.head()
         if self._indexed is None:
             cursor, cursor_hash = self.store.get_meta("indexer.block"), self.store.get_meta("indexer.hash")
             if cursor is not None and cursor_hash:
@@ -258,6 +316,7 @@ class ChainWorker:
         if not waiting:
             return
         roots = [b.root for b in waiting]
+        origins = self.store.batch_origins(roots)
         self.store.mark_submitted(roots)
         try:
             result = self.anchorer.anchor(waiting)
@@ -268,6 +327,21 @@ class ChainWorker:
         # indexes them): were a batch marked anchored here and the node then lost the
         # block before the index reached it, nothing would ever notice and re-send it.
         report.anchored += len(result.anchored)
+        now = self.service.clock.now()
+        txs = [r.tx_hash for r in result.receipts]   # (up to 64 batches a transaction: usually one)
+        delays = []
+        for batch, on_chain in zip(waiting, result.anchored, strict=True):
+            origin = origins.get(bytes(batch.root))
+            delay = (now - origin.oldest_received).total_seconds() if origin else None
+            if delay is not None:
+                delays.append(delay)
+            ids = origin.request_ids if origin else ()
+            log.info("batch anchored", extra={
+                "root": to_hex(batch.root), "issuer": batch.issuer, "invoices": batch.leaf_count,
+                "block": on_chain.block_number, "tx": txs[0] if len(txs) == 1 else None, "txs": txs,
+                "delay_s": round(delay, 3) if delay is not None else None,
+                "request_ids": list(ids[:_IDS_LOGGED]), "more_request_ids": max(0, len(ids) - _IDS_LOGGED)})
+        self.telemetry.batches_anchored(invoices=[b.leaf_count for b in waiting], delays=delays)
 
     def _void(self, report: TickReport) -> None:
         for void, root, total in self.store.voids_pending():
@@ -287,6 +361,9 @@ class ChainWorker:
                 report.errors.append(f"void of 0x{bytes(void.fingerprint).hex()} refused: {exc}")
                 continue
             self.store.mark_void(void.fingerprint, state="voided", tx=receipt.tx_hash, block=receipt.block_number)
+            log.info("invoice voided", extra={"fingerprint": to_hex(void.fingerprint), "issuer": void.issuer,
+                                              "tx": receipt.tx_hash, "block": receipt.block_number,
+                                              "request_id": void.request_id})
             report.voided += 1
 
     # ------------------------------------------------------------------ keys

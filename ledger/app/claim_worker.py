@@ -70,12 +70,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
 from ledger.app.payouts import Payouts
+from ledger.app.stamp_report import StampReport, log_stamps
 from ledger.batch import Batch
 from ledger.claims.model import StampCheck
 from ledger.claims.stamps import (
@@ -94,7 +94,7 @@ from ledger.claims.stamps import (
 from ledger.errors import ChainError, ContractReverted, LedgerError
 from ledger.hashing import Fingerprint
 from ledger.onchain import Reservation, StampOutcome
-from ledger.ports import ChainConnection, PayoutPort
+from ledger.ports import ChainConnection, PayoutPort, Telemetry
 
 log = logging.getLogger("ebill.claims")
 
@@ -107,26 +107,8 @@ _ASK_AT_MOST = 200
 #: seconds between two looks at the claims waiting for earlier payers (one indexed query when
 #: there are none: a payer outside an order of payers pays nothing more per claim)
 _WAITING_EVERY = 1.0
-
-
-@dataclass
-class StampReport:
-    reserved: int = 0
-    finalized: int = 0
-    released: int = 0
-    refused: int = 0
-    paid: int = 0
-    voided: int = 0
-    #: claims whose stamp the chain lost, put back in the outbox
-    lost: int = 0
-    #: claims that waited for earlier payers, decided
-    decided: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.reserved or self.finalized or self.released or self.refused or self.paid or self.voided
-                    or self.lost or self.decided)
+#: seconds between two counts of the claims by state, for the metrics (an index-only scan)
+_STATES_EVERY = 15.0
 
 
 class ClaimStamper:
@@ -152,6 +134,11 @@ class ClaimStamper:
         self._tick_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.payouts = Payouts(claims, bank)
+        self._states_at = 0.0
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.claims.service.telemetry
 
     # ------------------------------------------------------------------ loop
 
@@ -175,6 +162,7 @@ class ClaimStamper:
                     wait = min(wait * 2, max_idle)
             except LedgerError as exc:
                 log.warning("claims stamper: %s", exc)
+                self.telemetry.chain_error(component="stamper", step="round")
                 self._stop.wait(0.5)
         self.claims.service.store.release_lease(_LEASE, self.holder)
         if self._pool is not None:
@@ -198,9 +186,17 @@ class ClaimStamper:
             return self._tick(force_voids)
 
     def _tick(self, force_voids: bool) -> StampReport:
+        started = now = time.monotonic()
+        report = self._round(force_voids, now)
+        self.telemetry.stamper_round(seconds=time.monotonic() - started, done=report.done())
+        if now - self._states_at > _STATES_EVERY:
+            self._states_at = now
+            self.telemetry.claims_by_state(self.claims.store.claims_by_state())
+        return report
+
+    def _round(self, force_voids: bool, now: float) -> StampReport:
         report = StampReport()
         self._ensure_registered()
-        now = time.monotonic()
         if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
             report.voided = self.payouts.apply_voids(report.errors)
@@ -331,12 +327,14 @@ class ClaimStamper:
                 # node that lost the registration): check it again next round
                 self._registered = False
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
+                self.telemetry.chain_error(component="stamper", step=op.value)
                 continue
             except ChainError as exc:
                 # the node went away or was replaced (maybe by an older state): count nonces
                 # from what it holds next time, as the chain worker does after a chain error
                 self.ledger.forget_session_state()
                 report.errors.append(f"{op} of {len(todo)} claims failed: {exc}")
+                self.telemetry.chain_error(component="stamper", step=op.value)
                 continue
             if op is StampOp.RESERVE:
                 failpoint("claims.after-reserve")
@@ -344,6 +342,7 @@ class ClaimStamper:
         for todo, outcomes in judged:
             for task, outcome in zip(todo, outcomes, strict=True):
                 results.append(self._judge(task, outcome, report))
+            log_stamps(todo, outcomes)
         if results:
             self.claims.store.apply_stamps(results)
 
@@ -379,3 +378,4 @@ class ClaimStamper:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="claims-send")
         return self._pool
+

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ledger.app.access import SYSTEM, Principal, Reach, authorize, reaches_invoice
+from ledger.app.telemetry import NO_TELEMETRY
 from ledger.batch import Batch
 from ledger.errors import (
     Conflict,
@@ -39,7 +40,7 @@ from ledger.invoice_check import MAX_PROBLEMS
 from ledger.invoice_search import InvoiceSearch
 from ledger.onchain import Stamp
 from ledger.peppers import PepperSource, pepper_source
-from ledger.ports import Clock, InvoiceStore, KeyCustody
+from ledger.ports import Clock, InvoiceStore, KeyCustody, Telemetry
 from ledger.proofdoc import ChainRef, InvoiceInclusion
 from ledger.qr import InvoiceSeal, QrDomain, sign_seal_with
 from ledger.records import (
@@ -114,9 +115,11 @@ class LedgerService:
     """
 
     def __init__(self, store: InvoiceStore, *, pepper: bytes | PepperSource, keys: KeyCustody, clock: Clock,
-                 relations: PersonRelations | None = None) -> None:
+                 relations: PersonRelations | None = None, telemetry: Telemetry = NO_TELEMETRY) -> None:
         self.store = store
         self.clock = clock
+        #: what the use cases report for an operator's metrics (uploads here; the workers use it too)
+        self.telemetry = telemetry
         #: where the members' signing keys are made and kept: sealed at rest, or on a PKCS#11 token
         #: (``ledger.adapters.custody.Custody``)
         self.keys = keys
@@ -221,12 +224,14 @@ class LedgerService:
 
     # ------------------------------------------------------------------ uploads
 
-    def upload(self, principal: Principal, items: Iterable[SourceItem], *, max_items: int = 5000) -> UploadReport:
+    def upload(self, principal: Principal, items: Iterable[SourceItem], *, max_items: int = 5000,
+               request_id: str | None = None) -> UploadReport:
         """Validate, seal, sign and store every valid item in one transaction; report each item.
 
         Invalid items are refused with every problem named; valid ones are stored (a
         bulk upload is not all-or-nothing, but each item is). A retry of the same
-        payload stores nothing twice.
+        payload stores nothing twice. ``request_id`` (the HTTP request's) is kept with the
+        invoices stored, for the anchoring's log line.
         """
         authorize(principal, "invoice.upload")
         issuer = principal.subject
@@ -241,6 +246,7 @@ class LedgerService:
         prepared: list[tuple[int, PreparedInvoice]] = []
         refs: list[tuple[int, str]] = []
         kept = 0   # problems kept so far in this report (the counts stay complete)
+        fee_lines = 0  # of the invoices stored now
 
         def rejected(item: SourceItem, problems: tuple[FieldProblem, ...], sources: tuple[str, ...] = ()) -> ItemResult:
             nonlocal kept
@@ -265,8 +271,11 @@ class LedgerService:
                 sources = tuple(locate(p.field) for p in exc.problems) if locate else ()
                 results.append(rejected(item, exc.problems, sources))
         if prepared:
-            outcomes = self.store.save_uploads(issuer, [p for _, p in prepared], actor=principal.actor)
-            for (n, _), outcome in zip(prepared, outcomes, strict=True):
+            outcomes = self.store.save_uploads(issuer, [p for _, p in prepared], actor=principal.actor,
+                                               request_id=request_id)
+            for (n, p), outcome in zip(prepared, outcomes, strict=True):
+                if outcome.status is UploadStatus.CREATED:
+                    fee_lines += len(p.invoice.fee_lines)
                 index, ref = refs[n]
                 problems: tuple[FieldProblem, ...] = ()
                 if outcome.status is UploadStatus.CONFLICT:
@@ -281,6 +290,7 @@ class LedgerService:
         counts = {s.value: 0 for s in UploadStatus}
         for r in final:
             counts[r.status.value] += 1
+        self.telemetry.uploaded(statuses=counts, fee_lines=fee_lines)
         return UploadReport(final, counts)
 
     # ------------------------------------------------------------------ reading
@@ -399,7 +409,7 @@ class LedgerService:
     # ------------------------------------------------------------------ voids
 
     def request_void(self, principal: Principal, fingerprint: str, *,
-                     request: VoidRequest) -> tuple[VoidRecord, bool]:
+                     request: VoidRequest, request_id: str | None = None) -> tuple[VoidRecord, bool]:
         """Record a red-letter reversal; the chain worker stamps its reason code on chain.
 
         Returns the void and whether it was recorded now. A repeat of a recorded void
@@ -409,7 +419,8 @@ class LedgerService:
         authorize(principal, "invoice.void")
         issuer = principal.subject
         fp = parse_hash_arg(fingerprint)
-        record, created = self.store.request_void(fp, issuer=issuer, request=request, actor=principal.actor)
+        record, created = self.store.request_void(fp, issuer=issuer, request=request, actor=principal.actor,
+                                                  request_id=request_id)
         if not created and not request.repeats(code=record.reason_code, note=record.note):
             differs = ("another note" if record.reason_code == request.code
                        else f"the reason code {record.reason_code.value!r}")

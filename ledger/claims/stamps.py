@@ -151,6 +151,8 @@ class StampTask:
     batch_root: bytes | None
     anchored: bool
     state: ClaimState = ClaimState.SUBMITTED
+    #: the request that filed the claim (its ``X-Request-Id``), for the stamper's log line
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)

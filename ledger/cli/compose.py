@@ -24,11 +24,12 @@ def settings(home: Path | None, db: str | None, **extra: Any) -> Any:
     return Settings(**values)
 
 
-def service(settings: Any, *, migrate: bool = True) -> Any:
-    """The ledger service on the settings' database (migrated to the newest schema first, unless told not to)."""
+def service(settings: Any, *, migrate: bool = True, metrics: bool = False) -> Any:
+    """The ledger service on the settings' database (migrated to the newest schema first, unless told not to);
+    ``metrics``: reporting to the Prometheus families (``ebill serve``)."""
     from ledger.composition import open_service
 
-    return open_service(settings, migrate=migrate)
+    return open_service(settings, migrate=migrate, metrics=metrics)
 
 
 def claims(settings: Any, service: Any, chain: Any) -> Any:

@@ -1,13 +1,17 @@
 """``ebill serve``: the upload service in one command: the HTTP API (in this process or in API worker
 processes), the chain worker, and for a payer the claims stamper, the citizens' messages' dispatcher and
-the invoice mirror, each in a thread."""
+the invoice mirror, each in a thread.
+
+Every process logs JSON lines on stderr (:mod:`ledger.adapters.logs`; ``--log-format console``
+for a person) and writes its metrics to ``$EBILL_HOME/metrics`` (emptied at start), which any
+API worker adds up for ``GET /metrics`` (:mod:`ledger.adapters.metrics`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
-import time
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +19,8 @@ import typer
 from ledger.cli import compose
 from ledger.cli import support as _cli
 from ledger.cli.support import DbOpt, HomeOpt
+
+log = logging.getLogger("ebill.serve")
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +48,9 @@ def serve(
         help="pull the hospitals' anchored invoices from this service (a payer's own instance)")] = None,
     mirror_token: Annotated[str | None, typer.Option(
         "--mirror-token", envvar="EBILL_MIRROR_TOKEN", help="payer credential at the --mirror-from service")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        "--log-format", help="json (one object a line: the default, for a log pipeline) | console (for a person); "
+                             "EBILL_LOG_FORMAT")] = None,
 ) -> None:
     """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
 
@@ -59,12 +68,20 @@ def serve(
     _stop_cleanly_on_sigterm()
     arm_from_environment()  # crash-safety tests (EBILL_FAILPOINTS) kill this process at named points
     started_node = False
+    if log_format is not None and log_format not in ("json", "console"):
+        _cli.fail("--log-format must be json or console", 2)
     with _cli.errors():
         settings = compose.settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,
-                             batch_max_leaves=batch_max_leaves, batch_max_age=batch_max_age)
+                             batch_max_leaves=batch_max_leaves, batch_max_age=batch_max_age, log_format=log_format)
         if payer is not None:
             settings.payer_id = None if payer.lower() == "none" else payer
-        service = compose.service(settings)
+        # before anything imports prometheus_client: every process of this service writes its metrics there
+        from ledger.adapters import metrics_dir
+        from ledger.adapters.logs import configure as configure_logging
+
+        metrics_dir.prepare(settings.home)
+        configure_logging(fmt=settings.log_format, level=settings.log_level)
+        service = compose.service(settings, metrics=True)
         if chain == "anvil" and not rpc_url:
             from ledger.adapters import anvil
 
@@ -75,8 +92,8 @@ def serve(
         worker = ChainWorker(service, session, max_leaves=batch_max_leaves,
                              max_age=_seconds(batch_max_age))
         if changed:
-            _cli.err.print("[yellow]the chain or contract changed since this store last ran: rebuilding the chain "
-                           "index and re-anchoring[/]")
+            log.warning("the chain or contract changed since this store last ran: rebuilding the chain index and "
+                        "re-anchoring")
             worker.reindex(reason="the store now serves another chain/contract")
     n = workers or (1 if chain == "embedded" else min(os.cpu_count() or 1, 4))
     if chain == "embedded" and n > 1:
@@ -91,13 +108,14 @@ def serve(
             _cli.fail("--mirror-from needs --mirror-token (a payer credential at that service)", 2)
         mirror = compose.invoice_mirror(service, session.ledger, source=mirror_from, token=mirror_token)
         threading.Thread(target=mirror.run_forever, name="invoice-mirror", daemon=True).start()
-    _cli.err.print(f"[bold]ebill serve[/]: http://{host}:{port}/docs · db {_cli.redacted(settings.db_url)} · chain "
-                   f"{session.name} {session.ledger.chain_id} contract {session.ledger.contract_address} · "
-                   f"{n} API worker(s)")
+    log.info(f"ebill serve: http://{host}:{port}/docs", extra={
+        "db": _cli.redacted(settings.db_url), "chain": session.name, "chain_id": session.ledger.chain_id,
+        "contract": session.ledger.contract_address, "api_workers": n, "metrics_dir": os.environ[metrics_dir.ENV]})
     try:
         if n == 1:
+            # (logging is configured above: uvicorn's own text handlers and access lines stay off)
             uvicorn.run(compose.api_app(settings, service=service, chain=session.ledger), host=host, port=port,
-                        log_level="warning")
+                        log_level="warning", log_config=None, access_log=False)
         else:
             from ledger.adapters.api_workers import run_api_workers
 
@@ -139,9 +157,8 @@ def _stop_cleanly_on_sigterm() -> None:
 
 
 def _report_worker(message: str) -> None:
-    """An API worker died: say so on the service's stderr, with the time (see ledger.adapters.api_workers)."""
-    _cli.err.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ebill serve: {message}", style="bold red", markup=False,
-                   highlight=False, soft_wrap=True)
+    """An API worker died: say so in the service's log (see ledger.adapters.api_workers)."""
+    log.error(message)
 
 
 def _start_stamper(settings: Any, service: Any, session: Any) -> tuple[Any, threading.Thread] | None:
@@ -181,6 +198,8 @@ def _export_env(settings: Any, *, rpc_url: str | None) -> None:
     os.environ["EBILL_PEPPER"] = settings.pepper_bytes().hex()
     os.environ["EBILL_KEYSTORE_PASSPHRASE"] = settings.passphrase()
     os.environ["EBILL_PAYER_ID"] = settings.payer_id or ""
+    os.environ["EBILL_LOG_FORMAT"] = settings.log_format
+    os.environ["EBILL_LOG_LEVEL"] = settings.log_level
     os.environ.setdefault("EBILL_API_NICE", "5")  # see api.app.app_from_env
 
 

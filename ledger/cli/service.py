@@ -81,7 +81,7 @@ def hospital_list(db: DbOpt = None, home: HomeOpt = None) -> None:
 
 @credential_app.command("create")
 def credential_create(
-    role: Annotated[str, typer.Option(help="hospital | payer | auditor | admin")],
+    role: Annotated[str, typer.Option(help="hospital | payer | auditor | admin | clerk | monitor (a metrics scraper)")],
     subject: Annotated[str, typer.Option(help="institution id, payer id, or a name")],
     label: Annotated[str, typer.Option(help="what the token is for")] = "",
     db: DbOpt = None, home: HomeOpt = None,

@@ -21,27 +21,32 @@ if TYPE_CHECKING:   # (imported where used: the settings of a light CLI command 
     from ledger.app.mirror import InvoiceMirror
     from ledger.app.notifier import NotificationDispatcher
     from ledger.app.peppers import PepperOffice
+    from ledger.app.readiness import Readiness
     from ledger.app.rule_office import RuleOffice
     from ledger.app.service import LedgerService, PersonRelations
     from ledger.composition.settings import Settings
-    from ledger.ports import NotificationDelivery
+    from ledger.ports import NotificationDelivery, Telemetry
     from verifier.service import VerificationService
 
 
 def ledger_service(store: SqlStore, *, pepper: bytes, passphrase: str,
-                   relations: PersonRelations | None = None, signer: str | None = None) -> LedgerService:
+                   relations: PersonRelations | None = None, signer: str | None = None,
+                   metrics: bool = False) -> LedgerService:
     """The ledger's use cases over ``store``, with members' keys sealed under ``passphrase`` — or,
-    when ``signer`` (``EBILL_SIGNER``) names a PKCS#11 token, new keys made on that token."""
+    when ``signer`` (``EBILL_SIGNER``) names a PKCS#11 token, new keys made on that token; with
+    ``metrics``, reporting to the Prometheus families (:mod:`ledger.adapters.metrics`)."""
     from ledger.adapters.clock import SystemClock
     from ledger.adapters.custody import open_custody
     from ledger.adapters.keystore import StoreKeyVault
     from ledger.app.peppers import LivePeppers
     from ledger.app.service import LedgerService
+    from ledger.app.telemetry import NO_TELEMETRY
 
     vault = StoreKeyVault(store, passphrase)
     # ``pepper`` (EBILL_PEPPER) is version 1; later versions are sealed in the store (ebill pepper rotate)
     return LedgerService(store, pepper=LivePeppers(store, vault, first=pepper), keys=open_custody(signer, vault),
-                         clock=SystemClock(), relations=relations)
+                         clock=SystemClock(), relations=relations,
+                         telemetry=prometheus_telemetry() if metrics else NO_TELEMETRY)
 
 
 def pepper_office(service: LedgerService, settings: Settings) -> PepperOffice:
@@ -54,15 +59,35 @@ def pepper_office(service: LedgerService, settings: Settings) -> PepperOffice:
     return PepperOffice(service.store, StoreKeyVault(service.store, settings.passphrase()), service.peppers)
 
 
-def open_service(settings: Settings, *, migrate: bool = True) -> LedgerService:
-    """The ledger's use cases over the settings' database (migrated to the newest schema first)."""
+def prometheus_telemetry() -> Telemetry:
+    """The telemetry port on the Prometheus families (``ebill serve``'s processes)."""
+    from ledger.adapters.metrics import PrometheusTelemetry
+
+    return PrometheusTelemetry()
+
+
+def open_service(settings: Settings, *, migrate: bool = True, metrics: bool = False) -> LedgerService:
+    """The ledger's use cases over the settings' database (migrated to the newest schema first);
+    ``metrics``: see :func:`ledger_service`."""
     from ledger.adapters.sql.engine import upgrade
     from ledger.adapters.sql.store import SqlStore
 
     if migrate:
         upgrade(settings.db_url)
     return ledger_service(SqlStore.open(settings.db_url), pepper=settings.pepper_bytes(),
-                          passphrase=settings.passphrase(), signer=settings.signer)
+                          passphrase=settings.passphrase(), signer=settings.signer, metrics=metrics)
+
+
+def open_readiness(service: LedgerService) -> Readiness:
+    """The readiness checks and health figures (``/readyz``, ``/v1/health``) of the service's store,
+    against the newest migration this code ships."""
+    from ledger.adapters.sql.engine import head_revision
+    from ledger.adapters.sql.store import SqlStore
+    from ledger.app.readiness import Readiness
+
+    if not isinstance(service.store, SqlStore):
+        raise TypeError(f"readiness reads a SQL store, not {type(service.store).__name__}")
+    return Readiness(service.store, schema=head_revision(), clock=service.clock)
 
 
 def open_claims(settings: Settings, service: LedgerService, chain: Any) -> ClaimsService | None:
@@ -237,5 +262,5 @@ def open_verification(chain: Any, service: LedgerService, *,
 
 
 __all__ = ["ledger_service", "open_calendar_office", "open_claims", "open_delivery", "open_live_calendar",
-           "open_mirror", "open_notifier", "open_rule_office", "open_service", "open_stamper", "open_verification",
-           "pepper_office", "read_only_chain"]
+           "open_mirror", "open_notifier", "open_readiness", "open_rule_office", "open_service", "open_stamper",
+           "open_verification", "pepper_office", "prometheus_telemetry", "read_only_chain"]

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     #: production SMS gateways plug in there later)
     notify_adapter: Literal["development"] = "development"
 
+    # operating it: log lines as JSON (one object a line, for a log pipeline) or as text for a person
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
     def rpc_access(self, url: str) -> RpcAccess:
         """How to reach the JSON-RPC node at ``url`` with this deployment's credentials."""
         from ledger.adapters.rpc_access import RpcAccess

@@ -10,14 +10,14 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.engine import open_engine
@@ -110,6 +110,22 @@ class StoreBase:
         with self._read() as conn:
             return conn.execute(select(M.c.value).where(M.c.key == key)).scalar_one_or_none()
 
+    def metas(self, keys: Sequence[str]) -> dict[str, str]:
+        """The meta rows named ``keys`` that exist, in one query."""
+        with self._read() as conn:
+            return dict(conn.execute(select(M.c.key, M.c.value).where(M.c.key.in_(list(keys)))).all())
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None: not migrated at all); raises
+        :class:`StoreUnavailable` when the database cannot be reached."""
+        with self._read() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+            except (OperationalError, ProgrammingError) as exc:
+                if "alembic_version" in str(exc.orig):
+                    return None  # (no such table: a database never migrated)
+                raise
+
     def set_meta(self, key: str, value: str, conn: Connection | None = None) -> None:
         if conn is None:
             with self._tx() as c:
@@ -128,9 +144,15 @@ class StoreBase:
 
     def add_counts(self, counts: Mapping[str, int]) -> None:
         """Add ``counts`` to the named event counters in one transaction (a row per name, made on first use)."""
-        now = utcnow()
         with self._tx() as conn:
-            for name, n in sorted(counts.items()):  # one order for every writer: no deadlock between them
+            self._bump(conn, counts)
+
+    def _bump(self, conn: Connection, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to the named counters in ``conn``'s transaction (on PostgreSQL each row stays
+        locked until it commits: call it last)."""
+        now = utcnow()
+        for name, n in sorted(counts.items()):  # one order for every writer: no deadlock between them
+            if n:
                 stmt = self._insert(CT).values(name=name, count=n, updated_at=now)
                 conn.execute(stmt.on_conflict_do_update(index_elements=[CT.c.name],
                                                         set_={"count": CT.c.count + n, "updated_at": now}))

@@ -21,6 +21,8 @@ from ledger.hashing import Fingerprint, Hash32, MerkleRoot
 from ledger.invoice import FeeCategory, FeeLine, Invoice, VisitType
 from ledger.invoice_search import InvoiceOrder, InvoiceSearch
 from ledger.records import (
+    INVOICES_BATCHED,
+    INVOICES_STORED,
     HospitalRecord,
     InvoiceDetail,
     InvoiceState,
@@ -35,8 +37,12 @@ from ledger.uploads import PreparedInvoice
 class Invoices(StoreBase):
     """Uploads, the invoice feed for payers' mirrors, and reading invoices."""
 
-    def save_uploads(self, issuer: str, items: Sequence[PreparedInvoice], *, actor: str) -> list[SaveOutcome]:
+    def save_uploads(self, issuer: str, items: Sequence[PreparedInvoice], *, actor: str,
+                     request_id: str | None = None) -> list[SaveOutcome]:
         """Store new invoices with their fee lines in one transaction; report retries and conflicts.
+
+        ``request_id`` (the upload's ``X-Request-Id``) is kept with each new invoice: the log
+        line of the transaction that anchors it names the request.
 
         An item whose (issuer, code, number) is already stored is a ``duplicate`` if its
         content digest matches (nothing changes: the stored fingerprint and QR are
@@ -59,7 +65,7 @@ class Invoices(StoreBase):
             if fresh:
                 ids = self._invoice_ids(conn, len(fresh))
                 id_of = {id(p): i for p, i in zip(fresh.values(), ids, strict=True)}
-                rows = [_invoice_row(p, now, id_of[id(p)]) for p in fresh.values()]
+                rows = [_invoice_row(p, now, id_of[id(p)], request_id) for p in fresh.values()]
                 stmt = self._insert(I).on_conflict_do_nothing(index_elements=["issuer", "invoice_code",
                                                                               "invoice_number"])
                 conn.execute(stmt, rows)
@@ -82,6 +88,7 @@ class Invoices(StoreBase):
                 self._insert_lines(conn, [(id_of[id(p)], p) for p in ours])
                 self.audit(conn, actor=actor, action="invoice.upload", subject=issuer,
                            detail={"created": len(ours), "items": len(items)})
+                self._bump(conn, {INVOICES_STORED: len(ours)})
             outcomes = []
             for p in items:
                 key = (p.invoice.invoice_code, p.invoice.invoice_number)
@@ -203,6 +210,8 @@ class Invoices(StoreBase):
                     rows.append(row)
                 conn.execute(insert(I), rows)
                 self._insert_lines(conn, [(invoice_id, p) for invoice_id, (_, p) in zip(ids, fresh, strict=True)])
+                # (stored already anchored: they never wait in a batch)
+                self._bump(conn, {INVOICES_STORED: len(fresh), INVOICES_BATCHED: len(fresh)})
             self.audit(conn, actor=actor, action="mirror.batch", subject="0x" + bytes(batch.root).hex()[:16],
                        detail={"issuer": batch.issuer, "invoices": len(fresh), "block": anchored[0]})
         return len(fresh)
@@ -342,7 +351,7 @@ def _fresh_view(p: PreparedInvoice, now: datetime) -> StoredInvoice:
                          p.qr, now, issued_at=inv.issued_at)
 
 
-def _invoice_row(p: PreparedInvoice, now: datetime, invoice_id: int) -> dict[str, Any]:
+def _invoice_row(p: PreparedInvoice, now: datetime, invoice_id: int, request_id: str | None = None) -> dict[str, Any]:
     inv, sealed = p.invoice, p.sealed
     return {
         "fingerprint": bytes(sealed.fingerprint), "id": invoice_id, "issuer": inv.issuer,
@@ -353,7 +362,7 @@ def _invoice_row(p: PreparedInvoice, now: datetime, invoice_id: int) -> dict[str
         "cash_paid_fen": inv.cash_paid_fen, "fee_line_count": len(inv.fee_lines),
         "fee_lines_root": bytes(sealed.fee_lines_root), "salt": sealed.salt, "line_key": sealed.line_key,
         "schema_version": inv.schema_version, "content_digest": bytes(p.content_digest), "qr": p.qr,
-        "received_at": now, "batch_root": None, "batch_index": None,
+        "received_at": now, "batch_root": None, "batch_index": None, "request_id": request_id,
     }
 
 

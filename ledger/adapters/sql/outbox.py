@@ -14,11 +14,18 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from ledger.adapters.sql.base import B, I, StoreBase, V, _aware, utcnow
+from ledger.adapters.sql.base import CT, B, I, StoreBase, V, _aware, utcnow
 from ledger.batch import Batch, BatchPolicy
 from ledger.errors import ChainError, NotFound
 from ledger.hashing import Fingerprint
 from ledger.records import (
+    ARRIVALS,
+    BATCHES_SEALED,
+    INVOICES_BATCHED,
+    INVOICES_STORED,
+    VOIDS_REQUESTED,
+    BatchOrigin,
+    OutboxFigures,
     VoidRecord,
 )
 from ledger.voids import VoidReason, VoidRequest
@@ -57,7 +64,59 @@ class AnchoringOutbox(StoreBase):
                                                                              batch_index=bindparam("idx")),
                         [{"fp": bytes(fp), "root": bytes(batch.root), "idx": i} for i, (fp, _) in enumerate(chunk)])
                     closed.append(batch)
+            self._bump(conn, {BATCHES_SEALED: len(closed), INVOICES_BATCHED: sum(b.leaf_count for b in closed)})
         return closed
+
+    def outbox_figures(self) -> OutboxFigures:
+        """The store's figures and what waits to be anchored, in one read (the chain worker's, every few
+        seconds: see :class:`~ledger.records.OutboxFigures`). Counts only small sets through their
+        indexes (invoices in no batch, batches not anchored, voids pending); the totals come from the
+        arrival counters."""
+        with self._read() as conn:
+            arrivals = {name: int(n) for name, n in conn.execute(
+                select(CT.c.name, CT.c.count).where(CT.c.name.in_(ARRIVALS)))}
+            oldest = conn.execute(select(func.min(I.c.received_at)).where(I.c.batch_root.is_(None))).scalar_one()
+            by_state = {state: int(n) for state, n in conn.execute(select(B.c.state, func.count())
+                                                                    .group_by(B.c.state))}
+            waiting = sum(n for state, n in by_state.items() if state != "anchored")
+            if waiting:
+                # the oldest invoice of a batch sealed but not anchored yet (few batches: the batch_root index)
+                in_batch = conn.execute(select(func.min(I.c.received_at)).select_from(I)
+                                        .join(B, B.c.root == I.c.batch_root)
+                                        .where(B.c.state != "anchored")).scalar_one()
+                oldest = min((t for t in (_aware(oldest), _aware(in_batch)) if t is not None), default=None)
+            voids = conn.execute(select(func.count()).select_from(V).where(V.c.state == "pending")).scalar_one()
+        invoices = arrivals.get(INVOICES_STORED, 0)
+        return OutboxFigures(
+            invoices=invoices, unbatched=max(0, invoices - arrivals.get(INVOICES_BATCHED, 0)),
+            batches_waiting=waiting, batches_anchored=by_state.get("anchored", 0), voids_pending=int(voids),
+            oldest_waiting=_aware(oldest), batches_sealed=arrivals.get(BATCHES_SEALED, 0),
+            voids_requested=arrivals.get(VOIDS_REQUESTED, 0))
+
+    def arrivals(self) -> dict[str, int]:
+        """The arrival counters now (:data:`~ledger.records.ARRIVALS`), one indexed read."""
+        with self._read() as conn:
+            return {name: int(n) for name, n in conn.execute(
+                select(CT.c.name, CT.c.count).where(CT.c.name.in_(ARRIVALS)))}
+
+    def batch_origins(self, roots: Sequence[bytes]) -> dict[bytes, BatchOrigin]:
+        """For each batch of ``roots``: when its oldest invoice was acknowledged, and the requests that
+        uploaded its invoices (for the anchoring's log line and delay)."""
+        oldest: dict[bytes, datetime] = {}
+        uploads: dict[bytes, list[tuple[datetime, str]]] = {}
+        with self._read() as conn:
+            for start in range(0, len(roots), 500):
+                chunk = [bytes(r) for r in roots[start:start + 500]]
+                for raw, first, request_id in conn.execute(
+                        select(I.c.batch_root, func.min(I.c.received_at), I.c.request_id)
+                        .where(I.c.batch_root.in_(chunk)).group_by(I.c.batch_root, I.c.request_id)):
+                    root, at = bytes(raw), _aware(first)
+                    assert at is not None
+                    oldest[root] = min(oldest.get(root, at), at)
+                    if request_id is not None:
+                        uploads.setdefault(root, []).append((at, request_id))
+        return {root: BatchOrigin(at, tuple(r for _, r in sorted(uploads.get(root, ()))))
+                for root, at in oldest.items()}
 
     def batches_waiting(self, *, limit: int = 4096) -> list[Batch]:
         """Sealed or submitted batches not yet seen anchored, oldest first, with their leaves."""
@@ -92,7 +151,7 @@ class AnchoringOutbox(StoreBase):
                                  last_error=error[:500] if error else None))
 
     def request_void(self, fingerprint: bytes, *, issuer: str, request: VoidRequest,
-                     actor: str) -> tuple[VoidRecord, bool]:
+                     actor: str, request_id: str | None = None) -> tuple[VoidRecord, bool]:
         """Record a red-letter reversal request; ``(record, True)`` when recorded now, or the
         void already recorded for the invoice and False (whatever it says: the caller judges)."""
         with self._tx() as conn:
@@ -105,11 +164,13 @@ class AnchoringOutbox(StoreBase):
                 return void_record(existing, None), False
             now = utcnow()
             conn.execute(insert(V).values(fingerprint=bytes(fingerprint), issuer=issuer, reason=request.note,
-                                          reason_code=request.code.value, requested_at=now, state="pending"))
+                                          reason_code=request.code.value, requested_at=now, state="pending",
+                                          request_id=request_id))
             self.audit(conn, actor=actor, action="invoice.void", subject="0x" + bytes(fingerprint).hex(),
                        detail={"reasonCode": request.code.value, "noteChars": len(request.note)})
+            self._bump(conn, {VOIDS_REQUESTED: 1})
             return VoidRecord(Fingerprint(bytes(fingerprint)), issuer, request.code, request.note, now, "pending",
-                              None, None, None), True
+                              None, None, None, request_id=request_id), True
 
     def voids_pending(self, *, limit: int = 500) -> list[tuple[VoidRecord, bytes | None, int]]:
         """Pending voids with their invoice's batch root (None until anchored) and total."""
@@ -138,4 +199,5 @@ def void_record(row: Any, claw: Any) -> VoidRecord:
         _aware(row.requested_at),  # type: ignore[arg-type]
         row.state, row.voided_tx, row.voided_block, row.last_error,
         row.paid_fen if claw is None else claw.paid_fen, row.reserved_fen if claw is None else claw.reserved_fen,
+        getattr(row, "request_id", None),
     )

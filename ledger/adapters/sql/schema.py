@@ -167,6 +167,8 @@ class InvoiceRow(SQLModel, table=True):
     received_at: datetime = Field(sa_column=_utc(nullable=False))
     batch_root: bytes | None = Field(default=None, sa_column=_bytes(32, nullable=True, index=True))
     batch_index: int | None = Field(default=None)
+    #: the request that uploaded it (``X-Request-Id``): the anchoring log line names it
+    request_id: str | None = Field(default=None, max_length=64)
 
 
 class FeeLineRow(SQLModel, table=True):
@@ -232,6 +234,8 @@ class VoidRow(SQLModel, table=True):
     # chain-derived
     voided_tx: str | None = Field(default=None, max_length=66)
     voided_block: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    #: the request that asked for the void: the log line of its chain transaction names it
+    request_id: str | None = Field(default=None, max_length=64)
     paid_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     reserved_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
@@ -396,6 +400,8 @@ class ClaimSubmission(SQLModel, table=True):
     idempotency_key: str = Field(max_length=128)
     request_sha256: bytes = Field(sa_column=_bytes(32, nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
+    #: the request that filed them (``X-Request-Id``): the stamper's reservation log line names it
+    request_id: str | None = Field(default=None, max_length=64)
 
 
 class ClaimRow(SQLModel, table=True):

@@ -57,10 +57,13 @@ class OneTouch(ClaimsContext):
     _waiter: ClaimWaiter
 
     def submit(self, principal: Principal, *, fingerprints: Sequence[str], idempotency_key: str | None,
-               for_person: str | None = None, national_id: str | None = None) -> tuple[str, list[Claim], bool]:
+               for_person: str | None = None, national_id: str | None = None,
+               request_id: str | None = None) -> tuple[str, list[Claim], bool]:
         """Decide and store one claim per invoice (all or none); (submission id, claims, replayed).
 
-        A claims-window clerk files only on its own hospital's invoices (any other is "not found")."""
+        A claims-window clerk files only on its own hospital's invoices (any other is "not found").
+        ``request_id`` (the HTTP request's) is kept with the submission: the stamper's log line of
+        the reservation names it."""
         authorize(principal, "claim.submit", payer_id=self.payer_id)
         if not idempotency_key or not _IDEM_RE.match(idempotency_key):
             raise InvalidInput.single("Idempotency-Key", "required",
@@ -85,14 +88,19 @@ class OneTouch(ClaimsContext):
         try:
             filings = [self._filing(fp, enrolled, actor=actor_of(principal), relation=relation, window=window)
                        for fp in fps]
-            return self.store.submit(submission_id="sub_" + secrets.token_hex(10), caller=caller,
-                                     key=idempotency_key, request_sha256=request_sha, filings=filings)
+            submitted = self.store.submit(submission_id="sub_" + secrets.token_hex(10), caller=caller,
+                                          key=idempotency_key, request_sha256=request_sha, filings=filings,
+                                          request_id=request_id)
         except ClaimBlocked as exc:
             # a refused attempt stores no claim (a second claim of one invoice, a voided invoice):
             # it is counted, so the dashboard shows what the system stopped
             self.store.record_blocked(actor=actor_of(principal), reason=exc.reason, message=str(exc),
                                       fingerprints=fps)
+            self.service.telemetry.claim_blocked(reason=exc.reason)
             raise
+        if not submitted[2]:
+            self.service.telemetry.claims_filed(states=[c.state.value for c in submitted[1]])
+        return submitted
 
     # ------------------------------------------------------------------ payers in order
 

@@ -27,6 +27,7 @@ from ledger.adapters.sql.claims.rows import (
     CL,
     CLAIM_COLS,
     STANDING_COLS,
+    SUB,
     ClaimTables,
     accepted_voids,
     audit_many,
@@ -59,8 +60,9 @@ class StampOutbox(ClaimTables):
         contract then refuses to finalise.
         """
         q = (select(CL.c.id, CL.c.chain_todo, CL.c.chain_claim_id, CL.c.fingerprint, CL.c.issuer, CL.c.amount_fen,
-                    CL.c.state, I.c.total_fen, I.c.batch_root, B.c.anchored_block)
+                    CL.c.state, I.c.total_fen, I.c.batch_root, B.c.anchored_block, SUB.c.request_id)
              .join(I, I.c.fingerprint == CL.c.fingerprint).outerjoin(B, B.c.root == I.c.batch_root)
+             .outerjoin(SUB, SUB.c.id == CL.c.submission_id)
              .where(CL.c.chain_todo.is_not(None),
                     or_(CL.c.chain_todo != StampOp.FINALIZE.value, ~void_accepted(CL.c.fingerprint, CL.c.issuer)))
              .order_by(CL.c.updated_at).limit(limit))
@@ -69,7 +71,14 @@ class StampOutbox(ClaimTables):
         with self.store._read() as conn:
             return [StampTask(r.id, StampOp(r.chain_todo), bytes(r.chain_claim_id), bytes(r.fingerprint), r.issuer,
                               r.total_fen, r.amount_fen, bytes(r.batch_root) if r.batch_root else None,
-                              r.anchored_block is not None, ClaimState(r.state)) for r in conn.execute(q)]
+                              r.anchored_block is not None, ClaimState(r.state), r.request_id)
+                    for r in conn.execute(q)]
+
+    def claims_by_state(self) -> dict[str, int]:
+        """How many claims stand in each state (the stamper's snapshot for the metrics)."""
+        with self.store._read() as conn:
+            return {state: int(n) for state, n in conn.execute(
+                select(CL.c.state, func.count()).group_by(CL.c.state))}
 
     def apply_stamps(self, results: Sequence[StampResult]) -> list[str]:
         """Record what the chain did (:func:`ledger.claims.transitions.after_stamp`), in one

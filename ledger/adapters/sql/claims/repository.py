@@ -150,7 +150,7 @@ class ClaimRecords(ClaimTables):
             return Submission(row.id, bytes(row.request_sha256), self._claims(conn, CL.c.submission_id == row.id))
 
     def submit(self, *, submission_id: str, caller: str, key: str, request_sha256: bytes,
-               filings: Sequence[Filing]) -> tuple[str, list[Claim], bool]:
+               filings: Sequence[Filing], request_id: str | None = None) -> tuple[str, list[Claim], bool]:
         """Decide and store one tap's claims in one transaction; (submission id, claims, replayed).
 
         Each filing is decided with the person's year-to-date figures read under the writer
@@ -169,7 +169,8 @@ class ClaimRecords(ClaimTables):
                                        "for a new claim")
                     return row.id, self._claims(conn, CL.c.submission_id == row.id), True
                 conn.execute(SUB.insert(), {"id": submission_id, "caller": caller, "idempotency_key": key,
-                                            "request_sha256": request_sha256, "created_at": now})
+                                            "request_sha256": request_sha256, "created_at": now,
+                                            "request_id": request_id})
                 for filing in filings:
                     ytd = self.years.lock(conn, filing.person.pseudonym, filing.scheme, filing.year)
                     draft, change = transitions.file_claim(filing, ytd, now=now)
