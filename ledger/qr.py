@@ -37,7 +37,7 @@ from ledger.base45 import b45decode, b45encode
 from ledger.errors import FieldProblem, InvalidInput, SignatureInvalid
 from ledger.hashing import Fingerprint, Hash32, keccak256
 from ledger.invoice import DATE_RE, INVOICE_CODE_RE, INVOICE_NUMBER_RE, ISSUER_RE, MAX_AMOUNT_FEN
-from ledger.signature import SECP256K1_N
+from ledger.signature import SECP256K1_N, checksum_address
 
 if TYPE_CHECKING:
     from ledger.fingerprint import SealedInvoice
@@ -92,13 +92,6 @@ def _address_bytes(text: object, field: str) -> bytes:
     if body != body.lower() and body != body.upper() and checksum_address(raw) != text:
         raise InvalidInput.single(field, "address-checksum", f"{text} fails its EIP-55 checksum")
     return raw
-
-
-def checksum_address(raw: bytes) -> str:
-    """EIP-55 mixed-case checksum spelling of a 20-byte address."""
-    hex_ = raw.hex()
-    nibbles = keccak256(hex_.encode("ascii")).hex()[:40]
-    return "0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(hex_, nibbles, strict=True))
 
 
 @dataclass(frozen=True)

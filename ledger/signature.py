@@ -74,10 +74,15 @@ class DigestSigner(Protocol):
         ...
 
 
+def checksum_address(raw: bytes) -> str:
+    """EIP-55 mixed-case checksum spelling of a 20-byte address."""
+    hex_ = raw.hex()
+    nibbles = keccak256(hex_.encode("ascii")).hex()[:40]
+    return "0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(hex_, nibbles, strict=True))
+
+
 def address_of(public_key: bytes) -> str:
     """The EIP-55 address of a public key (65 bytes uncompressed, or 33 compressed)."""
-    from ledger.qr import checksum_address
-
     point = coincurve.PublicKey(public_key).format(compressed=False)
     return checksum_address(keccak256(point[1:])[12:])
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.errors import FieldProblem, InvalidInput
-from ledger.qr import QrDomain, checksum_address
+from ledger.qr import QrDomain
+from ledger.signature import checksum_address
 
 SNAPSHOT_FORMAT = "ebill-registry-snapshot/v1"
 

@@ -31,7 +31,8 @@ from datetime import date
 from typing import Any, Literal
 
 from ledger.errors import InvalidInput, SignatureInvalid
-from ledger.qr import InvoiceSeal, SignedSeal, checksum_address, decode_qr
+from ledger.qr import InvoiceSeal, SignedSeal, decode_qr
+from ledger.signature import checksum_address
 from verifier.registry import RegistryKey, RegistrySnapshot
 
 SealStatus = Literal["valid-offline", "malformed", "unknown-issuer", "tampered-or-forged", "revoked-issuer"]
