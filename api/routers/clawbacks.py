@@ -24,6 +24,7 @@ from api.schemas import CLAIM_ID_PATTERN, VISIBLE, ClaimIdPath
 from ledger.app.access import Principal
 from ledger.app.claims import ClaimsService
 from ledger.claims.clawbacks import NOTE_CHARS, REFERENCE_CHARS, ClawBack, ClawbackEvent, ClawbackState, Debtor, Reason
+from ledger.records import Role
 
 router = APIRouter(prefix="/v1", tags=["claw-backs"], route_class=JsonBodyRoute)
 
@@ -96,7 +97,8 @@ class ClawbackOut(BaseModel):
     hospitalName: str
     invoiceCode: str
     invoiceNumber: str
-    person: str
+    person: str | None = Field(description="the pseudonym of the person the claim paid; null for a hospital, "
+                                        "whose claw-backs are about its invoices, not its patients")
     debtor: DebtorOut
     reason: ReasonOut
     note: str
@@ -170,6 +172,8 @@ def shown(claims: ClaimsService, principal: Principal, found: list[ClawBack]) ->
             doc["writeOff"]["proposedByLabel"] = labels.get(doc["writeOff"]["proposedBy"])
         if persons is not None:
             doc["insured"] = insured_json(persons.get(cb.person))
+        if principal.role is Role.HOSPITAL:   # a hospital owes for its invoice: who was paid is not its to know
+            doc["person"] = None
         out.append(doc)
     return out
 

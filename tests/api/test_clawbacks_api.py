@@ -52,7 +52,8 @@ def test_a_void_after_the_payout_opens_one_clawback_the_hospital_sees(cs: Claims
     assert [c["id"] for c in mine] == [cb["id"]] and mine[0]["outstandingFen"] == 14_000
     # the same claw-back, but whom the claim paid is the payer office's to know (its enrolment), not the hospital's
     seen = get_as(cs, f"/v1/clawbacks/{cb['id']}", a).json()
-    assert seen == {**cb, "insured": None} and cb["insured"]["enrolled"] is True
+    assert seen == {**cb, "insured": None, "person": None} and cb["insured"]["enrolled"] is True
+    assert all(c["person"] is None for c in mine)          # nor the person's pseudonym
     assert get_as(cs, f"/v1/claims/{claim['id']}/clawback", a).status_code == 200
     assert get_as(cs, f"/v1/clawbacks?hospital={claim['issuer']}&state=requested", a).json()["clawbacks"] == mine
     # another hospital sees nothing of it, and may not look at the first one's list
