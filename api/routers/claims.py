@@ -207,9 +207,9 @@ def reject(claim_id: ClaimIdPath, body: RequiredReasonIn, claims: ClaimsDep, pri
 @router.get("/review/queue", responses=_PROBLEMS,
             summary="Claims waiting for review, oldest first, with SLA age and why each is there; searchable")
 def review_queue(claims: ClaimsDep, principal: PrincipalDep,
-                 minAmountFen: Annotated[int | None, Query(ge=0)] = None,
+                 minAmountFen: Annotated[int | None, Query(ge=0, le=10**15)] = None,
                  flag: Annotated[str | None, Query(max_length=64)] = None,
-                 olderThanDays: Annotated[float | None, Query(ge=0)] = None,
+                 olderThanDays: Annotated[float | None, Query(ge=0, le=36_500)] = None,
                  claim: Annotated[str | None, Query(pattern=r"^(clm_)?[0-9a-f]{20}$", description="a claim id")] = None,
                  invoice: Annotated[str | None, Query(min_length=1, max_length=66,
                                                       description="a fingerprint (64 hex, 0x optional), else a number")
