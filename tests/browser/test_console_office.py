@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,8 @@ def visible_text(page: Any) -> str:
 def assert_one_language(page: Any, screen: str) -> str:
     text = visible_text(page)
     found = sorted({m.group(0) for m in RAW.finditer(text)})
-    assert not found, f"{screen}: raw identifiers or fen left in Chinese: {found}\n{text[:3000]}"
+    offending = "\n".join(line for line in text.splitlines() if RAW.search(line))
+    assert not found, f"{screen}: raw identifiers or fen left in Chinese: {found}\n{offending[:3000]}"
     return text
 
 
@@ -59,6 +61,9 @@ def test_the_console_speaks_chinese_on_every_screen(page_for: Any, deployment: D
     assert in_review["state"] == "in-review", in_review
     cb = owed_by_hospital(d, "wang")
     drawn = settled(d, claim(d, "wang", low=0, high=50_000)["id"], "paid")     # left for the post-payment audit
+    again = d.http("POST", "/v1/claims", d.citizens["wang"].token, headers={"Idempotency-Key": uuid.uuid4().hex},
+                   json={"fingerprints": [drawn["fingerprint"]]})
+    assert again.status_code == 409, again.text   # audited as claim.blocked with the server's "(claim …, paid)"
     rejected = claim(d, "wang", low=50_000, high=500_000)
     r = d.http("POST", f"/v1/claims/{rejected['id']}/reject", d.tokens["payer"], json={"reason": "缺少住院病历"})
     assert r.status_code == 200, r.text

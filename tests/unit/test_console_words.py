@@ -89,3 +89,13 @@ def test_the_audit_trails_actions_are_named() -> None:
     assert len(fixed) > 30
     assert not both(f"act_{a}" for a in fixed - worded_by_state)
     assert not both(f"state_{a.removeprefix('claim.')}" for a in fixed & worded_by_state)
+
+
+def test_every_reason_a_claim_is_refused_before_filing_is_named() -> None:
+    """A claim refused before filing (``ClaimBlocked``) is audited with its reason code and the server's English
+    sentence; the console shows the code in words and the sentence only to an English reader."""
+    root = Path(__file__).resolve().parents[2] / "ledger"
+    source = "\n".join(p.read_text() for p in root.rglob("*.py"))
+    reasons = set(re.findall(r'ClaimBlocked\(\s*"([a-z-]+)"', source))
+    assert {"duplicate", "voided"} <= reasons
+    assert not both(f"blockedWhy_{r}" for r in reasons)

@@ -129,6 +129,7 @@ function detailValue(ctx, key, v, names) {
   if (key === 'role') return word(ctx, 'role_', s);
   if (key === 'language') return word(ctx, 'lang_', s);
   if (key === 'refusal') return refusalText(ctx, s);
+  if (key === 'blocked') return word(ctx, 'blockedWhy_', s);
   if (key === 'reason' && (has(ctx, `finding_${s}`) || has(ctx, `cbReason_${s}`))) {
     return has(ctx, `finding_${s}`) ? ctx.t(`finding_${s}`) : ctx.t(`cbReason_${s}`);
   }
@@ -143,6 +144,12 @@ function detailValue(ctx, key, v, names) {
 export function detailText(ctx, detail, names) {
   if (!detail) return '';
   if (typeof detail !== 'object') return String(detail);
+  // a claim refused before filing: its reason code in words; the server's sentence (English, with the
+  // other claim's state) only for an English reader
+  if (typeof detail.message === 'string' && typeof detail.reason === 'string' && Array.isArray(detail.fingerprints)) {
+    const { reason, message, ...rest } = detail;
+    detail = { blocked: reason, ...(zh(ctx) ? {} : { message }), ...rest };
+  }
   return Object.entries(detail).filter(([, v]) => v !== null && v !== '' && !(Array.isArray(v) && !v.length))
     .map(([k, v]) => `${word(ctx, 'dk_', k)}${ctx.t('colon')}${detailValue(ctx, k, v, names)}`).join(' · ');
 }
