@@ -139,16 +139,6 @@ def new_citizen(d: Deployment, *, seed: int, name: str, docs: list[dict[str, Any
     return nid, token, fps
 
 
-def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def sign_in_with(page: Any, token: str, heading: str = "My invoices") -> None:
     page.goto("/app/")
     page.locator("#token").fill(token)
@@ -157,4 +147,4 @@ def sign_in_with(page: Any, token: str, heading: str = "My invoices") -> None:
 
 
 __all__ = ["AXE", "NARROW", "PHONE390", "axe_check", "copy_of", "drug_bill", "large_text", "new_citizen",
-           "no_horizontal_scroll", "shoot_three", "sign_in_with", "templates", "wait_for", "with_axe"]
+           "no_horizontal_scroll", "shoot_three", "sign_in_with", "templates", "with_axe"]

@@ -3,12 +3,12 @@ claims in review, paid and owed back, and the screenshots at the sizes the issue
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 from browser_support import DESKTOP, PEPPER, Deployment, shoot
 from citizen_support import axe_check
+from polling import until
 
 from ledger.devtools import synth
 
@@ -49,21 +49,11 @@ def upload_for(d: Deployment, who: str, *, seed: int, count: int = 40) -> list[s
     r = d.http("POST", "/v1/invoices", d.tokens["hospital"], json=docs)
     assert r.status_code in (200, 201, 207), r.text
     fps = [item["invoice"]["fingerprint"] for item in r.json()["items"] if item.get("invoice")]
-    wait(lambda: all(d.http("GET", f"/v1/invoices/{fp}", d.tokens["auditor"]).json()["state"] == "anchored"
-                     for fp in fps), "the invoices to be anchored")
+    until(lambda: all(d.http("GET", f"/v1/invoices/{fp}", d.tokens["auditor"]).json()["state"] == "anchored"
+                      for fp in fps), 60, "the invoices to be anchored")
     d.citizens[who].fingerprints.extend(fps)
     _UPLOADED[key] = len(fps)
     return fps
-
-
-def wait(check: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def claim(d: Deployment, who: str, *, low: int, high: int) -> dict[str, Any]:
@@ -82,8 +72,8 @@ def claim(d: Deployment, who: str, *, low: int, high: int) -> dict[str, Any]:
 
 def settled(d: Deployment, claim_id: str, state: str) -> dict[str, Any]:
     """The claim once it is in ``state``."""
-    return dict(wait(lambda: (c := d.http("GET", f"/v1/claims/{claim_id}", d.tokens["auditor"]).json())["state"]
-                     == state and c, f"claim {claim_id} to be {state}"))
+    return dict(until(lambda: (c := d.http("GET", f"/v1/claims/{claim_id}", d.tokens["auditor"]).json())["state"]
+                      == state and c, 60, f"claim {claim_id} to be {state}"))
 
 
 def owed_by_hospital(d: Deployment, who: str) -> dict[str, Any]:

@@ -29,9 +29,9 @@ from citizen_support import (
     no_horizontal_scroll,
     shoot_three,
     sign_in_with,
-    wait_for,
     with_axe,
 )
+from polling import until
 
 
 def _card(page: Any, fingerprint: str) -> Any:
@@ -155,7 +155,7 @@ def test_an_invoice_opens_with_its_fee_lines_and_pdf(page_for: Any, deployment: 
 
 
 def _paid(d: Deployment, token: str, fp: str) -> dict[str, Any]:
-    return wait_for(lambda: (c := _claims(d, token).get(fp)) and c["state"] == "paid" and c, 60,  # type: ignore[return-value]
+    return until(lambda: (c := _claims(d, token).get(fp)) and c["state"] == "paid" and c, 60,  # type: ignore[return-value]
                     "the claim to be paid")
 
 
@@ -177,7 +177,7 @@ def test_clawbacks_say_how_much_why_and_who_returns_it(page_for: Any, deployment
     # the hospital voids the other invoice after the payout: the hospital owes it back
     r = d.http("POST", f"/v1/invoices/{voided_fp}/void", d.tokens["hospital"], json={"reasonCode": "refund"})
     assert r.status_code == 202, r.text
-    wait_for(lambda: _claims(d, token)[voided_fp]["state"] == "clawback", 60, "the void to reach the paid claim")
+    until(lambda: _claims(d, token)[voided_fp]["state"] == "clawback", 60, "the void to reach the paid claim")
 
     page = with_axe(page_for(PHONE390))
     sign_in_with(page, token)
@@ -254,7 +254,7 @@ def test_a_failed_scan_is_said_once_in_the_users_language_and_asks_for_a_new_pho
     # the same photo chosen again is checked again (the input was reset), said once again
     chooser.value.set_files({"name": "blurred.jpg", "mimeType": "image/jpeg", "buffer": _blank_photo()})
     page.get_by_role("alert").wait_for()
-    wait_for(lambda: len(posts) == 2, 10, "the second photo to be sent")
+    until(lambda: len(posts) == 2, 10, "the second photo to be sent")
     assert page.get_by_role("alert").count() == 1
 
     en = with_axe(page_for(DESKTOP))

@@ -19,11 +19,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from polling import until
 
 from ledger.adapters import anvil
 from ledger.errors import ToolchainError
@@ -123,16 +124,6 @@ def test_a_deeply_nested_body_does_not_kill_the_service(serve: Serve) -> None:
     assert httpx.get(serve.url + "/v1/health", timeout=10).status_code == 200
 
 
-def _wait(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.mark.anvil
 def test_a_dead_api_worker_is_reported_with_its_cause_and_replaced(serve: Serve) -> None:
     try:
@@ -146,13 +137,13 @@ def test_a_dead_api_worker_is_reported_with_its_cause_and_replaced(serve: Serve)
         found = serve.api_workers()
         return found if len(found) == 2 else None
 
-    workers = _wait(two_workers, 60, "two API workers")
+    workers = until(two_workers, 60, "two API workers")
     assert isinstance(workers, list)
     for victim, sig, name in ((workers[0], signal.SIGSEGV, "SIGSEGV"), (workers[1], signal.SIGKILL, "SIGKILL")):
         os.kill(victim, sig)
         line = f"API worker {victim} was killed by {name}"
-        _wait(lambda line=line: line in serve.log(), 30, f"{line!r} in the service's log:\n{serve.log()}")
-        _wait(lambda victim=victim: (found := two_workers()) and victim not in found, 60, "a new worker")
+        until(lambda line=line: line in serve.log(), 30, f"{line!r} in the service's log:\n{serve.log()}")
+        until(lambda victim=victim: (found := two_workers()) and victim not in found, 60, "a new worker")
         for _ in range(10):  # whichever worker takes the connection answers
             assert httpx.get(serve.url + "/v1/health", timeout=10).status_code == 200
     log = serve.log()
@@ -177,7 +168,7 @@ def test_sigterm_stops_serve_cleanly_with_its_node_and_lease(serve: Serve, worke
     node = anvil.status(serve.home / "node")
     assert node is not None, f"serve started no node:\n{serve.log()}"
     db = sqlite3.connect(serve.home / "ebill.sqlite")
-    _wait(lambda: db.execute("SELECT count(*) FROM leases").fetchone()[0], 30, "the chain worker's lease")
+    until(lambda: db.execute("SELECT count(*) FROM leases").fetchone()[0], 30, "the chain worker's lease")
     assert serve.proc is not None
     serve.proc.send_signal(signal.SIGTERM)  # to serve only, not its process group
     assert serve.proc.wait(timeout=60) == 0, serve.log()
