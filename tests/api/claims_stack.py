@@ -8,11 +8,13 @@ e-voucher issuer, and every patient of the test data set enrolled with the payer
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from api_stack import PEPPER, Stack, dataset, register_hospitals
 from fastapi.testclient import TestClient
 
@@ -80,6 +82,24 @@ class ClaimsStack(Stack):
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.service.store.close()
+
+
+def claims_fixture(*, every_database: bool = False, **options: Any) -> Any:
+    """A pytest fixture yielding a :class:`ClaimsStack` made with ``options`` (see :func:`make_claims_stack`),
+    on SQLite, or with ``every_database`` on each database the suite runs (``database_url``); a module
+    names it, e.g. ``cs = claims_fixture(run_stamper=False)``. tests/api/conftest.py gives the plain ones."""
+    if every_database:
+        def on_each(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
+            s = make_claims_stack(database_url, tmp_path, **options)
+            yield s
+            s.stop()
+        return pytest.fixture(on_each)
+
+    def on_sqlite(tmp_path: Path) -> Iterator[ClaimsStack]:
+        s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, **options)
+        yield s
+        s.stop()
+    return pytest.fixture(on_sqlite)
 
 
 def make_claims_stack(url: str, tmp_path: Path, *, instant_max_fen: int = 50_000,

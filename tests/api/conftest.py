@@ -1,4 +1,6 @@
-"""Fixtures: the upload service stack (see api_stack.py) on SQLite, or on SQLite and PostgreSQL."""
+"""Fixtures: the upload service stack (see api_stack.py) and the claims stack (claims_stack.py: a payer's office
+with its stamper on the embedded EVM), each on SQLite (``stack``, ``cs``), or on SQLite and PostgreSQL
+(``any_db_stack``, ``cs_any``). A module wanting other settings names its own: ``cs = claims_fixture(...)``."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from api_stack import Stack, make_stack
+from claims_stack import claims_fixture
 
 
 @pytest.fixture
@@ -21,3 +24,7 @@ def any_db_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     s = make_stack(database_url, tmp_path)
     yield s
     s.service.store.close()
+
+
+cs = claims_fixture()
+cs_any = claims_fixture(every_database=True)

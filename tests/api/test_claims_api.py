@@ -12,20 +12,6 @@ from claims_stack import PAYER, ClaimsStack, make_claims_stack
 from ledger.claims.sampling import sample_key
 
 
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(database_url, tmp_path)
-    yield s
-    s.stop()
-
-
 def _mine(cs: ClaimsStack) -> tuple[str, str, dict[str, Any]]:
     """An anchored invoice with something to reimburse: (fingerprint, national id, listing entry)."""
     cs.upload_all()

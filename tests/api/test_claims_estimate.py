@@ -10,30 +10,14 @@ Their invoices bill one Class A drug at ¥100.00 a tablet (no Class B share, no 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from claims_stack import ClaimsStack, make_claims_stack
+from claims_stack import ClaimsStack
 
 from ledger.devtools import synth
 
 DRUG = "XC09CAA001T001000000009"
-
-
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(database_url, tmp_path)
-    yield s
-    s.stop()
 
 
 def _person(cs: ClaimsStack, seed: int, category: str = "employee") -> str:

@@ -10,19 +10,12 @@ off-site unregistered rules (zj-offsite-inpatient: deductible ¥1,000, 72 %) pay
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from claims_stack import ClaimsStack, category_of, make_claims_stack
+from claims_stack import ClaimsStack, category_of, claims_fixture
 
-
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs = claims_fixture(instant_max_fen=10**9)
 
 
 def _inpatient_invoice(cs: ClaimsStack, nid: str, number: int, fen: int) -> dict[str, Any]:

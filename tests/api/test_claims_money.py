@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from claims_stack import PAYER, ClaimsStack, category_of, make_claims_stack
+from claims_stack import PAYER, ClaimsStack, category_of, claims_fixture, make_claims_stack
 
 from ledger.adapters.chains import open_embedded
 from ledger.adapters.clock import SystemClock
@@ -24,19 +24,10 @@ from ledger.adapters.sql.store import INDEX_GENERATION
 from ledger.app.mirror import InvoiceMirror
 from ledger.records import Role
 
-
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs = claims_fixture(run_stamper=False, instant_max_fen=10**9)
 
 
-@pytest.fixture
-def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(database_url, tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs_any = claims_fixture(every_database=True, run_stamper=False, instant_max_fen=10**9)
 
 
 def _claimable(cs: ClaimsStack, n: int = 1, *, listing_of: ClaimsStack | None = None) -> list[tuple[str, str, int]]:

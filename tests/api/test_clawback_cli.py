@@ -4,11 +4,9 @@ members of the office; bad input named by its option, refusals in one line, neve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from claims_stack import PAYER, ClaimsStack, make_claims_stack
+from claims_stack import PAYER, ClaimsStack, claims_fixture
 from clawback_support import voided_after_payout
 from typer.testing import CliRunner
 
@@ -17,11 +15,7 @@ from ledger.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs = claims_fixture(run_stamper=False, instant_max_fen=10**9)
 
 
 def test_the_office_settles_a_clawback_from_the_command_line(cs: ClaimsStack, tmp_path: Path) -> None:

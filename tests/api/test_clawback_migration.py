@@ -4,23 +4,14 @@ whoever moved the claim and said so in its audit trail; down and up again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
-from claims_stack import ClaimsStack, make_claims_stack
+from claims_stack import ClaimsStack, claims_fixture
 from clawback_support import class_a_invoice, employee, paid_claim, upload, voided_after_payout
 from sqlalchemy import create_engine, inspect, text
 
 from ledger.adapters.sql.engine import alembic_config, normalise_url, upgrade
 
-
-@pytest.fixture
-def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(database_url, tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs_any = claims_fixture(every_database=True, run_stamper=False, instant_max_fen=10**9)
 
 
 def test_claims_owed_back_before_0012_get_their_clawbacks(cs_any: ClaimsStack, database_url: str) -> None:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from claims_stack import ClaimsStack, make_claims_stack
+from claims_stack import ClaimsStack, claims_fixture
 from clawback_support import class_a_invoice, employee, get_as, paid_claim, upload
 
 from ledger.app import failpoint
@@ -36,18 +34,10 @@ def _crash(name: str) -> NoReturn:
     raise Crash(name)
 
 
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs = claims_fixture(run_stamper=False, instant_max_fen=10**9)
 
 
-@pytest.fixture
-def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(database_url, tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs_any = claims_fixture(every_database=True, run_stamper=False, instant_max_fen=10**9)
 
 
 def owes(cs: ClaimsStack, *, later_fen: int = 100_000) -> tuple[str, dict[str, Any], str]:

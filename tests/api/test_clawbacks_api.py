@@ -11,27 +11,15 @@ them, are in test_clawback_offsets.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from claims_stack import ClaimsStack, make_claims_stack
+from claims_stack import ClaimsStack, claims_fixture
 from clawback_support import class_a_invoice, clawback_url, employee, get_as, paid_claim, upload, voided_after_payout
 
-
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs = claims_fixture(run_stamper=False, instant_max_fen=10**9)
 
 
-@pytest.fixture
-def cs_any(database_url: str, tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(database_url, tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs_any = claims_fixture(every_database=True, run_stamper=False, instant_max_fen=10**9)
 
 
 # ---------------------------------------------------------------------------------- who owes, who sees it

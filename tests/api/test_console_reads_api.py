@@ -5,19 +5,12 @@ only), and the language the CLI enrols; each tried with the wrong callers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from claims_stack import ClaimsStack, make_claims_stack
+from claims_stack import ClaimsStack, claims_fixture
 from clawback_support import get_as, voided_after_payout
 
-
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, run_stamper=False, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs = claims_fixture(run_stamper=False, instant_max_fen=10**9)
 
 
 def test_staff_read_the_registrys_hospitals_by_name(cs: ClaimsStack) -> None:

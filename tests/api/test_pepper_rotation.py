@@ -11,12 +11,11 @@ pseudonym from the old one).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from claims_stack import ClaimsStack, category_of, make_claims_stack
+from claims_stack import ClaimsStack, category_of, claims_fixture
 
 from ledger.app.access import SYSTEM
 from ledger.composition import ledger_service, pepper_office
@@ -29,11 +28,7 @@ PASSPHRASE = "api test passphrase"   # (claims_stack's)
 PARENT = "11010519491231002X"
 
 
-@pytest.fixture
-def cs(tmp_path: Path) -> Iterator[ClaimsStack]:
-    s = make_claims_stack(f"sqlite:///{tmp_path}/ebill.sqlite", tmp_path, instant_max_fen=10**9)
-    yield s
-    s.stop()
+cs = claims_fixture(instant_max_fen=10**9)
 
 
 def _rotate(cs: ClaimsStack, pepper: bytes | None = None) -> Any:
