@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import tarfile
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -234,3 +236,32 @@ def test_a_running_service_blocks_the_restore_unless_forced(tmp_path: Path, db: 
         holder.kill()
         holder.wait()
     assert ebill(tmp_path, url, "restore", str(out))[0] == 0
+
+
+@pytest.mark.postgres
+def test_postgresql_backup_restores_into_an_empty_database_only(postgres_cluster: Any, tmp_path: Path) -> None:
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        pytest.skip("no pg_dump / pg_restore on PATH")
+    with postgres_cluster.database() as src, postgres_cluster.database() as dst:
+        upgrade(src)
+        store = SqlStore.open(src)
+        store.set_meta("chain.id", "31337")
+        store.audit(actor="test", action="test.before", subject="backup", detail={})
+        store.close()
+        out = tmp_path / "pg.tar"
+        code, text = ebill(tmp_path, src, "backup", "--out", str(out))
+        assert code == 0, text
+        with tarfile.open(out) as tar:
+            assert tar.getnames() == [MANIFEST, "database.pgdump"]
+        code, text = ebill(tmp_path, src, "restore", str(out))
+        assert code == 1 and "empty database only" in text
+        code, text = ebill(tmp_path, dst, "restore", str(out))
+        assert code == 0, text
+        actions = audit_actions(dst)
+        assert actions[0] == "store.restore" and "test.before" in actions
+        restored = SqlStore.open(dst)
+        try:
+            assert restored.get_meta("chain.id") == "31337" and restored.get_meta(REBUILD_INDEX)
+            assert restored.schema_revision() == head_revision()
+        finally:
+            restored.close()
