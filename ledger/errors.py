@@ -24,13 +24,15 @@ and the API maps it to RFC 9457 problem responses in one place::
     │   │   └── WriteOffSeparated    a write-off approved by the one who proposed it (maker-checker)
     │   ├── SettlementExceedsOutstanding  a recovery or offset above what is still owed on a claw-back
     │   ├── NoRulesInForce           the payer has no rule set for the claim's care, person and date
-    │   └── AlreadyAnchored          the batch root is on chain already
+    │   ├── AlreadyAnchored          the batch root is on chain already
+    │   └── DatabaseInUse            a restore would overwrite a database a running service uses
     ├── VerificationError            a proof, signature or fingerprint does not check out (422)
     │   ├── InclusionProofInvalid    the leaf is not under the root with this proof
     │   ├── NotAnchored              the root (or invoice) is not on chain
     │   ├── SignatureInvalid         a signature does not recover to the expected key
     │   ├── WrongPassphrase          the keystore passphrase does not open the keys
-    │   └── MirrorRejected           a source served a batch that does not verify
+    │   ├── MirrorRejected           a source served a batch that does not verify
+    │   └── BackupInvalid            not an ebill backup, truncated or corrupt, or from a newer schema
     ├── Unavailable                  a service this one depends on is not there; retry later (503)
     │   ├── StoreUnavailable         the database could not be reached, or refused for a transient reason
     │   ├── BankUnavailable          the bank did not answer; the transfer did not happen
@@ -171,8 +173,10 @@ class Conflict(LedgerError):
 class ClaimBlocked(Conflict):
     """A claim refused because it would pay an invoice twice or wrongly.
 
-    ``reason`` is ``duplicate`` (the invoice has a live claim at this payer), ``voided`` or
-    ``total-mismatch`` (the chain pinned another total); the claims service counts these.
+    ``reason`` is ``duplicate`` (the invoice has a live claim at this payer), ``voided``,
+    ``total-mismatch`` (the chain pinned another total) or ``unknown-stamp`` (the chain holds
+    this payer's stamp of a claim the database does not: restored from an older backup); the
+    claims service counts these.
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -262,6 +266,13 @@ class AlreadyAnchored(Conflict):
     kind = "already-anchored"
 
 
+class DatabaseInUse(Conflict):
+    """A restore would overwrite a database that a running service uses (a worker's lease is
+    live, or a process has the SQLite file open); ``ebill restore --force`` overrides."""
+
+    kind = "database-in-use"
+
+
 class VerificationError(LedgerError):
     """A proof, signature or fingerprint does not verify. The message says why."""
 
@@ -296,6 +307,14 @@ class MirrorRejected(VerificationError):
     """The source served a batch that does not verify (forged, altered, or not anchored)."""
 
     kind = "mirror-rejected"
+
+
+class BackupInvalid(VerificationError):
+    """A file given to ``ebill restore`` that is not an ebill backup, is truncated or corrupt
+    (its checksum or the database inside does not check out), or holds a schema newer than
+    this code knows."""
+
+    kind = "backup-invalid"
 
 
 class Unavailable(LedgerError):

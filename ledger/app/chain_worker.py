@@ -5,9 +5,10 @@ Each :meth:`ChainWorker.tick`:
 
 1. **indexes** new contract events (anchors, voids, claw-backs, stamps) into the store.
    If the chain no longer holds the block the index stopped at — a dev node restarted
-   from an older state dump after a SIGKILL, or a new chain — the index is rebuilt from
-   the events the chain still has; batches whose anchors vanished fall back into the
-   outbox, and hospitals are re-checked in the registry;
+   from an older state dump after a SIGKILL, or a new chain — or the database was restored
+   from a backup (``indexer.rebuild``), the index is rebuilt from the events the chain
+   has; batches whose anchors vanished fall back into the outbox, and hospitals are
+   re-checked in the registry;
 2. **registers** hospitals the chain does not know (again), and signs from then on with each
    hospital's current key (a rotation made here or by another process);
 3. **closes** due batches (size or age);
@@ -213,6 +214,14 @@ class ChainWorker:
     def _index(self, report: TickReport) -> None:
         head = self._head = self.reader.head()
         if self._indexed is None:
+            rebuild = self.store.get_meta("indexer.rebuild")
+            if rebuild:
+                # the database was restored from a backup (``ebill restore``): the chain went on
+                # without it, and a cursor that still matches a block would hide nothing but the
+                # generation bump the claims stamper needs to check every claim against the chain
+                self.reindex(reason=rebuild)
+                report.reindexed = True
+                return
             cursor, cursor_hash = self.store.get_meta("indexer.block"), self.store.get_meta("indexer.hash")
             if cursor is not None and cursor_hash:
                 self._indexed = (int(cursor), cursor_hash)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from ledger.cli import (
+    backup,
     calendar,
     chain,
     claims,
@@ -31,9 +32,9 @@ app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimb
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 # registered in the order `ebill --help` lists them: commands first (demo, proof, verify-proof,
-# verify-line, serve, upload, void, reindex, gen, verify), then groups (node, contracts, hospital,
-# credential, db, payer, person, citizen, rules, calendar, report, clawback, registry)
-for _commands in (chain, demo, proofs, serve, upload, service, keys, pepper, claims, rules, calendar, report,
+# verify-line, serve, upload, void, reindex, restore, gen, verify), then groups (node, contracts, hospital,
+# credential, db, backup, payer, person, citizen, rules, calendar, report, clawback, registry)
+for _commands in (chain, demo, proofs, serve, upload, service, backup, keys, pepper, claims, rules, calendar, report,
                   clawbacks, gen, verify):
     _commands.register(app)
 

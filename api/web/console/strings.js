@@ -298,7 +298,7 @@ export const STRINGS = {
     'act_calendar.seeded': 'Calendar year seeded (shipped)', 'act_calendar.loaded': 'Calendar year loaded',
     'act_calendar.replaced': 'Calendar year replaced', 'act_calendar.unchanged': 'Calendar year loaded again (unchanged)',
     'act_mirror.batch': 'Batch mirrored', 'act_mirror.skipped': 'Batch skipped by the mirror', 'act_mirror.rejected': 'Batch rejected by the mirror',
-    'act_index.rebuild': 'Chain index rebuilt',
+    'act_index.rebuild': 'Chain index rebuilt', 'act_store.restore': 'Database restored from a backup',
     // audit detail fields
     dk_reason: 'why', dk_eligibleFen: 'eligible', dk_paid: 'paid', dk_selfPaidFen: 'self-paid', dk_amountFen: 'amount', dk_decidedFen: 'decided', dk_requestedFen: 'requested', dk_flags: 'flags', dk_refusal: 'not paid',
     dk_fingerprint: 'invoice', dk_person: 'person', dk_relation: 'for', dk_tx: 'transaction', dk_block: 'block', dk_chainClaimId: 'chain claim',
@@ -675,7 +675,7 @@ export const STRINGS = {
     'act_calendar.seeded': '导入随版本工作日历', 'act_calendar.loaded': '载入工作日历',
     'act_calendar.replaced': '替换工作日历', 'act_calendar.unchanged': '重复载入工作日历（无变化）',
     'act_mirror.batch': '镜像批次', 'act_mirror.skipped': '镜像跳过批次', 'act_mirror.rejected': '镜像拒绝批次',
-    'act_index.rebuild': '重建链上索引',
+    'act_index.rebuild': '重建链上索引', 'act_store.restore': '从备份恢复数据库',
     dk_reason: '理由', dk_eligibleFen: '符合范围金额', dk_paid: '已支付', dk_selfPaidFen: '自付金额', dk_amountFen: '金额', dk_decidedFen: '核定金额', dk_requestedFen: '申请金额', dk_flags: '风险标记', dk_refusal: '未支付原因',
     dk_fingerprint: '票据', dk_person: '参保人', dk_relation: '代办', dk_tx: '交易', dk_block: '区块', dk_chainClaimId: '链上报销号',
     dk_round: '轮次', dk_approvals: '已批准', dk_needed: '需批准', dk_state: '状态', dk_stage: '环节', dk_inPart: '部分批准',

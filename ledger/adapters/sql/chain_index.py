@@ -12,14 +12,17 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from ledger.adapters.sql.base import CB, ST, B, E, H, M, StoreBase, V, utcnow
+from ledger.adapters.sql.base import CB, ST, B, E, H, I, M, StoreBase, V, utcnow
 from ledger.claims.stamps import STAMP_EVENTS
+from ledger.voids import VoidReason, reason_from_bytes32
 
 #: meta keys: the indexer's cursor (block and its hash), and how many times the chain index
 #: was rebuilt. The generation outlives rebuilds (it is not an ``indexer.`` key): whoever
 #: acts on chain from this store (the claims stamper, maybe in another process) compares
 #: it with the one it saw last, and checks its own stamps against the chain when it moved.
 INDEXER_BLOCK, INDEXER_HASH, INDEX_GENERATION = "indexer.block", "indexer.hash", "index.generation"
+#: the note of a void learnt from the chain alone (the hospital's words were never in this database)
+VOID_FROM_CHAIN = "(voided on chain; the request is not in this database: restored from an older backup)"
 
 
 class ChainIndex(StoreBase):
@@ -56,8 +59,10 @@ class ChainIndex(StoreBase):
                          .values(state="anchored", anchored_block=e["block"], anchored_tx=e["tx"],
                                  anchored_at=e.get("time") or utcnow(), last_error=None))
         elif name == "InvoiceVoided":
-            conn.execute(update(V).where(V.c.fingerprint == e["fingerprint"], V.c.issuer == a["institutionId"])
-                         .values(state="voided", voided_tx=e["tx"], voided_block=e["block"], last_error=None))
+            done = conn.execute(update(V).where(V.c.fingerprint == e["fingerprint"], V.c.issuer == a["institutionId"])
+                                .values(state="voided", voided_tx=e["tx"], voided_block=e["block"], last_error=None))
+            if not done.rowcount:
+                self._void_from_chain(conn, e)
         elif name == "ClawbackRequired":
             stmt = self._insert(CB).values(fingerprint=e["fingerprint"], issuer=a["institutionId"],
                                            paid_fen=int(a["paidFen"]), reserved_fen=int(a["reservedFen"]),
@@ -74,6 +79,23 @@ class ChainIndex(StoreBase):
                       "tx_hash": e["tx"]}
             stmt = self._insert(ST).values(payer_id=a["payerId"], claim_id=claim, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["payer_id", "claim_id"], set_=values))
+
+    def _void_from_chain(self, conn: Connection, e: dict[str, Any]) -> None:
+        """A void on chain of an invoice stored here whose request this database does not hold
+        (restored from a backup older than the void): recorded as voided, with the reason code
+        the chain holds, so that the hospital's desk, its listing and claims all see it. Only
+        for hospitals this service anchors for (a mirrored hospital's voids stay events)."""
+        a = e["args"]
+        code = reason_from_bytes32(bytes.fromhex(a["reason"][2:])).code
+        held = (select(I.c.fingerprint, I.c.issuer).select_from(I.join(H, H.c.institution_id == I.c.issuer))
+                .where(I.c.fingerprint == e["fingerprint"], I.c.issuer == a["institutionId"], H.c.keystore != ""))
+        if conn.execute(held).first() is None:
+            return
+        row = self._insert(V).values(
+            fingerprint=e["fingerprint"], issuer=a["institutionId"], reason=VOID_FROM_CHAIN,
+            reason_code=(code or VoidReason.OTHER).value, requested_at=e.get("time") or utcnow(), state="voided",
+            attempts=0, voided_tx=e["tx"], voided_block=e["block"])
+        conn.execute(row.on_conflict_do_nothing(index_elements=["fingerprint"]))
 
     def reset_chain_index(self, events: Sequence[dict[str, Any]] = (), *,
                           cursor: tuple[int, str] | None = None) -> None:

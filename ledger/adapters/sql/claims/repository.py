@@ -20,6 +20,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql.base import ST, L
+from ledger.adapters.sql.chain_gaps import UNKNOWN_STAMPS, unknown_stamp_message
 from ledger.adapters.sql.claims.notices import insert as insert_notices
 from ledger.adapters.sql.claims.pseudonyms import PP, pseudonyms_of
 from ledger.adapters.sql.claims.rows import (
@@ -184,6 +185,10 @@ class ClaimRecords(ClaimTables):
                     if live is not None:
                         raise ClaimBlocked("duplicate", f"invoice 0x{draft.fingerprint.hex()} is claimed already at "
                                                         f"this payer (claim {live.id}, {live.state})")
+                    # a claim this database forgot (restored from an older backup) still holds the invoice on chain
+                    forgotten = conn.execute(UNKNOWN_STAMPS, {"payer": draft.payer_id, "fp": draft.fingerprint}).all()
+                    if forgotten:
+                        raise ClaimBlocked("unknown-stamp", unknown_stamp_message(draft.fingerprint, forgotten))
                     self._insert(conn, submission_id, draft, change, now,
                                  facts=NoticeFacts(draft.id, draft.person, language_of(filing.person.language),
                                                    draft.requested_fen, draft.amount_fen))
