@@ -8,8 +8,11 @@ directions, in order. It does not throttle: chunks in flight overlap, as on a lo
 
 :meth:`ProxyHub.cut` resets every connection open through a proxy at once (an RST both ways,
 as when a NAT box or a load balancer drops its state); new connections are accepted again
-right after. A proxy whose target does not answer closes the client's connection at once
-(what a client sees when the far side is unreachable behind a gateway).
+right after. :meth:`ProxyHub.lose_replies` makes requests of a kind reach their target and
+then lose their answer: the connection is reset as the reply starts back (the window in which
+a client cannot know whether what it asked for was done). A proxy whose target does not
+answer closes the client's connection at once (what a client sees when the far side is
+unreachable behind a gateway).
 
 All proxies of a test run in one event loop in one background thread (:class:`ProxyHub`);
 the test changes them from its own thread. Nothing here needs privileges.
@@ -42,6 +45,7 @@ class ProxyStats:
     connections: int = 0
     refused: int = 0           # the target did not accept: the client's connection was closed
     cut: int = 0               # connections reset by :meth:`ProxyHub.cut`
+    lost_replies: int = 0      # requests delivered whose reply was dropped (:meth:`ProxyHub.lose_replies`)
     bytes_up: int = 0          # client → target
     bytes_down: int = 0        # target → client
 
@@ -51,6 +55,8 @@ class _Connection:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: a request passed on upstream is to have its reply dropped: the connection is reset instead
+    doomed: bool = False
 
     def reset(self) -> None:
         for writer in (self.client, self.upstream):
@@ -79,6 +85,7 @@ class DelayProxy:
         self._server: asyncio.base_events.Server | None = None
         self._open: set[_Connection] = set()
         self._random = random.Random(name)
+        self._lose: list[bytes] = []      # one entry per reply still to lose: the request must contain it
 
     @property
     def url(self) -> str:
@@ -98,8 +105,8 @@ class DelayProxy:
             return
         conn = _Connection(writer, up_writer)
         self._open.add(conn)
-        conn.tasks = [asyncio.ensure_future(self._pipe(reader, up_writer, up=True)),
-                      asyncio.ensure_future(self._pipe(up_reader, writer, up=False))]
+        conn.tasks = [asyncio.ensure_future(self._pipe(reader, up_writer, conn, up=True)),
+                      asyncio.ensure_future(self._pipe(up_reader, writer, conn, up=False))]
         try:
             done, pending = await asyncio.wait(conn.tasks, return_when=asyncio.FIRST_EXCEPTION)
             if any(not t.cancelled() and t.exception() is not None for t in done):
@@ -111,8 +118,10 @@ class DelayProxy:
             for w in (writer, up_writer):
                 w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, up: bool) -> None:
-        """Forward ``reader`` to ``writer``, each chunk due ``delay`` after it was read, in order."""
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Connection, *,
+                    up: bool) -> None:
+        """Forward ``reader`` to ``writer``, each chunk due ``delay`` after it was read, in order; a
+        reply to a doomed request resets the connection instead of going through."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -125,6 +134,17 @@ class DelayProxy:
                 if not data:                      # the other side finished sending: pass the FIN on
                     if writer.can_write_eof():
                         writer.write_eof()
+                    return
+                if up and not conn.doomed:
+                    for k, pattern in enumerate(self._lose):
+                        if pattern in data:
+                            del self._lose[k]
+                            conn.doomed = True
+                            break
+                elif not up and conn.doomed:
+                    self.stats.lost_replies += 1
+                    self._open.discard(conn)
+                    conn.reset()                  # the request was served; its answer never arrives
                     return
                 writer.write(data)
                 await writer.drain()
@@ -194,6 +214,13 @@ class ProxyHub:
         async def cut() -> int:
             return sum(p._cut() for n, p in self.proxies.items() if not names or n in names)
         return self._run(cut())
+
+    def lose_replies(self, name: str, count: int, *, matching: bytes) -> None:
+        """Drop the replies to the next ``count`` requests through proxy ``name`` that contain
+        ``matching`` (within one chunk read): each request reaches its target, which serves it,
+        and then the connection is reset before a byte of the answer gets back."""
+        proxy = self.proxies[name]
+        self.loop.call_soon_threadsafe(proxy._lose.extend, [matching] * count)
 
     def stats(self) -> dict[str, ProxyStats]:
         return {n: p.stats for n, p in self.proxies.items()}

@@ -1,6 +1,7 @@
 """The delaying TCP proxy of the network-fault tests (tests/netfaults.py): it adds the latency it
 says, keeps a stream in order under jitter, resets every open connection on a cut and accepts
-new ones right after, and closes a client's connection at once when its target is unreachable."""
+new ones right after, loses the replies it is told to lose, and closes a client's connection at
+once when its target is unreachable."""
 
 from __future__ import annotations
 
@@ -75,6 +76,19 @@ def test_latency_order_cut_and_unreachable(echo: tuple[str, int]) -> None:
             t0 = time.monotonic()
             s.sendall(b"again")
             assert _read(s, 5) == b"again" and time.monotonic() - t0 < 0.2
+
+        hub.lose_replies("echo", 1, matching=b"doomed")
+        with socket.create_connection((proxy.host, proxy.port), timeout=5) as s:
+            s.sendall(b"fine")
+            assert _read(s, 4) == b"fine"                           # not a request that matches
+            with pytest.raises(OSError):
+                s.sendall(b"a doomed request")                      # delivered, echoed, and the echo lost
+                assert s.recv(1) == b""
+                raise ConnectionResetError
+        assert proxy.stats.lost_replies == 1
+        with socket.create_connection((proxy.host, proxy.port), timeout=5) as s:
+            s.sendall(b"doomed again")                              # only the count given is lost
+            assert _read(s, 12) == b"doomed again"
 
         closed = socket.create_server(("127.0.0.1", 0))
         gone = closed.getsockname()
