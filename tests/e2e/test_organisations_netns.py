@@ -13,8 +13,9 @@ and the outside world (a hospital's billing system, citizens' phones) to each se
 While the hospital uploads and citizens claim the same invoices at both payers (each request
 retried, with the same payload or Idempotency-Key, until it is answered), the network gets
 :data:`DELAY_S` of latency each way (plus up to :data:`JITTER_S`), every proxied connection
-is reset twice, and for :data:`PARTITION_S` the chain node and payer B are cut off (their
-links down: their packets vanish). Afterwards:
+is reset, some requests are served and lose their answer (:data:`LOST_REPLIES`: uploads,
+claims, the organisations' transactions, the mirrors' pages), and for :data:`PARTITION_S`
+the chain node and payer B are cut off (their links down: their packets vanish). Afterwards:
 
 - every upload acknowledged (2xx) is in exactly one batch, and every batch is anchored
   exactly once on chain (``BatchAnchored`` events against the hospitals' feed);
@@ -23,8 +24,9 @@ links down: their packets vanish). Afterwards:
   its books say;
 - each payer's bank made one payment per paid claim and none for any other claim, of the
   amount the claim says;
-- every service is ready again, and all the work is done, within :data:`RECOVERY_BOUND_S`
-  of the partition's end.
+- every service is ready again within :data:`READY_BOUND_S` of the partition's end, and all
+  the work (the backlog of anchoring, mirroring and claims) is done within
+  :data:`RECOVERY_BOUND_S`.
 
 The figures (uploads, claims, latency, partition, recovery) are printed (``-s`` shows them).
 Needs root for the namespaces: skipped without, failed instead with EBILL_REQUIRE_NETNS=1.
@@ -79,7 +81,10 @@ RECOVERY_BOUND_S = 45.0
 FINAL = ("paid", "refused", "nothing-payable", "in-review", "rejected", "clawback")
 RPC_PORT, API_PORT = 8545, 8000
 CLAIMS_AT_ONCE = 6                      # citizens claiming at one payer at the same moment
-READY_BOUND_S = 15.0                    # every service's /readyz green again after the heal
+#: every service's /readyz green again after the heal: a chain worker that failed round after round
+#: waits up to 10 s before its next (its back-off doubles from 0.25 s), and a request whose answer is
+#: lost after the heal costs one more such wait (seen: 4.5 to 14.8 s)
+READY_BOUND_S = 25.0
 #: requests that reach their target and lose their answer: (proxies named so, how many, the request)
 LOST_REPLIES = (("outside-hosp", 3, b"POST /v1/invoices"), ("outside-p", 2, b"POST /v1/claims"),
                 ("hosp-chain", 2, b"eth_sendRawTransaction"), ("pa-chain", 2, b"eth_sendRawTransaction"),
@@ -291,8 +296,18 @@ def test_three_organisations_on_their_own_hosts_survive_latency_and_a_partition(
                 for f in futures:
                     f.result()
 
-        uploading = threading.Thread(target=upload, name="uploads")
-        claimers = [threading.Thread(target=claim, args=(p,), name=f"claims-{p}") for p in payers]
+        failed: list[BaseException] = []             # what broke in the clients' threads, raised by the test
+
+        def thread(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
+            def run() -> None:
+                try:
+                    target(*args)
+                except BaseException as exc:
+                    failed.append(exc)
+            return threading.Thread(target=run, name=name)
+
+        uploading = thread(upload, name="uploads")
+        claimers = [thread(claim, p, name=f"claims-{p}") for p in payers]
         uploading.start()
         for c in claimers:
             c.start()
@@ -313,6 +328,8 @@ def test_three_organisations_on_their_own_hosts_survive_latency_and_a_partition(
             return ok
 
         def settled() -> bool:
+            if failed:
+                raise failed[0]
             ready = all(s.http.get("/readyz").status_code == 200 for s in serves)
             if not reached("ready", ready) or uploading.is_alive():
                 return False
@@ -409,7 +426,8 @@ def test_three_organisations_on_their_own_hosts_survive_latency_and_a_partition(
             assert all(n == 1 for n in by_claim.values())
             for p in bank:
                 assert p.amount_fen == paid[p.request_id]["payment"]["transferredFen"], p
-            assert Counter(paid[p.request_id]["fingerprint"] for p in bank).most_common(1)[0][1] == 1 if bank else True
+            assert not bank or max(Counter(paid[p.request_id]["fingerprint"] for p in bank).values()) == 1, \
+                f"{payer}: two payments for one invoice"
             assert sum(c["amountFen"] for c in paid.values()) == sum(
                 n for (p2, _), n in paid_on_chain.items() if p2 == payer)
             figures[payer] = {"claims": len(got), "paid": len(paid), "bank payments": len(bank),
