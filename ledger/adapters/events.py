@@ -16,6 +16,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_typing import ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
+from web3.exceptions import BlockNotFound
 
 from ledger.adapters.contract_codec import bytes32_to_id, id_to_bytes32
 from ledger.adapters.web3_chain import Web3Ledger
@@ -47,10 +48,17 @@ class EventReader:
             raise ChainUnavailable(f"cannot read the chain head: {exc}") from exc
 
     def block_hash(self, number: int) -> str | None:
+        """The hash of block ``number``; None only when the node answers that it has no such block.
+
+        A node that does not answer raises :class:`ChainUnavailable`: the chain worker takes
+        None for "the node lost the block" and rebuilds its whole index from the chain, which
+        a lost connection (a reset, a partition) must not set off."""
         try:
             block = self.w3.eth.get_block(number)
-        except Exception:  # BlockNotFound, or the node lost that height
+        except BlockNotFound:  # the node lost that height (a dev node restarted from an older state)
             return None
+        except Exception as exc:  # provider-specific connection errors, a reply cut short
+            raise ChainUnavailable(f"cannot read block {number}: {exc}") from exc
         return "0x" + bytes(block["hash"]).hex()
 
     def read(self, from_block: int, to_block: int) -> list[dict[str, Any]]:
@@ -133,7 +141,10 @@ class EventReader:
         if block not in self._times:
             if len(self._times) > 10_000:
                 self._times.clear()
-            ts = int(self.w3.eth.get_block(block)["timestamp"])
+            try:
+                ts = int(self.w3.eth.get_block(block)["timestamp"])
+            except Exception as exc:  # as in read(): the caller's loop retries a ChainUnavailable
+                raise ChainUnavailable(f"cannot read the time of block {block}: {exc}") from exc
             self._times[block] = datetime.fromtimestamp(ts, UTC)
         return self._times[block]
 

@@ -22,12 +22,15 @@ class Serve:
     """One payer's data directory and its ``ebill serve`` subprocess."""
 
     def __init__(self, home: Path, env: dict[str, str], node_url: str, *, workers: int = 1,
-                 chain: str = "anvil") -> None:
+                 chain: str = "anvil", host: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> None:
+        """``prefix`` runs the service under a command (``ip netns exec NS``: on a host of its own),
+        listening on ``host``."""
         self.home, self.node_url, self.workers, self.chain = home, node_url, workers, chain
+        self.host, self.prefix = host, prefix
         # (the harness polls /v1/health from one address: the budget of callers without credential is lifted)
         self.env = {**env, "EBILL_HOME": str(home), "EBILL_PUBLIC_RATE_LIMIT": "1000000/minute"}
         self.port = anvil.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
@@ -44,7 +47,8 @@ class Serve:
     def start(self, *extra: str) -> None:
         log = (self.home / "serve.log").open("wb")
         self.proc = subprocess.Popen(
-            [str(EBILL), "serve", "--home", str(self.home), "--port", str(self.port), "--workers", str(self.workers),
+            [*self.prefix, str(EBILL), "serve", "--home", str(self.home), "--host", self.host, "--port", str(self.port),
+             "--workers", str(self.workers),
              "--chain", self.chain, "--rpc-url", self.node_url, "--batch-max-age", "0.2", *extra],
             env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
