@@ -84,11 +84,22 @@ class InvoiceMirror:
                 log.error("mirror: batch %s rejected: %s", b.get("root"), exc)
                 self._audit_rejection(b, str(exc))
             report.batches += 1
-            self.store.set_meta(_CURSOR, f"{b['anchoredBlock']}:{b['root']}")
+            self.store.set_meta(_CURSOR, _cursor_of(b))
         return report
 
     def verify(self, b: dict[str, Any]) -> tuple[HospitalRecord, Batch, list[PreparedInvoice],
                                                  tuple[int, str | None, datetime | None]]:
+        """The batch's hospital, batch, invoices and anchoring, once every invoice hashes to its fingerprint,
+        they make the stated root, and the chain holds that root from that hospital; MirrorRejected otherwise,
+        also for a batch of the wrong shape (the source is another organisation's service: nothing it sends
+        may end this thread)."""
+        try:
+            return self._verify(b)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise MirrorRejected(f"malformed batch in the feed: {exc!r}"[:300]) from None
+
+    def _verify(self, b: dict[str, Any]) -> tuple[HospitalRecord, Batch, list[PreparedInvoice],
+                                                  tuple[int, str | None, datetime | None]]:
         issuer = b["issuer"]
         items: list[PreparedInvoice] = []
         for n, d in enumerate(b["invoices"]):
@@ -119,6 +130,15 @@ class InvoiceMirror:
         with contextlib.suppress(LedgerError):   # best effort: the log has it too
             self.store.audit(actor=f"mirror:{self.source}"[:64], action="mirror.rejected",
                              subject=str(b.get("root"))[:18], detail={"reason": reason[:500]})
+
+
+def _cursor_of(b: Any) -> str:
+    """Where the feed continues after batch ``b``; a batch that cannot say is refused, and the page is read
+    again next round (the source must be mended: skipping it could skip anchored invoices)."""
+    block, root = (b.get("anchoredBlock"), b.get("root")) if isinstance(b, dict) else (None, None)
+    if not isinstance(block, int) or isinstance(block, bool) or not isinstance(root, str) or len(root) > 66:
+        raise MirrorRejected(f"a batch in the feed without its block and root: {str(b)[:120]}")
+    return f"{block}:{root}"
 
 
 def _invoice(d: dict[str, Any]) -> Invoice:

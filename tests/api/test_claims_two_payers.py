@@ -103,6 +103,11 @@ def test_mirror_refuses_an_altered_feed(two: Any) -> None:
                                                            only["totalFen"]),)).root).hex()
     with pytest.raises(MirrorRejected, match="not anchored on chain"):
         mirror.verify(batch)
+    # a batch of the wrong shape is refused in words, never an error that would end the mirror's thread
+    for broken in ({}, {**page[0], "issuer": None}, {**page[0], "invoices": "x"}, {**page[0], "hospital": []},
+                   {**page[0], "invoices": [None]}, [1, 2]):
+        with pytest.raises(MirrorRejected, match=r"malformed batch|not leaf 0"):
+            mirror.verify(broken)   # type: ignore[arg-type]
     # the feed is for payers and auditors: a hospital or a citizen may not read it
     assert a.client.get("/v1/feed/batches", headers=a.auth("a")).status_code == 403
     assert a.client.get("/v1/feed/batches", headers=a.citizen(next(iter(a.patients.values())))).status_code == 403
