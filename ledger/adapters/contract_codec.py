@@ -8,6 +8,9 @@ callers see ``ContractReverted("InvoiceAlreadyVoided", …)`` rather than raw by
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -86,8 +89,18 @@ def revert_data(exc: BaseException) -> bytes | None:
             first = first.args[0]
         if isinstance(first, bytes | bytearray):
             return bytes(first)
+        if isinstance(first, str) and (shown := _BYTES_SHOWN.fullmatch(first)):
+            # eth-tester's eth_call leaves the data only as the bytes' repr in its message
+            with contextlib.suppress(ValueError, SyntaxError):
+                raw = ast.literal_eval(shown.group(1))
+                if isinstance(raw, bytes):
+                    return raw
         ctx = ctx.__context__
     return None
+
+
+#: a message holding revert data as Python shows bytes (``execution reverted: b"..."``)
+_BYTES_SHOWN = re.compile(r"""(?:execution reverted: )?(b(['"]).*\2)""", re.S)
 
 
 def decode_selector(abi: Sequence[Mapping[str, Any]], selector: bytes) -> str:

@@ -117,6 +117,18 @@ class Transactor:
         except (OSError, ConnectionError) as exc:
             raise ChainUnavailable(f"chain node unreachable during {fn.fn_name}: {exc}") from exc
 
+    def dry_run(self, sender: Address, fn: Any) -> None:
+        """Run ``fn`` as ``sender`` would send it, without sending: the contract's refusal as
+        :class:`~ledger.errors.ContractReverted` (its error's name), as a real transaction would revert."""
+        try:
+            fn.call({"from": to_checksum_address(sender)})
+        except REVERTS as exc:
+            raise self.errors.reverted(exc, fn.fn_name) from exc
+        except Web3Exception as exc:
+            raise ChainError(f"{fn.fn_name} dry run failed: {exc}") from exc
+        except (OSError, ConnectionError) as exc:
+            raise ChainUnavailable(f"chain node unreachable during {fn.fn_name}: {exc}") from exc
+
     def call_raw(self, to: Address, data: bytes, label: str) -> bytes:
         """The raw result of an ``eth_call`` of ``data`` to ``to`` (for results decoded by hand)."""
         try:

@@ -34,7 +34,7 @@ from ledger.adapters.jsonrpc import JsonRpcHttp
 from ledger.adapters.keyring import Keyring
 from ledger.adapters.rpc_access import RpcAccess
 from ledger.adapters.transactions import Funder, Transactor, deploy_artifact
-from ledger.errors import ChainError, ChainUnavailable
+from ledger.errors import ChainError, ChainUnavailable, ContractReverted
 from ledger.hashing import Fingerprint, Hash32, MerkleRoot, to_hex
 from ledger.onchain import (
     AccountInfo,
@@ -160,7 +160,9 @@ class Web3Ledger:
 
         An id not yet on chain is registered; an id already registered with another
         account (a re-created store, a new key) gets this account added. A dry run of
-        ``registerHospital`` tells which, so no pipelined transaction reverts.
+        ``registerHospital`` tells which, so no pipelined transaction reverts; any other
+        refusal (the relayer lacks ``REGISTRAR_ROLE``, the account is bound elsewhere) is
+        raised as the contract says it, before anything is sent.
         """
         functions = self.contract.functions
         calls = []
@@ -168,8 +170,10 @@ class Web3Ledger:
             member, checksummed = id_to_bytes32(member_id), to_checksum_address(account)
             fn = functions.registerHospital(member, checksummed)
             try:
-                fn.call({"from": self.relayer})
-            except Exception:
+                self._tx.dry_run(self.relayer, fn)
+            except ContractReverted as exc:
+                if exc.error != "MemberAlreadyRegistered":
+                    raise
                 fn = functions.addKey(member, checksummed)
             calls.append((self.relayer, fn, 300_000))
         return self._tx.send_pipelined(calls, in_flight=256)
