@@ -84,13 +84,19 @@ class RpcAccess:
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
     def provider(self, *, timeout: float = 30.0) -> Any:
-        """web3's HTTP provider for this endpoint."""
+        """web3's HTTP provider for this endpoint.
+
+        It remembers the node's ``eth_chainId`` (web3's request cache, for that method alone): web3 asks
+        for it to fill and check every transaction and call, and a node's chain id never changes (a
+        different chain behind the same URL shows up as unknown block hashes in the chain index)."""
         from web3 import Web3
+        from web3.types import RPCEndpoint
 
         kwargs: dict[str, Any] = {"timeout": timeout, "headers": self.headers()}
         if self.ca_file is not None:
             kwargs["verify"] = str(self.ca_file)
-        return Web3.HTTPProvider(self.url, request_kwargs=kwargs)
+        return Web3.HTTPProvider(self.url, request_kwargs=kwargs, cache_allowed_requests=True,
+                                 cacheable_requests={RPCEndpoint("eth_chainId")})
 
     def notes(self, *, now: float | None = None) -> list[str]:
         """What an operator should know: a token that has expired or soon will (read, not verified:
