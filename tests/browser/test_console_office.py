@@ -108,6 +108,16 @@ def test_the_console_speaks_chinese_on_every_screen(page_for: Any, deployment: D
     assert "事后抽查：发现问题" in texts["claim-clawback"] and "发起追回" in texts["claim-clawback"]
     assert "分解收费（医院退回）" in texts["clawbacks"] and "待追回" in texts["clawbacks"]
 
+    # a refusal is said in Chinese; the service's English is behind a closed disclosure
+    page.goto("/console/#/reports?month=2099-01")
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "请求未被接受" in alert.inner_text() and "2099" not in assert_one_language(page, "refusal")
+    assert alert.locator("details.server-words").get_attribute("open") is None
+    alert.locator("details.server-words > summary").click()
+    assert "2099-01" in alert.locator("details.server-words p[lang=en]").inner_text()
+    shoot_three(page, "console-zh-refusal")
+
     # verification: the outcome from the verdict's facts, in Chinese and in yuan
     page.goto("/console/#/verify")
     page.locator("#v-fp").fill(fp)

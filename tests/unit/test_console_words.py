@@ -99,3 +99,16 @@ def test_every_reason_a_claim_is_refused_before_filing_is_named() -> None:
     reasons = set(re.findall(r'ClaimBlocked\(\s*"([a-z-]+)"', source))
     assert {"duplicate", "voided"} <= reasons
     assert not both(f"blockedWhy_{r}" for r in reasons)
+
+
+def test_every_problem_the_console_can_name_is_worded_in_both_languages() -> None:
+    """The console says a failure in the reader's language (api/web/shared/problems.js maps the problem's type
+    and rule to a string), the service's English only behind a disclosure: each of those strings is in both
+    of the console's tables, and every problem type the core raises that a clerk meets at a desk is mapped."""
+    shared = (Path(__file__).resolve().parents[2] / "api/web/shared/problems.js").read_text(encoding="utf-8")
+    mapped = dict(re.findall(r"^\s+'?([a-z-]+)'?: '(\w+)',$", shared, re.M))
+    desk = {"separation-of-duties", "conflict", "invalid-input", "forbidden", "not-found", "rate-limited"}
+    assert desk <= set(mapped)
+    assert not both({*mapped.values(), "p_invalid", "p_unavailable", "p_internal", "networkError", "detailsEn"}
+                    - {"sessionEnded"})
+    assert labels("sessionEnded")

@@ -8,7 +8,7 @@ import { makeI18n } from '/assets/shared/i18n.js';
 import { ApiError, makeClient } from '/assets/shared/api.js';
 import { clear, focusHeading, h, rich, when } from '/assets/shared/dom.js';
 import { renderInvoices } from './invoices.js';
-import { describe } from './problems.js';
+import { describe } from '/assets/shared/problems.js';
 import { makeSession } from './session.js';
 
 const FOR = 'ebill.citizen.for';
@@ -62,7 +62,7 @@ function toast(text) {
  * service's own sentences, when they add something, are behind "Details".
  */
 function errorBox(err, { retry, retryLabel, title, text: words, extra } = {}) {
-  const described = describe(t, err);
+  const described = describe(i18n, err);
   const text = words || described.text;
   const details = words && err instanceof ApiError ? err.messages().join(' · ') : described.details;
   if (typeof err === 'string' && !title && !extra && !retry) return h('div', { class: 'alert error', role: 'alert' }, h('p', {}, err));

@@ -4,7 +4,7 @@
 
 import { clear, day, h, hash, yuan } from '/assets/shared/dom.js';
 import { claimOnce, invoicesPath, reasonText } from './invoices.js';
-import { isTransient } from './problems.js';
+import { isTransient } from '/assets/shared/problems.js';
 
 const JSQR = '/assets/vendor/jsQR-1.4.0.js';
 let jsqrLoading = null;

@@ -2,12 +2,12 @@
 // the background (stale-while-revalidate), so the app opens at once and offline. API answers
 // (/v1/...) are personal and live: never cached, always from the network.
 
-const VERSION = 'ebill-app-v1';   // bump to drop every cached file at once (the files refresh themselves anyway)
+const VERSION = 'ebill-app-v2';   // bump to drop every cached file at once (the files refresh themselves anyway)
 const SHELL = [  // everything the first screen needs, and the scanner (not its QR decoder)
   '/app/', '/app/app.js', '/app/app.css', '/app/strings.js', '/app/invoices.js', '/app/claims.js', '/app/scan.js',
-  '/app/problems.js', '/app/session.js', '/app/invoice.js', '/app/clawback.js',
+  '/app/session.js', '/app/invoice.js', '/app/clawback.js',
   '/app/manifest.webmanifest', '/app/icons/icon.svg', '/app/icons/icon-192.png',
-  '/assets/shared/base.css', '/assets/shared/i18n.js', '/assets/shared/api.js', '/assets/shared/dom.js',
+  '/assets/shared/base.css', '/assets/shared/i18n.js', '/assets/shared/api.js', '/assets/shared/dom.js', '/assets/shared/problems.js',
 ];
 
 self.addEventListener('install', (event) => {

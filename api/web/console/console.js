@@ -4,6 +4,7 @@
 import { STRINGS } from './strings.js';
 import { makeI18n } from '/assets/shared/i18n.js';
 import { ApiError, makeClient } from '/assets/shared/api.js';
+import { describe } from '/assets/shared/problems.js';
 import { clear, day, focusHeading, h, rich, when } from '/assets/shared/dom.js';
 
 const TOKEN = 'ebill.staff.token';
@@ -36,14 +37,21 @@ const api = makeClient({
   onUnauthorized: () => { if (state.me) signOut(t('sessionEnded')); },
 });
 
+/**
+ * An error panel in the reader's language (shared/problems.js): what happened in words, and the service's
+ * own sentences (English: which claim, whose turn, which field) behind a disclosure, for the clerk who
+ * needs the specifics. A string is the console's own words already.
+ */
 function errorBox(err, { retry, title } = {}) {
-  const msgs = err instanceof ApiError
-    ? (err.status === 0 ? [t('networkError')] : err.messages())
-    : [String(err && err.message ? err.message : err)];
   if (typeof err === 'string') return h('div', { class: 'alert error', role: 'alert' }, h('p', {}, err));
+  const { text, details } = describe(i18n, err, { always: true });
   return h('div', { class: 'alert error', role: 'alert' },
     h('p', {}, h('strong', {}, title || t('errorTitle'))),
-    msgs.length > 1 ? h('ul', {}, msgs.map((m) => h('li', {}, m))) : h('p', {}, msgs[0]),
+    h('p', {}, text),
+    details && details !== text
+      // open for an English reader (they are its words), a click away for everyone else
+      ? h('details', { class: 'small server-words', open: i18n.lang.startsWith('en') },
+        h('summary', {}, t('detailsEn')), h('p', { lang: 'en' }, details)) : null,
     retry ? h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: retry }, t('retry'))) : null);
 }
 

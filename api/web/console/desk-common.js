@@ -3,6 +3,7 @@
 
 import { ApiError } from '/assets/shared/api.js';
 import { h } from '/assets/shared/dom.js';
+import { describe } from '/assets/shared/problems.js';
 
 // console.js keeps the staff token in this tab's session storage under this name
 const TOKEN = 'ebill.staff.token';
@@ -76,7 +77,7 @@ export function actionButton(ctx, label, work, { cls = 'secondary', out } = {}) 
     try {
       await work();
     } catch (err) {
-      if (out) out.append(ctx.errorBox(err)); else ctx.toast(err.message || String(err));
+      if (out) out.append(ctx.errorBox(err)); else ctx.toast(describe(ctx.i18n, err).text);
     }
     b.disabled = false;
   });

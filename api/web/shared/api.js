@@ -13,7 +13,7 @@ export class ApiError extends Error {
     const out = [this.message.replace(/0x([0-9a-f]{6})[0-9a-f]{52}([0-9a-f]{6})/gi, '0x$1…$2')];
     for (const e of this.problem.errors || []) {
       const m = e.field && e.field !== '(body)' ? `${e.field}: ${e.message}` : e.message;
-      if (m && !out.includes(m)) out.push(m);
+      if (m && !out.some((o) => o.includes(m))) out.push(m);   // the detail often says it already
     }
     return out;
   }
