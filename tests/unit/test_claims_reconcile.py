@@ -124,6 +124,7 @@ DAY = timedelta(hours=24)
     (T.RESERVED, set(), timedelta(hours=25), None),                          # released
     (T.RESERVED, set(), timedelta(hours=24), None),                          # exactly the grace period
     (T.RESERVED, set(), timedelta(hours=23), "within the grace period of 24 hours"),
+    (T.RESERVED, set(), timedelta(seconds=-5), "within the grace period of 24 hours"),  # the chain's clock ahead
     (T.FINALIZED, set(), timedelta(days=30), "finalised on chain (paid): never released"),
     (T.RELEASED, set(), timedelta(days=30), "released on chain already"),
     (T.NONE, set(), timedelta(days=30), "none on chain already"),
@@ -133,6 +134,11 @@ def test_which_forgotten_stamps_may_be_released(on_chain: StampStatus, owned: se
                                                kept: str | None) -> None:
     why = keep_forgotten(FORGOTTEN, owned=owned, on_chain=on_chain, updated_at=NOW - age, now=NOW, grace=DAY)
     assert why == kept if kept is None else kept in (why or "")
+
+
+def test_no_grace_period_releases_even_a_stamp_the_chain_timed_ahead_of_our_clock() -> None:
+    assert keep_forgotten(FORGOTTEN, owned=set(), on_chain=T.RESERVED, updated_at=NOW + timedelta(seconds=5),
+                          now=NOW, grace=timedelta(0)) is None
 
 
 def test_the_chain_claim_ids_a_claim_takes() -> None:
