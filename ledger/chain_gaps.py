@@ -107,9 +107,16 @@ class ChainGaps:
                          "again here")
         if held:
             lines.append(f"{len(held)} reservations on chain (¥{_yuan(sum(s.amount_fen for s in held))}) belong to "
-                         "claims this database does not hold: their invoices cannot be claimed again here")
-        if self.claims_behind:
-            lines.append(f"{len(self.claims_behind)} claims went further on chain than recorded here (decided after "
+                         "claims this database does not hold: their invoices cannot be claimed again here until "
+                         "`ebill claims release-forgotten` releases them")
+        paid_behind = [c for c in self.claims_behind if c.on_chain == "finalized"]
+        other_behind = [c for c in self.claims_behind if c.on_chain != "finalized"]
+        if paid_behind:
+            lines.append(f"{len(paid_behind)} claims were paid on chain after the backup and are unpaid here: the "
+                         "running service's stamper records them from the bank (paid, or paid once), and no "
+                         "reviewer can decide them again")
+        if other_behind:
+            lines.append(f"{len(other_behind)} claims went further on chain than recorded here (decided after "
                          "the backup): check each with the bank before deciding it again")
         return lines
 
