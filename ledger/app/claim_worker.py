@@ -151,6 +151,7 @@ class ClaimStamper:
         self.payouts = Payouts(claims, bank)
         self.behind = BehindChain(claims, session.ledger, bank)
         self._behind_at = 0.0
+        self._behind_generation: str | None = None   # the chain index rebuild the last look saw
         self._states_at = 0.0
 
     @property
@@ -216,11 +217,14 @@ class ClaimStamper:
         self._ensure_registered()
         if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
+            # before the voids: a claim the chain paid after a restored backup is recorded paid
+            # first, so a void then asks its money back instead of refusing it as never paid
+            generation = str(self.claims.service.store.index_generation())
+            if force_voids or generation != self._behind_generation or now - self._behind_at > _BEHIND_EVERY:
+                self._behind_at, self._behind_generation = now, generation
+                report.reconciled = self.behind.reconcile(report.errors)
             report.voided = self.payouts.apply_voids(report.errors)
             self._reconcile(report, now=now, force=force_voids)
-            if force_voids or now - self._behind_at > _BEHIND_EVERY:
-                self._behind_at = now
-                report.reconciled = self.behind.reconcile(report.errors)
         if force_voids or now - self._waiting_at > _WAITING_EVERY:
             self._waiting_at = now
             report.decided = len(self.claims.decide_waiting())
@@ -255,8 +259,6 @@ class ClaimStamper:
         rebuilt = generation != self._generation
         if not (rebuilt or force) and now - self._reconciled_at < _RECONCILE_EVERY:
             return
-        if rebuilt:
-            self._behind_at = 0.0    # and look for claims the chain is ahead of (a restore) this round
         if rebuilt and self._generation is not None:
             # the node lost blocks: nonces counted in memory and the payer's registration
             # may be gone with them (the chain worker does the same for its own senders)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from claims_stack import make_claims_stack
-from test_restore_drill import claimable, ebill, payments, reopen, submit
+from test_restore_drill import claimable, ebill, hospital_of, payments, reopen, submit
 
 from ledger.app.forgotten import release_forgotten
 from ledger.claims.reconcile import RECONCILED
@@ -36,11 +36,12 @@ def test_claims_the_chain_paid_after_the_backup_and_forgotten_reservations(tmp_p
     cs = make_claims_stack(url, tmp_path, run_stamper=False, instant_max_fen=0)
     cs.upload_all("a")
     cs.upload_all("b")
-    (fp_a, nid_a), (fp_b, nid_b), (fp_c, nid_c), (fp_d, nid_d) = claimable(cs, 4)
+    (fp_a, nid_a), (fp_b, nid_b), (fp_c, nid_c), (fp_d, nid_d), (fp_e, nid_e) = claimable(cs, 5)
     a = submit(cs, nid_a, fp_a, "reconcile-key-0001")
     b = submit(cs, nid_b, fp_b, "reconcile-key-0002")
+    e = submit(cs, nid_e, fp_e, "reconcile-key-0006")
     cs.stamper.drain()
-    assert {cs.claims.store.claim(c).state for c in (a, b)} == {"in-review"}
+    assert {cs.claims.store.claim(c).state for c in (a, b, e)} == {"in-review"}
 
     backup = tmp_path / "before.backup.tar"
     code, text = ebill(tmp_path, url, "backup", "--out", str(backup))
@@ -50,8 +51,16 @@ def test_claims_the_chain_paid_after_the_backup_and_forgotten_reservations(tmp_p
     approve = lambda c: cs.client.post(f"/v1/claims/{c}/approve", json={"reason": "ok"},  # noqa: E731
                                        headers=cs.auth("payer"))
     assert approve(a).status_code == 200
+    assert approve(e).status_code == 200
     cs.stamper.drain()
     assert cs.claims.store.claim(a).state == "paid"
+    # ... e paid, then its invoice voided: the hospital owes its money back
+    r = cs.client.post(f"/v1/invoices/{fp_e}/void", json={"reasonCode": "refund", "reason": "退费"},
+                       headers=cs.auth(hospital_of(cs, fp_e)))
+    assert r.status_code in (200, 201, 202), r.text
+    cs.worker.drain()
+    cs.stamper.drain()
+    assert cs.claims.store.claim(e).state == "clawback"
     # ... two claims this database will forget: d paid, c only reserved (in review)
     c = submit(cs, nid_c, fp_c, "reconcile-key-0003")
     d = submit(cs, nid_d, fp_d, "reconcile-key-0004")
@@ -66,7 +75,7 @@ def test_claims_the_chain_paid_after_the_backup_and_forgotten_reservations(tmp_p
     chain_c, chain_d = (cs.claims.store.claim(x).chain_claim_id for x in (c, d))
     assert (cs.claims.store.claim(c).state, cs.claims.store.claim(d).state) == ("in-review", "paid")
     bank_before = payments(cs)
-    assert bank_before[a] == 1 and b not in bank_before and bank_before[d] == 1
+    assert bank_before[a] == 1 and b not in bank_before and bank_before[d] == 1 and bank_before[e] == 1
     a_payment = cs.bank.payment(a)
     assert a_payment is not None
 
@@ -88,8 +97,11 @@ def test_claims_the_chain_paid_after_the_backup_and_forgotten_reservations(tmp_p
             assert cs2.client.post(f"/v1/claims/{x}/approve", json={"reason": "ok"},
                                    headers=cs2.auth("payer")).status_code == 409
 
-        # the stamper records them from the bank: a with its original payment, b paid once now
+        # the stamper records them from the bank: a with its original payment, b paid once now; e was
+        # paid before its void: recorded paid first, so the void asks the money back (never "nothing was paid")
         cs2.stamper.drain()
+        ce = cs2.claims.store.claim(e)
+        assert (ce.state, ce.payment_ref) == ("clawback", cs2.bank.payment(e).reference), ce
         ca, cb = cs2.claims.store.claim(a), cs2.claims.store.claim(b)
         assert (ca.state, ca.stamp, ca.payment_ref) == ("paid", "finalized", a_payment.reference)
         assert (cb.state, cb.stamp) == ("paid", "finalized")
