@@ -9,11 +9,23 @@ its HIS (as new invoices: a new salt makes a new fingerprint); a claim filed aft
 backup is gone, but its stamp on chain still holds the invoice's money, so nothing can be
 paid twice (a new claim on such an invoice is refused, ``unknown-stamp``). Nothing here is
 silent: each gap is listed with what to do.
+
+A forgotten claim's *reservation* (reserved, never finalised) holds money nobody will pay:
+:func:`keep_forgotten` says whether ``ebill claims release-forgotten`` may give it back. The
+contract keys claims by (payer, chain claim id) and lets only that payer's keys release
+them, so the command releases this payer's own stamps only; a finalised (paid) stamp is never
+released, nor a recent one, nor one that may be a later reservation of a claim this
+database holds (an appeal's, a smaller amount's: the chain claim ids a claim takes are
+derived from its id, :func:`chain_claim_ids`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ledger.claims.stamps import StampStatus, first_chain_claim_id, next_chain_claim_id
 
 
 @dataclass(frozen=True)
@@ -95,11 +107,56 @@ class ChainGaps:
                          "again here")
         if held:
             lines.append(f"{len(held)} reservations on chain (¥{_yuan(sum(s.amount_fen for s in held))}) belong to "
-                         "claims this database does not hold: their invoices cannot be claimed again here")
-        if self.claims_behind:
-            lines.append(f"{len(self.claims_behind)} claims went further on chain than recorded here (decided after "
+                         "claims this database does not hold: their invoices cannot be claimed again here until "
+                         "`ebill claims release-forgotten` releases them")
+        paid_behind = [c for c in self.claims_behind if c.on_chain == "finalized"]
+        other_behind = [c for c in self.claims_behind if c.on_chain != "finalized"]
+        if paid_behind:
+            lines.append(f"{len(paid_behind)} claims were paid on chain after the backup and are unpaid here: the "
+                         "running service's stamper records them from the bank (paid, or paid once), and no "
+                         "reviewer can decide them again")
+        if other_behind:
+            lines.append(f"{len(other_behind)} claims went further on chain than recorded here (decided after "
                          "the backup): check each with the bank before deciding it again")
         return lines
+
+
+#: the audit action of a forgotten claim's reservation released on chain (named in the console's words)
+FORGOTTEN_RELEASED = "claim.forgotten-released"
+#: later reservations of one claim reckoned with beyond its recorded attempt (an appeal, then a
+#: smaller amount, then...): their stamps are never taken for a forgotten claim's
+LATER_ATTEMPTS = 3
+
+
+def chain_claim_ids(payer_id: str, claim_id: str, attempt: int, *, later: int = LATER_ATTEMPTS) -> set[bytes]:
+    """Every chain claim id claim ``claim_id`` of ``payer_id`` took in its ``attempt`` reservations so
+    far, and the ``later`` ones it would take next (see :func:`~ledger.claims.stamps.next_chain_claim_id`)."""
+    ids = [first_chain_claim_id(payer_id, claim_id)]
+    for n in range(2, attempt + later + 1):
+        ids.append(next_chain_claim_id(ids[-1], n))
+    return set(ids)
+
+
+def keep_forgotten(stamp: UnknownStamp, *, owned: Collection[bytes], on_chain: StampStatus, updated_at: datetime,
+                   now: datetime, grace: timedelta) -> str | None:
+    """Why ``stamp`` (this payer's, of a claim this database does not hold) must stay as it is on
+    chain, or None if its reservation may be released: ``owned`` are the chain claim ids of the
+    claims held here on its invoice (:func:`chain_claim_ids`), ``on_chain`` its status and
+    ``updated_at`` when it last changed, as the contract says now."""
+    if on_chain is StampStatus.FINALIZED:
+        return "finalised on chain (paid): never released; match it with the bank's payments"
+    if on_chain is not StampStatus.RESERVED:
+        return f"{on_chain} on chain already: nothing to release"
+    if stamp.chain_claim_id in owned:
+        return "a reservation of a claim this database holds (an appeal's or a smaller amount's): the stamper owns it"
+    if grace > timedelta(0) and now - updated_at < grace:   # (none: the chain's clock may run ahead of ours)
+        return f"reserved at {updated_at:%Y-%m-%d %H:%M} UTC, within the grace period of {_hours(grace)}"
+    return None
+
+
+def _hours(d: timedelta) -> str:
+    h = d.total_seconds() / 3600
+    return f"{h:g} hours" if h != 1 else "1 hour"
 
 
 def _yuan(fen: int) -> str:

@@ -133,3 +133,4 @@ class ChainClaim(NamedTuple):
     status: str          # none | reserved | released | finalized
     amount_fen: int
     fingerprint: bytes
+    updated_at: int = 0  # unix seconds of the block that last changed its status (0: unknown)

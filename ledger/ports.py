@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.calendar.loading import CalendarYearEntry, LoadOutcome
+from ledger.chain_gaps import UnknownStamp
 from ledger.claims.clawbacks import ClawBack, ClawbackState, Debtor, OfficeAct, Reason
 from ledger.claims.languages import Language
 from ledger.claims.lines import InPart
@@ -28,6 +29,7 @@ from ledger.claims.model import (
 from ledger.claims.notice_outbox import DeliveryState, DeliveryUpdate, OutboxMessage, Receipt
 from ledger.claims.policy import Filing
 from ledger.claims.queue import QueueSearch
+from ledger.claims.reconcile import BankPayment, ChainAhead
 from ledger.claims.sampling import PostAudit
 from ledger.claims.stamps import Repair, StampResult, StampStatus, StampTask
 from ledger.claims.states import ClaimState
@@ -577,6 +579,14 @@ class ClaimsRepository(MonthlyClaims, ClawbackRepository, NotificationOutbox, Pr
     def mark_paid_many(self, payments: Sequence[tuple[str, str, datetime]]) -> None: ...
     def payouts_stopped_by_void(self, *, limit: int = 200) -> list[str]: ...
     def apply_voids(self, *, hold: Sequence[str] = ()) -> list[str]: ...
+
+    # after a restore from an older backup (ledger.claims.reconcile, ledger.chain_gaps)
+    def claims_behind_chain(self, *, limit: int = 200) -> list[ChainAhead]: ...
+    def reconcile_behind(self, found: Sequence[tuple[ChainAhead, BankPayment | None]]
+                         ) -> tuple[list[str], list[str]]: ...
+    def forgotten_stamps(self, payer_id: str) -> list[tuple[UnknownStamp, set[bytes]]]: ...
+    def record_forgotten_released(self, released: Sequence[tuple[UnknownStamp, str, int]], *, actor: str) -> None: ...
+    def unknown_stamped(self, payer_id: str, fingerprints: Sequence[bytes]) -> set[bytes]: ...
 
 
 class Telemetry(Protocol):

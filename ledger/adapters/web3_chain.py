@@ -313,9 +313,9 @@ class Web3Ledger:
 
     def claim_of(self, payer_id: str, claim_id: bytes) -> ChainClaim:
         """(status, amount fen, fingerprint) of a payer's claim on chain; status ``none`` if unknown."""
-        fp, amount, _payer, _hospital, status, _at = self._tx.call(
+        fp, amount, _payer, _hospital, status, at = self._tx.call(
             self.contract.functions.claimOf(id_to_bytes32(payer_id), bytes(claim_id)))
-        return ChainClaim(_CLAIM_STATUS[int(status)], int(amount), bytes(fp))
+        return ChainClaim(_CLAIM_STATUS[int(status)], int(amount), bytes(fp), int(at))
 
     def invoice_state(self, issuer: str, fingerprint: Fingerprint) -> InvoiceChainState:
         """Reserved / paid / voided state and pinned total of ``issuer``'s invoice ``fingerprint``.

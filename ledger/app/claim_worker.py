@@ -58,6 +58,15 @@ paid claim stays ``paid`` and the bank is never asked again; a reservation whose
 anchor was lost too waits until the chain worker has anchored the batch again; a lost
 payer registration is made again. The same check runs every few seconds for the stamps
 recorded since the last one, for losses the index cannot see (blocks it had not reached).
+
+**A restore from an older backup** is the other way round: the chain holds stamps the
+database never recorded. A claim whose payment the chain finalised while the database has it
+unpaid (decided after the backup) is reconciled with the bank at start, after each rebuild of
+the chain index and every half minute (:mod:`ledger.app.chain_reconcile`): recorded paid with
+the bank's payment, or approved and finalised so that it is paid once; a reviewer can no longer
+decide it. Stamps of claims the database does not hold at all are left alone (their invoices
+cannot be claimed again); ``ebill claims release-forgotten`` gives back the reservations among
+them (:mod:`ledger.app.forgotten`).
 """
 
 from __future__ import annotations
@@ -72,6 +81,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
+from ledger.app.chain_reconcile import BehindChain
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
 from ledger.app.payouts import Payouts
@@ -99,6 +109,8 @@ from ledger.ports import ChainConnection, PayoutPort, Telemetry
 log = logging.getLogger("ebill.claims")
 
 _LEASE = "claims-stamper"
+#: the lease one payer's stamper holds while it runs (one sender per payer account)
+STAMPER_LEASE = _LEASE
 _LEASE_TTL = timedelta(seconds=30)
 #: seconds between two checks of the recorded stamps against the chain (when the index was
 #: not rebuilt); and how many claims a check asks the contract about (the rest: next check)
@@ -107,6 +119,9 @@ _ASK_AT_MOST = 200
 #: seconds between two looks at the claims waiting for earlier payers (one indexed query when
 #: there are none: a payer outside an order of payers pays nothing more per claim)
 _WAITING_EVERY = 1.0
+#: seconds between two looks for claims the chain paid while the store has them unpaid (a restore
+#: from an older backup; also at start, after each rebuild of the chain index, and when forced)
+_BEHIND_EVERY = 30.0
 #: seconds between two counts of the claims by state, for the metrics (an index-only scan)
 _STATES_EVERY = 15.0
 
@@ -134,6 +149,9 @@ class ClaimStamper:
         self._tick_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.payouts = Payouts(claims, bank)
+        self.behind = BehindChain(claims, session.ledger, bank)
+        self._behind_at = 0.0
+        self._behind_generation: str | None = None   # the chain index rebuild the last look saw
         self._states_at = 0.0
 
     @property
@@ -199,6 +217,12 @@ class ClaimStamper:
         self._ensure_registered()
         if force_voids or now - self._voids_at > 0.5:
             self._voids_at = now
+            # before the voids: a claim the chain paid after a restored backup is recorded paid
+            # first, so a void then asks its money back instead of refusing it as never paid
+            generation = str(self.claims.service.store.index_generation())
+            if force_voids or generation != self._behind_generation or now - self._behind_at > _BEHIND_EVERY:
+                self._behind_at, self._behind_generation = now, generation
+                report.reconciled = self.behind.reconcile(report.errors)
             report.voided = self.payouts.apply_voids(report.errors)
             self._reconcile(report, now=now, force=force_voids)
         if force_voids or now - self._waiting_at > _WAITING_EVERY:
@@ -266,7 +290,7 @@ class ClaimStamper:
     def _status_on_chain(self, chain_claim_id: bytes) -> StampStatus:
         """The chain's status of one of this payer's claims (``none`` if it does not know it)."""
         try:
-            status, _, _ = self.ledger.claim_of(self.claims.payer_id, chain_claim_id)
+            status = self.ledger.claim_of(self.claims.payer_id, chain_claim_id).status
         except ContractReverted as exc:
             if exc.error != "UnknownMember":
                 raise
@@ -275,6 +299,12 @@ class ClaimStamper:
             self._registered = False
             return StampStatus.NONE
         return StampStatus(status)
+
+    def account(self) -> str:
+        """The payer's chain account this stamper sends from (registered on chain first, if it is not)."""
+        self._ensure_registered()
+        assert self._account is not None
+        return self._account
 
     def _ensure_registered(self) -> None:
         if self._registered:

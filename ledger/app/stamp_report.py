@@ -37,12 +37,14 @@ class StampReport:
     lost: int = 0
     #: claims that waited for earlier payers, decided
     decided: int = 0
+    #: claims the chain paid after the backup this database was restored from, recorded from the bank
+    reconciled: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
         return bool(self.reserved or self.finalized or self.released or self.refused or self.paid or self.voided
-                    or self.lost or self.decided)
+                    or self.lost or self.decided or self.reconciled)
 
     def done(self) -> dict[str, int]:
         """The round's counts by outcome (:data:`OUTCOMES`)."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from ledger.claims.states import DEAD_STATES, FIRST_RESERVATION, ClaimState
+from ledger.claims.states import BEHIND_CHAIN, DEAD_STATES, FIRST_RESERVATION, ClaimState
 from ledger.hashing import keccak256
 
 
@@ -273,6 +273,16 @@ def stamp_repair(*, state: ClaimState, recorded: StampStatus, on_chain: StampSta
     if on_chain == StampStatus.NONE:
         return Repair(StampOp.RESERVE, None)
     return Repair(StampOp.FINALIZE if recorded == StampStatus.FINALIZED else StampOp.RELEASE, StampStatus.RESERVED)
+
+
+def behind_chain(state: ClaimState, recorded: StampStatus | None, on_chain: StampStatus | None) -> bool:
+    """True if the chain finalised a claim's payment that the store does not know of: a claim
+    left unpaid (:data:`~ledger.claims.states.BEHIND_CHAIN`) by a restore from a backup older
+    than its decision. An approved claim is behind only while its finalisation is not recorded
+    (recorded, it is simply waiting for its payout)."""
+    if on_chain is not StampStatus.FINALIZED or state not in BEHIND_CHAIN:
+        return False
+    return state is not ClaimState.APPROVED or recorded is not StampStatus.FINALIZED
 
 
 def first_chain_claim_id(payer_id: str, claim_id: str) -> bytes:

@@ -25,6 +25,12 @@ The main road, and the turns off it::
     paid ─AUDIT_CLEARED→ paid                            (a post-payment audit found nothing)
     approved ─PAYOUT_HELD→ in-review                     (the bank refused the payout for good)
 
+After a restore from an older backup, the chain can hold a claim's payment that the store
+never heard of (decided after the backup): the stamper reconciles it with the bank::
+
+    submitted, in-review, approved, appealed, rejected ─RECONCILED_PAID→ paid       (the bank paid it)
+                                                       └RECONCILED_FINALIZED→ approved  (not paid: paid once)
+
 Payers in order (:mod:`ledger.rules.coordination`): a payer that must let earlier payers
 decide first files a claim to wait, and decides it once they have (or its window passed)::
 
@@ -96,6 +102,9 @@ class Event(StrEnum):
     VOIDED = "voided"                              # before the finalisation: nothing was paid
     VOIDED_BEFORE_PAYOUT = "voided-before-payout"  # finalised, not paid, and the void is on chain
     CLAWED_BACK = "clawed-back"
+    # after a restore: the chain finalised the claim after the backup (see BEHIND_CHAIN)
+    RECONCILED_PAID = "reconciled-paid"            # ... and the bank paid it: paid, with the bank's record
+    RECONCILED_FINALIZED = "reconciled-finalized"  # ... and the bank did not: approved and finalised, paid once
     AUDIT_CLEARED = "audit-cleared"                # a sampled paid claim: the post-payment audit found nothing
     AUDIT_FOUND = "audit-found"                    # ... found it wrong: a claw-back is requested
     # payers in order
@@ -135,6 +144,11 @@ CLAIMABLE_AGAIN = S.REFUSED
 RESERVED_AGAIN_AFTER_RELEASE: frozenset[ClaimState] = frozenset((S.APPROVED,))
 #: claims whose money the bank has paid: a refusal or a void on chain no longer refuses them
 PAID_STATES: frozenset[ClaimState] = frozenset((S.PAID, S.CLAWBACK))
+#: states a claim can be left in by a restore while the chain finalised its payment after the
+#: backup (an approved one only while its finalisation is not recorded): the stamper reconciles
+#: them with the bank; none of them has its payment recorded, none is finalised in the store's
+#: normal course (a rejection is reviewed before any finalisation, and released)
+BEHIND_CHAIN: frozenset[ClaimState] = frozenset((S.SUBMITTED, S.IN_REVIEW, S.APPROVED, S.APPEALED, S.REJECTED))
 #: claims a void of their invoice changes (a waiting one is refused before it is decided)
 STOPPED_BY_VOID: frozenset[ClaimState] = frozenset((*COUNTING_STATES, S.WAITING))
 
@@ -194,6 +208,9 @@ TABLE: tuple[Rule, ...] = (
          Party.STAMPER),
     Rule(Event.VOIDED_BEFORE_PAYOUT, (S.APPROVED,), S.REFUSED, Party.STAMPER),
     Rule(Event.CLAWED_BACK, (S.PAID,), S.CLAWBACK, Party.STAMPER),
+    # a restore from an older backup: the chain finalised the payment after the backup
+    Rule(Event.RECONCILED_PAID, tuple(sorted(BEHIND_CHAIN)), S.PAID, Party.STAMPER),
+    Rule(Event.RECONCILED_FINALIZED, tuple(sorted(BEHIND_CHAIN)), S.APPROVED, Party.STAMPER),
     # the post-payment audit of a sampled claim (see transitions.post_audit)
     Rule(Event.AUDIT_CLEARED, (S.PAID,), None, Party.REVIEWER),
     Rule(Event.AUDIT_FOUND, (S.PAID,), S.CLAWBACK, Party.REVIEWER),

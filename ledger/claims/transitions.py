@@ -37,6 +37,7 @@ from ledger.claims.stamps import (
     StampResult,
     StampStatus,
     VoidedFirst,
+    behind_chain,
     next_chain_claim_id,
 )
 from ledger.claims.states import (
@@ -300,8 +301,8 @@ def requeued(check: StampCheck, repair: Repair, *, on_chain: StampStatus) -> Cha
 
 
 def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: str, reason: str,
-           now: datetime, rejected_by: Collection[str] = (), in_part: InPart | None = None
-           ) -> tuple[Change, ReviewVerdict]:
+           now: datetime, rejected_by: Collection[str] = (), in_part: InPart | None = None,
+           on_chain: StampStatus | None = None) -> tuple[Change, ReviewVerdict]:
     """A reviewer's verdict on a claim in review, given the verdicts of this round so far
     (``earlier``: reviewer -> verdict) and who rejected it in earlier rounds (``rejected_by``).
     Approved once enough different reviewers approved; rejected at the first rejection (its
@@ -319,8 +320,15 @@ def review(s: Standing, *, earlier: Mapping[str, str], reviewer: str, verdict: s
     Raises :class:`~ledger.claims.states.TransitionRefused` for a claim not in review, an
     approval in part that would not decide it (a first of two approvals) or whose
     reservation is changing on chain, and :class:`~ledger.errors.DutiesSeparated` for a
-    reviewer the stage bars.
+    reviewer the stage bars; also for a claim whose payment the chain finalised already
+    (``on_chain``, the chain index's status of its stamp: a restore from an older backup lost its
+    decision), which the stamper reconciles with the bank (:mod:`ledger.claims.reconcile`).
     """
+    if behind_chain(s.state, s.stamp, on_chain):
+        raise TransitionRefused(f"claim {s.id}'s payment was finalised on chain after the backup this database was "
+                                "restored from; it is recorded from the bank's payment (or paid once) and can no "
+                                "longer be reviewed", state=s.state, event=Event.REJECTED if verdict == "reject"
+                                else Event.APPROVED, by=Party.REVIEWER)
     if in_part is not None and verdict != "approve":
         raise ValueError("only an approval is given in part")
     before = sum(1 for v in earlier.values() if v == "approve")

@@ -39,6 +39,16 @@ def claims(settings: Any, service: Any, chain: Any) -> Any:
     return open_claims(settings, service, chain)
 
 
+def stamper(settings: Any, service: Any, session: Any) -> Any:
+    """The payer's claims stamper on the chain ``session`` (``ebill claims release-forgotten``; not started)."""
+    from ledger.composition import open_stamper
+
+    stamper = open_stamper(settings, service, session)
+    if stamper is None:
+        raise ValueError("no payer configured")
+    return stamper
+
+
 def rule_office(settings: Any, service: Any) -> Any:
     """The rule office of the payer the settings name (``ebill rules``)."""
     from ledger.composition import open_rule_office

@@ -14,6 +14,7 @@ from ledger.cli import (
     calendar,
     chain,
     claims,
+    claims_chain,
     clawbacks,
     demo,
     gen,
@@ -33,9 +34,9 @@ app = typer.Typer(help="Tamper-evident medical e-invoices and exactly-once reimb
 
 # registered in the order `ebill --help` lists them: commands first (demo, proof, verify-proof,
 # verify-line, serve, upload, void, reindex, restore, gen, verify), then groups (node, contracts, hospital,
-# credential, db, backup, payer, person, citizen, rules, calendar, report, clawback, registry)
-for _commands in (chain, demo, proofs, serve, upload, service, backup, keys, pepper, claims, rules, calendar, report,
-                  clawbacks, gen, verify):
+# credential, db, backup, payer, person, citizen, claims, rules, calendar, report, clawback, registry)
+for _commands in (chain, demo, proofs, serve, upload, service, backup, keys, pepper, claims, claims_chain, rules,
+                  calendar, report, clawbacks, gen, verify):
     _commands.register(app)
 
 

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from ledger.claims.clawback_reasons import REASONS
+from ledger.claims.states import ClaimState
 from ledger.rules.ruleset import PersonCategory
 
-STRINGS = (Path(__file__).resolve().parents[2] / "api/web/app/strings.js").read_text(encoding="utf-8")
+STRINGS_DIR = Path(__file__).resolve().parents[2] / "api/web/app"
+STRINGS = (STRINGS_DIR / "strings.js").read_text(encoding="utf-8")
 _ZH = STRINGS.index("'zh-CN': {")
 
 
@@ -51,3 +53,21 @@ def test_the_person_owes_only_for_what_the_person_did() -> None:
         en, _ = _labels(f"cbr_{reason.value}")
         if rule.debtor.value == "hospital":
             assert " you " not in f" {en[0]} ".lower(), (reason, en)
+
+
+def test_every_reason_an_invoice_is_not_claimable_is_worded() -> None:
+    """The listing's reasons (``GET /v1/me/invoices``) reach the citizen in words: each is mapped in
+    invoices.js to a key with a text in both languages (a restore's forgotten claim included)."""
+    from ledger.app.claims import citizens
+    from ledger.claims.policy import why_not_claimable
+
+    reasons = {citizens.NO_RULES_YET, citizens.CHAIN_UNREADABLE, citizens.NOT_DECIDABLE, citizens.CLAIMED_FORGOTTEN,
+               "fully reimbursed"}
+    for i, v, a, latest in ((False, False, True, None), (True, True, True, None), (True, False, False, None),
+                            (True, False, True, ClaimState.PAID)):
+        reasons.add(str(why_not_claimable(insured=i, voided=v, anchored=a, latest=latest)))
+    mapped = dict(re.findall(r"^\s*'([a-z ,]+)': '(reason_\w+)',", (STRINGS_DIR / "invoices.js").read_text(), re.M))
+    for reason in reasons - {citizens.NO_RULES_YET}:   # worded from its facts (noRulesText)
+        assert reason in mapped, reason
+        en, zh = _labels(mapped[reason])
+        assert len(en) == 1 and len(zh) == 1 and re.search(r"[\u4e00-\u9fff]", zh[0]), (reason, en, zh)

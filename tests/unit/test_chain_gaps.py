@@ -32,9 +32,12 @@ def stamp(status: str, fen: int) -> UnknownStamp:
      ["2 claims paid on chain (¥1,022.65) are not in this database: match them with the bank's payments; their "
       "invoices cannot be claimed again here",
       "1 reservations on chain (¥0.05) belong to claims this database does not hold: their invoices cannot be "
-      "claimed again here"]),
-    (ChainGaps(indexed_block=9, claims_behind=[ClaimBehind("clm_1", "in-review", "reserved", "finalized", 500, 7)]),
-     0, False, ["1 claims went further on chain than recorded here (decided after the backup): check each with the "
+      "claimed again here until `ebill claims release-forgotten` releases them"]),
+    (ChainGaps(indexed_block=9, claims_behind=[ClaimBehind("clm_1", "in-review", "reserved", "finalized", 500, 7),
+                                               ClaimBehind("clm_2", "in-review", "reserved", "released", 700, 8)]),
+     0, False, ["1 claims were paid on chain after the backup and are unpaid here: the running service's stamper "
+                "records them from the bank (paid, or paid once), and no reviewer can decide them again",
+                "1 claims went further on chain than recorded here (decided after the backup): check each with the "
                 "bank before deciding it again"]),
 ])
 def test_gaps_in_words(gaps: ChainGaps, invoices: int, empty: bool, lines: list[str]) -> None:

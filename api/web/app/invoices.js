@@ -12,6 +12,7 @@ const REASONS = {
   'not insured with this payer': 'reason_notInsured',
   'chain unreadable': 'reason_chainUnreadable',
   'cannot be decided yet': 'reason_notDecidable',
+  'claimed before, being checked': 'reason_claimedForgotten',
 };
 
 /** "Cannot be decided yet" in words, from the facts the service gives when no rules cover a bill. */

@@ -18,6 +18,9 @@ from ledger.rules import YearToDate
 NO_RULES_YET = "no rules yet"              # the payer has published no rules for its care, person and day
 CHAIN_UNREADABLE = "chain unreadable"      # what is left of it on chain cannot be read at the moment
 NOT_DECIDABLE = "cannot be decided yet"    # the rules refuse to judge it for another reason (logged)
+#: the chain holds this payer's stamp of a claim on it that this database does not hold (restored from
+#: an older backup): a claim would be refused (``unknown-stamp``) until the office reconciles it
+CLAIMED_FORGOTTEN = "claimed before, being checked"
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +84,15 @@ class CitizenAccess(ClaimsContext):
         enrolled = self.store.person(person)
         invoices = self.store.invoices_of(person)
         latest = self.store.latest_claims([i.fingerprint for i in invoices])
+        forgotten = self.store.unknown_stamped(self.payer_id, [i.fingerprint for i in invoices])
         out = []
         for inv in invoices:
             claim = latest.get(inv.fingerprint)
             reason = why_not_claimable(insured=enrolled is not None, voided=inv.voided,
                                        anchored=inv.anchored_block is not None,
                                        latest=claim.state if claim else None)
+            if reason is None and inv.fingerprint in forgotten:
+                reason = CLAIMED_FORGOTTEN
             estimate = None
             missing: NoRulesInForce | None = None
             if reason is None and enrolled is not None:

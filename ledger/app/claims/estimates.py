@@ -46,6 +46,11 @@ class Estimates(OneTouch):
             if live is not None and live.state != CLAIMABLE_AGAIN:
                 raise ClaimBlocked("duplicate", f"invoice 0x{fp.hex()} is claimed already at this payer "
                                                 f"(claim {live.id}, {live.state})")
+        forgotten = self.store.unknown_stamped(self.payer_id, fps)
+        if forgotten:
+            raise ClaimBlocked("unknown-stamp", f"invoice 0x{min(forgotten).hex()} was claimed at this payer by a "
+                                                "claim this database does not hold (restored from an older backup); "
+                                                "its stamp on chain holds the invoice: it cannot be claimed again")
         def stored(scheme: str, year: int) -> YearToDate:
             return YearToDate(*self.store.year_to_date(person, scheme, year))
 

@@ -45,6 +45,7 @@ from ledger.claims.notices import NoticeFacts, notice_for
 from ledger.claims.policy import Filing
 from ledger.claims.queue import QueueSearch
 from ledger.claims.sampling import PostAudit
+from ledger.claims.stamps import StampStatus
 from ledger.claims.states import CLAIMABLE_AGAIN, ClaimState
 from ledger.claims.transitions import Change
 from ledger.errors import ClaimBlocked, Conflict, NotFound
@@ -356,8 +357,13 @@ class ClaimRecords(ClaimTables):
             earlier = {r.reviewer: r.verdict for r in verdicts if r.round == round_}
             # whoever rejected the claim does not hear its appeal (separation of duties)
             rejected_by = {r.reviewer for r in verdicts if r.verdict == "reject" and r.round < round_}
+            # the chain index's status of its stamp: a payment finalised after the backup this
+            # database was restored from ends the review (the stamper reconciles it with the bank)
+            on_chain = conn.execute(select(ST.c.status).where(ST.c.payer_id == c.payer_id,
+                                                              ST.c.claim_id == c.chain_claim_id)).scalar()
             change, given = transitions.review(c.standing, earlier=earlier, reviewer=reviewer, verdict=verdict,
-                                               reason=reason, now=now, rejected_by=rejected_by, in_part=in_part)
+                                               reason=reason, now=now, rejected_by=rejected_by, in_part=in_part,
+                                               on_chain=StampStatus(on_chain) if on_chain else None)
             conn.execute(RV.insert().values(claim_id=claim_id, round=given.round, reviewer=given.reviewer,
                                             verdict=given.verdict, reason=given.reason, at=now))
             self._write(conn, [(change, (c.person, c.scheme, c.year))], now=now)

@@ -4,6 +4,8 @@
 - :mod:`.pseudonyms`: who is who across pepper versions;
 - :mod:`.repository`: filing, reading, reviews and appeals;
 - :mod:`.outbox`: the stamper's outbox, the chain's answers, payouts and voids;
+- :mod:`.reconcile`: after a restore, claims the chain paid that this database has unpaid, and
+  this payer's stamps of claims it does not hold;
 - :mod:`.clawbacks` (and :mod:`.clawback_rows`): what paid claims owe back, the office's acts
   on it, and the offsets a payout plans;
 - :mod:`.notices` (and :mod:`.notification_outbox`): the message each step of a claim sends
@@ -26,10 +28,11 @@ from ledger.adapters.sql.claims.members import Members
 from ledger.adapters.sql.claims.notification_outbox import NotificationRecords
 from ledger.adapters.sql.claims.outbox import StampOutbox
 from ledger.adapters.sql.claims.pseudonyms import Pseudonyms
+from ledger.adapters.sql.claims.reconcile import ChainReconciliation
 from ledger.adapters.sql.claims.reports import ReportReads
 from ledger.adapters.sql.claims.repository import ClaimRecords
 
 
-class ClaimStore(ClaimRecords, StampOutbox, ClawbackRecords, Members, Pseudonyms, ClaimFigures, ReportReads,
-                 NotificationRecords):
+class ClaimStore(ClaimRecords, StampOutbox, ChainReconciliation, ClawbackRecords, Members, Pseudonyms, ClaimFigures,
+                 ReportReads, NotificationRecords):
     """Claims-side tables on the same database (and writer path) as :class:`SqlStore`."""
