@@ -184,7 +184,7 @@ def open_stamper(settings: Settings, service: LedgerService, session: Any) -> Cl
     from ledger.adapters.bank import SimulatedBank
     from ledger.app.access import SYSTEM
     from ledger.app.claim_worker import ClaimStamper
-    from ledger.errors import NotFound
+    from ledger.errors import Conflict, NotFound
 
     claims = open_claims(settings, service, session.ledger)
     if claims is None:
@@ -192,7 +192,10 @@ def open_stamper(settings: Settings, service: LedgerService, session: Any) -> Cl
     try:
         claims.store.payer(claims.payer_id)
     except NotFound:
-        claims.register_payer(payer_id=claims.payer_id, name=settings.payer_name, by=SYSTEM)
+        try:
+            claims.register_payer(payer_id=claims.payer_id, name=settings.payer_name, by=SYSTEM)
+        except Conflict:
+            pass   # another worker process of this payer registered it at the same moment: its key stands
     return ClaimStamper(claims, session, SimulatedBank(settings.bank_path or settings.home / "bank.sqlite"))
 
 
