@@ -7,6 +7,7 @@ ports (``ledger/ports.py``) and never construct an adapter themselves.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -192,10 +193,9 @@ def open_stamper(settings: Settings, service: LedgerService, session: Any) -> Cl
     try:
         claims.store.payer(claims.payer_id)
     except NotFound:
-        try:
+        # (Conflict: another worker process of this payer registered it at the same moment: its key stands)
+        with contextlib.suppress(Conflict):
             claims.register_payer(payer_id=claims.payer_id, name=settings.payer_name, by=SYSTEM)
-        except Conflict:
-            pass   # another worker process of this payer registered it at the same moment: its key stands
     return ClaimStamper(claims, session, SimulatedBank(settings.bank_path or settings.home / "bank.sqlite"))
 
 
