@@ -109,6 +109,7 @@ class Bench:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.apis: list[str] = []
         self.node_port = anvil.free_port()
+        self.refusal = ""   # the first claim answer not counted, to show
 
     def ebill(self, *argv: str) -> str:
         done = subprocess.run([str(EBILL), *argv, "--home", str(self.home)], env=self.env, capture_output=True,
@@ -168,8 +169,11 @@ class Bench:
                      if d["totalFen"] - d["fundPaidFen"] > 0]
         print(f"pool: {len(fps):,} invoices uploaded and anchored in {time.perf_counter() - t:.1f} s; "
               f"{len(self.taps):,} to claim", flush=True)
+        fresh, taps = self.fresh, self.taps
+        self.fresh, self.taps = fresh[:len(fresh) // 2], taps[:len(taps) // 2]
         results = [self.measure(1)]
         self.serve("api")
+        self.fresh, self.taps = fresh[len(fresh) // 2:], taps[len(taps) // 2:]
         results.append(self.measure(2))
         return results
 
@@ -216,6 +220,8 @@ class Bench:
                                                       for cl in r.json().get("claims", []))
                     with lock:
                         counts["claims" if ok else "other"] += 1
+                        if not ok and not self.refusal:
+                            self.refusal = f"{r.status_code} {r.text[:300]}"
 
         figures: dict[str, float] = {}
         for kind in ("uploads", "claims"):
@@ -231,7 +237,8 @@ class Bench:
         f = Figures(apis, counts["lines"] / figures["uploads"], counts["uploads"],
                     counts["claims"] / figures["claims"], counts["claims"], counts["other"])
         print(f"{apis} API process(es): {f.lines_per_s:,.0f} fee lines/s ({f.uploads} uploads), "
-              f"{f.claims_per_s:,.1f} claims/s ({f.claims} answered, {f.other} not counted)", flush=True)
+              f"{f.claims_per_s:,.1f} claims/s ({f.claims} answered, {f.other} not counted"
+              f"{': ' + self.refusal if self.refusal else ''})", flush=True)
         return f
 
     def stop(self) -> None:
