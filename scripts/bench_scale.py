@@ -91,7 +91,10 @@ def main() -> None:
     finally:
         bench.stop()
         cluster.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        if bench.refusal:   # the processes' logs say why
+            print(f"claims not counted: see the logs in {home}", flush=True)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
     report(results, args)
 
 
@@ -159,6 +162,13 @@ class Bench:
             w.writerows([n, f"person {n[-4:]}", "employee"] for n in nids)
         self.ebill("person", "enrol", "--csv", str(self.home / "persons.csv"))
         self.serve("worker")
+        # the first instance deploys the contract on the managed dev node: the API process starts once the
+        # worker leads (two first starts at once would each deploy one; production deploys beforehand)
+        deadline = time.monotonic() + 120
+        while not self._leading():
+            if time.monotonic() > deadline or self.procs[0].poll() is not None:
+                raise SystemExit("the worker did not take its lease; see serve-0-worker.log")
+            time.sleep(0.2)
         self.serve("api")
         print(f"set-up: {len(docs):,} invoices generated; PostgreSQL, node, worker and API up in "
               f"{time.perf_counter() - t:.1f} s", flush=True)
@@ -176,6 +186,16 @@ class Bench:
         self.fresh, self.taps = fresh[len(fresh) // 2:], taps[len(taps) // 2:]
         results.append(self.measure(2))
         return results
+
+    def _leading(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.env["EBILL_DB"].replace("+psycopg", ""), autocommit=True) as conn:
+                return bool(conn.execute("SELECT count(*) FROM leases WHERE name = 'chain-worker' "
+                                         "AND holder != ''").fetchone()[0])  # type: ignore[index]
+        except psycopg.Error:
+            return False   # (not migrated yet)
 
     def _upload_all(self, docs: list[dict[str, Any]]) -> list[str]:
         fps: list[str] = []
