@@ -42,6 +42,7 @@ and the API maps it to RFC 9457 problem responses in one place::
     │   └── SignerUnavailable        the signing token (PKCS#11) cannot be opened, or lacks the key
     ├── MessageUndeliverable         the gateway will never deliver a message (no number on record, …)
     ├── KeysUnavailable              opened without the keystore passphrase: may read, not sign
+    ├── FencedOut                    another worker leads this lease now: this one's fencing token is stale
     ├── ChainError                   the chain refused or could not be reached
     │   ├── ChainUnavailable         no answer from the node (503)
     │   │   └── StateFileUnreadable  anvil refused its state file (truncated by a kill)
@@ -372,6 +373,19 @@ class KeysUnavailable(LedgerError):
     """The session was opened without the keystore passphrase: it may read the chain, not sign."""
 
     kind = "keys-unavailable"
+
+
+class FencedOut(LedgerError):
+    """A worker's write (or act) was refused: the lease it leads passed to another worker, whose
+    fencing token is newer (:mod:`ledger.leadership`). Nothing of the write was stored; the worker
+    stops acting and follows."""
+
+    kind = "fenced-out"
+
+    def __init__(self, lease: str, token: int | None, current: int | None) -> None:
+        self.lease, self.token, self.current = lease, token, current
+        now = f"epoch {current}" if current is not None else "no holder on record"
+        super().__init__(f"lease {lease!r}: fencing token {token} is stale ({now})")
 
 
 class ChainError(LedgerError):

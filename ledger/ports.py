@@ -7,6 +7,7 @@ Accounts are 0x-hex addresses; the adapter holds the keys that sign for them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -209,6 +210,40 @@ class ChainConnection(Protocol):
     def events(self) -> ChainEvents: ...
 
 
+class Leadership(Protocol):
+    """One process's side of a named lease among the service's processes, with its fencing token
+    (:mod:`ledger.leadership`; SQL adapter: ``ledger.adapters.sql.leadership``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def lead(self) -> int | None:
+        """Take the lease, or confirm it is still ours: our fencing token while we lead, None while
+        another process leads. Cheap enough to call every round (the adapter confirms on its own
+        schedule)."""
+        ...
+
+    def fenced(self) -> AbstractContextManager[None]:
+        """Within the block, every write of the store (in this thread) commits only if our token is
+        still the lease's epoch, checked in the write's own transaction; else it raises
+        :class:`~ledger.errors.FencedOut` and nothing of it is stored."""
+        ...
+
+    def check(self) -> None:
+        """Raise :class:`~ledger.errors.FencedOut` unless our token is still current: before an act
+        outside the store (a chain transaction, a bank transfer, a message) that a stale leader
+        must not start."""
+        ...
+
+    def step_down(self) -> None:
+        """Stop leading (keep the row: the next holder's token is higher): after being fenced out."""
+        ...
+
+    def release(self) -> None:
+        """Give the lease up on a clean shutdown, so a successor takes over at once."""
+        ...
+
+
 class InvoiceStore(Protocol):
     """The hospitals' record and the anchoring outbox (SQL adapter: ``ledger.adapters.sql``).
 
@@ -291,8 +326,9 @@ class InvoiceStore(Protocol):
     def save_events(self, events: Sequence[dict[str, Any]], *, cursor: tuple[int, str] | None = None) -> None: ...
     def reset_chain_index(self, events: Sequence[dict[str, Any]] = (), *,
                           cursor: tuple[int, str] | None = None) -> None: ...
-    def take_lease(self, name: str, holder: str, *, ttl: timedelta) -> bool: ...
-    def release_lease(self, name: str, holder: str) -> None: ...
+    def leadership(self, name: str, holder: str, *, ttl: timedelta) -> Leadership:
+        """The lease ``name`` as ``holder`` sees it (``ttl``: how long a time-limited lease lasts unrenewed)."""
+        ...
 
 
 class Clock(Protocol):

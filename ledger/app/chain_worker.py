@@ -1,7 +1,13 @@
 """The chain worker: drains the anchoring and void outboxes and keeps the chain index.
 
-One worker per store sends transactions (a lease in the store makes a second one wait).
-Each :meth:`ChainWorker.tick`:
+One worker per store sends transactions: every ``ebill serve --role worker`` (or ``all``)
+process runs one, and only the one that leads the ``chain-worker`` lease acts
+(:mod:`ledger.app.leader`); its writes are fenced by the lease's token, so a worker that lost
+the lease while paused or cut off cannot record anything, and the contract — which refuses a
+second anchor of a root and a second void — stays the last fence for what it sent meanwhile.
+When a worker takes the lease it forgets what it knew of the chain (nonces of the shared
+relayer, the index cursor) and, if the store was bound to another chain since, rebuilds the
+index. Each :meth:`ChainWorker.tick` it leads:
 
 1. **indexes** new contract events (anchors, voids, claw-backs, stamps) into the store.
    If the chain no longer holds the block the index stopped at — a dev node restarted
@@ -42,15 +48,19 @@ from datetime import timedelta
 
 from ledger.anchoring import Anchorer
 from ledger.app.key_registrar import KeyRegistrar
-from ledger.app.service import LedgerService
+from ledger.app.leader import Leader
+from ledger.app.service import REINDEX_META, LedgerService
 from ledger.app.worker_status import META_KEY, WorkerStatus
-from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, LedgerError
+from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, FencedOut, LedgerError
 from ledger.hashing import MerkleRoot, to_hex
+from ledger.leadership import CHAIN_WORKER
 from ledger.ports import ChainConnection, InvoiceStore, Telemetry
 
 log = logging.getLogger("ebill.worker")
 
-LEASE = "chain-worker"
+LEASE = CHAIN_WORKER
+#: how long the lease lasts unrenewed where it is a row with an expiry (SQLite)
+LEASE_TTL = timedelta(seconds=60)
 #: seconds between two reports of the worker's status and the store's figures
 STATUS_EVERY = 5.0
 #: request ids named in one log line (a batch of many uploads names the first ones and counts the rest)
@@ -90,7 +100,8 @@ class ChainWorker:
         self._registered: set[str] = set()
         self._accounts: dict[str, str] = {}
         self._keyless: dict[str, bool] = {}
-        self._lease_renew_at = 0.0
+        self.leader = Leader(self.store.leadership(LEASE, self.holder, ttl=LEASE_TTL), what="chain worker", log=log)
+        self._led_epoch: int | None = None     # the token of the leadership this worker last acted under
         self._indexed: tuple[int, str] | None = None
         self._stop = threading.Event()
         self.anchorer = Anchorer(session.ledger, signer_of=self._signer_of)
@@ -126,17 +137,40 @@ class ChainWorker:
 
     def release(self) -> None:
         """Give up the worker lease (on a clean shutdown) so a successor starts at once."""
-        self.store.release_lease(LEASE, self.holder)
+        self.leader.release()
 
     def tick(self) -> TickReport:
+        """One round, if this worker leads (a follower's round does nothing)."""
         report = TickReport()
-        # renew the lease every 10 s, not every tick: each renewal is a write transaction
-        # (an fsync with SQLite) competing with uploads for the write lock
-        if time.monotonic() >= self._lease_renew_at:
-            if not self.store.take_lease(LEASE, self.holder, ttl=timedelta(seconds=60)):
-                return report
-            self._lease_renew_at = time.monotonic() + 10
+        # (a time-limited lease is renewed every 10 s, not every tick: each renewal is a write
+        # transaction, an fsync with SQLite, competing with uploads for the write lock)
+        if not self.leader.leading():
+            return report
+        try:
+            with self.leader.fenced():
+                self._take_over()
+                self._round(report)
+        except FencedOut as exc:
+            self.leader.fenced_out(exc)
+            report.errors.append(f"fenced out: {exc}")
+        return report
 
+    def _take_over(self) -> None:
+        """At the first round under a new token: forget what this process knew of the chain (another
+        worker may have sent from the shared relayer and moved the index meanwhile), and rebuild the
+        index if the store was bound to another chain or contract."""
+        if self.leader.epoch == self._led_epoch:
+            return
+        self._indexed = None
+        self._keyless.clear()
+        self._keys_generation = -1
+        self._forget_chain_state()
+        reason = self.store.get_meta(REINDEX_META)
+        if reason:
+            self.reindex(reason=reason)
+        self._led_epoch = self.leader.epoch
+
+    def _round(self, report: TickReport) -> None:
         started = time.monotonic()
         chain_error: str | None = None
         for step in (self._index, self._register, self._signers, self._close, self._anchor, self._void, self._keys,
@@ -146,6 +180,8 @@ class ChainWorker:
             try:
                 step(report)
                 report.seconds[name] = report.seconds.get(name, 0.0) + time.monotonic() - t0
+            except FencedOut:
+                raise
             except LedgerError as exc:
                 report.errors.append(f"{name}: {exc}")
                 self.telemetry.chain_error(component="chain-worker", step=name)
@@ -160,7 +196,6 @@ class ChainWorker:
                         ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items()),
                         extra={"seconds": round(elapsed, 3)})
         self._report_status(report, chain_error)
-        return report
 
     def _report_status(self, report: TickReport, chain_error: str | None) -> None:
         """After a round that changed something (closed, anchored, voided, indexed), when the chain
@@ -184,6 +219,8 @@ class ChainWorker:
             status = WorkerStatus(at=at, chain_ok=chain_ok, head=self._head, indexed=indexed, figures=figures,
                                   chain_error=chain_error[:300] if chain_error else None)
             self.store.set_meta(META_KEY, status.to_json())
+        except FencedOut:
+            raise
         except LedgerError as exc:
             report.errors.append(f"status: {exc}")
             self.telemetry.chain_error(component="chain-worker", step="status")
@@ -251,6 +288,8 @@ class ChainWorker:
         events = self.reader.read(start, head) if start <= head else []
         head_hash = self.reader.block_hash(head) or ""
         self.store.reset_chain_index(events, cursor=(head, head_hash))
+        if self.store.get_meta(REINDEX_META):
+            self.store.set_meta(REINDEX_META, "")
         self._indexed = (head, head_hash)
         self._forget_chain_state()
         return len(events)
@@ -292,6 +331,7 @@ class ChainWorker:
             todo.append(h)
         if not todo:
             return
+        self.leader.check()
         receipts = self.ledger.register_hospitals([(h.institution_id, h.account) for h in todo])
         for h, receipt in zip(todo, receipts, strict=True):
             self.store.set_registered(h.institution_id, receipt.block_number)
@@ -326,6 +366,8 @@ class ChainWorker:
             return
         roots = [b.root for b in waiting]
         origins = self.store.batch_origins(roots)
+        # (a fenced write: a worker that lost the lease stops here, before it sends; one that loses it
+        # while the transaction is under way sends a root the contract then refuses as anchored already)
         self.store.mark_submitted(roots)
         try:
             result = self.anchorer.anchor(waiting)
@@ -353,9 +395,13 @@ class ChainWorker:
         self.telemetry.batches_anchored(invoices=[b.leaf_count for b in waiting], delays=delays)
 
     def _void(self, report: TickReport) -> None:
+        checked = False
         for void, root, total in self.store.voids_pending():
             if root is None:
                 continue  # its batch is not anchored yet: the contract needs the proof
+            if not checked:   # (then the contract refuses a second void: InvoiceAlreadyVoided)
+                self.leader.check()
+                checked = True
             batch, _ = self.store.batch(root)
             proof = batch.proof(void.fingerprint)
             signer = self._signer_of(void.issuer)

@@ -1,7 +1,14 @@
 """The claims stamper: reserves, finalises and releases claims on chain, in batches; pays out.
 
 It runs in ``ebill serve``'s main process next to the chain worker, under its own
-lease (one sender per payer account, so nonces never collide). Each round:
+lease, ``claims-stamper:<payer>`` (one sender per payer account, so nonces never collide):
+with several worker processes on one database only the leader stamps and pays
+(:mod:`ledger.app.leader`). Its rounds' writes are fenced by the lease's token and it checks
+the token before it sends a round's stamps; what a leader that lost the lease in between
+sends is refused by the contract (``ClaimAlreadyExists``, ``ClaimNotReserved``: read back
+from the chain as after a crash), and a payout is asked of the bank under the claim's
+request id, which the bank pays once. A worker taking the lease over forgets the payer
+account's nonce and checks every recorded stamp against the chain. Each round:
 
 1. claims on voided invoices — a void this service accepted, or one the chain recorded —
    are refused (not paid) or owe a claw-back (paid); every few seconds, and at once when
@@ -84,6 +91,7 @@ from datetime import timedelta
 from ledger.app.chain_reconcile import BehindChain
 from ledger.app.claims import ClaimsService
 from ledger.app.failpoint import failpoint
+from ledger.app.leader import Leader
 from ledger.app.payouts import Payouts
 from ledger.app.stamp_report import StampReport, log_stamps
 from ledger.batch import Batch
@@ -101,16 +109,14 @@ from ledger.claims.stamps import (
     judge_stamp,
     stamp_repair,
 )
-from ledger.errors import ChainError, ContractReverted, LedgerError
+from ledger.errors import ChainError, ContractReverted, FencedOut, LedgerError
 from ledger.hashing import Fingerprint
+from ledger.leadership import stamper_lease
 from ledger.onchain import Reservation, StampOutcome
 from ledger.ports import ChainConnection, PayoutPort, Telemetry
 
 log = logging.getLogger("ebill.claims")
 
-_LEASE = "claims-stamper"
-#: the lease one payer's stamper holds while it runs (one sender per payer account)
-STAMPER_LEASE = _LEASE
 _LEASE_TTL = timedelta(seconds=30)
 #: seconds between two checks of the recorded stamps against the chain (when the index was
 #: not rebuilt); and how many claims a check asks the contract about (the rest: next check)
@@ -140,7 +146,10 @@ class ClaimStamper:
         self._registered = False
         self._trees: OrderedDict[bytes, Batch] = OrderedDict()
         self._stop = threading.Event()
-        self._lease_at = 0.0
+        self.leader = Leader(claims.service.store.leadership(stamper_lease(claims.payer_id), self.holder,
+                                                             ttl=_LEASE_TTL), what="claims stamper", log=log)
+        self._led_epoch: int | None = None
+        self._under_lease = False              # this round runs under the lease (run_forever), not a test's drain
         self._voids_at = 0.0
         self._waiting_at = 0.0
         self._generation: str | None = None    # the chain index rebuild last seen (None: not yet)
@@ -167,10 +176,10 @@ class ClaimStamper:
         wait = idle
         while not self._stop.is_set():
             try:
-                if not self._hold_lease():
+                if not self.leader.leading():
                     self._stop.wait(1.0)
                     continue
-                report = self.tick()
+                report = self._led_tick()
                 for e in report.errors:
                     log.warning("claims: %s", e)
                 if report.busy:
@@ -178,24 +187,35 @@ class ClaimStamper:
                 else:
                     self._stop.wait(wait)
                     wait = min(wait * 2, max_idle)
+            except FencedOut as exc:
+                self.leader.fenced_out(exc)
             except LedgerError as exc:
                 log.warning("claims stamper: %s", exc)
                 self.telemetry.chain_error(component="stamper", step="round")
                 self._stop.wait(0.5)
-        self.claims.service.store.release_lease(_LEASE, self.holder)
+        self.leader.release()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _hold_lease(self) -> bool:
-        now = time.monotonic()
-        if now - self._lease_at < 10.0:
-            return True
-        ok = self.claims.service.store.take_lease(_LEASE, self.holder, ttl=_LEASE_TTL)
-        self._lease_at = now if ok else 0.0
-        return bool(ok)
+    def _led_tick(self) -> StampReport:
+        """A round under the lease: its writes fenced by the token; at the first round under a new
+        token, forget the payer account's nonce and check every recorded stamp against the chain
+        (the previous leader may have sent stamps it never recorded)."""
+        with self._tick_lock, self.leader.fenced():
+            if self.leader.epoch != self._led_epoch:
+                self.ledger.forget_session_state()
+                self._registered = False
+                self._generation = None
+                self._checked_block = -1
+                self._led_epoch = self.leader.epoch
+            self._under_lease = True
+            try:
+                return self._tick(False)
+            finally:
+                self._under_lease = False
 
     def tick(self, *, force_voids: bool = False) -> StampReport:
         """One round; ``force_voids`` applies voids and checks the recorded stamps against the
@@ -229,6 +249,8 @@ class ClaimStamper:
             self._waiting_at = now
             report.decided = len(self.claims.decide_waiting())
         tasks = self.claims.store.stamp_tasks(limit=1000)
+        if tasks and self._under_lease:
+            self.leader.check()   # a stale leader sends nothing (then the contract refuses a second stamp)
         sent = self._send_stamps(tasks) if tasks else []
         # the bank is paid while the chain mines this round's stamps (a block can take a
         # second): payouts do not hold the next round's reservations back

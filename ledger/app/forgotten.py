@@ -23,10 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ledger.app.claim_worker import STAMPER_LEASE, ClaimStamper
+from ledger.app.claim_worker import ClaimStamper
 from ledger.chain_gaps import UnknownStamp, keep_forgotten
 from ledger.claims.stamps import StampOp, StampStatus
 from ledger.errors import Conflict
+from ledger.leadership import stamper_lease
 
 #: the grace period a forgotten reservation is left alone for, by default (since it last changed on chain)
 DEFAULT_GRACE = timedelta(hours=24)
@@ -81,14 +82,17 @@ def release_forgotten(stamper: ClaimStamper, *, grace: timedelta, apply: bool, a
 
 @contextmanager
 def _stamper_lease(stamper: ClaimStamper) -> Iterator[None]:
-    """Hold the payer's stamper lease (its account's one sender) for the release, or refuse."""
-    store = stamper.claims.service.store
+    """Lead the payer's stamper lease (its account's one sender) for the release, or refuse: the same
+    election the stamper runs (an advisory lock on PostgreSQL, the lease row on SQLite)."""
+    name = stamper_lease(stamper.claims.payer_id)
     holder = f"release-forgotten:{socket.gethostname()}:{os.getpid()}"
-    if not store.take_lease(STAMPER_LEASE, holder, ttl=_LEASE_TTL):
+    leadership = stamper.claims.service.store.leadership(name, holder, ttl=_LEASE_TTL)
+    if leadership.lead() is None:
         raise Conflict(f"the claims stamper of payer {stamper.claims.payer_id} is running (it holds the lease "
-                       f"{STAMPER_LEASE!r}) and is the one sender of the payer's account: stop `ebill serve` first, "
+                       f"{name!r}) and is the one sender of the payer's account: stop `ebill serve` first, "
                        "then release")
     try:
+        leadership.check()
         yield
     finally:
-        store.release_lease(STAMPER_LEASE, holder)
+        leadership.release()

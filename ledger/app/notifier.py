@@ -3,8 +3,10 @@
 Messages are written by the claims repository in the transaction of each claim step
 (:mod:`ledger.claims.notices`); this sends them, oldest first, and records each outcome as
 :mod:`ledger.claims.notice_outbox` decides it. It runs in ``ebill serve``'s main process
-next to the stamper, under its own lease, so two services on one database never hand the
-same message to the gateway at the same time. A gateway that does not answer stops the
+next to the stamper, under its own lease (``notifications``, :mod:`ledger.app.leader`), so two
+services on one database never hand the same message to the gateway at the same time: its
+records of a round are fenced by the lease's token, checked again before each round's
+messages go out. A gateway that does not answer stops the
 round (the rest would fail alike) and is tried again after a pause that doubles up to a
 minute; a message the gateway refuses for good is failed at once and the round goes on.
 
@@ -19,17 +21,17 @@ import logging
 import os
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ledger.app.leader import Leader
 from ledger.claims.notice_outbox import DeliveryState, DeliveryUpdate, delivered, failed_attempt
-from ledger.errors import GatewayUnavailable, LedgerError, MessageUndeliverable
+from ledger.errors import FencedOut, GatewayUnavailable, LedgerError, MessageUndeliverable
+from ledger.leadership import NOTIFICATIONS
 from ledger.ports import Clock, InvoiceStore, NotificationDelivery, NotificationOutbox
 
 log = logging.getLogger("ebill.notifications")
 
-_LEASE = "notifications"
 _LEASE_TTL = timedelta(seconds=30)
 #: the longest pause after the gateway did not answer
 _MAX_PAUSE = 60.0
@@ -62,14 +64,19 @@ class NotificationDispatcher:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._lease_at = 0.0
+        self.leader = Leader(leases.leadership(NOTIFICATIONS, self.holder, ttl=_LEASE_TTL), what="notifications",
+                             log=log)
+        self._under_lease = False
 
     def deliver_once(self) -> DeliveryReport:
         """Hand the oldest pending messages (up to ``batch``) to the adapter and record each outcome."""
         with self._lock:   # a test's call and the thread's loop take turns
             report = DeliveryReport()
             updates: list[DeliveryUpdate] = []
-            for m in self.outbox.pending_notifications(limit=self.batch):
+            pending = self.outbox.pending_notifications(limit=self.batch)
+            if pending and self._under_lease:
+                self.leader.check()   # a stale leader hands nothing to the gateway
+            for m in pending:
                 try:
                     receipt = self.delivery.deliver(m)
                 except GatewayUnavailable as exc:
@@ -98,10 +105,10 @@ class NotificationDispatcher:
         pause = interval
         while not self._stop.is_set():
             try:
-                if not self._hold_lease():
+                if not self.leader.leading():
                     self._stop.wait(1.0)
                     continue
-                report = self.deliver_once()
+                report = self._led_round()
                 if report.errors:
                     log.warning("notifications: %s (trying again in %.0f s)", report.errors[0], pause)
                     self._stop.wait(pause)
@@ -110,18 +117,21 @@ class NotificationDispatcher:
                 pause = interval
                 if not report.busy:
                     self._stop.wait(interval)
+            except FencedOut as exc:
+                self.leader.fenced_out(exc)
             except LedgerError as exc:
                 log.warning("notification dispatcher: %s", exc)
                 self._stop.wait(1.0)
-        self.leases.release_lease(_LEASE, self.holder)
+        self.leader.release()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _hold_lease(self) -> bool:
-        now = time.monotonic()
-        if now - self._lease_at < 10.0:
-            return True
-        ok = self.leases.take_lease(_LEASE, self.holder, ttl=_LEASE_TTL)
-        self._lease_at = now if ok else 0.0
-        return bool(ok)
+    def _led_round(self) -> DeliveryReport:
+        """A round under the lease, its records fenced by the token."""
+        with self.leader.fenced():
+            self._under_lease = True
+            try:
+                return self.deliver_once()
+            finally:
+                self._under_lease = False

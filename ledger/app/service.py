@@ -60,6 +60,9 @@ TOKEN_PREFIX = "ebill"
 #: problems an upload report keeps, in all its items (each keeps at most 100): a small upload can
 #: break millions of rules, and describing them all would cost the service its memory
 UPLOAD_PROBLEMS_KEPT = 10_000
+#: meta key: set when the store was bound to another chain or contract (the chain worker leading next
+#: rebuilds the index from the new chain's events, :mod:`ledger.app.chain_worker`)
+REINDEX_META = "chain.reindex"
 
 
 class SourceItem(Protocol):
@@ -159,7 +162,11 @@ class LedgerService:
         self.store.set_meta("chain.id", new[0])
         self.store.set_meta("chain.contract", new[1])
         self._domain = None
-        return old != (None, None)
+        if old == (None, None):
+            return False
+        # whichever process bound it (an API process, say), the chain worker leading next rebuilds the index
+        self.store.set_meta(REINDEX_META, "the store now serves another chain/contract")
+        return True
 
     # ------------------------------------------------------------------ members and credentials
 

@@ -2,6 +2,13 @@
 processes), the chain worker, and for a payer the claims stamper, the citizens' messages' dispatcher and
 the invoice mirror, each in a thread.
 
+``--role`` splits it for several hosts on one PostgreSQL database: ``api`` serves HTTP only
+(uploads, claims and voids go to the store's outboxes; verification reads the chain), ``worker``
+runs the chain worker, the stamper, the dispatcher and the mirror without a listener, and ``all``
+(the default) both. Any number of ``worker`` processes may run: each singleton worker acts only
+while it leads its lease (:mod:`ledger.app.leader`), so one of them anchors, one stamps for each
+payer and one dispatches; the others take over when it dies.
+
 Every process logs JSON lines on stderr (:mod:`ledger.adapters.logs`; ``--log-format console``
 for a person) and writes its metrics to ``$EBILL_HOME/metrics`` (emptied at start), which any
 API worker adds up for ``GET /metrics`` (:mod:`ledger.adapters.metrics`)."""
@@ -21,6 +28,8 @@ from ledger.cli import support as _cli
 from ledger.cli.support import DbOpt, HomeOpt
 
 log = logging.getLogger("ebill.serve")
+
+ROLES = ("all", "api", "worker")
 
 
 def register(app: typer.Typer) -> None:
@@ -51,6 +60,10 @@ def serve(
     log_format: Annotated[str | None, typer.Option(
         "--log-format", help="json (one object a line: the default, for a log pipeline) | console (for a person); "
                              "EBILL_LOG_FORMAT")] = None,
+    role: Annotated[str, typer.Option(
+        "--role", envvar="EBILL_ROLE",
+        help="all: the API and the workers (default) | api: the HTTP API only | worker: the chain worker, "
+             "stamper, notifier and mirror only, no listener (several on one PostgreSQL elect a leader each)")] = "all",
 ) -> None:
     """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
 
@@ -70,6 +83,13 @@ def serve(
     started_node = False
     if log_format is not None and log_format not in ("json", "console"):
         _cli.fail("--log-format must be json or console", 2)
+    if role not in ROLES:
+        _cli.fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}", 2)
+    if chain == "embedded" and role != "all":
+        _cli.fail("--chain embedded lives in this process: it serves with --role all only", 2)
+    if mirror_from and not mirror_token:
+        _cli.fail("--mirror-from needs --mirror-token (a payer credential at that service)", 2)
+    api, workers_here = role in ("all", "api"), role in ("all", "worker")
     with _cli.errors():
         settings = compose.settings(home, db, chain=chain, rpc_url=rpc_url, chain_key=key,
                              batch_max_leaves=batch_max_leaves, batch_max_age=batch_max_age, log_format=log_format)
@@ -88,31 +108,32 @@ def serve(
             started_node = anvil.status(settings.home / "node") is None
         session = _cli.open_session(chain, rpc_url, key, settings.home, autostart=True,
                                     passphrase=settings.passphrase)
-        changed = service.bind_chain(session.ledger.chain_id, session.ledger.contract_address)
-        worker = ChainWorker(service, session, max_leaves=batch_max_leaves,
-                             max_age=_seconds(batch_max_age))
-        if changed:
-            log.warning("the chain or contract changed since this store last ran: rebuilding the chain index and "
-                        "re-anchoring")
-            worker.reindex(reason="the store now serves another chain/contract")
+        if service.bind_chain(session.ledger.chain_id, session.ledger.contract_address):
+            log.warning("the chain or contract changed since this store last ran: the chain worker rebuilds the "
+                        "chain index and re-anchors")
     n = workers or (1 if chain == "embedded" else min(os.cpu_count() or 1, 4))
     if chain == "embedded" and n > 1:
         _cli.fail("--chain embedded lives in this process: it serves with one worker only", 2)
-    thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker", daemon=True)
-    thread.start()
-    stamper = _start_stamper(settings, service, session)
-    notifier = _start_notifier(settings, stamper[0].claims) if stamper is not None else None
-    mirror = None
-    if mirror_from:
-        if not mirror_token:
-            _cli.fail("--mirror-from needs --mirror-token (a payer credential at that service)", 2)
-        mirror = compose.invoice_mirror(service, session.ledger, source=mirror_from, token=mirror_token)
-        threading.Thread(target=mirror.run_forever, name="invoice-mirror", daemon=True).start()
-    log.info(f"ebill serve: http://{host}:{port}/docs", extra={
-        "db": _cli.redacted(settings.db_url), "chain": session.name, "chain_id": session.ledger.chain_id,
-        "contract": session.ledger.contract_address, "api_workers": n, "metrics_dir": os.environ[metrics_dir.ENV]})
+    worker = thread = stamper = notifier = mirror = None
+    if workers_here:
+        worker = ChainWorker(service, session, max_leaves=batch_max_leaves, max_age=_seconds(batch_max_age))
+        thread = threading.Thread(target=worker.run_forever, kwargs={"interval": 0.25}, name="chain-worker",
+                                  daemon=True)
+        thread.start()
+        stamper = _start_stamper(settings, service, session)
+        notifier = _start_notifier(settings, stamper[0].claims) if stamper is not None else None
+        if mirror_from:
+            mirror = compose.invoice_mirror(service, session.ledger, source=mirror_from, token=mirror_token or "")
+            threading.Thread(target=mirror.run_forever, name="invoice-mirror", daemon=True).start()
+    where = f"http://{host}:{port}/docs" if api else "no listener"
+    log.info(f"ebill serve --role {role}: {where}", extra={
+        "role": role, "db": _cli.redacted(settings.db_url), "chain": session.name,
+        "chain_id": session.ledger.chain_id, "contract": session.ledger.contract_address,
+        "api_workers": n if api else 0, "metrics_dir": os.environ[metrics_dir.ENV]})
     try:
-        if n == 1:
+        if not api:
+            _wait_for_signal()
+        elif n == 1:
             # (logging is configured above: uvicorn's own text handlers and access lines stay off)
             uvicorn.run(compose.api_app(settings, service=service, chain=session.ledger), host=host, port=port,
                         log_level="warning", log_config=None, access_log=False)
@@ -130,9 +151,10 @@ def serve(
         if stamper is not None:
             stamper[0].stop()
             stamper[1].join(timeout=30)
-        worker.stop()
-        thread.join(timeout=30)
-        worker.release()
+        if worker is not None and thread is not None:
+            worker.stop()
+            thread.join(timeout=30)
+            worker.release()
         if started_node:
             from ledger.adapters import anvil
 
@@ -154,6 +176,17 @@ def _stop_cleanly_on_sigterm() -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _wait_for_signal() -> None:
+    """``--role worker``: the threads work; the main thread sleeps until SIGTERM (:class:`SystemExit`,
+    see :func:`_stop_cleanly_on_sigterm`) or Ctrl-C (:class:`KeyboardInterrupt`) unwinds it."""
+    forever = threading.Event()
+    try:
+        while not forever.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        log.info("ebill serve: interrupted, stopping")
 
 
 def _report_worker(message: str) -> None:

@@ -7,6 +7,7 @@ ports (``ledger/ports.py``) and never construct an adapter themselves.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -184,7 +185,7 @@ def open_stamper(settings: Settings, service: LedgerService, session: Any) -> Cl
     from ledger.adapters.bank import SimulatedBank
     from ledger.app.access import SYSTEM
     from ledger.app.claim_worker import ClaimStamper
-    from ledger.errors import NotFound
+    from ledger.errors import Conflict, NotFound
 
     claims = open_claims(settings, service, session.ledger)
     if claims is None:
@@ -192,7 +193,9 @@ def open_stamper(settings: Settings, service: LedgerService, session: Any) -> Cl
     try:
         claims.store.payer(claims.payer_id)
     except NotFound:
-        claims.register_payer(payer_id=claims.payer_id, name=settings.payer_name, by=SYSTEM)
+        # (Conflict: another worker process of this payer registered it at the same moment: its key stands)
+        with contextlib.suppress(Conflict):
+            claims.register_payer(payer_id=claims.payer_id, name=settings.payer_name, by=SYSTEM)
     return ClaimStamper(claims, session, SimulatedBank(settings.bank_path or settings.home / "bank.sqlite"))
 
 

@@ -21,12 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from claims_stack import make_claims_stack
+from claims_stack import PAYER, make_claims_stack
 from test_restore_drill import claimable, ebill, hospital_of, payments, reopen, submit
 
 from ledger.app.forgotten import release_forgotten
 from ledger.claims.reconcile import RECONCILED
 from ledger.errors import Conflict
+from ledger.leadership import stamper_lease
 
 PAYER_ID = "330600-ybj"
 
@@ -139,11 +140,11 @@ def test_claims_the_chain_paid_after_the_backup_and_forgotten_reservations(tmp_p
         with cs2.service.store.engine.begin() as conn:
             conn.exec_driver_sql("UPDATE stamps SET status = 'reserved' WHERE claim_id = ?", (chain_d,))
         # the service's stamper holds its lease: nothing is sent from the payer's account meanwhile
-        assert cs2.service.store.take_lease("claims-stamper", "serve:elsewhere", ttl=timedelta(seconds=30))
+        assert cs2.service.store.take_lease(stamper_lease(PAYER), "serve:elsewhere", ttl=timedelta(seconds=30))
         with pytest.raises(Conflict, match="stop `ebill serve` first"):
             release_forgotten(cs2.stamper, grace=timedelta(0), apply=True, actor="system:test")
         assert ledger.claim_of(PAYER_ID, chain_c).status == "reserved"
-        cs2.service.store.release_lease("claims-stamper", "serve:elsewhere")
+        cs2.service.store.release_lease(stamper_lease(PAYER), "serve:elsewhere")
 
         done = {f.stamp.chain_claim_id: f for f in release_forgotten(cs2.stamper, grace=timedelta(0), apply=True,
                                                                        actor="system:test")}

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -211,6 +211,7 @@ def restore_backup(url: str, path: Path, *, force: bool = False) -> Restored:
                             f"(the target is {target})")
     check_revision(manifest.schema_revision)
     users = database_users(url)
+    epochs = _lease_epochs(url)
     if users and not force:
         raise DatabaseInUse("a running service uses this database: " + "; ".join(users)
                             + ". Stop it first (or pass --force to overwrite it anyway)")
@@ -221,7 +222,8 @@ def restore_backup(url: str, path: Path, *, force: bool = False) -> Restored:
     _, head = known_revisions()
     if target == "postgresql" and revision_before != head:
         upgrade(url)
-    _mark_restored(url, manifest, migrated_from=revision_before if revision_before != head else None)
+    _mark_restored(url, manifest, migrated_from=revision_before if revision_before != head else None,
+                   epochs_before=epochs)
     return Restored(manifest, head, revision_before if revision_before != head else None)
 
 
@@ -280,14 +282,34 @@ def _copy_into(copy: Path, db: Path) -> None:
         store.close()
 
 
-def _mark_restored(url: str, manifest: Manifest, *, migrated_from: str | None) -> None:
-    """After a restore: drop the leases of processes that ran before it, have the chain index
+def _lease_epochs(url: str) -> dict[str, int]:
+    """The leases' fencing tokens in the database about to be overwritten (none: no such database)."""
+    store = StoreBase.open(url)
+    try:
+        with store._read() as conn:
+            return {str(name): int(epoch) for name, epoch in conn.execute(select(LS.c.name, LS.c.epoch))}
+    except (SQLAlchemyError, StoreUnavailable):
+        return {}
+    finally:
+        store.close()
+
+
+def _mark_restored(url: str, manifest: Manifest, *, migrated_from: str | None, epochs_before: dict[str, int]) -> None:
+    """After a restore: free the leases of processes that ran before it, each with a fencing token above
+    both the backup's and the overwritten database's (a worker still running from before, under
+    ``--force``, is fenced out, never admitted by a token that happens to match), have the chain index
     rebuilt at the next start, and record the restore (meta and audit trail)."""
     store = StoreBase.open(url)
     try:
         at = utcnow().isoformat(timespec="seconds")
         with store._tx() as conn:
+            restored = {str(name): int(epoch) for name, epoch in conn.execute(select(LS.c.name, LS.c.epoch))}
             conn.execute(delete(LS))
+            names = restored.keys() | epochs_before.keys()
+            if names:
+                conn.execute(insert(LS), [{"name": n, "holder": "", "expires_at": utcnow(),
+                                           "epoch": max(restored.get(n, 0), epochs_before.get(n, 0)) + 1}
+                                          for n in sorted(names)])
             conn.execute(delete(M).where(M.c.key.in_(("indexer.block", "indexer.hash"))))
             store.set_meta(REBUILD_INDEX, f"restored from a backup taken at {manifest.created_at}", conn)
             store.set_meta(RESTORED_FROM, json.dumps({"at": at, "backupCreatedAt": manifest.created_at,

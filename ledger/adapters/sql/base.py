@@ -12,6 +12,8 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -21,7 +23,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from ledger.adapters.sql import schema as s
 from ledger.adapters.sql.engine import open_engine
-from ledger.errors import StoreUnavailable
+from ledger.errors import FencedOut, StoreUnavailable
+from ledger.leadership import admits
 
 # short names of the tables, for queries
 H, C, I, L, B, V = (s.Hospital.__table__, s.Credential.__table__, s.InvoiceRow.__table__,  # type: ignore[attr-defined]  # noqa: E741
@@ -32,6 +35,18 @@ CT = s.Counter.__table__  # type: ignore[attr-defined]
 
 
 log = logging.getLogger("ebill.store")
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Writes under this fence commit only while ``token`` is the epoch of lease ``lease``."""
+
+    lease: str
+    token: int
+
+
+#: the fence of the current thread's writes (set by :meth:`Leadership.fenced`; None: unfenced, as the API's)
+FENCE: ContextVar[Fence | None] = ContextVar("ebill_store_fence", default=None)
 
 
 def utcnow() -> datetime:
@@ -65,6 +80,9 @@ class StoreBase:
     def _tx(self) -> Iterator[Connection]:
         try:
             with self._writer_turn(), self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                fence = FENCE.get()
+                if fence is not None:
+                    self._check_fence(conn, fence)
                 yield conn
         except OperationalError as exc:
             raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
@@ -72,6 +90,21 @@ class StoreBase:
             if exc.connection_invalidated:
                 raise StoreUnavailable(f"database connection lost: {exc.orig}") from exc
             raise
+
+    def _check_fence(self, conn: Connection, fence: Fence) -> None:
+        """Refuse this transaction (:class:`FencedOut`) unless ``fence``'s token is still its lease's epoch.
+
+        On PostgreSQL the lease row is read ``FOR SHARE``: a takeover's epoch bump (an UPDATE of
+        that row) waits until this transaction ends, so a write either commits before the
+        takeover, where the new leader sees it, or is refused. On SQLite the write transaction
+        already holds the database's one write lock (``BEGIN IMMEDIATE``) since its start.
+        """
+        query = select(LS.c.epoch).where(LS.c.name == fence.lease)
+        if self.dialect == "postgresql":
+            query = query.with_for_update(read=True)
+        current = conn.execute(query).scalar_one_or_none()
+        if not admits(None if current is None else int(current), fence.token):
+            raise FencedOut(fence.lease, fence.token, None if current is None else int(current))
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:

@@ -669,10 +669,13 @@ class Counter(SQLModel, table=True):
 
 
 class Lease(SQLModel, table=True):
-    """A time-limited lock so only one anchoring worker sends at a time."""
+    """Who leads one of the service's singleton workers (chain worker, a payer's stamper, the
+    notification dispatcher) and its fencing token (``epoch``: see :mod:`ledger.leadership`).
+    Released: ``holder`` empty; the row stays, so the epoch never goes back."""
 
     __tablename__ = "leases"
 
-    name: str = Field(primary_key=True, max_length=40)
+    name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=80)
     expires_at: datetime = Field(sa_column=_utc(nullable=False))
+    epoch: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ledger.adapters.sql.claims.rows import PE, ClaimTables, D, P
 from ledger.adapters.sql.store import _aware, utcnow
@@ -24,13 +25,16 @@ class Members(ClaimTables):
 
     def add_payer(self, p: PayerRecord, *, actor: str) -> None:
         """Record a new payer and its sealed chain key; :class:`Conflict` if it exists."""
-        with self.store._tx() as conn:
-            if conn.execute(select(P.c.payer_id).where(P.c.payer_id == p.payer_id)).first():
-                raise Conflict(f"payer {p.payer_id} is already registered")
-            conn.execute(P.insert().values(payer_id=p.payer_id, name=p.name, account=p.account, keystore=p.sealed_key,
-                                           created_at=p.created_at, registered_block=None))
-            self.store.audit(conn, actor=actor, action="payer.register", subject=p.payer_id,
-                             detail={"name": p.name, "account": p.account})
+        try:
+            with self.store._tx() as conn:
+                if conn.execute(select(P.c.payer_id).where(P.c.payer_id == p.payer_id)).first():
+                    raise Conflict(f"payer {p.payer_id} is already registered")
+                conn.execute(P.insert().values(payer_id=p.payer_id, name=p.name, account=p.account,
+                                               keystore=p.sealed_key, created_at=p.created_at, registered_block=None))
+                self.store.audit(conn, actor=actor, action="payer.register", subject=p.payer_id,
+                                 detail={"name": p.name, "account": p.account})
+        except IntegrityError as exc:   # (PostgreSQL: another process registered it at the same moment)
+            raise Conflict(f"payer {p.payer_id} is already registered") from exc
 
     def payer(self, payer_id: str) -> PayerRecord:
         """The payer; :class:`NotFound` if this store has none of that id."""
