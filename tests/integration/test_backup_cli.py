@@ -215,14 +215,22 @@ def test_a_running_service_blocks_the_restore_unless_forced(tmp_path: Path, db: 
     assert ebill(tmp_path, url, "backup", "--out", str(out))[0] == 0
     # a chain worker's live lease (another host's: its process cannot be checked)
     store = SqlStore.open(url)
-    assert store.take_lease("chain-worker", "otherhost:123:abc", ttl=timedelta(seconds=60))
+    for n in range(3):    # three takeovers since the backup: the worker still running holds token 3
+        assert store.take_lease("chain-worker", f"otherhost:12{n}:abc", ttl=timedelta(seconds=0 if n < 2 else 60))
+    assert store.lease_row("chain-worker").epoch == 3   # type: ignore[union-attr]
     store.close()
     code, text = ebill(tmp_path, url, "restore", str(out))
     assert code == 1 and "a running service uses this database" in text and "chain-worker held by otherhost" in text
     assert "--force" in text
     code, text = ebill(tmp_path, url, "restore", str(out), "--force")
     assert code == 0, text
-    assert database_users(url) == []       # the restore dropped the leases of processes from before it
+    assert database_users(url) == []       # the restore freed the leases of processes from before it
+    # ... with a fencing token above the one the worker from before holds: it is fenced out, never re-admitted
+    store = SqlStore.open(url)
+    assert store.lease_row("chain-worker").epoch == 4   # type: ignore[union-attr]
+    assert store.take_lease("chain-worker", "thishost:1:new", ttl=timedelta(seconds=60)) == 5
+    store.release_lease("chain-worker", "thishost:1:new")
+    store.close()
 
     # a process of this host holding the database open (as `ebill serve` does)
     holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); "
