@@ -50,6 +50,7 @@ from ledger.anchoring import Anchorer
 from ledger.app.key_registrar import KeyRegistrar
 from ledger.app.leader import Leader
 from ledger.app.service import REINDEX_META, LedgerService
+from ledger.app.survival import Survival
 from ledger.app.worker_status import META_KEY, WorkerStatus
 from ledger.errors import ChainError, ChainStateMismatch, ContractReverted, FencedOut, LedgerError
 from ledger.hashing import MerkleRoot, to_hex
@@ -122,15 +123,18 @@ class ChainWorker:
     def run_forever(self, *, interval: float = 0.25) -> None:
         """Tick until :meth:`stop`; errors are logged and retried with backoff."""
         backoff = interval
+        survival = Survival("chain worker", log=log, stop=self._stop, telemetry=self.telemetry,
+                            component="chain-worker")
         while not self._stop.is_set():
-            report = self.tick()
-            if report.errors:
-                for e in report.errors:
-                    log.warning("%s", e)
-                backoff = min(backoff * 2, 10.0)
-            else:
-                backoff = interval
-            self._stop.wait(backoff)
+            with survival.round():
+                report = self.tick()
+                if report.errors:
+                    for e in report.errors:
+                        log.warning("%s", e)
+                    backoff = min(backoff * 2, 10.0)
+                else:
+                    backoff = interval
+                self._stop.wait(backoff)
 
     def stop(self) -> None:
         self._stop.set()

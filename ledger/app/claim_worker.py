@@ -94,6 +94,7 @@ from ledger.app.failpoint import failpoint
 from ledger.app.leader import Leader
 from ledger.app.payouts import Payouts
 from ledger.app.stamp_report import StampReport, log_stamps
+from ledger.app.survival import Survival
 from ledger.batch import Batch
 from ledger.claims.model import StampCheck
 from ledger.claims.stamps import (
@@ -174,25 +175,27 @@ class ClaimStamper:
         seconds, backing off to ``max_idle`` (each idle poll is two queries: at a steady 5 ms
         they cost a fifth of a CPU core while nothing happens)."""
         wait = idle
+        survival = Survival("claims stamper", log=log, stop=self._stop, telemetry=self.telemetry, component="stamper")
         while not self._stop.is_set():
-            try:
-                if not self.leader.leading():
-                    self._stop.wait(1.0)
-                    continue
-                report = self._led_tick()
-                for e in report.errors:
-                    log.warning("claims: %s", e)
-                if report.busy:
-                    wait = idle
-                else:
-                    self._stop.wait(wait)
-                    wait = min(wait * 2, max_idle)
-            except FencedOut as exc:
-                self.leader.fenced_out(exc)
-            except LedgerError as exc:
-                log.warning("claims stamper: %s", exc)
-                self.telemetry.chain_error(component="stamper", step="round")
-                self._stop.wait(0.5)
+            with survival.round():
+                try:
+                    if not self.leader.leading():
+                        self._stop.wait(1.0)
+                        continue
+                    report = self._led_tick()
+                    for e in report.errors:
+                        log.warning("claims: %s", e)
+                    if report.busy:
+                        wait = idle
+                    else:
+                        self._stop.wait(wait)
+                        wait = min(wait * 2, max_idle)
+                except FencedOut as exc:
+                    self.leader.fenced_out(exc)
+                except LedgerError as exc:
+                    log.warning("claims stamper: %s", exc)
+                    self.telemetry.chain_error(component="stamper", step="round")
+                    self._stop.wait(0.5)
         self.leader.release()
         if self._pool is not None:
             self._pool.shutdown(wait=False)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ledger.app.survival import Survival
 from ledger.batch import Batch
 from ledger.errors import InvalidInput, LedgerError, MirrorRejected
 from ledger.fingerprint import seal
@@ -59,14 +60,16 @@ class InvoiceMirror:
         self._stop = threading.Event()
 
     def run_forever(self, *, interval: float = 1.0) -> None:
+        survival = Survival(f"mirror from {self.source}", log=log, stop=self._stop, component="mirror")
         while not self._stop.is_set():
-            try:
-                report = self.pull()
-                if report.batches:
-                    continue   # more may be waiting
-            except LedgerError as exc:
-                log.warning("mirror from %s: %s", self.source, exc)
-            self._stop.wait(interval)
+            with survival.round():
+                try:
+                    report = self.pull()
+                    if report.batches:
+                        continue   # more may be waiting
+                except LedgerError as exc:
+                    log.warning("mirror from %s: %s", self.source, exc)
+                self._stop.wait(interval)
 
     def stop(self) -> None:
         self._stop.set()

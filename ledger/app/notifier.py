@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ledger.app.leader import Leader
+from ledger.app.survival import Survival
 from ledger.claims.notice_outbox import DeliveryState, DeliveryUpdate, delivered, failed_attempt
 from ledger.errors import FencedOut, GatewayUnavailable, LedgerError, MessageUndeliverable
 from ledger.leadership import NOTIFICATIONS
@@ -103,25 +104,27 @@ class NotificationDispatcher:
         """Deliver until :meth:`stop`: at once while there is work, every ``interval`` seconds when
         idle, pausing (up to a minute) while the gateway does not answer."""
         pause = interval
+        survival = Survival("notification dispatcher", log=log, stop=self._stop)
         while not self._stop.is_set():
-            try:
-                if not self.leader.leading():
+            with survival.round():
+                try:
+                    if not self.leader.leading():
+                        self._stop.wait(1.0)
+                        continue
+                    report = self._led_round()
+                    if report.errors:
+                        log.warning("notifications: %s (trying again in %.0f s)", report.errors[0], pause)
+                        self._stop.wait(pause)
+                        pause = min(pause * 2, _MAX_PAUSE)
+                        continue
+                    pause = interval
+                    if not report.busy:
+                        self._stop.wait(interval)
+                except FencedOut as exc:
+                    self.leader.fenced_out(exc)
+                except LedgerError as exc:
+                    log.warning("notification dispatcher: %s", exc)
                     self._stop.wait(1.0)
-                    continue
-                report = self._led_round()
-                if report.errors:
-                    log.warning("notifications: %s (trying again in %.0f s)", report.errors[0], pause)
-                    self._stop.wait(pause)
-                    pause = min(pause * 2, _MAX_PAUSE)
-                    continue
-                pause = interval
-                if not report.busy:
-                    self._stop.wait(interval)
-            except FencedOut as exc:
-                self.leader.fenced_out(exc)
-            except LedgerError as exc:
-                log.warning("notification dispatcher: %s", exc)
-                self._stop.wait(1.0)
         self.leader.release()
 
     def stop(self) -> None:
