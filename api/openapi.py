@@ -12,7 +12,8 @@ the same tables that drive the behaviour, so the two cannot drift apart:
   has a key twice), 401 (no valid credential; ``WWW-Authenticate``), 403 (a role outside
   the allow-list), 413 (a body over the route's limit), 429 (``Retry-After``: too many
   requests without credential on a public route, or too many failed sign-ins), besides
-  the route's own (404, 409, 415, 422, 503);
+  the route's own (404, 409, 415, 422, 503; and 502 with 503: a chain node that answers,
+  but not as expected);
 - every schema a route documents by hand (the upload formats) is in
   ``components/schemas``, so every ``$ref`` resolves.
 """
@@ -39,6 +40,7 @@ _WORDS = {
     415: "Unsupported content type",
     422: "Invalid input: every broken rule is named in `errors`",
     429: "Too many requests: retry after `Retry-After` seconds",
+    502: "The chain node answered, but not as this service expects (e.g. another deployment than configured)",
     503: "The database, the chain or the bank is unavailable; retry later",
 }
 _REACH = {Reach.ANY: "any", Reach.OWN: "its own", Reach.PERSON: "their own and their delegators'",
@@ -88,6 +90,8 @@ def describe(doc: dict[str, Any], *, models: tuple[type[BaseModel], ...] = ()) -
                     errors.discard(403)
             if "application/json" in op.get("requestBody", {}).get("content", {}):
                 errors.add(400)
+            if 503 in errors:   # a route that reaches the chain may also meet a node answering unexpectedly
+                errors.add(502)
             declared = op.get("responses", {})
             responses = {s: r for s, r in declared.items() if not (str(s).isdigit() and int(s) >= 400)}
             for status in sorted(errors):

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import (
+    ChainError,
     ChainUnavailable,
     Conflict,
     FieldProblem,
@@ -45,6 +46,9 @@ _STATUS: list[tuple[type[LedgerError], int]] = [
     (InvalidInput, 422), (MalformedBody, 400), (PayloadTooLarge, 413), (UnsupportedMediaType, 415),
     (Unauthenticated, 401), (RateLimited, 429), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
     (VerificationError, 422), (Unavailable, 503), (ChainUnavailable, 503),
+    # the chain node answered, but not as this service expects (a reverted read of a deployment that is not
+    # the one configured, an answer it cannot decode): the upstream's failure, not this service's bug
+    (ChainError, 502),
 ]
 
 
