@@ -33,9 +33,12 @@ instead of a sealed key; the token's keys never leave it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -233,12 +236,35 @@ def open_node(
         raise ChainUnavailable(f"no chain node answers at {url}{hint} ({exc.__class__.__name__}: {exc})") from exc
     name = "anvil" if kind == "anvil" else f"rpc-{chain_id}"
     directory = home / "chains" / name
-    record_path = directory / "deployment.json"
     funder = funder_for(w3, kind)
     config = signer_config(signer)
     tokens = Pkcs11Custody(token_for(config)) if config is not None else None
     keyring = Keyring(new_signer=_token_signer(tokens) if tokens is not None else None)
     notes = access.notes()
+    # two first starts on one home at once (``ebill serve`` twice, or an API and a worker instance) would
+    # each deploy a contract of its own on the managed node: the first deploys, the other waits and opens it
+    with _deploy_lock(directory) if kind == "anvil" and deploy else contextlib.nullcontext():
+        return _open_or_deploy(kind, w3=w3, url=url, chain_id=chain_id, name=name, directory=directory, key=key,
+                               deploy=deploy, passphrase=passphrase, access=access, funder=funder, tokens=tokens,
+                               keyring=keyring, notes=notes)
+
+
+@contextlib.contextmanager
+def _deploy_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``directory``'s deployment (``flock``: released when its holder exits, even killed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".deploy.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_or_deploy(kind: ChainKind, *, w3: Web3, url: str, chain_id: int, name: str, directory: Path,
+                    key: str | None, deploy: bool, passphrase: str | None, access: RpcAccess, funder: Any,
+                    tokens: Any, keyring: Keyring, notes: list[str]) -> ChainSession:
+    record_path = directory / "deployment.json"
     if record_path.exists():
         doc = _read_record(record_path)
         if doc["chainId"] == chain_id and w3.eth.get_code(Web3.to_checksum_address(doc["contract"])):

@@ -122,3 +122,23 @@ def test_sigkill_loses_recent_anchors_and_they_are_resubmitted(tmp_path: Path) -
         assert all(anchorer.check(b).institution_id == b.issuer for b in early + late)
     finally:
         node.stop()
+
+
+def test_two_first_starts_at_once_share_one_deployment(tmp_path: Path) -> None:
+    """Two processes opening the managed node on one home at the same moment (``ebill serve --role api`` and
+    ``--role worker`` started together): one deploys the contract, the other waits and opens that one."""
+    import subprocess
+    import sys
+
+    with AnvilNode(AnvilConfig(data_dir=tmp_path / "node", port=free_port())) as node:
+        script = ("import sys; from pathlib import Path; from ledger.adapters.chains import open_node; "
+                  "s = open_node('anvil', url=sys.argv[1], home=Path(sys.argv[2]), passphrase=sys.argv[3]); "
+                  "print(s.ledger.contract_address)")
+        procs = [subprocess.Popen([sys.executable, "-c", script, node.url, str(tmp_path), PASSPHRASE],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+        contracts = {out.strip() for out, _ in outs}
+        assert len(contracts) == 1, contracts
+        record = json.loads((tmp_path / "chains" / "anvil" / "deployment.json").read_text())
+        assert record["contract"] in contracts
