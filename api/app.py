@@ -126,6 +126,32 @@ def create_app(settings: Settings | None = None, *, service: LedgerService | Non
     return app
 
 
+def create_ops_app(settings: Settings, *, service: LedgerService) -> FastAPI:
+    """What an operator's machines call on an ``ebill serve --role worker`` (``--ops-port``): ``/livez``,
+    ``/readyz`` and ``/metrics`` (a monitor credential), behind the same edge as the API (policy, body
+    limits, request ids); every other path is 404. The worker's metrics live in its own process group's
+    files, which no API process adds up: this is where they are scraped."""
+    hold_recursion_limit()
+    svc = service
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(title="ebill-ledger worker", version="1", lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None)
+    app.state.service = svc
+    app.state.settings = settings
+    app.state.readiness = open_readiness(svc)
+    problems.install(app)
+    ops.install(app)
+    edge.install(app, authenticate=svc.authenticate,
+                 throttle=Throttle(public=settings.public_rate_limit, auth_failures=settings.auth_failure_rate_limit),
+                 payer_id=None, upload_limit=settings.max_body_bytes)
+    observe.install(app)
+    return app
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory api.app:app_from_env`` (settings from ``EBILL_*``).
 

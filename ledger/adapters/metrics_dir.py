@@ -22,8 +22,10 @@ __all__ = ["ENV", "prepare", "process_exited"]
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def prepare(home: Path) -> Path:
-    """Empty (or make) ``home/metrics`` and point this process and its children at it.
+def prepare(home: Path, *, role: str = "all") -> Path:
+    """Empty (or make) ``home/metrics`` (``metrics-api``, ``metrics-worker`` for ``ebill serve --role``: an API
+    instance and a worker instance sharing a home must not empty each other's files) and point this process
+    and its children at it.
 
     Raises ``RuntimeError`` if ``prometheus_client`` was imported already: its values would
     then stay in this process, invisible to every scrape.
@@ -31,7 +33,7 @@ def prepare(home: Path) -> Path:
     if "prometheus_client" in sys.modules and os.environ.get(ENV) is None:
         raise RuntimeError("prometheus_client was imported before the metrics directory was prepared: "
                            "its values would not reach /metrics")
-    path = home / "metrics"
+    path = home / ("metrics" if role == "all" else f"metrics-{role}")
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True, mode=0o700)

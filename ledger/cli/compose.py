@@ -63,6 +63,13 @@ def invoice_mirror(service: Any, chain: Any, *, source: str, token: str) -> Any:
     return open_mirror(service, chain, source=source, token=token)
 
 
+def ops_app(settings: Any, *, service: Any) -> Any:
+    """A worker's probes and metrics (an ASGI app: ``/livez``, ``/readyz``, ``/metrics``)."""
+    from api.app import create_ops_app
+
+    return create_ops_app(settings, service=service)
+
+
 def api_app(settings: Any, *, service: Any, chain: Any) -> Any:
     """The HTTP API (an ASGI app) on ``service`` and ``chain``, served in this process."""
     from api.app import create_app

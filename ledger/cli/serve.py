@@ -64,6 +64,10 @@ def serve(
         "--role", envvar="EBILL_ROLE",
         help="all: the API and the workers (default) | api: the HTTP API only | worker: the chain worker, "
              "stamper, notifier and mirror only, no listener (several on one PostgreSQL elect a leader each)")] = "all",
+    ops_port: Annotated[int | None, typer.Option(
+        "--ops-port", envvar="EBILL_OPS_PORT", min=1, max=65535,
+        help="--role worker: serve /livez, /readyz and /metrics on this port (on --host), for probes and "
+             "Prometheus")] = None,
 ) -> None:
     """Run the upload service: the HTTP API (OpenAPI at /docs) and the chain worker.
 
@@ -87,6 +91,8 @@ def serve(
         _cli.fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}", 2)
     if chain == "embedded" and role != "all":
         _cli.fail("--chain embedded lives in this process: it serves with --role all only", 2)
+    if ops_port is not None and role != "worker":
+        _cli.fail("--ops-port is for --role worker: the API serves /livez, /readyz and /metrics on --port", 2)
     if mirror_from and not mirror_token:
         _cli.fail("--mirror-from needs --mirror-token (a payer credential at that service)", 2)
     api, workers_here = role in ("all", "api"), role in ("all", "worker")
@@ -99,7 +105,7 @@ def serve(
         from ledger.adapters import metrics_dir
         from ledger.adapters.logs import configure as configure_logging
 
-        metrics_dir.prepare(settings.home)
+        metrics_dir.prepare(settings.home, role=role)
         configure_logging(fmt=settings.log_format, level=settings.log_level)
         service = compose.service(settings, metrics=True)
         if chain == "anvil" and not rpc_url:
@@ -125,13 +131,17 @@ def serve(
         if mirror_from:
             mirror = compose.invoice_mirror(service, session.ledger, source=mirror_from, token=mirror_token or "")
             threading.Thread(target=mirror.run_forever, name="invoice-mirror", daemon=True).start()
-    where = f"http://{host}:{port}/docs" if api else "no listener"
+    where = (f"http://{host}:{port}/docs" if api else f"probes and metrics on http://{host}:{ops_port}"
+             if ops_port is not None else "no listener")
     log.info(f"ebill serve --role {role}: {where}", extra={
         "role": role, "db": _cli.redacted(settings.db_url), "chain": session.name,
         "chain_id": session.ledger.chain_id, "contract": session.ledger.contract_address,
         "api_workers": n if api else 0, "metrics_dir": os.environ[metrics_dir.ENV]})
     try:
-        if not api:
+        if not api and ops_port is not None:
+            uvicorn.run(compose.ops_app(settings, service=service), host=host, port=ops_port, log_level="warning",
+                        log_config=None, access_log=False)
+        elif not api:
             _wait_for_signal()
         elif n == 1:
             # (logging is configured above: uvicorn's own text handlers and access lines stay off)
