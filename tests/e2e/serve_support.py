@@ -61,9 +61,12 @@ class Serve:
             time.sleep(0.1)
         raise AssertionError(f"serve not healthy:\n{self.log()}")
 
-    def log(self) -> str:
+    def log(self, *, tail: int | None = 5000) -> str:
+        """The service's log: its last ``tail`` characters (for a failure message), or all of it (``None``:
+        to search it; a busy service's JSON lines push a line out of any tail)."""
         path = self.home / "serve.log"
-        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail is not None else text
 
     def stop(self) -> None:
         self.http.close()

@@ -153,7 +153,7 @@ def test_two_api_workers_one_scrape_and_a_request_followed_to_its_anchor(tmp_pat
             # a worker killed: replaced; its live gauge gone from the directory, what it counted kept
             victim = sorted(workers)[0]
             os.kill(victim, signal.SIGKILL)
-            until(lambda: f"API worker {victim} was killed by SIGKILL" in s.log(), 30, "the death reported")
+            until(lambda: f"API worker {victim} was killed by SIGKILL" in s.log(tail=None), 30, "the death reported")
             assert victim not in _pids_with(metrics_dir, "gauge_livesum")
             until(lambda: httpx.get(s.url + "/livez", timeout=5).status_code == 200, 30, "a worker answering")
             assert _value(scrape(), "ebill_upload_invoices_total", status="created") == n

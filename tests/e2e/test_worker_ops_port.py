@@ -81,7 +81,7 @@ def test_an_api_and_a_worker_instance_each_scraped_on_their_own_port(tmp_path: P
             assert _total(text, "ebill_invoices_anchored_total") == 0      # anchoring is the worker's
             assert (api.home / "metrics-api").is_dir() and (api.home / "metrics-worker").is_dir()
             # one deployment for the two first starts
-            contracts = {line for line in (api.log() + (api.home / "worker.log").read_text()).splitlines()
+            contracts = {line for line in (api.log(tail=None) + (api.home / "worker.log").read_text()).splitlines()
                          if '"contract"' in line}
             assert len(contracts) >= 2 and len({line.split('"contract": "')[1][:42] for line in contracts}) == 1, \
                 contracts
