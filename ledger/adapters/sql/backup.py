@@ -30,18 +30,25 @@ import socket
 import sqlite3
 import tempfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.adapters.sql import backup_pg
-from ledger.adapters.sql.backup_file import Manifest, extract_payload, file_sha256, read_manifest, write_backup
+from ledger.adapters.sql.backup_file import (
+    Manifest,
+    describe,
+    extract_payload,
+    file_sha256,
+    read_manifest,
+    write_backup,
+)
 from ledger.adapters.sql.base import LS, M, StoreBase, _aware, utcnow
 from ledger.adapters.sql.engine import normalise_url, upgrade
 from ledger.adapters.sql.leases import _holder_dead
@@ -51,7 +58,6 @@ from ledger.errors import BackupInvalid, DatabaseInUse, InvalidInput, StoreUnava
 #: (an ``indexer.`` key: the rebuild deletes it in its own transaction, so a crash before the
 #: rebuild leaves the request standing)
 RESTORED_FROM, REBUILD_INDEX = "restore.from", "indexer.rebuild"
-_COUNTED = ("hospitals", "invoices", "batches", "voids", "payers", "claims")
 
 
 @dataclass(frozen=True)
@@ -143,32 +149,6 @@ def _snapshot(db: Path, to: Path) -> None:
             src.close()
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"could not read {db}: {exc}") from exc
-
-
-def describe(query: Callable[[str], Sequence[Any]]) -> dict[str, Any]:
-    """The manifest's facts about a database, read with ``query`` (plain SQL to its rows, from an
-    sqlite3 or SQLAlchemy connection): revision, chain, index, payers, counts."""
-
-    def rows(sql: str) -> Sequence[Any]:
-        try:
-            return query(sql)
-        except (sqlite3.Error, SQLAlchemyError):
-            return []   # a table an old revision lacks
-
-    def first(sql: str) -> Any:
-        found = rows(sql)
-        return found[0][0] if found else None
-
-    def meta(key: str) -> str | None:
-        value = first(f"SELECT value FROM meta WHERE key = '{key}'")
-        return str(value) if value is not None else None
-
-    counts = {t: int(n) for t in _COUNTED if (n := first(f"SELECT count(*) FROM {t}")) is not None}
-    indexed, revision = meta("indexer.block"), first("SELECT version_num FROM alembic_version")
-    return {"schema_revision": str(revision) if revision is not None else None, "chain_id": meta("chain.id"),
-            "contract": meta("chain.contract"), "indexed_block": int(indexed) if indexed else None,
-            "payers": tuple(str(r[0]) for r in rows("SELECT payer_id FROM payers ORDER BY payer_id")),
-            "counts": counts}
 
 
 # ------------------------------------------------------------------ verify

@@ -15,12 +15,15 @@ import hashlib
 import io
 import json
 import os
+import sqlite3
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import BackupInvalid
 
@@ -208,3 +211,33 @@ def _member(tar: tarfile.TarFile, name: str, path: Path, *, what: str = "") -> t
     if not member.isfile():
         raise BackupInvalid(f"{path} is not an ebill backup ({name} is not a file)")
     return member
+
+
+#: the tables whose rows a manifest counts
+_COUNTED = ("hospitals", "invoices", "batches", "voids", "payers", "claims")
+
+
+def describe(query: Callable[[str], Sequence[Any]]) -> dict[str, Any]:
+    """The manifest's facts about a database, read with ``query`` (plain SQL to its rows, from an
+    sqlite3 or SQLAlchemy connection): revision, chain, index, payers, counts."""
+
+    def rows(sql: str) -> Sequence[Any]:
+        try:
+            return query(sql)
+        except (sqlite3.Error, SQLAlchemyError):
+            return []   # a table an old revision lacks
+
+    def first(sql: str) -> Any:
+        found = rows(sql)
+        return found[0][0] if found else None
+
+    def meta(key: str) -> str | None:
+        value = first(f"SELECT value FROM meta WHERE key = '{key}'")
+        return str(value) if value is not None else None
+
+    counts = {t: int(n) for t in _COUNTED if (n := first(f"SELECT count(*) FROM {t}")) is not None}
+    indexed, revision = meta("indexer.block"), first("SELECT version_num FROM alembic_version")
+    return {"schema_revision": str(revision) if revision is not None else None, "chain_id": meta("chain.id"),
+            "contract": meta("chain.contract"), "indexed_block": int(indexed) if indexed else None,
+            "payers": tuple(str(r[0]) for r in rows("SELECT payer_id FROM payers ORDER BY payer_id")),
+            "counts": counts}

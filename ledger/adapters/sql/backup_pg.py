@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from ledger.adapters.sql.backup_file import Manifest, extract_payload, file_sha256, write_backup
+from ledger.adapters.sql.backup_file import Manifest, describe, extract_payload, file_sha256, write_backup
 from ledger.adapters.sql.engine import normalise_url, open_engine
 from ledger.errors import BackupInvalid, StoreUnavailable, ToolchainError
 
@@ -52,7 +52,6 @@ def _run(argv: list[str], env: dict[str, str], *, stdin: BinaryIO | None = None)
 
 
 def _describe(url: str) -> dict[str, Any]:
-    from ledger.adapters.sql.backup import describe
 
     engine = open_engine(url)
     try:

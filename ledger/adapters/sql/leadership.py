@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,8 +25,18 @@ from ledger.adapters.sql.base import FENCE, LS, Fence, _aware, utcnow
 from ledger.errors import FencedOut
 from ledger.leadership import LeaseRow, admits, advisory_grant, lock_key
 
-if TYPE_CHECKING:
-    from ledger.adapters.sql.leases import Leases
+
+class Leases(Protocol):
+    """What a leadership needs of the store (:class:`ledger.adapters.sql.leases.Leases`, which makes the
+    leaderships: named here as a protocol, so the two modules do not import each other)."""
+
+    engine: Engine
+
+    def lease_row(self, name: str, conn: Connection | None = None) -> LeaseRow | None: ...
+
+    def take_lease(self, name: str, holder: str, *, ttl: timedelta) -> int | None: ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...
 
 log = logging.getLogger("ebill.leases")
 
