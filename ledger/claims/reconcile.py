@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ledger.claims.change import Change, ClaimValues, change_of
 from ledger.claims.model import Standing
 from ledger.claims.stamps import StampStatus, behind_chain
 from ledger.claims.states import ClaimState, Event, Party
-from ledger.claims.transitions import STAMPER, Change, ClaimValues, _change
+from ledger.claims.transitions import STAMPER
 from ledger.errors import TransitionRefused
 
 #: the audit action of a reconciliation (named in the console's words)
@@ -92,5 +93,5 @@ def reconciled(s: Standing, ahead: ChainAhead, payment: BankPayment | None, *, n
                    "transferFen": payment.amount_fen}
         if payment.amount_fen < s.amount_fen:   # a payout that kept something back for a claw-back
             detail["keptBackFen"] = s.amount_fen - payment.amount_fen
-    return _change(s, event, Party.STAMPER, values, actor=STAMPER, action=RECONCILED, detail=detail,
+    return change_of(s, event, Party.STAMPER, values, actor=STAMPER, action=RECONCILED, detail=detail,
                    names_state=False)
