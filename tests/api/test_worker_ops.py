@@ -22,6 +22,11 @@ def test_the_workers_port_serves_probes_and_metrics_and_nothing_else(stack: Stac
     # metrics: a monitor credential only, no body
     assert ops.get("/metrics").status_code == 401
     assert ops.get("/metrics", headers=stack.auth("a")).status_code == 403
+    clerk = stack.service.create_credential(role=Role.CLERK, subject=stack.service.store.hospitals()[0].institution_id)
+    for who in ("payer", "auditor", "admin"):          # every other stored role (a citizen's e-voucher: no claims here)
+        assert ops.get("/metrics", headers=stack.auth(who)).status_code == 403, who
+    assert ops.get("/metrics", headers={"Authorization": f"Bearer {clerk}"}).status_code == 403
+    assert ops.get("/metrics", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
     r = ops.get("/metrics", headers=monitor)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain"), r.text
     r = ops.request("GET", "/metrics", headers={**monitor, "Content-Length": "5"}, content=b"hello")
